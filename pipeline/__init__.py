@@ -1,0 +1,1 @@
+"""The DisWOT pipeline: CLI, objective and proxies, data, teachers, search, distillation, ranking."""

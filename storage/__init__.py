@@ -1,0 +1,1 @@
+"""Storage URLs and backends, heartbeats and resume, study metadata."""
