@@ -9,6 +9,10 @@ import sys
 from typing import Sequence
 
 from rich.console import Console
+from rich.markup import escape
+
+from diswot.spaces import ArchError, UnknownNameError
+from diswot.storage import StorageError, mask_url
 
 from .errors import DiswotError
 
@@ -20,6 +24,9 @@ COMMANDS: dict[str, str] = {
     "score": "._cmd_score",
     "show": "._cmd_show",
 }
+
+#: errors caused by the user's input or environment: one line, exit 2, no traceback
+USER_ERRORS = (DiswotError, ArchError, UnknownNameError, StorageError, ValueError)
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -48,11 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/yellow]")
         return 130
-    except (DiswotError, ValueError, KeyError) as exc:
+    except USER_ERRORS as exc:
         if args.verbose >= 2:
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        err_console.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
+        message = mask_url(str(exc)).replace("\n", " ")
+        err_console.print(f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
         return 2
 
 

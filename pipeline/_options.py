@@ -1,0 +1,42 @@
+"""Shared CLI options for the commands that score students."""
+
+from __future__ import annotations
+
+import argparse
+
+from diswot.storage import DEFAULT_STORAGE
+
+from .data import DATASETS
+from .init import INITS
+
+__all__ = ["add_scoring_options", "add_storage_options"]
+
+
+def add_scoring_options(p: argparse.ArgumentParser, *, proxy_default: str = "diswot") -> None:
+    """Options that decide a score: space, teacher, data, seed, batch, repeats, proxy, device."""
+    g = p.add_argument_group("scoring")
+    g.add_argument("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet")
+    g.add_argument("--teacher", default="resnet110", help="teacher name, or nb201:<arch string> (default resnet110)")
+    g.add_argument("--teacher-weights", metavar="PATH", help="teacher checkpoint (loaded with weights_only=True)")
+    g.add_argument("--dataset", default="cifar100", choices=DATASETS, help="probe data (default cifar100)")
+    g.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
+    g.add_argument("--num-classes", type=int, help="classes for synthetic data (default: the space's)")
+    g.add_argument("--image-size", type=int, help="probe image size (default: the dataset's or space's)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the probe batch, inits and sampler (default 0)")
+    g.add_argument("--batch-size", type=int, default=64, help="probe batch size (default 64)")
+    g.add_argument("--repeats", type=int, default=1, help="mean over K seeds and batches (default 1)")
+    g.add_argument("--proxy", default=proxy_default, help=f"score to use (default {proxy_default})")
+    g.add_argument("--init", default="kaiming", choices=INITS, help="random init of teacher/student (default kaiming)")
+    g.add_argument(
+        "--semantic",
+        default="auto",
+        choices=("auto", "channel", "class"),
+        help="semantic term: channel-wise (Listing 1, equal widths) or class-wise; auto picks per study",
+    )
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+
+
+def add_storage_options(p: argparse.ArgumentParser, *, study_required: bool = False) -> None:
+    """``--storage`` and ``--study``."""
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"storage URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--study", required=study_required, default=None if study_required else "diswot", help="study name")

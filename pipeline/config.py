@@ -1,0 +1,129 @@
+"""The resolved configuration of a scoring run or a search, checked with clear messages."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from diswot.spaces import Limits, get_space, parse_count
+
+from .data import DATASETS
+from .errors import DiswotError
+from .init import INITS
+
+__all__ = ["RECORDED_FIELDS", "SearchConfig", "config_from_args"]
+
+SAMPLERS = ("evolution", "random", "tpe")
+
+#: fields stored on the study; resuming with any other value is refused (storage.record_config)
+RECORDED_FIELDS = (
+    "space",
+    "teacher",
+    "teacher_weights",
+    "proxy",
+    "dataset",
+    "seed",
+    "max_params",
+    "max_layers",
+    "batch_size",
+    "repeats",
+    "init",
+    "num_classes",
+    "image_size",
+    "semantic",
+)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that decides the scores of a study, plus how the search runs."""
+
+    space: str = "s0"
+    teacher: str = "resnet110"
+    teacher_weights: str | None = None
+    proxy: str = "diswot"
+    dataset: str = "cifar100"
+    data_dir: str | None = None
+    seed: int = 0
+    batch_size: int = 64
+    repeats: int = 1
+    init: str = "kaiming"
+    device: str = "auto"
+    num_classes: int | None = None
+    image_size: int | None = None
+    semantic: str = "auto"
+    max_params: int | None = None
+    max_layers: int | None = None
+    sampler: str = "evolution"
+    population_size: int = 20
+    tournament_size: int = 10
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        get_space(self.space)  # raises UnknownNameError listing the valid names
+        if self.dataset not in DATASETS:
+            raise DiswotError(f"unknown --dataset {self.dataset!r}; valid: {', '.join(DATASETS)}")
+        if self.init not in INITS:
+            raise DiswotError(f"unknown --init {self.init!r}; valid: {', '.join(INITS)}")
+        if self.sampler not in SAMPLERS:
+            raise DiswotError(f"unknown --sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+        if self.semantic not in ("auto", "channel", "class"):
+            raise DiswotError(f"unknown --semantic {self.semantic!r}; valid: auto, channel, class")
+        for name in ("batch_size", "repeats", "population_size", "tournament_size"):
+            if getattr(self, name) < 1:
+                raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.tournament_size > self.population_size:
+            raise DiswotError(
+                f"--tournament-size {self.tournament_size} cannot exceed --population-size {self.population_size}"
+            )
+
+    def limits(self) -> Limits:
+        """The hard limits: the given ones, else the space's defaults."""
+        default = get_space(self.space).default_limits
+        return Limits(
+            max_params=self.max_params if self.max_params is not None else default.max_params,
+            max_layers=self.max_layers if self.max_layers is not None else default.max_layers,
+        )
+
+    def recorded(self, num_classes: int, semantic: str) -> dict[str, Any]:
+        """The fields stored on the study, with the resolved class count and semantic mode."""
+        values = asdict(self)
+        limits = self.limits()
+        values.update(num_classes=num_classes, semantic=semantic, max_params=limits.max_params, max_layers=limits.max_layers)
+        return {k: values[k] for k in RECORDED_FIELDS}
+
+
+def _count(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_count(value)
+    except ValueError as exc:
+        raise DiswotError(f"{flag}: {exc}") from None
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    """Build a :class:`SearchConfig` from parsed CLI options (missing options keep defaults)."""
+    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    return SearchConfig(
+        space=args.space,
+        teacher=args.teacher,
+        teacher_weights=get("teacher_weights"),
+        proxy=get("proxy", "diswot"),
+        dataset=get("dataset", "cifar100"),
+        data_dir=get("data_dir"),
+        seed=get("seed", 0),
+        batch_size=get("batch_size", 64),
+        repeats=get("repeats", 1),
+        init=get("init", "kaiming"),
+        device=get("device", "auto"),
+        num_classes=get("num_classes"),
+        image_size=get("image_size"),
+        semantic=get("semantic", "auto"),
+        max_params=_count(get("max_params"), "--max-params"),
+        max_layers=get("max_layers"),
+        sampler=get("sampler", "evolution"),
+        population_size=get("population_size", 20),
+        tournament_size=get("tournament_size", 10),
+    )

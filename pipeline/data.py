@@ -1,0 +1,203 @@
+"""Datasets and the fixed, seeded probe batch (DESIGN.md "Probe batch").
+
+``cifar10``/``cifar100`` use torchvision's datasets (with download), ``imagenet`` an ImageFolder
+with ``train``/``val`` folders, ``imagefolder`` any ImageFolder, ``synthetic`` a seeded random batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from .errors import DiswotError
+from .proxies import Batch
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "dataset_info",
+    "eval_transform",
+    "load_dataset",
+    "probe_batches",
+    "train_transform",
+]
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder", "synthetic")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Class count (None = read from the folders), resolution and normalisation of a dataset."""
+
+    name: str
+    num_classes: int | None
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+_INFO = {
+    "cifar10": DatasetInfo("cifar10", 10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": DatasetInfo("cifar100", 100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagenet": DatasetInfo("imagenet", 1000, 224, IMAGENET_MEAN, IMAGENET_STD),
+    "imagefolder": DatasetInfo("imagefolder", None, 224, IMAGENET_MEAN, IMAGENET_STD),
+    "synthetic": DatasetInfo("synthetic", None, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+}
+
+
+def dataset_info(
+    name: str,
+    *,
+    image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> DatasetInfo:
+    """The :class:`DatasetInfo` of ``name``, with optional overrides (e.g. for ImageFolder)."""
+    if name not in _INFO:
+        raise DiswotError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    info = _INFO[name]
+    for label, value in (("mean", mean), ("std", std)):
+        if value is not None and (len(value) != 3 or (label == "std" and min(value) <= 0)):
+            raise DiswotError(f"--{label} needs three numbers (R G B){' > 0' if label == 'std' else ''}, got {value}")
+    return DatasetInfo(
+        info.name,
+        info.num_classes,
+        image_size or info.image_size,
+        tuple(mean) if mean else info.mean,  # type: ignore[arg-type]
+        tuple(std) if std else info.std,  # type: ignore[arg-type]
+    )
+
+
+def eval_transform(info: DatasetInfo):  # noqa: ANN201 - a torchvision transform
+    """Deterministic transform: resize/crop for large images, to float, normalise."""
+    from torchvision.transforms import v2
+
+    steps = [v2.ToImage()]
+    if info.image_size > 64:
+        steps += [v2.Resize(int(info.image_size * 256 / 224), antialias=True), v2.CenterCrop(info.image_size)]
+    elif info.name == "imagefolder":
+        steps += [v2.Resize((info.image_size, info.image_size), antialias=True)]
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
+    return v2.Compose(steps)
+
+
+def train_transform(info: DatasetInfo):  # noqa: ANN201 - a torchvision transform
+    """Training augmentation: CIFAR crop 32 pad 4 + flip; ImageNet random-resized crop + flip."""
+    from torchvision.transforms import v2
+
+    if info.image_size <= 64:
+        crop = (
+            [v2.RandomCrop(info.image_size, padding=4)]
+            if info.name != "imagefolder"
+            else [v2.Resize((info.image_size, info.image_size), antialias=True), v2.RandomCrop(info.image_size, padding=4)]
+        )
+    else:
+        crop = [v2.RandomResizedCrop(info.image_size, antialias=True)]
+    return v2.Compose(
+        [v2.ToImage(), *crop, v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
+    )
+
+
+def _missing(name: str, data_dir: str | Path, why: str) -> DiswotError:
+    return DiswotError(
+        f"dataset {name} is not available in --data-dir {str(data_dir)!r} ({why}); "
+        f"put it there (or allow the download), or use --dataset synthetic"
+    )
+
+
+def load_dataset(name: str, data_dir: str | Path | None, *, train: bool, transform=None, download: bool = True) -> Dataset:  # noqa: ANN001
+    """The torchvision dataset behind ``name`` (``synthetic`` has none: use :func:`probe_batches`)."""
+    import torchvision
+
+    if name == "synthetic":
+        raise DiswotError("--dataset synthetic has no images to train on; use cifar10/cifar100/imagefolder")
+    data_dir = Path(data_dir or "data").expanduser()
+    if name in ("cifar10", "cifar100"):
+        cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+        try:
+            return cls(str(data_dir), train=train, transform=transform, download=False)
+        except RuntimeError:
+            if not download:
+                raise _missing(name, data_dir, "not found and --no-download was given") from None
+        try:
+            log.info("downloading %s to %s", name, data_dir)
+            return cls(str(data_dir), train=train, transform=transform, download=True)
+        except Exception as exc:  # no network: URLError, socket errors, ...
+            raise _missing(name, data_dir, f"not found, and the download failed: {type(exc).__name__}") from None
+    if name in ("imagenet", "imagefolder"):
+        root = data_dir
+        if name == "imagenet":
+            root = data_dir / ("train" if train else "val")
+        elif (data_dir / ("train" if train else "val")).is_dir():
+            root = data_dir / ("train" if train else "val")
+        if not root.is_dir():
+            raise _missing(name, data_dir, f"no folder {str(root)!r}")
+        try:
+            return torchvision.datasets.ImageFolder(str(root), transform=transform)
+        except (FileNotFoundError, RuntimeError) as exc:
+            raise _missing(name, data_dir, str(exc).splitlines()[0]) from None
+    raise DiswotError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+
+
+def num_classes_of(name: str, data_dir: str | Path | None, default: int) -> int:
+    """Class count of a dataset (ImageFolder: its class folders; synthetic: ``default``)."""
+    info = dataset_info(name)
+    if info.num_classes is not None:
+        return info.num_classes
+    if name == "synthetic":
+        return default
+    return len(load_dataset(name, data_dir, train=True).classes)  # type: ignore[attr-defined]
+
+
+__all__ += ["num_classes_of"]
+
+
+def probe_batches(
+    *,
+    dataset: str,
+    data_dir: str | Path | None,
+    batch_size: int,
+    seed: int,
+    repeats: int = 1,
+    num_classes: int,
+    info: DatasetInfo | None = None,
+) -> list[Batch]:
+    """One fixed batch per repeat: ``batch_size`` training images chosen with ``seed + repeat``.
+
+    The same batches are used for every candidate of a study, so scores are comparable and a
+    study is reproducible.
+    """
+    if batch_size < 2:
+        raise DiswotError(f"--batch-size must be at least 2 (the relation term compares samples), got {batch_size}")
+    if repeats < 1:
+        raise DiswotError(f"--repeats must be at least 1, got {repeats}")
+    info = info or dataset_info(dataset)
+    batches = []
+    if dataset == "synthetic":
+        for r in range(repeats):
+            g = torch.Generator().manual_seed(seed * 1000 + r)
+            images = torch.randn(batch_size, 3, info.image_size, info.image_size, generator=g)
+            labels = torch.randint(0, num_classes, (batch_size,), generator=g)
+            batches.append(Batch(images, labels, num_classes))
+        return batches
+    data = load_dataset(dataset, data_dir, train=True, transform=eval_transform(info))
+    n = len(data)  # type: ignore[arg-type]
+    if n < batch_size:
+        raise DiswotError(f"dataset {dataset} has {n} images, fewer than --batch-size {batch_size}")
+    for r in range(repeats):
+        g = torch.Generator().manual_seed(seed * 1000 + r)
+        idx = torch.randperm(n, generator=g)[:batch_size].tolist()
+        items = [data[i] for i in idx]
+        images = torch.stack([x for x, _ in items])
+        labels = torch.tensor([int(y) for _, y in items])
+        batches.append(Batch(images, labels, num_classes))
+    return batches

@@ -1,0 +1,121 @@
+"""Helpers shared by the baseline and KD-based proxies: layer selection, modes, hooks."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diswot.spaces import FeatureNetwork
+
+from ..errors import ProxyError
+
+__all__ = [
+    "WEIGHT_LAYERS",
+    "capture_outputs",
+    "cross_entropy",
+    "module_modes",
+    "preserved_state",
+    "require_teacher",
+    "strip_batchnorm",
+    "weight_layers",
+]
+
+#: the layers whose weights the pruning-at-init proxies score (as in Abdelfattah et al., 2021)
+WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
+_BN_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def weight_layers(model: nn.Module) -> list[nn.Module]:
+    """The Conv2d and Linear modules of ``model`` that have a weight, in module order."""
+    return [m for m in model.modules() if isinstance(m, WEIGHT_LAYERS) and getattr(m, "weight", None) is not None]
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy; checks that the labels fit the classifier."""
+    if labels.numel() and int(labels.max()) >= logits.shape[1]:
+        raise ProxyError(
+            f"a label ({int(labels.max())}) is out of range for a classifier with {logits.shape[1]} outputs; "
+            "build the network with the dataset's number of classes"
+        )
+    return F.cross_entropy(logits, labels)
+
+
+@contextlib.contextmanager
+def module_modes(model: nn.Module, training: bool | None = None) -> Iterator[nn.Module]:
+    """Temporarily set every module's ``training`` flag (``None``: keep), restoring each after."""
+    saved = [(m, m.training) for m in model.modules()]
+    try:
+        if training is not None:
+            model.train(training)
+        yield model
+    finally:
+        for m, flag in saved:
+            m.training = flag
+
+
+@contextlib.contextmanager
+def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
+    """Restore ``model``'s buffers (BatchNorm running statistics) and modes on exit.
+
+    A train-mode forward updates the running statistics; a proxy that only looks at a network
+    (the teacher, or a student the caller keeps) must leave them as it found them.
+    """
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    with module_modes(model):
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for name, b in model.named_buffers():
+                    if name in buffers:
+                        b.copy_(buffers[name])
+
+
+def strip_batchnorm(model: nn.Module) -> nn.Module:
+    """Replace every BatchNorm module of ``model`` (in place) by :class:`torch.nn.Identity`."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, _BN_TYPES):
+                setattr(parent, name, nn.Identity())
+    return model
+
+
+@contextlib.contextmanager
+def capture_outputs(model: nn.Module, types: Sequence[type[nn.Module]], *, inputs: bool = False) -> Iterator[list[torch.Tensor]]:
+    """Collect the outputs (or first inputs) of every module of ``types`` during a forward pass."""
+    store: list[torch.Tensor] = []
+    handles = []
+    for m in model.modules():
+        if isinstance(m, tuple(types)):
+            if inputs:
+                handles.append(m.register_forward_pre_hook(lambda _m, args: store.append(args[0])))
+            else:
+                handles.append(m.register_forward_hook(lambda _m, _args, out: store.append(out)))
+    try:
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def require_teacher(name: str, teacher: FeatureNetwork | None) -> FeatureNetwork:
+    """The teacher, or a :class:`ProxyError` saying that ``name`` needs one."""
+    if teacher is None:
+        raise ProxyError(f"proxy {name!r} compares the student with a teacher; give one (--teacher)")
+    return teacher
+
+
+def fresh_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` with no gradients attached (for proxies that change it)."""
+    clone = copy.deepcopy(model)
+    for p in clone.parameters():
+        p.grad = None
+    return clone
+
+
+__all__ += ["fresh_copy"]

@@ -1,0 +1,107 @@
+"""Score architectures against a fixed teacher: the teacher side once per study and repeat."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Hashable, Sequence
+
+import torch
+
+from diswot.spaces import FeatureNetwork, Space
+
+from .init import initialise
+from .proxies import Batch, Proxy, TeacherContext, finite
+
+__all__ = ["ScoreResult", "Scorer", "resolve_device"]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    from .errors import DiswotError
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DiswotError("--device cuda was given but no CUDA GPU is available; use --device cpu or auto")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise DiswotError(f"unknown --device {device!r}; use auto, cpu or cuda[:N]") from None
+
+
+@dataclass
+class ScoreResult:
+    """A candidate's score (mean over repeats), every term, and the scoring wall time."""
+
+    score: float
+    terms: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    per_repeat: list[float] = field(default_factory=list)
+
+
+class Scorer:
+    """Scores architectures of ``space`` with ``proxy`` against a fixed ``teacher``.
+
+    For repeat ``r`` the teacher is initialised with seed ``seed*1000 + r`` (unless it carries
+    trained weights), run once on ``batches[r]`` by ``proxy.prepare``, and the result is reused
+    for every candidate. Each student is built directly on ``device`` with the same seed, so a
+    score depends on the architecture only.
+    """
+
+    def __init__(
+        self,
+        *,
+        space: Space,
+        proxy: Proxy,
+        batches: Sequence[Batch],
+        teacher: FeatureNetwork | None = None,
+        device: torch.device | str = "cpu",
+        init: str = "kaiming",
+        seed: int = 0,
+        num_classes: int,
+        init_teacher: bool = True,
+    ) -> None:
+        if not batches:
+            raise ValueError("Scorer needs at least one probe batch")
+        self.space = space
+        self.proxy = proxy
+        self.device = torch.device(device)
+        self.init = init
+        self.seed = seed
+        self.num_classes = num_classes
+        self.batches = [b.to(self.device) for b in batches]
+        if teacher is not None:
+            teacher = teacher.to(self.device).train()
+        self.contexts: list[TeacherContext] = []
+        for r, batch in enumerate(self.batches):
+            if teacher is not None and init_teacher:
+                torch.manual_seed(self._seed(r) + 1)
+                initialise(teacher, init)
+            self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, batch))
+
+    def _seed(self, repeat: int) -> int:
+        return self.seed * 1000 + repeat
+
+    def build(self, arch: Hashable, repeat: int = 0) -> FeatureNetwork:
+        """Build and initialise the student for ``repeat``, directly on the scoring device."""
+        torch.manual_seed(self._seed(repeat))
+        with self.device:
+            net = self.space.build(arch, num_classes=self.num_classes)
+        return initialise(net, self.init).train()
+
+    def score(self, arch: Hashable) -> ScoreResult:
+        """Mean score and terms over the repeats; raises ProxyError when a value is not finite."""
+        start = time.perf_counter()
+        totals: dict[str, float] = {}
+        per_repeat = []
+        for r, (ctx, batch) in enumerate(zip(self.contexts, self.batches)):
+            terms = finite(self.proxy.name, self.proxy.evaluate(ctx, self.build(arch, r), batch))
+            per_repeat.append(terms["score"])
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + v
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        n = len(self.contexts)
+        terms = {k: v / n for k, v in totals.items()}
+        return ScoreResult(terms["score"], terms, time.perf_counter() - start, per_repeat)

@@ -1,0 +1,168 @@
+"""Search assembly: config -> space, teacher, probe batches, scorer, objective, sampler, study."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable
+
+import optuna
+
+from diswot.spaces import ArchError, Limits, Space, get_space
+
+from .config import SearchConfig
+from .data import dataset_info, num_classes_of, probe_batches
+from .errors import DiswotError, ProxyError
+from .flops import count_flops
+from .proxies import get_proxy
+from .proxies._diswot import resolve_semantic_mode
+from .scoring import Scorer, resolve_device
+from .teachers import build_teacher, teacher_spec
+
+__all__ = ["ScoringSetup", "SearchObjective", "check_limits_feasible", "make_sampler", "make_scoring"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoringSetup:
+    """A ready scorer and what it was resolved from."""
+
+    config: SearchConfig
+    space: Space
+    scorer: Scorer
+    num_classes: int
+    image_size: int
+    semantic: str
+    limits: Limits
+
+    def recorded(self) -> dict[str, Any]:
+        """The configuration stored on the study."""
+        return self.config.recorded(self.num_classes, self.semantic)
+
+
+def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> None:
+    """Refuse limits that no architecture of ``space`` can meet, naming the smallest one."""
+    smallest = space.smallest(num_classes)
+    reason = space.check(smallest, limits, num_classes)
+    if reason is not None:
+        n = space.count_params(smallest, num_classes)
+        raise DiswotError(
+            f"no {space.name} architecture fits the limits: the smallest, {space.encode(smallest)} "
+            f"({n:,} parameters, {space.count_layers(smallest)} layers), fails because {reason}; "
+            "raise --max-params/--max-layers"
+        )
+
+
+def make_scoring(config: SearchConfig) -> ScoringSetup:
+    """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once)."""
+    space = get_space(config.space)
+    spec = teacher_spec(config.teacher)  # validates the name early
+    proxy_cls_options: dict[str, Any] = {}
+    device = resolve_device(config.device)
+    info = dataset_info(config.dataset, image_size=config.image_size or (space.image_size if config.dataset == "synthetic" else None))
+    num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
+    limits = config.limits()
+    check_limits_feasible(space, limits, num_classes)
+    teacher = build_teacher(spec.name, num_classes, config.teacher_weights)
+    semantic = resolve_semantic_mode(config.semantic, teacher.classifier.in_features, getattr(space, "fixed_feature_width", None))  # type: ignore[arg-type]
+    if config.proxy in ("diswot", "diswot-semantic", "diswot-relation"):
+        proxy_cls_options["semantic"] = semantic
+    proxy = get_proxy(config.proxy, **proxy_cls_options)
+    batches = probe_batches(
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        repeats=config.repeats,
+        num_classes=num_classes,
+        info=info,
+    )
+    scorer = Scorer(
+        space=space,
+        proxy=proxy,
+        batches=batches,
+        teacher=teacher,
+        device=device,
+        init=config.init,
+        seed=config.seed,
+        num_classes=num_classes,
+        init_teacher=config.teacher_weights is None,
+    )
+    return ScoringSetup(config, space, scorer, num_classes, info.image_size, semantic, limits)
+
+
+class SearchObjective:
+    """The Optuna objective: suggest a student, check the limits, score it, record side figures.
+
+    User attributes: ``arch``, ``params``, ``flops``, ``layers``, each score term
+    (``score``, ``semantic``, ``relation``, ...) and ``score_seconds``. An invalid or over-limit
+    student, or a non-finite score, fails the trial with the reason.
+    """
+
+    def __init__(self, setup: ScoringSetup) -> None:
+        self.setup = setup
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        s = self.setup
+        arch = s.space.suggest(trial)
+        trial.set_user_attr("arch", s.space.encode(arch))
+        reason = s.space.check(arch, s.limits, s.num_classes)
+        if reason is not None:
+            raise ArchError(f"{s.space.encode(arch)}: {reason}")
+        trial.set_user_attr("params", int(s.space.count_params(arch, s.num_classes)))
+        trial.set_user_attr("layers", int(s.space.count_layers(arch)))
+        trial.set_user_attr("flops", count_flops(s.space, arch, s.num_classes, s.image_size))
+        result = s.scorer.score(arch)
+        for name, value in result.terms.items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr("score_seconds", result.seconds)
+        return result.score
+
+
+#: exceptions that fail one trial (recorded with the reason) without stopping the study
+TRIAL_ERRORS: tuple[type[BaseException], ...] = (ArchError, ProxyError)
+
+
+def make_sampler(
+    name: str,
+    *,
+    space: Space,
+    limits: Limits,
+    num_classes: int,
+    seed: int | None,
+    population_size: int = 20,
+    tournament_size: int = 10,
+) -> optuna.samplers.BaseSampler:
+    """``evolution`` (DisWOT's mutation under the limits), ``random`` or ``tpe``, seeded."""
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name != "evolution":
+        raise DiswotError(f"unknown --sampler {name!r}; valid: evolution, random, tpe")
+    from diswot.samplers import EvolutionSampler
+
+    return EvolutionSampler(
+        search_space=space.suggest,
+        constraint=limit_constraint(space, limits, num_classes),
+        population_size=population_size,
+        tournament_size=tournament_size,
+        seed=seed,
+    )
+
+
+def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[dict[str, Any]], str | None]:
+    """The sampler's constraint: None when the params' arch is valid and within the limits."""
+
+    def constraint(params: dict[str, Any]) -> str | None:
+        try:
+            arch: Hashable = space.from_params(params)
+        except ArchError as exc:
+            return str(exc)
+        return space.check(arch, limits, num_classes)
+
+    return constraint
+
+
+__all__ += ["TRIAL_ERRORS", "limit_constraint"]
