@@ -5,20 +5,45 @@
 
 from ._base import ArchError, Limits, Space, parse_count
 from ._network import FeatureNetwork, NetworkOutput, WrappedNetwork
+from ._nb201 import NB201Arch, NB201Network, NB201Space, naslib_to_nb201, nb201_to_naslib
 from ._registry import Registry, UnknownNameError
+from ._resnet_cifar import CifarResNet, cifar_resnet, cifar_resnet_params
+from ._s0 import ResNetArch, S0Space
+from ._s2 import PAPER_ARCHS, PaperArch, S2Arch, S2CifarSpace, S2ImageNetSpace, S2Network, S2Stage, bottleneck_mid_width
+from ._wrn import WideResNet, wide_resnet
 
 __all__ = [
+    "PAPER_ARCHS",
+    "SPACES",
     "ArchError",
+    "CifarResNet",
     "FeatureNetwork",
     "Limits",
+    "NB201Arch",
+    "NB201Network",
+    "NB201Space",
     "NetworkOutput",
+    "PaperArch",
     "Registry",
-    "SPACES",
+    "ResNetArch",
+    "S0Space",
+    "S2Arch",
+    "S2CifarSpace",
+    "S2ImageNetSpace",
+    "S2Network",
+    "S2Stage",
     "Space",
     "UnknownNameError",
+    "WideResNet",
     "WrappedNetwork",
+    "bottleneck_mid_width",
+    "cifar_resnet",
+    "cifar_resnet_params",
     "get_space",
+    "naslib_to_nb201",
+    "nb201_to_naslib",
     "parse_count",
+    "wide_resnet",
 ]
 
 SPACES: Registry[type[Space]] = Registry("space")
@@ -28,4 +53,7 @@ def get_space(name: str, **options: object) -> Space:
     """Instantiate the space registered as ``name`` (raises UnknownNameError listing valid names)."""
     return SPACES.get(name)(**options)
 
-# Space modules register themselves on import (added by the space implementations below).
+SPACES.register("s0", S0Space)
+SPACES.register("nb201", NB201Space)
+SPACES.register("s2-cifar", S2CifarSpace)
+SPACES.register("s2-imagenet", S2ImageNetSpace)

@@ -69,6 +69,21 @@ class Space(abc.ABC):
     #: input resolution and default number of classes
     image_size: int = 32
     default_num_classes: int = 100
+    #: limits applied when the user gives none (``Limits()`` = unlimited)
+    default_limits: Limits = Limits()
+
+    @property
+    def fixed_feature_width(self) -> int | None:
+        """Channels of the pre-pool feature map when every arch shares them, else ``None``."""
+        return None
+
+    def _num_classes(self, num_classes: int | None) -> int:
+        """``num_classes``, or the space's default when ``None``; raises on a non-positive value."""
+        if num_classes is None:
+            return self.default_num_classes
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ArchError(f"num_classes must be a positive int, got {num_classes!r}")
+        return num_classes
 
     @abc.abstractmethod
     def suggest(self, trial: optuna.trial.BaseTrial) -> Hashable:
