@@ -82,9 +82,9 @@ def test_decode_garbage_raises_with_expected_form(space: Space, text: str) -> No
 
 
 def test_count_params_matches_built_network(space: Space, random_archs, built_params) -> None:
-    for _, arch in random_archs(space, N_RANDOM[space.name], seed=5):
-        for k in (None, 10):
-            assert space.count_params(arch, k) == built_params(space, arch, k), space.encode(arch)
+    for i, (_, arch) in enumerate(random_archs(space, N_RANDOM[space.name], seed=5)):
+        k = 10 if i % 3 == 0 else None
+        assert space.count_params(arch, k) == built_params(space, arch, k), space.encode(arch)
 
 
 def test_count_params_is_cheap(space: Space, random_archs) -> None:

@@ -101,8 +101,8 @@ def test_disconnected_cell_is_flagged_but_harmless() -> None:
     assert not DISCONNECTED.is_connected()
     assert space.count_layers(DISCONNECTED) == 6  # stem + 2 reductions x 2 convs + FC
     # still builds, counts and runs: the cells output zeros
-    assert space.count_params(DISCONNECTED) == sum(p.numel() for p in space.build(DISCONNECTED).parameters())
     net = space.build(DISCONNECTED, 10)
+    assert space.count_params(DISCONNECTED, 10) == sum(p.numel() for p in net.parameters())
     out = net.forward_all(torch.randn(2, 3, 32, 32))
     assert out.features.shape == (2, 64, 8, 8)
     assert torch.isfinite(out.logits).all()
