@@ -58,7 +58,9 @@ class NB201Arch:
         except TypeError:
             ops = ()
         if len(ops) != 6:
-            raise ArchError(f"an NB201 cell has 6 edge ops in the order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2; got {self.ops!r}")
+            raise ArchError(
+                f"an NB201 cell has 6 edge ops in the order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2; got {self.ops!r}"
+            )
         bad = [op for op in ops if op not in OPS]
         if bad:
             raise ArchError(f"unknown NB201 op(s) {', '.join(map(repr, bad))}; valid: {', '.join(OPS)}")
@@ -115,7 +117,8 @@ class _ReLUConvBN(nn.Sequential):
 
 
 class _Zero(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         return x.mul(0.0)
 
 
@@ -134,7 +137,8 @@ class _Cell(nn.Module):
         super().__init__()
         self.edges = nn.ModuleList(_make_op(op, c) for op in arch.ops)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         nodes = [x]
         k = 0
         for j in (1, 2, 3):
@@ -155,7 +159,8 @@ class _Reduction(nn.Module):
         self.conv_b = _ReLUConvBN(c_out, c_out, 3, 1)
         self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2, 0), nn.Conv2d(c_in, c_out, 1, 1, 0, bias=False))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
@@ -176,7 +181,8 @@ class NB201Network(FeatureNetwork):
         self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True))
         self.classifier = nn.Linear(c, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pre-pool feature map of ``x``."""
         return self.lastact(self.cells(self.stem(x)))
 
 
@@ -222,7 +228,10 @@ class NB201Space(Space):
                 raise ArchError(f"{text!r}: node {j} group {group!r} must be wrapped in '|', e.g. {_EXAMPLE}")
             tokens = group[1:-1].split("|")
             if len(tokens) != j:
-                raise ArchError(f"{text!r}: node {j} needs {j} input edge(s), found {len(tokens)} in {group!r}; expected form {_EXAMPLE}")
+                raise ArchError(
+                    f"{text!r}: node {j} needs {j} input edge(s), found {len(tokens)} in {group!r}; "
+                    f"expected form {_EXAMPLE}"
+                )
             for i, token in enumerate(tokens):
                 match = _NODE.match(token)
                 if match is None or int(match.group(2)) != i:
@@ -275,5 +284,7 @@ class NB201Space(Space):
 
 def _as_arch(arch: object) -> NB201Arch:
     if not isinstance(arch, NB201Arch):
-        raise ArchError(f"{arch!r} is not an NB201 architecture; expected NB201Arch((op, ...)) or a string like {_EXAMPLE}")
+        raise ArchError(
+            f"{arch!r} is not an NB201 architecture; expected NB201Arch((op, ...)) or a string like {_EXAMPLE}"
+        )
     return arch

@@ -40,7 +40,8 @@ class BasicBlock(nn.Module):
                 nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False), nn.BatchNorm2d(c_out)
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + self.shortcut(x))
@@ -71,7 +72,8 @@ class CifarResNet(FeatureNetwork):
         self.stages = nn.Sequential(*stages)
         self.classifier = nn.Linear(c_in, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pre-pool feature map of ``x``."""
         return self.stages(self.stem(x))
 
 

@@ -76,7 +76,9 @@ class S0Space(Space):
         """Parse ``ResNet[d1,d2,d3]`` (spaces allowed) with each depth in {1, 3, 5, 7}."""
         match = _PATTERN.match(text) if isinstance(text, str) else None
         if match is None:
-            raise ArchError(f"cannot read {text!r} as an S0 architecture; expected ResNet[d1,d2,d3], e.g. ResNet[7,1,3]")
+            raise ArchError(
+                f"cannot read {text!r} as an S0 architecture; expected ResNet[d1,d2,d3], e.g. ResNet[7,1,3]"
+            )
         depths = tuple(int(g) for g in match.groups())
         try:
             return ResNetArch(depths)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ exactly 20.
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -74,6 +75,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _normalise_ints(obj: object, *names: str) -> None:
+    """Turn integral values (e.g. numpy ints) of a frozen dataclass into plain ints."""
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            object.__setattr__(obj, name, int(value))
+
+
 def _check_width(what: str, value: object, low: int, high: int) -> None:
     if not _is_int(value) or not low <= value <= high or value % 8:  # type: ignore[operator]
         raise ArchError(f"{what} must be a multiple of 8 in [{low}, {high}], got {value!r}")
@@ -95,13 +104,16 @@ class S2Stage:
     stride: int
 
     def __post_init__(self) -> None:
+        _normalise_ints(self, "kernel", "width", "depth", "stride")
         if self.block not in BLOCK_TYPES:
             raise ArchError(f"stage block type must be one of {', '.join(BLOCK_TYPES)}, got {self.block!r}")
         if not _is_int(self.kernel) or self.kernel not in KERNELS:
             raise ArchError(f"stage kernel must be one of 3, 5, 7, got {self.kernel!r}")
         _check_width("stage width", self.width, MIN_WIDTH, MAX_WIDTH)
         if not _is_int(self.depth) or not 1 <= self.depth <= MAX_DEPTH:
-            raise ArchError(f"stage depth must be an int in [1, {MAX_DEPTH}] (absent stages are left out), got {self.depth!r}")
+            raise ArchError(
+                f"stage depth must be an int in [1, {MAX_DEPTH}] (absent stages are left out), got {self.depth!r}"
+            )
         if not _is_int(self.stride) or self.stride not in STRIDES:
             raise ArchError(f"stage stride must be 1 or 2, got {self.stride!r}")
 
@@ -118,6 +130,7 @@ class S2Arch:
     head: int = 0
 
     def __post_init__(self) -> None:
+        _normalise_ints(self, "stem", "head")
         _check_width("stem width", self.stem, MIN_WIDTH, MAX_STEM)
         try:
             stages = tuple(self.stages)
@@ -152,7 +165,17 @@ def _basic(kernel: int, width: int, depth: int, stride: int) -> S2Stage:
 PAPER_ARCHS: dict[str, PaperArch] = {
     "cifar": PaperArch(
         "s2-cifar",
-        S2Arch(88, (_basic(7, 96, 3, 1), _basic(5, 192, 2, 2), _basic(5, 176, 2, 1), _basic(5, 168, 3, 2), _basic(3, 112, 3, 2), _basic(3, 512, 1, 1))),
+        S2Arch(
+            88,
+            (
+                _basic(7, 96, 3, 1),
+                _basic(5, 192, 2, 2),
+                _basic(5, 176, 2, 1),
+                _basic(5, 168, 3, 2),
+                _basic(3, 112, 3, 2),
+                _basic(3, 512, 1, 1),
+            ),
+        ),
         "Table 12 (CIFAR-10/100)",
     ),
     "imagenet": PaperArch(
@@ -191,7 +214,8 @@ class _Block(nn.Module):
             self.shortcut = nn.Sequential(*_conv_bn(c_in, c_out, 1, stride))
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         return self.relu(self.body(x) + self.shortcut(x))
 
 
@@ -204,7 +228,10 @@ class S2Network(FeatureNetwork):
         stages: list[nn.Module] = []
         c = arch.stem
         for st in arch.stages:
-            blocks = [_Block(st.block, c if j == 0 else st.width, st.width, st.kernel, st.stride if j == 0 else 1) for j in range(st.depth)]
+            blocks = [
+                _Block(st.block, c if j == 0 else st.width, st.width, st.kernel, st.stride if j == 0 else 1)
+                for j in range(st.depth)
+            ]
             stages.append(nn.Sequential(*blocks))
             c = st.width
         self.stages = nn.Sequential(*stages)
@@ -214,7 +241,8 @@ class S2Network(FeatureNetwork):
             c = arch.head
         self.classifier = nn.Linear(c, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pre-pool feature map of ``x``."""
         return self.head(self.stages(self.stem(x)))
 
 
@@ -294,10 +322,15 @@ class _S2Space(Space):
             if not self.has_head:
                 raise ArchError(f"{text!r}: {self.name} has no head conv, remove the token {head_tok!r}")
             if not re.fullmatch(r"H\d+", head_tok) or int(head_tok[1:]) == 0:
-                raise ArchError(f"{text!r}: bad head token {head_tok!r}; expected H<width> with a positive width (omit it for no head)")
+                raise ArchError(
+                    f"{text!r}: bad head token {head_tok!r}; expected H<width> with a positive width "
+                    "(omit it for no head)"
+                )
             head = int(head_tok[1:])
         if not rest:
-            raise ArchError(f"{text!r} has no stage; expected at least one stage token like B3x64d2s1: {self._example()}")
+            raise ArchError(
+                f"{text!r} has no stage; expected at least one stage token like B3x64d2s1: {self._example()}"
+            )
         stages: list[S2Stage] = []
         for tok in rest:
             match = _STAGE_RE.match(tok)
@@ -324,7 +357,9 @@ class _S2Space(Space):
     def build(self, arch: S2Arch, num_classes: int | None = None) -> FeatureNetwork:
         """The S2 network (random init) for ``arch``."""
         arch = self._as_arch(arch)
-        return S2Network(arch, stem_kernel=self.stem_kernel, stem_stride=self.stem_stride, num_classes=self._num_classes(num_classes))
+        return S2Network(
+            arch, stem_kernel=self.stem_kernel, stem_stride=self.stem_stride, num_classes=self._num_classes(num_classes)
+        )
 
     def count_params(self, arch: S2Arch, num_classes: int | None = None) -> int:
         """Analytic parameter count (equal to the built network's)."""

@@ -30,7 +30,8 @@ class WideBasicBlock(nn.Module):
         if c_in != c_out or stride != 1:
             self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the module to ``x``."""
         act = self.relu(self.bn1(x))
         out = self.conv2(self.relu(self.bn2(self.conv1(act))))
         return out + (x if self.shortcut is None else self.shortcut(act))
@@ -48,14 +49,16 @@ class WideResNet(FeatureNetwork):
         c_in = 16
         for i, width in enumerate(widths):
             stride = 1 if i == 0 else 2
-            groups.append(nn.Sequential(*[WideBasicBlock(c_in if j == 0 else width, width, stride if j == 0 else 1) for j in range(n)]))
+            blocks = [WideBasicBlock(c_in if j == 0 else width, width, stride if j == 0 else 1) for j in range(n)]
+            groups.append(nn.Sequential(*blocks))
             c_in = width
         self.groups = nn.Sequential(*groups)
         self.bn = nn.BatchNorm2d(c_in)
         self.relu = nn.ReLU(inplace=True)
         self.classifier = nn.Linear(c_in, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pre-pool feature map of ``x``."""
         return self.relu(self.bn(self.groups(self.stem(x))))
 
 

@@ -216,6 +216,15 @@ def test_arch_dataclass_validation() -> None:
         S2Stage("basic", True, 8, 1, 1)  # type: ignore[arg-type]
 
 
+def test_numpy_ints_are_normalised() -> None:
+    import numpy as np
+
+    stage = S2Stage("basic", np.int64(3), np.int64(8), np.int64(1), np.int64(1))  # type: ignore[arg-type]
+    arch = S2Arch(np.int64(8), [stage])  # type: ignore[arg-type]
+    assert arch == S2Arch(8, (S2Stage("basic", 3, 8, 1, 1),))
+    assert type(arch.stages[0].width) is int and hash(arch) == hash(S2Arch(8, (S2Stage("basic", 3, 8, 1, 1),)))
+
+
 def test_from_params_out_of_range_width_is_an_arch_error() -> None:
     space = get_space("s2-cifar")
     params = space.to_params(space.smallest())
