@@ -1,1 +1,40 @@
 """The evolutionary Optuna sampler (regularised evolution, DisWOT Algorithm 1) and its mutations."""
+
+from ._evolution import ORIGIN_KEY, PARENT_KEY, EvolutionSampler
+from ._mutation import (
+    DEFAULT_WIDTH_FACTORS,
+    adjacent_value,
+    group_blocks,
+    mutate,
+    mutate_width,
+    other_choice,
+    param_block,
+    param_role,
+    scale_width,
+    shrink,
+    smaller_value,
+)
+from ._realize import Candidate, RecordingTrial, is_compatible, random_valid_params, realize, sample_value
+
+__all__ = [
+    "DEFAULT_WIDTH_FACTORS",
+    "ORIGIN_KEY",
+    "PARENT_KEY",
+    "Candidate",
+    "EvolutionSampler",
+    "RecordingTrial",
+    "adjacent_value",
+    "group_blocks",
+    "is_compatible",
+    "mutate",
+    "mutate_width",
+    "other_choice",
+    "param_block",
+    "param_role",
+    "random_valid_params",
+    "realize",
+    "sample_value",
+    "scale_width",
+    "shrink",
+    "smaller_value",
+]

@@ -1,0 +1,371 @@
+"""The DisWOT evolutionary sampler: regularised evolution whose only state is the study's storage.
+
+Paper: supplementary C.1 (Algorithm 1) and B.2 (population 20, tournament 10, 5,000 cycles).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from bisect import insort
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from ._mutation import DEFAULT_WIDTH_FACTORS, mutate
+from ._realize import Candidate, Constraint, SearchSpace, _random_valid, is_compatible, realize
+
+__all__ = ["EvolutionSampler", "ORIGIN_KEY", "PARENT_KEY"]
+
+_logger = logging.getLogger(__name__)
+
+#: Trial system attribute: the parent's trial number, or ``None`` for a random candidate.
+PARENT_KEY = "diswot:parent"
+#: Trial system attribute: ``"random"``, ``"mutation"`` or ``"fallback"``.
+ORIGIN_KEY = "diswot:origin"
+
+# Consecutive attempts from one parent architecture that bring no new valid child before the
+# parent counts as spent (all its children seem known or invalid) and leaves later tournaments.
+_SPENT_LIMIT = 10
+# Bounds on the memos and on plans of trials whose after_trial never came.
+_MEMO_LIMIT = 1 << 16
+_PLAN_LIMIT = 10_000
+
+
+def _key(params: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
+    return frozenset(params.items())
+
+
+class _History:
+    """Incremental view of one study's trials, keyed by trial number.
+
+    A finished trial is read once; each update visits only new and still-unfinished trials, so
+    the cost per trial does not grow with the study.
+    """
+
+    def __init__(self) -> None:
+        self.seen = 0  # trials numbered below this have been visited
+        self.pending: set[int] = set()  # visited while unfinished
+        self.complete: list[int] = []  # numbers of COMPLETE trials, ascending
+        self.keys: set[Hashable] = set()  # params of finished trials that did not FAIL
+        self.arch: dict[int, tuple[float, Hashable]] = {}  # COMPLETE number -> (value, params key)
+
+    def update(self, trials: Sequence[FrozenTrial]) -> None:
+        """Take in the study's trials (sorted by number, as storages return them)."""
+        numbers = sorted(self.pending)
+        numbers.extend(range(self.seen, len(trials)))
+        self.seen = len(trials)
+        for number in numbers:
+            trial = trials[number]
+            if not trial.state.is_finished():
+                self.pending.add(number)
+                continue
+            self.pending.discard(number)
+            if trial.state == TrialState.FAIL:
+                continue
+            key = _key(trial.params)
+            if trial.params:
+                self.keys.add(key)
+            if trial.state == TrialState.COMPLETE:
+                insort(self.complete, number)
+                self.arch[number] = (trial.value, key)  # type: ignore[assignment]
+
+    def unfinished_keys(self, trials: Sequence[FrozenTrial]) -> set[Hashable]:
+        """Params (or enqueued fixed params) of the trials that are still running or waiting."""
+        keys = set()
+        for number in self.pending:
+            trial = trials[number]
+            params = trial.params or trial.system_attrs.get("fixed_params")
+            if params:
+                keys.add(_key(params))
+        return keys
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+class EvolutionSampler(BaseSampler):
+    """Regularised evolution over a (conditional) suggest-function search space (DisWOT C.1).
+
+    The population is the last ``population_size`` COMPLETE trials of the study, read from its
+    storage, so a resumed study or many workers sharing one need nothing else. Until the
+    population is full each trial is a random candidate, repaired by shrinking mutations when it
+    breaks the constraint. Then each attempt runs a tournament of ``tournament_size`` members
+    drawn without replacement; the best is the parent, one of its blocks is mutated
+    (:func:`~diswot.samplers.mutate`), the child is realized through ``search_space`` and
+    ``constraint`` is checked, so an over-limit student is never proposed. Up to ``max_attempts``
+    attempts look for a valid child unlike any non-failed trial of the study; failing that, a
+    valid duplicate, and as a last resort a random valid candidate, is accepted. Each proposal
+    records its parent's trial number and origin as the system attributes ``diswot:parent`` and
+    ``diswot:origin``.
+
+    Args:
+        search_space: The space's suggest function, ``f(trial)``; it may be conditional.
+        constraint: ``f(params)`` returning ``None`` when the candidate is valid and within the
+            limits, else the reason; called once per distinct candidate.
+        population_size: ``P``, the number of recent complete trials that form the population.
+        tournament_size: ``S``, the number of population members compared to pick a parent.
+        seed: Seed of the sampler's own random number generator.
+        max_attempts: Attempts per trial at a valid, new child.
+        avoid_duplicates: Reject a child whose params equal a non-failed trial's.
+        width_factors: Multipliers for width mutations (paper: 0.67, 0.8, 1.25, 1.5).
+        width_multiple: A mutated width is rounded to a multiple of this.
+        max_width: A mutated width is at most this.
+    """
+
+    def __init__(
+        self,
+        *,
+        search_space: SearchSpace,
+        constraint: Constraint | None = None,
+        population_size: int = 20,
+        tournament_size: int = 10,
+        seed: int | None = None,
+        max_attempts: int = 100,
+        avoid_duplicates: bool = True,
+        width_factors: Sequence[float] = DEFAULT_WIDTH_FACTORS,
+        width_multiple: int = 8,
+        max_width: int = 2048,
+    ) -> None:
+        if not callable(search_space):
+            raise TypeError(
+                f"search_space must be the space's suggest function, f(trial), e.g. space.suggest; "
+                f"got {search_space!r}"
+            )
+        if constraint is not None and not callable(constraint):
+            raise TypeError(f"constraint must be None or f(params) -> reason | None; got {constraint!r}")
+        _check_int("population_size", population_size, 1)
+        _check_int("tournament_size", tournament_size, 1)
+        if tournament_size > population_size:
+            raise ValueError(
+                f"tournament_size ({tournament_size}) cannot exceed population_size "
+                f"({population_size}): the tournament draws members without replacement; "
+                "lower tournament_size or raise population_size (paper: P=20, S=10)"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        _check_int("max_attempts", max_attempts, 1)
+        if not isinstance(avoid_duplicates, bool):
+            raise TypeError(f"avoid_duplicates must be a bool, got {avoid_duplicates!r}")
+        factors = tuple(width_factors) if isinstance(width_factors, Sequence) else None
+        if (
+            not factors
+            or any(isinstance(f, bool) or not isinstance(f, (int, float)) for f in factors)
+            or not all(math.isfinite(f) and f > 0 and f != 1 for f in factors)
+        ):
+            raise ValueError(
+                "width_factors must be a non-empty sequence of positive numbers other than 1, "
+                f"e.g. (0.67, 0.8, 1.25, 1.5); got {width_factors!r}"
+            )
+        _check_int("width_multiple", width_multiple, 1)
+        _check_int("max_width", max_width, width_multiple)
+
+        self._search_space = search_space
+        self._constraint = constraint
+        self._population_size = population_size
+        self._tournament_size = tournament_size
+        self._max_attempts = max_attempts
+        self._avoid_duplicates = avoid_duplicates
+        self._width_factors = factors
+        self._width_multiple = width_multiple
+        self._max_width = max_width
+        self._rng = np.random.RandomState(seed)
+        self._random_sampler = RandomSampler(seed=self._rng.randint(2**31 - 1))
+        self._plans: dict[int, dict[str, Any]] = {}
+        self._histories: dict[tuple[int, int], _History] = {}
+        self._memo: dict[Hashable, str | None] = {}  # params key -> constraint verdict
+        self._misses: dict[Hashable, int] = {}  # parent params key -> consecutive failed children
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def reseed_rng(self) -> None:
+        """Reseed the sampler's generator (and its random fallback) from fresh entropy."""
+        self._rng.seed()
+        self._random_sampler = RandomSampler(seed=self._rng.randint(2**31 - 1))
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        """The value of ``param_name`` in the trial's plan (proposed at its first call)."""
+        with self._lock:
+            plan = self._plans.get(trial._trial_id)
+            if plan is None:
+                plan = self._propose(study, trial)
+                while len(self._plans) >= _PLAN_LIMIT:
+                    del self._plans[next(iter(self._plans))]
+                self._plans[trial._trial_id] = plan
+        if param_name in plan and is_compatible(param_distribution, plan[param_name]):
+            return plan[param_name]
+        _logger.debug(
+            "trial %d: %s=%r is not in the plan or not in %s; sampling it at random",
+            trial.number, param_name, plan.get(param_name), param_distribution,
+        )
+        return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        with self._lock:
+            self._plans.pop(trial._trial_id, None)
+
+    # -- proposing ---------------------------------------------------------------------------
+
+    def _propose(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
+        """Choose the trial's candidate and record its parent and origin in the storage."""
+        self._raise_error_if_multi_objective(study)
+        storage = study._storage
+        trials = storage.get_all_trials(study._study_id, deepcopy=False)
+        if trials and trials[-1].number != len(trials) - 1:  # numbers are 0..n-1 in every storage
+            raise RuntimeError(f"trial numbers of study {study._study_id} are not contiguous")
+        owner = (id(storage), study._study_id)
+        history = self._histories.get(owner)
+        if history is None or history.seen > len(trials):
+            history = self._histories[owner] = _History()
+        history.update(trials)
+
+        unfinished: set[Hashable] = set()
+        if self._avoid_duplicates:
+            unfinished = history.unfinished_keys(trials)
+            unfinished.update(_key(p) for p in self._plans.values())
+
+        def is_duplicate(key: Hashable) -> bool:
+            return self._avoid_duplicates and (key in history.keys or key in unfinished)
+
+        forced = trial.system_attrs.get("fixed_params") or None
+        if len(history.complete) < self._population_size:
+            params, parent, origin = self._random(is_duplicate, forced)
+        else:
+            numbers = history.complete[-self._population_size :]
+            params, parent, origin = self._evolve(
+                [trials[n] for n in numbers], [history.arch[n] for n in numbers],
+                study.direction, is_duplicate, forced,
+            )
+        storage.set_trial_system_attr(trial._trial_id, PARENT_KEY, parent)
+        storage.set_trial_system_attr(trial._trial_id, ORIGIN_KEY, origin)
+        return params
+
+    def _random(
+        self, is_duplicate: Callable[[Hashable], bool], forced: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], None, str]:
+        first = None
+        for _ in range(self._max_attempts if self._avoid_duplicates else 1):
+            params = self._random_valid(forced).params
+            if not is_duplicate(_key(params)):
+                return params, None, "random"
+            first = first or params
+        assert first is not None
+        return first, None, "fallback"
+
+    def _evolve(
+        self,
+        population: list[FrozenTrial],
+        archs: list[tuple[float, Hashable]],
+        direction: StudyDirection,
+        is_duplicate: Callable[[Hashable], bool],
+        forced: Mapping[str, Any] | None,
+    ) -> tuple[dict[str, Any], int | None, str]:
+        sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+        scores = [sign * value for value, _ in archs]
+        arch_keys = [key for _, key in archs]
+        size = min(self._tournament_size, len(population))
+        tried: set[Hashable] = set()
+        duplicate: tuple[dict[str, Any], int] | None = None
+        sample: list[int] = []
+        for _ in range(self._max_attempts):
+            sample = self._rng.permutation(len(population))[:size].tolist()
+            live = [i for i in sample if self._misses.get(arch_keys[i], 0) < _SPENT_LIMIT]
+            if not live:
+                break
+            best = max(live, key=scores.__getitem__)
+            parent = population[best]
+            candidate = self._child(parent, forced, tried)
+            if candidate is not None:
+                key = _key(candidate.params)
+                if not is_duplicate(key):
+                    if self._check(candidate.params, key) is None:
+                        self._misses.pop(arch_keys[best], None)
+                        return candidate.params, parent.number, "mutation"
+                elif duplicate is None and self._check(candidate.params, key) is None:
+                    duplicate = (candidate.params, parent.number)
+            self._misses[arch_keys[best]] = self._misses.get(arch_keys[best], 0) + 1
+        if len(self._misses) >= _MEMO_LIMIT:
+            self._misses.clear()
+        if duplicate is not None:
+            return duplicate[0], duplicate[1], "fallback"
+        if sample:  # every sampled parent is spent: a valid child of the winner, even a duplicate
+            parent = population[max(sample, key=scores.__getitem__)]
+            for _ in range(self._max_attempts):
+                candidate = self._child(parent, forced, None)
+                if candidate is not None and self._check(candidate.params, _key(candidate.params)) is None:
+                    return candidate.params, parent.number, "fallback"
+        _logger.debug("no valid child in %d attempts; proposing a random candidate", self._max_attempts)
+        return self._random_valid(forced).params, None, "fallback"
+
+    def _child(
+        self, parent: FrozenTrial, forced: Mapping[str, Any] | None, tried: set[Hashable] | None
+    ) -> Candidate | None:
+        """A realized mutation of ``parent``; ``None`` if it is unchanged, rejected or in ``tried``."""
+        plan = mutate(
+            parent.params, parent.distributions, self._rng, width_factors=self._width_factors,
+            width_multiple=self._width_multiple, max_width=self._max_width,
+        )
+        if plan is None:
+            return None
+        if tried is not None:
+            plan_key = _key(plan)
+            if plan_key in tried:
+                return None
+            tried.add(plan_key)
+        try:
+            candidate = realize(self._search_space, self._rng, plan, inherit=True, forced=forced)
+        except ValueError as exc:  # the space rejects this combination
+            _logger.debug("search space rejected %r: %s", plan, exc)
+            return None
+        return None if candidate.params == parent.params else candidate
+
+    def _random_valid(self, forced: Mapping[str, Any] | None) -> Candidate:
+        return _random_valid(
+            self._search_space, lambda p: self._check(p, _key(p)), self._rng,
+            max_draws=50, max_repairs=20, width_factors=self._width_factors,
+            width_multiple=self._width_multiple, forced=forced,
+        )
+
+    def _check(self, params: dict[str, Any], key: Hashable) -> str | None:
+        """The constraint's verdict on ``params``, memoised so each candidate is checked once."""
+        if self._constraint is None:
+            return None
+        if key in self._memo:
+            return self._memo[key]
+        reason = self._constraint(params)
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(
+                f"constraint must return None (valid) or a reason string, got {reason!r} for {params!r}"
+            )
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[key] = reason
+        return reason

@@ -1,0 +1,261 @@
+"""EvolutionSampler on Optuna studies: limits, population, resume, workers, determinism."""
+
+from __future__ import annotations
+
+import pickle
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from diswot.samplers import ORIGIN_KEY, PARENT_KEY, EvolutionSampler, param_block
+from diswot.samplers._evolution import _History
+
+
+def sampler(toy: SimpleNamespace, **kwargs: Any) -> EvolutionSampler:
+    return EvolutionSampler(search_space=toy.space, constraint=toy.constraint, **kwargs)
+
+
+def origins(study: optuna.Study) -> list[tuple[str, int | None]]:
+    return [(t.system_attrs[ORIGIN_KEY], t.system_attrs[PARENT_KEY]) for t in study.trials]
+
+
+def changed_blocks(parent: dict, child: dict) -> set[str]:
+    return {param_block(n) for n in parent.keys() | child.keys() if parent.get(n) != child.get(n)}
+
+
+def test_no_over_limit_trial_is_ever_evaluated(toy: SimpleNamespace) -> None:
+    checked: list[dict] = []
+
+    def constraint(params: dict) -> str | None:
+        checked.append(params)
+        return toy.constraint(params)
+
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=EvolutionSampler(search_space=toy.space, constraint=constraint, seed=0),
+    )
+    study.optimize(toy.objective, n_trials=200)  # the objective asserts the limit
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert any(toy.constraint(p) is not None for p in checked)  # the limit does bite
+
+    keys = [frozenset(p.items()) for p in checked]
+    assert len(keys) == len(set(keys))  # the constraint saw each candidate once
+
+    trials = study.trials
+    for trial, (origin, parent) in zip(trials, origins(study)):
+        if trial.number < 20:
+            assert (origin, parent) == ("random", None)
+        elif origin == "mutation":
+            assert parent is not None and parent < trial.number
+            parent_params = trials[parent].params
+            assert len(changed_blocks(parent_params, trial.params)) == 1
+    assert sum(o == "mutation" for o, _ in origins(study)) > 150
+    assert study.best_value > max(t.value for t in trials[:20])  # evolution improves on random
+
+
+def test_initial_population_is_random_valid_and_distinct(toy: SimpleNamespace) -> None:
+    study = optuna.create_study(direction="maximize", sampler=sampler(toy, seed=3, population_size=12,
+                                                                      tournament_size=4))
+    study.optimize(toy.objective, n_trials=12)
+    assert origins(study) == [("random", None)] * 12
+    assert len({frozenset(t.params.items()) for t in study.trials}) == 12
+    study.optimize(toy.objective, n_trials=1)
+    assert study.trials[-1].system_attrs[ORIGIN_KEY] == "mutation"
+
+
+def test_minimize_picks_the_lowest_value_as_parent(toy: SimpleNamespace) -> None:
+    study = optuna.create_study(direction="minimize", sampler=sampler(toy, seed=0, population_size=5,
+                                                                      tournament_size=5))
+    study.optimize(toy.objective, n_trials=6)
+    parent = study.trials[-1].system_attrs[PARENT_KEY]
+    assert study.trials[parent].value == min(t.value for t in study.trials[:5])
+
+
+def test_resume_continues_from_the_stored_population(toy: SimpleNamespace, tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = optuna.create_study(study_name="s", storage=url, direction="maximize", sampler=sampler(toy, seed=0))
+    first.optimize(toy.objective, n_trials=40)
+    resumed = optuna.load_study(study_name="s", storage=url, sampler=sampler(toy, seed=1))
+    resumed.optimize(toy.objective, n_trials=20)
+    new = origins(resumed)[40:]
+    assert all(origin != "random" for origin, _ in new)
+    assert any(origin == "mutation" and parent < 40 for origin, parent in new)
+    assert all(toy.constraint(t.params) is None for t in resumed.trials)
+
+
+def test_same_seed_same_history_same_proposals(toy: SimpleNamespace) -> None:
+    def run(seed: int, reseed: bool = False) -> list[dict]:
+        s = sampler(toy, seed=seed)
+        if reseed:
+            s.reseed_rng()
+        study = optuna.create_study(direction="maximize", sampler=s)
+        study.optimize(toy.objective, n_trials=50)
+        return [t.params for t in study.trials]
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+    assert run(5) != run(5, reseed=True)
+
+
+def test_two_workers_share_one_population(toy: SimpleNamespace, tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    a = optuna.create_study(study_name="w", storage=url, direction="maximize", sampler=sampler(toy, seed=1))
+    b = optuna.load_study(study_name="w", storage=url, sampler=sampler(toy, seed=2))
+    mine: dict[str, list[int]] = {"a": [], "b": []}
+    for _ in range(30):
+        ta = a.ask()
+        va = toy.objective(ta)
+        tb = b.ask()  # while ta is still running
+        vb = toy.objective(tb)
+        a.tell(ta, va)
+        b.tell(tb, vb)
+        mine["a"].append(ta.number)
+        mine["b"].append(tb.number)
+    trials = a.trials
+    assert sorted(mine["a"] + mine["b"]) == list(range(60))
+    parents = {name: {trials[n].system_attrs[PARENT_KEY] for n in numbers} - {None} for name, numbers in mine.items()}
+    assert parents["a"] & set(mine["b"]) and parents["b"] & set(mine["a"])
+    assert len({frozenset(t.params.items()) for t in trials}) == 60
+
+
+def test_beats_random_search_on_a_known_optimum() -> None:
+    def space(trial: optuna.trial.BaseTrial) -> None:
+        for i in range(4):
+            trial.suggest_categorical(f"b{i}.kernel", [3, 5, 7])
+            trial.suggest_int(f"b{i}.depth", 0, 6)
+
+    def objective(trial: optuna.trial.Trial) -> float:  # optimum 0 at kernel 5, depth 3
+        space(trial)
+        return -sum(abs(trial.params[f"b{i}.depth"] - 3) + (trial.params[f"b{i}.kernel"] != 5) for i in range(4))
+
+    def first_hit(make: Any, seed: int, n_trials: int = 250) -> int:
+        study = optuna.create_study(direction="maximize", sampler=make(seed))
+        study.optimize(objective, n_trials=n_trials)
+        return next((t.number for t in study.trials if t.value == 0), n_trials)
+
+    seeds = range(4)
+    evolution = np.mean([first_hit(lambda s: EvolutionSampler(search_space=space, seed=s), s) for s in seeds])
+    random = np.mean([first_hit(lambda s: optuna.samplers.RandomSampler(seed=s), s) for s in seeds])
+    assert evolution < random
+
+
+def test_exhausted_space_falls_back_to_valid_duplicates(toy: SimpleNamespace) -> None:
+    def limit(params: dict) -> str | None:
+        return None if sum(params.values()) <= 13 else "too deep"
+
+    study = optuna.create_study(
+        direction="maximize", sampler=EvolutionSampler(search_space=toy.s0_space, constraint=limit, seed=0)
+    )
+    study.optimize(lambda t: (toy.s0_space(t), float(sum(t.params.values())))[1], n_trials=120)
+    assert all(limit(t.params) is None for t in study.trials)
+    distinct = {frozenset(t.params.items()) for t in study.trials}
+    assert len(distinct) < 120 and origins(study)[-1][0] == "fallback"
+    first_fallback = next(i for i, (o, _) in enumerate(origins(study)) if o == "fallback")
+    assert len({frozenset(t.params.items()) for t in study.trials[:first_fallback]}) == first_fallback
+
+
+def test_without_deduplication_children_may_repeat(toy: SimpleNamespace) -> None:
+    study = optuna.create_study(direction="maximize",
+                                sampler=EvolutionSampler(search_space=toy.s0_space, seed=0, avoid_duplicates=False))
+    study.optimize(lambda t: (toy.s0_space(t), float(sum(t.params.values())))[1], n_trials=80)
+    assert origins(study)[-1][0] == "mutation"
+    assert len({frozenset(t.params.items()) for t in study.trials}) < 80
+
+
+def test_params_outside_the_plan_and_enqueued_trials(toy: SimpleNamespace) -> None:
+    study = optuna.create_study(direction="maximize", sampler=sampler(toy, seed=0))
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)  # not in the search space
+        assert 1e-4 <= lr <= 1e-1
+        return toy.objective(trial)
+
+    study.enqueue_trial({"stem.width": 8, "b1.depth": 0, "b2.depth": 0, "b3.depth": 0, "lr": 0.01})
+    study.enqueue_trial({"b1.depth": 1, "b2.depth": 0, "b3.depth": 0})  # partly fixed
+    study.optimize(objective, n_trials=25)
+    first, second = study.trials[:2]
+    assert first.params["lr"] == 0.01 and ORIGIN_KEY not in first.system_attrs
+    assert {k: second.params[k] for k in ("b1.depth", "b2.depth", "b3.depth")} == {"b1.depth": 1, "b2.depth": 0,
+                                                                                  "b3.depth": 0}
+    assert all(toy.constraint(t.params) is None for t in study.trials)
+
+
+def test_threads_and_pickling(toy: SimpleNamespace) -> None:
+    s = sampler(toy, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=s)
+    study.optimize(toy.objective, n_trials=40, n_jobs=2)
+    assert len(study.trials) == 40 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert not s._plans  # every plan dropped in after_trial
+    clone = pickle.loads(pickle.dumps(s))
+    study.sampler = clone
+    study.optimize(toy.objective, n_trials=2)
+
+
+def test_impossible_limits_fail_the_trial_with_a_reason(toy: SimpleNamespace) -> None:
+    study = optuna.create_study(sampler=EvolutionSampler(search_space=toy.space, constraint=lambda p: "too big"))
+    with pytest.raises(RuntimeError, match="last reason: too big"):
+        study.optimize(toy.objective, n_trials=1)
+    bad = optuna.create_study(sampler=EvolutionSampler(search_space=toy.space, constraint=lambda p: False))
+    with pytest.raises(TypeError, match="reason string"):
+        bad.optimize(toy.objective, n_trials=1)
+
+
+def test_multi_objective_is_refused(toy: SimpleNamespace) -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler(toy))
+    with pytest.raises(ValueError, match="multi-objective"):
+        study.optimize(lambda t: (toy.objective(t), 0.0), n_trials=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"search_space": None}, TypeError, "suggest function"),
+        ({"constraint": 3}, TypeError, "constraint"),
+        ({"population_size": 0}, ValueError, "population_size must be an int >= 1"),
+        ({"population_size": 2.5}, ValueError, "population_size"),
+        ({"tournament_size": 30}, ValueError, "cannot exceed population_size"),
+        ({"tournament_size": True}, ValueError, "tournament_size"),
+        ({"seed": "x"}, TypeError, "seed"),
+        ({"max_attempts": 0}, ValueError, "max_attempts"),
+        ({"avoid_duplicates": 1}, TypeError, "avoid_duplicates"),
+        ({"width_factors": ()}, ValueError, "width_factors"),
+        ({"width_factors": (0.5, 1)}, ValueError, "other than 1"),
+        ({"width_factors": (0.5, -2.0)}, ValueError, "positive"),
+        ({"width_multiple": 0}, ValueError, "width_multiple"),
+        ({"max_width": 4}, ValueError, "max_width must be an int >= 8"),
+    ],
+)
+def test_arguments_are_validated(toy: SimpleNamespace, kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        EvolutionSampler(**{"search_space": toy.space, **kwargs})
+
+
+def test_constructor_is_keyword_only(toy: SimpleNamespace) -> None:
+    with pytest.raises(TypeError):
+        EvolutionSampler(toy.space)  # type: ignore[misc]
+
+
+def test_history_reads_each_finished_trial_once() -> None:
+    def frozen(number: int, state: TrialState, params: dict, value: float | None = None) -> optuna.trial.FrozenTrial:
+        dists = {k: optuna.distributions.IntDistribution(0, 9) for k in params}
+        return optuna.trial.create_trial(state=state, params=params, distributions=dists,
+                                         value=value) if state.is_finished() else optuna.trial.FrozenTrial(
+            number=number, state=state, value=None, datetime_start=None, datetime_complete=None, params=params,
+            distributions=dists, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=number)
+
+    trials = [frozen(0, TrialState.COMPLETE, {"a": 1}, 1.0), frozen(1, TrialState.RUNNING, {"a": 2}),
+              frozen(2, TrialState.FAIL, {"a": 3}), frozen(3, TrialState.PRUNED, {"a": 4})]
+    history = _History()
+    history.update(trials)
+    assert history.complete == [0] and history.pending == {1} and history.seen == 4
+    assert history.keys == {frozenset({("a", 1)}), frozenset({("a", 4)})}
+    assert history.unfinished_keys(trials) == {frozenset({("a", 2)})}
+    trials[1] = frozen(1, TrialState.COMPLETE, {"a": 2}, 5.0)
+    trials.append(frozen(4, TrialState.COMPLETE, {"a": 5}, 0.5))
+    history.update(trials)
+    assert history.complete == [0, 1, 4] and not history.pending
+    assert history.arch[1] == (5.0, frozenset({("a", 2)}))
