@@ -1,34 +1,83 @@
-"""``diswot search``: run (or resume) a DisWOT student search in an Optuna study."""
+"""``diswot search``: run (or resume) a DisWOT student search in an Optuna study, with N workers.
+
+Every worker is a plain ``diswot search`` on the same study: Optuna's storage makes trial numbers
+unique and the evolution population is read from it, so workers started in N shells, on N hosts
+or with ``--workers N`` cooperate. ``--workers N`` runs this process as worker 0 and starts N-1
+more as subprocesses (the storage URL goes to them through ``DISWOT_STORAGE``, never their
+command line).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from diswot.storage import mask_url, open_storage, record_config
+from diswot.storage import (
+    DEFAULT_STORAGE,
+    ConfigMismatchError,
+    RetryStaleTrial,
+    TrialHeartbeat,
+    fail_stale_trials,
+    has_native_heartbeat,
+    install_log_masking,
+    mark_trial_worker,
+    open_storage,
+    parse_storage_url,
+    record_config,
+    worker_identity,
+)
 
 from ._options import add_scoring_options, add_storage_options
-from .config import SAMPLERS, config_from_args
+from .config import RECORDED_FIELDS, SAMPLERS, config_from_args
 from .errors import DiswotError
+from .notes import write_study_note, write_trial_note
 from .report import top_table
 from .search import TRIAL_ERRORS, SearchObjective, make_sampler, make_scoring
 
-__all__ = ["add_parser", "run"]
+__all__ = ["COUNTED_STATES", "STORAGE_ENV", "add_parser", "run", "sampler_seed", "split_trials"]
 
 log = logging.getLogger(__name__)
+
+#: environment variable with the storage URL (the default of --storage; how workers get it)
+STORAGE_ENV = "DISWOT_STORAGE"
+#: the trial states that --max-trials counts: scored (or pruned) students; failures are not counted,
+#: so a killed worker's trial and its retried copy count once
+COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+#: options that are never recorded on the study and may change on every run
+UNRECORDED = (
+    "n_trials", "timeout", "data_dir", "device", "workers", "worker_index", "max_trials", "heartbeat",
+    "grace_period", "max_retry", "sampler", "population_size", "tournament_size", "top", "note_every",
+)
+#: options a worker subprocess gets from its parent's values, not copied
+_WORKER_OWN = {"help", "storage", "workers", "worker_index", "n_trials", "no_progress", "top", "child"}
+
+_parser: argparse.ArgumentParser | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``search`` sub-command."""
+    global _parser
     p = sub.add_parser("search", help="search a student for a teacher (resumes an existing study)")
     add_scoring_options(p)
     add_storage_options(p)
+    p.set_defaults(storage=os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE)
     g = p.add_argument_group("search")
-    g.add_argument("--n-trials", type=int, default=100, help="trials to run in this invocation (default 100)")
+    g.add_argument("--n-trials", type=int, default=100, help="trials to run in this invocation, split between --workers (default 100)")
     g.add_argument("--timeout", type=float, help="stop after this many seconds")
     g.add_argument("--max-params", help="parameter limit, e.g. 500K, 1M, 13M (default: the space's)")
     g.add_argument("--max-layers", type=int, help="layer limit (default: the space's; the paper uses 20 on S2)")
@@ -36,33 +85,256 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--population-size", type=int, default=20, help="evolution population P (default 20)")
     g.add_argument("--tournament-size", type=int, default=10, help="evolution tournament S (default 10)")
     g.add_argument("--top", type=int, default=10, help="students in the final table (default 10)")
+    g.add_argument(
+        "--allow-change",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="a recorded field that may differ from the study's record when resuming (repeatable), "
+        f"one of: {', '.join(RECORDED_FIELDS)}",
+    )
+    w = p.add_argument_group("workers (see README: many workers)")
+    w.add_argument("--workers", type=int, default=1, help="run N local worker processes on the study (default 1)")
+    w.add_argument(
+        "--worker-index",
+        type=int,
+        help="index of a worker started by hand, for its own sampler seed (the probe batch stays the same)",
+    )
+    w.add_argument(
+        "--max-trials",
+        type=int,
+        help="stop every worker once the study has this many COMPLETE or PRUNED trials "
+        "(trials already running finish)",
+    )
+    w.add_argument("--heartbeat", type=int, metavar="SECONDS", help="heartbeat of running trials; a silent trial is failed and retried")
+    w.add_argument("--grace-period", type=int, metavar="SECONDS", help="silence before a trial is stale (default 2 x --heartbeat)")
+    w.add_argument("--max-retry", type=int, default=3, help="retries of a trial whose worker died (default 3)")
+    w.add_argument("--note-every", type=int, default=10, help="update the dashboard study note every N trials; 0: no notes (default 10)")
+    w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
+    w.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
+    _parser = p
 
 
 class _QuietKnownFailures(logging.Filter):
     """Drop the traceback from Optuna's warning about a trial failed for a known reason."""
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
-        if record.exc_info and isinstance(record.exc_info[1], TRIAL_ERRORS):
+        if record.exc_info and isinstance(record.exc_info[1], (*TRIAL_ERRORS, KeyboardInterrupt)):
             record.exc_info = None
+            record.exc_text = None
         return True
 
 
+def split_trials(n_trials: int, workers: int) -> list[int]:
+    """``n_trials`` split as evenly as possible between at most ``workers`` workers (none get 0)."""
+    workers = max(1, min(workers, n_trials))
+    return [n_trials // workers + (i < n_trials % workers) for i in range(workers)]
+
+
+def sampler_seed(seed: int, worker_index: int | None) -> int:
+    """Worker 0 (or a lone worker) samples with ``seed``; worker ``i`` with a seed derived from both."""
+    if not worker_index:
+        return seed
+    return int(np.random.SeedSequence([seed, worker_index]).generate_state(1)[0])
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for name, minimum in (("n_trials", 1), ("workers", 1), ("max_trials", 1), ("heartbeat", 1), ("grace_period", 1), ("max_retry", 0), ("note_every", 0), ("worker_index", 0)):
+        value = getattr(args, name, None)
+        if value is not None and value < minimum:
+            raise DiswotError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
+    if args.grace_period is not None and args.heartbeat is None:
+        raise DiswotError("--grace-period needs --heartbeat SECONDS")
+    if args.workers > 1 and args.worker_index is not None:
+        raise DiswotError("--worker-index is for workers started by hand; --workers numbers its workers itself")
+
+
+def _mutable_fields(names: list[str]) -> set[str]:
+    fields = set()
+    for name in names:
+        for part in name.split(","):
+            field = part.strip().lstrip("-").replace("-", "_")
+            if field in RECORDED_FIELDS:
+                fields.add(field)
+            elif field in UNRECORDED:
+                log.info("--allow-change %s: %s is never recorded and may always change", part, field)
+            else:
+                raise DiswotError(f"--allow-change {part!r}: not a recorded field; valid: {', '.join(RECORDED_FIELDS)}")
+    return fields
+
+
+class _Interrupts:
+    """Ctrl-C / SIGTERM: fail the running trial at once, or stop after the current ask/tell.
+
+    Inside the objective a signal raises KeyboardInterrupt, which Optuna records as a FAIL of the
+    running trial. Elsewhere (ask, tell, callbacks) it stops the optimize loop after the step, so
+    no trial is left RUNNING. A repeated signal is ignored once (a parent forwarding a terminal's
+    Ctrl-C), the third raises at once.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.in_objective = False
+        self.study: optuna.Study | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def interrupted(self) -> bool:
+        return self.count > 0
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        log.info("signal %d received (%d)", signum, self.count)
+        if self.in_objective or self.count >= 3:
+            self.in_objective = False
+            raise KeyboardInterrupt
+        study = self.study
+        if study is not None and getattr(study._thread_local, "in_optimize_loop", False):
+            study.stop()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_Interrupts]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+
+
+class _WorkerObjective:
+    """The search objective plus the worker's bookkeeping: owner, heartbeat, trial note."""
+
+    def __init__(
+        self,
+        objective: Callable[[optuna.Trial], float],
+        *,
+        interrupts: _Interrupts,
+        identity: dict[str, Any],
+        heartbeat: int | None,
+        notes: bool,
+    ) -> None:
+        self.objective = objective
+        self.interrupts = interrupts
+        self.identity = identity
+        self.heartbeat = heartbeat
+        self.notes = notes
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if self.interrupts.interrupted:
+            raise KeyboardInterrupt
+        storage = trial.study._storage
+        mark_trial_worker(storage, trial._trial_id, self.identity)
+        beat = (
+            TrialHeartbeat(storage=storage, trial_id=trial._trial_id, interval=self.heartbeat)
+            if self.heartbeat
+            else contextlib.nullcontext()
+        )
+        self.interrupts.in_objective = True
+        try:
+            with beat:
+                value = self.objective(trial)
+        except KeyboardInterrupt:
+            raise
+        except Exception:
+            self.interrupts.in_objective = False
+            if self.notes:
+                write_trial_note(trial)
+            raise
+        finally:
+            self.interrupts.in_objective = False
+        if self.notes:
+            write_trial_note(trial, score=value)
+        return value
+
+
+def _worker_argv(args: argparse.Namespace, index: int, n_trials: int) -> list[str]:
+    """The command line of worker ``index``: the parent's options, its own index and share."""
+    assert _parser is not None
+    argv = [sys.executable, "-m", "diswot.pipeline.cli", *(["-v"] * args.verbose), "search"]
+    for action in _parser._actions:
+        if not action.option_strings or action.dest in _WORKER_OWN:
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default or value is None:
+            continue
+        opt = action.option_strings[-1]
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(opt)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                argv += [opt, str(item)]
+        else:
+            argv += [opt, str(value)]
+    argv += ["--worker-index", str(index), "--n-trials", str(n_trials), "--no-progress", "--child"]
+    return argv
+
+
+def _start_workers(args: argparse.Namespace, shares: list[int], threads: int | None) -> list[subprocess.Popen[bytes]]:
+    env = dict(os.environ, **{STORAGE_ENV: args.storage})
+    if threads is not None:
+        env.setdefault("OMP_NUM_THREADS", str(threads))
+    return [subprocess.Popen(_worker_argv(args, i, n), env=env) for i, n in enumerate(shares) if i > 0]
+
+
+def _wait_workers(children: list[subprocess.Popen[bytes]], interrupts: _Interrupts, *, interrupted: bool) -> list[int]:
+    """Wait for the worker subprocesses; forward an interrupt (SIGINT, then SIGTERM, then SIGKILL)."""
+    forwarded_at: float | None = None
+    escalation = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
+    while any(c.poll() is None for c in children):
+        if (interrupted or interrupts.interrupted) and (forwarded_at is None or time.monotonic() - forwarded_at > 30):
+            sig = escalation.pop(0) if escalation else signal.SIGKILL
+            for c in children:
+                if c.poll() is None:
+                    c.send_signal(sig)
+            forwarded_at = time.monotonic()
+        time.sleep(0.2)
+    return [c.returncode for c in children]
+
+
+def _counted(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the search and print the best students."""
+    """Run the search (this process is worker 0 of ``--workers``) and print the best students."""
     from .cli import console
 
-    if args.n_trials is not None and args.n_trials < 1:
-        raise DiswotError(f"--n-trials must be >= 1, got {args.n_trials}")
+    install_log_masking()
+    _check_args(args)
     config = config_from_args(args)
-    storage = open_storage(args.storage)
+    mutable = _mutable_fields(args.allow_change)
+    child = bool(getattr(args, "child", False))
+    parsed = parse_storage_url(args.storage)
+    grace = args.grace_period or (2 * args.heartbeat if args.heartbeat else None)
+    retry = RetryStaleTrial(max_retry=args.max_retry)
+    native = parsed.kind == "rdb" and args.heartbeat is not None
+    storage = open_storage(
+        args.storage,
+        heartbeat_interval=args.heartbeat if native else None,
+        grace_period=grace if native else None,
+        stale_trial_callback=retry if native else None,
+    )
+    shares = split_trials(args.n_trials, args.workers)
+    threads = None
+    if len(shares) > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // len(shares))
+        torch.set_num_threads(threads)
     setup = make_scoring(config)
+    index = args.worker_index if args.worker_index is not None else 0
     sampler = make_sampler(
         config.sampler,
         space=setup.space,
         limits=setup.limits,
         num_classes=setup.num_classes,
-        seed=config.seed,
+        seed=sampler_seed(config.seed, index),
         population_size=config.population_size,
         tournament_size=config.tournament_size,
     )
@@ -71,52 +343,116 @@ def run(args: argparse.Namespace) -> int:
     )
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise DiswotError(f"study {args.study!r} exists and minimises; DisWOT studies maximise. Use another --study")
-    resumed = record_config(study, setup.recorded())
-    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    console.print(
-        f"[bold]{'resuming' if resumed else 'new'} study[/bold] {args.study} in {mask_url(args.storage)}: "
-        f"space {config.space}, teacher {config.teacher}, proxy {config.proxy}, "
-        f"{setup.num_classes} classes, limits {setup.limits}, {done} completed trials so far",
-        highlight=False,
-    )
+    try:
+        resumed = record_config(study, setup.recorded(), mutable=mutable)
+    except ConfigMismatchError as exc:
+        raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
+    stale = fail_stale_trials(study, grace_period=grace, retry=retry)
+    note_config: dict[str, Any] = {
+        "study": args.study,
+        "storage": str(parsed),
+        **setup.recorded(),
+        "sampler": config.sampler,
+        "population_size": config.population_size,
+        "tournament_size": config.tournament_size,
+        "max_trials": args.max_trials,
+        "heartbeat": args.heartbeat,
+    }
+    notes = args.note_every > 0
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if not child:
+        console.print(
+            f"[bold]{'resuming' if resumed else 'new'} study[/bold] {args.study} in {parsed}: "
+            f"space {config.space}, teacher {config.teacher}, proxy {config.proxy}, "
+            f"{setup.num_classes} classes, limits {setup.limits}, {done} completed trials so far"
+            + (f", {len(stale)} stale trials of dead workers re-queued" if stale else "")
+            + (f"; {len(shares)} workers" if len(shares) > 1 else ""),
+            highlight=False,
+        )
+    if args.max_trials is not None and _counted(study) >= args.max_trials:
+        if not child:
+            console.print(f"study {args.study} already has {_counted(study)} scored trials (--max-trials {args.max_trials}); nothing to run")
+        return 0
+    if notes and not child:
+        write_study_note(study, note_config)
+
     optuna_logger = logging.getLogger("optuna")
     quiet = _QuietKnownFailures()
     optuna_logger.addFilter(quiet)
     if args.verbose == 0:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+    interrupts = _Interrupts()
+    interrupts.study = study
+    objective = _WorkerObjective(
+        SearchObjective(setup),
+        interrupts=interrupts,
+        identity={**worker_identity(), "index": index},
+        heartbeat=None if native else args.heartbeat,
+        notes=notes,
+    )
+    callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = []
+    if args.max_trials is not None:
+        callbacks.append(MaxTrialsCallback(args.max_trials, states=COUNTED_STATES))
+    if not has_native_heartbeat(study._storage):
+        callbacks.append(lambda s, t: fail_stale_trials(s, grace_period=grace, retry=retry) and None)
+    if notes:
+        callbacks.append(lambda s, t: write_study_note(s, note_config) if (t.number + 1) % args.note_every == 0 else None)
+
     best = study.best_value if done else -math.inf
-    with Progress(
-        TextColumn("[bold blue]search"),
+    children: list[subprocess.Popen[bytes]] = []
+    codes: list[int] = []
+    interrupted = False
+    with interrupts.installed(), Progress(
+        TextColumn("[bold blue]search" + (" (worker 0)" if len(shares) > 1 else "")),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("best {task.fields[best]}"),
         TimeElapsedColumn(),
         console=console,
         transient=False,
+        disable=args.no_progress,
     ) as progress:
-        task = progress.add_task("search", total=args.n_trials, best=f"{best:.6g}" if done else "-")
+        task = progress.add_task("search", total=shares[0], best=f"{best:.6g}" if done else "-")
 
-        def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal best
-            if trial.state == optuna.trial.TrialState.COMPLETE and trial.value is not None and trial.value > best:
+            if trial.state == TrialState.COMPLETE and trial.value is not None and trial.value > best:
                 best = trial.value
             progress.update(task, advance=1, best=f"{best:.6g}" if math.isfinite(best) else "-")
 
         try:
+            children = _start_workers(args, shares, threads)
+            if interrupts.interrupted:
+                raise KeyboardInterrupt
             study.optimize(
-                SearchObjective(setup),
-                n_trials=args.n_trials,
+                objective,
+                n_trials=shares[0],
                 timeout=args.timeout,
                 catch=TRIAL_ERRORS,
-                callbacks=[callback],
+                callbacks=[on_trial, *callbacks],
             )
+            if interrupts.interrupted:
+                raise KeyboardInterrupt
+        except BaseException:  # Ctrl-C, SIGTERM or an error: stop the other workers too
+            interrupted = True
+            raise
         finally:
             optuna_logger.removeFilter(quiet)
+            codes = _wait_workers(children, interrupts, interrupted=interrupted)
+            if notes:
+                write_study_note(study, note_config)
+
     states = [t.state for t in study.get_trials(deepcopy=False)]
+    if child:
+        log.info("worker %d finished %d trials", index, shares[0])
+        return 0
     console.print(
-        f"{states.count(optuna.trial.TrialState.COMPLETE)} complete, {states.count(optuna.trial.TrialState.FAIL)} failed "
+        f"{states.count(TrialState.COMPLETE)} complete, {states.count(TrialState.FAIL)} failed "
         f"trials in study {args.study}",
         highlight=False,
     )
     console.print(top_table(study, args.top))
-    return 0
+    failed = [(i + 1, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT)]
+    for i, code in failed:
+        console.print(f"[yellow]worker {i} exited with status {code}[/yellow]", highlight=False)
+    return 1 if failed else 0

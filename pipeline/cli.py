@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from diswot.spaces import ArchError, UnknownNameError
-from diswot.storage import StorageError, mask_url
+from diswot.storage import StorageError, install_log_masking, mask_url
 
 from .errors import DiswotError
 
@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "search": "._cmd_search",
     "score": "._cmd_score",
     "show": "._cmd_show",
+    "dashboard": "._cmd_dashboard",
+    "storage-server": "._cmd_storage_server",
 }
 
 #: errors caused by the user's input or environment: one line, exit 2, no traceback
@@ -46,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``diswot`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    install_log_masking()  # no storage password in any log line, whichever logger writes it
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",

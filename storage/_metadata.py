@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 import optuna
 
 from ._errors import ConfigMismatchError
 
-__all__ = ["CONFIG_ATTR", "config_diff", "record_config"]
+__all__ = ["CHANGES_ATTR", "CONFIG_ATTR", "config_diff", "record_config"]
 
+log = logging.getLogger(__name__)
+
+#: study user attribute: the configuration the study was created with
 CONFIG_ATTR = "diswot:config"
+#: study user attribute: accepted changes of mutable fields, ``[{"time", "changes"}, ...]``
+CHANGES_ATTR = "diswot:config_changes"
 
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, mutable: Iterable[str] = ()) -> list[str]:
@@ -24,9 +31,13 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, mutable: Iter
 def record_config(study: optuna.Study, config: Mapping[str, Any], *, mutable: Iterable[str] = ()) -> bool:
     """Store ``config`` on a new study, or check it against the stored one.
 
+    Fields named in ``mutable`` may differ: the stored record keeps the study's original values
+    and each accepted change is appended to the study user attribute :data:`CHANGES_ATTR`.
+
     Returns True when the study is resumed. Raises :class:`ConfigMismatchError` with the diff
     when the stored configuration differs outside ``mutable``.
     """
+    mutable = set(mutable)
     config = json.loads(json.dumps(dict(config)))  # what storage round-trips
     stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is None:
@@ -39,4 +50,10 @@ def record_config(study: optuna.Study, config: Mapping[str, Any], *, mutable: It
             + "; ".join(diff)
             + "); use the original options, or a new --study name"
         )
+    allowed = config_diff(stored, config)
+    if allowed:
+        log.warning("study %s resumes with changed %s", study.study_name, "; ".join(allowed))
+        changes = list(study.user_attrs.get(CHANGES_ATTR, []))
+        changes.append({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "changes": allowed})
+        study.set_user_attr(CHANGES_ATTR, changes)
     return True

@@ -1,22 +1,63 @@
-"""One storage URL string for every backend (the same rules as optuna-dashboard)."""
+"""One storage URL string for every backend (the same rules as optuna-dashboard).
+
+=====================================  =================================================
+URL                                    backend
+=====================================  =================================================
+``sqlite:///diswot.db`` (default)      :class:`optuna.storages.RDBStorage` (SQLite)
+``postgresql+psycopg2://u:p@h/db``     RDBStorage (PostgreSQL, extra ``postgres``)
+``mysql+pymysql://u:p@h/db``           RDBStorage (MySQL / MariaDB, extra ``mysql``)
+``journal:///abs/path.log``,           :class:`optuna.storages.JournalStorage` on a
+``journal://rel/path.log``, ``x.log``  :class:`~optuna.storages.journal.JournalFileBackend`
+                                       with the NFS-safe ``JournalFileOpenLock``
+``redis://host:6379/0``                JournalStorage on ``JournalRedisBackend`` (extra ``redis``)
+``grpc://host:port``                   :class:`optuna.storages.GrpcStorageProxy` to a
+                                       ``diswot storage-server`` (extra ``grpc``)
+=====================================  =================================================
+
+As in optuna-dashboard, a plain path to an existing file that is not an SQLite database is a
+journal file, and a plain path to an SQLite file is refused with the ``sqlite:///`` spelling.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from typing import Any
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import optuna
 from optuna.storages import BaseStorage
 
 from ._errors import StorageError
 
-__all__ = ["DEFAULT_STORAGE", "mask_url", "open_storage"]
+__all__ = ["DEFAULT_STORAGE", "StorageURL", "mask_url", "open_storage", "parse_storage_url"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///diswot.db"
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_EXAMPLES = (
+    "use e.g. sqlite:///diswot.db, postgresql+psycopg2://user:pass@host/db, mysql+pymysql://user:pass@host/db, "
+    "journal:///path/to/study.log, redis://host:6379/0 or grpc://host:13000"
+)
+#: (URL scheme, module, what to install); the first matching scheme wins
+_DRIVERS: tuple[tuple[str, str, str], ...] = (
+    ("postgresql+psycopg2", "psycopg2", "pip install 'diswot[postgres]'"),
+    ("postgresql+psycopg", "psycopg", "pip install 'psycopg[binary]'"),
+    ("postgresql+pg8000", "pg8000", "pip install pg8000"),
+    ("postgresql", "psycopg2", "pip install 'diswot[postgres]'"),
+    ("mysql+pymysql", "pymysql", "pip install 'diswot[mysql]'"),
+    ("mysql+mysqldb", "MySQLdb", "pip install mysqlclient, or use mysql+pymysql:// with pip install 'diswot[mysql]'"),
+    ("mysql", "MySQLdb", "use mysql+pymysql://... with pip install 'diswot[mysql]'"),
+    ("mariadb+pymysql", "pymysql", "pip install 'diswot[mysql]'"),
+    ("redis", "redis", "pip install 'diswot[redis]'"),
+    ("rediss", "redis", "pip install 'diswot[redis]'"),
+    ("grpc", "grpc", "pip install 'diswot[grpc]'"),
+)
 
 
 def mask_url(text: str) -> str:
@@ -24,19 +65,174 @@ def mask_url(text: str) -> str:
     return _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", text)
 
 
-def _driver_hint(url: str) -> str | None:
-    for prefix, module, extra in (
-        ("postgresql", "psycopg2", "postgres"),
-        ("mysql+pymysql", "pymysql", "mysql"),
-        ("mysql", "MySQLdb", "mysql"),
-    ):
-        if url.startswith(prefix):
+@dataclass(frozen=True)
+class StorageURL:
+    """A parsed storage URL: ``kind`` is ``rdb``, ``journal-file``, ``journal-redis`` or ``grpc``.
+
+    ``target`` is what the backend is opened with: the SQLAlchemy URL, the journal file's path,
+    the Redis URL, or ``host:port``.
+    """
+
+    url: str
+    kind: str
+    target: str
+
+    @property
+    def is_journal(self) -> bool:
+        """A journal storage (file or Redis): no native heartbeat in Optuna."""
+        return self.kind.startswith("journal")
+
+    def __str__(self) -> str:
+        return mask_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"StorageURL(kind={self.kind!r}, url={mask_url(self.url)!r})"
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def _is_sqlite_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def parse_storage_url(url: str | None) -> StorageURL:
+    """Classify ``url`` (default ``sqlite:///diswot.db``); raises :class:`StorageError` when unreadable."""
+    url = (url or DEFAULT_STORAGE).strip()
+    scheme = _scheme(url)
+    if scheme == "journal":
+        path = url[len("journal://") :]
+        if not path:
+            raise StorageError(f"journal URL {mask_url(url)!r} has no path; use journal:///abs/path.log or journal://rel/path.log")
+        return StorageURL(url, "journal-file", path)
+    if url.startswith("redis"):
+        return StorageURL(url, "journal-redis", url)
+    if scheme == "grpc":
+        hostport = url[len("grpc://") :].rstrip("/")
+        host, sep, port = hostport.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise StorageError(f"cannot read {mask_url(url)!r} as grpc://host:port, e.g. grpc://127.0.0.1:13000")
+        return StorageURL(url, "grpc", f"{host.strip('[]')}:{port}")
+    if scheme:
+        if not re.fullmatch(r"[a-z][a-z0-9+.\-]*", scheme):
+            raise StorageError(f"cannot read storage URL {mask_url(url)!r}; {_EXAMPLES}")
+        return StorageURL(url, "rdb", url)
+    # a plain path, as optuna-dashboard reads it
+    if os.path.isfile(url) and _is_sqlite_file(url):
+        raise StorageError(f"{url} is an SQLite database: use sqlite:///{url}")
+    if url.endswith(".log") or os.path.isfile(url):
+        return StorageURL(url, "journal-file", url)
+    raise StorageError(f"cannot read storage URL {mask_url(url)!r}; {_EXAMPLES}")
+
+
+def _check_driver(parsed: StorageURL) -> None:
+    scheme = _scheme(parsed.url)
+    for prefix, module, fix in _DRIVERS:
+        if scheme == prefix:
             try:
                 __import__(module)
             except ImportError:
-                return f"the driver {module} for {prefix} storage is missing: pip install 'diswot[{extra}]'"
-            return None
-    return None
+                raise StorageError(f"the {module} driver for {scheme}:// storage is missing: {fix}") from None
+            return
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _open_rdb(
+    parsed: StorageURL,
+    *,
+    heartbeat_interval: int | None,
+    grace_period: int | None,
+    stale_trial_callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+    must_exist: bool,
+) -> BaseStorage:
+    url = parsed.url
+    if url.startswith("sqlite:///") and must_exist:
+        path = url[len("sqlite:///") :]
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise StorageError(f"no SQLite database at {path}; check --storage")
+    kwargs: dict[str, Any] = {}
+    if heartbeat_interval is not None:
+        kwargs.update(
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=stale_trial_callback,
+        )
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith(("postgresql", "mysql", "mariadb")):
+        engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except Exception as exc:  # sqlalchemy raises many kinds of errors for bad URLs and servers
+            text = str(exc).lower()
+            # Workers that start together on a fresh database race to create the tables.
+            if attempt < 2 and ("already exists" in text or "duplicate" in text):
+                log.debug("retrying storage creation after %s", mask_url(_first_line(exc)))
+                time.sleep(0.5 + attempt)
+                continue
+            raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(_first_line(exc))[:300]}") from None
+    raise AssertionError("unreachable")
+
+
+def _open_journal_file(parsed: StorageURL, *, must_exist: bool) -> BaseStorage:
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    path = parsed.target
+    if must_exist and not os.path.isfile(path):
+        raise StorageError(f"no journal file at {path}; check --storage")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StorageError(f"cannot create journal {path}: folder {folder} does not exist")
+    if _is_sqlite_file(path):
+        raise StorageError(f"{path} is an SQLite database, not a journal: use sqlite:///{path}")
+    try:
+        # JournalFileOpenLock (O_EXCL lock file) is the lock that works on NFSv3+.
+        backend = JournalFileBackend(path, lock_obj=JournalFileOpenLock(path))
+        return optuna.storages.JournalStorage(backend)
+    except OSError as exc:
+        raise StorageError(f"cannot open journal {path}: {exc.strerror or exc}") from None
+
+
+def _open_journal_redis(parsed: StorageURL) -> BaseStorage:
+    import redis
+    from optuna.storages.journal import JournalRedisBackend
+
+    try:
+        client = redis.Redis.from_url(parsed.target, socket_connect_timeout=10)
+        client.ping()
+        client.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.JournalStorage(JournalRedisBackend(parsed.target))
+    except (redis.RedisError, ValueError, OSError) as exc:
+        raise StorageError(f"cannot open storage {mask_url(parsed.url)}: {mask_url(_first_line(exc))[:300]}") from None
+
+
+def _open_grpc(parsed: StorageURL, *, timeout: float) -> BaseStorage:
+    host, _, port = parsed.target.rpartition(":")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+    try:
+        proxy.wait_server_ready(timeout=timeout)
+    except ConnectionError:
+        proxy.close()
+        raise StorageError(
+            f"no storage server answers at {parsed.target} within {timeout:g}s; "
+            f"start one with: diswot storage-server --storage URL --host {host} --port {port}"
+        ) from None
+    return proxy
 
 
 def open_storage(
@@ -44,30 +240,44 @@ def open_storage(
     *,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    stale_trial_callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    must_exist: bool = False,
+    timeout: float = 10.0,
 ) -> BaseStorage:
     """Open the storage behind ``url`` (default ``sqlite:///diswot.db``), checking it is reachable.
 
+    Args:
+        url: A storage URL (see the module docstring for the rules).
+        heartbeat_interval: Seconds between heartbeats of running trials; RDB storages only
+            (Optuna's native heartbeat). Journal and gRPC storages ignore it here; see
+            :class:`~diswot.storage.TrialHeartbeat`.
+        grace_period: Seconds without a heartbeat before a running trial is stale (RDB; Optuna's
+            default is twice the interval).
+        stale_trial_callback: Called with each stale trial Optuna fails, e.g.
+            :class:`~diswot.storage.RetryStaleTrial` (RDB only).
+        must_exist: Refuse an SQLite or journal file that does not exist yet (instead of creating it).
+        timeout: Seconds to wait for a gRPC storage server.
+
     Raises:
-        StorageError: for a malformed or unreachable URL or a missing driver, with the URL's
-        password masked.
+        StorageError: for a malformed or unreachable URL or a missing driver (naming the extra to
+        install), with the URL's password masked.
     """
-    url = url or DEFAULT_STORAGE
-    hint = _driver_hint(url)
-    if hint:
-        raise StorageError(hint)
-    if "://" not in url:
-        raise StorageError(
-            f"cannot read storage URL {mask_url(url)!r}; use e.g. sqlite:///diswot.db, "
-            "postgresql+psycopg2://user:pass@host/db or mysql+pymysql://user:pass@host/db"
+    if heartbeat_interval is not None and (isinstance(heartbeat_interval, bool) or heartbeat_interval < 1):
+        raise StorageError(f"the heartbeat interval must be a whole number of seconds >= 1, got {heartbeat_interval!r}")
+    if grace_period is not None and grace_period < 1:
+        raise StorageError(f"the grace period must be >= 1 second, got {grace_period!r}")
+    parsed = parse_storage_url(url)
+    _check_driver(parsed)
+    if parsed.kind == "rdb":
+        return _open_rdb(
+            parsed,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            stale_trial_callback=stale_trial_callback,
+            must_exist=must_exist,
         )
-    kwargs: dict[str, Any] = {}
-    if heartbeat_interval is not None:
-        kwargs.update(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
-    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith(("postgresql", "mysql")):
-        engine_kwargs["connect_args"] = {"connect_timeout": 10}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-    except Exception as exc:  # sqlalchemy raises many kinds of errors for bad URLs and servers
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(first)[:300]}") from None
+    if parsed.kind == "journal-file":
+        return _open_journal_file(parsed, must_exist=must_exist)
+    if parsed.kind == "journal-redis":
+        return _open_journal_redis(parsed)
+    return _open_grpc(parsed, timeout=timeout)

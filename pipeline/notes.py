@@ -1,0 +1,126 @@
+"""optuna-dashboard notes: the search configuration and top students on the study, each trial's arch.
+
+Notes are Markdown saved with :func:`optuna_dashboard.save_note` (study system attributes), so
+any storage works and ``diswot dashboard`` shows them next to the trials.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from diswot.storage import mask_url
+
+from .report import fmt_count, top_trials
+
+__all__ = ["stage_rows", "study_note", "trial_note", "write_study_note", "write_trial_note"]
+
+log = logging.getLogger(__name__)
+
+
+def _cell(value: Any) -> str:
+    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def stage_rows(params: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Group params into stages by the prefix before the last ``.``.
+
+    ``{"stage1.depth": 3, "stage1.width": 64, "stem.width": 16}`` gives the columns
+    ``["stage", "depth", "width"]`` and the rows ``[["stage1", 3, 64], ["stem", "-", 16]]``, in
+    the params' order. A name without ``.`` is its own stage with the field ``value``.
+    """
+    stages: dict[str, dict[str, Any]] = {}
+    fields: list[str] = []
+    for name, value in params.items():
+        stage, dot, field = name.rpartition(".")
+        if not dot:
+            stage, field = name, "value"
+        stages.setdefault(stage, {})[field] = value
+        if field not in fields:
+            fields.append(field)
+    rows = [[stage, *(values.get(f, "-") for f in fields)] for stage, values in stages.items()]
+    return ["stage", *fields], rows
+
+
+def trial_note(trial: optuna.trial.FrozenTrial | optuna.Trial, *, score: float | None = None) -> str:
+    """Markdown for one student: its arch string, figures and per-stage table."""
+    attrs = trial.user_attrs
+    lines = [f"### {attrs.get('arch', 'trial %d' % trial.number)}", ""]
+    figures = []
+    if score is not None:
+        figures.append(f"score **{score:.6g}**")
+    for key, label in (("params", "params"), ("flops", "FLOPs")):
+        if key in attrs:
+            figures.append(f"{label} {fmt_count(attrs[key])}")
+    if "layers" in attrs:
+        figures.append(f"{attrs['layers']} layers")
+    if figures:
+        lines += [" · ".join(figures), ""]
+    retried = trial.system_attrs.get("failed_trial")
+    if retried is not None:
+        lines += [f"Retry of trial {retried}, whose worker died.", ""]
+    header, rows = stage_rows(trial.params)
+    if rows:
+        lines += _table(header, rows)
+    return mask_url("\n".join(lines))
+
+
+def study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10) -> str:
+    """Markdown for the study: the search configuration, trial counts and the current top students."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    counts = ", ".join(f"{states.count(s)} {s.name.lower()}" for s in TrialState if states.count(s))
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = [f"## DisWOT search `{study.study_name}`", "", f"{counts or 'no trials yet'} (updated {now})", ""]
+    lines += ["### Configuration", ""]
+    lines += _table(["field", "value"], [[k, v] for k, v in config.items()])
+    best = top_trials(study, top)
+    lines += ["", f"### Top {len(best)} students", ""]
+    if best:
+        rows = [
+            [
+                i,
+                t.number,
+                t.user_attrs.get("arch", "?"),
+                t.value,
+                fmt_count(t.user_attrs.get("params")),
+                fmt_count(t.user_attrs.get("flops")),
+            ]
+            for i, t in enumerate(best, 1)
+        ]
+        lines += _table(["#", "trial", "arch", "score", "params", "FLOPs"], rows)
+    else:
+        lines.append("No complete trial yet.")
+    return mask_url("\n".join(lines))
+
+
+def write_study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10) -> None:
+    """Save :func:`study_note` on the study; a storage error is logged, never raised."""
+    from optuna_dashboard import save_note
+
+    try:
+        save_note(study, study_note(study, config, top=top))
+    except Exception as exc:  # notes are a convenience: never fail a search for them
+        log.warning("could not save the study note: %s", mask_url(str(exc))[:200])
+
+
+def write_trial_note(trial: optuna.Trial, *, score: float | None = None) -> None:
+    """Save :func:`trial_note` on a running trial; a storage error is logged, never raised."""
+    from optuna_dashboard import save_note
+
+    try:
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        save_note(trial, trial_note(frozen, score=score))
+    except Exception as exc:
+        log.warning("could not save the note of trial %d: %s", trial.number, mask_url(str(exc))[:200])
