@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ._options import add_scoring_options
 from .config import config_from_args
-from .flops import count_flops
+from .flops import arch_flops
 from .report import fmt_count
 from .search import make_scoring
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         "terms": {k: v for k, v in result.terms.items() if k != "score"},
         "params": space.count_params(arch, setup.num_classes),
         "layers": space.count_layers(arch),
-        "flops": count_flops(space, arch, setup.num_classes, setup.image_size),
+        "flops": result.flops if result.flops is not None else arch_flops(space, arch, setup.num_classes, setup.image_size),
         "within_limits": space.check(arch, setup.limits, setup.num_classes) is None,
         "seconds": result.seconds,
     }

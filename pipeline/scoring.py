@@ -10,6 +10,7 @@ import torch
 
 from diswot.spaces import FeatureNetwork, Space
 
+from .flops import FlopHooks
 from .init import initialise
 from .proxies import Batch, Proxy, TeacherContext, finite
 
@@ -38,6 +39,8 @@ class ScoreResult:
     terms: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     per_repeat: list[float] = field(default_factory=list)
+    #: FLOPs per image of the student's forward pass (``torch.utils.flop_counter`` formulas)
+    flops: int | None = None
 
 
 class Scorer:
@@ -95,8 +98,16 @@ class Scorer:
         start = time.perf_counter()
         totals: dict[str, float] = {}
         per_repeat = []
+        flops = None
         for r, (ctx, batch) in enumerate(zip(self.contexts, self.batches)):
-            terms = finite(self.proxy.name, self.proxy.evaluate(ctx, self.build(arch, r), batch))
+            net = self.build(arch, r)
+            if r == 0:
+                with FlopHooks(net) as hooks:
+                    terms = self.proxy.evaluate(ctx, net, batch)
+                flops = hooks.per_image
+            else:
+                terms = self.proxy.evaluate(ctx, net, batch)
+            terms = finite(self.proxy.name, terms)
             per_repeat.append(terms["score"])
             for k, v in terms.items():
                 totals[k] = totals.get(k, 0.0) + v
@@ -104,4 +115,4 @@ class Scorer:
             torch.cuda.synchronize(self.device)
         n = len(self.contexts)
         terms = {k: v / n for k, v in totals.items()}
-        return ScoreResult(terms["score"], terms, time.perf_counter() - start, per_repeat)
+        return ScoreResult(terms["score"], terms, time.perf_counter() - start, per_repeat, flops or None)

@@ -13,7 +13,7 @@ from diswot.spaces import ArchError, Limits, Space, get_space
 from .config import SearchConfig
 from .data import dataset_info, num_classes_of, probe_batches
 from .errors import DiswotError, ProxyError
-from .flops import count_flops
+from .flops import arch_flops
 from .proxies import get_proxy
 from .proxies._diswot import resolve_semantic_mode
 from .scoring import Scorer, resolve_device
@@ -112,8 +112,9 @@ class SearchObjective:
             raise ArchError(f"{s.space.encode(arch)}: {reason}")
         trial.set_user_attr("params", int(s.space.count_params(arch, s.num_classes)))
         trial.set_user_attr("layers", int(s.space.count_layers(arch)))
-        trial.set_user_attr("flops", count_flops(s.space, arch, s.num_classes, s.image_size))
         result = s.scorer.score(arch)
+        flops = result.flops or arch_flops(s.space, arch, s.num_classes, s.image_size)
+        trial.set_user_attr("flops", flops)
         for name, value in result.terms.items():
             trial.set_user_attr(name, value)
         trial.set_user_attr("score_seconds", result.seconds)
