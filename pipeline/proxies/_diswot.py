@@ -39,6 +39,7 @@ __all__ = [
     "channel_similarity",
     "class_similarity",
     "fc_weight_grad",
+    "reference_diswot",
     "resolve_semantic_mode",
 ]
 
@@ -175,3 +176,30 @@ class DisWOTRelation(_DisWOTBase):
 
     name: ClassVar[str] = "diswot-relation"
     use_semantic: ClassVar[bool] = False
+
+
+def reference_diswot(teacher: FeatureNetwork, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+    """The paper's listings taken literally: both networks forward and backward, every call.
+
+    This is the naive pattern (teacher recomputed per candidate, full backward through the
+    student to read one FC gradient). It is kept as the reference the fast path is tested and
+    benchmarked against; it is never used by the search. Requires equal widths (Listing 1).
+    """
+    grads, feats = [], []
+    for net in (teacher, student):
+        net.zero_grad(set_to_none=True)
+        out = net.forward_all(batch.images)
+        F.cross_entropy(out.logits, batch.labels).backward()
+        grads.append(net.classifier.weight.grad.detach())
+        feats.append(out.features.detach())
+    g_t, g_s = (g.unsqueeze(-1) for g in grads)  # (K, C, 1), as Listing 1 reshapes
+    k, c = g_s.shape[:2]
+    emd_s = F.normalize(torch.bmm(g_s, g_s.permute(0, 2, 1)), dim=2)
+    emd_t = F.normalize(torch.bmm(g_t, g_t.permute(0, 2, 1)), dim=2)
+    m_s = (emd_s - emd_t).square().sum() / (c * k)
+    b = batch.images.shape[0]
+    f_t, f_s = (f.reshape(b, -1) for f in feats)
+    gram_s = F.normalize(torch.mm(f_s, f_s.t()))
+    gram_t = F.normalize(torch.mm(f_t, f_t.t()))
+    m_r = (gram_t - gram_s).square().sum() / (b * b)
+    return {"semantic": float(m_s), "relation": float(m_r), "score": -float(m_s + m_r)}

@@ -127,3 +127,23 @@ def test_non_finite_score_is_an_error() -> None:
     proxy = get_proxy("diswot")
     with pytest.raises(ProxyError, match="non-finite"):
         proxy.score(proxy.prepare(teacher, batch), student, batch)
+
+
+def test_scorer_equals_naive_autograd_on_real_s0_students() -> None:
+    """The fast path (teacher once, inference mode, closed form) equals the naive pattern."""
+    from diswot.pipeline.proxies._diswot import reference_diswot
+    from diswot.pipeline.scoring import Scorer
+    from diswot.spaces import get_space
+
+    space = get_space("s0")
+    g = torch.Generator().manual_seed(0)
+    batch = Batch(torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 100, (16,), generator=g), 100)
+    teacher = space.build(space.decode("ResNet[5,5,5]"), num_classes=100)
+    scorer = Scorer(space=space, proxy=get_proxy("diswot"), batches=[batch], teacher=teacher, num_classes=100, seed=3)
+    for arch in ("ResNet[1,1,1]", "ResNet[3,3,3]", "ResNet[7,1,3]"):
+        a = space.decode(arch)
+        fast = scorer.score(a)
+        naive = reference_diswot(teacher, scorer.build(a), batch)
+        assert fast.score == pytest.approx(naive["score"], rel=1e-5)
+        assert fast.terms["semantic"] == pytest.approx(naive["semantic"], rel=1e-5)
+        assert fast.terms["relation"] == pytest.approx(naive["relation"], rel=1e-5)
