@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -129,7 +130,8 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else ""
+    first = lines[0].split(". ")[0] if lines else ""
+    return first[:160]
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -138,7 +140,9 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about unsupported pickle opcodes before raising
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt or foreign files raise many different errors
         raise CheckpointError(
             f"cannot read checkpoint {str(path)!r}: corrupt or not a PyTorch file "

@@ -1,0 +1,280 @@
+"""``diswot train``: train a network with cross-entropy (e.g. a teacher for the search).
+
+Also holds the options and the rich progress display shared with ``diswot distill``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .data import DATASETS, dataset_info
+from .distributed import DistEnv, init_distributed, shutdown
+from .errors import DiswotError
+from .presets import PRESETS, Preset, preset_for
+from .scoring import resolve_device
+from .training import (
+    CHECKPOINT_NAME,
+    RESULTS_NAME,
+    TrainConfig,
+    TrainResult,
+    build_model,
+    format_record,
+    make_datasets,
+    describe_model,
+    seed_everything,
+    resolve_amp,
+    train_model,
+)
+
+__all__ = ["RichReporter", "add_parser", "add_training_options", "resolve_run", "run"]
+
+log = logging.getLogger(__name__)
+
+TRAIN_DATASETS = tuple(d for d in DATASETS if d != "synthetic")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``train`` sub-command."""
+    p = sub.add_parser(
+        "train",
+        help="train a network with cross-entropy (e.g. a CIFAR teacher); resumable",
+        description="Train a teacher (resnet20, resnet56, ...) or a student (SPACE:ARCH, e.g. s0:ResNet[3,3,3]) "
+        "with cross-entropy. Presets: the paper's CIFAR recipe, torchvision's ImageNet recipe; every value is a flag.",
+    )
+    p.add_argument("--model", required=True, help="teacher name (resnet20, resnet56, ...), nb201:<arch> or SPACE:ARCH")
+    add_training_options(p)
+    p.set_defaults(run=run)
+
+
+def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> None:
+    """Data, recipe, run and output options of ``train`` and ``distill``."""
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", default=None, choices=TRAIN_DATASETS, help="training data (default cifar100)")
+    d.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
+    d.add_argument("--val-dir", metavar="DIR", help="evaluate on this ImageFolder instead of the test/val split")
+    d.add_argument("--image-size", type=int, help="input resolution (default: the dataset's; ImageFolder: the model's)")
+    d.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation mean")
+    d.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation std")
+    r = p.add_argument_group("recipe (defaults from --preset)")
+    r.add_argument("--preset", default="auto", choices=("auto", *PRESETS), help="auto: cifar for <= 64 px, else imagenet")
+    r.add_argument("--epochs", type=int, help="epochs (cifar 240, imagenet 90)")
+    r.add_argument("--batch-size", type=int, help="global batch size, split over torchrun processes (cifar 64, imagenet 256)")
+    r.add_argument("--lr", type=float, help="initial learning rate (cifar 0.05, imagenet 0.1)")
+    r.add_argument("--momentum", type=float, help="SGD momentum (0.9)")
+    r.add_argument("--weight-decay", type=float, help="weight decay (cifar 5e-4, imagenet 1e-4)")
+    r.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    r.add_argument("--milestones", type=int, nargs="+", metavar="EPOCH", help="lr decay epochs (cifar 150 180 210)")
+    r.add_argument("--lr-step", type=int, metavar="N", help="decay the lr every N epochs instead (imagenet 30)")
+    r.add_argument("--lr-decay", type=float, help="lr factor at each milestone (0.1)")
+    if kd:
+        k = p.add_argument_group("knowledge distillation (Eq. 1: gamma*CE + alpha*rho^2*KL)")
+        k.add_argument("--kd-gamma", type=float, help="weight of the label cross-entropy (cifar 0.1, imagenet 1)")
+        k.add_argument("--kd-alpha", type=float, help="weight of the KL term (cifar 0.9, imagenet 3)")
+        k.add_argument("--kd-rho", "--temperature", dest="kd_rho", type=float, help="temperature rho (cifar 4, imagenet 1)")
+    x = p.add_argument_group("run")
+    x.add_argument("--out", required=True, metavar="DIR", help=f"run folder: {CHECKPOINT_NAME} (every epoch) and {RESULTS_NAME}")
+    x.add_argument("--resume", action="store_true", help=f"continue from DIR/{CHECKPOINT_NAME}")
+    x.add_argument("--seed", type=int, default=0, help="seed of init, data order and augmentation (default 0)")
+    x.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    x.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto; torchrun: cuda:LOCAL_RANK)")
+    x.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"), help="mixed precision (auto: bf16/fp16 on CUDA, off on CPU)")
+    x.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"), help="channels_last memory format (auto: on CUDA)")
+    x.add_argument("--log-every", type=int, default=10, metavar="N", help="update the progress every N batches (default 10)")
+
+
+def resolve_run(
+    args: argparse.Namespace,
+    *,
+    model: str,
+    image_size_hint: int | None = None,
+    dataset_default: str = "cifar100",
+    teacher: str | None = None,
+    teacher_weights: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[DistEnv, Preset, TrainConfig, Any, Any, int]:
+    """Resolve device, process group, data and recipe: ``(env, preset, config, train_set, val_set, classes)``.
+
+    ``teacher`` set means distillation: the KD weights come from the flags or the preset.
+    """
+    if args.log_every < 1:
+        raise DiswotError(f"--log-every must be >= 1, got {args.log_every}")
+    dataset = args.dataset or dataset_default
+    image_size = args.image_size
+    if image_size is None and dataset == "imagefolder":
+        image_size = image_size_hint or describe_model(model)[1]
+    if image_size is not None and image_size < 8:
+        raise DiswotError(f"--image-size must be at least 8, got {image_size}")
+    info = dataset_info(dataset, image_size=image_size, mean=args.mean, std=args.std)
+    preset = preset_for(args.preset, info.image_size)
+    device = resolve_device(args.device)
+    env = init_distributed(device)
+    try:
+        train_set, val_set, num_classes = make_datasets(info, args.data_dir, args.val_dir)
+        epochs = args.epochs if args.epochs is not None else preset.epochs
+        if args.milestones is not None and args.lr_step is not None:
+            raise DiswotError("give either --milestones or --lr-step, not both")
+        if args.milestones is not None:
+            milestones = list(args.milestones)
+        elif args.lr_step is not None:
+            if args.lr_step < 1:
+                raise DiswotError(f"--lr-step must be >= 1, got {args.lr_step}")
+            milestones = list(range(args.lr_step, epochs, args.lr_step))
+        else:
+            milestones = preset.milestones_for(epochs)
+        pick = lambda name: getattr(args, name, None) if getattr(args, name, None) is not None else getattr(preset, name)  # noqa: E731
+        config = TrainConfig(
+            model=model,
+            num_classes=num_classes,
+            dataset=dataset,
+            image_size=info.image_size,
+            preset=preset.name,
+            epochs=epochs,
+            batch_size=pick("batch_size"),
+            lr=pick("lr"),
+            momentum=pick("momentum"),
+            weight_decay=pick("weight_decay"),
+            milestones=milestones,
+            lr_decay=pick("lr_decay"),
+            nesterov=bool(args.nesterov),
+            seed=args.seed,
+            workers=args.workers,
+            amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[resolve_amp(args.amp, env.device)],
+            channels_last=args.channels_last == "on" or (args.channels_last == "auto" and env.device.type == "cuda"),
+            world_size=env.world_size,
+            device=str(env.device),
+            data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
+            val_dir=str(Path(args.val_dir).resolve()) if args.val_dir else None,
+            teacher=teacher,
+            teacher_weights=teacher_weights,
+            kd_gamma=pick("kd_gamma") if teacher else None,
+            kd_alpha=pick("kd_alpha") if teacher else None,
+            kd_rho=pick("kd_rho") if teacher else None,
+            extra=dict(extra or {}),
+        )
+    except BaseException:
+        shutdown(env)
+        raise
+    return env, preset, config, train_set, val_set, num_classes
+
+
+class RichReporter:
+    """A rich progress bar (epoch, batch, loss, accuracy) and one printed line per epoch."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn(f"[bold blue]{title}[/bold blue] epoch {{task.fields[epoch]}}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]} acc {task.fields[acc]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: Any = None
+        self.epochs = 0
+
+    def __enter__(self) -> "RichReporter":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:  # noqa: D102
+        self.epochs = epochs
+        label = f"{epoch}/{epochs}"
+        if self.task is None:
+            self.task = self.progress.add_task("train", total=batches, epoch=label, loss="-", acc="-")
+        else:
+            self.progress.reset(self.task, total=batches, epoch=label, loss="-", acc="-")
+
+    def batch(self, done: int, loss: float, acc: float) -> None:  # noqa: D102
+        self.progress.update(self.task, completed=done, loss=f"{loss:.4f}", acc=f"{100 * acc:.1f}%")
+
+    def epoch_end(self, record: dict[str, Any]) -> None:  # noqa: D102
+        self.progress.console.print(format_record(record, self.epochs), highlight=False)
+
+
+class _Silent:
+    """Reporter for ranks other than 0."""
+
+    def __enter__(self) -> "_Silent":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:  # noqa: D102
+        pass
+
+    def batch(self, done: int, loss: float, acc: float) -> None:  # noqa: D102
+        pass
+
+    def epoch_end(self, record: dict[str, Any]) -> None:  # noqa: D102
+        pass
+
+
+def reporter_for(env: DistEnv, title: str) -> RichReporter | _Silent:
+    """Rank 0 draws the progress; the other ranks stay quiet."""
+    from .cli import console
+
+    return RichReporter(console, title) if env.is_main else _Silent()
+
+
+def summary_line(result: TrainResult, out: str | Path) -> str:
+    """The final line: metrics and where the checkpoint is."""
+    f = result.final
+    if not f:
+        return f"nothing trained; see {out}"
+    return (
+        f"done: epoch {f['epoch']}, top-1 {100 * f['top1']:.2f}%, top-5 {100 * f['top5']:.2f}%, "
+        f"train loss {f['loss']:.4f}; checkpoint {Path(out) / CHECKPOINT_NAME}"
+    )
+
+
+__all__ += ["reporter_for", "summary_line"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train ``--model`` with cross-entropy and write checkpoints to ``--out``."""
+    from .cli import console
+
+    name, _ = describe_model(args.model)  # checks the name before any data is read
+    env, preset, config, train_set, val_set, num_classes = resolve_run(args, model=name)
+    try:
+        seed_everything(config.seed)
+        model, canonical, _ = build_model(name, num_classes)
+        if env.is_main:
+            console.print(
+                f"[bold]train[/bold] {canonical} on {config.dataset} ({num_classes} classes, {config.image_size}px, "
+                f"{len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: {config.epochs} epochs, "
+                f"batch {config.batch_size}, lr {config.lr} x{config.lr_decay} at {config.milestones or 'never'}, "
+                f"wd {config.weight_decay}, {config.device}, AMP {config.amp}",
+                highlight=False,
+            )
+        with reporter_for(env, "train") as reporter:
+            result = train_model(
+                model,
+                config=config,
+                train_set=train_set,
+                val_set=val_set,
+                device=env.device,
+                out_dir=args.out,
+                resume=args.resume,
+                env=env,
+                reporter=reporter,
+                log_every=args.log_every,
+            )
+        if env.is_main:
+            console.print(summary_line(result, args.out), highlight=False)
+    finally:
+        shutdown(env)
+    return 0
