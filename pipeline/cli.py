@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "show": "._cmd_show",
     "dashboard": "._cmd_dashboard",
     "storage-server": "._cmd_storage_server",
+    "train": "._cmd_train",
+    "distill": "._cmd_distill",
 }
 
 #: errors caused by the user's input or environment: one line, exit 2, no traceback

@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator, Protocol, Sequence
+from typing import Any, Hashable, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -343,7 +343,6 @@ def train_model(
     env: DistEnv | None = None,
     reporter: Reporter | None = None,
     log_every: int = 10,
-    on_checkpoint: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` (cross-entropy, or Eq. 1 KD when ``teacher`` is given) under ``config``.
 
@@ -450,8 +449,6 @@ def train_model(
             }
             save_checkpoint(ckpt_path, payload)
             _write_results(ckpt_path.parent / RESULTS_NAME, config, history)
-            if on_checkpoint is not None:
-                on_checkpoint(ckpt_path, record)
         reporter.epoch_end(record)
     barrier(env)
     return TrainResult(history, ckpt_path, resumed_from)

@@ -1,0 +1,229 @@
+"""``diswot distill``: distil a searched student from the teacher and write the result to the study.
+
+Step 3 of DisWOT (supplementary B.2): vanilla KD (Eq. 1) of the best trial's student (or
+``--trial N``). The space, teacher and class count come from the study's recorded configuration;
+at the end the trial gets ``distill_top1``, ``distill_top5``, ``distill_epochs``,
+``distill_teacher`` and the final checkpoint as an Optuna artifact (shown by optuna-dashboard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+
+from diswot.spaces import get_space
+from diswot.storage import CONFIG_ATTR, mask_url, open_storage
+
+from ._cmd_show import load_existing_study
+from ._cmd_train import add_training_options, reporter_for, resolve_run, summary_line
+from ._options import add_storage_options
+from .errors import DiswotError
+from .teachers import build_teacher
+from .training import CHECKPOINT_NAME, TrainResult, seed_everything, train_model
+
+__all__ = ["DISTILL_ATTRS", "add_parser", "default_artifact_dir", "run", "write_trial_results"]
+
+log = logging.getLogger(__name__)
+
+#: trial user attributes written at the end of a distillation
+DISTILL_ATTRS = ("distill_top1", "distill_top5", "distill_epochs", "distill_teacher")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``distill`` sub-command."""
+    p = sub.add_parser(
+        "distill",
+        help="distil the best (or a chosen) trial's student from the teacher with KD; resumable",
+        description="Knowledge distillation (DisWOT Eq. 1) of a searched student. Space, teacher and classes "
+        "come from the study; results go back to the trial as user attributes and an artifact.",
+    )
+    add_storage_options(p, study_required=True)
+    p.add_argument("--trial", type=int, metavar="N", help="trial number to distil (default: the best trial)")
+    p.add_argument("--teacher", help="teacher name (default: the study's)")
+    p.add_argument("--teacher-weights", metavar="PATH", help="trained teacher checkpoint or run folder (default: the study's)")
+    p.add_argument("--space", help="search space (default: the study's)")
+    p.add_argument("--artifact-dir", metavar="DIR", help="FileSystemArtifactStore folder (default: <SQLite file's folder>/artifacts)")
+    add_training_options(p, kd=True)
+    p.set_defaults(run=run)
+
+
+def default_artifact_dir(storage_url: str) -> Path:
+    """``<folder of the SQLite file>/artifacts``; ``./artifacts`` for other storages."""
+    if storage_url.startswith("sqlite:"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(storage_url).database
+        if database and database != ":memory:":
+            return Path(database).expanduser().resolve().parent / "artifacts"
+    return Path("artifacts").resolve()
+
+
+def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if number is None:
+        if not complete:
+            raise DiswotError(f"study {study.study_name!r} has no completed trial; run diswot search first")
+        return study.best_trial
+    trials = study.get_trials(deepcopy=False)
+    match = [t for t in trials if t.number == number]
+    if not match:
+        raise DiswotError(f"study {study.study_name!r} has no trial {number} (trials 0..{len(trials) - 1})")
+    trial = match[0]
+    if trial.state != optuna.trial.TrialState.COMPLETE:
+        raise DiswotError(f"trial {number} is {trial.state.name}, not COMPLETE; distil a completed trial")
+    return trial
+
+
+def _teacher_weights_path(value: str | None) -> str:
+    if value is None:
+        raise DiswotError(
+            "distillation needs a trained teacher: pass --teacher-weights PATH "
+            "(make one with: diswot train --model <teacher> --out DIR)"
+        )
+    path = Path(value).expanduser()
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    return str(path)
+
+
+@contextlib.contextmanager
+def _finished_trial_writes(storage: BaseStorage) -> Iterator[None]:
+    """Let this storage object update a finished trial's attributes.
+
+    Optuna refuses writes to finished trials; distillation results belong to the searched trial,
+    so for RDB storages the check is lifted on this one storage object while writing.
+    """
+    if not isinstance(storage, RDBStorage):
+        raise DiswotError(
+            f"storage {type(storage).__name__} cannot update a finished trial; use an RDB storage (sqlite/postgresql/mysql)"
+        )
+    storage.check_trial_is_updatable = lambda trial_id, trial_state: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del storage.check_trial_is_updatable
+
+
+def write_trial_results(
+    storage_url: str,
+    trial: optuna.trial.FrozenTrial,
+    attrs: dict[str, Any],
+    *,
+    checkpoint: Path | None,
+    artifact_dir: Path,
+) -> str | None:
+    """Set ``attrs`` on the (finished) trial and upload ``checkpoint`` as its artifact; returns the artifact id."""
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    storage = open_storage(storage_url)
+    artifact_id = None
+    with _finished_trial_writes(storage):
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial._trial_id, key, value)
+        if checkpoint is not None:
+            artifact_dir.mkdir(parents=True, exist_ok=True)
+            artifact_id = upload_artifact(
+                artifact_store=FileSystemArtifactStore(str(artifact_dir)),
+                file_path=str(checkpoint),
+                study_or_trial=trial,
+                storage=storage,
+                mimetype="application/octet-stream",  # mimetypes guesses .pt as a SNES page table
+            )
+            storage.set_trial_user_attr(trial._trial_id, "distill_artifact", artifact_id)
+    return artifact_id
+
+
+def run(args: argparse.Namespace) -> int:
+    """Distil the chosen trial's student and record the result on the trial."""
+    from .cli import console
+
+    study = load_existing_study(args.storage, args.study)
+    recorded: dict[str, Any] = dict(study.user_attrs.get(CONFIG_ATTR) or {})
+    trial = _pick_trial(study, args.trial)
+    space_name = args.space or recorded.get("space")
+    teacher_name = args.teacher or recorded.get("teacher")
+    if not space_name or not teacher_name:
+        raise DiswotError(f"study {args.study!r} records no space/teacher ({CONFIG_ATTR}); pass --space and --teacher")
+    space = get_space(space_name)
+    arch = space.from_params(trial.params)
+    model_name = f"{space.name}:{space.encode(arch)}"
+    recorded_arch = trial.user_attrs.get("arch")
+    if recorded_arch is not None and recorded_arch != space.encode(arch):
+        raise DiswotError(
+            f"trial {trial.number} records arch {recorded_arch!r} but its params give {space.encode(arch)!r} in "
+            f"space {space.name}; pass the study's --space"
+        )
+    weights = _teacher_weights_path(args.teacher_weights or recorded.get("teacher_weights"))
+    recorded_dataset = recorded.get("dataset")
+    dataset_default = recorded_dataset if recorded_dataset and recorded_dataset != "synthetic" else "cifar100"
+    image_hint = recorded.get("image_size") or space.image_size
+    env, preset, config, train_set, val_set, num_classes = resolve_run(
+        args,
+        model=model_name,
+        image_size_hint=image_hint,
+        dataset_default=dataset_default,
+        teacher=teacher_name,
+        teacher_weights=str(Path(weights).resolve()),
+        extra={"study": args.study, "trial": trial.number, "storage": mask_url(args.storage)},
+    )
+    try:
+        study_classes = recorded.get("num_classes")
+        if study_classes is not None and study_classes != num_classes:
+            raise DiswotError(
+                f"the study scored students for {study_classes} classes but {config.dataset} in "
+                f"{args.data_dir or './data'} has {num_classes}; use the study's dataset"
+            )
+        seed_everything(config.seed)
+        teacher = build_teacher(teacher_name, num_classes, weights)
+        student = space.build(arch, num_classes=num_classes)
+        if env.is_main:
+            console.print(
+                f"[bold]distill[/bold] trial {trial.number} of {args.study}: {model_name} "
+                f"(score {trial.value:.6g}) from {teacher_name} ({weights}) on {config.dataset} "
+                f"({num_classes} classes, {len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: "
+                f"{config.epochs} epochs, KD gamma {config.kd_gamma} alpha {config.kd_alpha} rho {config.kd_rho}, "
+                f"batch {config.batch_size}, lr {config.lr}, {config.device}, AMP {config.amp}",
+                highlight=False,
+            )
+        with reporter_for(env, "distill") as reporter:
+            result: TrainResult = train_model(
+                student,
+                config=config,
+                train_set=train_set,
+                val_set=val_set,
+                device=env.device,
+                out_dir=args.out,
+                teacher=teacher,
+                resume=args.resume,
+                env=env,
+                reporter=reporter,
+                log_every=args.log_every,
+            )
+        if env.is_main and result.history:
+            final = result.final
+            attrs = {
+                "distill_top1": final["top1"],
+                "distill_top5": final["top5"],
+                "distill_epochs": final["epoch"],
+                "distill_teacher": teacher_name,
+                "distill_teacher_weights": config.teacher_weights,
+                "distill_loss": [round(r["loss"], 6) for r in result.history],
+            }
+            artifact_dir = Path(args.artifact_dir) if args.artifact_dir else default_artifact_dir(args.storage)
+            artifact = write_trial_results(args.storage, trial, attrs, checkpoint=result.checkpoint, artifact_dir=artifact_dir)
+            console.print(summary_line(result, args.out), highlight=False)
+            console.print(
+                f"trial {trial.number}: distill_top1 {final['top1']:.4f} recorded; checkpoint artifact {artifact} in {artifact_dir}",
+                highlight=False,
+            )
+    finally:
+        from .distributed import shutdown
+
+        shutdown(env)
+    return 0
