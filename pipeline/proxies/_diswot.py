@@ -178,12 +178,15 @@ class DisWOTRelation(_DisWOTBase):
     use_semantic: ClassVar[bool] = False
 
 
-def reference_diswot(teacher: FeatureNetwork, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+def reference_diswot(
+    teacher: FeatureNetwork, student: FeatureNetwork, batch: Batch, semantic: SemanticMode = "channel"
+) -> dict[str, float]:
     """The paper's listings taken literally: both networks forward and backward, every call.
 
     This is the naive pattern (teacher recomputed per candidate, full backward through the
     student to read one FC gradient). It is kept as the reference the fast path is tested and
-    benchmarked against; it is never used by the search. Requires equal widths (Listing 1).
+    benchmarked against; it is never used by the search. ``semantic="class"`` swaps Listing 1
+    for the class-wise form (unequal widths).
     """
     grads, feats = [], []
     for net in (teacher, student):
@@ -192,11 +195,14 @@ def reference_diswot(teacher: FeatureNetwork, student: FeatureNetwork, batch: Ba
         F.cross_entropy(out.logits, batch.labels).backward()
         grads.append(net.classifier.weight.grad.detach())
         feats.append(out.features.detach())
-    g_t, g_s = (g.unsqueeze(-1) for g in grads)  # (K, C, 1), as Listing 1 reshapes
-    k, c = g_s.shape[:2]
-    emd_s = F.normalize(torch.bmm(g_s, g_s.permute(0, 2, 1)), dim=2)
-    emd_t = F.normalize(torch.bmm(g_t, g_t.permute(0, 2, 1)), dim=2)
-    m_s = (emd_s - emd_t).square().sum() / (c * k)
+    if semantic == "class":
+        m_s = class_similarity(grads[0], grads[1])
+    else:
+        g_t, g_s = (g.unsqueeze(-1) for g in grads)  # (K, C, 1), as Listing 1 reshapes
+        k, c = g_s.shape[:2]
+        emd_s = F.normalize(torch.bmm(g_s, g_s.permute(0, 2, 1)), dim=2)
+        emd_t = F.normalize(torch.bmm(g_t, g_t.permute(0, 2, 1)), dim=2)
+        m_s = (emd_s - emd_t).square().sum() / (c * k)
     b = batch.images.shape[0]
     f_t, f_s = (f.reshape(b, -1) for f in feats)
     gram_s = F.normalize(torch.mm(f_s, f_s.t()))
