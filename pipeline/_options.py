@@ -34,6 +34,12 @@ def add_scoring_options(p: argparse.ArgumentParser, *, proxy_default: str = "dis
         help="semantic term: channel-wise (Listing 1, equal widths) or class-wise; auto picks per study",
     )
     g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    g.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "tf32", "bf16"),
+        help="scoring precision: fp32 (default), tf32 (CUDA) or bf16 autocast; see BENCHMARKS.md for rank agreement",
+    )
 
 
 def add_storage_options(p: argparse.ArgumentParser, *, study_required: bool = False) -> None:

@@ -32,6 +32,7 @@ RECORDED_FIELDS = (
     "num_classes",
     "image_size",
     "semantic",
+    "precision",
 )
 
 
@@ -53,6 +54,7 @@ class SearchConfig:
     num_classes: int | None = None
     image_size: int | None = None
     semantic: str = "auto"
+    precision: str = "fp32"
     max_params: int | None = None
     max_layers: int | None = None
     sampler: str = "evolution"
@@ -68,6 +70,8 @@ class SearchConfig:
             raise DiswotError(f"unknown --init {self.init!r}; valid: {', '.join(INITS)}")
         if self.sampler not in SAMPLERS:
             raise DiswotError(f"unknown --sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+        if self.precision not in ("fp32", "tf32", "bf16"):
+            raise DiswotError(f"unknown --precision {self.precision!r}; valid: fp32, tf32, bf16")
         if self.semantic not in ("auto", "channel", "class"):
             raise DiswotError(f"unknown --semantic {self.semantic!r}; valid: auto, channel, class")
         for name in ("batch_size", "repeats", "population_size", "tournament_size"):
@@ -121,6 +125,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         num_classes=get("num_classes"),
         image_size=get("image_size"),
         semantic=get("semantic", "auto"),
+        precision=get("precision", "fp32"),
         max_params=_count(get("max_params"), "--max-params"),
         max_layers=get("max_layers"),
         sampler=get("sampler", "evolution"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Hashable, Sequence
@@ -14,7 +15,10 @@ from .flops import FlopHooks
 from .init import initialise
 from .proxies import Batch, Proxy, TeacherContext, finite
 
-__all__ = ["ScoreResult", "Scorer", "resolve_device"]
+__all__ = ["PRECISIONS", "ScoreResult", "Scorer", "resolve_device"]
+
+#: scoring precisions: ``fp32`` (default), ``tf32`` (TF32 matmuls/convs on CUDA), ``bf16`` (autocast)
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -64,9 +68,13 @@ class Scorer:
         seed: int = 0,
         num_classes: int,
         init_teacher: bool = True,
+        precision: str = "fp32",
     ) -> None:
         if not batches:
             raise ValueError("Scorer needs at least one probe batch")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         self.space = space
         self.proxy = proxy
         self.device = torch.device(device)
@@ -81,7 +89,17 @@ class Scorer:
             if teacher is not None and init_teacher:
                 torch.manual_seed(self._seed(r) + 1)
                 initialise(teacher, init)
-            self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, batch))
+            with self._autocast():
+                self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, batch))
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        """bf16 autocast for ``precision="bf16"``; TF32 is a global CUDA switch set per call."""
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = self.precision == "tf32"
+            torch.backends.cudnn.allow_tf32 = self.precision == "tf32"
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def _seed(self, repeat: int) -> int:
         return self.seed * 1000 + repeat
@@ -101,12 +119,13 @@ class Scorer:
         flops = None
         for r, (ctx, batch) in enumerate(zip(self.contexts, self.batches)):
             net = self.build(arch, r)
-            if r == 0:
-                with FlopHooks(net) as hooks:
+            with self._autocast():
+                if r == 0:
+                    with FlopHooks(net) as hooks:
+                        terms = self.proxy.evaluate(ctx, net, batch)
+                    flops = hooks.per_image
+                else:
                     terms = self.proxy.evaluate(ctx, net, batch)
-                flops = hooks.per_image
-            else:
-                terms = self.proxy.evaluate(ctx, net, batch)
             terms = finite(self.proxy.name, terms)
             per_repeat.append(terms["score"])
             for k, v in terms.items():

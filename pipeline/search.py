@@ -88,6 +88,7 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
         seed=config.seed,
         num_classes=num_classes,
         init_teacher=config.teacher_weights is None,
+        precision=config.precision,
     )
     return ScoringSetup(config, space, scorer, num_classes, info.image_size, semantic, limits)
 
