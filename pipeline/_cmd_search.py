@@ -303,10 +303,22 @@ def _counted(study: optuna.Study) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the search (this process is worker 0 of ``--workers``) and print the best students."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads)  # --workers lowers them for this process only while it runs
+
+
+def _run(args: argparse.Namespace) -> int:
     from .cli import console
 
     install_log_masking()
     _check_args(args)
+    if args.verbose == 0:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config_from_args(args)
     mutable = _mutable_fields(args.allow_change)
     child = bool(getattr(args, "child", False))
@@ -322,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
     )
     shares = split_trials(args.n_trials, args.workers)
     threads = None
-    if len(shares) > 1 and "OMP_NUM_THREADS" not in os.environ:
+    if len(shares) > 1 and "OMP_NUM_THREADS" not in os.environ:  # share the cores between the workers
         import torch
 
         threads = max(1, (os.cpu_count() or 1) // len(shares))
@@ -347,6 +359,7 @@ def run(args: argparse.Namespace) -> int:
         resumed = record_config(study, setup.recorded(), mutable=mutable)
     except ConfigMismatchError as exc:
         raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
+    log.info("worker %d: study %s in %s, sampler seed %d", index, args.study, parsed, sampler_seed(config.seed, index))
     stale = fail_stale_trials(study, grace_period=grace, retry=retry)
     note_config: dict[str, Any] = {
         "study": args.study,
@@ -376,11 +389,11 @@ def run(args: argparse.Namespace) -> int:
     if notes and not child:
         write_study_note(study, note_config)
 
-    optuna_logger = logging.getLogger("optuna")
+    # Optuna's trial-failure warnings come from child loggers: filter at the handlers.
     quiet = _QuietKnownFailures()
-    optuna_logger.addFilter(quiet)
-    if args.verbose == 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    handlers = {*logging.getLogger("optuna").handlers, *logging.getLogger().handlers}
+    for handler in handlers:
+        handler.addFilter(quiet)
     interrupts = _Interrupts()
     interrupts.study = study
     objective = _WorkerObjective(
@@ -437,7 +450,8 @@ def run(args: argparse.Namespace) -> int:
             interrupted = True
             raise
         finally:
-            optuna_logger.removeFilter(quiet)
+            for handler in handlers:
+                handler.removeFilter(quiet)
             codes = _wait_workers(children, interrupts, interrupted=interrupted)
             if notes:
                 write_study_note(study, note_config)

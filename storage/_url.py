@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -50,14 +51,23 @@ _DRIVERS: tuple[tuple[str, str, str], ...] = (
     ("postgresql+psycopg", "psycopg", "pip install 'psycopg[binary]'"),
     ("postgresql+pg8000", "pg8000", "pip install pg8000"),
     ("postgresql", "psycopg2", "pip install 'diswot[postgres]'"),
+    ("mariadb", "pymysql", "pip install 'diswot[mysql]'"),
     ("mysql+pymysql", "pymysql", "pip install 'diswot[mysql]'"),
     ("mysql+mysqldb", "MySQLdb", "pip install mysqlclient, or use mysql+pymysql:// with pip install 'diswot[mysql]'"),
-    ("mysql", "MySQLdb", "use mysql+pymysql://... with pip install 'diswot[mysql]'"),
+    ("mysql", "pymysql", "pip install 'diswot[mysql]'"),
     ("mariadb+pymysql", "pymysql", "pip install 'diswot[mysql]'"),
     ("redis", "redis", "pip install 'diswot[redis]'"),
     ("rediss", "redis", "pip install 'diswot[redis]'"),
     ("grpc", "grpc", "pip install 'diswot[grpc]'"),
 )
+
+
+#: URL scheme without a driver -> (module, driver to name) in order of preference; None: SQLAlchemy's default
+_DEFAULT_DRIVERS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "postgresql": (("psycopg", "psycopg"), ("psycopg2", "psycopg2")),
+    "mysql": (("MySQLdb", None), ("pymysql", "pymysql")),
+    "mariadb": (("MySQLdb", None), ("pymysql", "pymysql")),
+}
 
 
 def mask_url(text: str) -> str:
@@ -130,15 +140,36 @@ def parse_storage_url(url: str | None) -> StorageURL:
     raise StorageError(f"cannot read storage URL {mask_url(url)!r}; {_EXAMPLES}")
 
 
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 def _check_driver(parsed: StorageURL) -> None:
     scheme = _scheme(parsed.url)
+    if scheme in _DEFAULT_DRIVERS and any(_importable(m) for m, _ in _DEFAULT_DRIVERS[scheme]):
+        return
     for prefix, module, fix in _DRIVERS:
         if scheme == prefix:
-            try:
-                __import__(module)
-            except ImportError:
-                raise StorageError(f"the {module} driver for {scheme}:// storage is missing: {fix}") from None
+            if not _importable(module):
+                raise StorageError(f"the {module} driver for {scheme}:// storage is missing: {fix}")
             return
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` and ``mysql://`` with the driver that is installed.
+
+    SQLAlchemy's default drivers (psycopg 3 since SQLAlchemy 2.1, mysqlclient) are not the
+    extras' (psycopg2-binary, PyMySQL); when only the extra's driver is installed, it is named.
+    """
+    scheme = _scheme(url)
+    for module, driver in _DEFAULT_DRIVERS.get(scheme, ()):
+        if _importable(module):
+            return url if driver is None else f"{scheme}+{driver}{url[len(scheme):]}"
+    return url
 
 
 def _first_line(exc: BaseException) -> str:
@@ -154,7 +185,7 @@ def _open_rdb(
     stale_trial_callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
     must_exist: bool,
 ) -> BaseStorage:
-    url = parsed.url
+    url = _with_driver(parsed.url)
     if url.startswith("sqlite:///") and must_exist:
         path = url[len("sqlite:///") :]
         if path and path != ":memory:" and not os.path.exists(path):
@@ -221,6 +252,11 @@ def _open_journal_redis(parsed: StorageURL) -> BaseStorage:
 
 def _open_grpc(parsed: StorageURL, *, timeout: float) -> BaseStorage:
     host, _, port = parsed.target.rpartition(":")
+    hint = f"start one with: diswot storage-server --storage URL --host {host} --port {port}"
+    try:  # a refused connection fails at once, not after the timeout
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise StorageError(f"no storage server answers at {parsed.target} ({exc.strerror or exc}); {hint}") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         proxy = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
@@ -229,8 +265,7 @@ def _open_grpc(parsed: StorageURL, *, timeout: float) -> BaseStorage:
     except ConnectionError:
         proxy.close()
         raise StorageError(
-            f"no storage server answers at {parsed.target} within {timeout:g}s; "
-            f"start one with: diswot storage-server --storage URL --host {host} --port {port}"
+            f"no storage server answers at {parsed.target} within {timeout:g}s; {hint}"
         ) from None
     return proxy
 

@@ -1,0 +1,158 @@
+"""Many workers on one study: --workers, --max-trials, Ctrl-C, journal stale trials, --allow-change."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from diswot.pipeline import _cmd_search
+from diswot.pipeline.cli import build_parser
+from diswot.storage import WORKER_KEY, open_storage
+
+from .conftest import run_cli
+
+FAST = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--no-progress", "--top", "3"]
+#: slower trials, to be caught mid-trial
+SLOW = [*FAST, "--batch-size", "64"]
+
+
+def trials_of(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(deepcopy=False)
+
+
+def start(*args: str, url: str, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "diswot.pipeline.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, DISWOT_STORAGE=url, OMP_NUM_THREADS="1"),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def wait_until(predicate, timeout: float, proc: subprocess.Popen[str]) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the search ended early ({proc.returncode}): {proc.communicate()[0][-3000:]}")
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"timed out: {proc.communicate()[0][-3000:]}")
+
+
+def running(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        trials = trials_of(url, study)
+    except KeyError:  # the study is not created yet
+        return []
+    return [t for t in trials if t.state == TrialState.RUNNING and "arch" in t.user_attrs and WORKER_KEY in t.system_attrs]
+
+
+def test_split_and_seeds() -> None:
+    assert _cmd_search.split_trials(10, 3) == [4, 3, 3]
+    assert _cmd_search.split_trials(2, 4) == [1, 1]
+    assert _cmd_search.sampler_seed(5, None) == _cmd_search.sampler_seed(5, 0) == 5
+    seeds = {_cmd_search.sampler_seed(5, i) for i in range(8)}
+    assert len(seeds) == 8 and _cmd_search.sampler_seed(5, 3) == _cmd_search.sampler_seed(5, 3)
+
+
+def test_worker_command_line_keeps_options_but_not_the_password() -> None:
+    args = build_parser().parse_args(
+        ["-v", *FAST, "--storage", "postgresql://u:secret@h/db", "--study", "x", "--workers", "3", "--n-trials", "9",
+         "--heartbeat", "5", "--allow-change", "batch_size", "--max-params", "1M", "--seed", "7"]
+    )
+    argv = _cmd_search._worker_argv(args, 2, 3)
+    assert "secret" not in " ".join(argv) and "--storage" not in argv
+    joined = " ".join(argv)
+    for part in ("-v search", "--study x", "--heartbeat 5", "--allow-change batch_size", "--max-params 1M", "--seed 7",
+                 "--teacher resnet20", "--worker-index 2", "--n-trials 3", "--no-progress", "--child"):
+        assert part in joined, part
+    assert "--workers" not in argv
+
+
+def test_max_trials_caps_the_study_across_workers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    args = [*FAST, "--storage", url, "--study", "cap", "--max-trials", "3"]
+    assert run_cli(*args, "--n-trials", "10", "--workers", "2") == 0
+    counted = [t for t in trials_of(url, "cap") if t.state in _cmd_search.COUNTED_STATES]
+    assert 3 <= len(counted) <= 4, "running trials of other workers may finish after the cap"
+    before = len(trials_of(url, "cap"))
+    assert run_cli(*args, "--n-trials", "5") == 0
+    assert len(trials_of(url, "cap")) == before, "a capped study runs nothing more"
+
+
+def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> None:
+    url = f"journal://{tmp_path / 's.log'}"
+    proc = start(*SLOW, "--study", "int", "--n-trials", "200", "--workers", "2", url=url, start_new_session=True)
+    wait_until(lambda: {t.system_attrs[WORKER_KEY]["index"] for t in running(url, "int")} == {0, 1}, 300, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every worker gets SIGINT
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out[-3000:]
+    assert "Traceback" not in out
+    trials = trials_of(url, "int")
+    assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert {t.system_attrs[WORKER_KEY]["index"] for t in failed} == {0, 1}, "each worker's running trial failed"
+    assert all(t.state == TrialState.COMPLETE for t in trials if t not in failed)
+
+    assert run_cli(*SLOW, "--storage", url, "--study", "int", "--n-trials", "2") == 0
+    after = trials_of(url, "int")
+    assert len(after) == len(trials) + 2 and all(t.state == TrialState.COMPLETE for t in after[len(trials) :])
+
+
+def test_killed_journal_worker_is_failed_when_a_worker_starts(tmp_path: Path) -> None:
+    url = f"journal://{tmp_path / 's.log'}"
+    proc = start(*SLOW, "--study", "kill", "--n-trials", "200", url=url)
+    wait_until(lambda: bool(running(url, "kill")), 300, proc)
+    (victim,) = running(url, "kill")
+    proc.kill()
+    proc.wait()
+    assert run_cli(*SLOW, "--storage", url, "--study", "kill", "--n-trials", "1") == 0
+    trials = trials_of(url, "kill")
+    assert trials[victim.number].state == TrialState.FAIL
+    (copy,) = [t for t in trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert copy.state == TrialState.COMPLETE and copy.params == victim.params
+    assert copy.number == len(trials) - 1, "the new worker's one trial was the retry"
+
+
+def test_allow_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    base = [*FAST, "--storage", url, "--study", "ch", "--n-trials", "1"]
+    assert run_cli(*base) == 0
+    capsys.readouterr()
+    assert run_cli(*base, "--batch-size", "16", "--teacher", "resnet32") == 2
+    err = capsys.readouterr().err
+    assert "batch_size: 8 -> 16" in err and "teacher: 'resnet20' -> 'resnet32'" in err and "--allow-change" in err
+    assert run_cli(*base, "--batch-size", "16", "--allow-change", "batch-size", "--allow-change", "n-trials") == 0
+    study = optuna.load_study(study_name="ch", storage=url)
+    assert study.user_attrs["diswot:config_changes"][0]["changes"] == ["batch_size: 8 -> 16"]
+    capsys.readouterr()
+    assert run_cli(*base, "--allow-change", "bogus") == 2
+    assert "not a recorded field" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--grace-period", "5"], "--grace-period needs --heartbeat"),
+        (["--workers", "2", "--worker-index", "1"], "--worker-index is for workers started by hand"),
+        (["--storage", "grpc://127.0.0.1:1"], "no storage server answers"),
+    ],
+)
+def test_bad_worker_options_are_one_line(extra: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(*FAST, "--storage", f"sqlite:///{tmp_path / 's.db'}", *extra) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], captured
