@@ -35,7 +35,7 @@ ORIGIN_KEY = "diswot:origin"
 _SPENT_LIMIT = 10
 # Bounds on the memos and on plans of trials whose after_trial never came.
 _MEMO_LIMIT = 1 << 16
-_PLAN_LIMIT = 10_000
+_PLAN_LIMIT = 1_000
 
 
 def _key(params: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
@@ -98,14 +98,18 @@ class EvolutionSampler(BaseSampler):
     The population is the last ``population_size`` COMPLETE trials of the study, read from its
     storage, so a resumed study or many workers sharing one need nothing else. Until the
     population is full each trial is a random candidate, repaired by shrinking mutations when it
-    breaks the constraint. Then each attempt runs a tournament of ``tournament_size`` members
-    drawn without replacement; the best is the parent, one of its blocks is mutated
+    breaks the constraint. Then each attempt runs a tournament: ``tournament_size`` members drawn
+    without replacement, the best is the parent, one of its blocks is mutated
     (:func:`~diswot.samplers.mutate`), the child is realized through ``search_space`` and
     ``constraint`` is checked, so an over-limit student is never proposed. Up to ``max_attempts``
-    attempts look for a valid child unlike any non-failed trial of the study; failing that, a
-    valid duplicate, and as a last resort a random valid candidate, is accepted. Each proposal
-    records its parent's trial number and origin as the system attributes ``diswot:parent`` and
-    ``diswot:origin``.
+    attempts look for a valid child unlike any trial of the study that did not fail; failing
+    that, a valid duplicate, and as a last resort a random valid candidate, is accepted (origin
+    ``"fallback"``). A parent whose last 10 children were all known or invalid counts as spent and
+    is passed over in tournaments (a memo, so exhausted neighbourhoods cost little).
+
+    The candidate is chosen at the trial's first :meth:`sample_independent` (enqueued trials
+    with every param fixed take none) and its parent's trial number and origin are stored as the
+    trial system attributes ``diswot:parent`` and ``diswot:origin``.
 
     Args:
         search_space: The space's suggest function, ``f(trial)``; it may be conditional.
