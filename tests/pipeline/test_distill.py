@@ -3,12 +3,12 @@ student; results land on the trial (user attributes + artifact). Bad teacher che
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
 import torch
 
 from diswot.pipeline._cmd_distill import default_artifact_dir
@@ -62,12 +62,12 @@ def test_distill_best_trial_writes_results_to_the_study(chain: dict[str, Any]) -
     assert (cfg["kd_gamma"], cfg["kd_alpha"], cfg["kd_rho"], cfg["teacher"]) == (0.1, 0.9, 4.0, "resnet20")
     assert cfg["extra"]["trial"] == best.number and cfg["model"] == f"s0:{attrs['arch']}"
     # the final checkpoint is the trial's artifact, next to the SQLite file, readable with weights_only
-    artifact_id = attrs["distill_artifact"]
-    meta = json.loads(best.system_attrs[f"artifacts:{artifact_id}"])
-    assert meta["filename"] == CHECKPOINT_NAME
-    stored = chain["root"] / "artifacts" / artifact_id
-    assert default_artifact_dir(chain["url"]) == chain["root"].resolve() / "artifacts" and stored.is_file()
-    ckpt = torch.load(stored, weights_only=True)
+    (meta,) = get_all_artifact_meta(best, storage=study._storage)  # what optuna-dashboard lists
+    assert meta.artifact_id == attrs["distill_artifact"] and meta.filename == CHECKPOINT_NAME
+    assert default_artifact_dir(chain["url"]) == chain["root"].resolve() / "artifacts"
+    fetched = chain["root"] / "fetched.pt"
+    download_artifact(artifact_store=FileSystemArtifactStore(str(chain["root"] / "artifacts")), file_path=str(fetched), artifact_id=meta.artifact_id)
+    ckpt = torch.load(fetched, weights_only=True)
     assert ckpt["epoch"] == 2 and [r["loss"] for r in ckpt["history"]] == losses
     space = get_space("s0")
     student = space.build(space.decode(attrs["arch"]), num_classes=20)
