@@ -60,7 +60,9 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
     spec = teacher_spec(config.teacher)  # validates the name early
     proxy_cls_options: dict[str, Any] = {}
     device = resolve_device(config.device)
-    info = dataset_info(config.dataset, image_size=config.image_size or (space.image_size if config.dataset == "synthetic" else None))
+    # synthetic and plain ImageFolder data take the space's resolution unless --image-size says otherwise
+    default_size = space.image_size if config.dataset in ("synthetic", "imagefolder") else None
+    info = dataset_info(config.dataset, image_size=config.image_size or default_size)
     num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
     limits = config.limits()
     check_limits_feasible(space, limits, num_classes)

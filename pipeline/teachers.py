@@ -129,7 +129,8 @@ def load_weights(model: nn.Module, path: str | Path, *, name: str = "model") -> 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:160] if text else ""
+    first = text[0] if text else ""
+    return (first.split(". ")[0])[:100]
 
 
 def _state_dict(obj: Any) -> Mapping[str, torch.Tensor] | None:
