@@ -1,0 +1,163 @@
+"""Gradient-based pruning-at-initialisation proxies: ``grad_norm``, ``snip``, ``grasp``, ``fisher``.
+
+All four follow Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS" (ICLR 2021): one
+mini-batch, the mean cross-entropy of the student in train mode (BatchNorm with batch
+statistics), per-weight saliencies of every Conv2d and Linear layer summed into one number.
+Gradients are taken with :func:`torch.autograd.grad`, so nothing is left in ``.grad``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import ClassVar, Iterator
+
+import torch
+from torch import nn
+
+from diswot.spaces import FeatureNetwork
+
+from ..errors import ProxyError
+from ._base import Batch, Proxy, TeacherContext, register_proxy
+from ._util import WEIGHT_LAYERS, capture_outputs, cross_entropy, weight_layers
+
+__all__ = ["FisherProxy", "GradNormProxy", "GraspProxy", "SnipProxy", "loss_and_weight_grads"]
+
+_REF = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
+
+
+@contextlib.contextmanager
+def _grad_enabled(params: list[torch.Tensor]) -> Iterator[None]:
+    """Make ``params`` require grad for the duration (restoring each flag), with grad mode on."""
+    flags = [p.requires_grad for p in params]
+    try:
+        with torch.enable_grad():
+            for p in params:
+                p.requires_grad_(True)
+            yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+def _weights(student: nn.Module) -> list[torch.Tensor]:
+    weights = [m.weight for m in weight_layers(student)]
+    if not weights:
+        raise ProxyError("the network has no Conv2d or Linear layer to score")
+    return weights
+
+
+def loss_and_weight_grads(
+    student: FeatureNetwork, batch: Batch, *, create_graph: bool = False
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Weights of every Conv2d/Linear layer and d(mean CE)/d(weight) (zeros for unused layers).
+
+    Call inside a grad-enabled context where the weights require grad.
+    """
+    weights = _weights(student)
+    loss = cross_entropy(student(batch.images), batch.labels)
+    grads = torch.autograd.grad(loss, weights, allow_unused=True, create_graph=create_graph)
+    return weights, [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads)]
+
+
+@register_proxy
+class GradNormProxy(Proxy):
+    """``grad_norm``: sum over layers of the Euclidean norm of the loss gradient of the weights.
+
+    S = sum_l ||dL/dW_l||_2 for every Conv2d/Linear weight W_l (Abdelfattah et al., ICLR 2021, §3).
+    """
+
+    name: ClassVar[str] = "grad_norm"
+    needs_labels: ClassVar[bool] = True
+    needs_grad: ClassVar[bool] = True
+    reference: ClassVar[str] = _REF
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One forward and backward on the probe batch."""
+        params = list(student.parameters())
+        with _grad_enabled(params):
+            _, grads = loss_and_weight_grads(student, batch)
+            score = sum(g.norm() for g in grads)
+        return {"score": float(score)}
+
+
+@register_proxy
+class SnipProxy(Proxy):
+    """``snip``: connection sensitivity summed over all weights, S = sum |W * dL/dW|.
+
+    Lee et al., "SNIP: Single-shot Network Pruning based on Connection Sensitivity", ICLR 2019
+    (Eq. 6, the unnormalised saliency |g_j * w_j|), summed as in Abdelfattah et al., ICLR 2021.
+    """
+
+    name: ClassVar[str] = "snip"
+    needs_labels: ClassVar[bool] = True
+    needs_grad: ClassVar[bool] = True
+    reference: ClassVar[str] = "Lee et al., SNIP, ICLR 2019; " + _REF
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One forward and backward on the probe batch."""
+        params = list(student.parameters())
+        with _grad_enabled(params):
+            weights, grads = loss_and_weight_grads(student, batch)
+            score = sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads))
+        return {"score": float(score)}
+
+
+@register_proxy
+class GraspProxy(Proxy):
+    """``grasp``: gradient-signal preservation, S = sum(-W * H g), g = dL/dW, H the Hessian.
+
+    Wang et al., "Picking Winning Tickets Before Training by Preserving Gradient Flow", ICLR 2020
+    (Eq. 8, S(-theta) = -theta * Hg), summed over Conv2d/Linear weights as in Abdelfattah et al.
+    Hg is the gradient of ``z = sum(stopgrad(g) * g)``: one forward, a double backward.
+    """
+
+    name: ClassVar[str] = "grasp"
+    needs_labels: ClassVar[bool] = True
+    needs_grad: ClassVar[bool] = True
+    reference: ClassVar[str] = "Wang et al., GraSP, ICLR 2020; " + _REF
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One forward, a backward with graph, and a Hessian-vector product."""
+        params = list(student.parameters())
+        with _grad_enabled(params):
+            weights, grads = loss_and_weight_grads(student, batch, create_graph=True)
+            z = sum((g.detach() * g).sum() for g in grads if g.requires_grad)
+            if not isinstance(z, torch.Tensor):  # no weight reaches the loss
+                return {"score": 0.0}
+            hg = torch.autograd.grad(z, weights, allow_unused=True)
+            score = sum((-w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None)
+        return {"score": float(score)}
+
+
+@register_proxy
+class FisherProxy(Proxy):
+    """``fisher``: Fisher-information saliency of every channel, summed.
+
+    Theis et al., "Faster gaze prediction with dense networks and Fisher pruning", 2018 (Eq. 9):
+    Delta_c = 1/(2N) sum_n (sum_{h,w} a_nchw g_nchw)^2 with ``a`` the activation of channel c and
+    ``g`` the gradient of the summed cross-entropy w.r.t. it. The activations are the outputs of
+    every Conv2d and Linear layer, as in Abdelfattah et al., ICLR 2021.
+    """
+
+    name: ClassVar[str] = "fisher"
+    needs_labels: ClassVar[bool] = True
+    needs_grad: ClassVar[bool] = True
+    reference: ClassVar[str] = "Theis et al., Fisher pruning, arXiv:1801.05787 (2018); " + _REF
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One forward and a backward to the activations."""
+        params = list(student.parameters())
+        with _grad_enabled(params), capture_outputs(student, WEIGHT_LAYERS) as acts:
+            logits = student(batch.images)
+            n = logits.shape[0]
+            loss = cross_entropy(logits, batch.labels) * n  # the per-sample losses, summed
+            live = [a for a in acts if a.requires_grad]
+            grads = torch.autograd.grad(loss, live, allow_unused=True) if live else []
+            score = logits.new_zeros((), dtype=torch.float64)
+            for a, g in zip(live, grads):
+                if g is None:
+                    continue
+                prod = (a.detach() * g).double()
+                per_channel = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+                score = score + per_channel.square().sum() / (2 * n)
+        return {"score": float(score)}

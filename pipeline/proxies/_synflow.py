@@ -1,0 +1,52 @@
+"""``synflow``: iterative synaptic flow (data-free), as a one-shot zero-cost proxy."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+
+from diswot.spaces import FeatureNetwork
+
+from ._base import Batch, Proxy, TeacherContext, register_proxy
+from ._util import fresh_copy, strip_batchnorm, weight_layers
+
+__all__ = ["SynflowProxy"]
+
+
+@register_proxy
+class SynflowProxy(Proxy):
+    """``synflow``: S = sum over Conv2d/Linear weights of |theta * dR/dtheta|.
+
+    Tanaka et al., "Pruning neural networks without any data by iteratively conserving synaptic
+    flow", NeurIPS 2020 (Eq. 2: R = 1^T (prod_l |W_l|) 1), used as a zero-cost proxy by
+    Abdelfattah et al., ICLR 2021: on a copy of the student with BatchNorm removed, every
+    parameter replaced by its absolute value, in double precision, one all-ones input image,
+    R = sum of the logits.
+
+    The score is ``ln(1 + S)``: the same ranking as S (NASLib also stores a logarithm), finite
+    for very deep networks and 0 for a network whose output does not depend on its input.
+    """
+
+    name: ClassVar[str] = "synflow"
+    needs_data: ClassVar[bool] = False
+    needs_grad: ClassVar[bool] = True
+    bn_mode: ClassVar[str] = "none"
+    reference: ClassVar[str] = "Tanaka et al., SynFlow, NeurIPS 2020; Abdelfattah et al., ICLR 2021"
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """Works on a BN-free float64 copy with |parameters|; the student is untouched."""
+        net = strip_batchnorm(fresh_copy(student)).double()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.abs_()
+        weights = [m.weight for m in weight_layers(net)]
+        for p in net.parameters():
+            p.requires_grad_(True)
+        x = torch.ones((1, *batch.images.shape[1:]), dtype=torch.float64, device=batch.images.device)
+        with torch.enable_grad():
+            r = net(x).sum()
+            grads = torch.autograd.grad(r, weights, allow_unused=True)
+        s = sum(float((w.detach() * g).abs().sum()) for w, g in zip(weights, grads) if g is not None)
+        return {"score": math.log1p(s), "synflow": s}
