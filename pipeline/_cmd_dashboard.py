@@ -12,6 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from diswot.storage import DEFAULT_STORAGE, install_log_masking, open_storage, parse_storage_url
 
 from .errors import DiswotError
+from .workers import sigterm_as_interrupt
 
 __all__ = ["add_parser", "make_dashboard_server", "run"]
 
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             highlight=False,
         )
     console.print(f"optuna-dashboard for {parsed} at http://{shown}:{port}/dashboard/ (Ctrl-C to stop)", highlight=False, soft_wrap=True)
+    sigterm_as_interrupt()  # docker stop
     try:
         server.serve_forever()
     except KeyboardInterrupt:

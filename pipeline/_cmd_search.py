@@ -10,18 +10,13 @@ command line).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import math
 import os
 import signal
 import subprocess
-import sys
-import threading
-import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-import numpy as np
 import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
@@ -31,11 +26,9 @@ from diswot.storage import (
     DEFAULT_STORAGE,
     ConfigMismatchError,
     RetryStaleTrial,
-    TrialHeartbeat,
     fail_stale_trials,
     has_native_heartbeat,
     install_log_masking,
-    mark_trial_worker,
     open_storage,
     parse_storage_url,
     record_config,
@@ -45,16 +38,15 @@ from diswot.storage import (
 from ._options import add_scoring_options, add_storage_options
 from .config import RECORDED_FIELDS, SAMPLERS, config_from_args
 from .errors import DiswotError
-from .notes import write_study_note, write_trial_note
+from .notes import write_study_note
 from .report import top_table
 from .search import TRIAL_ERRORS, SearchObjective, make_sampler, make_scoring
+from .workers import STORAGE_ENV, Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
 
-__all__ = ["COUNTED_STATES", "STORAGE_ENV", "add_parser", "run", "sampler_seed", "split_trials"]
+__all__ = ["COUNTED_STATES", "add_parser", "run"]
 
 log = logging.getLogger(__name__)
 
-#: environment variable with the storage URL (the default of --storage; how workers get it)
-STORAGE_ENV = "DISWOT_STORAGE"
 #: the trial states that --max-trials counts: scored (or pruned) students; failures are not counted,
 #: so a killed worker's trial and its retried copy count once
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -63,8 +55,6 @@ UNRECORDED = (
     "n_trials", "timeout", "data_dir", "device", "workers", "worker_index", "max_trials", "heartbeat",
     "grace_period", "max_retry", "sampler", "population_size", "tournament_size", "top", "note_every",
 )
-#: options a worker subprocess gets from its parent's values, not copied
-_WORKER_OWN = {"help", "storage", "workers", "worker_index", "n_trials", "no_progress", "top", "child"}
 
 _parser: argparse.ArgumentParser | None = None
 
@@ -126,19 +116,6 @@ class _QuietKnownFailures(logging.Filter):
         return True
 
 
-def split_trials(n_trials: int, workers: int) -> list[int]:
-    """``n_trials`` split as evenly as possible between at most ``workers`` workers (none get 0)."""
-    workers = max(1, min(workers, n_trials))
-    return [n_trials // workers + (i < n_trials % workers) for i in range(workers)]
-
-
-def sampler_seed(seed: int, worker_index: int | None) -> int:
-    """Worker 0 (or a lone worker) samples with ``seed``; worker ``i`` with a seed derived from both."""
-    if not worker_index:
-        return seed
-    return int(np.random.SeedSequence([seed, worker_index]).generate_state(1)[0])
-
-
 def _check_args(args: argparse.Namespace) -> None:
     for name, minimum in (("n_trials", 1), ("workers", 1), ("max_trials", 1), ("heartbeat", 1), ("grace_period", 1), ("max_retry", 0), ("note_every", 0), ("worker_index", 0)):
         value = getattr(args, name, None)
@@ -162,139 +139,6 @@ def _mutable_fields(names: list[str]) -> set[str]:
             else:
                 raise DiswotError(f"--allow-change {part!r}: not a recorded field; valid: {', '.join(RECORDED_FIELDS)}")
     return fields
-
-
-class _Interrupts:
-    """Ctrl-C / SIGTERM: fail the running trial at once, or stop after the current ask/tell.
-
-    Inside the objective a signal raises KeyboardInterrupt, which Optuna records as a FAIL of the
-    running trial. Elsewhere (ask, tell, callbacks) it stops the optimize loop after the step, so
-    no trial is left RUNNING. A repeated signal is ignored once (a parent forwarding a terminal's
-    Ctrl-C), the third raises at once.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.in_objective = False
-        self.study: optuna.Study | None = None
-        self._previous: dict[int, Any] = {}
-
-    @property
-    def interrupted(self) -> bool:
-        return self.count > 0
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.count += 1
-        log.info("signal %d received (%d)", signum, self.count)
-        if self.in_objective or self.count >= 3:
-            self.in_objective = False
-            raise KeyboardInterrupt
-        study = self.study
-        if study is not None and getattr(study._thread_local, "in_optimize_loop", False):
-            study.stop()
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[_Interrupts]:
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        try:
-            yield self
-        finally:
-            for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
-
-
-class _WorkerObjective:
-    """The search objective plus the worker's bookkeeping: owner, heartbeat, trial note."""
-
-    def __init__(
-        self,
-        objective: Callable[[optuna.Trial], float],
-        *,
-        interrupts: _Interrupts,
-        identity: dict[str, Any],
-        heartbeat: int | None,
-        notes: bool,
-    ) -> None:
-        self.objective = objective
-        self.interrupts = interrupts
-        self.identity = identity
-        self.heartbeat = heartbeat
-        self.notes = notes
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        if self.interrupts.interrupted:
-            raise KeyboardInterrupt
-        storage = trial.study._storage
-        mark_trial_worker(storage, trial._trial_id, self.identity)
-        beat = (
-            TrialHeartbeat(storage=storage, trial_id=trial._trial_id, interval=self.heartbeat)
-            if self.heartbeat
-            else contextlib.nullcontext()
-        )
-        self.interrupts.in_objective = True
-        try:
-            with beat:
-                value = self.objective(trial)
-        except KeyboardInterrupt:
-            raise
-        except Exception:
-            self.interrupts.in_objective = False
-            if self.notes:
-                write_trial_note(trial)
-            raise
-        finally:
-            self.interrupts.in_objective = False
-        if self.notes:
-            write_trial_note(trial, score=value)
-        return value
-
-
-def _worker_argv(args: argparse.Namespace, index: int, n_trials: int) -> list[str]:
-    """The command line of worker ``index``: the parent's options, its own index and share."""
-    assert _parser is not None
-    argv = [sys.executable, "-m", "diswot.pipeline.cli", *(["-v"] * args.verbose), "search"]
-    for action in _parser._actions:
-        if not action.option_strings or action.dest in _WORKER_OWN:
-            continue
-        value = getattr(args, action.dest, action.default)
-        if value == action.default or value is None:
-            continue
-        opt = action.option_strings[-1]
-        if isinstance(action, argparse._StoreTrueAction):
-            argv.append(opt)
-        elif isinstance(action, argparse._AppendAction):
-            for item in value:
-                argv += [opt, str(item)]
-        else:
-            argv += [opt, str(value)]
-    argv += ["--worker-index", str(index), "--n-trials", str(n_trials), "--no-progress", "--child"]
-    return argv
-
-
-def _start_workers(args: argparse.Namespace, shares: list[int], threads: int | None) -> list[subprocess.Popen[bytes]]:
-    env = dict(os.environ, **{STORAGE_ENV: args.storage})
-    if threads is not None:
-        env.setdefault("OMP_NUM_THREADS", str(threads))
-    return [subprocess.Popen(_worker_argv(args, i, n), env=env) for i, n in enumerate(shares) if i > 0]
-
-
-def _wait_workers(children: list[subprocess.Popen[bytes]], interrupts: _Interrupts, *, interrupted: bool) -> list[int]:
-    """Wait for the worker subprocesses; forward an interrupt (SIGINT, then SIGTERM, then SIGKILL)."""
-    forwarded_at: float | None = None
-    escalation = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
-    while any(c.poll() is None for c in children):
-        if (interrupted or interrupts.interrupted) and (forwarded_at is None or time.monotonic() - forwarded_at > 30):
-            sig = escalation.pop(0) if escalation else signal.SIGKILL
-            for c in children:
-                if c.poll() is None:
-                    c.send_signal(sig)
-            forwarded_at = time.monotonic()
-        time.sleep(0.2)
-    return [c.returncode for c in children]
 
 
 def _counted(study: optuna.Study) -> int:
@@ -394,9 +238,9 @@ def _run(args: argparse.Namespace) -> int:
     handlers = {*logging.getLogger("optuna").handlers, *logging.getLogger().handlers}
     for handler in handlers:
         handler.addFilter(quiet)
-    interrupts = _Interrupts()
+    interrupts = Interrupts()
     interrupts.study = study
-    objective = _WorkerObjective(
+    objective = WorkerObjective(
         SearchObjective(setup),
         interrupts=interrupts,
         identity={**worker_identity(), "index": index},
@@ -434,7 +278,8 @@ def _run(args: argparse.Namespace) -> int:
             progress.update(task, advance=1, best=f"{best:.6g}" if math.isfinite(best) else "-")
 
         try:
-            children = _start_workers(args, shares, threads)
+            assert _parser is not None
+            children = start_workers(_parser, args, shares, threads)
             if interrupts.interrupted:
                 raise KeyboardInterrupt
             study.optimize(
@@ -452,7 +297,7 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             for handler in handlers:
                 handler.removeFilter(quiet)
-            codes = _wait_workers(children, interrupts, interrupted=interrupted)
+            codes = wait_workers(children, interrupts, interrupted=interrupted)
             if notes:
                 write_study_note(study, note_config)
 

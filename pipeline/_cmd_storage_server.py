@@ -13,6 +13,7 @@ import optuna
 from diswot.storage import DEFAULT_STORAGE, StorageError, install_log_masking, open_storage, parse_storage_url
 
 from .errors import DiswotError
+from .workers import sigterm_as_interrupt
 
 __all__ = ["add_parser", "run"]
 
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     # Optuna's docs: serve a cached RDB storage (what optuna.storages.get_storage builds).
     storage = optuna.storages.get_storage(open_storage(args.storage))
     console.print(f"storage server for {parsed} on grpc://{args.host}:{args.port} (Ctrl-C to stop)", highlight=False, soft_wrap=True)
+    sigterm_as_interrupt()  # docker stop
     try:
         run_grpc_proxy_server(storage, host=args.host, port=args.port)
     except KeyboardInterrupt:

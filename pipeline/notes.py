@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 def _cell(value: Any) -> str:
     text = f"{value:.6g}" if isinstance(value, float) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    for char in "\\|_*`":  # Markdown: literal text in a table cell
+        text = text.replace(char, "\\" + char)
+    return text.replace("\n", " ")
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.pipeline import _cmd_search
+from diswot.pipeline import _cmd_search, workers
 from diswot.pipeline.cli import build_parser
 from diswot.storage import WORKER_KEY, open_storage
 
@@ -60,11 +60,11 @@ def running(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_split_and_seeds() -> None:
-    assert _cmd_search.split_trials(10, 3) == [4, 3, 3]
-    assert _cmd_search.split_trials(2, 4) == [1, 1]
-    assert _cmd_search.sampler_seed(5, None) == _cmd_search.sampler_seed(5, 0) == 5
-    seeds = {_cmd_search.sampler_seed(5, i) for i in range(8)}
-    assert len(seeds) == 8 and _cmd_search.sampler_seed(5, 3) == _cmd_search.sampler_seed(5, 3)
+    assert workers.split_trials(10, 3) == [4, 3, 3]
+    assert workers.split_trials(2, 4) == [1, 1]
+    assert workers.sampler_seed(5, None) == workers.sampler_seed(5, 0) == 5
+    seeds = {workers.sampler_seed(5, i) for i in range(8)}
+    assert len(seeds) == 8 and workers.sampler_seed(5, 3) == workers.sampler_seed(5, 3)
 
 
 def test_worker_command_line_keeps_options_but_not_the_password() -> None:
@@ -72,7 +72,7 @@ def test_worker_command_line_keeps_options_but_not_the_password() -> None:
         ["-v", *FAST, "--storage", "postgresql://u:secret@h/db", "--study", "x", "--workers", "3", "--n-trials", "9",
          "--heartbeat", "5", "--allow-change", "batch_size", "--max-params", "1M", "--seed", "7"]
     )
-    argv = _cmd_search._worker_argv(args, 2, 3)
+    argv = workers.worker_argv(_cmd_search._parser, args, 2, 3)
     assert "secret" not in " ".join(argv) and "--storage" not in argv
     joined = " ".join(argv)
     for part in ("-v search", "--study x", "--heartbeat 5", "--allow-change batch_size", "--max-params 1M", "--seed 7",

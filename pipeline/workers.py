@@ -1,0 +1,205 @@
+"""Local worker processes of ``diswot search --workers N`` and their clean stop on Ctrl-C.
+
+Worker 0 is the ``diswot search`` process itself; workers 1..N-1 are ``diswot search``
+subprocesses with the same options, their own ``--worker-index`` (hence sampler seed) and share of
+``--n-trials``. The storage URL reaches them through :data:`STORAGE_ENV`, never their command
+line, so ``ps`` does not show its password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import optuna
+
+from diswot.storage import TrialHeartbeat, mark_trial_worker
+
+from .notes import write_trial_note
+
+__all__ = [
+    "STORAGE_ENV",
+    "Interrupts",
+    "WorkerObjective",
+    "sampler_seed",
+    "sigterm_as_interrupt",
+    "split_trials",
+    "start_workers",
+    "wait_workers",
+    "worker_argv",
+]
+
+log = logging.getLogger(__name__)
+
+#: environment variable with the storage URL (the default of --storage; how workers get it)
+STORAGE_ENV = "DISWOT_STORAGE"
+#: options a worker subprocess gets from its parent's values, not copied
+_WORKER_OWN = {"help", "storage", "workers", "worker_index", "n_trials", "no_progress", "top", "child"}
+
+
+def split_trials(n_trials: int, workers: int) -> list[int]:
+    """``n_trials`` split as evenly as possible between at most ``workers`` workers (none get 0)."""
+    workers = max(1, min(workers, n_trials))
+    return [n_trials // workers + (i < n_trials % workers) for i in range(workers)]
+
+
+def sampler_seed(seed: int, worker_index: int | None) -> int:
+    """Worker 0 (or a lone worker) samples with ``seed``; worker ``i`` with a seed derived from both."""
+    if not worker_index:
+        return seed
+    return int(np.random.SeedSequence([seed, worker_index]).generate_state(1)[0])
+
+
+class Interrupts:
+    """Ctrl-C / SIGTERM: fail the running trial at once, or stop after the current ask/tell.
+
+    Inside the objective a signal raises KeyboardInterrupt, which Optuna records as a FAIL of the
+    running trial. Elsewhere (ask, tell, callbacks) it stops the optimize loop after the step, so
+    no trial is left RUNNING. A repeated signal is ignored once (a parent forwarding a terminal's
+    Ctrl-C), the third raises at once.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.in_objective = False
+        self.study: optuna.Study | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def interrupted(self) -> bool:
+        return self.count > 0
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1  # no logging here: a signal handler must not take the logging lock
+        if self.in_objective or self.count >= 3:
+            self.in_objective = False
+            raise KeyboardInterrupt
+        study = self.study
+        if study is not None and getattr(study._thread_local, "in_optimize_loop", False):
+            study.stop()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Interrupts]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+
+
+class WorkerObjective:
+    """The search objective plus the worker's bookkeeping: owner, heartbeat, trial note."""
+
+    def __init__(
+        self,
+        objective: Callable[[optuna.Trial], float],
+        *,
+        interrupts: Interrupts,
+        identity: dict[str, Any],
+        heartbeat: int | None,
+        notes: bool,
+    ) -> None:
+        self.objective = objective
+        self.interrupts = interrupts
+        self.identity = identity
+        self.heartbeat = heartbeat
+        self.notes = notes
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if self.interrupts.interrupted:
+            raise KeyboardInterrupt
+        storage = trial.study._storage
+        mark_trial_worker(storage, trial._trial_id, self.identity)
+        beat = (
+            TrialHeartbeat(storage=storage, trial_id=trial._trial_id, interval=self.heartbeat)
+            if self.heartbeat
+            else contextlib.nullcontext()
+        )
+        self.interrupts.in_objective = True
+        try:
+            with beat:
+                value = self.objective(trial)
+        except KeyboardInterrupt:
+            raise
+        except Exception:
+            self.interrupts.in_objective = False
+            if self.notes:
+                write_trial_note(trial)
+            raise
+        finally:
+            self.interrupts.in_objective = False
+        if self.notes:
+            write_trial_note(trial, score=value)
+        return value
+
+
+def worker_argv(parser: argparse.ArgumentParser, args: argparse.Namespace, index: int, n_trials: int) -> list[str]:
+    """The command line of worker ``index``: the options of ``args`` that differ from ``parser``'s
+    defaults (never the storage URL: workers get it from :data:`STORAGE_ENV`), its index and share.
+    """
+    argv = [sys.executable, "-m", "diswot.pipeline.cli", *(["-v"] * args.verbose), "search"]
+    for action in parser._actions:
+        if not action.option_strings or action.dest in _WORKER_OWN:
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default or value is None:
+            continue
+        opt = action.option_strings[-1]
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(opt)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                argv += [opt, str(item)]
+        else:
+            argv += [opt, str(value)]
+    argv += ["--worker-index", str(index), "--n-trials", str(n_trials), "--no-progress", "--child"]
+    return argv
+
+
+def start_workers(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, shares: list[int], threads: int | None
+) -> list[subprocess.Popen[bytes]]:
+    """Start workers 1..N-1 (``shares[i]`` trials each) as ``diswot search`` subprocesses."""
+    env = dict(os.environ, **{STORAGE_ENV: args.storage})
+    if threads is not None:
+        env.setdefault("OMP_NUM_THREADS", str(threads))
+    return [subprocess.Popen(worker_argv(parser, args, i, n), env=env) for i, n in enumerate(shares) if i > 0]
+
+
+def wait_workers(children: list[subprocess.Popen[bytes]], interrupts: Interrupts, *, interrupted: bool) -> list[int]:
+    """Wait for the worker subprocesses; forward an interrupt (SIGINT, then SIGTERM, then SIGKILL)."""
+    forwarded_at: float | None = None
+    escalation = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
+    while any(c.poll() is None for c in children):
+        if (interrupted or interrupts.interrupted) and (forwarded_at is None or time.monotonic() - forwarded_at > 30):
+            sig = escalation.pop(0) if escalation else signal.SIGKILL
+            for c in children:
+                if c.poll() is None:
+                    c.send_signal(sig)
+            forwarded_at = time.monotonic()
+        time.sleep(0.2)
+    return [c.returncode for c in children]
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm_as_interrupt() -> None:
+    """Make SIGTERM (``docker stop``, Kubernetes) stop the process like Ctrl-C (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -1,0 +1,175 @@
+"""Dashboard notes and ``diswot dashboard``, checked over HTTP and in headless Chromium.
+
+The browser test saves screenshots under ``test-artifacts/`` (git-ignored) at the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from optuna_dashboard import get_note
+from optuna_dashboard._note import get_note_from_system_attrs
+
+from diswot.pipeline.notes import stage_rows, study_note, trial_note
+from diswot.pipeline.report import top_trials
+
+from ..storage.conftest import unavailable, wait_for_line
+from .conftest import run_cli
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROME_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1500,1100",
+)
+
+
+def test_stage_rows() -> None:
+    header, rows = stage_rows({"stem.width": 16, "stage1.depth": 3, "stage1.width": 64, "stage2.depth": 1})
+    assert header == ["stage", "width", "depth"]
+    assert rows == [["stem", 16, "-"], ["stage1", 64, 3], ["stage2", "-", 1]]
+    header, rows = stage_rows({"cell.1<-0": "nor_conv_3x3", "cell.2<-0": "none", "lr": 0.1})
+    assert header == ["stage", "1<-0", "2<-0", "value"] and rows[0] == ["cell", "nor_conv_3x3", "none", "-"]
+    assert rows[1] == ["lr", "-", "-", 0.1]
+
+
+def test_trial_note_markdown() -> None:
+    trial = optuna.trial.create_trial(
+        params={"stage1.depth": 7, "stage2.depth": 1, "stage3.depth": 3},
+        distributions={f"stage{i}.depth": optuna.distributions.IntDistribution(1, 7, step=2) for i in (1, 2, 3)},
+        user_attrs={"arch": "ResNet[7,1,3]", "params": 259_890, "flops": 40_000_000, "layers": 24},
+        system_attrs={"failed_trial": 4},
+        value=-0.5,
+    )
+    note = trial_note(trial, score=-0.5)
+    assert note.startswith("### ResNet[7,1,3]")
+    assert "score **-0.5** · params 259.89K · FLOPs 40.00M · 24 layers" in note
+    assert "Retry of trial 4" in note
+    assert "| stage | depth |" in note and "| stage1 | 7 |" in note and "| stage3 | 3 |" in note
+
+
+def test_study_note_masks_and_ranks() -> None:
+    study = optuna.create_study(direction="maximize", study_name="n")
+    for value, arch in ((1.0, "A"), (3.0, "B"), (2.0, "C")):
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"arch": arch, "params": 1000, "flops": 2e6}))
+    note = study_note(study, {"storage": "postgresql://u:secret@h/db", "teacher": "resnet56"}, top=2)
+    assert "secret" not in note and "postgresql://u:***@h/db" in note
+    assert "| teacher | resnet56 |" in note and "### Top 2 students" in note
+    assert note.index("| 1 | 1 | B |") < note.index("| 2 | 2 | C |") and "| A |" not in note
+    assert "3 complete" in note
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A real study: a 4-trial S0 search on SQLite with notes every 2 trials."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'study.db'}"
+    name = "diswot-dashboard-check"
+    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8"]
+    assert run_cli(*args, "--storage", url, "--study", name, "--n-trials", "4", "--note-every", "2", "--no-progress") == 0
+    study = optuna.load_study(study_name=name, storage=url)
+    return SimpleNamespace(url=url, name=name, study=study, best=top_trials(study, 1)[0])
+
+
+def test_search_writes_study_and_trial_notes(searched: SimpleNamespace) -> None:
+    study = searched.study
+    note = get_note(study)
+    assert f"DisWOT search `{searched.name}`" in note and "| teacher | resnet20 |" in note
+    assert "### Top 4 students" in note and searched.best.user_attrs["arch"] in note
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    for trial in study.trials:
+        body = get_note_from_system_attrs(attrs, trial._trial_id)["body"]
+        assert body.startswith(f"### {trial.user_attrs['arch']}")
+        depth = trial.params["stage2.depth"]
+        assert f"| stage2 | {depth} |" in body and "score **" in body
+
+
+@pytest.fixture(scope="module")
+def dashboard(searched: SimpleNamespace) -> Iterator[str]:
+    """``diswot dashboard --port 0`` on the searched study; yields its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diswot.pipeline.cli", "dashboard", "--storage", searched.url, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        match = wait_for_line(proc, r"at (http://127\.0\.0\.1:\d+)/dashboard/", timeout=120)
+        yield match.group(1)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_dashboard_serves_the_study(dashboard: str, searched: SimpleNamespace) -> None:
+    with urllib.request.urlopen(f"{dashboard}/api/studies", timeout=30) as response:
+        studies = json.load(response)["study_summaries"]
+    assert searched.name in [s["study_name"] for s in studies]
+
+
+def test_dashboard_refuses_a_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("dashboard", "--storage", f"sqlite:///{tmp_path / 'none.db'}") == 2
+    assert "no SQLite database" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+
+
+def _browser():  # type: ignore[no-untyped-def]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        unavailable("selenium", exc)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        unavailable("chromium and chromedriver", "not on PATH (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+def test_dashboard_in_headless_chromium(dashboard: str, searched: SimpleNamespace) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    arch = searched.best.user_attrs["arch"]
+    study_id = searched.study._study_id
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = _browser()
+    try:
+        def page_shows(text: str) -> bool:
+            WebDriverWait(browser, 90).until(lambda b: text in b.find_element(By.TAG_NAME, "body").text)
+            return True
+
+        browser.get(f"{dashboard}/dashboard/")
+        assert page_shows(searched.name)
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-studies.png"))
+        browser.get(f"{dashboard}/dashboard/studies/{study_id}/trials?numbers={searched.best.number}")
+        assert page_shows(arch)
+        assert page_shows("stage1")  # the trial note's per-stage table
+        browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+        browser.get(f"{dashboard}/dashboard/studies/{study_id}/note")
+        assert page_shows("Top 4 students")
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-note.png"))
+    finally:
+        browser.quit()
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
