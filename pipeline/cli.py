@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "storage-server": "._cmd_storage_server",
     "train": "._cmd_train",
     "distill": "._cmd_distill",
+    "rank": "._cmd_rank",
 }
 
 #: errors caused by the user's input or environment: one line, exit 2, no traceback

@@ -1,0 +1,203 @@
+"""``diswot rank``: rank correlation of proxies against a user's ground-truth CSV."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .data import DATASETS
+from .errors import DiswotError
+from .init import INITS
+from .ranking import METRICS, GroundTruth, ProxyRanking, default_top_k, load_ground_truth, rank_proxy
+
+__all__ = ["add_parser", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``rank`` sub-command."""
+    p = sub.add_parser(
+        "rank",
+        help="how well proxies rank a ground truth (Kendall, Spearman, Pearson, precision@k)",
+        description="Score every architecture of a ground-truth CSV (columns arch,accuracy) with each "
+        "proxy and report the rank correlations (DisWOT supplementary A.2), mean ± std over repeats.",
+    )
+    p.add_argument("--space", required=True, help="search space of the archs: s0, nb201, s2-cifar, s2-imagenet")
+    p.add_argument("--ground-truth", required=True, type=Path, metavar="FILE.csv", help="CSV with columns arch,accuracy")
+    p.add_argument("--proxies", help="comma-separated proxy names (default: every registered proxy)")
+    p.add_argument("--teacher", default="resnet110", help="teacher for the KD and DisWOT proxies (default resnet110)")
+    p.add_argument("--teacher-weights", metavar="PATH", help="teacher checkpoint (loaded with weights_only=True)")
+    p.add_argument("--dataset", default="cifar100", choices=DATASETS, help="probe data (default cifar100)")
+    p.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
+    p.add_argument("--num-classes", type=int, help="classes for synthetic data (default: the space's)")
+    p.add_argument("--image-size", type=int, help="probe image size (default: the dataset's or space's)")
+    p.add_argument("--batch-size", type=int, default=64, help="probe batch size (default 64)")
+    p.add_argument("--repeats", type=int, default=1, help="repeats (seeds and probe batches), mean ± std (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the probe batches and inits (default 0)")
+    p.add_argument("--init", default="kaiming", choices=INITS, help="random init of teacher/student (default kaiming)")
+    p.add_argument("--semantic", default="auto", choices=("auto", "channel", "class"), help="DisWOT semantic term form")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"), help="scoring precision (default fp32)")
+    p.add_argument("--top-k", type=int, help="k of precision@k and best-rank@k (default: the top 10%%)")
+    p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
+    p.add_argument("--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)")
+    p.set_defaults(run=run)
+
+
+def _proxy_names(text: str | None) -> list[str]:
+    from .proxies import PROXIES
+
+    known = PROXIES.names()
+    if text is None:
+        return known
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise DiswotError(f"--proxies is empty; known proxies: {', '.join(known)}")
+    unknown = [n for n in names if n not in PROXIES]
+    if unknown:
+        raise DiswotError(f"unknown proxy {', '.join(map(repr, unknown))}; known proxies: {', '.join(known)}")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DiswotError(f"--proxies names {', '.join(dupes)} more than once")
+    return names
+
+
+def _check_plot(directory: Path | None) -> None:
+    if directory is None:
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise DiswotError("--plot needs matplotlib: pip install 'diswot[plot]' (or matplotlib)") from None
+    if directory.exists() and not directory.is_dir():
+        raise DiswotError(f"--plot {str(directory)!r} exists and is not a directory")
+
+
+def _fmt(metrics: dict[str, float | None], key: str, digits: int = 3) -> str:
+    mean, std = metrics.get(key), metrics.get(f"{key}_std")
+    if mean is None:
+        return "n/a"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
+
+
+def _table(results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats: int) -> Table:
+    table = Table(title=f"{truth.space}: {len(truth)} archs, {repeats} repeat(s), top-k = {top_k}")
+    for col in ("proxy", "Kendall τ", "Spearman ρ", "Pearson r", f"P@{top_k}", f"best rank in top-{top_k}", "failed", "s/arch"):
+        table.add_column(col, justify="left" if col == "proxy" else "right")
+    for res in results:
+        m = res.metrics
+        table.add_row(
+            res.proxy,
+            _fmt(m, "kendall"),
+            _fmt(m, "spearman"),
+            _fmt(m, "pearson"),
+            _fmt(m, "precision_at_k", 2),
+            _fmt(m, "best_rank_in_top_k", 1),
+            str(len(res.failed)),
+            f"{res.seconds / max(len(truth), 1):.3f}",
+        )
+    return table
+
+
+def _plot(directory: Path, res: ProxyRanking, truth: GroundTruth) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    xs = [(res.scores[name], acc) for name, acc in zip(truth.names, truth.accuracy) if res.scores[name] is not None]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter([x for x, _ in xs], [y for _, y in xs], s=12)
+    tau = res.metrics.get("kendall")
+    ax.set_title(f"{res.proxy}: Kendall τ = {tau:.3f}" if tau is not None else f"{res.proxy}: τ undefined")
+    ax.set_xlabel(f"{res.proxy} score")
+    ax.set_ylabel("accuracy")
+    fig.tight_layout()
+    out = directory / f"{res.proxy}.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score the ground truth with every proxy and report the rank correlations."""
+    from diswot.spaces import get_space
+
+    from .cli import console
+    from .config import SearchConfig
+    from .search import make_scoring
+
+    space = get_space(args.space)  # UnknownNameError lists the spaces
+    proxies = _proxy_names(args.proxies)
+    _check_plot(args.plot)
+    truth = load_ground_truth(args.ground_truth, space)
+    if args.top_k is not None and args.top_k < 1:
+        raise DiswotError(f"--top-k must be >= 1, got {args.top_k}")
+    top_k = min(args.top_k or default_top_k(len(truth)), len(truth))
+    base = SearchConfig(
+        space=args.space,
+        teacher=args.teacher,
+        teacher_weights=args.teacher_weights,
+        proxy=proxies[0],
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        init=args.init,
+        device=args.device,
+        num_classes=args.num_classes,
+        image_size=args.image_size,
+        semantic=args.semantic,
+        precision=args.precision,
+    )
+    results: list[ProxyRanking] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("scoring", total=len(truth) * len(proxies))
+        for name in proxies:
+            progress.update(task, description=f"scoring {name}")
+            setup = make_scoring(replace(base, proxy=name))
+            results.append(
+                rank_proxy(
+                    name,
+                    truth,
+                    lambda arch, s=setup: s.scorer.score(arch).per_repeat,
+                    top_k=top_k,
+                    on_arch=lambda: progress.advance(task),
+                )
+            )
+    console.print(_table(results, truth, top_k, args.repeats))
+    if args.json:
+        doc: dict[str, Any] = {
+            "space": space.name,
+            "n": len(truth),
+            "ground_truth": str(args.ground_truth),
+            "dataset": args.dataset,
+            "teacher": args.teacher,
+            "seed": args.seed,
+            "repeats": args.repeats,
+            "top_k": top_k,
+            "metrics": list(METRICS),
+            "proxies": {r.proxy: r.to_json(top_k, args.repeats) for r in results},
+        }
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        except OSError as exc:
+            raise DiswotError(f"cannot write --json {str(args.json)!r}: {exc}") from None
+        console.print(f"wrote {args.json}")
+    if args.plot:
+        for res in results:
+            _plot(args.plot, res, truth)
+        console.print(f"wrote {len(results)} plot(s) to {args.plot}")
+    return 0
