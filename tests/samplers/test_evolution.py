@@ -244,22 +244,21 @@ def test_constructor_is_keyword_only(toy: SimpleNamespace) -> None:
 
 
 def test_history_reads_each_finished_trial_once() -> None:
-    def frozen(number: int, state: TrialState, params: dict, value: float | None = None) -> optuna.trial.FrozenTrial:
-        dists = {k: optuna.distributions.IntDistribution(0, 9) for k in params}
-        return optuna.trial.create_trial(state=state, params=params, distributions=dists,
-                                         value=value) if state.is_finished() else optuna.trial.FrozenTrial(
-            number=number, state=state, value=None, datetime_start=None, datetime_complete=None, params=params,
-            distributions=dists, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=number)
+    def frozen(state: TrialState, a: int, value: float | None = None) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(
+            state=state, params={"a": a}, distributions={"a": optuna.distributions.IntDistribution(0, 9)}, value=value
+        )
 
-    trials = [frozen(0, TrialState.COMPLETE, {"a": 1}, 1.0), frozen(1, TrialState.RUNNING, {"a": 2}),
-              frozen(2, TrialState.FAIL, {"a": 3}), frozen(3, TrialState.PRUNED, {"a": 4})]
+    trials = [frozen(TrialState.COMPLETE, 1, 1.0), frozen(TrialState.RUNNING, 2), frozen(TrialState.FAIL, 3),
+              frozen(TrialState.PRUNED, 4)]
     history = _History()
     history.update(trials)
     assert history.complete == [0] and history.pending == {1} and history.seen == 4
     assert history.keys == {frozenset({("a", 1)}), frozenset({("a", 4)})}
     assert history.unfinished_keys(trials) == {frozenset({("a", 2)})}
-    trials[1] = frozen(1, TrialState.COMPLETE, {"a": 2}, 5.0)
-    trials.append(frozen(4, TrialState.COMPLETE, {"a": 5}, 0.5))
+    trials[0] = frozen(TrialState.COMPLETE, 9, 9.0)  # a finished trial is not read again
+    trials[1] = frozen(TrialState.COMPLETE, 2, 5.0)
+    trials.append(frozen(TrialState.COMPLETE, 5, 0.5))
     history.update(trials)
     assert history.complete == [0, 1, 4] and not history.pending
-    assert history.arch[1] == (5.0, frozenset({("a", 2)}))
+    assert history.arch[0] == (1.0, frozenset({("a", 1)})) and history.arch[1] == (5.0, frozenset({("a", 2)}))
