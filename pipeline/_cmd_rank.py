@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="probe batch size (default 64)")
     p.add_argument("--repeats", type=int, default=1, help="repeats (seeds and probe batches), mean ± std (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probe batches and inits (default 0)")
-    p.add_argument("--init", default="kaiming", choices=INITS, help="random init of teacher/student (default kaiming)")
+    p.add_argument("--init", default="gaussian", choices=INITS, help="random init of teacher/student (default gaussian)")
     p.add_argument("--semantic", default="auto", choices=("auto", "channel", "class"), help="DisWOT semantic term form")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"), help="scoring precision (default fp32)")
@@ -85,13 +85,17 @@ def _fmt(metrics: dict[str, float | None], key: str, digits: int = 3) -> str:
     mean, std = metrics.get(key), metrics.get(f"{key}_std")
     if mean is None:
         return "n/a"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f}±{std:.{digits}f}" if std else f"{mean:.{digits}f}"
 
 
 def _table(results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats: int) -> Table:
-    table = Table(title=f"{truth.space}: {len(truth)} archs, {repeats} repeat(s), top-k = {top_k}")
-    for col in ("proxy", "Kendall τ", "Spearman ρ", "Pearson r", f"P@{top_k}", f"best rank in top-{top_k}", "failed", "s/arch"):
-        table.add_column(col, justify="left" if col == "proxy" else "right")
+    table = Table(
+        title=f"{truth.space}: {len(truth)} archs, {repeats} repeat(s), top-k = {top_k}",
+        caption=f"mean±std over repeats; P@{top_k}: share of the true top-{top_k} in the predicted top-{top_k}; "
+        f"best@{top_k}: best true rank among the predicted top-{top_k}; s/arch: wall seconds per architecture",
+    )
+    for col in ("proxy", "Kendall τ", "Spearman ρ", "Pearson r", f"P@{top_k}", f"best@{top_k}", "failed", "s/arch"):
+        table.add_column(col, justify="left" if col == "proxy" else "right", no_wrap=True)
     for res in results:
         m = res.metrics
         table.add_row(

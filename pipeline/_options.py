@@ -26,7 +26,7 @@ def add_scoring_options(p: argparse.ArgumentParser, *, proxy_default: str = "dis
     g.add_argument("--batch-size", type=int, default=64, help="probe batch size (default 64)")
     g.add_argument("--repeats", type=int, default=1, help="mean over K seeds and batches (default 1)")
     g.add_argument("--proxy", default=proxy_default, help=f"score to use (default {proxy_default})")
-    g.add_argument("--init", default="kaiming", choices=INITS, help="random init of teacher/student (default kaiming)")
+    g.add_argument("--init", default="gaussian", choices=INITS, help="random Gaussian init of teacher/student (default gaussian, see README)")
     g.add_argument(
         "--semantic",
         default="auto",

@@ -49,7 +49,7 @@ class SearchConfig:
     seed: int = 0
     batch_size: int = 64
     repeats: int = 1
-    init: str = "kaiming"
+    init: str = "gaussian"
     device: str = "auto"
     num_classes: int | None = None
     image_size: int | None = None
@@ -120,7 +120,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         seed=get("seed", 0),
         batch_size=get("batch_size", 64),
         repeats=get("repeats", 1),
-        init=get("init", "kaiming"),
+        init=get("init", "gaussian"),
         device=get("device", "auto"),
         num_classes=get("num_classes"),
         image_size=get("image_size"),

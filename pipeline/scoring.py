@@ -64,7 +64,7 @@ class Scorer:
         batches: Sequence[Batch],
         teacher: FeatureNetwork | None = None,
         device: torch.device | str = "cpu",
-        init: str = "kaiming",
+        init: str = "gaussian",
         seed: int = 0,
         num_classes: int,
         init_teacher: bool = True,
