@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -85,17 +86,24 @@ def _fmt(metrics: dict[str, float | None], key: str, digits: int = 3) -> str:
     mean, std = metrics.get(key), metrics.get(f"{key}_std")
     if mean is None:
         return "n/a"
-    return f"{mean:.{digits}f}±{std:.{digits}f}" if std else f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f}\n±{std:.{digits}f}" if std else f"{mean:.{digits}f}"
 
 
 def _table(results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats: int) -> Table:
     table = Table(
+        box=box.SIMPLE_HEAD,
         title=f"{truth.space}: {len(truth)} archs, {repeats} repeat(s), top-k = {top_k}",
-        caption=f"mean±std over repeats; P@{top_k}: share of the true top-{top_k} in the predicted top-{top_k}; "
+        caption=f"mean (±std over repeats); P@{top_k}: share of the true top-{top_k} in the predicted top-{top_k}; "
         f"best@{top_k}: best true rank among the predicted top-{top_k}; s/arch: wall seconds per architecture",
     )
-    for col in ("proxy", "Kendall τ", "Spearman ρ", "Pearson r", f"P@{top_k}", f"best@{top_k}", "failed", "s/arch"):
-        table.add_column(col, justify="left" if col == "proxy" else "right", no_wrap=True)
+    for col in ("proxy", "Kendall", "Spearman", "Pearson", f"P@{top_k}", f"best@{top_k}", "fail", "s/arch"):
+        table.add_column(
+            col,
+            justify="left" if col == "proxy" else "right",
+            no_wrap=col == "proxy",
+            min_width=len(col),
+            overflow="fold",
+        )
     for res in results:
         m = res.metrics
         table.add_row(
