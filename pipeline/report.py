@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+from rich import get_console
 from rich.table import Table
 
 __all__ = ["fmt_count", "top_trials", "top_table"]
@@ -25,21 +26,26 @@ def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTria
     return sorted(trials, key=lambda t: t.value, reverse=reverse)[:n]  # type: ignore[arg-type,return-value]
 
 
-def top_table(study: optuna.Study, n: int = 10, title: str | None = None) -> Table:
-    """A table of the best students: rank, trial, arch, score, terms, params, FLOPs."""
+def top_table(study: optuna.Study, n: int = 10, title: str | None = None, *, terms: bool | None = None) -> Table:
+    """A table of the best students: rank, trial, arch, score, (terms), params, FLOPs.
+
+    The score terms are shown when ``terms`` is True, or by default on consoles of 110+ columns.
+    """
+    if terms is None:
+        terms = get_console().width >= 110
     trials = top_trials(study, n)
-    terms = [k for k in ("semantic", "relation") if any(k in t.user_attrs for t in trials)]
+    term_cols = [k for k in ("semantic", "relation") if terms and any(k in t.user_attrs for t in trials)]
     table = Table(title=title or f"top {len(trials)} students of {study.study_name}")
-    for col in ("#", "trial", "arch", "score", *terms, "params", "FLOPs"):
-        table.add_column(col, justify="left" if col == "arch" else "right", overflow="fold")
+    for col in ("#", "trial", "arch", "score", *term_cols, "params", "FLOPs"):
+        table.add_column(col, justify="left" if col == "arch" else "right", overflow="fold", no_wrap=col != "arch")
     for i, t in enumerate(trials, 1):
         a = t.user_attrs
         table.add_row(
             str(i),
             str(t.number),
             str(a.get("arch", "?")),
-            f"{t.value:.6g}",
-            *[f"{a[k]:.6g}" if k in a else "-" for k in terms],
+            f"{t.value:.5g}",
+            *[f"{a[k]:.4g}" if k in a else "-" for k in term_cols],
             fmt_count(a.get("params")),
             fmt_count(a.get("flops")),
         )

@@ -11,7 +11,7 @@ from diswot.spaces import get_space
 
 from .conftest import run_cli, run_process
 
-FAST = ["--dataset", "synthetic", "--batch-size", "16"]
+FAST = ["--dataset", "synthetic", "--batch-size", "8"]
 
 
 def test_search_resume_adds_trials(sqlite_url: str) -> None:
@@ -40,10 +40,10 @@ def test_resume_with_other_teacher_is_refused(sqlite_url: str, capsys: pytest.Ca
 
 def test_s2_cifar_respects_param_limit(sqlite_url: str) -> None:
     args = ["search", "--space", "s2-cifar", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "4"]
-    assert run_cli(*args, "--max-params", "1M", "--n-trials", "85", "--storage", sqlite_url, "--study", "s2") == 0
+    assert run_cli(*args, "--max-params", "1M", "--n-trials", "81", "--storage", sqlite_url, "--study", "s2") == 0
     study = optuna.load_study(study_name="s2", storage=sqlite_url)
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(trials) == 85
+    assert len(trials) == 81
     space = get_space("s2-cifar")
     for t in trials:
         arch = space.from_params(t.params)
