@@ -280,11 +280,11 @@ def test_label_out_of_range_is_a_proxy_error(batch: Batch) -> None:
 
 @pytest.mark.parametrize("space,arch", [("nb201", (0, 2, 3, 2, 3, 1)), ("s0", "ResNet[1,1,1]")])
 def test_real_space_networks(space: str, arch: object, batch: Batch) -> None:
-    """Every baseline on a real NB201 cell and the smallest S0 ResNet (batch 8, 32x32)."""
+    """Every baseline on a real NB201 cell and the smallest S0 ResNet (batch 8, 16x16 images)."""
     sp = get_space(space)
     a = naslib_to_nb201(arch) if space == "nb201" else sp.decode(arch)  # type: ignore[arg-type]
     g = torch.Generator().manual_seed(0)
-    b = Batch(torch.randn(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g), 10)
+    b = Batch(torch.randn(8, 3, 16, 16, generator=g), torch.randint(0, 10, (8,), generator=g), 10)
     torch.manual_seed(0)
     net = sp.build(a, num_classes=10).train()
     for name in BASELINES:

@@ -25,7 +25,7 @@ from .conftest import run_cli
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 S0_ARCHS = ["ResNet[1,1,1]", "ResNet[3,1,1]", "ResNet[1,3,3]", "ResNet[3,3,3]", "ResNet[5,3,1]"]
-FAST = ["--dataset", "synthetic", "--batch-size", "4", "--device", "cpu", "--teacher", "resnet20"]
+FAST = ["--dataset", "synthetic", "--image-size", "16", "--batch-size", "4", "--device", "cpu", "--teacher", "resnet20"]
 
 
 def write_csv(path: Path, rows: list[tuple[str, object]], header: str = "arch,accuracy") -> Path:
@@ -144,13 +144,13 @@ def test_cli_s0_json_schema_and_identical_twice(tmp_path: Path, s0_csv: Path) ->
     outs = []
     for i in range(2):
         out = tmp_path / f"r{i}.json"
-        args = ["--proxies", "params,grad_norm,sp,diswot", "--repeats", "2", "--seed", "3", "--json", str(out)]
+        args = ["--proxies", "params,grad_norm,diswot", "--repeats", "2", "--seed", "3", "--json", str(out)]
         assert run_cli("rank", "--space", "s0", "--ground-truth", str(s0_csv), *args, *FAST) == 0
         outs.append(out.read_text())
     assert outs[0] == outs[1]
     doc = json.loads(outs[0])
     assert doc["space"] == "s0" and doc["n"] == len(S0_ARCHS) and doc["repeats"] == 2
-    assert set(doc["proxies"]) == {"params", "grad_norm", "sp", "diswot"}
+    assert set(doc["proxies"]) == {"params", "grad_norm", "diswot"}
     for entry in doc["proxies"].values():
         for key in ("kendall", "spearman", "pearson", "precision_at_k", "best_rank_in_top_k"):
             assert key in entry and f"{key}_std" in entry
