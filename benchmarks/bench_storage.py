@@ -55,8 +55,12 @@ def fresh_database(server: str, user: str) -> tuple[str, Callable[[], None]]:
     return f"postgresql+psycopg2://{user}@{host}:{port}/{name}", drop
 
 
-def throughput(url: str, workers: int, n_trials: int, batch_size: int) -> dict[str, float]:
-    """Run a real ``diswot search --workers`` and measure trials/s from the trials' timestamps."""
+def throughput(url: str, workers: int, n_trials: int, batch_size: int, threads: int | None = None) -> dict[str, float]:
+    """Run a real ``diswot search --workers`` and measure trials/s from the trials' timestamps.
+
+    ``threads`` sets ``OMP_NUM_THREADS`` (torch threads per worker); by default a single worker
+    uses torch's default (all cores) and ``--workers N`` gives each worker cores / N.
+    """
     study = f"throughput_{workers}w_{uuid.uuid4().hex[:6]}"
     cmd = [
         sys.executable, "-m", "diswot.pipeline.cli", "search", "--space", "s0", "--teacher", "resnet20",
@@ -64,7 +68,11 @@ def throughput(url: str, workers: int, n_trials: int, batch_size: int) -> dict[s
         "--workers", str(workers), "--no-progress", "--top", "0",
     ]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=dict(os.environ, DISWOT_STORAGE=url), stdout=subprocess.DEVNULL)
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["DISWOT_STORAGE"] = url
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     trials = optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(states=(TrialState.COMPLETE,))
     first = min(t.datetime_start for t in trials)
@@ -80,6 +88,7 @@ def throughput(url: str, workers: int, n_trials: int, batch_size: int) -> dict[s
     steady_span = (last - all_started).total_seconds()  # type: ignore[operator]
     return {
         "workers": workers,
+        "threads": threads if threads is not None else (os.cpu_count() or 1) // workers,
         "trials": len(trials),
         "seconds": span,
         "trials_per_s": len(trials) / span,
@@ -154,14 +163,15 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, object] = {"storage": "postgresql (fresh database)" if not args.storage else "given", "cpus": os.cpu_count()}
     try:
         if args.part in ("all", "throughput"):
-            rows = [throughput(url, w, args.search_trials, args.batch_size) for w in (1, 2)]
+            runs = [(1, None), (1, 1), (2, None)]  # 1 worker with all cores, with one thread; 2 workers
+            rows = [throughput(url, w, args.search_trials, args.batch_size, t) for w, t in runs]
             results["throughput"] = rows
             print(f"\nthroughput, diswot search S0 (resnet20 teacher, synthetic batch {args.batch_size}), {args.search_trials} trials")
-            print("| workers | trials/s (first start to last end) | speed-up | trials/s once all workers run | speed-up | command wall s |")
-            print("|---|---|---|---|---|---|")
+            print("| workers | torch threads each | trials/s (first start to last end) | speed-up | trials/s once all workers run | speed-up | command wall s |")
+            print("|---|---|---|---|---|---|---|")
             for r in rows:
                 print(
-                    f"| {r['workers']} | {r['trials_per_s']:.2f} | {r['trials_per_s'] / rows[0]['trials_per_s']:.2f}x "
+                    f"| {r['workers']} | {r['threads']} | {r['trials_per_s']:.2f} | {r['trials_per_s'] / rows[0]['trials_per_s']:.2f}x "
                     f"| {r['steady_trials_per_s']:.2f} ({r['steady_trials']} trials) | {r['steady_trials_per_s'] / rows[0]['steady_trials_per_s']:.2f}x "
                     f"| {r['wall_s']:.1f} |"
                 )

@@ -66,6 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_scoring_options(p)
     add_storage_options(p)
     p.set_defaults(storage=os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE)
+    for action in p._actions:
+        if action.dest == "storage":
+            action.help = f"storage URL (default ${STORAGE_ENV} or {DEFAULT_STORAGE}); see README: many workers"
     g = p.add_argument_group("search")
     g.add_argument("--n-trials", type=int, default=100, help="trials to run in this invocation, split between --workers (default 100)")
     g.add_argument("--timeout", type=float, help="stop after this many seconds")
@@ -84,22 +87,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         f"one of: {', '.join(RECORDED_FIELDS)}",
     )
     w = p.add_argument_group("workers (see README: many workers)")
-    w.add_argument("--workers", type=int, default=1, help="run N local worker processes on the study (default 1)")
+    w.add_argument("--workers", type=int, default=1, metavar="N", help="run N local worker processes on the study (default 1)")
     w.add_argument(
         "--worker-index",
         type=int,
+        metavar="I",
         help="index of a worker started by hand, for its own sampler seed (the probe batch stays the same)",
     )
     w.add_argument(
         "--max-trials",
         type=int,
+        metavar="N",
         help="stop every worker once the study has this many COMPLETE or PRUNED trials "
         "(trials already running finish)",
     )
     w.add_argument("--heartbeat", type=int, metavar="SECONDS", help="heartbeat of running trials; a silent trial is failed and retried")
     w.add_argument("--grace-period", type=int, metavar="SECONDS", help="silence before a trial is stale (default 2 x --heartbeat)")
-    w.add_argument("--max-retry", type=int, default=3, help="retries of a trial whose worker died (default 3)")
-    w.add_argument("--note-every", type=int, default=10, help="update the dashboard study note every N trials; 0: no notes (default 10)")
+    w.add_argument("--max-retry", type=int, default=3, metavar="N", help="retries of a trial whose worker died (default 3)")
+    w.add_argument("--note-every", type=int, default=10, metavar="N", help="update the dashboard study note every N trials; 0: no notes (default 10)")
     w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
     w.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
@@ -241,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
     interrupts = Interrupts()
     interrupts.study = study
     objective = WorkerObjective(
-        SearchObjective(setup),
+        objective=SearchObjective(setup),
         interrupts=interrupts,
         identity={**worker_identity(), "index": index},
         heartbeat=None if native else args.heartbeat,
@@ -311,7 +316,7 @@ def _run(args: argparse.Namespace) -> int:
         highlight=False,
     )
     console.print(top_table(study, args.top))
-    failed = [(i + 1, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT)]
+    failed = [(i + 1, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT, -signal.SIGTERM)]
     for i, code in failed:
         console.print(f"[yellow]worker {i} exited with status {code}[/yellow]", highlight=False)
     return 1 if failed else 0

@@ -106,13 +106,17 @@ class WorkerObjective:
 
     def __init__(
         self,
-        objective: Callable[[optuna.Trial], float],
         *,
+        objective: Callable[[optuna.Trial], float],
         interrupts: Interrupts,
         identity: dict[str, Any],
         heartbeat: int | None,
         notes: bool,
     ) -> None:
+        if not callable(objective):
+            raise TypeError(f"objective must be callable, f(trial) -> float; got {objective!r}")
+        if heartbeat is not None and heartbeat <= 0:
+            raise ValueError(f"heartbeat must be None or > 0 seconds, got {heartbeat!r}")
         self.objective = objective
         self.interrupts = interrupts
         self.identity = identity
@@ -181,9 +185,14 @@ def start_workers(
 
 
 def wait_workers(children: list[subprocess.Popen[bytes]], interrupts: Interrupts, *, interrupted: bool) -> list[int]:
-    """Wait for the worker subprocesses; forward an interrupt (SIGINT, then SIGTERM, then SIGKILL)."""
+    """Wait for the worker subprocesses; forward an interrupt to them.
+
+    SIGTERM first: a worker in a trial fails it cleanly (its handler treats SIGTERM as Ctrl-C, and
+    a repeat of a terminal's Ctrl-C is ignored once), a worker still starting just ends. Then, every
+    30 s, SIGTERM again (which a worker obeys at once) and SIGKILL.
+    """
     forwarded_at: float | None = None
-    escalation = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
+    escalation = [signal.SIGTERM, signal.SIGTERM, signal.SIGKILL]
     while any(c.poll() is None for c in children):
         if (interrupted or interrupts.interrupted) and (forwarded_at is None or time.monotonic() - forwarded_at > 30):
             sig = escalation.pop(0) if escalation else signal.SIGKILL

@@ -45,7 +45,7 @@ _EXAMPLES = (
     "use e.g. sqlite:///diswot.db, postgresql+psycopg2://user:pass@host/db, mysql+pymysql://user:pass@host/db, "
     "journal:///path/to/study.log, redis://host:6379/0 or grpc://host:13000"
 )
-#: (URL scheme, module, what to install); the first matching scheme wins
+#: (exact URL scheme, driver module, how to install it)
 _DRIVERS: tuple[tuple[str, str, str], ...] = (
     ("postgresql+psycopg2", "psycopg2", "pip install 'diswot[postgres]'"),
     ("postgresql+psycopg", "psycopg", "pip install 'psycopg[binary]'"),
@@ -75,7 +75,7 @@ def mask_url(text: str) -> str:
     return _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StorageURL:
     """A parsed storage URL: ``kind`` is ``rdb``, ``journal-file``, ``journal-redis`` or ``grpc``.
 
@@ -119,24 +119,24 @@ def parse_storage_url(url: str | None) -> StorageURL:
         path = url[len("journal://") :]
         if not path:
             raise StorageError(f"journal URL {mask_url(url)!r} has no path; use journal:///abs/path.log or journal://rel/path.log")
-        return StorageURL(url, "journal-file", path)
+        return StorageURL(url=url, kind="journal-file", target=path)
     if url.startswith("redis"):
-        return StorageURL(url, "journal-redis", url)
+        return StorageURL(url=url, kind="journal-redis", target=url)
     if scheme == "grpc":
         hostport = url[len("grpc://") :].rstrip("/")
         host, sep, port = hostport.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise StorageError(f"cannot read {mask_url(url)!r} as grpc://host:port, e.g. grpc://127.0.0.1:13000")
-        return StorageURL(url, "grpc", f"{host.strip('[]')}:{port}")
+        return StorageURL(url=url, kind="grpc", target=f"{host.strip('[]')}:{port}")
     if scheme:
         if not re.fullmatch(r"[a-z][a-z0-9+.\-]*", scheme):
             raise StorageError(f"cannot read storage URL {mask_url(url)!r}; {_EXAMPLES}")
-        return StorageURL(url, "rdb", url)
+        return StorageURL(url=url, kind="rdb", target=url)
     # a plain path, as optuna-dashboard reads it
     if os.path.isfile(url) and _is_sqlite_file(url):
         raise StorageError(f"{url} is an SQLite database: use sqlite:///{url}")
     if url.endswith(".log") or os.path.isfile(url):
-        return StorageURL(url, "journal-file", url)
+        return StorageURL(url=url, kind="journal-file", target=url)
     raise StorageError(f"cannot read storage URL {mask_url(url)!r}; {_EXAMPLES}")
 
 
@@ -253,10 +253,17 @@ def _open_journal_redis(parsed: StorageURL) -> BaseStorage:
 def _open_grpc(parsed: StorageURL, *, timeout: float) -> BaseStorage:
     host, _, port = parsed.target.rpartition(":")
     hint = f"start one with: diswot storage-server --storage URL --host {host} --port {port}"
-    try:  # a refused connection fails at once, not after the timeout
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise StorageError(f"no storage server answers at {parsed.target} ({exc.strerror or exc}); {hint}") from None
+    deadline = time.monotonic() + timeout
+    while True:  # the server may be starting (workers and proxy started together): wait up to timeout
+        try:
+            socket.create_connection((host, int(port)), timeout=max(0.1, deadline - time.monotonic())).close()
+            break
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise StorageError(
+                    f"no storage server answers at {parsed.target} within {timeout:g}s ({exc.strerror or exc}); {hint}"
+                ) from None
+            time.sleep(0.2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         proxy = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
