@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Hashable, Mapping, Sequence
@@ -224,8 +225,6 @@ def rank_proxy(
     listed in ``failed`` with the reason; the metrics are undefined (``None``) when fewer than
     3 archs remain.
     """
-    import time
-
     start = time.perf_counter()
     per_arch: list[Sequence[float] | None] = []
     failed: dict[str, str] = {}
