@@ -136,7 +136,13 @@ class FisherProxy(Proxy):
     Theis et al., "Faster gaze prediction with dense networks and Fisher pruning", 2018 (Eq. 9):
     Delta_c = 1/(2N) sum_n (sum_{h,w} a_nchw g_nchw)^2 with ``a`` the activation of channel c and
     ``g`` the gradient of the summed cross-entropy w.r.t. it. The activations are the outputs of
-    every Conv2d and Linear layer, as in Abdelfattah et al., ICLR 2021.
+    every Conv2d and Linear layer, as in Abdelfattah et al., ICLR 2021, and the score is the sum
+    of Delta_c over all channels.
+
+    NASLib's implementation (and so its NAS-Bench-201 file) copies each channel's Delta_c to every
+    weight of that channel before summing, which weights each layer by its fan-in
+    (in_channels * kh * kw); that variant ranks NAS-Bench-201 differently (see
+    ``benchmarks/bench_nb201_proxies.py``). This proxy keeps the paper's per-channel sum.
     """
 
     name: ClassVar[str] = "fisher"
