@@ -290,3 +290,24 @@ def test_real_space_networks(space: str, arch: object, batch: Batch) -> None:
     for name in BASELINES:
         assert math.isfinite(evaluate(name, copy.deepcopy(net), b)["score"]), name
     assert evaluate("params", net, b)["count"] == sp.count_params(a, 10)
+
+
+def test_nb201_benchmark_smoke(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    """benchmarks/bench_nb201_proxies.py on 5 archs: params equal NASLib's exactly."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_nb201_proxies.py"
+    spec = importlib.util.spec_from_file_location("bench_nb201_proxies", path)
+    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    out = tmp_path / "b.json"
+    args = ["--datasets", "cifar100", "--limit", "5", "--proxies", "params,synflow", "--json", str(out)]
+    assert bench.main([*args, "--cache", str(tmp_path / "c.jsonl")]) == 0
+    doc = json.loads(out.read_text())["datasets"]["cifar100"]
+    assert doc["params"]["agree"] == pytest.approx(1.0) and doc["params"]["ours"] == pytest.approx(doc["params"]["naslib"])
+    assert doc["synflow"]["agree"] > 0.8 and doc["synflow"]["n"] == 5
+    assert "synflow" in capsys.readouterr().out
+    # a second run reads every score back from the cache
+    assert bench.main([*args, "--cache", str(tmp_path / "c.jsonl")]) == 0
