@@ -69,21 +69,26 @@ class Scorer:
         num_classes: int,
         init_teacher: bool = True,
         precision: str = "fp32",
+        channels_last: bool = True,
     ) -> None:
         if not batches:
             raise ValueError("Scorer needs at least one probe batch")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.space = space
         self.proxy = proxy
         self.device = torch.device(device)
         self.init = init
         self.seed = seed
         self.num_classes = num_classes
-        self.batches = [b.to(self.device) for b in batches]
+        self.batches = [
+            Batch(b.images.to(self.device).contiguous(memory_format=self.memory_format), b.labels.to(self.device), b.num_classes)
+            for b in batches
+        ]
         if teacher is not None:
-            teacher = teacher.to(self.device).train()
+            teacher = teacher.to(self.device, memory_format=self.memory_format).train()
         self.contexts: list[TeacherContext] = []
         for r, batch in enumerate(self.batches):
             if teacher is not None and init_teacher:
@@ -105,11 +110,14 @@ class Scorer:
         return self.seed * 1000 + repeat
 
     def build(self, arch: Hashable, repeat: int = 0) -> FeatureNetwork:
-        """Build and initialise the student for ``repeat``, directly on the scoring device."""
+        """Build and initialise the student for ``repeat``, directly on the scoring device.
+
+        Convolutions run channels-last (oneDNN/cuDNN's faster layout) unless disabled.
+        """
         torch.manual_seed(self._seed(repeat))
         with self.device:
             net = self.space.build(arch, num_classes=self.num_classes)
-        return initialise(net, self.init).train()
+        return initialise(net, self.init).to(memory_format=self.memory_format).train()
 
     def score(self, arch: Hashable) -> ScoreResult:
         """Mean score and terms over the repeats; raises ProxyError when a value is not finite."""

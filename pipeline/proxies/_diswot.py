@@ -39,6 +39,7 @@ __all__ = [
     "channel_similarity",
     "class_similarity",
     "fc_weight_grad",
+    "flatten_samples",
     "reference_diswot",
     "resolve_semantic_mode",
 ]
@@ -85,10 +86,21 @@ def class_similarity(g_t: torch.Tensor, g_s: torch.Tensor) -> torch.Tensor:
     return diff.square().sum() / (k * k)
 
 
+def flatten_samples(f: torch.Tensor) -> torch.Tensor:
+    """``(B, ...)`` -> ``(B, D)`` in memory order, a view for NCHW and channels-last maps alike.
+
+    A batch Gram matrix ``f f^T`` does not depend on the order of the feature dimension, so the
+    channels-last map is flattened as NHWC instead of being copied into NCHW order.
+    """
+    if f.dim() == 4 and not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
+        f = f.permute(0, 2, 3, 1)
+    return f.reshape(f.shape[0], -1)
+
+
 def batch_similarity(gram_t: torch.Tensor, f_s: torch.Tensor) -> torch.Tensor:
     """Listing 2: ``gram_t`` is the teacher's row-normalised batch Gram; ``f_s`` the student map."""
     b = f_s.shape[0]
-    diff = gram_t - _row_normalised_gram(f_s.reshape(b, -1).float())
+    diff = gram_t - _row_normalised_gram(flatten_samples(f_s).float())
     return diff.square().sum() / (b * b)
 
 
@@ -122,7 +134,7 @@ class _DisWOTBase(Proxy):
             out = teacher.forward_all(batch.images)
             cache = {
                 "grad": fc_weight_grad(out.logits, out.pooled, batch.labels),
-                "gram": _row_normalised_gram(out.features.reshape(out.features.shape[0], -1).float()),
+                "gram": _row_normalised_gram(flatten_samples(out.features).float()),
                 "width": int(out.pooled.shape[1]),
             }
         return TeacherContext(teacher=None, batch=batch, cache=cache)
@@ -181,31 +193,38 @@ class DisWOTRelation(_DisWOTBase):
 def reference_diswot(
     teacher: FeatureNetwork, student: FeatureNetwork, batch: Batch, semantic: SemanticMode = "channel"
 ) -> dict[str, float]:
-    """The paper's listings taken literally: both networks forward and backward, every call.
+    """The paper's two listings called as printed, once per candidate: the naive pattern.
 
-    This is the naive pattern (teacher recomputed per candidate, full backward through the
-    student to read one FC gradient). It is kept as the reference the fast path is tested and
-    benchmarked against; it is never used by the search. ``semantic="class"`` swaps Listing 1
-    for the class-wise form (unequal widths).
+    Listing 1 runs teacher and student forward and backward to read their FC-weight gradients;
+    Listing 2 runs both forward again for the pre-pool features. The teacher is recomputed for
+    every candidate and the student is back-propagated in full. Kept as the reference the fast
+    path is tested and benchmarked against; never used by the search. ``semantic="class"`` swaps
+    Listing 1's channel-wise form for the class-wise one (unequal widths).
     """
-    grads, feats = [], []
+    m_s = _listing1_semantic(teacher, student, batch, semantic)
+    m_r = _listing2_relation(teacher, student, batch)
+    return {"semantic": float(m_s), "relation": float(m_r), "score": -float(m_s + m_r)}
+
+
+def _listing1_semantic(teacher: FeatureNetwork, student: FeatureNetwork, batch: Batch, semantic: str) -> torch.Tensor:
+    grads = []
     for net in (teacher, student):
         net.zero_grad(set_to_none=True)
-        out = net.forward_all(batch.images)
-        F.cross_entropy(out.logits, batch.labels).backward()
+        F.cross_entropy(net(batch.images), batch.labels).backward()
         grads.append(net.classifier.weight.grad.detach())
-        feats.append(out.features.detach())
     if semantic == "class":
-        m_s = class_similarity(grads[0], grads[1])
-    else:
-        g_t, g_s = (g.unsqueeze(-1) for g in grads)  # (K, C, 1), as Listing 1 reshapes
-        k, c = g_s.shape[:2]
-        emd_s = F.normalize(torch.bmm(g_s, g_s.permute(0, 2, 1)), dim=2)
-        emd_t = F.normalize(torch.bmm(g_t, g_t.permute(0, 2, 1)), dim=2)
-        m_s = (emd_s - emd_t).square().sum() / (c * k)
+        return class_similarity(grads[0], grads[1])
+    g_t, g_s = (g.unsqueeze(-1) for g in grads)  # (K, C, 1), as Listing 1 reshapes
+    k, c = g_s.shape[:2]
+    emd_s = F.normalize(torch.bmm(g_s, g_s.permute(0, 2, 1)), dim=2)
+    emd_t = F.normalize(torch.bmm(g_t, g_t.permute(0, 2, 1)), dim=2)
+    return (emd_s - emd_t).square().sum() / (c * k)
+
+
+def _listing2_relation(teacher: FeatureNetwork, student: FeatureNetwork, batch: Batch) -> torch.Tensor:
     b = batch.images.shape[0]
-    f_t, f_s = (f.reshape(b, -1) for f in feats)
+    f_t = teacher.forward_features(batch.images).reshape(b, -1)
+    f_s = student.forward_features(batch.images).reshape(b, -1)
     gram_s = F.normalize(torch.mm(f_s, f_s.t()))
     gram_t = F.normalize(torch.mm(f_t, f_t.t()))
-    m_r = (gram_t - gram_s).square().sum() / (b * b)
-    return {"semantic": float(m_s), "relation": float(m_r), "score": -float(m_s + m_r)}
+    return (gram_t - gram_s).square().sum() / (b * b)
