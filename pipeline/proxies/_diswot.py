@@ -203,6 +203,7 @@ def reference_diswot(
     """
     m_s = _listing1_semantic(teacher, student, batch, semantic)
     m_r = _listing2_relation(teacher, student, batch)
+    m_s, m_r = m_s.detach(), m_r.detach()
     return {"semantic": float(m_s), "relation": float(m_r), "score": -float(m_s + m_r)}
 
 
