@@ -32,7 +32,7 @@ def main() -> None:
     p.add_argument("--students", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--precision", default="bf16", choices=("bf16", "tf32"))
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="cuda")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -60,6 +60,9 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
     spec = teacher_spec(config.teacher)  # validates the name early
     proxy_cls_options: dict[str, Any] = {}
     device = resolve_device(config.device)
+    if config.precision != "fp32" and device.type != "cuda":
+        # tf32 does nothing on a CPU, and bf16 autocast crashed a CPU convolution (SIGFPE in oneDNN)
+        raise DiswotError(f"--precision {config.precision} is for CUDA GPUs; on {device.type} use --precision fp32")
     # synthetic and plain ImageFolder data take the space's resolution unless --image-size says otherwise
     default_size = space.image_size if config.dataset in ("synthetic", "imagefolder") else None
     info = dataset_info(config.dataset, image_size=config.image_size or default_size)
