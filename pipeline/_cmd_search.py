@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import subprocess
+import time
 from typing import Any, Callable
 
 import optuna
@@ -150,6 +151,23 @@ def _counted(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
 
 
+
+#: how often a worker looks for stale RUNNING trials during a search (it scans the study's trials)
+STALE_CHECK_SECONDS = 30.0
+
+
+def _throttled(check: Callable[[optuna.Study], object], seconds: float) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """A trial callback that runs ``check(study)`` at most once every ``seconds``."""
+    last = time.monotonic()
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal last
+        if time.monotonic() - last >= seconds:
+            last = time.monotonic()
+            check(study)
+
+    return callback
+
 def run(args: argparse.Namespace) -> int:
     """Run the search (this process is worker 0 of ``--workers``) and print the best students."""
     import torch
@@ -256,7 +274,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.max_trials is not None:
         callbacks.append(MaxTrialsCallback(args.max_trials, states=COUNTED_STATES))
     if not has_native_heartbeat(study._storage):
-        callbacks.append(lambda s, t: fail_stale_trials(s, grace_period=grace, retry=retry) and None)
+        callbacks.append(_throttled(lambda s: fail_stale_trials(s, grace_period=grace, retry=retry), STALE_CHECK_SECONDS))
     if notes:
         callbacks.append(lambda s, t: write_study_note(s, note_config) if (t.number + 1) % args.note_every == 0 else None)
 
