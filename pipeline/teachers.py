@@ -16,6 +16,7 @@ from torch import nn
 
 from diswot.spaces import FeatureNetwork, Registry, WrappedNetwork, cifar_resnet, get_space, wide_resnet
 
+from .checkpoint import load_model_state
 from .errors import DiswotError
 
 __all__ = ["TEACHERS", "TeacherSpec", "build_teacher", "load_weights", "teacher_names", "teacher_spec"]
@@ -108,23 +109,10 @@ def load_weights(model: nn.Module, path: str | Path, *, name: str = "model") -> 
     own = model.state_dict()
     if set(state) != set(own):
         state = _remap_torchvision(state, own) or state
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-        if shapes:
-            k = shapes[0]
-            parts.append(f"shape mismatch at {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
-        raise DiswotError(
-            f"weights {str(path)!r} do not fit {name}: {'; '.join(parts)}. "
-            "Check --teacher/--model and the number of classes of the dataset"
-        )
-    model.load_state_dict(state)
+    try:
+        load_model_state(model, state, what=name, path=path)
+    except DiswotError as exc:
+        raise DiswotError(f"{exc}. Check --teacher/--model and the number of classes of the dataset") from None
 
 
 def _short(exc: BaseException) -> str:

@@ -121,5 +121,5 @@ def test_bad_weights_are_one_clear_error(tmp_path: Path) -> None:
         build_teacher("resnet20", 10, weights=garbage)
     other = tmp_path / "other.pt"
     torch.save(build_teacher("resnet32", 10).state_dict(), other)
-    with pytest.raises(DiswotError, match="do not fit teacher resnet20"):
+    with pytest.raises(DiswotError, match="does not fit teacher resnet20"):
         load_weights(build_teacher("resnet20", 10), other, name="teacher resnet20")

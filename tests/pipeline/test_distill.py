@@ -97,7 +97,7 @@ def test_bad_teacher_checkpoint_gives_one_line(chain: dict[str, Any], tmp_path: 
         from diswot.pipeline.teachers import build_teacher
 
         torch.save({"model": build_teacher("resnet56", 20).state_dict()}, bad)  # a ResNet-56, not the study's ResNet-20
-        needle = "do not fit teacher resnet20"
+        needle = "does not fit teacher resnet20"
     proc = run_diswot("distill", "--storage", chain["url"], "--study", "chain", "--teacher-weights", str(bad),
                       "--dataset", "imagefolder", "--data-dir", str(chain["data"]), "--epochs", "1", "--out", str(tmp_path / "s"))
     assert_one_line_error(proc, needle)
