@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 #: the trial states that --max-trials counts: scored (or pruned) students; failures are not counted,
 #: so a killed worker's trial and its retried copy count once
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+#: a worker updates the study note at most this often during a search (and always at its end)
+NOTE_MIN_SECONDS = 10.0
 #: options that are never recorded on the study and may change on every run
 UNRECORDED = (
     "n_trials", "timeout", "data_dir", "device", "workers", "worker_index", "max_trials", "heartbeat",
@@ -276,7 +278,16 @@ def _run(args: argparse.Namespace) -> int:
     if not has_native_heartbeat(study._storage):
         callbacks.append(_throttled(lambda s: fail_stale_trials(s, grace_period=grace, retry=retry), STALE_CHECK_SECONDS))
     if notes:
-        callbacks.append(lambda s, t: write_study_note(s, note_config) if (t.number + 1) % args.note_every == 0 else None)
+        last_note = [time.monotonic()]
+
+        def note_callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            # every --note-every trials, and not more often than every NOTE_MIN_SECONDS per worker:
+            # save_note reads all notes, so its cost grows with the study
+            if (trial.number + 1) % args.note_every == 0 and time.monotonic() - last_note[0] >= NOTE_MIN_SECONDS:
+                write_study_note(study, note_config)
+                last_note[0] = time.monotonic()
+
+        callbacks.append(note_callback)
 
     best = study.best_value if done else -math.inf
     children: list[subprocess.Popen[bytes]] = []

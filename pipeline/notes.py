@@ -108,7 +108,8 @@ def study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10)
 
 
 def write_study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10) -> None:
-    """Save :func:`study_note` on the study; a storage error is logged, never raised."""
+    """Save :func:`study_note` on the study (``optuna_dashboard.save_note``, whose cost grows with
+    the number of notes: call it every N trials, not every trial); a storage error is logged."""
     from optuna_dashboard import save_note
 
     try:
@@ -117,12 +118,31 @@ def write_study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int
         log.warning("could not save the study note: %s", mask_url(str(exc))[:200])
 
 
-def write_trial_note(trial: optuna.Trial, *, score: float | None = None) -> None:
-    """Save :func:`trial_note` on a running trial; a storage error is logged, never raised."""
-    from optuna_dashboard import save_note
+def _save_new_trial_note(trial: optuna.Trial, body: str) -> None:
+    """Save the first note of ``trial`` in optuna-dashboard's format, in O(1) storage calls.
 
+    :func:`optuna_dashboard.save_note` reads every study system attribute (all notes) twice per
+    call, which grows with the study (about 0.2 s per trial at 2,000 trials on PostgreSQL). A new
+    trial has no note yet, so version 1 and its chunks can be written directly; a test checks
+    that :func:`optuna_dashboard.get_note` reads them back.
+    """
+    try:
+        from optuna_dashboard._note import note_ver_key, split_body
+    except ImportError:  # another optuna-dashboard layout: the public, slower call
+        from optuna_dashboard import save_note
+
+        save_note(trial, body)
+        return
+    storage, study_id = trial.study._storage, trial.study._study_id
+    storage.set_study_system_attr(study_id, note_ver_key(trial._trial_id), 1)
+    for key, chunk in split_body(body, trial._trial_id).items():
+        storage.set_study_system_attr(study_id, key, chunk)
+
+
+def write_trial_note(trial: optuna.Trial, *, score: float | None = None) -> None:
+    """Save :func:`trial_note` on a running trial (once per trial); a storage error is logged, never raised."""
     try:
         frozen = trial.study._storage.get_trial(trial._trial_id)
-        save_note(trial, trial_note(frozen, score=score))
+        _save_new_trial_note(trial, trial_note(frozen, score=score))
     except Exception as exc:
         log.warning("could not save the note of trial %d: %s", trial.number, mask_url(str(exc))[:200])

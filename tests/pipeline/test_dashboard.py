@@ -17,10 +17,10 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from optuna_dashboard import get_note
+from optuna_dashboard import get_note, save_note
 from optuna_dashboard._note import get_note_from_system_attrs
 
-from diswot.pipeline.notes import stage_rows, study_note, trial_note
+from diswot.pipeline.notes import _save_new_trial_note, stage_rows, study_note, trial_note
 from diswot.pipeline.report import top_trials
 
 from ..storage.conftest import unavailable, wait_for_line
@@ -60,6 +60,19 @@ def test_trial_note_markdown() -> None:
     assert "score **-0.5** · params 259.89K · FLOPs 40.00M · 24 layers" in note
     assert "Retry of trial 4" in note
     assert "| stage | depth |" in note and "| stage1 | 7 |" in note and "| stage3 | 3 |" in note
+
+
+def test_trial_note_is_read_by_optuna_dashboard() -> None:
+    """The O(1) trial-note writer uses optuna-dashboard's own format: its get_note reads it back."""
+    study = optuna.create_study()
+    trials = [study.ask() for _ in range(3)]
+    long_body = "### arch\n" + "x" * 5000  # several 2045-character chunks
+    for trial in trials:
+        _save_new_trial_note(trial, f"{long_body} {trial.number}")
+    save_note(study, "study note")
+    for trial in trials:
+        assert get_note(trial) == f"{long_body} {trial.number}"
+    assert get_note(study) == "study note"
 
 
 def test_study_note_masks_and_ranks() -> None:
