@@ -2,9 +2,11 @@
 overhead of the sampler plus storage, EvolutionSampler next to Optuna's RandomSampler.
 
 1. Throughput: ``diswot search --space s0 --teacher resnet20 --dataset synthetic --workers W``
-   for W in 1, 2 on a fresh PostgreSQL database; trials/s = trials / (last completion - first
-   start), so interpreter start-up and the teacher's preparation are not counted (the wall time
-   of the whole command is shown too).
+   on a fresh PostgreSQL database, for one worker (torch's default threads, then one thread) and
+   two workers (one thread each, as ``--workers 2`` sets on 2 cores). trials/s is given over all
+   trials (first start to last completion: interpreter start-up and the teacher's preparation are
+   not counted, the command's wall time is shown too) and over the phase when all workers run
+   (the second worker's start-up left out).
 2. Overhead: one study per sampler on the same PostgreSQL database, a trivial objective over the
    S0 space's own suggest function (``get_space("s0").suggest``), the studies taking turns trial
    by trial; the time per trial at a count n is the mean ask + objective + tell time of trials
@@ -78,14 +80,15 @@ def throughput(url: str, workers: int, n_trials: int, batch_size: int, threads: 
     first = min(t.datetime_start for t in trials)
     last = max(t.datetime_complete for t in trials)
     span = (last - first).total_seconds()
-    # steady state: from the moment every worker had started its first trial
-    starts: dict[int, object] = {}
+    # concurrent phase: from the moment every worker has started its first trial to the moment the
+    # first worker has finished its last one (worker start-up and the tail are left out)
+    by_worker: dict[int, list[optuna.trial.FrozenTrial]] = {}
     for t in trials:
-        index = t.system_attrs[WORKER_KEY]["index"]
-        starts[index] = min(starts.get(index, t.datetime_start), t.datetime_start)  # type: ignore[type-var]
-    all_started = max(starts.values())  # type: ignore[type-var]
-    steady = [t for t in trials if t.datetime_start >= all_started]
-    steady_span = (last - all_started).total_seconds()  # type: ignore[operator]
+        by_worker.setdefault(t.system_attrs[WORKER_KEY]["index"], []).append(t)
+    begin = max(min(t.datetime_start for t in ts) for ts in by_worker.values())  # type: ignore[type-var]
+    end = min(max(t.datetime_complete for t in ts) for ts in by_worker.values())  # type: ignore[type-var]
+    steady = [t for t in trials if begin <= t.datetime_complete <= end]  # type: ignore[operator]
+    steady_span = (end - begin).total_seconds()  # type: ignore[operator]
     return {
         "workers": workers,
         "threads": threads if threads is not None else (os.cpu_count() or 1) // workers,
@@ -93,7 +96,7 @@ def throughput(url: str, workers: int, n_trials: int, batch_size: int, threads: 
         "seconds": span,
         "trials_per_s": len(trials) / span,
         "steady_trials": len(steady),
-        "steady_trials_per_s": len(steady) / steady_span if steady_span > 0 else float("nan"),
+        "steady_trials_per_s": len(steady) / steady_span if steady_span > 0 and len(steady) > 1 else float("nan"),
         "wall_s": wall,
     }
 
@@ -150,8 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--user", default="postgres", help="PostgreSQL user that may create databases")
     parser.add_argument("--storage", help="use this storage URL instead of a fresh database")
     parser.add_argument("--part", choices=("all", "throughput", "overhead"), default="all")
-    parser.add_argument("--search-trials", type=int, default=40, help="trials per throughput run")
-    parser.add_argument("--batch-size", type=int, default=8, help="probe batch of the throughput searches")
+    parser.add_argument("--search-trials", type=int, default=200, help="trials per throughput run (all workers)")
+    parser.add_argument("--batch-size", type=int, default=64, help="probe batch of the throughput searches")
     parser.add_argument("--trials", default="100,5000", help="trial counts of the overhead part")
     parser.add_argument("--window", type=int, default=50, help="trials averaged before each count")
     parser.add_argument("--no-worker", action="store_true", help="skip the evolution+worker variant")
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
             rows = [throughput(url, w, args.search_trials, args.batch_size, t) for w, t in runs]
             results["throughput"] = rows
             print(f"\nthroughput, diswot search S0 (resnet20 teacher, synthetic batch {args.batch_size}), {args.search_trials} trials")
-            print("| workers | torch threads each | trials/s (first start to last end) | speed-up | trials/s once all workers run | speed-up | command wall s |")
+            print("| workers | torch threads each | trials/s (first start to last end) | speed-up | trials/s while all workers run | speed-up | command wall s |")
             print("|---|---|---|---|---|---|---|")
             for r in rows:
                 print(
