@@ -11,7 +11,8 @@ S2-ImageNet candidates (224 px, batch 64), and optionally an end-to-end S1 searc
 
     python benchmarks/bench_scoring.py                       # all settings, CPU
     python benchmarks/bench_scoring.py --settings s0 --students 20
-    python benchmarks/bench_scoring.py --e2e-trials 5000     # + a 5,000-trial S1 search
+    python benchmarks/bench_scoring.py --settings "" --memory-students 0 --e2e-trials 5000 --e2e-workers 2
+        # + a 5,000-trial S1 search through the CLI
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import json
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -116,17 +118,36 @@ def peak_memory_s2_imagenet(students: int, batch: int, device: str) -> dict[str,
     return out
 
 
-def end_to_end(trials: int, batch: int, device: str) -> dict[str, float]:
-    """A real ``diswot search``-equivalent S1 run of ``trials`` trials on SQLite."""
+def end_to_end(trials: int, batch: int, device: str, workers: int, storage: str | None) -> dict[str, object]:
+    """Time a real ``diswot search`` of ``trials`` S1 trials (the CLI, in a subprocess) on SQLite.
+
+    trials/s is given over the whole command (interpreter start, teacher, every worker) and per
+    block of 1,000 trials (first start to last completion in the block), to show that it stays flat.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        config = SearchConfig(dataset="synthetic", batch_size=batch, device=device, **SETTINGS["nb201"])
-        setup = make_scoring(config)
-        sampler = make_sampler("evolution", space=setup.space, limits=setup.limits, num_classes=setup.num_classes, seed=0)
-        study = optuna.create_study(storage=f"sqlite:///{Path(tmp) / 'e2e.db'}", direction="maximize", sampler=sampler)
+        url = storage or f"sqlite:///{Path(tmp) / 'e2e.db'}"
+        cmd = [
+            sys.executable, "-m", "diswot.pipeline.cli", "search", "--space", "nb201",
+            "--teacher", SETTINGS["nb201"]["teacher"], "--dataset", "synthetic", "--batch-size", str(batch),
+            "--device", device, "--n-trials", str(trials), "--workers", str(workers),
+            "--storage", url, "--study", "e2e-s1", "--no-progress",
+        ]
         t = time.perf_counter()
-        study.optimize(SearchObjective(setup), n_trials=trials, catch=TRIAL_ERRORS)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t
-    return {"trials": trials, "wall_s": wall, "trials_per_s": trials / wall}
+        study = optuna.load_study(study_name="e2e-s1", storage=url)
+        done = sorted(study.get_trials(deepcopy=False), key=lambda tr: tr.number)
+    states: dict[str, int] = {}
+    for tr in done:
+        states[tr.state.name] = states.get(tr.state.name, 0) + 1
+    blocks = []
+    for i in range(0, len(done), 1000):
+        block = [tr for tr in done[i : i + 1000] if tr.datetime_start and tr.datetime_complete]
+        if len(block) > 1:
+            span = (max(tr.datetime_complete for tr in block) - min(tr.datetime_start for tr in block)).total_seconds()
+            blocks.append(len(block) / span)
+    return {"trials": len(done), "workers": workers, "states": states, "wall_s": wall,
+            "trials_per_s": len(done) / wall, "block_trials_per_s": blocks}
 
 
 def main() -> None:
@@ -139,13 +160,15 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--memory-students", type=int, default=5, help="S2-ImageNet candidates for peak memory (0: skip)")
     p.add_argument("--e2e-trials", type=int, default=0, help="trials of an end-to-end S1 search (0: skip)")
+    p.add_argument("--e2e-workers", type=int, default=1, help="--workers of the end-to-end search")
+    p.add_argument("--e2e-storage", help="storage URL of the end-to-end search (default: a temporary SQLite file)")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     figures: dict[str, object] = {"device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__}
     print(f"device {args.device}, {torch.get_num_threads()} threads, batch {args.batch_size}", flush=True)
     print(f"{'setting':<10} {'students':>8} {'fast ms':>9} {'fwd ms':>9} {'naive ms':>9} {'naive/fast':>11} {'fast/fwd':>9}")
-    for name in args.settings.split(","):
+    for name in filter(None, args.settings.split(",")):
         r = time_setting(name, args.students, args.batch_size, args.device, args.naive_students)
         figures[name] = r
         print(f"{name:<10} {r['students']:>8} {r['fast_ms']:>9.1f} {r['fwd_ms']:>9.1f} {r['naive_ms']:>9.1f} "
@@ -156,9 +179,11 @@ def main() -> None:
         print(f"S2-ImageNet 224px batch {args.batch_size}: {m['students']} candidates, {m['s_per_candidate']:.2f} s each, "
               f"peak RSS {m['peak_rss_mib']:.0f} MiB" + (f", CUDA peak {m['cuda_peak_mib']:.0f} MiB" if "cuda_peak_mib" in m else ""), flush=True)
     if args.e2e_trials:
-        e = end_to_end(args.e2e_trials, args.batch_size, args.device)
+        e = end_to_end(args.e2e_trials, args.batch_size, args.device, args.e2e_workers, args.e2e_storage)
         figures["e2e-s1"] = e
-        print(f"end to end: {e['trials']} S1 trials on SQLite in {e['wall_s']:.0f} s = {e['trials_per_s']:.2f} trials/s", flush=True)
+        blocks = ", ".join(f"{b:.2f}" for b in e["block_trials_per_s"])  # type: ignore[union-attr]
+        print(f"end to end: diswot search, {e['trials']} S1 trials ({e['states']}), {e['workers']} worker(s), SQLite: "
+              f"{e['wall_s']:.0f} s wall = {e['trials_per_s']:.2f} trials/s; per 1,000 trials: {blocks} trials/s", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 
