@@ -19,7 +19,9 @@ Known differences from NASLib's file (checked, not tuned away):
   the batch size; ``nwot`` for ``(0, 2, 3, 2, 3, 1)`` is 406.5, ours 405.5 at batch 32 and 806.7
   at 64); this benchmark uses 64 as Abdelfattah et al. (``--batch-size 32`` to match NASLib).
 * NASLib's ``fisher`` weights each layer by its fan-in (each channel's value is copied to every
-  weight of the channel before the sum); ``fisher`` here is the paper's per-channel sum.
+  weight of the channel before the sum); ``fisher`` here is the paper's per-channel sum. The
+  diagnostic ``--proxies fisher_fanin`` computes NASLib's variant and compares it with NASLib's
+  ``fisher`` column (it is not a diswot proxy).
 * NASLib's ``flops`` also count pooling and BatchNorm/ReLU element operations; ours count
   convolutions and matrix products (``torch.utils.flop_counter``), as multiply-accumulates.
 * NASLib stores ln(synflow); ``synflow`` here is ln(1 + synflow), the same ranking.
@@ -53,6 +55,7 @@ from scipy import stats
 from diswot.pipeline.errors import ProxyError
 from diswot.pipeline.init import INITS, initialise
 from diswot.pipeline.proxies import PROXIES, Batch, finite, get_proxy
+from diswot.pipeline.proxies._gradient import FisherProxy
 from diswot.spaces import get_space, naslib_to_nb201
 
 log = logging.getLogger("bench_nb201_proxies")
@@ -79,6 +82,48 @@ ABDELFATTAH = {
     "grad_norm": (0.59, 0.64), "snip": (0.60, 0.64), "grasp": (0.51, 0.55), "fisher": (0.36, 0.39),
     "synflow": (0.74, 0.76), "jacov": (0.73, 0.70),
 }
+
+
+class FisherFanIn(FisherProxy):
+    """Diagnostic only, not a diswot proxy: ``fisher`` computed as NASLib computes it.
+
+    NASLib's ``compute_fisher_per_weight`` copies each channel's Delta_c to every weight of the
+    channel (``broadcast_val``) before the sum, so layer l's channels count in_channels * kh * kw
+    times. Scored next to ``fisher`` to show where the gap to NASLib's column comes from.
+    """
+
+    name = "fisher_fanin"
+
+    def evaluate(self, ctx: Any, student: Any, batch: Batch) -> dict[str, float]:
+        """One forward, a backward to the activations; Delta_c weighted by its layer's fan-in."""
+        layers = [m for m in student.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        acts: list[tuple[torch.nn.Module, torch.Tensor]] = []
+        handles = [m.register_forward_hook(lambda m, _a, out: acts.append((m, out))) for m in layers]
+        try:
+            with torch.enable_grad():
+                for q in student.parameters():
+                    q.requires_grad_(True)
+                logits = student(batch.images)
+                n = logits.shape[0]
+                loss = torch.nn.functional.cross_entropy(logits, batch.labels) * n
+                live = [(m, a) for m, a in acts if a.requires_grad]
+                grads = torch.autograd.grad(loss, [a for _, a in live], allow_unused=True)
+        finally:
+            for h in handles:
+                h.remove()
+        score = 0.0
+        for (m, a), g in zip(live, grads):
+            if g is None:
+                continue
+            prod = (a.detach() * g).double()
+            per_channel = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+            fan_in = m.weight[0].numel()  # in_channels/groups * kh * kw, or in_features
+            score += float(per_channel.square().sum()) / (2 * n) * fan_in
+        return {"score": score}
+
+
+#: diagnostics scored by this benchmark only, and the NASLib column each is compared with
+DIAGNOSTICS = {"fisher_fanin": (FisherFanIn, "fisher")}
 
 
 def probe_batch(dataset: str, batch_size: int, seed: int) -> Batch:
@@ -125,7 +170,7 @@ def score_dataset(
                 done.setdefault(rec["arch"], {}).update(rec["scores"])
     batch = probe_batch(dataset, batch_size, seed).to(device)
     space = get_space("nb201")
-    objs = {name: get_proxy(name) for name in proxies}
+    objs = {name: DIAGNOSTICS[name][0]() if name in DIAGNOSTICS else get_proxy(name) for name in proxies}
     contexts = {name: p.prepare(None, batch) for name, p in objs.items()}
     seconds = {name: 0.0 for name in proxies}
     cpu = {name: 0.0 for name in proxies}
@@ -189,8 +234,9 @@ def summarise(dataset: str, zc: dict[str, Any], keys: list[str], proxies: list[s
             "seconds_per_arch": per_arch.get(p),
             "cpu_seconds_per_arch": per_arch_cpu.get(p),
         }
-        if p in zc[keys[0]]:
-            theirs = _lowest([zc[k][p]["score"] for k in keys])
+        column = DIAGNOSTICS[p][1] if p in DIAGNOSTICS else p
+        if column in zc[keys[0]]:
+            theirs = _lowest([zc[k][column]["score"] for k in keys])
             entry["naslib"] = spearman(theirs, acc)
             entry["agree"] = spearman(ours, theirs)
         out[p] = entry
@@ -205,12 +251,12 @@ def _fmt(v: float | None, signed: bool = True) -> str:
 
 def render(dataset: str, summary: dict[str, Any]) -> str:
     """A plain-text table of one dataset's figures."""
-    head = f"{'proxy':10s} {'ours':>7s} {'naslib':>7s} {'diff':>7s} {'suite0':>7s} {'abdel':>6s} {'agree':>7s} {'fail':>5s} {'s/arch':>7s} {'cpu-s':>6s}"
+    head = f"{'proxy':12s} {'ours':>7s} {'naslib':>7s} {'diff':>7s} {'suite0':>7s} {'abdel':>6s} {'agree':>7s} {'fail':>5s} {'s/arch':>7s} {'cpu-s':>6s}"
     lines = [f"== {dataset} (n = {next(iter(summary.values()))['n']}) ==", head, "-" * len(head)]
     for p, e in summary.items():
         diff = None if e["naslib"] is None else e["ours"] - e["naslib"]
         lines.append(
-            f"{p:10s} {_fmt(e['ours']):>7s} {_fmt(e['naslib']):>7s} {_fmt(diff):>7s} {_fmt(e['suite_zero']):>7s} "
+            f"{p:12s} {_fmt(e['ours']):>7s} {_fmt(e['naslib']):>7s} {_fmt(diff):>7s} {_fmt(e['suite_zero']):>7s} "
             f"{_fmt(e['abdelfattah'], False):>6s} {_fmt(e['agree']):>7s} {e['failed']:>5d} {e['seconds_per_arch']:>7.3f} {e['cpu_seconds_per_arch']:>6.3f}"
         )
     return "\n".join(lines)
@@ -221,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default="cifar10,cifar100", help="comma list of cifar10, cifar100")
     ap.add_argument("--limit", type=int, default=None, help="score only the first N archs of the file")
-    ap.add_argument("--proxies", default=",".join(BASELINES), help="comma list (default: the baselines)")
+    ap.add_argument("--proxies", default=",".join(BASELINES),
+                    help="comma list (default: the baselines); fisher_fanin = NASLib's fan-in weighted fisher (diagnostic)")
     ap.add_argument("--batch-size", type=int, default=64, help="probe batch size (64 as in Abdelfattah et al.)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the batch draw and of every network's init")
     ap.add_argument("--init", default="torch", choices=INITS, help="network init (torch = PyTorch default, as NASLib)")
@@ -240,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         if d not in CIFAR:
             ap.error(f"unknown dataset {d!r}; valid: {', '.join(CIFAR)}")
     for p in proxies:
+        if p in DIAGNOSTICS:
+            continue
         if p not in PROXIES:
             ap.error(f"unknown proxy {p!r}; valid: {', '.join(PROXIES.names())}")
         if PROXIES.get(p).needs_teacher:

@@ -311,3 +311,24 @@ def test_nb201_benchmark_smoke(tmp_path, capsys: pytest.CaptureFixture[str]) -> 
     assert "synflow" in capsys.readouterr().out
     # a second run reads every score back from the cache
     assert bench.main([*args, "--cache", str(tmp_path / "c.jsonl")]) == 0
+
+
+def test_nb201_benchmark_fisher_fanin_weights_layers_by_fan_in() -> None:
+    """The benchmark's NASLib-style fisher: each layer's Delta_c counted fan-in times."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_nb201_proxies.py"
+    spec = importlib.util.spec_from_file_location("bench_nb201_proxies_fanin", path)
+    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    torch.manual_seed(0)
+    b = Batch(torch.randn(6, 3, 8, 8), torch.randint(0, 5, (6,)), 5)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5))
+    plain = evaluate("fisher", copy.deepcopy(linear), b)["score"]
+    fanin = bench.FisherFanIn().evaluate(None, copy.deepcopy(linear), b)["score"]
+    assert fanin == pytest.approx(192 * plain, rel=1e-9)
+    two = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5))
+    plain = evaluate("fisher", copy.deepcopy(two), b)["score"]
+    fanin = bench.FisherFanIn().evaluate(None, copy.deepcopy(two), b)["score"]
+    assert 4 * plain < fanin < 27 * plain  # fan-ins 27 (conv) and 4 (linear)
