@@ -1,6 +1,6 @@
 """The evolutionary Optuna sampler (regularised evolution, DisWOT Algorithm 1) and its mutations."""
 
-from ._evolution import ORIGIN_KEY, PARENT_KEY, EvolutionSampler
+from ._evolution import LINEAGE_KEY, EvolutionSampler, lineage
 from ._mutation import (
     DEFAULT_WIDTH_FACTORS,
     adjacent_value,
@@ -18,14 +18,14 @@ from ._realize import Candidate, RecordingTrial, is_compatible, random_valid_par
 
 __all__ = [
     "DEFAULT_WIDTH_FACTORS",
-    "ORIGIN_KEY",
-    "PARENT_KEY",
+    "LINEAGE_KEY",
     "Candidate",
     "EvolutionSampler",
     "RecordingTrial",
     "adjacent_value",
     "group_blocks",
     "is_compatible",
+    "lineage",
     "mutate",
     "mutate_width",
     "other_choice",

@@ -21,14 +21,19 @@ from optuna.trial import FrozenTrial, TrialState
 from ._mutation import DEFAULT_WIDTH_FACTORS, mutate
 from ._realize import Candidate, Constraint, SearchSpace, _random_valid, is_compatible, realize
 
-__all__ = ["EvolutionSampler", "ORIGIN_KEY", "PARENT_KEY"]
+__all__ = ["LINEAGE_KEY", "EvolutionSampler", "lineage"]
 
 _logger = logging.getLogger(__name__)
 
-#: Trial system attribute: the parent's trial number, or ``None`` for a random candidate.
-PARENT_KEY = "diswot:parent"
-#: Trial system attribute: ``"random"``, ``"mutation"`` or ``"fallback"``.
-ORIGIN_KEY = "diswot:origin"
+#: Trial system attribute ``{"origin": "random" | "mutation" | "fallback", "parent": number | None}``:
+#: how the candidate was made and the parent's trial number (one attribute: one storage write).
+LINEAGE_KEY = "diswot:lineage"
+
+
+def lineage(trial: FrozenTrial) -> tuple[str | None, int | None]:
+    """``(origin, parent)`` of a trial proposed by :class:`EvolutionSampler`; ``(None, None)`` otherwise."""
+    record = trial.system_attrs.get(LINEAGE_KEY) or {}
+    return record.get("origin"), record.get("parent")
 
 # Consecutive attempts from one parent architecture that bring no new valid child before the
 # parent counts as spent (all its children seem known or invalid) and leaves later tournaments.
@@ -108,8 +113,8 @@ class EvolutionSampler(BaseSampler):
     is passed over in tournaments (a memo, so exhausted neighbourhoods cost little).
 
     The candidate is chosen at the trial's first :meth:`sample_independent` (enqueued trials
-    with every param fixed take none) and its parent's trial number and origin are stored as the
-    trial system attributes ``diswot:parent`` and ``diswot:origin``.
+    with every param fixed take none) and its origin and parent's trial number are stored in one
+    trial system attribute, ``diswot:lineage`` (read it with :func:`lineage`).
 
     Args:
         search_space: The space's suggest function, ``f(trial)``; it may be conditional.
@@ -268,8 +273,7 @@ class EvolutionSampler(BaseSampler):
                 [trials[n] for n in numbers], [history.arch[n] for n in numbers],
                 study.direction, is_duplicate, forced,
             )
-        storage.set_trial_system_attr(trial._trial_id, PARENT_KEY, parent)
-        storage.set_trial_system_attr(trial._trial_id, ORIGIN_KEY, origin)
+        storage.set_trial_system_attr(trial._trial_id, LINEAGE_KEY, {"origin": origin, "parent": parent})
         return params
 
     def _random(

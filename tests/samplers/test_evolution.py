@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.samplers import ORIGIN_KEY, PARENT_KEY, EvolutionSampler, param_block
+from diswot.samplers import LINEAGE_KEY, EvolutionSampler, lineage, param_block
 from diswot.samplers._evolution import _History
 
 
@@ -20,7 +20,7 @@ def sampler(toy: SimpleNamespace, **kwargs: Any) -> EvolutionSampler:
 
 
 def origins(study: optuna.Study) -> list[tuple[str, int | None]]:
-    return [(t.system_attrs[ORIGIN_KEY], t.system_attrs[PARENT_KEY]) for t in study.trials]
+    return [lineage(t) for t in study.trials]
 
 
 def changed_blocks(parent: dict, child: dict) -> set[str]:
@@ -64,14 +64,14 @@ def test_initial_population_is_random_valid_and_distinct(toy: SimpleNamespace) -
     assert origins(study) == [("random", None)] * 12
     assert len({frozenset(t.params.items()) for t in study.trials}) == 12
     study.optimize(toy.objective, n_trials=1)
-    assert study.trials[-1].system_attrs[ORIGIN_KEY] == "mutation"
+    assert lineage(study.trials[-1])[0] == "mutation"
 
 
 def test_minimize_picks_the_lowest_value_as_parent(toy: SimpleNamespace) -> None:
     study = optuna.create_study(direction="minimize", sampler=sampler(toy, seed=0, population_size=5,
                                                                       tournament_size=5))
     study.optimize(toy.objective, n_trials=6)
-    parent = study.trials[-1].system_attrs[PARENT_KEY]
+    parent = lineage(study.trials[-1])[1]
     assert study.trials[parent].value == min(t.value for t in study.trials[:5])
 
 
@@ -120,7 +120,7 @@ def test_two_workers_share_one_population(toy: SimpleNamespace, tmp_path: Any) -
         mine["b"].append(tb.number)
     trials = a.trials
     assert sorted(mine["a"] + mine["b"]) == list(range(16))
-    parents = {name: {trials[n].system_attrs[PARENT_KEY] for n in numbers} - {None} for name, numbers in mine.items()}
+    parents = {name: {lineage(trials[n])[1] for n in numbers} - {None} for name, numbers in mine.items()}
     assert parents["a"] & set(mine["b"]) and parents["b"] & set(mine["a"])
     assert len({frozenset(t.params.items()) for t in trials}) == 16
 
@@ -182,7 +182,7 @@ def test_params_outside_the_plan_and_enqueued_trials(toy: SimpleNamespace) -> No
     study.enqueue_trial({"b1.depth": 1, "b2.depth": 0, "b3.depth": 0})  # partly fixed
     study.optimize(objective, n_trials=25)
     first, second = study.trials[:2]
-    assert first.params["lr"] == 0.01 and ORIGIN_KEY not in first.system_attrs
+    assert first.params["lr"] == 0.01 and LINEAGE_KEY not in first.system_attrs
     assert {k: second.params[k] for k in ("b1.depth", "b2.depth", "b3.depth")} == {"b1.depth": 1, "b2.depth": 0,
                                                                                   "b3.depth": 0}
     assert all(toy.constraint(t.params) is None for t in study.trials)

@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from diswot.samplers import lineage
 from diswot.storage import WORKER_KEY, open_storage
 
 from ..pipeline.conftest import run_cli
@@ -69,4 +70,4 @@ def test_four_workers_many_trials(backend: str, request: pytest.FixtureRequest, 
     trials = study.get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(24))
     assert {t.system_attrs[WORKER_KEY]["index"] for t in trials} == {0, 1, 2, 3}
-    assert any(t.system_attrs.get("diswot:origin") == "mutation" for t in trials)
+    assert any(lineage(t)[0] == "mutation" for t in trials)
