@@ -11,7 +11,8 @@ overhead of the sampler plus storage, EvolutionSampler next to Optuna's RandomSa
    S0 space's own suggest function (``get_space("s0").suggest``), the studies taking turns trial
    by trial; the time per trial at a count n is the mean ask + objective + tell time of trials
    [n - window, n). ``evolution+worker`` adds what ``diswot search`` does per trial besides
-   scoring: the worker mark, the trial note and the stale-trial check.
+   scoring: the worker mark, the trial note and the stale-trial check (at most every 30 s, as
+   ``diswot search`` runs it).
 
     python benchmarks/bench_storage.py                       # both parts, fresh database, dropped after
     python benchmarks/bench_storage.py --part overhead --trials 100,5000
@@ -32,6 +33,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
+from diswot.pipeline._cmd_search import STALE_CHECK_SECONDS, _throttled
 from diswot.pipeline.notes import write_trial_note
 from diswot.pipeline.search import make_sampler
 from diswot.spaces import Limits, get_space
@@ -128,6 +130,8 @@ def overhead(url: str, counts: list[int], window: int, seed: int, worker: bool) 
             make_sampler("evolution", space=space, limits=limits, num_classes=100, seed=seed),
             worker_objective,
         )
+    # as diswot search does: the stale-trial scan at most every STALE_CHECK_SECONDS
+    stale_check = _throttled(lambda s: fail_stale_trials(s, retry=retry), STALE_CHECK_SECONDS)
     studies = {
         name: optuna.create_study(storage=open_storage(url), study_name=f"overhead_{name}_{uuid.uuid4().hex[:6]}", sampler=s, direction="maximize")
         for name, (s, _) in variants.items()
@@ -138,9 +142,9 @@ def overhead(url: str, counts: list[int], window: int, seed: int, worker: bool) 
             func = variants[name][1]
             start = time.perf_counter()
             trial = study.ask()
-            study.tell(trial, func(trial))
+            frozen = study.tell(trial, func(trial))
             if name == "evolution+worker":
-                fail_stale_trials(study, retry=retry)
+                stale_check(study, frozen)
             times[name].append(time.perf_counter() - start)
         if (i + 1) % 500 == 0:
             print(f"  {i + 1} trials", file=sys.stderr, flush=True)
