@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
+from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -56,40 +57,68 @@ class _History:
 
     def __init__(self) -> None:
         self.seen = 0  # trials numbered below this have been visited
-        self.pending: set[int] = set()  # visited while unfinished
+        self.pending: dict[int, FrozenTrial] = {}  # last view of trials visited while unfinished
         self.complete: list[int] = []  # numbers of COMPLETE trials, ascending
+        self.frozen: dict[int, FrozenTrial] = {}  # COMPLETE number -> trial
         self.keys: set[Hashable] = set()  # params of finished trials that did not FAIL
         self.arch: dict[int, tuple[float, Hashable]] = {}  # COMPLETE number -> (value, params key)
 
-    def update(self, trials: Sequence[FrozenTrial]) -> None:
-        """Take in the study's trials (sorted by number, as storages return them)."""
-        numbers = sorted(self.pending)
-        numbers.extend(range(self.seen, len(trials)))
-        self.seen = len(trials)
-        for number in numbers:
-            trial = trials[number]
-            if not trial.state.is_finished():
-                self.pending.add(number)
-                continue
-            self.pending.discard(number)
-            if trial.state == TrialState.FAIL:
-                continue
-            key = _key(trial.params)
-            if trial.params:
-                self.keys.add(key)
-            if trial.state == TrialState.COMPLETE:
-                insort(self.complete, number)
-                self.arch[number] = (trial.value, key)  # type: ignore[assignment]
+    def update(self, fetch: Callable[[int], FrozenTrial | None]) -> None:
+        """Take in new and unfinished trials; ``fetch(number)`` is ``None`` past the last trial."""
+        for number in sorted(self.pending):
+            trial = fetch(number)
+            if trial is None:
+                raise RuntimeError(f"trial {number} of the study disappeared from the storage")
+            self._visit(trial)
+        while (trial := fetch(self.seen)) is not None:
+            if trial.number != self.seen:  # numbers are 0..n-1 in every storage
+                raise RuntimeError(f"trial numbers are not contiguous: found {trial.number} at {self.seen}")
+            self.seen += 1
+            self._visit(trial)
 
-    def unfinished_keys(self, trials: Sequence[FrozenTrial]) -> set[Hashable]:
+    def _visit(self, trial: FrozenTrial) -> None:
+        number = trial.number
+        if not trial.state.is_finished():
+            self.pending[number] = trial
+            return
+        self.pending.pop(number, None)
+        if trial.state == TrialState.FAIL:
+            return
+        key = _key(trial.params)
+        if trial.params:
+            self.keys.add(key)
+        if trial.state == TrialState.COMPLETE:
+            insort(self.complete, number)
+            self.frozen[number] = trial
+            self.arch[number] = (trial.value, key)  # type: ignore[assignment]
+
+    def unfinished_keys(self) -> set[Hashable]:
         """Params (or enqueued fixed params) of the trials that are still running or waiting."""
         keys = set()
-        for number in self.pending:
-            trial = trials[number]
+        for trial in self.pending.values():
             params = trial.params or trial.system_attrs.get("fixed_params")
             if params:
                 keys.add(_key(params))
         return keys
+
+
+def _fetcher(storage: BaseStorage, study_id: int) -> Callable[[int], FrozenTrial | None]:
+    """``fetch(number)``: the study's trial with that number, ``None`` past the last one.
+
+    The in-memory storage is read trial by trial (copying its list of trials would cost O(n)
+    per proposal); other storages cache or batch their reads, so one ``get_all_trials`` is best.
+    """
+    if isinstance(storage, InMemoryStorage):
+
+        def fetch(number: int) -> FrozenTrial | None:
+            try:
+                return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
+            except KeyError:
+                return None
+
+        return fetch
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    return lambda number: trials[number] if number < len(trials) else None
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -247,18 +276,16 @@ class EvolutionSampler(BaseSampler):
         """Choose the trial's candidate and record its parent and origin in the storage."""
         self._raise_error_if_multi_objective(study)
         storage = study._storage
-        trials = storage.get_all_trials(study._study_id, deepcopy=False)
-        if trials and trials[-1].number != len(trials) - 1:  # numbers are 0..n-1 in every storage
-            raise RuntimeError(f"trial numbers of study {study._study_id} are not contiguous")
+        fetch = _fetcher(storage, study._study_id)
         owner = (id(storage), study._study_id)
         history = self._histories.get(owner)
-        if history is None or history.seen > len(trials):
+        if history is None or (history.seen and fetch(history.seen - 1) is None):  # a new study
             history = self._histories[owner] = _History()
-        history.update(trials)
+        history.update(fetch)
 
         unfinished: set[Hashable] = set()
         if self._avoid_duplicates:
-            unfinished = history.unfinished_keys(trials)
+            unfinished = history.unfinished_keys()
             unfinished.update(_key(p) for p in self._plans.values())
 
         def is_duplicate(key: Hashable) -> bool:
@@ -270,7 +297,7 @@ class EvolutionSampler(BaseSampler):
         else:
             numbers = history.complete[-self._population_size :]
             params, parent, origin = self._evolve(
-                [trials[n] for n in numbers], [history.arch[n] for n in numbers],
+                [history.frozen[n] for n in numbers], [history.arch[n] for n in numbers],
                 study.direction, is_duplicate, forced,
             )
         storage.set_trial_system_attr(trial._trial_id, LINEAGE_KEY, {"origin": origin, "parent": parent})

@@ -251,14 +251,42 @@ def test_history_reads_each_finished_trial_once() -> None:
 
     trials = [frozen(TrialState.COMPLETE, 1, 1.0), frozen(TrialState.RUNNING, 2), frozen(TrialState.FAIL, 3),
               frozen(TrialState.PRUNED, 4)]
+    for number, trial in enumerate(trials):
+        trial.number = number
     history = _History()
-    history.update(trials)
-    assert history.complete == [0] and history.pending == {1} and history.seen == 4
+    fetch = lambda number: trials[number] if number < len(trials) else None  # noqa: E731
+    history.update(fetch)
+    assert history.complete == [0] and set(history.pending) == {1} and history.seen == 4
     assert history.keys == {frozenset({("a", 1)}), frozenset({("a", 4)})}
-    assert history.unfinished_keys(trials) == {frozenset({("a", 2)})}
+    assert history.unfinished_keys() == {frozenset({("a", 2)})}
     trials[0] = frozen(TrialState.COMPLETE, 9, 9.0)  # a finished trial is not read again
     trials[1] = frozen(TrialState.COMPLETE, 2, 5.0)
     trials.append(frozen(TrialState.COMPLETE, 5, 0.5))
-    history.update(trials)
+    trials[1].number, trials[4].number = 1, 4
+    history.update(fetch)
     assert history.complete == [0, 1, 4] and not history.pending
     assert history.arch[0] == (1.0, frozenset({("a", 1)})) and history.arch[1] == (5.0, frozenset({("a", 2)}))
+
+
+def test_in_memory_study_is_read_trial_by_trial(toy: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proposals never copy the in-memory study's whole trial list; out-of-order finishes are seen."""
+    storage = optuna.storages.InMemoryStorage()
+    full_reads: list[int] = []
+    original = storage.get_all_trials
+
+    def counting(study_id: int, deepcopy: bool = True, states: Any = None) -> list:
+        if states is None:
+            full_reads.append(study_id)
+        return original(study_id, deepcopy=deepcopy, states=states)
+
+    monkeypatch.setattr(storage, "get_all_trials", counting)
+    study = optuna.create_study(direction="maximize", storage=storage, sampler=sampler(toy, seed=0))
+    held = [study.ask() for _ in range(3)]  # still running while 30 others finish
+    study.optimize(toy.objective, n_trials=30)
+    assert not full_reads
+    for trial in held:
+        study.tell(trial, toy.objective(trial))
+    study.optimize(toy.objective, n_trials=1)
+    history = next(iter(study.sampler._histories.values()))
+    assert list(history.pending) == [33] and history.complete == list(range(33)) and history.seen == 34
+    assert not full_reads
