@@ -112,10 +112,12 @@ class Scorer:
     def build(self, arch: Hashable, repeat: int = 0) -> FeatureNetwork:
         """Build and initialise the student for ``repeat``, directly on the scoring device.
 
-        Convolutions run channels-last (oneDNN/cuDNN's faster layout) unless disabled.
+        Convolutions run channels-last (oneDNN/cuDNN's faster layout) unless disabled. A device context
+        is entered only when the default device differs (it intercepts every tensor op of the build).
         """
         torch.manual_seed(self._seed(repeat))
-        with self.device:
+        on_device = contextlib.nullcontext() if torch.get_default_device() == self.device else self.device
+        with on_device:
             net = self.space.build(arch, num_classes=self.num_classes)
         return initialise(net, self.init).to(memory_format=self.memory_format).train()
 
