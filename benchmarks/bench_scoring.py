@@ -140,14 +140,21 @@ def end_to_end(trials: int, batch: int, device: str, workers: int, storage: str 
     states: dict[str, int] = {}
     for tr in done:
         states[tr.state.name] = states.get(tr.state.name, 0) + 1
-    blocks = []
+    blocks, scoring, rest, mflops = [], [], [], []
     for i in range(0, len(done), 1000):
         block = [tr for tr in done[i : i + 1000] if tr.datetime_start and tr.datetime_complete]
         if len(block) > 1:
             span = (max(tr.datetime_complete for tr in block) - min(tr.datetime_start for tr in block)).total_seconds()
             blocks.append(len(block) / span)
+            score_ms = 1000 * statistics.fmean(tr.user_attrs.get("score_seconds", 0.0) for tr in block)
+            scoring.append(score_ms)
+            rest.append(1000 * span / len(block) - score_ms)
+            mflops.append(statistics.fmean(tr.user_attrs.get("flops", 0) for tr in block) / 1e6)
     return {"trials": len(done), "workers": workers, "states": states, "wall_s": wall,
-            "trials_per_s": len(done) / wall, "block_trials_per_s": blocks}
+            "trials_per_s": len(done) / wall, "block_trials_per_s": blocks,
+            # per block: mean scoring ms, the rest of each trial's wall time (sampler, storage,
+            # notes, between trials) and the students' mean MFLOPs, which the scoring time follows
+            "block_scoring_ms": scoring, "block_rest_ms": rest, "block_mflops": mflops}
 
 
 def main() -> None:
@@ -181,9 +188,14 @@ def main() -> None:
     if args.e2e_trials:
         e = end_to_end(args.e2e_trials, args.batch_size, args.device, args.e2e_workers, args.e2e_storage)
         figures["e2e-s1"] = e
-        blocks = ", ".join(f"{b:.2f}" for b in e["block_trials_per_s"])  # type: ignore[union-attr]
+        def row(key: str, fmt: str) -> str:
+            return ", ".join(format(b, fmt) for b in e[key])  # type: ignore[union-attr]
+
         print(f"end to end: diswot search, {e['trials']} S1 trials ({e['states']}), {e['workers']} worker(s), SQLite: "
-              f"{e['wall_s']:.0f} s wall = {e['trials_per_s']:.2f} trials/s; per 1,000 trials: {blocks} trials/s", flush=True)
+              f"{e['wall_s']:.0f} s wall = {e['trials_per_s']:.2f} trials/s\n"
+              f"  per 1,000 trials: {row('block_trials_per_s', '.2f')} trials/s\n"
+              f"  scoring ms per trial: {row('block_scoring_ms', '.1f')} (students' MFLOPs: {row('block_mflops', '.1f')})\n"
+              f"  rest of each trial, ms (sampler, storage, notes; workers overlap): {row('block_rest_ms', '.1f')}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

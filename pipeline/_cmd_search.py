@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 #: a worker updates the study note at most this often during a search (and always at its end)
 NOTE_MIN_SECONDS = 10.0
+#: the study note is spaced by at least this many times its last write's duration (<= 2% of the time)
+NOTE_COST_FACTOR = 50.0
 #: options that are never recorded on the study and may change on every run
 UNRECORDED = (
     "n_trials", "timeout", "data_dir", "device", "workers", "worker_index", "max_trials", "heartbeat",
@@ -107,7 +109,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--heartbeat", type=int, metavar="SECONDS", help="heartbeat of running trials; a silent trial is failed and retried")
     w.add_argument("--grace-period", type=int, metavar="SECONDS", help="silence before a trial is stale (default 2 x --heartbeat)")
     w.add_argument("--max-retry", type=int, default=3, metavar="N", help="retries of a trial whose worker died (default 3)")
-    w.add_argument("--note-every", type=int, default=10, metavar="N", help="update the dashboard study note every N trials; 0: no notes (default 10)")
+    w.add_argument("--note-every", type=int, default=10, metavar="N", help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes (default 10)")
     w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
     w.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
@@ -255,8 +257,11 @@ def _run(args: argparse.Namespace) -> int:
         if not child:
             console.print(f"study {args.study} already has {_counted(study)} scored trials (--max-trials {args.max_trials}); nothing to run")
         return 0
+    note_cost = 0.0
     if notes and not child:
+        start = time.monotonic()
         write_study_note(study, note_config)
+        note_cost = time.monotonic() - start
 
     # Optuna's trial-failure warnings come from child loggers: filter at the handlers.
     quiet = _QuietKnownFailures()
@@ -278,14 +283,18 @@ def _run(args: argparse.Namespace) -> int:
     if not has_native_heartbeat(study._storage):
         callbacks.append(_throttled(lambda s: fail_stale_trials(s, grace_period=grace, retry=retry), STALE_CHECK_SECONDS))
     if notes:
-        last_note = [time.monotonic()]
+        last_note = [time.monotonic(), note_cost]  # when the study note was last written, and what it cost
 
         def note_callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            # every --note-every trials, and not more often than every NOTE_MIN_SECONDS per worker:
+            # every --note-every trials, not more often than every NOTE_MIN_SECONDS per worker, and
+            # spaced so that notes take at most 1 / NOTE_COST_FACTOR of the worker's time:
             # save_note reads all notes, so its cost grows with the study
-            if (trial.number + 1) % args.note_every == 0 and time.monotonic() - last_note[0] >= NOTE_MIN_SECONDS:
+            wait = max(NOTE_MIN_SECONDS, NOTE_COST_FACTOR * last_note[1])
+            if (trial.number + 1) % args.note_every == 0 and time.monotonic() - last_note[0] >= wait:
+                start = time.monotonic()
                 write_study_note(study, note_config)
-                last_note[0] = time.monotonic()
+                end = time.monotonic()
+                last_note[:] = [end, end - start]
 
         callbacks.append(note_callback)
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,3 +187,26 @@ def test_dashboard_in_headless_chromium(dashboard: str, searched: SimpleNamespac
     finally:
         browser.quit()
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(("cost_factor", "expected"), [(0.0, 6), (1e6, 0)])
+def test_study_note_is_spaced_by_its_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cost_factor: float, expected: int
+) -> None:
+    """During a search the study note waits NOTE_COST_FACTOR times its last write's duration."""
+    from diswot.pipeline import _cmd_search
+
+    calls: list[int] = []
+
+    def record(study: optuna.Study, config: dict) -> None:
+        calls.append(len(study.trials))
+        time.sleep(0.01)  # a write of 10 ms: 1e6 x that is hours
+
+    monkeypatch.setattr(_cmd_search, "write_study_note", record)
+    monkeypatch.setattr(_cmd_search, "NOTE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(_cmd_search, "NOTE_COST_FACTOR", cost_factor)
+    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8"]
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert run_cli(*args, "--storage", url, "--study", "notes", "--n-trials", "6", "--note-every", "1", "--no-progress") == 0
+    assert calls[0] == 0 and calls[-1] == 6  # at the start and at the end, always
+    assert len(calls) - 2 == expected  # in between: after each trial, or never when a write is costly
