@@ -12,7 +12,7 @@ from ._heartbeat import (
     worker_identity,
     worker_is_dead,
 )
-from ._logging import MaskPasswordsFilter, install_log_masking
+from ._logging import MaskPasswordsFilter, install_log_masking, uninstall_log_masking
 from ._metadata import CHANGES_ATTR, CONFIG_ATTR, config_diff, record_config
 from ._url import DEFAULT_STORAGE, StorageURL, mask_url, open_storage, parse_storage_url
 
@@ -32,6 +32,7 @@ __all__ = [
     "fail_stale_trials",
     "has_native_heartbeat",
     "install_log_masking",
+    "uninstall_log_masking",
     "mark_trial_worker",
     "mask_url",
     "open_storage",

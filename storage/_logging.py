@@ -8,9 +8,10 @@ from typing import Any
 
 from ._url import mask_url
 
-__all__ = ["MaskPasswordsFilter", "install_log_masking"]
+__all__ = ["MaskPasswordsFilter", "install_log_masking", "uninstall_log_masking"]
 
-_installed = False
+#: the log-record factory that was in place before :func:`install_log_masking`, while installed
+_previous: Any = None
 
 
 def _mask_record(record: logging.LogRecord) -> None:
@@ -41,8 +42,8 @@ def install_log_masking() -> None:
     Installs a log-record factory, so records are masked before any handler or formatter sees
     them, whichever logger (ours, Optuna's, SQLAlchemy's) made them.
     """
-    global _installed
-    if _installed:
+    global _previous
+    if _previous is not None:
         return
     previous = logging.getLogRecordFactory()
 
@@ -52,4 +53,13 @@ def install_log_masking() -> None:
         return record
 
     logging.setLogRecordFactory(factory)
-    _installed = True
+    _previous = previous
+
+
+def uninstall_log_masking() -> None:
+    """Restore the log-record factory that :func:`install_log_masking` replaced (idempotent)."""
+    global _previous
+    if _previous is None:
+        return
+    logging.setLogRecordFactory(_previous)
+    _previous = None
