@@ -15,12 +15,11 @@ import time
 
 import numpy as np
 import optuna
-import torch
 from scipy.stats import kendalltau
 
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.search import limit_constraint, make_scoring
-from diswot.samplers import random_valid_params
+from diswot.samplers._realize import random_valid_params
 
 
 def main() -> None:

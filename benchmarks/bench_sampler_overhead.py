@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
         "random": lambda: optuna.samplers.RandomSampler(seed=args.seed),
         "evolution": lambda: EvolutionSampler(
-            search_space=space, constraint=within_limit, seed=args.seed, avoid_duplicates=not args.no_dedup
+            suggest_func=space, constraint=within_limit, seed=args.seed, avoid_duplicates=not args.no_dedup
         ),
     }
     header = f"{'storage':<8} {'stat':<6} {'trials':>7} {'random ms':>10} {'evo ms':>8} {'evo/random':>11} {'evo/evo@first':>14}"

@@ -151,7 +151,7 @@ def make_sampler(
     from diswot.samplers import EvolutionSampler
 
     return EvolutionSampler(
-        search_space=space.suggest,
+        suggest_func=space.suggest,
         constraint=limit_constraint(space, limits, num_classes),
         population_size=population_size,
         tournament_size=tournament_size,

@@ -20,7 +20,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ._mutation import DEFAULT_WIDTH_FACTORS, mutate
-from ._realize import Candidate, Constraint, SearchSpace, _random_valid, is_compatible, realize
+from ._realize import Candidate, Constraint, SuggestFunc, _random_valid, is_compatible, realize
 
 __all__ = ["LINEAGE_KEY", "EvolutionSampler", "lineage"]
 
@@ -94,7 +94,7 @@ class _History:
 
     def unfinished_keys(self) -> set[Hashable]:
         """Params (or enqueued fixed params) of the trials that are still running or waiting."""
-        keys = set()
+        keys: set[Hashable] = set()
         for trial in self.pending.values():
             params = trial.params or trial.system_attrs.get("fixed_params")
             if params:
@@ -134,7 +134,7 @@ class EvolutionSampler(BaseSampler):
     population is full each trial is a random candidate, repaired by shrinking mutations when it
     breaks the constraint. Then each attempt runs a tournament: ``tournament_size`` members drawn
     without replacement, the best is the parent, one of its blocks is mutated
-    (:func:`~diswot.samplers.mutate`), the child is realized through ``search_space`` and
+    (:func:`~diswot.samplers._mutation.mutate`), the child is realized through ``suggest_func`` and
     ``constraint`` is checked, so an over-limit student is never proposed. Up to ``max_attempts``
     attempts look for a valid child unlike any trial of the study that did not fail; failing
     that, a valid duplicate, and as a last resort a random valid candidate, is accepted (origin
@@ -146,7 +146,9 @@ class EvolutionSampler(BaseSampler):
     trial system attribute, ``diswot:lineage`` (read it with :func:`lineage`).
 
     Args:
-        search_space: The space's suggest function, ``f(trial)``; it may be conditional.
+        suggest_func: The space's suggest function, ``f(trial)``, which calls ``trial.suggest_*``
+            for every parameter of a candidate; it may be conditional. Parameters it does not
+            suggest are sampled at random.
         constraint: ``f(params)`` returning ``None`` when the candidate is valid and within the
             limits, else the reason; called once per distinct candidate.
         population_size: ``P``, the number of recent complete trials that form the population.
@@ -162,7 +164,7 @@ class EvolutionSampler(BaseSampler):
     def __init__(
         self,
         *,
-        search_space: SearchSpace,
+        suggest_func: SuggestFunc,
         constraint: Constraint | None = None,
         population_size: int = 20,
         tournament_size: int = 10,
@@ -173,10 +175,10 @@ class EvolutionSampler(BaseSampler):
         width_multiple: int = 8,
         max_width: int = 2048,
     ) -> None:
-        if not callable(search_space):
+        if not callable(suggest_func):
             raise TypeError(
-                f"search_space must be the space's suggest function, f(trial), e.g. space.suggest; "
-                f"got {search_space!r}"
+                f"suggest_func must be the space's suggest function, f(trial), e.g. space.suggest; "
+                f"got {suggest_func!r}"
             )
         if constraint is not None and not callable(constraint):
             raise TypeError(f"constraint must be None or f(params) -> reason | None; got {constraint!r}")
@@ -206,7 +208,7 @@ class EvolutionSampler(BaseSampler):
         _check_int("width_multiple", width_multiple, 1)
         _check_int("max_width", max_width, width_multiple)
 
-        self._search_space = search_space
+        self._suggest_func = suggest_func
         self._constraint = constraint
         self._population_size = population_size
         self._tournament_size = tournament_size
@@ -243,6 +245,7 @@ class EvolutionSampler(BaseSampler):
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
+        self._raise_error_if_multi_objective(study)
         return {}
 
     def sample_independent(
@@ -376,7 +379,7 @@ class EvolutionSampler(BaseSampler):
                 return None
             tried.add(plan_key)
         try:
-            candidate = realize(self._search_space, self._rng, plan, inherit=True, forced=forced)
+            candidate = realize(self._suggest_func, self._rng, plan, inherit=True, forced=forced)
         except ValueError as exc:  # the space rejects this combination
             _logger.debug("search space rejected %r: %s", plan, exc)
             return None
@@ -384,7 +387,7 @@ class EvolutionSampler(BaseSampler):
 
     def _random_valid(self, forced: Mapping[str, Any] | None) -> Candidate:
         return _random_valid(
-            self._search_space, lambda p: self._check(p, _key(p)), self._rng,
+            self._suggest_func, lambda p: self._check(p, _key(p)), self._rng,
             max_draws=50, max_repairs=20, width_factors=self._width_factors,
             width_multiple=self._width_multiple, forced=forced,
         )

@@ -35,7 +35,7 @@ __all__ = [
     "sample_value",
 ]
 
-SearchSpace = Callable[[optuna.trial.BaseTrial], object]
+SuggestFunc = Callable[[optuna.trial.BaseTrial], object]
 Constraint = Callable[[dict[str, Any]], str | None]
 
 
@@ -130,7 +130,8 @@ class RecordingTrial(optuna.trial.BaseTrial):
     def suggest_categorical(  # type: ignore[override]
         self, name: str, choices: Sequence[CategoricalChoiceType]
     ) -> CategoricalChoiceType:
-        return self._suggest(name, CategoricalDistribution(choices=choices))
+        value: CategoricalChoiceType = self._suggest(name, CategoricalDistribution(choices=choices))
+        return value
 
     def suggest_uniform(self, name: str, low: float, high: float) -> float:
         return self.suggest_float(name, low, high)
@@ -177,21 +178,21 @@ class RecordingTrial(optuna.trial.BaseTrial):
 
 
 def realize(
-    search_space: SearchSpace,
+    suggest_func: SuggestFunc,
     rng: np.random.RandomState,
     plan: Mapping[str, Any] | None = None,
     *,
     inherit: bool = False,
     forced: Mapping[str, Any] | None = None,
 ) -> Candidate:
-    """Run ``search_space`` on a :class:`RecordingTrial` and return what it requested."""
+    """Run ``suggest_func`` on a :class:`RecordingTrial` and return what it requested."""
     trial = RecordingTrial(plan or {}, rng, inherit=inherit, forced=forced)
-    search_space(trial)
+    suggest_func(trial)
     return Candidate(trial.params, trial.distributions)
 
 
 def _random_valid(
-    search_space: SearchSpace,
+    suggest_func: SuggestFunc,
     constraint: Constraint | None,
     rng: np.random.RandomState,
     *,
@@ -206,7 +207,7 @@ def _random_valid(
         plan: Mapping[str, Any] = {}
         for _ in range(max_repairs + 1):
             try:
-                candidate = realize(search_space, rng, plan, inherit=bool(plan), forced=forced)
+                candidate = realize(suggest_func, rng, plan, inherit=bool(plan), forced=forced)
             except ValueError as exc:  # the space rejects this combination
                 reason = str(exc)
                 break
@@ -227,7 +228,7 @@ def _random_valid(
 
 
 def random_valid_params(
-    search_space: SearchSpace,
+    suggest_func: SuggestFunc,
     constraint: Constraint | None,
     rng: np.random.RandomState,
     *,
@@ -244,6 +245,6 @@ def random_valid_params(
     candidate. Raises ``RuntimeError`` with the last reason when ``max_draws`` draws all fail.
     """
     return _random_valid(
-        search_space, constraint, rng, max_draws=max_draws, max_repairs=max_repairs,
+        suggest_func, constraint, rng, max_draws=max_draws, max_repairs=max_repairs,
         width_factors=width_factors, width_multiple=width_multiple, forced=forced,
     ).params

@@ -31,7 +31,8 @@ def _mask_record(record: logging.LogRecord) -> None:
 class MaskPasswordsFilter(logging.Filter):
     """A handler filter that masks URL passwords in the message, its arguments and traceback."""
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; never drops it."""
         _mask_record(record)
         return True
 

@@ -29,7 +29,7 @@ def readme_install_command() -> str:
 
 
 def test_multi_stage_non_root_entrypoint() -> None:
-    build, runtime = stages()[0], stages()[-1]
+    runtime = stages()[-1]
     assert len(stages()) >= 2
     assert "COPY --from=build /opt/venv" in runtime
     users = re.findall(r"(?m)^USER\s+(\S+)", runtime)

@@ -11,12 +11,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.samplers import LINEAGE_KEY, EvolutionSampler, lineage, param_block
+from diswot.samplers import LINEAGE_KEY, EvolutionSampler, lineage
+from diswot.samplers._mutation import param_block
 from diswot.samplers._evolution import _History
 
 
 def sampler(toy: SimpleNamespace, **kwargs: Any) -> EvolutionSampler:
-    return EvolutionSampler(search_space=toy.space, constraint=toy.constraint, **kwargs)
+    return EvolutionSampler(suggest_func=toy.space, constraint=toy.constraint, **kwargs)
 
 
 def origins(study: optuna.Study) -> list[tuple[str, int | None]]:
@@ -36,7 +37,7 @@ def test_no_over_limit_trial_is_ever_evaluated(toy: SimpleNamespace) -> None:
 
     study = optuna.create_study(
         direction="maximize",
-        sampler=EvolutionSampler(search_space=toy.space, constraint=constraint, seed=0),
+        sampler=EvolutionSampler(suggest_func=toy.space, constraint=constraint, seed=0),
     )
     study.optimize(toy.objective, n_trials=200)  # the objective asserts the limit
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
@@ -142,7 +143,7 @@ def test_beats_random_search_on_a_known_optimum() -> None:
         return len(study.trials) if study.best_value == 0 else budget + 1
 
     seeds = range(4)
-    evolution = np.mean([trials_to_optimum(EvolutionSampler(search_space=space, seed=s)) for s in seeds])
+    evolution = np.mean([trials_to_optimum(EvolutionSampler(suggest_func=space, seed=s)) for s in seeds])
     random = np.mean([trials_to_optimum(optuna.samplers.RandomSampler(seed=s)) for s in seeds])
     assert evolution < 0.5 * random
 
@@ -152,7 +153,7 @@ def test_exhausted_space_falls_back_to_valid_duplicates(toy: SimpleNamespace) ->
         return None if sum(params.values()) <= 13 else "too deep"
 
     study = optuna.create_study(
-        direction="maximize", sampler=EvolutionSampler(search_space=toy.s0_space, constraint=limit, seed=0)
+        direction="maximize", sampler=EvolutionSampler(suggest_func=toy.s0_space, constraint=limit, seed=0)
     )
     study.optimize(lambda t: (toy.s0_space(t), float(sum(t.params.values())))[1], n_trials=120)
     assert all(limit(t.params) is None for t in study.trials)
@@ -164,7 +165,7 @@ def test_exhausted_space_falls_back_to_valid_duplicates(toy: SimpleNamespace) ->
 
 def test_without_deduplication_children_may_repeat(toy: SimpleNamespace) -> None:
     study = optuna.create_study(direction="maximize",
-                                sampler=EvolutionSampler(search_space=toy.s0_space, seed=0, avoid_duplicates=False))
+                                sampler=EvolutionSampler(suggest_func=toy.s0_space, seed=0, avoid_duplicates=False))
     study.optimize(lambda t: (toy.s0_space(t), float(sum(t.params.values())))[1], n_trials=80)
     assert origins(study)[-1][0] == "mutation"
     assert len({frozenset(t.params.items()) for t in study.trials}) < 80
@@ -200,10 +201,10 @@ def test_threads_and_pickling(toy: SimpleNamespace) -> None:
 
 
 def test_impossible_limits_fail_the_trial_with_a_reason(toy: SimpleNamespace) -> None:
-    study = optuna.create_study(sampler=EvolutionSampler(search_space=toy.space, constraint=lambda p: "too big"))
+    study = optuna.create_study(sampler=EvolutionSampler(suggest_func=toy.space, constraint=lambda p: "too big"))
     with pytest.raises(RuntimeError, match="last reason: too big"):
         study.optimize(toy.objective, n_trials=1)
-    bad = optuna.create_study(sampler=EvolutionSampler(search_space=toy.space, constraint=lambda p: False))
+    bad = optuna.create_study(sampler=EvolutionSampler(suggest_func=toy.space, constraint=lambda p: False))
     with pytest.raises(TypeError, match="reason string"):
         bad.optimize(toy.objective, n_trials=1)
 
@@ -217,7 +218,7 @@ def test_multi_objective_is_refused(toy: SimpleNamespace) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"search_space": None}, TypeError, "suggest function"),
+        ({"suggest_func": None}, TypeError, "suggest function"),
         ({"constraint": 3}, TypeError, "constraint"),
         ({"population_size": 0}, ValueError, "population_size must be an int >= 1"),
         ({"population_size": 2.5}, ValueError, "population_size"),
@@ -235,7 +236,7 @@ def test_multi_objective_is_refused(toy: SimpleNamespace) -> None:
 )
 def test_arguments_are_validated(toy: SimpleNamespace, kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
-        EvolutionSampler(**{"search_space": toy.space, **kwargs})
+        EvolutionSampler(**{"suggest_func": toy.space, **kwargs})
 
 
 def test_constructor_is_keyword_only(toy: SimpleNamespace) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from diswot.samplers import (
+from diswot.samplers._mutation import (
     adjacent_value,
     group_blocks,
     mutate,

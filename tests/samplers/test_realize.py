@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from diswot.samplers import RecordingTrial, is_compatible, random_valid_params, realize, sample_value
+from diswot.samplers._realize import RecordingTrial, is_compatible, random_valid_params, realize, sample_value
 
 
 def test_random_realization_is_valid_and_conditional(toy: SimpleNamespace) -> None:

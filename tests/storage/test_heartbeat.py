@@ -41,7 +41,7 @@ class SpySampler(EvolutionSampler):
     """Records every (trial number, param) it is asked to sample."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(search_space=space, seed=0, population_size=4, tournament_size=2, **kwargs)
+        super().__init__(suggest_func=space, seed=0, population_size=4, tournament_size=2, **kwargs)
         self.asked: list[tuple[int, str]] = []
 
     def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
