@@ -53,7 +53,9 @@ class Scorer:
     For repeat ``r`` the teacher is initialised with seed ``seed*1000 + r`` (unless it carries
     trained weights), run once on ``batches[r]`` by ``proxy.prepare``, and the result is reused
     for every candidate. Each student is built directly on ``device`` with the same seed, so a
-    score depends on the architecture only.
+    score depends on the architecture only. The proxy runs under its declared needs
+    (:meth:`~diswot.pipeline.proxies.Proxy.run`): the teacher, images, labels and autograd only
+    when it declares them, the student's BatchNorm in its ``bn_mode``.
     """
 
     def __init__(
@@ -95,7 +97,7 @@ class Scorer:
                 torch.manual_seed(self._seed(r) + 1)
                 initialise(teacher, init)
             with self._autocast():
-                self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, batch))
+                self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, proxy.visible(batch)))
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         """bf16 autocast for ``precision="bf16"``; TF32 is a global CUDA switch set per call."""
@@ -132,10 +134,10 @@ class Scorer:
             with self._autocast():
                 if r == 0:
                     with FlopHooks(net) as hooks:
-                        terms = self.proxy.evaluate(ctx, net, batch)
+                        terms = self.proxy.run(ctx, net, batch)
                     flops = hooks.per_image
                 else:
-                    terms = self.proxy.evaluate(ctx, net, batch)
+                    terms = self.proxy.run(ctx, net, batch)
             terms = finite(self.proxy.name, terms)
             per_repeat.append(terms["score"])
             for k, v in terms.items():

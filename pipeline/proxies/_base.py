@@ -1,8 +1,9 @@
-"""The proxy contract (DESIGN.md "Proxy"): a training-free score, higher is better."""
+"""The proxy contract (ARCHITECTURE.md, "proxies"): a training-free score, higher is better."""
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -13,20 +14,24 @@ from diswot.spaces import FeatureNetwork, Registry
 
 from ..errors import ProxyError
 
-__all__ = ["Batch", "PROXIES", "Proxy", "TeacherContext", "finite", "get_proxy", "register_proxy"]
+__all__ = ["Batch", "PROXIES", "Proxy", "TeacherContext", "finite", "get_proxy", "register_proxy", "set_bn_mode"]
 
 
 @dataclass(frozen=True)
 class Batch:
-    """The fixed probe batch of a study (one per repeat): images, labels and the class count."""
+    """The fixed probe batch of a study (one per repeat): images, labels and the class count.
+
+    ``labels`` is ``None`` in the batch a proxy that declares ``needs_labels = False`` is given.
+    """
 
     images: torch.Tensor
-    labels: torch.Tensor
+    labels: torch.Tensor | None
     num_classes: int
 
     def to(self, device: torch.device | str) -> "Batch":
         """The same batch on ``device``."""
-        return Batch(self.images.to(device), self.labels.to(device), self.num_classes)
+        labels = None if self.labels is None else self.labels.to(device)
+        return Batch(self.images.to(device), labels, self.num_classes)
 
 
 @dataclass
@@ -39,12 +44,22 @@ class TeacherContext:
 
 
 class Proxy(abc.ABC):
-    """A zero-cost proxy. Subclasses set the class attributes and implement :meth:`evaluate`."""
+    """A zero-cost proxy. Subclasses set the class attributes and implement :meth:`evaluate`.
+
+    The class attributes declare what the proxy needs; :meth:`run` (what the scorer calls)
+    gives it exactly that: the teacher only with ``needs_teacher``, the probe images only with
+    ``needs_data`` (otherwise zeros of the same shape), the labels only with ``needs_labels``
+    (otherwise ``None``), autograd only with ``needs_grad`` (otherwise the call runs under
+    :func:`torch.no_grad`), and the student's BatchNorm in ``bn_mode``.
+    """
 
     name: ClassVar[str]
     needs_teacher: ClassVar[bool] = False
+    #: reads the probe images (a data-free proxy sees zeros of the batch's shape)
     needs_data: ClassVar[bool] = True
+    #: reads the probe labels (otherwise the batch it is given has ``labels=None``)
     needs_labels: ClassVar[bool] = False
+    #: computes gradients (otherwise evaluated under ``torch.no_grad``)
     needs_grad: ClassVar[bool] = False
     #: mode the student's BatchNorm runs in: "train" (batch statistics), "eval", or "none" (removed)
     bn_mode: ClassVar[Literal["train", "eval", "none"]] = "train"
@@ -62,6 +77,42 @@ class Proxy(abc.ABC):
     def score(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> float:
         """The score alone, checked finite."""
         return finite(self.name, self.evaluate(ctx, student, batch))["score"]
+
+    def visible(self, batch: Batch) -> Batch:
+        """The part of the probe batch this proxy declares it reads (see the class docstring)."""
+        images = batch.images if self.needs_data else torch.zeros_like(batch.images)
+        labels = batch.labels if self.needs_labels else None
+        return Batch(images, labels, batch.num_classes)
+
+    def run(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """:meth:`evaluate` under the declared needs: BatchNorm mode, autograd, visible batch.
+
+        ``student`` is changed in place (its mode; with ``bn_mode="none"`` its BatchNorm layers
+        are replaced by identities): pass a network built for this call.
+        """
+        set_bn_mode(student, self.bn_mode)
+        grad = contextlib.nullcontext() if self.needs_grad else torch.no_grad()
+        with grad:
+            return self.evaluate(ctx, student, self.visible(batch))
+
+
+_BN_TYPES: tuple[type[torch.nn.Module], ...] = (
+    torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm,
+)
+
+
+def set_bn_mode(model: torch.nn.Module, mode: str) -> torch.nn.Module:
+    """Put ``model`` in train mode (``"train"``, ``"none"``) or eval mode (``"eval"``); ``"none"``
+    also replaces every BatchNorm module (in place) by :class:`torch.nn.Identity`."""
+    if mode not in ("train", "eval", "none"):
+        raise ValueError(f"bn_mode must be 'train', 'eval' or 'none', got {mode!r}")
+    model.train(mode != "eval")
+    if mode == "none":
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, _BN_TYPES):
+                    setattr(parent, name, torch.nn.Identity())
+    return model
 
 
 def finite(name: str, terms: dict[str, float]) -> dict[str, float]:

@@ -13,6 +13,7 @@ from torch import nn
 from diswot.spaces import FeatureNetwork
 
 from ..errors import ProxyError
+from ._base import set_bn_mode
 
 __all__ = [
     "WEIGHT_LAYERS",
@@ -27,7 +28,6 @@ __all__ = [
 
 #: the layers whose weights the pruning-at-init proxies score (as in Abdelfattah et al., 2021)
 WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
-_BN_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def weight_layers(model: nn.Module) -> list[nn.Module]:
@@ -35,8 +35,10 @@ def weight_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, WEIGHT_LAYERS) and getattr(m, "weight", None) is not None]
 
 
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     """Mean cross-entropy; checks that the labels fit the classifier."""
+    if labels is None:
+        raise ProxyError("this proxy reads the labels: declare needs_labels = True on its class")
     if labels.numel() and int(labels.max()) >= logits.shape[1]:
         raise ProxyError(
             f"a label ({int(labels.max())}) is out of range for a classifier with {logits.shape[1]} outputs; "
@@ -78,11 +80,9 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
 
 def strip_batchnorm(model: nn.Module) -> nn.Module:
     """Replace every BatchNorm module of ``model`` (in place) by :class:`torch.nn.Identity`."""
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, _BN_TYPES):
-                setattr(parent, name, nn.Identity())
-    return model
+    training = model.training
+    set_bn_mode(model, "none")
+    return model.train(training)
 
 
 @contextlib.contextmanager
