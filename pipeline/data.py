@@ -1,4 +1,4 @@
-"""Datasets and the fixed, seeded probe batch (DESIGN.md "Probe batch").
+"""Datasets and the fixed, seeded probe batch (ARCHITECTURE.md, "Probe batch").
 
 ``cifar10``/``cifar100`` use torchvision's datasets (with download), ``imagenet`` an ImageFolder
 with ``train``/``val`` folders, ``imagefolder`` any ImageFolder, ``synthetic`` a seeded random batch.

@@ -1,4 +1,4 @@
-"""The network contract shared by every student and teacher (DESIGN.md, "Network")."""
+"""The network contract shared by every student and teacher (ARCHITECTURE.md, "Network")."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import zipfile
@@ -12,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipeline", "samplers", "spaces", "storage")
-#: what each lower package may import from the project (DESIGN.md "Imports flow one way")
+#: what each lower package may import from the project (ARCHITECTURE.md, "Imports flow one way")
 ALLOWED = {"pipeline": {"spaces", "samplers", "storage", "pipeline"}, "spaces": {"spaces"}, "samplers": {"samplers"}, "storage": {"storage"}}
 FORBIDDEN_THIRD_PARTY = {"samplers": {"torch", "torchvision", "rich"}, "storage": {"torch", "torchvision", "rich"}, "spaces": {"rich"}}
 
@@ -60,6 +61,7 @@ def test_torchvision_imports() -> None:
     assert torchvision.ops.nms(torch.zeros(1, 4), torch.ones(1), 0.5).tolist() == [0]
 
 
+@pytest.mark.integration
 def test_wheel_contains_every_module(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
@@ -78,3 +80,28 @@ def test_wheel_contains_every_module(tmp_path: Path) -> None:
     assert any(n.endswith("entry_points.txt") for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "diswot = diswot.pipeline.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert {f"diswot/{package}/py.typed" for package in PACKAGES} <= names, "PEP 561 markers missing from the wheel"
+
+
+def _project_files() -> list[Path]:
+    skip = {".git", ".venv", "build", "dist", "data", "__pycache__"}
+    return [
+        path
+        for path in ROOT.rglob("*")
+        if path.suffix in {".py", ".md", ".toml", ".sh", ".cfg"}
+        and not skip & set(path.relative_to(ROOT).parts)
+        and not any(part.endswith(".egg-info") for part in path.parts)
+    ]
+
+
+def test_files_point_inside_the_repository() -> None:
+    """No file refers to a design document outside the repository; ARCHITECTURE.md's cited sections exist."""
+    outside = ("DESIGN" + ".md", "../" + "shared", "/work/" + "shared")
+    architecture = (ROOT / "ARCHITECTURE.md").read_text()
+    files = _project_files()
+    assert len(files) > 50
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert not [o for o in outside if o in text], f"{path.relative_to(ROOT)} points outside the repository"
+        for section in re.findall(r'ARCHITECTURE\.md, "([^"]+)"', text):
+            assert section in architecture, f"{path.relative_to(ROOT)} cites a missing ARCHITECTURE.md section {section!r}"

@@ -1,4 +1,4 @@
-"""The proxy contract (ARCHITECTURE.md, "proxies"): a training-free score, higher is better."""
+"""The proxy contract (ARCHITECTURE.md, "Proxy"): a training-free score, higher is better."""
 
 from __future__ import annotations
 

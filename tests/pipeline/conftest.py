@@ -1,14 +1,18 @@
-"""Shared helpers for pipeline tests: run the real CLI in-process or as a subprocess."""
+"""Shared helpers for pipeline tests: run the real CLI in-process or as a subprocess; a tiny network."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 from diswot.pipeline.cli import main
+from diswot.spaces import FeatureNetwork
 
 
 def run_cli(*args: str) -> int:
@@ -16,15 +20,41 @@ def run_cli(*args: str) -> int:
     return main(list(args))
 
 
-def run_process(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``diswot ARGS`` as a separate process (the installed console script's module)."""
+def cli_env() -> dict[str, str]:
+    """Environment for CLI subprocesses: one thread each (the test machine has 2 cores)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def run_process(
+    *args: str, cwd: Path | None = None, timeout: float = 300, extra: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``diswot ARGS`` as a separate process (``extra``: a launcher such as torchrun before ``-m``)."""
     return subprocess.run(
-        [sys.executable, "-m", "diswot.pipeline.cli", *args],
+        [sys.executable, *(extra or []), "-m", "diswot.pipeline.cli", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=timeout,
+        env=cli_env(),
     )
+
+
+class TinyNet(FeatureNetwork):
+    """conv-BN-ReLU stem and ``depth`` conv-BN-ReLU blocks of ``width`` channels, a linear classifier;
+    ``pool`` halves the map once at the end (smaller features)."""
+
+    def __init__(self, width: int = 8, depth: int = 2, num_classes: int = 5, pool: bool = False) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        for _ in range(depth):
+            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        if pool:
+            layers.append(nn.MaxPool2d(2))
+        self.body = nn.Sequential(*layers)
+        self.classifier = nn.Linear(width, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
 
 
 @pytest.fixture()

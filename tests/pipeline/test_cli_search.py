@@ -59,6 +59,7 @@ def test_show_lists_best(sqlite_url: str, capsys: pytest.CaptureFixture[str]) ->
     assert rows[0]["value"] >= rows[-1]["value"]
 
 
+@pytest.mark.integration
 def test_score_is_deterministic_across_processes() -> None:
     args = ["score", "--space", "s0", "--arch", "ResNet[3,3,3]", "--teacher", "resnet56", "--dataset", "synthetic", "--json"]
     first, second = run_process(*args), run_process(*args)
@@ -68,6 +69,7 @@ def test_score_is_deterministic_across_processes() -> None:
     assert a["params"] == 278_324 and a["arch"] == "ResNet[3,3,3]"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -161,6 +161,7 @@ def _browser():  # type: ignore[no-untyped-def]
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 
 
+@pytest.mark.integration
 def test_dashboard_in_headless_chromium(dashboard: str, searched: SimpleNamespace) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

@@ -15,17 +15,8 @@ from diswot.pipeline._cmd_distill import default_artifact_dir
 from diswot.pipeline.training import CHECKPOINT_NAME, read_results
 from diswot.spaces import get_space
 
-from .conftest import run_cli
-from .test_train import assert_one_line_error, make_cifar_folder, run_diswot
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """One intra-op thread for in-process runs: the test machine has 2 shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from .conftest import run_cli, run_process
+from .test_train import assert_one_line_error, make_cifar_folder
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +78,7 @@ def test_distill_errors_are_one_line(chain: dict[str, Any], capsys: pytest.Captu
         assert needle in " ".join(err.split()) and "Traceback" not in err
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind", ["garbage", "other-architecture"])
 def test_bad_teacher_checkpoint_gives_one_line(chain: dict[str, Any], tmp_path: Path, kind: str) -> None:
     bad = tmp_path / "teacher.pt"
@@ -98,7 +90,7 @@ def test_bad_teacher_checkpoint_gives_one_line(chain: dict[str, Any], tmp_path: 
 
         torch.save({"model": build_teacher("resnet56", 20).state_dict()}, bad)  # a ResNet-56, not the study's ResNet-20
         needle = "does not fit teacher resnet20"
-    proc = run_diswot("distill", "--storage", chain["url"], "--study", "chain", "--teacher-weights", str(bad),
+    proc = run_process("distill", "--storage", chain["url"], "--study", "chain", "--teacher-weights", str(bad),
                       "--dataset", "imagefolder", "--data-dir", str(chain["data"]), "--epochs", "1", "--out", str(tmp_path / "s"))
     assert_one_line_error(proc, needle)
     assert not (tmp_path / "s" / CHECKPOINT_NAME).exists()

@@ -15,24 +15,11 @@ from diswot.pipeline.proxies import PROXIES, Batch, Proxy, finite, get_proxy
 from diswot.pipeline.proxies._jacov import jacobian_covariance_score
 from diswot.spaces import FeatureNetwork, get_space, naslib_to_nb201
 
+from .conftest import TinyNet
+
 BASELINES = ["params", "flops", "grad_norm", "snip", "grasp", "fisher", "synflow", "jacov", "nwot", "plain", "l2_norm", "zen"]
 KD = ["kd", "cc", "nst", "sp"]
 NUM_CLASSES = 5
-
-
-class TinyNet(FeatureNetwork):
-    """stem conv-BN-ReLU, ``depth`` conv-BN-ReLU blocks of ``width`` channels, linear classifier."""
-
-    def __init__(self, width: int = 8, depth: int = 2, num_classes: int = NUM_CLASSES) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        for _ in range(depth):
-            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        self.body = nn.Sequential(*layers)
-        self.classifier = nn.Linear(width, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 def make_net(seed: int = 0, **kw: int) -> TinyNet:

@@ -8,32 +8,16 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from diswot.pipeline.errors import ProxyError
 from diswot.pipeline.proxies import Batch, finite, get_proxy
 from diswot.pipeline.proxies._kd import correlation_congruence, hinton_kd, nst_mmd, similarity_preserving
 from diswot.spaces import FeatureNetwork, get_space
 
+from .conftest import TinyNet
+
 KD = ["kd", "cc", "nst", "sp"]
 NUM_CLASSES = 5
-
-
-class TinyNet(FeatureNetwork):
-    """conv-BN-ReLU stack of ``width`` channels; ``pool`` halves the map once (smaller features)."""
-
-    def __init__(self, width: int = 8, depth: int = 2, num_classes: int = NUM_CLASSES, pool: bool = False) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        for _ in range(depth):
-            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        if pool:
-            layers.append(nn.MaxPool2d(2))
-        self.body = nn.Sequential(*layers)
-        self.classifier = nn.Linear(width, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 def net(seed: int, **kw: object) -> TinyNet:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import torch
 from diswot.pipeline.cli import build_parser
 from diswot.pipeline.training import CHECKPOINT_NAME, read_results
 
-from .conftest import run_cli
+from .conftest import cli_env, run_cli, run_process
 
 _BUILD = Path(__file__).resolve().parents[1] / "data" / "cifar100_imagefolder" / "build.py"
 _spec = importlib.util.spec_from_file_location("cifar100_imagefolder_build", _BUILD)
@@ -34,19 +33,6 @@ def make_cifar_folder(root: Path, n_train: int = 320, n_val: int = 160) -> Path:
     return _build.build_imagefolder(root, n_train=n_train, n_val=n_val)
 
 
-def cli_env() -> dict[str, str]:
-    """Environment for CLI subprocesses: one thread each (the test machine has 2 cores)."""
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def run_diswot(*args: str, timeout: float = 300, extra: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``diswot ARGS`` in a subprocess (``extra``: a launcher such as torchrun before ``-m``)."""
-    return subprocess.run(
-        [sys.executable, *(extra or []), "-m", "diswot.pipeline.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env=cli_env(),
-    )
-
-
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
     """Exit 2, no traceback, one ``error:`` line that contains ``needle``."""
     assert proc.returncode == 2, proc.stderr
@@ -54,15 +40,6 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines and lines[0].startswith("error:"), proc.stderr
     assert needle in " ".join(lines), proc.stderr
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """One intra-op thread for in-process runs: the test machine has 2 shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +100,7 @@ def test_presets_and_overrides_resolve(cifar_dir: Path, tmp_path: Path) -> None:
     assert (cfg.kd_gamma, cfg.kd_alpha, cfg.kd_rho) == (0.1, 0.9, 2.0)
 
 
+@pytest.mark.integration
 def test_resume_after_sigkill_matches_uninterrupted_run(small_dir: Path, tmp_path: Path) -> None:
     args = ["train", "--model", "s0:ResNet[1,1,1]", "--dataset", "imagefolder", "--data-dir", str(small_dir),
             "--epochs", "3", "--batch-size", "32", "--lr", "0.1", "--milestones", "2", "--seed", "7"]
@@ -142,7 +120,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(small_dir: Path, tmp_pat
     done = torch.load(killed / CHECKPOINT_NAME, weights_only=True)["epoch"]
     assert done < 3, "killed too late to test resuming"
 
-    resumed = run_diswot(*args, "--out", str(killed), "--resume")
+    resumed = run_process(*args, "--out", str(killed), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     a, b = read_results(tmp_path / "full"), read_results(killed)
     assert _stable(b["history"]) == _stable(a["history"])  # every epoch's loss, accuracy, top-1/5 equal
@@ -187,9 +165,10 @@ def test_bad_options_give_one_line(
     assert needle in err and "Traceback" not in err
 
 
+@pytest.mark.integration
 def test_ddp_two_processes_gloo(small_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
-    proc = run_diswot(
+    proc = run_process(
         "train", "--model", "s0:ResNet[1,1,1]", "--dataset", "imagefolder", "--data-dir", str(small_dir),
         "--epochs", "1", "--batch-size", "32", "--out", str(out),
         extra=["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"],

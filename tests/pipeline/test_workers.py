@@ -81,6 +81,7 @@ def test_worker_command_line_keeps_options_but_not_the_password() -> None:
     assert "--workers" not in argv
 
 
+@pytest.mark.integration
 def test_max_trials_caps_the_study_across_workers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     args = [*FAST, "--storage", url, "--study", "cap", "--max-trials", "3"]
@@ -92,6 +93,7 @@ def test_max_trials_caps_the_study_across_workers(tmp_path: Path) -> None:
     assert len(trials_of(url, "cap")) == before, "a capped study runs nothing more"
 
 
+@pytest.mark.integration
 def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> None:
     url = f"journal://{tmp_path / 's.log'}"
     proc = start(*SLOW, "--study", "int", "--n-trials", "200", "--workers", "2", url=url, start_new_session=True)
@@ -111,6 +113,7 @@ def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> No
     assert len(after) == len(trials) + 2 and all(t.state == TrialState.COMPLETE for t in after[len(trials) :])
 
 
+@pytest.mark.integration
 def test_killed_journal_worker_is_failed_when_a_worker_starts(tmp_path: Path) -> None:
     url = f"journal://{tmp_path / 's.log'}"
     proc = start(*SLOW, "--study", "kill", "--n-trials", "200", url=url)

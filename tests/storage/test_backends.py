@@ -17,6 +17,9 @@ from diswot.storage import WORKER_KEY, open_storage
 from ..pipeline.conftest import run_cli
 from .conftest import FAST_SEARCH, journal_path, unique
 
+#: every test runs a second worker process (and most a server)
+pytestmark = pytest.mark.integration
+
 N_TRIALS = 4
 
 

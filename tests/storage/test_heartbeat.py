@@ -67,6 +67,7 @@ def journal_study(tmp_path: Path) -> optuna.Study:
     return optuna.create_study(storage=open_storage(f"journal://{tmp_path / 's.log'}"), direction="maximize", sampler=SpySampler())
 
 
+@pytest.mark.integration
 def test_worker_is_dead() -> None:
     me = worker_identity()
     assert not worker_is_dead(me)
@@ -77,6 +78,7 @@ def test_worker_is_dead() -> None:
     assert not worker_is_dead(None) and not worker_is_dead({"pid": "x"})
 
 
+@pytest.mark.integration
 def test_dead_worker_trial_is_failed_and_retried_with_same_params(journal_study: optuna.Study) -> None:
     study = journal_study
     sampler: SpySampler = study.sampler  # type: ignore[assignment]
@@ -136,6 +138,7 @@ def test_trial_heartbeat_thread(journal_study: optuna.Study) -> None:
         TrialHeartbeat(storage=study._storage, trial_id=trial._trial_id, interval=0)
 
 
+@pytest.mark.integration
 def test_retry_limit(journal_study: optuna.Study) -> None:
     study = journal_study
     retry = RetryStaleTrial(max_retry=1)
