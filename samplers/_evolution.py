@@ -20,6 +20,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ._mutation import DEFAULT_WIDTH_FACTORS, mutate
+from ._pareto import crowding_distance, losses, pareto_ranks
 from ._realize import Candidate, Constraint, SuggestFunc, _random_valid, is_compatible, realize
 
 __all__ = ["LINEAGE_KEY", "EvolutionSampler", "lineage"]
@@ -61,7 +62,7 @@ class _History:
         self.complete: list[int] = []  # numbers of COMPLETE trials, ascending
         self.frozen: dict[int, FrozenTrial] = {}  # COMPLETE number -> trial
         self.keys: set[Hashable] = set()  # params of finished trials that did not FAIL
-        self.arch: dict[int, tuple[float, Hashable]] = {}  # COMPLETE number -> (value, params key)
+        self.arch: dict[int, tuple[tuple[float, ...], Hashable]] = {}  # COMPLETE number -> (values, params key)
 
     def update(self, fetch: Callable[[int], FrozenTrial | None]) -> None:
         """Take in new and unfinished trials; ``fetch(number)`` is ``None`` past the last trial."""
@@ -90,7 +91,7 @@ class _History:
         if trial.state == TrialState.COMPLETE:
             insort(self.complete, number)
             self.frozen[number] = trial
-            self.arch[number] = (trial.value, key)  # type: ignore[assignment]
+            self.arch[number] = (tuple(trial.values), key)
 
     def unfinished_keys(self) -> set[Hashable]:
         """Params (or enqueued fixed params) of the trials that are still running or waiting."""
@@ -126,6 +127,30 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
+def _check_directions(study: Study) -> None:
+    """Refuse a study with an objective that is neither minimised nor maximised."""
+    directions = study.directions
+    if any(d not in (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE) for d in directions):
+        raise ValueError(
+            f"EvolutionSampler needs every objective minimised or maximised; study {study.study_name!r} "
+            f"has directions {[d.name for d in directions]}: create it with direction= or directions="
+        )
+
+
+def _fitness(values: Sequence[Sequence[float]], directions: Sequence[StudyDirection]) -> list[Any]:
+    """Tournament keys, larger is better: the signed value of one objective; with several,
+    ``(-Pareto rank, crowding distance)`` within the population (NSGA-II's crowded comparison)."""
+    points = losses(values, directions)
+    if len(directions) == 1:
+        return (-points[:, 0]).tolist()
+    ranks = pareto_ranks(points)
+    crowding = np.zeros(len(points))
+    for rank in np.unique(ranks):
+        members = np.flatnonzero(ranks == rank)
+        crowding[members] = crowding_distance(points[members])
+    return list(zip((-ranks).tolist(), crowding.tolist()))
+
+
 class EvolutionSampler(BaseSampler):
     """Regularised evolution over a (conditional) suggest-function search space (DisWOT C.1).
 
@@ -140,6 +165,12 @@ class EvolutionSampler(BaseSampler):
     that, a valid duplicate, and as a last resort a random valid candidate, is accepted (origin
     ``"fallback"``). A parent whose last 10 children were all known or invalid counts as spent and
     is passed over in tournaments (a memo, so exhausted neighbourhoods cost little).
+
+    In a multi-objective study (e.g. DisWOT score against parameters) the tournament compares
+    members by Pareto rank within the population, and breaks ties by NSGA-II's crowding distance
+    on their front, so parents spread along the front. Every direction must be set; a study
+    whose directions the sampler cannot handle is refused from :meth:`sample_relative` and
+    :meth:`sample_independent` alike.
 
     The candidate is chosen at the trial's first :meth:`sample_independent` (enqueued trials
     with every param fixed take none) and its origin and parent's trial number are stored in one
@@ -245,7 +276,7 @@ class EvolutionSampler(BaseSampler):
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        self._raise_error_if_multi_objective(study)
+        _check_directions(study)
         return {}
 
     def sample_independent(
@@ -277,7 +308,7 @@ class EvolutionSampler(BaseSampler):
 
     def _propose(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
         """Choose the trial's candidate and record its parent and origin in the storage."""
-        self._raise_error_if_multi_objective(study)
+        _check_directions(study)
         storage = study._storage
         fetch = _fetcher(storage, study._study_id)
         owner = (id(storage), study._study_id)
@@ -301,7 +332,7 @@ class EvolutionSampler(BaseSampler):
             numbers = history.complete[-self._population_size :]
             params, parent, origin = self._evolve(
                 [history.frozen[n] for n in numbers], [history.arch[n] for n in numbers],
-                study.direction, is_duplicate, forced,
+                study.directions, is_duplicate, forced,
             )
         storage.set_trial_system_attr(trial._trial_id, LINEAGE_KEY, {"origin": origin, "parent": parent})
         return params
@@ -321,13 +352,12 @@ class EvolutionSampler(BaseSampler):
     def _evolve(
         self,
         population: list[FrozenTrial],
-        archs: list[tuple[float, Hashable]],
-        direction: StudyDirection,
+        archs: list[tuple[tuple[float, ...], Hashable]],
+        directions: Sequence[StudyDirection],
         is_duplicate: Callable[[Hashable], bool],
         forced: Mapping[str, Any] | None,
     ) -> tuple[dict[str, Any], int | None, str]:
-        sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
-        scores = [sign * value for value, _ in archs]
+        scores = _fitness([values for values, _ in archs], directions)
         arch_keys = [key for _, key in archs]
         size = min(self._tournament_size, len(population))
         tried: set[Hashable] = set()

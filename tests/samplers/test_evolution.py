@@ -12,8 +12,9 @@ import pytest
 from optuna.trial import TrialState
 
 from diswot.samplers import LINEAGE_KEY, EvolutionSampler, lineage
+from diswot.samplers._evolution import _fitness, _History
 from diswot.samplers._mutation import param_block
-from diswot.samplers._evolution import _History
+from diswot.samplers._pareto import losses, pareto_ranks
 
 
 def sampler(toy: SimpleNamespace, **kwargs: Any) -> EvolutionSampler:
@@ -209,10 +210,46 @@ def test_impossible_limits_fail_the_trial_with_a_reason(toy: SimpleNamespace) ->
         bad.optimize(toy.objective, n_trials=1)
 
 
-def test_multi_objective_is_refused(toy: SimpleNamespace) -> None:
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler(toy))
-    with pytest.raises(ValueError, match="multi-objective"):
-        study.optimize(lambda t: (toy.objective(t), 0.0), n_trials=1)
+def test_multi_objective_selects_parents_on_the_front(toy: SimpleNamespace) -> None:
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        return toy.objective(trial), float(toy.cost(trial.params))  # asserts the limit
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler(toy, seed=1))
+    study.optimize(objective, n_trials=120)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    front = {t.number for t in study.best_trials}
+    ranks, lineages = [], origins(study)
+    for trial, (origin, parent) in zip(study.trials, lineages):
+        if origin != "mutation":
+            continue
+        window = [t for t in study.trials[: trial.number] if t.state == TrialState.COMPLETE][-20:]
+        points = losses([t.values for t in window], study.directions)
+        ranks.append(pareto_ranks(points)[[t.number for t in window].index(parent)])
+    assert sum(o == "mutation" for o, _ in lineages) > 60
+    # the tournament of 10 out of 20 picks the member of lowest rank it draws: mostly the front
+    assert np.mean(np.array(ranks) == 0) > 0.6
+    assert len(front) > 3
+
+
+def test_fitness_orders_by_rank_then_crowding() -> None:
+    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    values = [(1.0, 1.0), (2.0, 2.0), (3.0, 3.0), (2.5, 2.6), (1.0, 3.0), (2.0, 2.9)]
+    fit = _fitness(values, directions)
+    assert [f[0] for f in fit] == [0, 0, 0, 0, -2, -1]
+    assert fit[0][1] == fit[2][1] == float("inf")  # the front's ends
+    assert fit[1][1] > 0 and fit[3][1] > 0
+    assert _fitness([(1.0,), (3.0,)], directions[1:]) == [-1.0, -3.0]  # one objective: the signed value
+
+
+def test_unhandled_directions_are_refused_from_both_entry_points(toy: SimpleNamespace) -> None:
+    unset = SimpleNamespace(directions=[optuna.study.StudyDirection.NOT_SET], study_name="odd")
+    trial = SimpleNamespace(_trial_id=0, number=0, system_attrs={})
+    with pytest.raises(ValueError, match="minimised or maximised.*'odd'"):
+        sampler(toy).sample_relative(unset, trial, {})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="minimised or maximised"):
+        sampler(toy).sample_independent(
+            unset, trial, "stem.width", optuna.distributions.IntDistribution(8, 64, step=8)  # type: ignore[arg-type]
+        )
 
 
 @pytest.mark.parametrize(
@@ -266,7 +303,7 @@ def test_history_reads_each_finished_trial_once() -> None:
     trials[1].number, trials[4].number = 1, 4
     history.update(fetch)
     assert history.complete == [0, 1, 4] and not history.pending
-    assert history.arch[0] == (1.0, frozenset({("a", 1)})) and history.arch[1] == (5.0, frozenset({("a", 2)}))
+    assert history.arch[0] == ((1.0,), frozenset({("a", 1)})) and history.arch[1] == ((5.0,), frozenset({("a", 2)}))
 
 
 def test_in_memory_study_is_read_trial_by_trial(toy: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,12 +17,15 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.samplers import BaseSampler
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, SingleOnlySamplerTestCase
+from optuna.testing.pytest_samplers import BasicSamplerTestCase, MultiObjectiveSamplerTestCase
 
 from diswot.samplers import EvolutionSampler
 
 #: the cases that run 100+ trials: slow on file storages (every trial reads the study back)
-HEAVY = ("test_float", "test_int", "test_categorical", "test_combination_of_different_distributions_objective")
+HEAVY = (
+    "test_float", "test_int", "test_categorical", "test_combination_of_different_distributions_objective",
+    "test_multi_objective_sample_independent",
+)
 
 
 def _param(kind: str, *, slow: bool = False) -> object:
@@ -82,8 +85,8 @@ class TestBasicSampler(_OnEveryStorage, BasicSamplerTestCase):
     """Floats, ints, categoricals, conditional and fixed params, NaN values, dynamic ranges."""
 
 
-class TestSingleObjectiveOnly(_OnEveryStorage, SingleOnlySamplerTestCase):
-    """A multi-objective study is refused by both ``sample_relative`` and ``sample_independent``."""
+class TestMultiObjective(_OnEveryStorage, MultiObjectiveSamplerTestCase):
+    """Every distribution in a two-objective study (unset directions are refused: test_evolution.py)."""
 
 
 def test_storage_fixture_really_switches_storage(storage: str) -> None:

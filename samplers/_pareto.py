@@ -1,0 +1,95 @@
+"""Pareto ranks, crowding distances and hypervolume of minimisation problems (numpy only).
+
+Ranks and crowding follow NSGA-II (Deb et al., 2002): rank 0 is the non-dominated front, rank
+``k`` the front of what remains once ranks ``< k`` are removed; crowding is the sum over
+objectives of the normalised gap between a point's neighbours on its own front (boundary points
+get infinity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from optuna.study import StudyDirection
+
+__all__ = ["crowding_distance", "hypervolume", "losses", "pareto_ranks"]
+
+
+def losses(values: Sequence[Sequence[float]], directions: Sequence[StudyDirection]) -> np.ndarray:
+    """``values`` as an ``(n, m)`` array to minimise: maximised objectives are negated."""
+    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
+    points = np.asarray(values, dtype=float).reshape(-1, len(signs))
+    return points * signs
+
+
+def _dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``out[i, j]``: point ``a[i]`` dominates ``b[j]`` (no worse everywhere, better somewhere)."""
+    le = (a[:, None, :] <= b[None, :, :]).all(axis=2)
+    lt = (a[:, None, :] < b[None, :, :]).any(axis=2)
+    return le & lt
+
+
+def pareto_ranks(points: np.ndarray) -> np.ndarray:
+    """Non-domination rank of each row of ``points`` (minimisation); 0 is the Pareto front."""
+    points = np.asarray(points, dtype=float)
+    n = len(points)
+    ranks = np.full(n, -1, dtype=int)
+    if n == 0:
+        return ranks
+    dominated_by = _dominates(points, points).sum(axis=0)  # how many points dominate each one
+    beats = _dominates(points, points)
+    rank = 0
+    front = np.flatnonzero(dominated_by == 0)
+    while front.size:
+        ranks[front] = rank
+        dominated_by = dominated_by - beats[front].sum(axis=0)
+        dominated_by[ranks >= 0] = -1
+        front = np.flatnonzero(dominated_by == 0)
+        rank += 1
+    return ranks
+
+
+def crowding_distance(points: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each row of ``points`` (one front); boundaries get ``inf``."""
+    points = np.asarray(points, dtype=float)
+    n, m = points.shape if points.ndim == 2 else (len(points), 0)
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        order = np.argsort(points[:, j], kind="stable")
+        column = points[order, j]
+        span = column[-1] - column[0]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (column[2:] - column[:-2]) / span
+    return distance
+
+
+def hypervolume(points: np.ndarray, reference: Sequence[float]) -> float:
+    """The volume dominated by ``points`` (minimisation) and bounded by ``reference``.
+
+    Exact: a sweep in two dimensions, slicing along the first objective above that (fine for the
+    few hundred points of a study's front).
+    """
+    ref = np.asarray(reference, dtype=float)
+    points = np.asarray(points, dtype=float).reshape(-1, len(ref))
+    points = points[(points < ref).all(axis=1)]
+    if len(points) == 0:
+        return 0.0
+    points = points[pareto_ranks(points) == 0]
+    if len(ref) == 1:
+        return float(ref[0] - points[:, 0].min())
+    order = np.argsort(points[:, 0], kind="stable")
+    points = points[order]
+    if len(ref) == 2:
+        ys = np.minimum.accumulate(points[:, 1])
+        widths = np.diff(np.append(points[:, 0], ref[0]))
+        return float(np.sum(widths * (ref[1] - ys)))
+    volume = 0.0
+    for i in range(len(points)):
+        upper = points[i + 1, 0] if i + 1 < len(points) else ref[0]
+        if upper > points[i, 0]:
+            volume += (upper - points[i, 0]) * hypervolume(points[: i + 1, 1:], ref[1:])
+    return volume
