@@ -24,6 +24,7 @@ from ._cmd_show import load_existing_study
 from ._cmd_train import add_training_options, reporter_for, resolve_run, summary_line
 from ._options import add_storage_options
 from .errors import DiswotError
+from .report import top_trials
 from .teachers import build_teacher
 from .training import CHECKPOINT_NAME, TrainResult, seed_everything, train_model
 
@@ -69,7 +70,7 @@ def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenT
     if number is None:
         if not complete:
             raise DiswotError(f"study {study.study_name!r} has no completed trial; run diswot search first")
-        return study.best_trial
+        return study.best_trial if len(study.directions) == 1 else top_trials(study, 1)[0]  # the best score
     trials = study.get_trials(deepcopy=False)
     match = [t for t in trials if t.number == number]
     if not match:
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         if env.is_main:
             console.print(
                 f"[bold]distill[/bold] trial {trial.number} of {args.study}: {model_name} "
-                f"(score {trial.value:.6g}) from {teacher_name} ({weights}) on {config.dataset} "
+                f"(score {trial.values[0]:.6g}) from {teacher_name} ({weights}) on {config.dataset} "
                 f"({num_classes} classes, {len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: "
                 f"{config.epochs} epochs, KD gamma {config.kd_gamma} alpha {config.kd_alpha} rho {config.kd_rho}, "
                 f"batch {config.batch_size}, lr {config.lr}, {config.device}, AMP {config.amp}",

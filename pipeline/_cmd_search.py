@@ -41,7 +41,8 @@ from .config import RECORDED_FIELDS, SAMPLERS, config_from_args
 from .errors import DiswotError
 from .notes import write_study_note
 from .report import top_table
-from .search import TRIAL_ERRORS, SearchObjective, make_sampler, make_scoring
+from .objectives import best_score, check_directions, make_objective, name_metrics, search_constraint, study_directions
+from .search import TRIAL_ERRORS, make_sampler, make_scoring
 from .workers import STORAGE_ENV, Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
 
 __all__ = ["COUNTED_STATES", "add_parser", "run"]
@@ -79,6 +80,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--timeout", type=float, help="stop after this many seconds")
     g.add_argument("--max-params", help="parameter limit, e.g. 500K, 1M, 13M (default: the space's)")
     g.add_argument("--max-layers", type=int, help="layer limit (default: the space's; the paper uses 20 on S2)")
+    g.add_argument("--max-flops", help="FLOPs-per-image limit, e.g. 500M, 2G (default: none)")
+    g.add_argument(
+        "--objectives",
+        help="score (default), or the score against costs to minimise, e.g. score,params; "
+        "any of params, flops, latency (ms per batch on the scoring device); see README: budgets",
+    )
     g.add_argument("--sampler", default="evolution", choices=SAMPLERS, help="default evolution")
     g.add_argument("--population-size", type=int, default=20, help="evolution population P (default 20)")
     g.add_argument("--tournament-size", type=int, default=10, help="evolution tournament S (default 10)")
@@ -220,16 +227,18 @@ def _run(args: argparse.Namespace) -> int:
         seed=sampler_seed(config.seed, index),
         population_size=config.population_size,
         tournament_size=config.tournament_size,
+        constraint=search_constraint(setup, config.max_flops),
     )
     study = optuna.create_study(
-        storage=storage, study_name=args.study, direction="maximize", sampler=sampler, load_if_exists=True
+        storage=storage, study_name=args.study, directions=study_directions(config.objectives), sampler=sampler,
+        load_if_exists=True,
     )
-    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
-        raise DiswotError(f"study {args.study!r} exists and minimises; DisWOT studies maximise. Use another --study")
     try:
         resumed = record_config(study, setup.recorded(), mutable=mutable)
     except ConfigMismatchError as exc:
         raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
+    check_directions(study, config.objectives)
+    name_metrics(study, config.objectives)
     log.info("worker %d: study %s in %s, sampler seed %d", index, args.study, parsed, sampler_seed(config.seed, index))
     stale = fail_stale_trials(study, grace_period=grace, retry=retry)
     note_config: dict[str, Any] = {
@@ -271,7 +280,7 @@ def _run(args: argparse.Namespace) -> int:
     interrupts = Interrupts()
     interrupts.study = study
     objective = WorkerObjective(
-        objective=SearchObjective(setup),
+        objective=make_objective(setup, config.objectives, config.max_flops),
         interrupts=interrupts,
         identity={**worker_identity(), "index": index},
         heartbeat=None if native else args.heartbeat,
@@ -298,7 +307,7 @@ def _run(args: argparse.Namespace) -> int:
 
         callbacks.append(note_callback)
 
-    best = study.best_value if done else -math.inf
+    best = best_score(study) if done else -math.inf
     children: list[subprocess.Popen[bytes]] = []
     codes: list[int] = []
     interrupted = False
@@ -316,8 +325,8 @@ def _run(args: argparse.Namespace) -> int:
 
         def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal best
-            if trial.state == TrialState.COMPLETE and trial.value is not None and trial.value > best:
-                best = trial.value
+            if trial.state == TrialState.COMPLETE and trial.values and trial.values[0] > best:
+                best = trial.values[0]
             progress.update(task, advance=1, best=f"{best:.6g}" if math.isfinite(best) else "-")
 
         try:

@@ -10,6 +10,7 @@ import optuna
 from diswot.storage import mask_url, open_storage
 
 from ._options import add_storage_options
+from ._front import add_front_options, show_front
 from .errors import DiswotError
 from .report import top_table, top_trials
 
@@ -22,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_storage_options(p, study_required=True)
     p.add_argument("--top", type=int, default=10, help="how many (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_front_options(p)
     p.set_defaults(run=run)
 
 
@@ -40,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from .cli import console
 
     study = load_existing_study(args.storage, args.study)
+    status = show_front(study, args, console)
+    if status is not None:
+        return status
     if args.json:
         rows = [
             {"trial": t.number, "value": t.value, **{k: v for k, v in t.user_attrs.items()}}

@@ -57,6 +57,9 @@ class SearchConfig:
     precision: str = "fp32"
     max_params: int | None = None
     max_layers: int | None = None
+    #: study objectives, the score first (``score``, ``params``, ``flops``, ``latency``)
+    objectives: tuple[str, ...] = ("score",)
+    max_flops: int | None = None
     sampler: str = "evolution"
     population_size: int = 20
     tournament_size: int = 10
@@ -95,7 +98,13 @@ class SearchConfig:
         values = asdict(self)
         limits = self.limits()
         values.update(num_classes=num_classes, semantic=semantic, max_params=limits.max_params, max_layers=limits.max_layers)
-        return {k: values[k] for k in RECORDED_FIELDS}
+        recorded = {k: values[k] for k in RECORDED_FIELDS}
+        # recorded only when set, so that studies created before these options resume unchanged
+        if self.objectives != ("score",):
+            recorded["objectives"] = list(self.objectives)
+        if self.max_flops is not None:
+            recorded["max_flops"] = self.max_flops
+        return recorded
 
 
 def _count(value: str | None, flag: str) -> int | None:
@@ -105,6 +114,14 @@ def _count(value: str | None, flag: str) -> int | None:
         return parse_count(value)
     except ValueError as exc:
         raise DiswotError(f"{flag}: {exc}") from None
+
+
+def _objectives(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ("score",)
+    from .objectives import parse_objectives
+
+    return parse_objectives(value)
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
@@ -128,6 +145,8 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         precision=get("precision", "fp32"),
         max_params=_count(get("max_params"), "--max-params"),
         max_layers=get("max_layers"),
+        objectives=_objectives(get("objectives")),
+        max_flops=_count(get("max_flops"), "--max-flops"),
         sampler=get("sampler", "evolution"),
         population_size=get("population_size", 20),
         tournament_size=get("tournament_size", 10),

@@ -95,7 +95,7 @@ def study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10)
                 i,
                 t.number,
                 t.user_attrs.get("arch", "?"),
-                t.value,
+                t.values[0],
                 fmt_count(t.user_attrs.get("params")),
                 fmt_count(t.user_attrs.get("flops")),
             ]

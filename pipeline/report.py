@@ -20,10 +20,10 @@ def fmt_count(n: float | int | None) -> str:
 
 
 def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTrial]:
-    """The ``n`` best COMPLETE trials, best first."""
+    """The ``n`` best COMPLETE trials, best first (by the first objective, the score)."""
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(trials, key=lambda t: t.value, reverse=reverse)[:n]  # type: ignore[arg-type,return-value]
+    reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(trials, key=lambda t: t.values[0], reverse=reverse)[:n]
 
 
 def top_table(study: optuna.Study, n: int = 10, title: str | None = None, *, terms: bool | None = None) -> Table:
@@ -44,7 +44,7 @@ def top_table(study: optuna.Study, n: int = 10, title: str | None = None, *, ter
             str(i),
             str(t.number),
             str(a.get("arch", "?")),
-            f"{t.value:.5g}",
+            f"{t.values[0]:.5g}",
             *[f"{a[k]:.4g}" if k in a else "-" for k in term_cols],
             fmt_count(a.get("params")),
             fmt_count(a.get("flops")),

@@ -140,8 +140,12 @@ def make_sampler(
     seed: int | None,
     population_size: int = 20,
     tournament_size: int = 10,
+    constraint: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """``evolution`` (DisWOT's mutation under the limits), ``random`` or ``tpe``, seeded."""
+    """``evolution`` (DisWOT's mutation under the limits), ``random`` or ``tpe``, seeded.
+
+    ``constraint`` replaces the evolution's check of ``limits`` (e.g. to add a FLOPs limit).
+    """
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "tpe":
@@ -152,7 +156,7 @@ def make_sampler(
 
     return EvolutionSampler(
         suggest_func=space.suggest,
-        constraint=limit_constraint(space, limits, num_classes),
+        constraint=constraint or limit_constraint(space, limits, num_classes),
         population_size=population_size,
         tournament_size=tournament_size,
         seed=seed,

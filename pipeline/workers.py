@@ -147,7 +147,7 @@ class WorkerObjective:
         finally:
             self.interrupts.in_objective = False
         if self.notes:
-            write_trial_note(trial, score=value)
+            write_trial_note(trial, score=value if isinstance(value, (int, float)) else value[0])
         return value
 
 

@@ -1,0 +1,50 @@
+"""``diswot show --pareto`` and ``--budget``: the options and what they print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import optuna
+from rich.console import Console
+
+from .report import fmt_count
+from .pareto import budget_best, front_rows, front_table, objectives_of, pareto_front, parse_budget
+
+__all__ = ["add_front_options", "show_front"]
+
+
+def add_front_options(p: argparse.ArgumentParser) -> None:
+    """Register ``--pareto`` and ``--budget`` on ``diswot show``."""
+    p.add_argument("--pareto", action="store_true", help="print the Pareto front: arch, score, params, FLOPs, latency")
+    p.add_argument(
+        "--budget",
+        metavar="KEY=VALUE",
+        help="the best student within a budget, from the front, e.g. params=1M or flops=300M,latency=5 (ms)",
+    )
+
+
+def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) -> int | None:
+    """Print the front or the best student within ``--budget`` and return the exit status
+    (1: no student fits the budget); ``None`` when neither was asked for."""
+    if args.budget:
+        budget = parse_budget(args.budget)
+        trial, source = budget_best(study, budget)
+        wanted = ", ".join(f"{k} <= {v:g} ms" if k == "latency" else f"{k} <= {fmt_count(v)}" for k, v in budget.items())
+        if args.json:
+            console.print_json(json.dumps({"budget": budget, "source": source, "best": front_rows([trial]) if trial else []}))
+        elif trial is None:
+            console.print(f"no student of study {study.study_name} within {wanted} (searched {source}); raise the budget", highlight=False)
+        else:
+            console.print(front_table([trial], f"best student within {wanted}, from {source}"))
+            console.print(f"distil it: diswot distill --study {study.study_name} --trial {trial.number}", highlight=False)
+        return 0 if trial is not None else 1
+    if args.pareto:
+        front = pareto_front(study)
+        if args.json:
+            console.print_json(json.dumps(front_rows(front)))
+        else:
+            objectives = ", ".join(objectives_of(study))
+            console.print(front_table(front, f"Pareto front of {study.study_name} ({objectives}): {len(front)} students"))
+        return 0
+    return None
