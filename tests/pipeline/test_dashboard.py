@@ -95,7 +95,12 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8"]
     assert run_cli(*args, "--storage", url, "--study", name, "--n-trials", "4", "--note-every", "2", "--no-progress") == 0
     study = optuna.load_study(study_name=name, storage=url)
-    return SimpleNamespace(url=url, name=name, study=study, best=top_trials(study, 1)[0])
+    # beside it, a multi-objective study (score against params) in the same storage
+    multi = f"{name}-pareto"
+    assert run_cli(*args, "--storage", url, "--study", multi, "--n-trials", "4", "--objectives", "score,params", "--no-progress") == 0
+    return SimpleNamespace(
+        url=url, name=name, study=study, best=top_trials(study, 1)[0], multi=optuna.load_study(study_name=multi, storage=url)
+    )
 
 
 def test_search_writes_study_and_trial_notes(searched: SimpleNamespace) -> None:
@@ -211,3 +216,26 @@ def test_study_note_is_spaced_by_its_cost(
     assert run_cli(*args, "--storage", url, "--study", "notes", "--n-trials", "6", "--note-every", "1", "--no-progress") == 0
     assert calls[0] == 0 and calls[-1] == 6  # at the start and at the end, always
     assert len(calls) - 2 == expected  # in between: after each trial, or never when a write is costly
+
+
+def test_dashboard_shows_the_pareto_front(dashboard: str, searched: SimpleNamespace) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    study = searched.multi
+    front = len(study.best_trials)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = _browser()
+    try:
+        browser.get(f"{dashboard}/dashboard/studies/{study._study_id}")
+        wait = WebDriverWait(browser, 90)
+        wait.until(lambda b: "Pareto Front" in b.find_element(By.TAG_NAME, "body").text)
+        plot = wait.until(lambda b: b.find_elements(By.ID, "graph-pareto-front"))[0]
+        # plotly draws one marker per trial
+        assert wait.until(lambda b: len(plot.find_elements(By.CSS_SELECTOR, "path.point")) >= len(study.trials) or None)
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-pareto.png"))
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "Objective X" in body and "score" in body and "params" in body  # the study's metric names
+    finally:
+        browser.quit()
+    assert front >= 1 and (ARTIFACTS / "dashboard-pareto.png").stat().st_size > 10_000
