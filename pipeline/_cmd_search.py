@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from diswot.storage import (
+    CONFIG_ATTR,
     DEFAULT_STORAGE,
     ConfigMismatchError,
     RetryStaleTrial,
@@ -233,6 +234,8 @@ def _run(args: argparse.Namespace) -> int:
         storage=storage, study_name=args.study, directions=study_directions(config.objectives), sampler=sampler,
         load_if_exists=True,
     )
+    if CONFIG_ATTR not in study.user_attrs:  # a study from elsewhere: check it before writing to it
+        check_directions(study, config.objectives)
     try:
         resumed = record_config(study, setup.recorded(), mutable=mutable)
     except ConfigMismatchError as exc:

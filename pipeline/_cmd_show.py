@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return status
     if args.json:
         rows = [
-            {"trial": t.number, "value": t.value, **{k: v for k, v in t.user_attrs.items()}}
+            {"trial": t.number, "value": t.values[0], **{k: v for k, v in t.user_attrs.items()}}
             for t in top_trials(study, args.top)
         ]
         console.print_json(json.dumps(rows))

@@ -168,3 +168,27 @@ def test_bad_objectives_is_one_line(tmp_path) -> None:  # type: ignore[no-untype
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "unknown 'size'" in result.stderr
     assert not list(tmp_path.iterdir())  # nothing created
+
+
+def test_show_and_distill_pick_by_score_in_a_multi_objective_study(
+    two_objective: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from diswot.pipeline._cmd_distill import _pick_trial
+
+    study = two_objective.study
+    best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0])
+    assert _pick_trial(study, None).values[0] == best.values[0]  # distill's default: the best score
+    assert _pick_trial(study, 3).number == 3  # distill --trial N: any trial, e.g. one from the front
+    capsys.readouterr()
+    assert run_cli("show", "--storage", two_objective.url, "--study", "mo", "--json", "--top", "3") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["value"] == best.values[0] and len(rows) == 3
+
+
+def test_a_foreign_study_with_other_directions_is_refused_untouched(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    optuna.create_study(study_name="other", storage=sqlite_url, direction="minimize")
+    args = ["search", "--space", "s0", "--teacher", "resnet20", *FAST, "--storage", sqlite_url, "--study", "other"]
+    assert run_cli(*args, "--n-trials", "1") == 2
+    assert "has directions (minimize) but --objectives score needs (maximize)" in capsys.readouterr().err
+    study = optuna.load_study(study_name="other", storage=sqlite_url)
+    assert not study.user_attrs and not study.trials
