@@ -142,7 +142,7 @@ def _fitness(values: Sequence[Sequence[float]], directions: Sequence[StudyDirect
     ``(-Pareto rank, crowding distance)`` within the population (NSGA-II's crowded comparison)."""
     points = losses(values, directions)
     if len(directions) == 1:
-        return (-points[:, 0]).tolist()
+        return [float(v) for v in -points[:, 0]]
     ranks = pareto_ranks(points)
     crowding = np.zeros(len(points))
     for rank in np.unique(ranks):

@@ -19,15 +19,16 @@ __all__ = ["crowding_distance", "hypervolume", "losses", "pareto_ranks"]
 def losses(values: Sequence[Sequence[float]], directions: Sequence[StudyDirection]) -> np.ndarray:
     """``values`` as an ``(n, m)`` array to minimise: maximised objectives are negated."""
     signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
-    points = np.asarray(values, dtype=float).reshape(-1, len(signs))
-    return points * signs
+    points: np.ndarray = np.asarray(values, dtype=float).reshape(-1, len(signs)) * signs
+    return points
 
 
 def _dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``out[i, j]``: point ``a[i]`` dominates ``b[j]`` (no worse everywhere, better somewhere)."""
     le = (a[:, None, :] <= b[None, :, :]).all(axis=2)
     lt = (a[:, None, :] < b[None, :, :]).any(axis=2)
-    return le & lt
+    out: np.ndarray = np.logical_and(le, lt)
+    return out
 
 
 def pareto_ranks(points: np.ndarray) -> np.ndarray:
@@ -67,7 +68,7 @@ def crowding_distance(points: np.ndarray) -> np.ndarray:
     return distance
 
 
-def hypervolume(points: np.ndarray, reference: Sequence[float]) -> float:
+def hypervolume(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> float:
     """The volume dominated by ``points`` (minimisation) and bounded by ``reference``.
 
     Exact: a sweep in two dimensions, slicing along the first objective above that (fine for the

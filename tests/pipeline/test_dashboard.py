@@ -218,6 +218,7 @@ def test_study_note_is_spaced_by_its_cost(
     assert len(calls) - 2 == expected  # in between: after each trial, or never when a write is costly
 
 
+@pytest.mark.integration
 def test_dashboard_shows_the_pareto_front(dashboard: str, searched: SimpleNamespace) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

@@ -163,6 +163,7 @@ def test_parse_objectives_errors(text: str, needle: str) -> None:
         parse_objectives(text)
 
 
+@pytest.mark.integration
 def test_bad_objectives_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
     result = run_process("search", "--space", "s0", "--dataset", "synthetic", "--objectives", "score,size", cwd=tmp_path)
     assert result.returncode == 2
