@@ -9,8 +9,9 @@ import os
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from diswot.storage import DEFAULT_STORAGE, install_log_masking, open_storage, parse_storage_url
+from diswot.storage import install_log_masking, open_storage, parse_storage_url
 
+from ._options import add_artifact_dir_option, add_storage_option, default_artifact_dir
 from .errors import DiswotError
 from .workers import sigterm_as_interrupt
 
@@ -22,12 +23,8 @@ log = logging.getLogger(__name__)
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``dashboard`` sub-command."""
     p = sub.add_parser("dashboard", help="watch studies in optuna-dashboard (http://127.0.0.1:8080/dashboard/)")
-    p.add_argument(
-        "--storage",
-        default=os.environ.get("DISWOT_STORAGE") or DEFAULT_STORAGE,
-        help=f"storage URL (default $DISWOT_STORAGE or {DEFAULT_STORAGE})",
-    )
-    p.add_argument("--artifact-dir", metavar="DIR", help="folder of Optuna artifacts (e.g. distilled checkpoints)")
+    add_storage_option(p)
+    add_artifact_dir_option(p, what="e.g. distilled checkpoints to download")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     p.set_defaults(run=run)
@@ -45,18 +42,22 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def make_dashboard_server(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080, artifact_dir: str | None = None) -> WSGIServer:
-    """A WSGI server running optuna-dashboard (its ``wsgi`` app) on ``storage_url``; not started."""
+    """A WSGI server running optuna-dashboard (its ``wsgi`` app) on ``storage_url``; not started.
+
+    Artifacts are read from ``artifact_dir``, by default where ``diswot distill`` writes them.
+    """
     import optuna_dashboard
 
     if not 0 <= port <= 65535:
         raise DiswotError(f"--port must be in 0..65535, got {port}")
     storage = open_storage(storage_url, must_exist=True)  # never create an empty SQLite or journal file
-    store = None
-    if artifact_dir is not None:
-        from optuna.artifacts import FileSystemArtifactStore
+    from optuna.artifacts import FileSystemArtifactStore
 
+    if artifact_dir is not None:
         os.makedirs(artifact_dir, exist_ok=True)
-        store = FileSystemArtifactStore(artifact_dir)
+    else:  # where distill puts them; not created: a reading command makes no folders
+        artifact_dir = str(default_artifact_dir(storage_url))
+    store = FileSystemArtifactStore(artifact_dir)
     app = optuna_dashboard.wsgi(storage, artifact_store=store)
     try:
         return make_server(host, port, app, server_class=_ThreadedServer, handler_class=_QuietHandler)

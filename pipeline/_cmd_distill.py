@@ -22,11 +22,12 @@ from diswot.storage import CONFIG_ATTR, mask_url, open_storage
 
 from ._cmd_show import load_existing_study
 from ._cmd_train import add_training_options, reporter_for, resolve_run, summary_line
-from ._options import add_storage_options
+from ._options import add_artifact_dir_option, add_storage_options, default_artifact_dir
+from .checkpoint import weights_path
 from .errors import DiswotError
 from .report import top_trials
 from .teachers import build_teacher
-from .training import CHECKPOINT_NAME, TrainResult, seed_everything, train_model
+from .training import TrainResult, seed_everything, train_model
 
 __all__ = ["DISTILL_ATTRS", "add_parser", "default_artifact_dir", "run", "write_trial_results"]
 
@@ -49,20 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", help="teacher name (default: the study's)")
     p.add_argument("--teacher-weights", metavar="PATH", help="trained teacher checkpoint or run folder (default: the study's)")
     p.add_argument("--space", help="search space (default: the study's)")
-    p.add_argument("--artifact-dir", metavar="DIR", help="FileSystemArtifactStore folder (default: <SQLite file's folder>/artifacts)")
+    add_artifact_dir_option(p, what="where the distilled checkpoint goes")
     add_training_options(p, kd=True)
     p.set_defaults(run=run)
-
-
-def default_artifact_dir(storage_url: str) -> Path:
-    """``<folder of the SQLite file>/artifacts``; ``./artifacts`` for other storages."""
-    if storage_url.startswith("sqlite:"):
-        from sqlalchemy.engine import make_url
-
-        database = make_url(storage_url).database
-        if database and database != ":memory:":
-            return Path(database).expanduser().resolve().parent / "artifacts"
-    return Path("artifacts").resolve()
 
 
 def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
@@ -87,10 +77,7 @@ def _teacher_weights_path(value: str | None) -> str:
             "distillation needs a trained teacher: pass --teacher-weights PATH "
             "(make one with: diswot train --model <teacher> --out DIR)"
         )
-    path = Path(value).expanduser()
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    return str(path)
+    return str(weights_path(value))
 
 
 @contextlib.contextmanager
@@ -122,7 +109,7 @@ def write_trial_results(
     """Set ``attrs`` on the (finished) trial and upload ``checkpoint`` as its artifact; returns the artifact id."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, must_exist=True)
     artifact_id = None
     with _finished_trial_writes(storage):
         for key, value in attrs.items():
@@ -162,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         )
     weights = _teacher_weights_path(args.teacher_weights or recorded.get("teacher_weights"))
     recorded_dataset = recorded.get("dataset")
-    dataset_default = recorded_dataset if recorded_dataset and recorded_dataset != "synthetic" else "cifar100"
+    dataset_default = recorded_dataset or "cifar100"
     image_hint = recorded.get("image_size") or space.image_size
     env, preset, config, train_set, val_set, num_classes = resolve_run(
         args,
@@ -172,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         teacher=teacher_name,
         teacher_weights=str(Path(weights).resolve()),
         extra={"study": args.study, "trial": trial.number, "storage": mask_url(args.storage)},
+        synthetic_classes=recorded.get("num_classes"),
     )
     try:
         study_classes = recorded.get("num_classes")

@@ -25,7 +25,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from diswot.storage import (
     CONFIG_ATTR,
-    DEFAULT_STORAGE,
     ConfigMismatchError,
     RetryStaleTrial,
     fail_stale_trials,
@@ -44,7 +43,7 @@ from .notes import write_study_note
 from .report import top_table
 from .objectives import best_score, check_directions, make_objective, name_metrics, search_constraint, study_directions
 from .search import TRIAL_ERRORS, make_sampler, make_scoring
-from .workers import STORAGE_ENV, Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
+from .workers import Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
 
 __all__ = ["COUNTED_STATES", "add_parser", "run"]
 
@@ -71,11 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     global _parser
     p = sub.add_parser("search", help="search a student for a teacher (resumes an existing study)")
     add_scoring_options(p)
-    add_storage_options(p)
-    p.set_defaults(storage=os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE)
-    for action in p._actions:
-        if action.dest == "storage":
-            action.help = f"storage URL (default ${STORAGE_ENV} or {DEFAULT_STORAGE}); see README: many workers"
+    add_storage_options(p, hint="; see README: many workers")
     g = p.add_argument_group("search")
     g.add_argument("--n-trials", type=int, default=100, help="trials to run in this invocation, split between --workers (default 100)")
     g.add_argument("--timeout", type=float, help="stop after this many seconds")

@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def load_existing_study(storage_url: str, study_name: str) -> optuna.Study:
-    """Load a study, or raise a one-line error listing the studies that do exist."""
-    storage = open_storage(storage_url)
+    """Load a study, or raise a one-line error listing the studies that do exist; creates no storage."""
+    storage = open_storage(storage_url, must_exist=True)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     if study_name not in names:
         listed = ", ".join(names) if names else "none"

@@ -6,12 +6,12 @@ Workers then use ``--storage grpc://host:port``; only the proxy talks to the dat
 from __future__ import annotations
 
 import argparse
-import os
 
 import optuna
 
-from diswot.storage import DEFAULT_STORAGE, StorageError, install_log_masking, open_storage, parse_storage_url
+from diswot.storage import StorageError, install_log_masking, open_storage, parse_storage_url
 
+from ._options import add_storage_option
 from .errors import DiswotError
 from .workers import sigterm_as_interrupt
 
@@ -21,11 +21,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``storage-server`` sub-command."""
     p = sub.add_parser("storage-server", help="serve an RDB storage to workers as grpc://host:port (Optuna's gRPC proxy)")
-    p.add_argument(
-        "--storage",
-        default=os.environ.get("DISWOT_STORAGE") or DEFAULT_STORAGE,
-        help=f"RDB storage URL to serve (default $DISWOT_STORAGE or {DEFAULT_STORAGE})",
-    )
+    add_storage_option(p, what="RDB storage URL to serve")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=13000, help="port (default 13000)")
     p.set_defaults(run=run)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ __all__ = ["RichReporter", "add_parser", "add_training_options", "resolve_run", 
 
 log = logging.getLogger(__name__)
 
-TRAIN_DATASETS = tuple(d for d in DATASETS if d != "synthetic")
+TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things out offline
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -98,20 +99,24 @@ def resolve_run(
     teacher: str | None = None,
     teacher_weights: str | None = None,
     extra: dict[str, Any] | None = None,
+    synthetic_classes: int | None = None,
 ) -> tuple[DistEnv, Preset, TrainConfig, Any, Any, int]:
     """Resolve device, process group, data and recipe: ``(env, preset, config, train_set, val_set, classes)``.
 
     ``teacher`` set means distillation: the KD weights come from the flags or the preset.
+    ``synthetic_classes``: the class count of ``--dataset synthetic`` (default 100, as CIFAR-100).
     """
     if args.log_every < 1:
         raise DiswotError(f"--log-every must be >= 1, got {args.log_every}")
     dataset = args.dataset or dataset_default
     image_size = args.image_size
-    if image_size is None and dataset == "imagefolder":
+    if image_size is None and dataset in ("imagefolder", "synthetic"):
         image_size = image_size_hint or describe_model(model)[1]
     if image_size is not None and image_size < 8:
         raise DiswotError(f"--image-size must be at least 8, got {image_size}")
     info = dataset_info(dataset, image_size=image_size, mean=args.mean, std=args.std)
+    if dataset == "synthetic":
+        info = replace(info, num_classes=synthetic_classes or 100)
     preset = preset_for(args.preset, info.image_size)
     device = resolve_device(args.device)
     env = init_distributed(device)

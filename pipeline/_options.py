@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from diswot.storage import DEFAULT_STORAGE
 
 from .data import DATASETS
 from .init import INITS
 
-__all__ = ["add_scoring_options", "add_storage_options"]
+__all__ = [
+    "STORAGE_ENV",
+    "add_artifact_dir_option",
+    "add_scoring_options",
+    "add_storage_option",
+    "add_storage_options",
+    "default_artifact_dir",
+]
+
+#: the environment variable every ``--storage`` defaults to (keeps a password off command lines)
+STORAGE_ENV = "DISWOT_STORAGE"
 
 
 def add_scoring_options(p: argparse.ArgumentParser, *, proxy_default: str = "diswot") -> None:
@@ -42,7 +54,36 @@ def add_scoring_options(p: argparse.ArgumentParser, *, proxy_default: str = "dis
     )
 
 
-def add_storage_options(p: argparse.ArgumentParser, *, study_required: bool = False) -> None:
+def add_storage_option(p: argparse.ArgumentParser, *, what: str = "storage URL", hint: str = "") -> None:
+    """``--storage``, defaulting to ``$DISWOT_STORAGE`` (read when the parser is built), else SQLite."""
+    p.add_argument(
+        "--storage",
+        default=os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE,
+        help=f"{what} (default ${STORAGE_ENV} or {DEFAULT_STORAGE}){hint}",
+    )
+
+
+def add_storage_options(p: argparse.ArgumentParser, *, study_required: bool = False, hint: str = "") -> None:
     """``--storage`` and ``--study``."""
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"storage URL (default {DEFAULT_STORAGE})")
+    add_storage_option(p, hint=hint)
     p.add_argument("--study", required=study_required, default=None if study_required else "diswot", help="study name")
+
+
+def default_artifact_dir(storage_url: str) -> Path:
+    """Where ``distill`` puts and ``dashboard`` finds artifacts: ``<SQLite file's folder>/artifacts``, else ``./artifacts``."""
+    if storage_url.startswith("sqlite:"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(storage_url).database
+        if database and database != ":memory:":
+            return Path(database).expanduser().resolve().parent / "artifacts"
+    return Path("artifacts").resolve()
+
+
+def add_artifact_dir_option(p: argparse.ArgumentParser, *, what: str) -> None:
+    """``--artifact-dir``: the Optuna FileSystemArtifactStore folder, by default next to the storage."""
+    p.add_argument(
+        "--artifact-dir",
+        metavar="DIR",
+        help=f"folder of Optuna artifacts, {what} (default: <SQLite file's folder>/artifacts, ./artifacts for other storages)",
+    )

@@ -24,6 +24,7 @@ from torch import nn
 from .errors import DiswotError
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "FORMAT",
     "VERSION",
     "CheckpointError",
@@ -34,9 +35,36 @@ __all__ = [
     "rng_state",
     "save_checkpoint",
     "set_rng_state",
+    "weights_path",
 ]
 
 log = logging.getLogger(__name__)
+
+#: the checkpoint file of a run folder (what ``diswot train --out DIR`` writes, every epoch)
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def weights_path(value: str | Path, *, option: str = "--teacher-weights") -> Path:
+    """The checkpoint behind ``value``: a checkpoint file, or a run folder holding :data:`CHECKPOINT_NAME`.
+
+    One rule for every command that takes weights; raises :class:`DiswotError` naming what is missing.
+    """
+    path = Path(value).expanduser()
+    if path.is_dir():
+        inner = path / CHECKPOINT_NAME
+        if not inner.is_file():
+            raise DiswotError(
+                f"{option} {str(value)!r} is a folder without {CHECKPOINT_NAME}: pass a checkpoint file or a "
+                "run folder of diswot train --out (is the training finished?)"
+            )
+        return inner
+    if not path.exists():
+        raise DiswotError(
+            f"{option} {str(value)!r} does not exist: pass a checkpoint file or a run folder of diswot train --out"
+        )
+    if not path.is_file():
+        raise DiswotError(f"{option} {str(value)!r} is not a file or a folder: pass a checkpoint file or a run folder")
+    return path
 
 FORMAT = "diswot-checkpoint"
 VERSION = 1

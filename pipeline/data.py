@@ -20,6 +20,7 @@ from .proxies import Batch
 __all__ = [
     "DATASETS",
     "DatasetInfo",
+    "SyntheticImages",
     "dataset_info",
     "eval_transform",
     "load_dataset",
@@ -105,6 +106,38 @@ def train_transform(info: DatasetInfo):  # noqa: ANN201 - a torchvision transfor
     return v2.Compose(
         [v2.ToImage(), *crop, v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
     )
+
+
+class SyntheticImages(Dataset):
+    """Seeded random images for trying ``train``/``distill`` offline: ``--dataset synthetic``.
+
+    Image ``i`` of a split is drawn from its own generator (seed, split, i), so the data is the
+    same on every run and rank and nothing is held in memory. Each class adds its own fixed
+    pattern to Gaussian noise, so a network can learn something.
+    """
+
+    #: images in the training and evaluation splits
+    SIZES = {"train": 1024, "val": 256}
+
+    def __init__(self, *, train: bool, num_classes: int, image_size: int, seed: int = 0) -> None:
+        self.split = "train" if train else "val"
+        self.num_classes = num_classes
+        self.image_size = image_size
+        self.seed = seed
+        self.classes = [f"class{k}" for k in range(num_classes)]
+        g = torch.Generator().manual_seed(seed)
+        self.patterns = torch.randn(num_classes, 3, image_size, image_size, generator=g)
+
+    def __len__(self) -> int:
+        return self.SIZES[self.split]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        g = torch.Generator().manual_seed((2 * self.seed + (self.split == "val")) * 10_000_000 + index + 1)
+        label = int(torch.randint(0, self.num_classes, (1,), generator=g))
+        noise = torch.randn(3, self.image_size, self.image_size, generator=g)
+        return (noise + self.patterns[label]) / 2**0.5, label
 
 
 def _missing(name: str, data_dir: str | Path, why: str) -> DiswotError:

@@ -14,9 +14,9 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from diswot.spaces import FeatureNetwork, Registry, WrappedNetwork, cifar_resnet, get_space, wide_resnet
+from diswot.spaces import FeatureNetwork, Registry, UnknownNameError, WrappedNetwork, cifar_resnet, get_space, wide_resnet
 
-from .checkpoint import load_model_state
+from .checkpoint import load_model_state, weights_path
 from .errors import DiswotError
 
 __all__ = ["TEACHERS", "TeacherSpec", "build_teacher", "load_weights", "teacher_names", "teacher_spec"]
@@ -81,22 +81,22 @@ def teacher_spec(name: str) -> TeacherSpec:
         space = get_space("nb201")
         arch = space.decode(name[len("nb201:") :])
         return TeacherSpec(name, lambda k: space.build(arch, num_classes=k), "cifar", 32, "NAS-Bench-201 cell")
-    try:
-        return TEACHERS.get(name)
-    except KeyError as exc:
-        raise DiswotError(f"{exc}; or nb201:<arch string>") from None
+    if name not in TEACHERS:
+        raise DiswotError(str(UnknownNameError("teacher", name, teacher_names())))
+    return TEACHERS.get(name)
 
 
 def load_weights(model: nn.Module, path: str | Path, *, name: str = "model") -> None:
     """Load a checkpoint (a state dict, or a dict with ``model``/``state_dict``) into ``model``.
 
+    ``path`` is a checkpoint file or a run folder of ``diswot train --out`` (see
+    :func:`~diswot.pipeline.checkpoint.weights_path`).
+
     Uses ``torch.load(weights_only=True)``. torchvision-style keys (``conv1.*``, ``fc.*``) are
     mapped onto wrapped teachers (``body.*``, ``classifier.*``). Raises :class:`DiswotError`
     with one clear line for a missing, corrupt or mismatched file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DiswotError(f"weights file {str(path)!r} does not exist; pass the path of a .pt checkpoint")
+    path = weights_path(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt files raise many different errors

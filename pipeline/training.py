@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from diswot.spaces import FeatureNetwork, get_space
 
 from .checkpoint import (
+    CHECKPOINT_NAME,
     CheckpointError,
     atomic_write_text,
     check_config,
@@ -36,7 +37,7 @@ from .checkpoint import (
     set_rng_state,
     to_jsonable,
 )
-from .data import DatasetInfo, eval_transform, load_dataset, train_transform
+from .data import DatasetInfo, SyntheticImages, eval_transform, load_dataset, train_transform
 from .distributed import DistEnv, all_gather_objects, all_reduce_sum, barrier
 from .errors import DiswotError
 from .kd import KDLoss
@@ -57,7 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
 RESULTS_NAME = "results.json"
 
 #: config fields that may change when resuming (they do not change what is being trained)
@@ -226,6 +226,12 @@ def make_datasets(
     """Training set (augmented), evaluation set (test split or ``val_dir``) and the class count."""
     import torchvision
 
+    if info.name == "synthetic":
+        if val_dir is not None:
+            raise DiswotError("--val-dir is for image folders; --dataset synthetic has its own evaluation split")
+        classes = info.num_classes or 100
+        sizes = dict(num_classes=classes, image_size=info.image_size)
+        return SyntheticImages(train=True, **sizes), SyntheticImages(train=False, **sizes), classes
     train_set = load_dataset(info.name, data_dir, train=True, transform=train_transform(info))
     if val_dir is not None:
         if not Path(val_dir).is_dir():

@@ -24,6 +24,7 @@ import optuna
 
 from diswot.storage import TrialHeartbeat, mark_trial_worker
 
+from . import _options
 from .notes import write_trial_note
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: environment variable with the storage URL (the default of --storage; how workers get it)
-STORAGE_ENV = "DISWOT_STORAGE"
+STORAGE_ENV = _options.STORAGE_ENV
 #: options a worker subprocess gets from its parent's values, not copied
 _WORKER_OWN = {"help", "storage", "workers", "worker_index", "n_trials", "no_progress", "top", "child"}
 

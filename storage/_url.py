@@ -39,7 +39,9 @@ __all__ = ["DEFAULT_STORAGE", "StorageURL", "mask_url", "open_storage", "parse_s
 log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///diswot.db"
-_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
+#: ``scheme://user:`` then the password: everything up to the authority's last ``@`` (a password
+#: with an unescaped ``@`` is masked whole, not just up to its first ``@``)
+_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^/\s'\"]*)(?P<tail>@)")
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _EXAMPLES = (
     "use e.g. sqlite:///diswot.db, postgresql+psycopg2://user:pass@host/db, mysql+pymysql://user:pass@host/db, "
@@ -99,6 +101,29 @@ class StorageURL:
         return f"StorageURL(kind={self.kind!r}, url={mask_url(self.url)!r})"
 
 
+def _check_authority(url: str) -> None:
+    """Refuse a password with a raw ``@``: drivers split the authority at its first ``@``."""
+    authority = url.split("://", 1)[1].split("/", 1)[0] if "://" in url else ""
+    if authority.count("@") > 1:
+        raise StorageError(
+            f"the storage URL {mask_url(url)!r} has more than one '@' before its host: "
+            "write each '@' of a user name or password as %40 (e.g. user:p%40ss@host)"
+        )
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` (e.g. a driver's message) with ``url``'s password masked, URL-encoded or not."""
+    from urllib.parse import unquote
+
+    text = mask_url(text)
+    match = _PASSWORD.search(url)
+    if match:
+        for secret in {match["pw"], unquote(match["pw"])}:
+            if len(secret) >= 3:
+                text = text.replace(secret, "***")
+    return text
+
+
 def _scheme(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else ""
 
@@ -115,12 +140,14 @@ def parse_storage_url(url: str | None) -> StorageURL:
     """Classify ``url`` (default ``sqlite:///diswot.db``); raises :class:`StorageError` when unreadable."""
     url = (url or DEFAULT_STORAGE).strip()
     scheme = _scheme(url)
+    if scheme:
+        _check_authority(url)
     if scheme == "journal":
         path = url[len("journal://") :]
         if not path:
             raise StorageError(f"journal URL {mask_url(url)!r} has no path; use journal:///abs/path.log or journal://rel/path.log")
         return StorageURL(url=url, kind="journal-file", target=path)
-    if url.startswith("redis"):
+    if scheme in ("redis", "rediss"):
         return StorageURL(url=url, kind="journal-redis", target=url)
     if scheme == "grpc":
         hostport = url[len("grpc://") :].rstrip("/")
@@ -200,6 +227,8 @@ def _open_rdb(
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith(("postgresql", "mysql", "mariadb")):
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    if must_exist and not _has_studies_table(url, engine_kwargs):
+        raise StorageError(f"storage {mask_url(url)} holds no Optuna studies (no tables); check --storage, or run diswot search first")
     for attempt in range(3):
         try:
             with warnings.catch_warnings():
@@ -212,8 +241,22 @@ def _open_rdb(
                 log.debug("retrying storage creation after %s", mask_url(_first_line(exc)))
                 time.sleep(0.5 + attempt)
                 continue
-            raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(_first_line(exc))[:300]}") from None
+            raise StorageError(f"cannot open storage {mask_url(url)}: {_scrub(_first_line(exc), url)[:300]}") from None
     raise AssertionError("unreachable")
+
+
+def _has_studies_table(url: str, engine_kwargs: dict[str, Any]) -> bool:
+    """Whether the database behind ``url`` has Optuna's tables; reads only, creates nothing."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url, **engine_kwargs)
+        try:
+            return sqlalchemy.inspect(engine).has_table("studies")
+        finally:
+            engine.dispose()
+    except Exception as exc:  # bad URLs and unreachable servers: many kinds of errors
+        raise StorageError(f"cannot open storage {mask_url(url)}: {_scrub(_first_line(exc), url)[:300]}") from None
 
 
 def _open_journal_file(parsed: StorageURL, *, must_exist: bool) -> BaseStorage:
@@ -247,7 +290,7 @@ def _open_journal_redis(parsed: StorageURL) -> BaseStorage:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.JournalStorage(JournalRedisBackend(parsed.target))
     except (redis.RedisError, ValueError, OSError) as exc:
-        raise StorageError(f"cannot open storage {mask_url(parsed.url)}: {mask_url(_first_line(exc))[:300]}") from None
+        raise StorageError(f"cannot open storage {mask_url(parsed.url)}: {_scrub(_first_line(exc), parsed.url)[:300]}") from None
 
 
 def _open_grpc(parsed: StorageURL, *, timeout: float) -> BaseStorage:

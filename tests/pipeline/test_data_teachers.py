@@ -99,8 +99,10 @@ def test_every_teacher_exposes_features_and_classifier(name: str) -> None:
 def test_nb201_teacher_and_unknown_teacher() -> None:
     net = build_teacher("nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", 10)
     assert net.classifier.in_features == 64
-    with pytest.raises(DiswotError, match="valid: resnet20"):
+    with pytest.raises(DiswotError, match="valid: resnet20") as info:
         teacher_spec("resnet21")
+    message = str(info.value)
+    assert "resnet50, nb201:<arch string>. Did you mean" in message and ".;" not in message and "?;" not in message
 
 
 def test_torchvision_weights_load_into_wrapped_teacher(tmp_path: Path) -> None:
@@ -112,6 +114,22 @@ def test_torchvision_weights_load_into_wrapped_teacher(tmp_path: Path) -> None:
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(net.eval()(x), tv.eval()(x))
+
+
+def test_teacher_weights_are_a_checkpoint_or_a_run_folder(tmp_path: Path) -> None:
+    """One rule for --teacher-weights in every command: a checkpoint file or a ``diswot train --out`` folder."""
+    run = tmp_path / "teacher.pt"  # diswot train --out teacher.pt makes a folder of that name
+    run.mkdir()
+    with pytest.raises(DiswotError, match="is a folder without checkpoint.pt") as info:
+        build_teacher("resnet20", 10, weights=run)
+    assert "does not exist" not in str(info.value)
+    teacher = build_teacher("resnet20", 10)
+    torch.save({"model": teacher.state_dict(), "epoch": 1}, run / "checkpoint.pt")
+    for given in (run, run / "checkpoint.pt"):
+        loaded = build_teacher("resnet20", 10, weights=given)
+        torch.testing.assert_close(loaded.classifier.weight, teacher.classifier.weight)
+    with pytest.raises(DiswotError, match="does not exist: pass a checkpoint file or a run folder"):
+        build_teacher("resnet20", 10, weights=tmp_path / "missing.pt")
 
 
 def test_bad_weights_are_one_clear_error(tmp_path: Path) -> None:

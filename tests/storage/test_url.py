@@ -129,3 +129,64 @@ def test_heartbeat_arguments_are_checked() -> None:
         open_storage("sqlite:///:memory:", heartbeat_interval=0)
     with pytest.raises(StorageError, match="grace"):
         open_storage("sqlite:///:memory:", heartbeat_interval=1, grace_period=0)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [("redis_runs.log", "journal-file"), ("journal://redis_runs.log", "journal-file"), ("redisx.log", "journal-file")],
+)
+def test_kind_is_decided_by_the_scheme(url: str, kind: str) -> None:
+    assert parse_storage_url(url).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://bob:p@ss@127.0.0.1:1/x", "postgresql://bob:***@127.0.0.1:1/x"),
+        ("mysql+pymysql://bob:a@b@c@db:3306/x", "mysql+pymysql://bob:***@db:3306/x"),
+        ("redis://:p@ss@127.0.0.1:1/0", "redis://:***@127.0.0.1:1/0"),
+        ("'redis://:pw@h:1/0' and user@example.org", "'redis://:***@h:1/0' and user@example.org"),
+    ],
+)
+def test_mask_up_to_the_last_at_of_the_authority(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize("url", ["postgresql://bob:p@ss@127.0.0.1:1/x", "mysql+pymysql://bob:p@ss@127.0.0.1:1/x", "redis://:p@ss@127.0.0.1:1/0"])
+def test_raw_at_in_a_password_is_refused_with_the_escape(url: str) -> None:
+    with pytest.raises(StorageError) as info:
+        open_storage(url)
+    message = str(info.value)
+    assert "%40" in message and "ss@127" not in message and "p@ss" not in message
+
+
+def test_driver_messages_never_show_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A driver that echoes the (decoded) password: the error shows ``***`` instead."""
+    import sqlalchemy
+
+    def echo(url: str, **kwargs: object) -> None:
+        raise RuntimeError(f"server said: bad password 'p@ss' for {url}")
+
+    monkeypatch.setattr(sqlalchemy, "create_engine", echo)
+    with pytest.raises(StorageError) as info:
+        open_storage("postgresql+psycopg2://bob:p%40ss@127.0.0.1:1/x", must_exist=True)
+    assert "p@ss" not in str(info.value) and "p%40ss" not in str(info.value) and "***" in str(info.value)
+
+
+def test_must_exist_refuses_a_database_without_studies(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(StorageError, match="holds no Optuna studies"):
+        open_storage(f"sqlite:///{empty}", must_exist=True)
+    assert empty.stat().st_size == 0, "nothing was created in it"
+
+
+def test_must_exist_refuses_a_server_database_without_tables(pg_url: str) -> None:
+    import sqlalchemy
+
+    fresh = pg_url.rsplit("/", 1)[0] + "/postgres"  # the server's own database: no Optuna tables there
+    with pytest.raises(StorageError, match="holds no Optuna studies"):
+        open_storage(fresh, must_exist=True)
+    engine = sqlalchemy.create_engine(fresh)
+    assert not sqlalchemy.inspect(engine).has_table("studies")
+    engine.dispose()
