@@ -94,3 +94,23 @@ def test_bad_teacher_checkpoint_gives_one_line(chain: dict[str, Any], tmp_path: 
                       "--dataset", "imagefolder", "--data-dir", str(chain["data"]), "--epochs", "1", "--out", str(tmp_path / "s"))
     assert_one_line_error(proc, needle)
     assert not (tmp_path / "s" / CHECKPOINT_NAME).exists()
+
+
+def test_train_and_distill_offline_on_synthetic_data(tmp_path: Path) -> None:
+    """``--dataset synthetic`` trains and distils: seeded random images with a train/val split."""
+    from diswot.pipeline.data import SyntheticImages
+
+    a, b = SyntheticImages(train=True, num_classes=5, image_size=8), SyntheticImages(train=True, num_classes=5, image_size=8)
+    torch.testing.assert_close(a[3][0], b[3][0])
+    assert a[3][1] == b[3][1] and not torch.equal(a[3][0], SyntheticImages(train=False, num_classes=5, image_size=8)[3][0])
+    teacher = tmp_path / "teacher"
+    assert run_cli("train", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "64",
+                   "--out", str(teacher)) == 0
+    assert read_results(teacher)["config"]["dataset"] == "synthetic"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert run_cli("search", "--space", "s0", "--teacher", "resnet20", "--teacher-weights", str(teacher), "--dataset", "synthetic",
+                   "--batch-size", "8", "--n-trials", "2", "--storage", url, "--study", "syn", "--no-progress") == 0
+    assert run_cli("distill", "--storage", url, "--study", "syn", "--teacher-weights", str(teacher), "--epochs", "1",
+                   "--batch-size", "64", "--out", str(tmp_path / "student")) == 0
+    best = optuna.load_study(study_name="syn", storage=url).best_trial
+    assert best.user_attrs["distill_epochs"] == 1 and read_results(tmp_path / "student")["config"]["num_classes"] == 100
