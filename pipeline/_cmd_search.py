@@ -13,6 +13,7 @@ import argparse
 import logging
 import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -21,6 +22,7 @@ from typing import Any, Callable
 import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from diswot.storage import (
@@ -40,9 +42,9 @@ from ._options import add_scoring_options, add_storage_options
 from .config import RECORDED_FIELDS, SAMPLERS, config_from_args
 from .errors import DiswotError
 from .notes import write_study_note
-from .report import top_table
+from .report import fmt_limits, print_top
 from .objectives import best_score, check_directions, make_objective, name_metrics, search_constraint, study_directions
-from .search import TRIAL_ERRORS, make_sampler, make_scoring
+from .search import TRIAL_ERRORS, failure_summary, make_sampler, make_scoring
 from .workers import Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
 
 __all__ = ["COUNTED_STATES", "add_parser", "run"]
@@ -120,12 +122,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 class _QuietKnownFailures(logging.Filter):
-    """Drop the traceback from Optuna's warning about a trial failed for a known reason."""
+    """Optuna's two warnings about a trial failed for a known reason -> one short line.
+
+    Optuna prints the whole params dict and the traceback; the reason is enough (the params are
+    in the storage). A trial stopped by Ctrl-C or SIGTERM gets no warning: the search says so.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
-        if record.exc_info and isinstance(record.exc_info[1], (*TRIAL_ERRORS, KeyboardInterrupt)):
-            record.exc_info = None
-            record.exc_text = None
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, KeyboardInterrupt):
+            return False
+        message = record.getMessage() if record.name.startswith("optuna") else ""
+        if re.fullmatch(r"Trial \d+ failed with value None\.", message):
+            return False  # the first warning said why
+        if isinstance(exc, TRIAL_ERRORS):
+            number = re.match(r"Trial (\d+) ", message)
+            record.msg, record.args = f"Trial {number[1] if number else '?'} failed: {exc}", None
+            record.exc_info = record.exc_text = None
         return True
 
 
@@ -255,7 +268,7 @@ def _run(args: argparse.Namespace) -> int:
         console.print(
             f"[bold]{'resuming' if resumed else 'new'} study[/bold] {args.study} in {parsed}: "
             f"space {config.space}, teacher {config.teacher}, proxy {config.proxy}, "
-            f"{setup.num_classes} classes, limits {setup.limits}, {done} completed trials so far"
+            f"{setup.num_classes} classes, limits: {fmt_limits(setup.limits)}, {done} completed trials so far"
             + (f", {len(stale)} stale trials of dead workers re-queued" if stale else "")
             + (f"; {len(shares)} workers" if len(shares) > 1 else ""),
             highlight=False,
@@ -306,6 +319,7 @@ def _run(args: argparse.Namespace) -> int:
         callbacks.append(note_callback)
 
     best = best_score(study) if done else -math.inf
+    ran: list[optuna.trial.FrozenTrial] = []  # this worker's trials, for the failure summary
     children: list[subprocess.Popen[bytes]] = []
     codes: list[int] = []
     interrupted = False
@@ -323,6 +337,7 @@ def _run(args: argparse.Namespace) -> int:
 
         def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal best
+            ran.append(trial)
             if trial.state == TrialState.COMPLETE and trial.values and trial.values[0] > best:
                 best = trial.values[0]
             progress.update(task, advance=1, best=f"{best:.6g}" if math.isfinite(best) else "-")
@@ -360,7 +375,13 @@ def _run(args: argparse.Namespace) -> int:
         f"trials in study {args.study}",
         highlight=False,
     )
-    console.print(top_table(study, args.top))
+    print_top(console, study, args.top)
+    summary = failure_summary(ran, sampler=config.sampler)
+    if summary:
+        from .cli import err_console
+
+        err_console.print(f"[bold red]error:[/bold red] {escape(summary)}", highlight=False, soft_wrap=True)
+        return 1
     failed = [(i + 1, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT, -signal.SIGTERM)]
     for i, code in failed:
         console.print(f"[yellow]worker {i} exited with status {code}[/yellow]", highlight=False)

@@ -12,7 +12,7 @@ from diswot.storage import mask_url, open_storage
 from ._options import add_storage_options
 from ._front import add_front_options, show_front
 from .errors import DiswotError
-from .report import top_table, top_trials
+from .report import print_top, top_trials
 
 __all__ = ["add_parser", "load_existing_study", "run"]
 
@@ -52,5 +52,5 @@ def run(args: argparse.Namespace) -> int:
         ]
         console.print_json(json.dumps(rows))
     else:
-        console.print(top_table(study, args.top))
+        print_top(console, study, args.top)
     return 0

@@ -77,6 +77,9 @@ class SearchConfig:
             raise DiswotError(f"unknown --precision {self.precision!r}; valid: fp32, tf32, bf16")
         if self.semantic not in ("auto", "channel", "class"):
             raise DiswotError(f"unknown --semantic {self.semantic!r}; valid: auto, channel, class")
+        for name in ("max_params", "max_layers"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise DiswotError(f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}")
         for name in ("batch_size", "repeats", "population_size", "tournament_size"):
             if getattr(self, name) < 1:
                 raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import optuna
 from rich import get_console
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
-__all__ = ["fmt_count", "top_trials", "top_table"]
+from diswot.spaces import Limits
+
+__all__ = ["fmt_count", "fmt_limits", "print_top", "top_trials", "top_table"]
 
 
 def fmt_count(n: float | int | None) -> str:
@@ -19,6 +23,16 @@ def fmt_count(n: float | int | None) -> str:
     return str(int(n))
 
 
+def fmt_limits(limits: Limits) -> str:
+    """``Limits(max_params=1000000, max_layers=20)`` -> ``at most 1.00M params and 20 layers``."""
+    parts = []
+    if limits.max_params is not None:
+        parts.append(f"{fmt_count(limits.max_params)} params")
+    if limits.max_layers is not None:
+        parts.append(f"{limits.max_layers} layers")
+    return f"at most {' and '.join(parts)}" if parts else "none"
+
+
 def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTrial]:
     """The ``n`` best COMPLETE trials, best first (by the first objective, the score)."""
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -26,27 +40,56 @@ def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTria
     return sorted(trials, key=lambda t: t.values[0], reverse=reverse)[:n]
 
 
-def top_table(study: optuna.Study, n: int = 10, title: str | None = None, *, terms: bool | None = None) -> Table:
-    """A table of the best students: rank, trial, arch, score, (terms), params, FLOPs.
+def _distilled(trials: list[optuna.trial.FrozenTrial]) -> bool:
+    return any("distill_top1" in t.user_attrs for t in trials)
 
-    The score terms are shown when ``terms`` is True, or by default on consoles of 110+ columns.
+
+def top_table(
+    study: optuna.Study, n: int = 10, title: str | None = None, *, terms: bool | None = None, arch: bool = True
+) -> Table:
+    """A table of the best students: rank, trial, arch, score, (terms), params, FLOPs, (distillation).
+
+    The score terms are shown when ``terms`` is True, or by default on consoles of 110+ columns;
+    the distillation columns (``distill_top1``, ``distill_epochs``) once a listed trial is distilled.
+    Arch strings are never wrapped (they are copied into other commands); ``arch=False`` leaves
+    them out, for :func:`print_top` to print below the table.
     """
     if terms is None:
         terms = get_console().width >= 110
     trials = top_trials(study, n)
     term_cols = [k for k in ("semantic", "relation") if terms and any(k in t.user_attrs for t in trials)]
+    distill_cols = ["distill top-1", "distill epochs"] if _distilled(trials) else []
     table = Table(title=title or f"top {len(trials)} students of {study.study_name}")
-    for col in ("#", "trial", "arch", "score", *term_cols, "params", "FLOPs"):
-        table.add_column(col, justify="left" if col == "arch" else "right", overflow="fold", no_wrap=col != "arch")
+    for col in ("#", "trial", *(["arch"] if arch else []), "score", *term_cols, "params", "FLOPs", *distill_cols):
+        table.add_column(col, justify="left" if col == "arch" else "right", no_wrap=True)
     for i, t in enumerate(trials, 1):
         a = t.user_attrs
+        distill = (
+            [f"{100 * a['distill_top1']:.2f}%", str(a.get("distill_epochs", "-"))] if "distill_top1" in a else ["-", "-"]
+        )
         table.add_row(
             str(i),
             str(t.number),
-            str(a.get("arch", "?")),
+            *([str(a.get("arch", "?"))] if arch else []),
             f"{t.values[0]:.5g}",
             *[f"{a[k]:.4g}" if k in a else "-" for k in term_cols],
             fmt_count(a.get("params")),
             fmt_count(a.get("flops")),
+            *(distill if distill_cols else []),
         )
     return table
+
+
+def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
+    """Print :func:`top_table`; arch strings too long for the console go below it, one unbroken line each."""
+    if not top_trials(study, 1):
+        console.print(f"no completed trials in study {study.study_name}", highlight=False)
+        return
+    table = top_table(study, n)
+    natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    console.print(top_table(study, n, arch=False))
+    for i, t in enumerate(top_trials(study, n), 1):
+        console.print(f"{i}. trial {t.number}: {t.user_attrs.get('arch', '?')}", soft_wrap=True, highlight=False, markup=False)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
@@ -103,28 +107,91 @@ class SearchObjective:
 
     User attributes: ``arch``, ``params``, ``flops``, ``layers``, each score term
     (``score``, ``semantic``, ``relation``, ...) and ``score_seconds``. An invalid or over-limit
-    student, or a non-finite score, fails the trial with the reason.
+    student, or a non-finite score, fails the trial with the reason (``fail_reason``). A student
+    the study has scored already gets the stored score and attributes back without a forward pass,
+    plus ``reused_from`` (the trial that scored it): S0 has only 64 students.
     """
 
     def __init__(self, setup: ScoringSetup) -> None:
         self.setup = setup
+        #: arch string -> (trial number, value, user attributes) of a COMPLETE trial that scored it:
+        #: the study's when this worker starts, then this worker's own
+        self.known: dict[str, tuple[int, float, dict[str, Any]]] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setup
         arch = s.space.suggest(trial)
-        trial.set_user_attr("arch", s.space.encode(arch))
+        encoded = s.space.encode(arch)
+        trial.set_user_attr("arch", encoded)
         reason = s.space.check(arch, s.limits, s.num_classes)
         if reason is not None:
-            raise ArchError(f"{s.space.encode(arch)}: {reason}")
-        trial.set_user_attr("params", int(s.space.count_params(arch, s.num_classes)))
-        trial.set_user_attr("layers", int(s.space.count_layers(arch)))
-        result = s.scorer.score(arch)
-        flops = result.flops or arch_flops(s.space, arch, s.num_classes, s.image_size)
-        trial.set_user_attr("flops", flops)
-        for name, value in result.terms.items():
-            trial.set_user_attr(name, value)
-        trial.set_user_attr("score_seconds", result.seconds)
+            trial.set_user_attr(FAIL_REASON, reason)
+            raise ArchError(f"{encoded}: {reason}")
+        if self.known is None:
+            self.known = {
+                str(t.user_attrs["arch"]): (t.number, float(t.value), dict(t.user_attrs))
+                for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if "arch" in t.user_attrs and t.value is not None and REUSED_FROM not in t.user_attrs
+            }
+        if encoded in self.known:  # the score is deterministic: reuse it, no forward pass
+            number, value, attrs = self.known[encoded]
+            for key, attr in attrs.items():
+                if key != "arch" and not key.startswith("distill_"):
+                    trial.set_user_attr(key, attr)
+            trial.set_user_attr(REUSED_FROM, number)
+            return value
+        attrs = {"params": int(s.space.count_params(arch, s.num_classes)), "layers": int(s.space.count_layers(arch))}
+        for key, attr in attrs.items():
+            trial.set_user_attr(key, attr)
+        try:
+            result = s.scorer.score(arch)
+        except ProxyError as exc:
+            trial.set_user_attr(FAIL_REASON, str(exc))
+            raise
+        attrs["flops"] = result.flops or arch_flops(s.space, arch, s.num_classes, s.image_size)
+        attrs.update(result.terms)
+        attrs["score_seconds"] = result.seconds
+        for key in ("flops", *result.terms, "score_seconds"):
+            trial.set_user_attr(key, attrs[key])
+        if math.isfinite(result.score):
+            self.known[encoded] = (trial.number, float(result.score), attrs)
         return result.score
+
+
+#: user attribute of a failed trial: why it failed
+FAIL_REASON = "fail_reason"
+#: user attribute of a trial whose student the study had scored already: that trial's number
+REUSED_FROM = "reused_from"
+
+
+def name_objective(study: optuna.Study, proxy: str) -> None:
+    """Name the objective after the proxy (Optuna's metric names): optuna-dashboard's plots and best-trial card show it."""
+    if study.metric_names == [proxy]:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([proxy])
+
+
+def failure_summary(trials: list[optuna.trial.FrozenTrial], *, sampler: str) -> str | None:
+    """One line when most of ``trials`` failed: how many, an example reason and what to change."""
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL and FAIL_REASON in t.user_attrs]
+    if not trials or 2 * len(failed) <= len(trials):
+        return None
+    reasons = Counter(re.sub(r"[0-9][0-9,.]*", "N", str(t.user_attrs[FAIL_REASON])) for t in failed)
+    common = reasons.most_common(1)[0][0]
+    example = next(t for t in failed if re.sub(r"[0-9][0-9,.]*", "N", str(t.user_attrs[FAIL_REASON])) == common)
+    hint = "see the trials' fail_reason"
+    if "exceed the limit" in common:
+        hint = (
+            f"--sampler {sampler} does not keep to the limits: use --sampler evolution, or raise --max-params/--max-layers"
+            if sampler != "evolution"
+            else "raise --max-params/--max-layers"
+        )
+    return (
+        f"{len(failed)} of {len(trials)} trials failed, e.g. trial {example.number} "
+        f"({example.user_attrs.get('arch', '?')}): {example.user_attrs[FAIL_REASON]}; {hint}"
+    )
 
 
 #: exceptions that fail one trial (recorded with the reason) without stopping the study
@@ -176,4 +243,4 @@ def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable
     return constraint
 
 
-__all__ += ["TRIAL_ERRORS", "limit_constraint"]
+__all__ += ["FAIL_REASON", "REUSED_FROM", "TRIAL_ERRORS", "failure_summary", "limit_constraint", "name_objective"]
