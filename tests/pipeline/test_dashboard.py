@@ -21,6 +21,7 @@ import pytest
 from optuna_dashboard import get_note, save_note
 from optuna_dashboard._note import get_note_from_system_attrs
 
+from diswot.pipeline._cmd_distill import default_artifact_dir, write_trial_results
 from diswot.pipeline.notes import _save_new_trial_note, stage_rows, study_note, trial_note
 from diswot.pipeline.report import top_trials
 
@@ -98,8 +99,14 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     # beside it, a multi-objective study (score against params) in the same storage
     multi = f"{name}-pareto"
     assert run_cli(*args, "--storage", url, "--study", multi, "--n-trials", "4", "--objectives", "score,params", "--no-progress") == 0
+    best = top_trials(study, 1)[0]
+    # what diswot distill records: results and the checkpoint as an artifact, in the default folder
+    checkpoint = tmp_path_factory.mktemp("run") / "checkpoint.pt"
+    checkpoint.write_bytes(b"distilled student " * 100)
+    artifact = write_trial_results(url, best, {"distill_top1": 0.5}, checkpoint=checkpoint, artifact_dir=default_artifact_dir(url))
     return SimpleNamespace(
-        url=url, name=name, study=study, best=top_trials(study, 1)[0], multi=optuna.load_study(study_name=multi, storage=url)
+        url=url, name=name, study=study, best=best, artifact=artifact, checkpoint=checkpoint,
+        multi=optuna.load_study(study_name=multi, storage=url),
     )
 
 
@@ -187,6 +194,23 @@ def test_dashboard_in_headless_chromium(dashboard: str, searched: SimpleNamespac
         assert page_shows(arch)
         assert page_shows("stage1")  # the trial note's per-stage table
         browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+        # the distilled checkpoint downloads from the trial's page (the default artifact folder is found)
+        downloads = ARTIFACTS / "downloads"
+        shutil.rmtree(downloads, ignore_errors=True)
+        downloads.mkdir()
+        browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        link = WebDriverWait(browser, 90).until(lambda b: b.find_element(By.CSS_SELECTOR, "a[download][href*='/artifacts/']"))
+        assert searched.artifact in link.get_attribute("href")
+        link.click()
+        fetched = downloads / "checkpoint.pt"
+        WebDriverWait(browser, 60).until(lambda b: fetched.is_file() and fetched.stat().st_size == searched.checkpoint.stat().st_size)
+        assert fetched.read_bytes() == searched.checkpoint.read_bytes()
+        # the objective is named after the proxy, not "Objective 0"
+        browser.get(f"{dashboard}/dashboard/studies/{study_id}")
+        assert page_shows("Best Trial")
+        WebDriverWait(browser, 90).until(lambda b: "diswot" in b.find_element(By.TAG_NAME, "body").text.replace(searched.name, ""))
+        assert "Objective 0" not in browser.find_element(By.TAG_NAME, "body").text
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-history.png"))
         browser.get(f"{dashboard}/dashboard/studies/{study_id}/note")
         assert page_shows("Top 4 students")
         browser.save_screenshot(str(ARTIFACTS / "dashboard-note.png"))
