@@ -1,4 +1,4 @@
-"""Shared CLI options for the commands that score students."""
+"""Shared CLI options: scoring, storage (with $DISWOT_STORAGE) and artifact folders, declared once."""
 
 from __future__ import annotations
 

@@ -5,9 +5,6 @@ Only sizes change: fewer trials and epochs, smaller batches, and a free port for
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import shlex
 import subprocess
 import sys
@@ -15,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import optuna
-import pytest
 import torch
 
 from ..storage.conftest import wait_for_line
