@@ -12,10 +12,12 @@ import urllib.request
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 
 from ..storage.conftest import wait_for_line
-from .test_train import cli_env, make_cifar_folder
+from .conftest import cli_env
+from .test_train import make_cifar_folder
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 #: per command: the option values replaced (sizes only) and the size options added
@@ -50,6 +52,7 @@ def test_readme_lists_the_whole_pipeline() -> None:
     assert [argv[1] for argv in readme_pipeline()] == list(SIZES)
 
 
+@pytest.mark.integration
 def test_readme_pipeline_runs_as_printed(tmp_path: Path) -> None:
     make_cifar_folder(tmp_path / "data", n_train=80, n_val=40)
     env = {k: v for k, v in cli_env().items() if k != "DISWOT_STORAGE"}

@@ -23,6 +23,7 @@ NB201_ARCHS = [
 ]
 
 
+@pytest.mark.integration
 def test_a_search_whose_trials_mostly_fail_says_why_and_exits_non_zero(tmp_path: Path) -> None:
     proc = run_process("search", "--space", "s2-cifar", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8",
                        "--sampler", "random", "--max-params", "500K", "--n-trials", "5", "--no-progress",
@@ -108,6 +109,7 @@ def test_search_names_the_objective_after_the_proxy(tmp_path: Path) -> None:
     assert optuna.load_study(study_name="m", storage=url).metric_names == ["nwot"]
 
 
+@pytest.mark.integration
 def test_sigterm_prints_no_trial_failure_warnings(tmp_path: Path) -> None:
     url = f"journal://{tmp_path / 's.log'}"
     proc = start(*FAST, "--batch-size", "64", "--study", "t", "--n-trials", "500", url=url)

@@ -26,6 +26,7 @@ def test_a_server_that_cannot_be_started_is_skipped_with_the_reason(monkeypatch:
         server_address("Redis", "127.0.0.1:1", _cannot_start, tmp_path)
 
 
+@pytest.mark.integration
 def test_redis_is_started_when_none_listens(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import redis
 
