@@ -44,7 +44,7 @@ from .errors import DiswotError
 from .notes import write_study_note
 from .report import fmt_limits, print_top
 from .objectives import best_score, check_directions, make_objective, name_metrics, search_constraint, study_directions
-from .search import TRIAL_ERRORS, failure_summary, make_sampler, make_scoring
+from .search import TRIAL_ERRORS, failure_summary, make_sampler, make_scoring, name_objective
 from .workers import Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
 
 __all__ = ["COUNTED_STATES", "add_parser", "run"]
@@ -250,6 +250,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
     check_directions(study, config.objectives)
     name_metrics(study, config.objectives)
+    if len(study.directions) == 1:  # optuna-dashboard names the objective after the proxy
+        name_objective(study, config.proxy)
     log.info("worker %d: study %s in %s, sampler seed %d", index, args.study, parsed, sampler_seed(config.seed, index))
     stale = fail_stale_trials(study, grace_period=grace, retry=retry)
     note_config: dict[str, Any] = {

@@ -129,9 +129,9 @@ class SearchObjective:
             raise ArchError(f"{encoded}: {reason}")
         if self.known is None:
             self.known = {
-                str(t.user_attrs["arch"]): (t.number, float(t.value), dict(t.user_attrs))
+                str(t.user_attrs["arch"]): (t.number, float(t.values[0]), dict(t.user_attrs))  # the score: first value
                 for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                if "arch" in t.user_attrs and t.value is not None and REUSED_FROM not in t.user_attrs
+                if "arch" in t.user_attrs and t.values and REUSED_FROM not in t.user_attrs
             }
         if encoded in self.known:  # the score is deterministic: reuse it, no forward pass
             number, value, attrs = self.known[encoded]
