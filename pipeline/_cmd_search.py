@@ -218,6 +218,7 @@ def _run(args: argparse.Namespace) -> int:
         heartbeat_interval=args.heartbeat if native else None,
         grace_period=grace if native else None,
         stale_trial_callback=retry if native else None,
+        async_commit=True,  # a trial's small writes are not flushed to the disk one by one
     )
     shares = split_trials(args.n_trials, args.workers)
     threads = None

@@ -18,7 +18,7 @@ from diswot.storage import mask_url
 
 from .report import fmt_count, top_trials
 
-__all__ = ["stage_rows", "study_note", "trial_note", "write_study_note", "write_trial_note"]
+__all__ = ["new_note_attrs", "stage_rows", "study_note", "trial_note", "write_study_note", "write_trial_note"]
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,9 @@ def write_study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int
         log.warning("could not save the study note: %s", mask_url(str(exc))[:200])
 
 
-def _save_new_trial_note(trial: optuna.Trial, body: str) -> None:
-    """Save the first note of ``trial`` in optuna-dashboard's format, in O(1) storage calls.
+def new_note_attrs(trial_id: int, body: str) -> dict[str, Any] | None:
+    """The study system attributes of a trial's first note in optuna-dashboard's format (version
+    1 and its chunks), to write in one round trip; ``None`` when optuna-dashboard's layout differs.
 
     :func:`optuna_dashboard.save_note` reads every study system attribute (all notes) twice per
     call, which grows with the study (about 0.2 s per trial at 2,000 trials on PostgreSQL). A new
@@ -128,15 +129,22 @@ def _save_new_trial_note(trial: optuna.Trial, body: str) -> None:
     """
     try:
         from optuna_dashboard._note import note_ver_key, split_body
-    except ImportError:  # another optuna-dashboard layout: the public, slower call
+    except ImportError:
+        return None
+    return {note_ver_key(trial_id): 1, **split_body(body, trial_id)}
+
+
+def _save_new_trial_note(trial: optuna.Trial, body: str) -> None:
+    """Save the first note of ``trial`` in optuna-dashboard's format, in O(1) storage calls."""
+    attrs = new_note_attrs(trial._trial_id, body)
+    if attrs is None:  # another optuna-dashboard layout: the public, slower call
         from optuna_dashboard import save_note
 
         save_note(trial, body)
         return
     storage, study_id = trial.study._storage, trial.study._study_id
-    storage.set_study_system_attr(study_id, note_ver_key(trial._trial_id), 1)
-    for key, chunk in split_body(body, trial._trial_id).items():
-        storage.set_study_system_attr(study_id, key, chunk)
+    for key, value in attrs.items():
+        storage.set_study_system_attr(study_id, key, value)
 
 
 def write_trial_note(trial: optuna.Trial, *, score: float | None = None) -> None:

@@ -22,10 +22,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import optuna
 
-from diswot.storage import TrialHeartbeat, mark_trial_worker
+from diswot.storage import TrialHeartbeat, deferred_user_attrs, mark_trial_worker, mask_url, write_attrs
 
 from . import _options
-from .notes import write_trial_note
+from .notes import new_note_attrs, trial_note, write_trial_note
 
 __all__ = [
     "STORAGE_ENV",
@@ -135,21 +135,47 @@ class WorkerObjective:
             else contextlib.nullcontext()
         )
         self.interrupts.in_objective = True
-        try:
-            with beat:
-                value = self.objective(trial)
-        except KeyboardInterrupt:
-            raise
-        except Exception:
-            self.interrupts.in_objective = False
-            if self.notes:
-                write_trial_note(trial)
-            raise
-        finally:
-            self.interrupts.in_objective = False
-        if self.notes:
-            write_trial_note(trial, score=value if isinstance(value, (int, float)) else value[0])
+        with deferred_user_attrs(trial) as pending:
+            try:
+                with beat:
+                    value = self.objective(trial)
+            except KeyboardInterrupt:
+                self.interrupts.in_objective = False
+                self._record_quietly(trial, pending, note=False)
+                raise
+            except Exception:
+                self.interrupts.in_objective = False
+                self._record_quietly(trial, pending, note=self.notes)
+                raise
+            finally:
+                self.interrupts.in_objective = False
+        self._record(trial, pending, note=self.notes, score=value if isinstance(value, (int, float)) else value[0])
         return value
+
+    def _record(self, trial: optuna.Trial, user_attrs: dict[str, Any], *, note: bool, score: float | None = None) -> None:
+        """Write the trial's user attributes and its dashboard note in one storage round trip."""
+        note_attrs = None
+        if note:
+            # the trial as it stands: params, user attributes, and the system attributes it was
+            # created with (a retried trial's ``failed_trial``), without reading it back
+            frozen = getattr(trial, "_cached_frozen_trial", None) or trial.study._storage.get_trial(trial._trial_id)
+            note_attrs = new_note_attrs(trial._trial_id, trial_note(frozen, score=score))
+        write_attrs(
+            trial.study._storage,
+            trial_id=trial._trial_id,
+            user_attrs=user_attrs,
+            study_id=trial.study._study_id,
+            study_system_attrs=note_attrs,
+        )
+        if note and note_attrs is None:  # another optuna-dashboard layout
+            write_trial_note(trial, score=score)
+
+    def _record_quietly(self, trial: optuna.Trial, user_attrs: dict[str, Any], *, note: bool) -> None:
+        """:meth:`_record` for a failing trial: a storage error is logged (the trial's own error is raised)."""
+        try:
+            self._record(trial, user_attrs, note=note)
+        except Exception as exc:
+            log.warning("could not record the attributes of trial %d: %s", trial.number, mask_url(str(exc))[:200])
 
 
 def worker_argv(parser: argparse.ArgumentParser, args: argparse.Namespace, index: int, n_trials: int) -> list[str]:

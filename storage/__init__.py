@@ -1,5 +1,6 @@
 """Storage URLs and backends, heartbeats and resume, study metadata."""
 
+from ._batch import deferred_user_attrs, write_attrs
 from ._errors import ConfigMismatchError, StorageError
 from ._heartbeat import (
     HEARTBEAT_KEY,
@@ -29,6 +30,7 @@ __all__ = [
     "TrialHeartbeat",
     "WORKER_KEY",
     "config_diff",
+    "deferred_user_attrs",
     "fail_stale_trials",
     "has_native_heartbeat",
     "install_log_masking",
@@ -40,4 +42,5 @@ __all__ = [
     "record_config",
     "worker_identity",
     "worker_is_dead",
+    "write_attrs",
 ]

@@ -1,0 +1,152 @@
+"""Where a trial's time goes: scoring against the rest (sampler, storage, notes), by storage, and
+search throughput against the number of workers.
+
+1. Split: a real ``diswot search`` (the CLI in a subprocess; by default S0, ResNet110 teacher,
+   synthetic batch 64, one worker) on a fresh storage of each kind. A trial's cycle is the time
+   from its start to the next trial's start (ask, sampler, objective, tell, callbacks); its
+   scoring time is its ``score_seconds`` user attribute; the rest is the difference. Printed per
+   window of ``--window`` trials, so a long search shows whether the rest grows with the study,
+   as the mean rest / mean scoring of the same trials.
+2. Workers (``--workers 1,2,4,8``): trials/s of ``diswot search --workers W`` on each storage,
+   from the first trial's start to the last trial's end.
+
+    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_trial_split.py --trials 200
+    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_trial_split.py --trials 5000 --window 500 \\
+        --teacher resnet20 --batch-size 8                       # a cheap setting, to see that the rest stays flat
+    python benchmarks/bench_trial_split.py --trials 0 --workers 1,2,4,8 --worker-trials 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from diswot.storage import open_storage
+
+STORAGES = ("sqlite", "journal", "postgresql")
+
+
+@contextmanager
+def fresh_storage(kind: str, tmp: Path, server: str, user: str) -> Iterator[str]:
+    """A URL of an empty storage of ``kind`` (PostgreSQL: a new database, dropped afterwards)."""
+    name = uuid.uuid4().hex[:8]
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / f'{name}.db'}"
+    elif kind == "journal":
+        yield f"journal:///{tmp / f'{name}.log'}"
+    elif kind == "postgresql":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_storage import fresh_database
+
+        url, drop = fresh_database(server, user)
+        try:
+            yield url
+        finally:
+            drop()
+    else:
+        raise SystemExit(f"unknown storage {kind!r}; use {', '.join(STORAGES)}")
+
+
+def run_search(url: str, args: argparse.Namespace, n_trials: int, workers: int) -> float:
+    """Run ``diswot search`` on ``url``; return the command's wall time."""
+    cmd = [
+        sys.executable, "-m", "diswot.pipeline.cli", "search", "--space", args.space, "--teacher", args.teacher,
+        "--dataset", "synthetic", "--batch-size", str(args.batch_size), "--device", args.device,
+        "--study", "split", "--n-trials", str(n_trials), "--workers", str(workers), "--no-progress", "--top", "0",
+    ]
+    env = dict(os.environ, DISWOT_STORAGE=url)
+    if workers > 1:
+        env.pop("OMP_NUM_THREADS", None)  # --workers shares the cores between its workers
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def finished_trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    trials = optuna.load_study(study_name="split", storage=open_storage(url)).get_trials(deepcopy=False)
+    return sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number)
+
+
+def split(trials: list[optuna.trial.FrozenTrial], window: int) -> list[dict[str, float]]:
+    """Per window of trials: mean cycle, scoring and rest (ms) and rest / scoring."""
+    rows = []
+    for lo in range(0, len(trials) - 1, window):
+        cycle, score = [], []
+        for t, nxt in zip(trials[lo : lo + window], trials[lo + 1 : lo + window + 1]):
+            cycle.append((nxt.datetime_start - t.datetime_start).total_seconds())  # type: ignore[operator]
+            score.append(float(t.user_attrs["score_seconds"]))
+        c, s = statistics.fmean(cycle), statistics.fmean(score)
+        rows.append({"from": lo, "to": lo + len(cycle), "cycle_ms": 1000 * c, "scoring_ms": 1000 * s,
+                     "rest_ms": 1000 * (c - s), "rest_over_scoring": (c - s) / s,
+                     "median_rest_ms": 1000 * statistics.median(a - b for a, b in zip(cycle, score))})
+    return rows
+
+
+def throughput(trials: list[optuna.trial.FrozenTrial]) -> float:
+    span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()  # type: ignore[type-var, operator]
+    return len(trials) / span
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--storages", default=",".join(STORAGES))
+    p.add_argument("--trials", type=int, default=200, help="trials of the split search (0: skip)")
+    p.add_argument("--window", type=int, default=100, help="trials per row of the split")
+    p.add_argument("--space", default="s0")
+    p.add_argument("--teacher", default="resnet110")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", default="", help="worker counts for the throughput part, e.g. 1,2,4,8 (default: skip)")
+    p.add_argument("--worker-trials", type=int, default=120, help="trials per throughput run (all workers)")
+    p.add_argument("--server", default="127.0.0.1:5432", help="PostgreSQL host:port (a fresh database per run)")
+    p.add_argument("--user", default="postgres")
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    kinds = [k for k in args.storages.split(",") if k]
+    figures: dict[str, object] = {"setting": f"{args.space}, teacher {args.teacher}, batch {args.batch_size}, {args.device}",
+                                  "threads": os.environ.get("OMP_NUM_THREADS", "default")}
+    print(f"diswot search --space {args.space} --teacher {args.teacher} --dataset synthetic --batch-size {args.batch_size} "
+          f"--device {args.device}; OMP_NUM_THREADS={figures['threads']}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.trials:
+            print("| storage | trials | cycle ms | scoring ms | rest ms | rest (median) ms | rest / scoring |\n|---|---|---:|---:|---:|---:|---:|")
+            for kind in kinds:
+                with fresh_storage(kind, Path(tmp), args.server, args.user) as url:
+                    wall = run_search(url, args, args.trials, 1)
+                    rows = split(finished_trials(url), args.window)
+                figures[f"split-{kind}"] = {"wall_s": wall, "windows": rows}
+                for r in rows:
+                    print(f"| {kind} | {r['from']}-{r['to']} | {r['cycle_ms']:.1f} | {r['scoring_ms']:.1f} | {r['rest_ms']:.1f} "
+                          f"| {r['median_rest_ms']:.1f} | {r['rest_over_scoring']:.2f}x |", flush=True)
+        counts = [int(w) for w in args.workers.split(",") if w]
+        if counts:
+            print(f"\ntrials/s against workers ({args.worker_trials} trials per run, {os.cpu_count()} cores)")
+            print("| storage | " + " | ".join(f"{w} worker{'s' * (w > 1)}" for w in counts) + " |\n|---|" + "---:|" * len(counts))
+            for kind in kinds:
+                rates = []
+                for w in counts:
+                    with fresh_storage(kind, Path(tmp), args.server, args.user) as url:
+                        run_search(url, args, args.worker_trials, w)
+                        rates.append(throughput(finished_trials(url)))
+                figures[f"workers-{kind}"] = dict(zip(counts, rates))
+                print(f"| {kind} | " + " | ".join(f"{r:.2f}" for r in rates) + " |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Several attribute writes in one storage round trip.
+
+Optuna's storage API writes one attribute per call, and each call is a commit: an SQL
+transaction, or a locked append to a journal. :func:`write_attrs` writes a trial's user
+attributes and the study's system attributes (optuna-dashboard's notes) together: in one
+transaction on an RDB storage, in one locked append of the usual one-attribute journal
+operations on a journal storage, and with the public calls, one by one, on any other storage.
+What ends up in the storage is exactly what the one-by-one calls write, so Optuna and
+optuna-dashboard read it as usual.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+
+__all__ = ["deferred_user_attrs", "write_attrs"]
+
+
+def _unwrap(storage: BaseStorage) -> BaseStorage:
+    """The storage behind Optuna's RDB cache (``_CachedStorage`` holds no running-trial attributes)."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
+def _write_rdb(storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]) -> None:
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        for key, value in user_attrs.items():
+            storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+        if study_attrs:
+            study = models.StudyModel.find_or_raise_by_id(study_id, session)
+            for key, value in study_attrs.items():
+                row = models.StudySystemAttributeModel.find_by_study_and_key(study, key, session)
+                if row is None:
+                    session.add(models.StudySystemAttributeModel(study_id=study_id, key=key, value_json=json.dumps(value)))
+                else:
+                    row.value_json = json.dumps(value)
+
+
+def _write_journal(storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]) -> None:
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages.journal._storage import JournalOperation
+
+    with storage._thread_lock:
+        storage._sync_with_backend()
+        trial = storage._replay_result.get_trial(trial_id)  # KeyError for an unknown trial, as Optuna's
+        if trial.state.is_finished():
+            raise UpdateFinishedTrialError(f"trial #{trial.number} has already finished and cannot be updated")
+        worker = storage._replay_result.worker_id
+        logs = [
+            {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": worker, "trial_id": trial_id, "user_attr": {k: v}}
+            for k, v in user_attrs.items()
+        ]
+        logs += [
+            {"op_code": JournalOperation.SET_STUDY_SYSTEM_ATTR, "worker_id": worker, "study_id": study_id, "system_attr": {k: v}}
+            for k, v in study_attrs.items()
+        ]
+        storage._backend.append_logs(logs)
+        # Replaying stops at the first operation of ours that fails (a trial another worker has
+        # just finished); replay the rest now, so that no later read raises for them.
+        error = None
+        while True:
+            try:
+                storage._sync_with_backend()
+                break
+            except UpdateFinishedTrialError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+
+
+def _batched(storage: BaseStorage) -> Any:
+    """The one-round-trip writer for ``storage``'s kind, or None (use the public calls)."""
+    from optuna.storages import JournalStorage, RDBStorage
+
+    if isinstance(storage, RDBStorage) and hasattr(storage, "_set_trial_attr_without_commit"):
+        return _write_rdb
+    if isinstance(storage, JournalStorage) and hasattr(storage, "_replay_result") and hasattr(storage, "_thread_lock"):
+        return _write_journal
+    return None
+
+
+def write_attrs(
+    storage: BaseStorage,
+    *,
+    trial_id: int,
+    user_attrs: Mapping[str, Any],
+    study_id: int | None = None,
+    study_system_attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Set ``user_attrs`` on the trial and ``study_system_attrs`` on the study in one round trip.
+
+    Raises what :meth:`~optuna.storages.BaseStorage.set_trial_user_attr` raises (e.g.
+    ``UpdateFinishedTrialError`` for a finished trial); on an RDB storage nothing is written then.
+    """
+    study_attrs = dict(study_system_attrs or {})
+    if study_attrs and study_id is None:
+        raise ValueError("study_system_attrs need the study_id")
+    if not user_attrs and not study_attrs:
+        return
+    backend = _unwrap(storage)
+    writer = _batched(backend)
+    if writer is not None:
+        writer(backend, trial_id, user_attrs, study_id, study_attrs)
+        return
+    for key, value in user_attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    for key, value in study_attrs.items():
+        storage.set_study_system_attr(study_id, key, value)  # type: ignore[arg-type]
+
+
+class _DeferringStorage:
+    """``trial.storage`` while user attributes are deferred: keeps the trial's, passes the rest on."""
+
+    def __init__(self, storage: BaseStorage, trial_id: int, pending: dict[str, Any]) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._pending = pending
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if trial_id != self._trial_id:
+            self._storage.set_trial_user_attr(trial_id, key, value)
+            return
+        json.dumps(value)  # as the storage would: a value that is not JSON fails here, not later
+        self._pending[key] = value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+@contextmanager
+def deferred_user_attrs(trial: optuna.Trial) -> Iterator[dict[str, Any]]:
+    """Keep the user attributes ``trial.set_user_attr`` sets inside the block, for one :func:`write_attrs`.
+
+    ``trial.user_attrs`` shows them at once; the storage gets them when the caller writes the
+    yielded dict (keys in the order they were set). Everything else the trial does (params,
+    system attributes) goes to the storage as usual.
+    """
+    pending: dict[str, Any] = {}
+    storage = trial.storage
+    trial.storage = _DeferringStorage(storage, trial._trial_id, pending)  # type: ignore[assignment]
+    try:
+        yield pending
+    finally:
+        trial.storage = storage
