@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--worker-trials", type=int, default=120, help="trials per throughput run (all workers)")
     p.add_argument("--server", default="127.0.0.1:5432", help="PostgreSQL host:port (a fresh database per run)")
     p.add_argument("--user", default="postgres")
+    p.add_argument("--dir", help="keep the SQLite and journal files here (default: a temporary folder)")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
                                   "threads": os.environ.get("OMP_NUM_THREADS", "default")}
     print(f"diswot search --space {args.space} --teacher {args.teacher} --dataset synthetic --batch-size {args.batch_size} "
           f"--device {args.device}; OMP_NUM_THREADS={figures['threads']}", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         if args.trials:
             print("| storage | trials | cycle ms | scoring ms | rest ms | rest (median) ms | rest / scoring |\n|---|---|---:|---:|---:|---:|---:|")
             for kind in kinds:

@@ -135,7 +135,9 @@ class WorkerObjective:
             else contextlib.nullcontext()
         )
         self.interrupts.in_objective = True
-        with deferred_user_attrs(trial) as pending:
+        # the arch is written at once (the dashboard shows what a running trial scores, and a killed
+        # worker's trial keeps it); the other user attributes and the note go in one write at the end
+        with deferred_user_attrs(trial, eager=("arch",)) as pending:
             try:
                 with beat:
                     value = self.objective(trial)

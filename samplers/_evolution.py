@@ -251,6 +251,7 @@ class EvolutionSampler(BaseSampler):
         self._rng = np.random.RandomState(seed)
         self._random_sampler = RandomSampler(seed=self._rng.randint(2**31 - 1))
         self._plans: dict[int, dict[str, Any]] = {}
+        self._fixed: dict[int, Mapping[str, Any] | None] = {}  # trial id -> fixed params, seen in before_trial
         self._histories: dict[tuple[int, int], _History] = {}
         self._memo: dict[Hashable, str | None] = {}  # params key -> constraint verdict
         self._misses: dict[Hashable, int] = {}  # parent params key -> consecutive failed children
@@ -269,6 +270,14 @@ class EvolutionSampler(BaseSampler):
         """Reseed the sampler's generator (and its random fallback) from fresh entropy."""
         self._rng.seed()
         self._random_sampler = RandomSampler(seed=self._rng.randint(2**31 - 1))
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        """Note the trial's enqueued fixed params (Optuna passes the trial as read at its start, so
+        proposing it later needs no second read of its system attributes)."""
+        with self._lock:
+            while len(self._fixed) >= _PLAN_LIMIT:
+                del self._fixed[next(iter(self._fixed))]
+            self._fixed[trial._trial_id] = trial.system_attrs.get("fixed_params") or None
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return {}
@@ -303,6 +312,7 @@ class EvolutionSampler(BaseSampler):
     ) -> None:
         with self._lock:
             self._plans.pop(trial._trial_id, None)
+            self._fixed.pop(trial._trial_id, None)
 
     # -- proposing ---------------------------------------------------------------------------
 
@@ -325,7 +335,10 @@ class EvolutionSampler(BaseSampler):
         def is_duplicate(key: Hashable) -> bool:
             return self._avoid_duplicates and (key in history.keys or key in unfinished)
 
-        forced = trial.system_attrs.get("fixed_params") or None
+        if trial._trial_id in self._fixed:
+            forced = self._fixed[trial._trial_id]
+        else:  # no before_trial for this trial (a direct call): read it
+            forced = trial.system_attrs.get("fixed_params") or None
         if len(history.complete) < self._population_size:
             params, parent, origin = self._random(is_duplicate, forced)
         else:

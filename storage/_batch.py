@@ -3,7 +3,7 @@
 Optuna's storage API writes one attribute per call, and each call is a commit: an SQL
 transaction, or a locked append to a journal. :func:`write_attrs` writes a trial's user
 attributes and the study's system attributes (optuna-dashboard's notes) together: in one
-transaction on an RDB storage, in one locked append of the usual one-attribute journal
+transaction on an RDB storage (one multi-row upsert per table on SQLite and PostgreSQL), in one locked append of the usual one-attribute journal
 operations on a journal storage, and with the public calls, one by one, on any other storage.
 What ends up in the storage is exactly what the one-by-one calls write, so Optuna and
 optuna-dashboard read it as usual.
@@ -12,6 +12,7 @@ optuna-dashboard read it as usual.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -29,14 +30,37 @@ def _unwrap(storage: BaseStorage) -> BaseStorage:
     return storage._backend if isinstance(storage, _CachedStorage) else storage
 
 
+def _upsert(session: Any, dialect: str, model: Any, owner: str, owner_id: int, values: Mapping[str, Any]) -> None:
+    """``values`` into ``model`` (rows ``owner``/key/value_json, unique on owner and key) in one statement."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    rows = [{owner: owner_id, "key": key, "value_json": json.dumps(value)} for key, value in values.items()]
+    statement = insert(model).values(rows)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[getattr(model, owner), model.key], set_={"value_json": statement.excluded.value_json}
+    ))
+
+
 def _write_rdb(storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]) -> None:
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
+    dialect = storage.engine.name
+    multi_row = dialect == "postgresql" or (dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0))
     with _create_scoped_session(storage.scoped_session, True) as session:
-        for key, value in user_attrs.items():
-            storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
-        if study_attrs:
+        if not multi_row:  # e.g. MySQL: Optuna's own statement per attribute, in one transaction
+            for key, value in user_attrs.items():
+                storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+        elif user_attrs:
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            storage.check_trial_is_updatable(trial_id, trial.state)
+            _upsert(session, dialect, models.TrialUserAttributeModel, "trial_id", trial_id, user_attrs)
+        if study_attrs and multi_row:
+            models.StudyModel.find_or_raise_by_id(study_id, session)
+            _upsert(session, dialect, models.StudySystemAttributeModel, "study_id", study_id, study_attrs)  # type: ignore[arg-type]
+        elif study_attrs:
             study = models.StudyModel.find_or_raise_by_id(study_id, session)
             for key, value in study_attrs.items():
                 row = models.StudySystemAttributeModel.find_by_study_and_key(study, key, session)
@@ -121,13 +145,14 @@ def write_attrs(
 class _DeferringStorage:
     """``trial.storage`` while user attributes are deferred: keeps the trial's, passes the rest on."""
 
-    def __init__(self, storage: BaseStorage, trial_id: int, pending: dict[str, Any]) -> None:
+    def __init__(self, storage: BaseStorage, trial_id: int, pending: dict[str, Any], eager: frozenset[str]) -> None:
         self._storage = storage
         self._trial_id = trial_id
         self._pending = pending
+        self._eager = eager
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        if trial_id != self._trial_id:
+        if trial_id != self._trial_id or key in self._eager:
             self._storage.set_trial_user_attr(trial_id, key, value)
             return
         json.dumps(value)  # as the storage would: a value that is not JSON fails here, not later
@@ -138,16 +163,16 @@ class _DeferringStorage:
 
 
 @contextmanager
-def deferred_user_attrs(trial: optuna.Trial) -> Iterator[dict[str, Any]]:
+def deferred_user_attrs(trial: optuna.Trial, *, eager: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
     """Keep the user attributes ``trial.set_user_attr`` sets inside the block, for one :func:`write_attrs`.
 
     ``trial.user_attrs`` shows them at once; the storage gets them when the caller writes the
-    yielded dict (keys in the order they were set). Everything else the trial does (params,
-    system attributes) goes to the storage as usual.
+    yielded dict (keys in the order they were set). The ``eager`` keys, and everything else the
+    trial does (params, system attributes), go to the storage at once, as usual.
     """
     pending: dict[str, Any] = {}
     storage = trial.storage
-    trial.storage = _DeferringStorage(storage, trial._trial_id, pending)  # type: ignore[assignment]
+    trial.storage = _DeferringStorage(storage, trial._trial_id, pending, frozenset(eager))  # type: ignore[assignment]
     try:
         yield pending
     finally:

@@ -108,17 +108,18 @@ def test_deferred_user_attrs_reach_the_storage_when_written(tmp_path: Path) -> N
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", async_commit=True)
     study = optuna.create_study(storage=storage, study_name="d")
     trial = study.ask()
-    with deferred_user_attrs(trial) as pending:
+    with deferred_user_attrs(trial, eager=("now",)) as pending:
+        trial.set_user_attr("now", 1)
         trial.set_user_attr("arch", "x")
         trial.suggest_int("depth", 1, 7)  # params still go to the storage at once
-        assert trial.user_attrs == {"arch": "x"}
-        assert storage.get_trial(trial._trial_id).user_attrs == {}
+        assert trial.user_attrs == {"now": 1, "arch": "x"}
+        assert storage.get_trial(trial._trial_id).user_attrs == {"now": 1}
         assert "depth" in storage.get_trial(trial._trial_id).params
         with pytest.raises(TypeError):
             trial.set_user_attr("bad", object())  # not JSON: refused when set, as by the storage
-    assert trial.storage is storage
+    assert trial.storage is study._storage
     write_attrs(storage, trial_id=trial._trial_id, user_attrs=pending)
-    assert storage.get_trial(trial._trial_id).user_attrs == {"arch": "x"}
+    assert storage.get_trial(trial._trial_id).user_attrs == {"now": 1, "arch": "x"}
 
 
 def _prefill(study: optuna.Study, n: int) -> None:
@@ -186,6 +187,6 @@ def test_a_search_writes_the_same_per_trial_at_any_study_size(url: str, monkeypa
     assert len(trials) == 524 and all(t.state == TrialState.COMPLETE for t in trials)
     system = study._storage.get_study_system_attrs(study._study_id)
     assert get_note_from_system_attrs(system, trials[-1]._trial_id)["body"].startswith("### ResNet[")  # noted
-    # S0: create, lineage, 3 params, worker mark, user attributes + note, tell
-    assert set(small_writes) == set(large_writes) == {8}, (small_writes, large_writes)
+    # S0: create, lineage, 3 params, worker mark, arch, the other user attributes + note, tell
+    assert set(small_writes) == set(large_writes) == {9}, (small_writes, large_writes)
     assert max(large_reads) <= max(small_reads), (small_reads, large_reads)
