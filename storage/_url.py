@@ -400,7 +400,7 @@ def open_storage(
             SQLite in WAL mode with ``synchronous=NORMAL``, PostgreSQL with
             ``synchronous_commit=off``, a journal file without ``fsync``. What a process has
             committed survives that process being killed; an OS crash or power loss may lose the
-            last commits, never corrupt the storage. Readers see every commit at once, as usual.
+            last commits (SQLite and PostgreSQL stay consistent). Readers see every commit at once.
 
     Raises:
         StorageError: for a malformed or unreachable URL or a missing driver (naming the extra to

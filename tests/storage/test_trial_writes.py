@@ -190,3 +190,27 @@ def test_a_search_writes_the_same_per_trial_at_any_study_size(url: str, monkeypa
     # S0: create, lineage, 3 params, worker mark, arch, the other user attributes + note, tell
     assert set(small_writes) == set(large_writes) == {9}, (small_writes, large_writes)
     assert max(large_reads) <= max(small_reads), (small_reads, large_reads)
+
+
+def test_async_commit_settings(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``async_commit`` sets per backend; another reader sees the writes at once."""
+    import os
+
+    storage = open_storage(url, async_commit=True)
+    if url.startswith("journal"):
+        monkeypatch.setattr(os, "fsync", lambda fd: pytest.fail("a search's journal append must not fsync"))
+    study = optuna.create_study(storage=storage, study_name=unique())
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    monkeypatch.undo()
+    assert len(optuna.load_study(study_name=study.study_name, storage=open_storage(url)).trials) == 2
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url[len("sqlite:///"):]) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    elif url.startswith("postgresql"):
+        with storage.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+        plain = open_storage(url)
+        with plain.engine.connect() as conn:  # only a search's own connections
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
