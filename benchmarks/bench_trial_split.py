@@ -7,12 +7,16 @@ search throughput against the number of workers.
    scoring time is its ``score_seconds`` user attribute; the rest is the difference. Printed per
    window of ``--window`` trials, so a long search shows whether the rest grows with the study,
    as the mean rest / mean scoring of the same trials.
+   ``--prefill N`` then fills the study up to N trials with COMPLETE copies of real S0 students
+   (the searched trials' params, user attributes and scores, written through Optuna's
+   ``add_trials``) and runs ``--trials`` more real trials, to show the rest at a study of N trials
+   without scoring N students.
 2. Workers (``--workers 1,2,4,8``): trials/s of ``diswot search --workers W`` on each storage,
    from the first trial's start to the last trial's end.
 
     OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_trial_split.py --trials 200
-    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_trial_split.py --trials 5000 --window 500 \\
-        --teacher resnet20 --batch-size 8                       # a cheap setting, to see that the rest stays flat
+    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_trial_split.py --trials 100 --prefill 5000
+        # the rest at trials 0-100, then at 4,900-5,000 of a study filled with copies
     python benchmarks/bench_trial_split.py --trials 0 --workers 1,2,4,8 --worker-trials 120
 """
 
@@ -89,10 +93,23 @@ def split(trials: list[optuna.trial.FrozenTrial], window: int) -> list[dict[str,
             cycle.append((nxt.datetime_start - t.datetime_start).total_seconds())  # type: ignore[operator]
             score.append(float(t.user_attrs["score_seconds"]))
         c, s = statistics.fmean(cycle), statistics.fmean(score)
-        rows.append({"from": lo, "to": lo + len(cycle), "cycle_ms": 1000 * c, "scoring_ms": 1000 * s,
+        rows.append({"from": trials[lo].number, "to": trials[lo].number + len(cycle), "cycle_ms": 1000 * c, "scoring_ms": 1000 * s,
                      "rest_ms": 1000 * (c - s), "rest_over_scoring": (c - s) / s,
                      "median_rest_ms": 1000 * statistics.median(a - b for a, b in zip(cycle, score))})
     return rows
+
+
+def prefill(url: str, total: int) -> None:
+    """Add COMPLETE copies of the study's complete trials until it holds ``total`` trials."""
+    study = optuna.load_study(study_name="split", storage=open_storage(url))
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    copies = [
+        optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.value, user_attrs=t.user_attrs)
+        for t in (done[i % len(done)] for i in range(total - len(trials)))
+    ]
+    for lo in range(0, len(copies), 500):
+        study.add_trials(copies[lo : lo + 500])
 
 
 def throughput(trials: list[optuna.trial.FrozenTrial]) -> float:
@@ -105,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--storages", default=",".join(STORAGES))
     p.add_argument("--trials", type=int, default=200, help="trials of the split search (0: skip)")
     p.add_argument("--window", type=int, default=100, help="trials per row of the split")
+    p.add_argument("--prefill", type=int, default=0, help="then fill the study to this many trials and search --trials more")
     p.add_argument("--space", default="s0")
     p.add_argument("--teacher", default="resnet110")
     p.add_argument("--batch-size", type=int, default=64)
@@ -129,6 +147,10 @@ def main(argv: list[str] | None = None) -> None:
                 with fresh_storage(kind, Path(tmp), args.server, args.user) as url:
                     wall = run_search(url, args, args.trials, 1)
                     rows = split(finished_trials(url), args.window)
+                    if args.prefill:
+                        prefill(url, args.prefill - args.trials)
+                        run_search(url, args, args.trials, 1)
+                        rows += split(finished_trials(url)[args.prefill - args.trials :], args.window)
                 figures[f"split-{kind}"] = {"wall_s": wall, "windows": rows}
                 for r in rows:
                     print(f"| {kind} | {r['from']}-{r['to']} | {r['cycle_ms']:.1f} | {r['scoring_ms']:.1f} | {r['rest_ms']:.1f} "

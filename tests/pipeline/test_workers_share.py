@@ -59,9 +59,10 @@ def test_trial_split_is_cycle_minus_scoring() -> None:
         optuna.trial.create_trial(value=0.0, user_attrs={"score_seconds": 0.2})
         for _ in starts
     ]
-    for t, s in zip(trials, starts):
+    for i, (t, s) in enumerate(zip(trials, starts)):
+        t.number = 10 + i
         t.datetime_start = t0 + timedelta(seconds=s)
     rows = bench.split(trials, window=2)
-    assert [(r["from"], r["to"]) for r in rows] == [(0, 2), (2, 4)]
+    assert [(r["from"], r["to"]) for r in rows] == [(10, 12), (12, 14)]
     assert rows[0]["cycle_ms"] == pytest.approx(275) and rows[0]["rest_ms"] == pytest.approx(75)
     assert rows[1]["rest_over_scoring"] == pytest.approx(125 / 200)
