@@ -18,7 +18,7 @@ FAST = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthe
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_workers_one_study_no_duplicate_trial(kind: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite" else f"journal:///{tmp_path / 's.log'}"
-    done = run_process(*FAST, "--storage", url, "--study", "two", "--workers", "2", "--n-trials", "16", "--device", "cpu")
+    done = run_process(*FAST, "--storage", url, "--study", "two", "--workers", "2", "--n-trials", "16", "--device", "cpu", timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     trials = optuna.load_study(study_name="two", storage=open_storage(url)).get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(16)), "16 trials, each number once"
