@@ -15,6 +15,7 @@ from .conftest import run_process
 FAST = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--no-progress", "--top", "3"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_workers_one_study_no_duplicate_trial(kind: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite" else f"journal:///{tmp_path / 's.log'}"
