@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -16,7 +17,9 @@ from rich.table import Table
 from .data import DATASETS
 from .errors import DiswotError
 from .init import INITS
-from .ranking import METRICS, GroundTruth, ProxyRanking, default_top_k, load_ground_truth, rank_proxy
+from .benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
+from .reference import DEFAULT_REFERENCE_SIZE
+from .ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
 
 __all__ = ["add_parser", "run"]
 
@@ -32,7 +35,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "proxy and report the rank correlations (DisWOT supplementary A.2), mean ± std over repeats.",
     )
     p.add_argument("--space", required=True, help="search space of the archs: s0, nb201, s2-cifar, s2-imagenet")
-    p.add_argument("--ground-truth", required=True, type=Path, metavar="FILE.csv", help="CSV with columns arch,accuracy")
+    p.add_argument(
+        "--ground-truth",
+        required=True,
+        metavar="FILE.csv|nb201:DATASET",
+        help="CSV with columns arch,accuracy, or NAS-Bench-201's validation accuracy: nb201:cifar10, "
+        "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]')",
+    )
+    p.add_argument("--sample", type=int, metavar="N", help="rank a seeded sample of N architectures (--seed) of the ground truth")
     p.add_argument("--proxies", help="comma-separated proxy names (default: every registered proxy)")
     p.add_argument("--teacher", default="resnet110", help="teacher for the KD and DisWOT proxies (default resnet110)")
     p.add_argument("--teacher-weights", metavar="PATH", help="teacher checkpoint (loaded with weights_only=True)")
@@ -47,6 +57,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--semantic", default="auto", choices=("auto", "channel", "class"), help="DisWOT semantic term form")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"), help="scoring precision (default fp32)")
+    p.add_argument(
+        "--reference-size",
+        type=int,
+        default=DEFAULT_REFERENCE_SIZE,
+        help=f"architectures in the reference sample of rank-aggregated scores (default {DEFAULT_REFERENCE_SIZE})",
+    )
     p.add_argument("--top-k", type=int, help="k of precision@k and best-rank@k (default: the top 10%%)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)")
@@ -69,6 +85,23 @@ def _proxy_names(text: str | None) -> list[str]:
     if dupes:
         raise DiswotError(f"--proxies names {', '.join(dupes)} more than once")
     return names
+
+
+def _ground_truth(spec: str, space: Any, sample: int | None, seed: int) -> GroundTruth:
+    """The CSV file or packaged benchmark ``spec``, or a seeded sample of it."""
+    if is_benchmark_spec(spec):
+        return nb201_truth(spec, space, sample=sample, seed=seed)
+    truth = load_ground_truth(Path(spec), space)
+    if sample is None:
+        return truth
+    keep = sample_indices(len(truth), sample, seed)
+    return GroundTruth(
+        truth.space,
+        tuple(truth.archs[i] for i in keep),
+        tuple(truth.names[i] for i in keep),
+        truth.accuracy[keep],
+        tuple(truth.lines[i] for i in keep),
+    )
 
 
 def _check_plot(directory: Path | None) -> None:
@@ -94,9 +127,10 @@ def _table(results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats:
         box=box.SIMPLE_HEAD,
         title=f"{truth.space}: {len(truth)} archs, {repeats} repeat(s), top-k = {top_k}",
         caption=f"mean (±std over repeats); P@{top_k}: share of the true top-{top_k} in the predicted top-{top_k}; "
-        f"best@{top_k}: best true rank among the predicted top-{top_k}; s/arch: wall seconds per architecture",
+        f"best@{top_k}: best true rank among the predicted top-{top_k}; regret: mean/max over 10 parameter budgets "
+        "of the best accuracy within the budget minus that of the score's pick; s/arch: wall seconds per architecture",
     )
-    for col in ("proxy", "Kendall", "Spearman", "Pearson", f"P@{top_k}", f"best@{top_k}", "fail", "s/arch"):
+    for col in ("proxy", "Kendall", "Spearman", "Pearson", f"P@{top_k}", f"best@{top_k}", "regret", "fail", "s/arch"):
         table.add_column(
             col,
             justify="left" if col == "proxy" else "right",
@@ -113,6 +147,7 @@ def _table(results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats:
             _fmt(m, "pearson"),
             _fmt(m, "precision_at_k", 2),
             _fmt(m, "best_rank_in_top_k", 1),
+            "n/a" if m.get("regret_mean") is None else f"{m['regret_mean']:.2f}/{m['regret_max']:.2f}",
             str(len(res.failed)),
             f"{res.seconds / max(len(truth), 1):.3f}",
         )
@@ -140,18 +175,50 @@ def _plot(directory: Path, res: ProxyRanking, truth: GroundTruth) -> Path:
     return out
 
 
+def _regret(res: ProxyRanking, truth: GroundTruth, params: np.ndarray) -> dict[str, Any] | None:
+    """Budget regret of ``res``'s scores (archs that failed left out); stored in its metrics too."""
+    keep = [i for i, name in enumerate(truth.names) if res.scores[name] is not None]
+    if len(keep) < 3:
+        res.metrics.update(regret_mean=None, regret_max=None)
+        return None
+    scores = np.array([res.scores[truth.names[i]] for i in keep], dtype=float)
+    regret = budget_regret(scores, truth.accuracy[keep], params[keep])
+    res.metrics.update(regret_mean=regret["mean"], regret_max=regret["max"])
+    return regret
+
+
+def _plot_regret(directory: Path, regrets: dict[str, dict[str, Any] | None]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, regret in regrets.items():
+        if regret is not None:
+            ax.plot([b / 1e6 for b in regret["budgets"]], regret["regret"], marker="o", label=name)
+    ax.set_xlabel("parameter budget (M)")
+    ax.set_ylabel("regret: best accuracy - pick's accuracy")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    out = directory / "regret.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Score the ground truth with every proxy and report the rank correlations."""
     from diswot.spaces import get_space
 
     from .cli import console
     from .config import SearchConfig
-    from .search import make_scoring
+    from .search import attach_reference, make_scoring
 
     space = get_space(args.space)  # UnknownNameError lists the spaces
     proxies = _proxy_names(args.proxies)
     _check_plot(args.plot)
-    truth = load_ground_truth(args.ground_truth, space)
+    truth = _ground_truth(args.ground_truth, space, args.sample, args.seed)
     if args.top_k is not None and args.top_k < 1:
         raise DiswotError(f"--top-k must be >= 1, got {args.top_k}")
     top_k = min(args.top_k or default_top_k(len(truth)), len(truth))
@@ -171,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         semantic=args.semantic,
         precision=args.precision,
+        reference_size=args.reference_size,
     )
     results: list[ProxyRanking] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -179,6 +247,10 @@ def run(args: argparse.Namespace) -> int:
         for name in proxies:
             progress.update(task, description=f"scoring {name}")
             setup = make_scoring(replace(base, proxy=name))
+            if setup.scorer.proxy.reference_terms:
+                progress.update(task, description=f"scoring {name}'s reference sample")
+                attach_reference(setup)
+                progress.update(task, description=f"scoring {name}")
             results.append(
                 rank_proxy(
                     name,
@@ -188,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
                     on_arch=lambda: progress.advance(task),
                 )
             )
+    params = np.array([space.count_params(a, setup.num_classes) for a in truth.archs], dtype=float)
+    regrets = {r.proxy: _regret(r, truth, params) for r in results}
     console.print(_table(results, truth, top_k, args.repeats))
     if args.json:
         doc: dict[str, Any] = {
@@ -211,5 +285,6 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         for res in results:
             _plot(args.plot, res, truth)
-        console.print(f"wrote {len(results)} plot(s) to {args.plot}")
+        _plot_regret(args.plot, regrets)
+        console.print(f"wrote {len(results) + 1} plot(s) to {args.plot}")
     return 0

@@ -11,7 +11,7 @@ from ._options import add_scoring_options
 from .config import config_from_args
 from .flops import arch_flops
 from .report import fmt_count
-from .search import make_scoring
+from .search import attach_reference, make_scoring
 
 __all__ = ["add_parser", "run"]
 
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     arch = get_space(config.space).decode(args.arch)  # fail fast on a malformed string
     setup = make_scoring(config)
+    attach_reference(setup)
     space = setup.space
     result = setup.scorer.score(arch)
     out = {

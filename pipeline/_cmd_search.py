@@ -39,12 +39,12 @@ from diswot.storage import (
 )
 
 from ._options import add_scoring_options, add_storage_options
-from .config import RECORDED_FIELDS, SAMPLERS, config_from_args
+from .config import DEFAULT_PROXY, RECORDED_FIELDS, SAMPLERS, config_from_args
 from .errors import DiswotError
 from .notes import write_study_note
 from .report import fmt_limits, print_top
 from .objectives import best_score, check_directions, make_objective, name_metrics, search_constraint, study_directions
-from .search import TRIAL_ERRORS, failure_summary, make_sampler, make_scoring, name_objective
+from .search import TRIAL_ERRORS, attach_reference, failure_summary, make_sampler, make_scoring, name_objective
 from .workers import Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
 
 __all__ = ["COUNTED_STATES", "add_parser", "run"]
@@ -167,6 +167,16 @@ def _mutable_fields(names: list[str]) -> set[str]:
     return fields
 
 
+def recorded_proxy(storage: optuna.storages.BaseStorage, study_name: str) -> str | None:
+    """The proxy recorded on an existing study (None for a new study); creates nothing."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return None
+    config = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR) or {}
+    return config.get("proxy") if isinstance(config, dict) else None
+
+
 def _counted(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
 
@@ -206,7 +216,6 @@ def _run(args: argparse.Namespace) -> int:
     _check_args(args)
     if args.verbose == 0:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-    config = config_from_args(args)
     mutable = _mutable_fields(args.allow_change)
     child = bool(getattr(args, "child", False))
     parsed = parse_storage_url(args.storage)
@@ -220,6 +229,9 @@ def _run(args: argparse.Namespace) -> int:
         stale_trial_callback=retry if native else None,
         async_commit=True,  # a trial's small writes are not flushed to the disk one by one
     )
+    if args.proxy is None:  # a resumed study keeps its score; a new one gets the default
+        args.proxy = recorded_proxy(storage, args.study) or DEFAULT_PROXY
+    config = config_from_args(args)
     shares = split_trials(args.n_trials, args.workers)
     threads = None
     if len(shares) > 1 and "OMP_NUM_THREADS" not in os.environ:  # share the cores between the workers
@@ -253,6 +265,13 @@ def _run(args: argparse.Namespace) -> int:
     name_metrics(study, config.objectives)
     if len(study.directions) == 1:  # optuna-dashboard names the objective after the proxy
         name_objective(study, config.proxy)
+    if setup.scorer.proxy.reference_terms and not child:
+        console.print(
+            f"{config.proxy}: reference sample of {config.reference_size} architectures "
+            "(scored once per study, stored in it)",
+            highlight=False,
+        )
+    attach_reference(setup, study)
     log.info("worker %d: study %s in %s, sampler seed %d", index, args.study, parsed, sampler_seed(config.seed, index))
     stale = fail_stale_trials(study, grace_period=grace, retry=retry)
     note_config: dict[str, Any] = {

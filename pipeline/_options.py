@@ -8,6 +8,7 @@ from pathlib import Path
 
 from diswot.storage import DEFAULT_STORAGE
 
+from .config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE
 from .data import DATASETS
 from .init import INITS
 
@@ -24,7 +25,7 @@ __all__ = [
 STORAGE_ENV = "DISWOT_STORAGE"
 
 
-def add_scoring_options(p: argparse.ArgumentParser, *, proxy_default: str = "diswot") -> None:
+def add_scoring_options(p: argparse.ArgumentParser) -> None:
     """Options that decide a score: space, teacher, data, seed, batch, repeats, proxy, device."""
     g = p.add_argument_group("scoring")
     g.add_argument("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet")
@@ -37,7 +38,17 @@ def add_scoring_options(p: argparse.ArgumentParser, *, proxy_default: str = "dis
     g.add_argument("--seed", type=int, default=0, help="seed of the probe batch, inits and sampler (default 0)")
     g.add_argument("--batch-size", type=int, default=64, help="probe batch size (default 64)")
     g.add_argument("--repeats", type=int, default=1, help="mean over K seeds and batches (default 1)")
-    g.add_argument("--proxy", default=proxy_default, help=f"score to use (default {proxy_default})")
+    g.add_argument(
+        "--proxy",
+        help=f"score to use (default {DEFAULT_PROXY}, or the score a resumed study was made with; "
+        "diswot is the paper's exact formula; see README: Which score?)",
+    )
+    g.add_argument(
+        "--reference-size",
+        type=int,
+        help=f"architectures in the reference sample of a rank-aggregated score such as {DEFAULT_PROXY} "
+        f"(default {DEFAULT_REFERENCE_SIZE}; scored once per study)",
+    )
     g.add_argument("--init", default="gaussian", choices=INITS, help="random Gaussian init of teacher/student (default gaussian, see README)")
     g.add_argument(
         "--semantic",

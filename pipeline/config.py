@@ -12,9 +12,13 @@ from .data import DATASETS
 from .errors import DiswotError
 from .init import INITS
 
-__all__ = ["RECORDED_FIELDS", "SearchConfig", "config_from_args"]
+__all__ = ["DEFAULT_PROXY", "DEFAULT_REFERENCE_SIZE", "RECORDED_FIELDS", "SearchConfig", "config_from_args", "uses_reference"]
 
 SAMPLERS = ("evolution", "random", "tpe")
+#: the score a search uses unless ``--proxy`` says otherwise (README, "Which score?")
+DEFAULT_PROXY = "diswot-plus"
+#: architectures in the reference sample of a rank-aggregated score (``diswot-plus``)
+DEFAULT_REFERENCE_SIZE = 64
 
 #: fields stored on the study; resuming with any other value is refused (storage.record_config)
 RECORDED_FIELDS = (
@@ -43,7 +47,7 @@ class SearchConfig:
     space: str = "s0"
     teacher: str = "resnet110"
     teacher_weights: str | None = None
-    proxy: str = "diswot"
+    proxy: str = DEFAULT_PROXY
     dataset: str = "cifar100"
     data_dir: str | None = None
     seed: int = 0
@@ -63,6 +67,7 @@ class SearchConfig:
     sampler: str = "evolution"
     population_size: int = 20
     tournament_size: int = 10
+    reference_size: int = DEFAULT_REFERENCE_SIZE
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,6 +85,8 @@ class SearchConfig:
         for name in ("max_params", "max_layers"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise DiswotError(f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}")
+        if self.reference_size < 8:
+            raise DiswotError(f"--reference-size must be >= 8, got {self.reference_size}")
         for name in ("batch_size", "repeats", "population_size", "tournament_size"):
             if getattr(self, name) < 1:
                 raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -107,6 +114,8 @@ class SearchConfig:
             recorded["objectives"] = list(self.objectives)
         if self.max_flops is not None:
             recorded["max_flops"] = self.max_flops
+        if uses_reference(self.proxy):  # only such studies record it, so older studies resume unchanged
+            recorded["reference_size"] = self.reference_size
         return recorded
 
 
@@ -134,7 +143,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         space=args.space,
         teacher=args.teacher,
         teacher_weights=get("teacher_weights"),
-        proxy=get("proxy", "diswot"),
+        proxy=get("proxy") or DEFAULT_PROXY,
         dataset=get("dataset", "cifar100"),
         data_dir=get("data_dir"),
         seed=get("seed", 0),
@@ -153,4 +162,12 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         sampler=get("sampler", "evolution"),
         population_size=get("population_size", 20),
         tournament_size=get("tournament_size", 10),
+        reference_size=get("reference_size") or DEFAULT_REFERENCE_SIZE,
     )
+
+
+def uses_reference(proxy: str) -> bool:
+    """Whether ``proxy`` ranks against a reference sample stored in the study."""
+    from .proxies import PROXIES
+
+    return proxy in PROXIES and bool(PROXIES.get(proxy).reference_terms)

@@ -37,6 +37,8 @@ __all__ = [
     "rank_proxy",
     "summarise_repeats",
     "top_k_metrics",
+    "budget_regret",
+    "top_mean",
 ]
 
 log = logging.getLogger(__name__)
@@ -171,6 +173,35 @@ def top_k_metrics(scores: Sequence[float], accuracy: Sequence[float], k: int) ->
         "precision_at_k": len(set(predicted.tolist()) & set(true_top.tolist())) / k,
         "best_rank_in_top_k": float(true_rank[predicted].min()),
     }
+
+
+def top_mean(scores: Sequence[float], accuracy: Sequence[float], n: int = 10) -> float:
+    """Mean accuracy of the ``n`` highest-scored architectures (ties broken by input order)."""
+    s = np.asarray(scores, dtype=float)
+    a = np.asarray(accuracy, dtype=float)
+    return float(a[np.argsort(-s, kind="stable")[: max(1, min(n, len(s)))]].mean())
+
+
+def budget_regret(
+    scores: Sequence[float], accuracy: Sequence[float], params: Sequence[float], *, budgets: int = 10
+) -> dict[str, Any]:
+    """What a user with a parameter budget loses by taking the score's pick instead of the best.
+
+    ``budgets`` limits are spread over the sample's parameter range (its quantiles 1/budgets ..
+    1); under each, the regret is the best accuracy within the budget minus the accuracy of the
+    highest-scored architecture within it. Returns ``mean``, ``max`` and per-budget
+    ``{"budgets", "regret"}`` lists.
+    """
+    s = np.asarray(scores, dtype=float)
+    a = np.asarray(accuracy, dtype=float)
+    p = np.asarray(params, dtype=float)
+    limits = np.quantile(p, np.linspace(1.0 / budgets, 1.0, budgets), method="inverted_cdf")
+    regret = []
+    for limit in limits:
+        inside = np.flatnonzero(p <= limit)
+        pick = inside[np.argmax(s[inside])]
+        regret.append(float(a[inside].max() - a[pick]))
+    return {"mean": float(np.mean(regret)), "max": float(np.max(regret)), "budgets": limits.tolist(), "regret": regret}
 
 
 def rank_metrics(scores: Sequence[float], accuracy: Sequence[float], k: int) -> dict[str, float | None]:

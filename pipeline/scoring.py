@@ -13,7 +13,8 @@ from diswot.spaces import FeatureNetwork, Space
 
 from .flops import FlopHooks
 from .init import initialise
-from .proxies import Batch, Proxy, TeacherContext, finite
+from .errors import ProxyError
+from .proxies import Batch, Proxy, Reference, TeacherContext, finite
 
 __all__ = ["PRECISIONS", "ScoreResult", "Scorer", "resolve_device"]
 
@@ -72,12 +73,16 @@ class Scorer:
         init_teacher: bool = True,
         precision: str = "fp32",
         channels_last: bool = True,
+        reference: Reference | None = None,
     ) -> None:
         if not batches:
             raise ValueError("Scorer needs at least one probe batch")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
+        #: the reference sample a ``reference_terms`` proxy ranks against (:mod:`.reference`)
+        self.reference = reference
+        self.last_flops: int | None = None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.space = space
         self.proxy = proxy
@@ -123,27 +128,43 @@ class Scorer:
             net = self.space.build(arch, num_classes=self.num_classes)
         return initialise(net, self.init).to(memory_format=self.memory_format).train()
 
-    def score(self, arch: Hashable) -> ScoreResult:
-        """Mean score and terms over the repeats; raises ProxyError when a value is not finite."""
-        start = time.perf_counter()
-        totals: dict[str, float] = {}
-        per_repeat = []
-        flops = None
+    def raw(self, arch: Hashable) -> list[dict[str, float]]:
+        """The proxy's terms of ``arch`` for every repeat (checked finite), before any reference.
+
+        The FLOPs per image of the first repeat's forward pass are kept in :attr:`last_flops`.
+        """
+        out = []
+        self.last_flops = None
         for r, (ctx, batch) in enumerate(zip(self.contexts, self.batches)):
             net = self.build(arch, r)
             with self._autocast():
                 if r == 0:
                     with FlopHooks(net) as hooks:
                         terms = self.proxy.run(ctx, net, batch)
-                    flops = hooks.per_image
+                    self.last_flops = hooks.per_image or None
                 else:
                     terms = self.proxy.run(ctx, net, batch)
-            terms = finite(self.proxy.name, terms)
-            per_repeat.append(terms["score"])
-            for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + v
+            out.append(finite(self.proxy.name, terms))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        n = len(self.contexts)
-        terms = {k: v / n for k, v in totals.items()}
-        return ScoreResult(terms["score"], terms, time.perf_counter() - start, per_repeat, flops or None)
+        return out
+
+    def score(self, arch: Hashable) -> ScoreResult:
+        """Mean score and terms over the repeats; raises ProxyError when a value is not finite.
+
+        A proxy with ``reference_terms`` ranks the mean terms against :attr:`reference` (and each
+        repeat's terms, for ``per_repeat``).
+        """
+        start = time.perf_counter()
+        per_terms = self.raw(arch)
+        n = len(per_terms)
+        terms = {k: sum(t[k] for t in per_terms) / n for k in per_terms[0]}
+        if self.proxy.reference_terms:
+            if self.reference is None:
+                raise ProxyError(f"proxy {self.proxy.name!r} ranks against a reference sample; none was built")
+            per_repeat = [self.proxy.combine(t, self.reference) for t in per_terms]
+            terms["score"] = self.proxy.combine(terms, self.reference)
+        else:
+            per_repeat = [t["score"] for t in per_terms]
+        terms = finite(self.proxy.name, terms)
+        return ScoreResult(terms["score"], terms, time.perf_counter() - start, per_repeat, self.last_flops)

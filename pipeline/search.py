@@ -18,12 +18,12 @@ from .config import SearchConfig
 from .data import dataset_info, num_classes_of, probe_batches
 from .errors import DiswotError, ProxyError
 from .flops import arch_flops
-from .proxies import get_proxy
+from .proxies import Reference, get_proxy
 from .proxies._diswot import resolve_semantic_mode
 from .scoring import Scorer, resolve_device
 from .teachers import build_teacher, teacher_spec
 
-__all__ = ["ScoringSetup", "SearchObjective", "check_limits_feasible", "make_sampler", "make_scoring"]
+__all__ = ["ScoringSetup", "SearchObjective", "attach_reference", "check_limits_feasible", "make_sampler", "make_scoring"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,25 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
         precision=config.precision,
     )
     return ScoringSetup(config, space, scorer, num_classes, info.image_size, semantic, limits)
+
+
+def attach_reference(setup: ScoringSetup, study: optuna.Study | None = None, on_arch: Callable[[], None] | None = None) -> None:
+    """Give a rank-aggregated proxy its reference sample: the study's stored one, or a new one.
+
+    The sample is ``config.reference_size`` architectures within the limits, drawn with the
+    study's seed and scored with the study's scorer (:mod:`.reference`). Without a ``study`` it is
+    built and not stored (``diswot rank``).
+    """
+    if not setup.scorer.proxy.reference_terms:
+        return
+    from .reference import build_reference, reference_archs, study_reference
+
+    def make() -> Reference:
+        archs = reference_archs(setup.space, setup.limits, setup.num_classes, size=setup.config.reference_size, seed=setup.config.seed)
+        log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
+        return build_reference(setup.scorer, archs, on_arch=on_arch)
+
+    setup.scorer.reference = make() if study is None else study_reference(study, make)
 
 
 class SearchObjective:

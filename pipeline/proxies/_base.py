@@ -6,15 +6,17 @@ import abc
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
+import numpy as np
 import torch
+from scipy import special
 
 from diswot.spaces import FeatureNetwork, Registry
 
 from ..errors import ProxyError
 
-__all__ = ["Batch", "PROXIES", "Proxy", "TeacherContext", "finite", "get_proxy", "register_proxy", "set_bn_mode"]
+__all__ = ["Batch", "PROXIES", "Proxy", "Reference", "TeacherContext", "finite", "get_proxy", "register_proxy", "set_bn_mode"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,64 @@ class TeacherContext:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """Raw terms of a fixed, seeded sample of the search space, against which a score ranks.
+
+    Scored once per study and stored in it (:meth:`to_json`), so that a trial's value never
+    depends on which trials ran before it: resumed studies and many workers agree.
+    """
+
+    archs: tuple[str, ...]
+    values: Mapping[str, Sequence[float]]
+
+    def __post_init__(self) -> None:
+        for name, vals in self.values.items():
+            if len(vals) != len(self.archs):
+                raise ValueError(f"reference term {name!r} has {len(vals)} values for {len(self.archs)} archs")
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (``from_json`` reads it back)."""
+        return {"archs": list(self.archs), "values": {k: [float(v) for v in vals] for k, vals in self.values.items()}}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "Reference":
+        """The reference stored by :meth:`to_json`."""
+        return cls(tuple(doc["archs"]), {k: tuple(float(v) for v in vals) for k, vals in doc["values"].items()})
+
+    def normal_score(self, term: str, value: float, *, sign: float = 1.0) -> float:
+        """``value``'s rank among the reference's ``term`` values, as a standard-normal quantile.
+
+        Inside the reference's range the rank is interpolated linearly between the reference's
+        normal scores (Blom's ``Phi^-1((i - 3/8) / (R + 1/4))`` at the i-th smallest value); beyond
+        it the quantile keeps growing linearly with the robust scale of the reference (its
+        interquartile range / 1.349), so candidates better than the whole reference stay ordered.
+        ``sign=-1`` ranks a lower-is-better term.
+        """
+        ref = np.sort(sign * np.asarray(self.values[term], dtype=float))
+        value = sign * value
+        n = len(ref)
+        z = special.ndtri((np.arange(1, n + 1) - 0.375) / (n + 0.25))
+        scale = float(np.subtract(*np.percentile(ref, [75, 25]))) / 1.349
+        if not scale > 0:
+            scale = float(np.std(ref)) or 1.0
+        if value > ref[-1]:
+            return float(z[-1] + (value - ref[-1]) / scale)
+        if value < ref[0]:
+            return float(z[0] - (ref[0] - value) / scale)
+        # equal reference values: take the middle of their normal scores
+        lo, hi = np.searchsorted(ref, value, "left"), np.searchsorted(ref, value, "right")
+        if hi > lo:
+            return float(z[lo:hi].mean())
+        return float(np.interp(value, ref, z))
+
+    def log_rank_sum(self, terms: Mapping[str, float], names: Sequence[str], *, lower_is_better: Sequence[str] = ()) -> float:
+        """``sum_k log Phi(z_k)``: AZ-NAS's sum of log ranks, with the smooth ranks of :meth:`normal_score`."""
+        return float(
+            sum(special.log_ndtr(self.normal_score(k, terms[k], sign=-1.0 if k in lower_is_better else 1.0)) for k in names)
+        )
+
+
 class Proxy(abc.ABC):
     """A zero-cost proxy. Subclasses set the class attributes and implement :meth:`evaluate`.
 
@@ -65,6 +125,9 @@ class Proxy(abc.ABC):
     bn_mode: ClassVar[Literal["train", "eval", "none"]] = "train"
     #: paper or doc reference for the formula
     reference: ClassVar[str] = ""
+    #: raw terms that :meth:`combine` ranks against a :class:`Reference` sample of the space; empty
+    #: for a proxy whose :meth:`evaluate` gives its ``score`` directly
+    reference_terms: ClassVar[tuple[str, ...]] = ()
 
     def prepare(self, teacher: FeatureNetwork | None, batch: Batch) -> TeacherContext:
         """Compute the teacher's side once; the default caches nothing."""
@@ -73,6 +136,10 @@ class Proxy(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """Score ``student``; returns a dict with at least ``"score"`` (and any side terms)."""
+
+    def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
+        """The score of raw ``terms`` against ``reference`` (proxies with :attr:`reference_terms`)."""
+        raise NotImplementedError(f"proxy {self.name!r} scores without a reference")
 
     def score(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> float:
         """The score alone, checked finite."""

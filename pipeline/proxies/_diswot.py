@@ -26,7 +26,7 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn.functional as F
 
-from diswot.spaces import FeatureNetwork
+from diswot.spaces import FeatureNetwork, NetworkOutput
 
 from ..errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
@@ -142,7 +142,12 @@ class _DisWOTBase(Proxy):
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One student forward (inference mode, no autograd graph); returns score and terms."""
         with torch.inference_mode():
-            out = student.forward_all(batch.images)
+            return self.similarity_terms(ctx, student.forward_all(batch.images), batch)
+
+    def similarity_terms(self, ctx: TeacherContext, out: NetworkOutput, batch: Batch) -> dict[str, float]:
+        """``semantic`` (M_s), ``relation`` (M_r) and ``score`` = -(M_s + M_r) of a student's outputs."""
+        with torch.no_grad():
+            out = NetworkOutput(*(t.detach() for t in out))
             terms: dict[str, float] = {}
             total = torch.zeros((), device=out.logits.device)
             if self.use_semantic:

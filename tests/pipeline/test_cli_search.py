@@ -11,7 +11,7 @@ from diswot.spaces import get_space
 
 from .conftest import run_cli, run_process
 
-FAST = ["--dataset", "synthetic", "--batch-size", "8"]
+FAST = ["--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot"]
 
 
 def test_search_resume_adds_trials(sqlite_url: str) -> None:
@@ -39,7 +39,7 @@ def test_resume_with_other_teacher_is_refused(sqlite_url: str, capsys: pytest.Ca
 
 
 def test_s2_cifar_respects_param_limit(sqlite_url: str) -> None:
-    args = ["search", "--space", "s2-cifar", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "4"]
+    args = ["search", "--space", "s2-cifar", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "4", "--proxy", "diswot"]
     assert run_cli(*args, "--max-params", "1M", "--n-trials", "81", "--storage", sqlite_url, "--study", "s2") == 0
     study = optuna.load_study(study_name="s2", storage=sqlite_url)
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))

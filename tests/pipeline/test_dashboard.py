@@ -93,7 +93,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A real study: a 4-trial S0 search on SQLite with notes every 2 trials."""
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'study.db'}"
     name = "diswot-dashboard-check"
-    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8"]
+    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot"]
     assert run_cli(*args, "--storage", url, "--study", name, "--n-trials", "4", "--note-every", "2", "--no-progress") == 0
     study = optuna.load_study(study_name=name, storage=url)
     # beside it, a multi-objective study (score against params) in the same storage
@@ -235,7 +235,7 @@ def test_study_note_is_spaced_by_its_cost(
     monkeypatch.setattr(_cmd_search, "write_study_note", record)
     monkeypatch.setattr(_cmd_search, "NOTE_MIN_SECONDS", 0.0)
     monkeypatch.setattr(_cmd_search, "NOTE_COST_FACTOR", cost_factor)
-    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8"]
+    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot"]
     url = f"sqlite:///{tmp_path / 'study.db'}"
     assert run_cli(*args, "--storage", url, "--study", "notes", "--n-trials", "6", "--note-every", "1", "--no-progress") == 0
     assert calls[0] == 0 and calls[-1] == 6  # at the start and at the end, always

@@ -19,7 +19,7 @@ from diswot.storage import WORKER_KEY, open_storage
 
 from .conftest import run_cli
 
-FAST = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--no-progress", "--top", "3"]
+FAST = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot", "--no-progress", "--top", "3"]
 #: slower trials, to be caught mid-trial
 SLOW = [*FAST, "--batch-size", "64"]
 

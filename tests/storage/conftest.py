@@ -28,7 +28,7 @@ PG = os.environ.get("DISWOT_TEST_PG", "127.0.0.1:5432")
 MYSQL = os.environ.get("DISWOT_TEST_MYSQL", "127.0.0.1:3306")
 REDIS = os.environ.get("DISWOT_TEST_REDIS", "127.0.0.1:6379")
 #: the search every backend test runs: fast S0 scoring on synthetic data
-FAST_SEARCH = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--no-progress", "--top", "3"]
+FAST_SEARCH = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot", "--no-progress", "--top", "3"]
 
 
 def in_ci() -> bool:

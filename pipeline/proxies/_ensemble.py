@@ -1,0 +1,83 @@
+"""``diswot-plus``: DisWOT's teacher similarity, ranked together with trainability, expressivity and size.
+
+DisWOT's score (Dong et al., CVPR 2023) measures how similar a randomly initialised student's
+features (M_r, Listing 2) and classifier Grad-CAM (M_s, Listing 1) are to the teacher's. On its
+own its maximum sits among small, ``skip``/``none``-heavy NAS-Bench-201 cells that train badly
+(BENCHMARKS.md, "Which score?"). ``diswot-plus`` keeps both similarity terms and ranks each
+candidate, signal by signal, against a fixed reference sample of the search space, the way AZ-NAS
+(Lee & Ham, CVPR 2024) aggregates its proxies (a sum of log ranks, which rewards a student that is
+good at every signal):
+
+* ``relation`` and ``semantic``: M_r and M_s, DisWOT's two distances to the teacher (ranked
+  lower-is-better: teacher similarity);
+* ``jacov``: the correlation of the input Jacobians over the probe batch (Mellor et al. 2020, v1),
+  expressivity: how differently the student sees the images of the batch;
+* ``synflow``: ln(1 + synaptic flow) (Tanaka et al., NeurIPS 2020), trainability;
+* ``log_params``: ln(number of parameters), a size prior.
+
+All signals come from one forward pass (with an input-gradient backward for ``jacov``) plus
+SynFlow's batch-of-one pass on a copy. :meth:`combine` turns the raw terms into the score with a
+:class:`~diswot.pipeline.proxies.Reference`: the raw terms of a seeded sample of the space, scored
+once per study and stored in it, so each trial's value is fixed, and resumed studies and many
+workers agree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Mapping
+
+import torch
+
+from diswot.spaces import FeatureNetwork
+
+from ._base import Batch, Reference, TeacherContext, register_proxy
+from ._diswot import _DisWOTBase
+from ._jacov import jacobian_covariance_score
+from ._synflow import SynflowProxy
+
+__all__ = ["DisWOTPlus"]
+
+
+@register_proxy
+class DisWOTPlus(_DisWOTBase):
+    """DisWOT's two similarity terms, ``jacov``, ``synflow`` and ``log_params``, log-rank aggregated."""
+
+    name: ClassVar[str] = "diswot-plus"
+    needs_grad: ClassVar[bool] = True  # the input gradient of jacov
+    reference: ClassVar[str] = (
+        "Dong et al., DisWOT, CVPR 2023 (C.2); Mellor et al. 2020 (jacov); Tanaka et al. 2020 (SynFlow); "
+        "Lee & Ham, AZ-NAS, CVPR 2024 (rank aggregation)"
+    )
+    reference_terms: ClassVar[tuple[str, ...]] = ("relation", "semantic", "jacov", "synflow", "log_params")
+
+    #: terms that are distances to the teacher (M_s, M_r): ranked with their sign flipped
+    lower_is_better: ClassVar[tuple[str, ...]] = ("relation", "semantic")
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """Raw terms: ``semantic`` (M_s) and ``relation`` (M_r) as the ``diswot`` proxy reports
+        them, ``diswot`` (its score), ``jacov``, ``synflow`` and ``log_params``."""
+        x = batch.images.detach().clone().requires_grad_(True)
+        params = [p for p in student.parameters() if p.requires_grad]
+        for p in params:  # only the input gradient is needed
+            p.requires_grad_(False)
+        try:
+            with torch.enable_grad():
+                out = student.forward_all(x)
+                (jac,) = torch.autograd.grad(out.logits.sum(), x, allow_unused=True)
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+        similarity = self.similarity_terms(ctx, out, batch)
+        return {
+            "semantic": similarity["semantic"],
+            "relation": similarity["relation"],
+            "diswot": similarity["score"],
+            "jacov": jacobian_covariance_score(jac if jac is not None else torch.zeros_like(x)),
+            "synflow": SynflowProxy().evaluate(ctx, student, batch)["score"],
+            "log_params": math.log(sum(p.numel() for p in params)),
+        }
+
+    def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
+        """Sum over the signals of the log of the candidate's smooth rank in the reference."""
+        return reference.log_rank_sum(terms, self.reference_terms, lower_is_better=self.lower_is_better)

@@ -1,0 +1,100 @@
+"""The reference sample of a rank-aggregated score: drawn once, scored once, stored in the study.
+
+A proxy with ``reference_terms`` (``diswot-plus``) ranks each candidate's raw terms against the
+raw terms of a fixed, seeded sample of the search space (:class:`~.proxies.Reference`). A search
+scores that sample when it creates the study and stores it as the study's system attribute
+:data:`REFERENCE_ATTR`; a resumed study and every other worker read it back, so a trial's value
+never depends on the order in which trials ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Hashable
+
+import optuna
+
+from diswot.spaces import ArchError, Limits, Space
+
+from .config import DEFAULT_REFERENCE_SIZE
+from .errors import DiswotError, ProxyError
+from .proxies import Reference
+from .scoring import Scorer
+
+__all__ = ["DEFAULT_REFERENCE_SIZE", "REFERENCE_ATTR", "build_reference", "reference_archs", "study_reference"]
+
+log = logging.getLogger(__name__)
+
+#: the study system attribute that holds the scored reference sample
+REFERENCE_ATTR = "diswot:reference"
+
+
+def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int, seed: int) -> list[Hashable]:
+    """``size`` distinct architectures within ``limits``, drawn by Optuna's seeded RandomSampler.
+
+    Suggesting through trials keeps the space's own distribution (conditional parameters too).
+    """
+    if size < 8:
+        raise DiswotError(f"--reference-size must be at least 8 (a rank needs a sample), got {size}")
+    quiet = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
+    try:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    finally:
+        optuna.logging.set_verbosity(quiet)
+    archs: dict[Hashable, None] = {}
+    for _ in range(50 * size):
+        trial = study.ask()
+        try:
+            arch = space.suggest(trial)
+        except ArchError:
+            continue
+        finally:
+            study.tell(trial, 0.0)
+        if space.check(arch, limits, num_classes) is None:
+            archs.setdefault(arch, None)
+            if len(archs) == size:
+                return list(archs)
+    raise DiswotError(
+        f"found only {len(archs)} distinct {space.name} architectures within the limits for a reference sample "
+        f"of {size}; lower --reference-size or relax --max-params/--max-layers"
+    )
+
+
+def build_reference(
+    scorer: Scorer, archs: list[Hashable], *, on_arch: Callable[[], None] | None = None
+) -> Reference:
+    """Score ``archs`` (mean raw terms over the repeats); architectures that fail are left out."""
+    names = scorer.proxy.reference_terms
+    kept: list[str] = []
+    values: dict[str, list[float]] = {k: [] for k in names}
+    for arch in archs:
+        try:
+            per_repeat = scorer.raw(arch)
+        except ProxyError as exc:
+            log.info("reference %s left out: %s", scorer.space.encode(arch), exc)
+            continue
+        finally:
+            if on_arch is not None:
+                on_arch()
+        kept.append(scorer.space.encode(arch))
+        for k in names:
+            values[k].append(sum(t[k] for t in per_repeat) / len(per_repeat))
+    if len(kept) < 8:
+        raise DiswotError(f"only {len(kept)} of {len(archs)} reference architectures could be scored; need 8")
+    return Reference(tuple(kept), values)
+
+
+def study_reference(
+    study: optuna.Study, make: Callable[[], Reference]
+) -> Reference:
+    """The study's stored reference, or ``make()``'s, stored first (the stored one wins a race)."""
+    storage, study_id = study._storage, study._study_id
+    stored: Any = storage.get_study_system_attrs(study_id).get(REFERENCE_ATTR)
+    if stored is None:
+        made = make()
+        stored = storage.get_study_system_attrs(study_id).get(REFERENCE_ATTR)  # another worker was faster?
+        if stored is None:
+            storage.set_study_system_attr(study_id, REFERENCE_ATTR, made.to_json())
+            return made
+    return Reference.from_json(stored)
