@@ -116,8 +116,10 @@ def read_cache(path: Path | None) -> dict[tuple[str, int, str], dict[str, float]
         except json.JSONDecodeError:  # a line cut short by an interrupted run
             continue
         terms = rec.get("terms")
-        if terms and "params" in terms:  # an earlier format: params -> log_params, -M_s, -M_r
+        if terms and "params" in terms:  # an earlier format: params -> log_params
             terms["log_params"] = terms.pop("params")
+        if terms and "semantic" in terms and min(terms["semantic"], terms["relation"]) < 0:
+            # an earlier format stored -M_s and -M_r; the distances themselves are never negative
             terms["semantic"], terms["relation"] = -terms["semantic"], -terms["relation"]
         out[(rec["proxy"], rec["seed"], rec["arch"])] = terms
     return out

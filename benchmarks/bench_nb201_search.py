@@ -41,8 +41,8 @@ from bench_nb201_ranking import ROOT, best_cell, build_imagefolder  # noqa: E402
 
 def run_study(proxy: str, sampler: str, seed: int, trials: int, *, work: Path, data_dir: Path, teacher: str) -> optuna.Study:
     """The study of this configuration, run (or completed) with the real CLI to ``trials`` trials."""
-    storage = f"sqlite:///{work / 'search.db'}"
     name = f"{proxy}-{sampler}-seed{seed}"
+    storage = f"sqlite:///{work / (name + '.db')}"  # one file per study: parallel runs never share a lock
     try:
         study = optuna.load_study(study_name=name, storage=storage)
         done = len([t for t in study.trials if t.state.is_finished()])
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".data" / "search")
     p.add_argument("--json", type=Path)
+    p.add_argument("--report-only", action="store_true", help="run nothing; report the studies in --work")
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budgets = sorted(int(x) for x in args.trials.split(","))
@@ -100,12 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         for sampler in args.samplers.split(","):
             per_budget: dict[int, list[float]] = {n: [] for n in budgets}
             for seed in seeds:
-                study = run_study(proxy, sampler, seed, budgets[-1], work=args.work, data_dir=data_dir, teacher=teacher)
+                if args.report_only:
+                    try:
+                        study = optuna.load_study(study_name=f"{proxy}-{sampler}-seed{seed}",
+                                                  storage=f"sqlite:///{args.work / f'{proxy}-{sampler}-seed{seed}.db'}")
+                    except KeyError:
+                        continue
+                else:
+                    study = run_study(proxy, sampler, seed, budgets[-1], work=args.work, data_dir=data_dir, teacher=teacher)
                 for n in budgets:
                     arch = pick(study, n)
                     if arch is not None:
                         per_budget[n].append(accuracy(arch))
-            rows[f"{proxy} / {sampler}"] = {
+            rows[f"{proxy} / {sampler} ({len(per_budget[budgets[0]])} seeds)"] = {
                 n: {"acc": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)),
                     "rank": [rank(a) for a in accs]}
                 for n, accs in per_budget.items() if accs

@@ -30,27 +30,34 @@ REFERENCE_ATTR = "diswot:reference"
 
 
 def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int, seed: int) -> list[Hashable]:
-    """``size`` distinct architectures within ``limits``, drawn by Optuna's seeded RandomSampler.
+    """``size`` distinct architectures within ``limits``: the evolutionary sampler's random phase.
 
-    Suggesting through trials keeps the space's own distribution (conditional parameters too).
+    These are the candidates a search starts from (random, repaired by shrinking mutations when
+    over the limits), drawn with ``seed`` in a throw-away in-memory study.
     """
+    from .search import make_sampler
+
     if size < 8:
         raise DiswotError(f"--reference-size must be at least 8 (a rank needs a sample), got {size}")
+    sampler = make_sampler(
+        "evolution", space=space, limits=limits, num_classes=num_classes, seed=seed,
+        population_size=10**9, tournament_size=1,  # never leaves the random phase
+    )
     quiet = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
     try:
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        study = optuna.create_study(sampler=sampler)
     finally:
         optuna.logging.set_verbosity(quiet)
     archs: dict[Hashable, None] = {}
-    for _ in range(50 * size):
+    for _ in range(20 * size):
         trial = study.ask()
         try:
             arch = space.suggest(trial)
         except ArchError:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
             continue
-        finally:
-            study.tell(trial, 0.0)
+        study.tell(trial, 0.0)
         if space.check(arch, limits, num_classes) is None:
             archs.setdefault(arch, None)
             if len(archs) == size:

@@ -57,6 +57,8 @@ class Reference:
     values: Mapping[str, Sequence[float]]
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "archs", tuple(self.archs))
+        object.__setattr__(self, "values", {k: tuple(float(v) for v in vals) for k, vals in self.values.items()})
         for name, vals in self.values.items():
             if len(vals) != len(self.archs):
                 raise ValueError(f"reference term {name!r} has {len(vals)} values for {len(self.archs)} archs")
