@@ -170,7 +170,7 @@ def test_cli_nb201_with_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     plots = tmp_path / "plots"
     args = ["--proxies", "params,synflow", "--plot", str(plots), "--json", str(tmp_path / "o.json"), "--num-classes", "10"]
     assert run_cli("rank", "--space", "nb201", "--ground-truth", str(csv_path), *args, *FAST) == 0
-    assert sorted(p.name for p in plots.iterdir()) == ["params.png", "synflow.png"]
+    assert sorted(p.name for p in plots.iterdir()) == ["params.png", "regret.png", "synflow.png"]
     doc = json.loads((tmp_path / "o.json").read_text())
     assert doc["n"] == 6
     naslib = [zc[k]["params"]["score"] for k in keys]
