@@ -61,7 +61,7 @@ def test_show_lists_best(sqlite_url: str, capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.integration
 def test_score_is_deterministic_across_processes() -> None:
-    args = ["score", "--space", "s0", "--arch", "ResNet[3,3,3]", "--teacher", "resnet56", "--dataset", "synthetic", "--json"]
+    args = ["score", "--space", "s0", "--arch", "ResNet[3,3,3]", "--teacher", "resnet56", "--dataset", "synthetic", "--proxy", "diswot", "--json"]
     first, second = run_process(*args), run_process(*args)
     assert first.returncode == 0, first.stderr
     a, b = json.loads(first.stdout), json.loads(second.stdout)
