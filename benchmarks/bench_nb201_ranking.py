@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     oracle = {d: {"top10_acc": top_mean(truth[d].accuracy, truth[d].accuracy, 10)} for d in NB201_DATASETS}
     print(f"NAS-Bench-201: {len(archs)} cells (sample seed {args.sample_seed}), teacher {teacher}, "
           f"batch {args.batch_size}, repeats {args.repeats}; mean (std) over repeats")
-    print(f"oracle top-10 accuracy: " + ", ".join(f"{d} {v['top10_acc']:.2f}" for d, v in oracle.items()))
+    print("oracle top-10 accuracy: " + ", ".join(f"{d} {v['top10_acc']:.2f}" for d, v in oracle.items()))
     header = f"{'score':52s} {'C10 rho':>8s} {'C100 tau':>9s} {'C100 rho':>9s} {'IN16 rho':>9s} {'P@5%':>5s} {'top10':>6s} {'regret':>11s} {'fail':>4s}"
     print(header)
     for name, row in sorted(rows.items(), key=lambda kv: -kv[1]["cifar100"]["spearman"][0]):

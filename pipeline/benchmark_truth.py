@@ -26,6 +26,7 @@ from diswot.spaces import NB201Arch, Space
 from diswot.spaces._nb201 import OPS
 
 from .errors import DiswotError
+from .ranking import GroundTruth
 
 __all__ = ["BENCH_EXTRA", "NB201_DATASETS", "is_benchmark_spec", "nb201_key", "nb201_table", "nb201_truth"]
 
@@ -100,14 +101,12 @@ def sample_indices(total: int, sample: int | None, seed: int) -> list[int]:
     return sorted(rng.choice(total, size=sample, replace=False).tolist())
 
 
-def nb201_truth(spec: str, space: Space, *, sample: int | None = None, seed: int = 0) -> "GroundTruth":
+def nb201_truth(spec: str, space: Space, *, sample: int | None = None, seed: int = 0) -> GroundTruth:
     """The ground truth ``nb201:<dataset>`` over every cell the space accepts, or a seeded ``sample``.
 
     Cells whose output does not depend on the input (no path without a ``none`` edge) are left
     out: no search proposes them, and input-gradient proxies are undefined there.
     """
-    from .ranking import GroundTruth
-
     if space.name != "nb201":
         raise DiswotError(f"--ground-truth {spec} holds NAS-Bench-201 cells; use it with --space nb201, not {space.name}")
     name = _dataset_name(spec)
