@@ -32,6 +32,8 @@ REFERENCE_ATTR = "diswot:reference"
 def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int, seed: int) -> list[Hashable]:
     """``size`` distinct architectures within ``limits``: the evolutionary sampler's random phase.
 
+    A small space under tight limits may hold fewer: then every distinct one found (at least 8).
+
     These are the candidates a search starts from (random, repaired by shrinking mutations when
     over the limits), drawn with ``seed`` in a throw-away in-memory study.
     """
@@ -62,9 +64,12 @@ def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int
             archs.setdefault(arch, None)
             if len(archs) == size:
                 return list(archs)
+    if len(archs) >= 8:  # a small space under tight limits: all the distinct students it has
+        log.info("reference sample: %d distinct %s architectures within the limits (of %d asked)", len(archs), space.name, size)
+        return list(archs)
     raise DiswotError(
         f"found only {len(archs)} distinct {space.name} architectures within the limits for a reference sample "
-        f"of {size}; lower --reference-size or relax --max-params/--max-layers"
+        f"(at least 8 needed); relax --max-params/--max-layers"
     )
 
 
