@@ -10,6 +10,7 @@ command line).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import logging
 import math
 import os
@@ -216,6 +217,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_args(args)
     if args.verbose == 0:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = config_from_args(args)  # every option checked before any storage is opened
     mutable = _mutable_fields(args.allow_change)
     child = bool(getattr(args, "child", False))
     parsed = parse_storage_url(args.storage)
@@ -230,8 +232,7 @@ def _run(args: argparse.Namespace) -> int:
         async_commit=True,  # a trial's small writes are not flushed to the disk one by one
     )
     if args.proxy is None:  # a resumed study keeps its score; a new one gets the default
-        args.proxy = recorded_proxy(storage, args.study) or DEFAULT_PROXY
-    config = config_from_args(args)
+        config = replace(config, proxy=recorded_proxy(storage, args.study) or DEFAULT_PROXY)
     shares = split_trials(args.n_trials, args.workers)
     threads = None
     if len(shares) > 1 and "OMP_NUM_THREADS" not in os.environ:  # share the cores between the workers
