@@ -32,10 +32,9 @@ def _unwrap(storage: BaseStorage) -> BaseStorage:
 
 def _upsert(session: Any, dialect: str, model: Any, owner: str, owner_id: int, values: Mapping[str, Any]) -> None:
     """``values`` into ``model`` (rows ``owner``/key/value_json, unique on owner and key) in one statement."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [{owner: owner_id, "key": key, "value_json": json.dumps(value)} for key, value in values.items()]
     statement = insert(model).values(rows)
     session.execute(statement.on_conflict_do_update(
@@ -57,10 +56,10 @@ def _write_rdb(storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
             storage.check_trial_is_updatable(trial_id, trial.state)
             _upsert(session, dialect, models.TrialUserAttributeModel, "trial_id", trial_id, user_attrs)
-        if study_attrs and multi_row:
+        if study_attrs and study_id is not None and multi_row:
             models.StudyModel.find_or_raise_by_id(study_id, session)
-            _upsert(session, dialect, models.StudySystemAttributeModel, "study_id", study_id, study_attrs)  # type: ignore[arg-type]
-        elif study_attrs:
+            _upsert(session, dialect, models.StudySystemAttributeModel, "study_id", study_id, study_attrs)
+        elif study_attrs and study_id is not None:
             study = models.StudyModel.find_or_raise_by_id(study_id, session)
             for key, value in study_attrs.items():
                 row = models.StudySystemAttributeModel.find_by_study_and_key(study, key, session)
