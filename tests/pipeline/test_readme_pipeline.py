@@ -34,7 +34,12 @@ def readme_pipeline() -> list[list[str]]:
     """The ``diswot`` commands of the README's "The pipeline" block, without their comments."""
     text = README.read_text()
     section = text.split("## The pipeline\n", 1)[1].split("\n## ", 1)[0]
-    lines = [line.strip() for line in section.splitlines() if line.startswith("    diswot ")]
+    lines: list[str] = []
+    for line in section.splitlines():  # the section's first block of commands (later ones are examples)
+        if line.startswith("    diswot "):
+            lines.append(line.strip())
+        elif lines:
+            break
     return [shlex.split(line, comments=True) for line in lines]
 
 
