@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from diswot.pipeline.proxies import Batch, get_proxy
+from diswot.proxies import Batch, get_proxy
 from diswot.pipeline.scoring import Scorer
 from diswot.spaces import get_space, naslib_to_nb201
 

@@ -56,8 +56,8 @@ from scipy import stats
 
 from diswot.pipeline.errors import ProxyError
 from diswot.pipeline.init import INITS, initialise
-from diswot.pipeline.proxies import PROXIES, Batch, finite, get_proxy
-from diswot.pipeline.proxies._gradient import FisherProxy
+from diswot.proxies import PROXIES, Batch, finite, get_proxy
+from diswot.proxies._gradient import FisherProxy
 from diswot.spaces import get_space, naslib_to_nb201
 
 log = logging.getLogger("bench_nb201_proxies")

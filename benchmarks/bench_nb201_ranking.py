@@ -39,7 +39,7 @@ from scipy import stats
 from diswot.pipeline.benchmark_truth import NB201_DATASETS, nb201_table, nb201_truth
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.errors import ProxyError
-from diswot.pipeline.proxies import PROXIES, Reference
+from diswot.proxies import PROXIES, Reference
 from diswot.pipeline.ranking import budget_regret, top_mean
 from diswot.pipeline.reference import DEFAULT_REFERENCE_SIZE, reference_archs
 from diswot.pipeline.search import make_scoring

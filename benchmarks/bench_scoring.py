@@ -33,7 +33,7 @@ import torch
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.init import initialise
 from diswot.pipeline.teachers import build_teacher
-from diswot.pipeline.proxies._diswot import reference_diswot
+from diswot.proxies._diswot import reference_diswot
 from diswot.pipeline.search import SearchObjective, TRIAL_ERRORS, make_sampler, make_scoring
 
 NB201_BEST_CIFAR100 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"

@@ -168,6 +168,6 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 def uses_reference(proxy: str) -> bool:
     """Whether ``proxy`` ranks against a reference sample stored in the study."""
-    from .proxies import PROXIES
+    from diswot.proxies import PROXIES
 
     return proxy in PROXIES and bool(PROXIES.get(proxy).reference_terms)

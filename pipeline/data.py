@@ -14,8 +14,9 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
+from diswot.proxies import Batch
+
 from .errors import DiswotError
-from .proxies import Batch
 
 __all__ = [
     "DATASETS",

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from diswot.proxies import ProxyError
+
 __all__ = ["DiswotError", "ProxyError"]
 
 
 class DiswotError(Exception):
     """A problem with the user's input or environment, with a message that says how to fix it."""
-
-
-class ProxyError(DiswotError):
-    """A proxy could not give a finite score for a candidate; the trial fails with this reason."""

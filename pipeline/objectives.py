@@ -18,10 +18,10 @@ import optuna
 import torch
 from optuna.study import StudyDirection
 
+from diswot.proxies import arch_flops
 from diswot.spaces import ArchError
 
 from .errors import DiswotError
-from .flops import arch_flops
 from .search import ScoringSetup, SearchObjective, limit_constraint
 
 __all__ = [

@@ -18,7 +18,7 @@ from diswot.spaces import ArchError, Limits, Space
 
 from .config import DEFAULT_REFERENCE_SIZE
 from .errors import DiswotError, ProxyError
-from .proxies import Reference
+from diswot.proxies import Reference
 from .scoring import Scorer
 
 __all__ = ["DEFAULT_REFERENCE_SIZE", "REFERENCE_ATTR", "build_reference", "reference_archs", "study_reference"]

@@ -9,12 +9,11 @@ from typing import Hashable, Sequence
 
 import torch
 
+from diswot.proxies import Batch, FlopHooks, Proxy, Reference, TeacherContext, finite
 from diswot.spaces import FeatureNetwork, Space
 
-from .flops import FlopHooks
 from .init import initialise
 from .errors import ProxyError
-from .proxies import Batch, Proxy, Reference, TeacherContext, finite
 
 __all__ = ["PRECISIONS", "ScoreResult", "Scorer", "resolve_device"]
 
@@ -55,7 +54,7 @@ class Scorer:
     trained weights), run once on ``batches[r]`` by ``proxy.prepare``, and the result is reused
     for every candidate. Each student is built directly on ``device`` with the same seed, so a
     score depends on the architecture only. The proxy runs under its declared needs
-    (:meth:`~diswot.pipeline.proxies.Proxy.run`): the teacher, images, labels and autograd only
+    (:meth:`~diswot.proxies.Proxy.run`): the teacher, images, labels and autograd only
     when it declares them, the student's BatchNorm in its ``bn_mode``.
     """
 

@@ -17,9 +17,7 @@ from diswot.spaces import ArchError, Limits, Space, get_space
 from .config import SearchConfig
 from .data import dataset_info, num_classes_of, probe_batches
 from .errors import DiswotError, ProxyError
-from .flops import arch_flops
-from .proxies import Reference, get_proxy
-from .proxies._diswot import resolve_semantic_mode
+from diswot.proxies import Reference, arch_flops, get_proxy, resolve_semantic_mode
 from .scoring import Scorer, resolve_device
 from .teachers import build_teacher, teacher_spec
 

@@ -1,4 +1,4 @@
-"""Packaging: import direction between the four packages, and every module in the wheel."""
+"""Packaging: import direction between the five packages, no import cycle, and every module in the wheel."""
 
 from __future__ import annotations
 
@@ -12,21 +12,76 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "samplers", "spaces", "storage")
-#: what each lower package may import from the project (ARCHITECTURE.md, "Imports flow one way")
-ALLOWED = {"pipeline": {"spaces", "samplers", "storage", "pipeline"}, "spaces": {"spaces"}, "samplers": {"samplers"}, "storage": {"storage"}}
-FORBIDDEN_THIRD_PARTY = {"samplers": {"torch", "torchvision", "rich"}, "storage": {"torch", "torchvision", "rich"}, "spaces": {"rich"}}
+PACKAGES = ("pipeline", "proxies", "samplers", "spaces", "storage")
+#: what each package may import from the project (ARCHITECTURE.md, "Imports flow one way")
+ALLOWED = {
+    "pipeline": {"spaces", "proxies", "samplers", "storage", "pipeline"},
+    "proxies": {"proxies", "spaces"},
+    "spaces": {"spaces"},
+    "samplers": {"samplers"},
+    "storage": {"storage"},
+}
+FORBIDDEN_THIRD_PARTY = {
+    "samplers": {"torch", "torchvision", "rich"},
+    "storage": {"torch", "torchvision", "rich"},
+    "spaces": {"rich"},
+    "proxies": {"rich", "optuna"},
+}
+#: the command modules of ``diswot`` (pipeline/cli/<name>.py): they share helpers, never import each other
+COMMAND_MODULES = ("dashboard", "distill", "rank", "score", "search", "show", "storage_server", "train")
 
 
-def _imports(path: Path) -> set[str]:
+def _module_name(path: Path) -> str:
+    """``pipeline/cli/search.py`` -> ``diswot.pipeline.cli.search``; a package's ``__init__`` is the package."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["diswot", *parts])
+
+
+def _absolute(path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module an ``import from`` names (relative imports resolved against ``path``)."""
+    if node.level == 0:
+        return node.module or ""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package.pop()
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _imports(path: Path, *, top_level_only: bool = False) -> set[str]:
+    """Absolute names of the modules ``path`` imports (``from X import y`` also gives ``X.y``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    nodes = _top_level(tree.body) if top_level_only else list(ast.walk(tree))
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(path, node)
+            names.add(module)
+            names.update(f"{module}.{a.name}" for a in node.names)
     return names
+
+
+def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements that run on import: the module body, into ``try``/``if`` blocks (not ``TYPE_CHECKING``)."""
+    out: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        out.append(node)
+        if isinstance(node, (ast.Try, ast.If)):
+            out += _top_level(node.body) + _top_level(node.orelse)
+            for handler in getattr(node, "handlers", []):
+                out += _top_level(handler.body)
+            out += _top_level(getattr(node, "finalbody", []))
+    return out
+
+
+def _project_modules() -> dict[str, Path]:
+    return {_module_name(path): path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))}
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -42,6 +97,65 @@ def test_import_direction(package: str) -> None:
             if parts[0] in FORBIDDEN_THIRD_PARTY.get(package, ()):
                 bad.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not bad, "\n".join(bad)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports when it is imported (function-level imports left out)."""
+    modules = _project_modules()
+    return {name: {m for m in _imports(path, top_level_only=True) if m in modules and m != name} for name, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph``, or None."""
+    done: set[str] = set()
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        if node in stack:
+            return [*stack[stack.index(node) :], node]
+        if node in done:
+            return None
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            found = visit(nxt)
+            if found:
+                return found
+        stack.pop()
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        found = visit(start)
+        if found:
+            return found
+    return None
+
+
+def test_no_import_cycle() -> None:
+    """Every module can be imported first, on its own: no module-level import cycle in the project."""
+    graph = _import_graph()
+    assert "diswot.pipeline.cli.search" in graph and "diswot.proxies._base" in graph
+    cycle = _cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_commands_do_not_import_each_other() -> None:
+    """A command module uses the shared modules (``_console``, ``_study``, ``_training``, ...), not another command."""
+    commands = {f"diswot.pipeline.cli.{name}" for name in COMMAND_MODULES}
+    found = {path.stem for path in (ROOT / "pipeline" / "cli").glob("*.py") if not path.stem.startswith("_")}
+    assert found == set(COMMAND_MODULES), "a new command module: add it to COMMAND_MODULES"
+    bad = [
+        f"{name} imports {other}"
+        for name, path in _project_modules().items()
+        for other in _imports(path)
+        if name in commands and other in commands and other != name
+    ]
+    assert not bad, bad
 
 
 def test_no_print_in_library_code() -> None:

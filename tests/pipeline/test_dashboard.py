@@ -21,7 +21,8 @@ import pytest
 from optuna_dashboard import get_note, save_note
 from optuna_dashboard._note import get_note_from_system_attrs
 
-from diswot.pipeline._cmd_distill import default_artifact_dir, write_trial_results
+from diswot.pipeline._options import default_artifact_dir
+from diswot.pipeline.cli.distill import write_trial_results
 from diswot.pipeline.notes import _save_new_trial_note, stage_rows, study_note, trial_note
 from diswot.pipeline.report import top_trials
 
@@ -224,7 +225,7 @@ def test_study_note_is_spaced_by_its_cost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cost_factor: float, expected: int
 ) -> None:
     """During a search the study note waits NOTE_COST_FACTOR times its last write's duration."""
-    from diswot.pipeline import _cmd_search
+    from diswot.pipeline.cli import search as cmd_search
 
     calls: list[int] = []
 
@@ -232,9 +233,9 @@ def test_study_note_is_spaced_by_its_cost(
         calls.append(len(study.trials))
         time.sleep(0.01)  # a write of 10 ms: 1e6 x that is hours
 
-    monkeypatch.setattr(_cmd_search, "write_study_note", record)
-    monkeypatch.setattr(_cmd_search, "NOTE_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(_cmd_search, "NOTE_COST_FACTOR", cost_factor)
+    monkeypatch.setattr(cmd_search, "write_study_note", record)
+    monkeypatch.setattr(cmd_search, "NOTE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(cmd_search, "NOTE_COST_FACTOR", cost_factor)
     args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot"]
     url = f"sqlite:///{tmp_path / 'study.db'}"
     assert run_cli(*args, "--storage", url, "--study", "notes", "--n-trials", "6", "--note-every", "1", "--no-progress") == 0

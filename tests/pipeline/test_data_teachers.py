@@ -12,7 +12,7 @@ import torchvision
 
 from diswot.pipeline.data import dataset_info, probe_batches
 from diswot.pipeline.errors import DiswotError
-from diswot.pipeline.proxies import get_proxy
+from diswot.proxies import get_proxy
 from diswot.pipeline.scoring import Scorer
 from diswot.pipeline.teachers import TEACHERS, build_teacher, load_weights, teacher_spec
 from diswot.spaces import get_space

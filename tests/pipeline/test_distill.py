@@ -11,7 +11,7 @@ import pytest
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
 import torch
 
-from diswot.pipeline._cmd_distill import default_artifact_dir
+from diswot.pipeline._options import default_artifact_dir
 from diswot.pipeline.training import CHECKPOINT_NAME, read_results
 from diswot.spaces import get_space
 

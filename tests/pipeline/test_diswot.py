@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from diswot.pipeline.errors import ProxyError
-from diswot.pipeline.proxies import Batch, get_proxy
-from diswot.pipeline.proxies._diswot import channel_similarity, class_similarity, fc_weight_grad
+from diswot.proxies import Batch, get_proxy
+from diswot.proxies._diswot import channel_similarity, class_similarity, fc_weight_grad
 from diswot.spaces import FeatureNetwork
 
 
@@ -131,7 +131,7 @@ def test_non_finite_score_is_an_error() -> None:
 
 def test_scorer_equals_naive_autograd_on_real_s0_students() -> None:
     """The fast path (teacher once, inference mode, closed form) equals the naive pattern."""
-    from diswot.pipeline.proxies._diswot import reference_diswot
+    from diswot.proxies._diswot import reference_diswot
     from diswot.pipeline.scoring import Scorer
     from diswot.spaces import get_space
 

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from diswot.pipeline.config import DEFAULT_PROXY, SearchConfig
-from diswot.pipeline.proxies import Reference, get_proxy
+from diswot.proxies import Reference, get_proxy
 from diswot.pipeline.reference import REFERENCE_ATTR, reference_archs
 from diswot.pipeline.search import attach_reference, make_scoring
 from diswot.spaces import Limits, get_space

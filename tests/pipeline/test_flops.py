@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from diswot.pipeline.flops import FlopHooks, count_flops
+from diswot.proxies import FlopHooks, count_flops
 from diswot.spaces import get_space
 
 ARCHS = {

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.errors import DiswotError
-from diswot.pipeline.flops import arch_flops
+from diswot.proxies import arch_flops
 from diswot.pipeline.objectives import measure_latency, parse_objectives
 from diswot.spaces import get_space
 
@@ -174,7 +174,7 @@ def test_bad_objectives_is_one_line(tmp_path) -> None:  # type: ignore[no-untype
 def test_show_and_distill_pick_by_score_in_a_multi_objective_study(
     two_objective: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from diswot.pipeline._cmd_distill import _pick_trial
+    from diswot.pipeline.cli.distill import _pick_trial
 
     study = two_objective.study
     best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0])

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from diswot.pipeline.errors import ProxyError
-from diswot.pipeline.proxies import PROXIES, Batch, Proxy, finite, get_proxy
-from diswot.pipeline.proxies._jacov import jacobian_covariance_score
+from diswot.proxies import PROXIES, Batch, Proxy, finite, get_proxy
+from diswot.proxies._jacov import jacobian_covariance_score
 from diswot.spaces import FeatureNetwork, get_space, naslib_to_nb201
 
 from .conftest import TinyNet

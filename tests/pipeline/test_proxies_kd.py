@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from diswot.pipeline.errors import ProxyError
-from diswot.pipeline.proxies import Batch, finite, get_proxy
-from diswot.pipeline.proxies._kd import correlation_congruence, hinton_kd, nst_mmd, similarity_preserving
+from diswot.proxies import Batch, finite, get_proxy
+from diswot.proxies._kd import correlation_congruence, hinton_kd, nst_mmd, similarity_preserving
 from diswot.spaces import FeatureNetwork, get_space
 
 from .conftest import TinyNet

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from diswot.pipeline.errors import ProxyError
-from diswot.pipeline.proxies import PROXIES, Batch, Proxy, TeacherContext, finite, get_proxy
+from diswot.proxies import PROXIES, Batch, Proxy, TeacherContext, finite, get_proxy
 from diswot.pipeline.scoring import Scorer
 from diswot.pipeline.teachers import build_teacher
 from diswot.spaces import FeatureNetwork, get_space
@@ -99,7 +99,7 @@ def test_a_proxy_that_reads_undeclared_labels_fails_with_the_fix(batch: Batch) -
         needs_grad: ClassVar[bool] = True
 
         def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
-            from diswot.pipeline.proxies._util import cross_entropy
+            from diswot.proxies._util import cross_entropy
 
             return {"score": float(cross_entropy(student(batch.images), batch.labels))}
 

@@ -85,7 +85,7 @@ def _namespace(argv: list[str]) -> argparse.Namespace:
 
 
 def test_presets_and_overrides_resolve(cifar_dir: Path, tmp_path: Path) -> None:
-    from diswot.pipeline._cmd_train import resolve_run
+    from diswot.pipeline.cli._training import resolve_run
 
     base = ["--dataset", "imagefolder", "--data-dir", str(cifar_dir), "--out", str(tmp_path)]
     _, preset, cfg, *_ = resolve_run(_namespace(["train", "--model", "resnet18", *base, "--preset", "imagenet"]), model="resnet18")

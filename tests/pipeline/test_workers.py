@@ -13,7 +13,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.pipeline import _cmd_search, workers
+from diswot.pipeline import workers
+from diswot.pipeline.cli import search as cmd_search
 from diswot.pipeline.cli import build_parser
 from diswot.storage import WORKER_KEY, open_storage
 
@@ -72,7 +73,7 @@ def test_worker_command_line_keeps_options_but_not_the_password() -> None:
         ["-v", *FAST, "--storage", "postgresql://u:secret@h/db", "--study", "x", "--workers", "3", "--n-trials", "9",
          "--heartbeat", "5", "--allow-change", "batch_size", "--max-params", "1M", "--seed", "7"]
     )
-    argv = workers.worker_argv(_cmd_search._parser, args, 2, 3)
+    argv = workers.worker_argv(cmd_search._parser, args, 2, 3)
     assert "secret" not in " ".join(argv) and "--storage" not in argv
     joined = " ".join(argv)
     for part in ("-v search", "--study x", "--heartbeat 5", "--allow-change batch_size", "--max-params 1M", "--seed 7",
@@ -86,7 +87,7 @@ def test_max_trials_caps_the_study_across_workers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     args = [*FAST, "--storage", url, "--study", "cap", "--max-trials", "3"]
     assert run_cli(*args, "--n-trials", "10", "--workers", "2") == 0
-    counted = [t for t in trials_of(url, "cap") if t.state in _cmd_search.COUNTED_STATES]
+    counted = [t for t in trials_of(url, "cap") if t.state in cmd_search.COUNTED_STATES]
     assert 3 <= len(counted) <= 4, "running trials of other workers may finish after the cap"
     before = len(trials_of(url, "cap"))
     assert run_cli(*args, "--n-trials", "5") == 0

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-import optuna
-
-from diswot.storage import mask_url, open_storage
-
-from ._options import add_storage_options
+from .._options import add_storage_options
+from ..report import print_top, top_trials
+from ._console import console
 from ._front import add_front_options, show_front
-from .errors import DiswotError
-from .report import print_top, top_trials
+from ._study import load_existing_study
 
-__all__ = ["add_parser", "load_existing_study", "run"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,20 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def load_existing_study(storage_url: str, study_name: str) -> optuna.Study:
-    """Load a study, or raise a one-line error listing the studies that do exist; creates no storage."""
-    storage = open_storage(storage_url, must_exist=True)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-    if study_name not in names:
-        listed = ", ".join(names) if names else "none"
-        raise DiswotError(f"no study {study_name!r} in {mask_url(storage_url)}; studies there: {listed}")
-    return optuna.load_study(study_name=study_name, storage=storage)
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the top trials."""
-    from .cli import console
-
     study = load_existing_study(args.storage, args.study)
     status = show_front(study, args, console)
     if status is not None:

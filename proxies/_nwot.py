@@ -9,7 +9,7 @@ from torch import nn
 
 from diswot.spaces import FeatureNetwork
 
-from ..errors import ProxyError
+from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
 
 __all__ = ["NwotProxy", "relu_code_kernel_logdet"]

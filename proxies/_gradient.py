@@ -16,7 +16,7 @@ from torch import nn
 
 from diswot.spaces import FeatureNetwork
 
-from ..errors import ProxyError
+from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
 from ._util import WEIGHT_LAYERS, capture_outputs, cross_entropy, weight_layers
 

@@ -11,9 +11,10 @@ import optuna
 
 from diswot.storage import StorageError, install_log_masking, open_storage, parse_storage_url
 
-from ._options import add_storage_option
-from .errors import DiswotError
-from .workers import sigterm_as_interrupt
+from .._options import add_storage_option
+from ..errors import DiswotError
+from ..workers import sigterm_as_interrupt
+from ._console import console
 
 __all__ = ["add_parser", "run"]
 
@@ -29,8 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C."""
-    from .cli import console
-
     install_log_masking()
     parsed = parse_storage_url(args.storage)
     if parsed.kind != "rdb":

@@ -1,4 +1,9 @@
-"""The ``diswot`` command line: one module per sub-command, user errors as one clear line."""
+"""The ``diswot`` command line: one module per sub-command, user errors as one clear line.
+
+Each command module (``search``, ``score``, ...) has ``add_parser(sub)`` and ``run(args)``; what
+several commands share lives in the private modules (``_console``, ``_study``, ``_training``,
+``_front``) and in :mod:`diswot.pipeline._options`. No command module imports another.
+"""
 
 from __future__ import annotations
 
@@ -8,38 +13,35 @@ import logging
 import sys
 from typing import Sequence
 
-from rich.console import Console
 from rich.markup import escape
 
 from diswot.spaces import ArchError, UnknownNameError
 from diswot.storage import StorageError, install_log_masking, mask_url
 
-from .errors import DiswotError
+from ..errors import DiswotError, ProxyError
+from ._console import console, err_console
 
-__all__ = ["main"]
+__all__ = ["build_parser", "console", "err_console", "main"]
 
 #: sub-command name -> module (relative to this package) with ``add_parser(sub)`` and ``run(args)``
 COMMANDS: dict[str, str] = {
-    "search": "._cmd_search",
-    "score": "._cmd_score",
-    "show": "._cmd_show",
-    "dashboard": "._cmd_dashboard",
-    "storage-server": "._cmd_storage_server",
-    "train": "._cmd_train",
-    "distill": "._cmd_distill",
-    "rank": "._cmd_rank",
+    "search": ".search",
+    "score": ".score",
+    "show": ".show",
+    "dashboard": ".dashboard",
+    "storage-server": ".storage_server",
+    "train": ".train",
+    "distill": ".distill",
+    "rank": ".rank",
 }
 
 #: errors caused by the user's input or environment: one line, exit 2, no traceback
-USER_ERRORS = (DiswotError, ArchError, UnknownNameError, StorageError, ValueError)
-
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+USER_ERRORS = (DiswotError, ProxyError, ArchError, UnknownNameError, StorageError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered sub-command."""
-    parser = argparse.ArgumentParser(prog="diswot", description=__doc__)
+    parser = argparse.ArgumentParser(prog="diswot", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():

@@ -14,7 +14,7 @@ from scipy import special
 
 from diswot.spaces import FeatureNetwork, Registry
 
-from ..errors import ProxyError
+from ._errors import ProxyError
 
 __all__ = ["Batch", "PROXIES", "Proxy", "Reference", "TeacherContext", "finite", "get_proxy", "register_proxy", "set_bn_mode"]
 

@@ -39,14 +39,15 @@ from diswot.storage import (
     worker_identity,
 )
 
-from ._options import add_scoring_options, add_storage_options
-from .config import DEFAULT_PROXY, RECORDED_FIELDS, SAMPLERS, config_from_args
-from .errors import DiswotError
-from .notes import write_study_note
-from .report import fmt_limits, print_top
-from .objectives import best_score, check_directions, make_objective, name_metrics, search_constraint, study_directions
-from .search import TRIAL_ERRORS, attach_reference, failure_summary, make_sampler, make_scoring, name_objective
-from .workers import Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
+from .._options import add_scoring_options, add_storage_options
+from ..config import DEFAULT_PROXY, RECORDED_FIELDS, SAMPLERS, config_from_args
+from ..errors import DiswotError
+from ..notes import write_study_note
+from ..report import fmt_limits, print_top
+from ..objectives import best_score, check_directions, make_objective, name_metrics, search_constraint, study_directions
+from ..search import TRIAL_ERRORS, attach_reference, failure_summary, make_sampler, make_scoring, name_objective
+from ..workers import Interrupts, WorkerObjective, sampler_seed, split_trials, start_workers, wait_workers
+from ._console import console, err_console
 
 __all__ = ["COUNTED_STATES", "add_parser", "run"]
 
@@ -211,8 +212,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .cli import console
-
     install_log_masking()
     _check_args(args)
     if args.verbose == 0:
@@ -401,8 +400,6 @@ def _run(args: argparse.Namespace) -> int:
     print_top(console, study, args.top)
     summary = failure_summary(ran, sampler=config.sampler)
     if summary:
-        from .cli import err_console
-
         err_console.print(f"[bold red]error:[/bold red] {escape(summary)}", highlight=False, soft_wrap=True)
         return 1
     failed = [(i + 1, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT, -signal.SIGTERM)]

@@ -8,8 +8,8 @@ import json
 import optuna
 from rich.console import Console
 
-from .pareto import budget_best, front_rows, front_table, objectives_of, pareto_front, parse_budget
-from .report import fmt_count
+from ..pareto import budget_best, front_rows, front_table, objectives_of, pareto_front, parse_budget
+from ..report import fmt_count
 
 __all__ = ["add_front_options", "show_front"]
 

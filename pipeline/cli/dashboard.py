@@ -11,9 +11,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from diswot.storage import install_log_masking, open_storage, parse_storage_url
 
-from ._options import add_artifact_dir_option, add_storage_option, default_artifact_dir
-from .errors import DiswotError
-from .workers import sigterm_as_interrupt
+from .._options import add_artifact_dir_option, add_storage_option, default_artifact_dir
+from ..errors import DiswotError
+from ..workers import sigterm_as_interrupt
+from ._console import console
 
 __all__ = ["add_parser", "make_dashboard_server", "run"]
 
@@ -76,8 +77,6 @@ def _is_loopback(host: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the dashboard until Ctrl-C."""
-    from .cli import console
-
     install_log_masking()
     parsed = parse_storage_url(args.storage)
     server = make_dashboard_server(args.storage, host=args.host, port=args.port, artifact_dir=args.artifact_dir)

@@ -7,11 +7,13 @@ import json
 
 from rich.table import Table
 
-from ._options import add_scoring_options
-from .config import config_from_args
-from .flops import arch_flops
-from .report import fmt_count
-from .search import attach_reference, make_scoring
+from diswot.proxies import arch_flops
+
+from .._options import add_scoring_options
+from ..config import config_from_args
+from ..report import fmt_count
+from ..search import attach_reference, make_scoring
+from ._console import console
 
 __all__ = ["add_parser", "run"]
 
@@ -27,8 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score ``--arch`` and print the result."""
-    from .cli import console
-
     config = config_from_args(args)
     from diswot.spaces import get_space
 

@@ -1,12 +1,8 @@
-"""``diswot train``: train a network with cross-entropy (e.g. a teacher for the search).
-
-Also holds the options and the rich progress display shared with ``diswot distill``.
-"""
+"""What ``train`` and ``distill`` share: their options, the resolved run, and the rich progress display."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,43 +11,26 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .data import DATASETS, dataset_info
-from .distributed import DistEnv, init_distributed, shutdown
-from .errors import DiswotError
-from .presets import PRESETS, Preset, preset_for
-from .scoring import resolve_device
-from .training import (
+from ..data import DATASETS, dataset_info
+from ..distributed import DistEnv, init_distributed, shutdown
+from ..errors import DiswotError
+from ..presets import PRESETS, Preset, preset_for
+from ..scoring import resolve_device
+from ..training import (
     CHECKPOINT_NAME,
     RESULTS_NAME,
     TrainConfig,
     TrainResult,
-    build_model,
+    describe_model,
     format_record,
     make_datasets,
-    describe_model,
-    seed_everything,
     resolve_amp,
-    train_model,
 )
+from ._console import console
 
-__all__ = ["RichReporter", "add_parser", "add_training_options", "resolve_run", "run"]
-
-log = logging.getLogger(__name__)
+__all__ = ["RichReporter", "add_training_options", "reporter_for", "resolve_run", "summary_line"]
 
 TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things out offline
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register the ``train`` sub-command."""
-    p = sub.add_parser(
-        "train",
-        help="train a network with cross-entropy (e.g. a CIFAR teacher); resumable",
-        description="Train a teacher (resnet20, resnet56, ...) or a student (SPACE:ARCH, e.g. s0:ResNet[3,3,3]) "
-        "with cross-entropy. Presets: the paper's CIFAR recipe, torchvision's ImageNet recipe; every value is a flag.",
-    )
-    p.add_argument("--model", required=True, help="teacher name (resnet20, resnet56, ...), nb201:<arch> or SPACE:ARCH")
-    add_training_options(p)
-    p.set_defaults(run=run)
 
 
 def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> None:
@@ -229,8 +208,6 @@ class _Silent:
 
 def reporter_for(env: DistEnv, title: str) -> RichReporter | _Silent:
     """Rank 0 draws the progress; the other ranks stay quiet."""
-    from .cli import console
-
     return RichReporter(console, title) if env.is_main else _Silent()
 
 
@@ -243,43 +220,3 @@ def summary_line(result: TrainResult, out: str | Path) -> str:
         f"done: epoch {f['epoch']}, top-1 {100 * f['top1']:.2f}%, top-5 {100 * f['top5']:.2f}%, "
         f"train loss {f['loss']:.4f}; checkpoint {Path(out) / CHECKPOINT_NAME}"
     )
-
-
-__all__ += ["reporter_for", "summary_line"]
-
-
-def run(args: argparse.Namespace) -> int:
-    """Train ``--model`` with cross-entropy and write checkpoints to ``--out``."""
-    from .cli import console
-
-    name, _ = describe_model(args.model)  # checks the name before any data is read
-    env, preset, config, train_set, val_set, num_classes = resolve_run(args, model=name)
-    try:
-        seed_everything(config.seed)
-        model, canonical, _ = build_model(name, num_classes)
-        if env.is_main:
-            console.print(
-                f"[bold]train[/bold] {canonical} on {config.dataset} ({num_classes} classes, {config.image_size}px, "
-                f"{len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: {config.epochs} epochs, "
-                f"batch {config.batch_size}, lr {config.lr} x{config.lr_decay} at {config.milestones or 'never'}, "
-                f"wd {config.weight_decay}, {config.device}, AMP {config.amp}",
-                highlight=False,
-            )
-        with reporter_for(env, "train") as reporter:
-            result = train_model(
-                model,
-                config=config,
-                train_set=train_set,
-                val_set=val_set,
-                device=env.device,
-                out_dir=args.out,
-                resume=args.resume,
-                env=env,
-                reporter=reporter,
-                log_every=args.log_every,
-            )
-        if env.is_main:
-            console.print(summary_line(result, args.out), highlight=False)
-    finally:
-        shutdown(env)
-    return 0

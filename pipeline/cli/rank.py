@@ -14,12 +14,13 @@ from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .data import DATASETS
-from .errors import DiswotError
-from .init import INITS
-from .benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
-from .reference import DEFAULT_REFERENCE_SIZE
-from .ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
+from ..data import DATASETS
+from ..errors import DiswotError
+from ..init import INITS
+from ..benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
+from ..reference import DEFAULT_REFERENCE_SIZE
+from ..ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
+from ._console import console
 
 __all__ = ["add_parser", "run"]
 
@@ -70,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _proxy_names(text: str | None) -> list[str]:
-    from .proxies import PROXIES
+    from diswot.proxies import PROXIES
 
     known = PROXIES.names()
     if text is None:
@@ -211,9 +212,8 @@ def run(args: argparse.Namespace) -> int:
     """Score the ground truth with every proxy and report the rank correlations."""
     from diswot.spaces import get_space
 
-    from .cli import console
-    from .config import SearchConfig
-    from .search import attach_reference, make_scoring
+    from ..config import SearchConfig
+    from ..search import attach_reference, make_scoring
 
     space = get_space(args.space)  # UnknownNameError lists the spaces
     proxies = _proxy_names(args.proxies)

@@ -10,7 +10,7 @@ from torch import nn
 
 from diswot.spaces import FeatureNetwork
 
-from ..errors import ProxyError
+from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
 from ._util import fresh_copy, weight_layers
 

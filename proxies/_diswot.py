@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from diswot.spaces import FeatureNetwork, NetworkOutput
 
-from ..errors import ProxyError
+from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
 
 __all__ = [

@@ -12,7 +12,7 @@ import torch
 
 from diswot.spaces import FeatureNetwork
 
-from ..flops import FlopHooks
+from ._flops import FlopHooks
 from ._base import Batch, Proxy, TeacherContext, register_proxy
 from ._util import module_modes, preserved_state
 
@@ -41,7 +41,7 @@ def count_macs(model: torch.nn.Module, image_shape: tuple[int, ...], device: tor
     """Multiply-accumulates of one image through ``model`` (FlopCounterMode's FLOPs / 2).
 
     Runs one eval-mode forward of a zero image under ``no_grad`` with
-    :class:`diswot.pipeline.flops.FlopHooks` (``torch.utils.flop_counter``'s formulas applied to
+    :class:`diswot.proxies.FlopHooks` (``torch.utils.flop_counter``'s formulas applied to
     the conv/linear shapes; ``FlopCounterMode`` itself slows the forward several times over);
     modes and BatchNorm statistics are restored.
     """

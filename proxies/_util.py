@@ -12,7 +12,7 @@ from torch import nn
 
 from diswot.spaces import FeatureNetwork
 
-from ..errors import ProxyError
+from ._errors import ProxyError
 from ._base import set_bn_mode
 
 __all__ = [

@@ -17,7 +17,7 @@ good at every signal):
 
 All signals come from one forward pass (with an input-gradient backward for ``jacov``) plus
 SynFlow's batch-of-one pass on a copy. :meth:`combine` turns the raw terms into the score with a
-:class:`~diswot.pipeline.proxies.Reference`: the raw terms of a seeded sample of the space, scored
+:class:`~diswot.proxies.Reference`: the raw terms of a seeded sample of the space, scored
 once per study and stored in it, so each trial's value is fixed, and resumed studies and many
 workers agree.
 """

@@ -20,14 +20,15 @@ from optuna.storages import BaseStorage, RDBStorage
 from diswot.spaces import get_space
 from diswot.storage import CONFIG_ATTR, mask_url, open_storage
 
-from ._cmd_show import load_existing_study
-from ._cmd_train import add_training_options, reporter_for, resolve_run, summary_line
-from ._options import add_artifact_dir_option, add_storage_options, default_artifact_dir
-from .checkpoint import weights_path
-from .errors import DiswotError
-from .report import top_trials
-from .teachers import build_teacher
-from .training import TrainResult, seed_everything, train_model
+from .._options import add_artifact_dir_option, add_storage_options, default_artifact_dir
+from ..checkpoint import weights_path
+from ..errors import DiswotError
+from ..report import top_trials
+from ..teachers import build_teacher
+from ..training import TrainResult, seed_everything, train_model
+from ._console import console
+from ._study import load_existing_study
+from ._training import add_training_options, reporter_for, resolve_run, summary_line
 
 __all__ = ["DISTILL_ATTRS", "add_parser", "default_artifact_dir", "run", "write_trial_results"]
 
@@ -129,8 +130,6 @@ def write_trial_results(
 
 def run(args: argparse.Namespace) -> int:
     """Distil the chosen trial's student and record the result on the trial."""
-    from .cli import console
-
     study = load_existing_study(args.storage, args.study)
     recorded: dict[str, Any] = dict(study.user_attrs.get(CONFIG_ATTR) or {})
     trial = _pick_trial(study, args.trial)
@@ -212,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
                 highlight=False,
             )
     finally:
-        from .distributed import shutdown
+        from ..distributed import shutdown
 
         shutdown(env)
     return 0

@@ -8,7 +8,7 @@ import torch
 
 from diswot.spaces import FeatureNetwork
 
-from ..errors import ProxyError
+from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
 
 __all__ = ["JacovProxy", "jacobian_covariance_score"]

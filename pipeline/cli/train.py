@@ -1,0 +1,60 @@
+"""``diswot train``: train a network with cross-entropy (e.g. a teacher for the search)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..distributed import shutdown
+from ..training import build_model, describe_model, seed_everything, train_model
+from ._console import console
+from ._training import add_training_options, reporter_for, resolve_run, summary_line
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``train`` sub-command."""
+    p = sub.add_parser(
+        "train",
+        help="train a network with cross-entropy (e.g. a CIFAR teacher); resumable",
+        description="Train a teacher (resnet20, resnet56, ...) or a student (SPACE:ARCH, e.g. s0:ResNet[3,3,3]) "
+        "with cross-entropy. Presets: the paper's CIFAR recipe, torchvision's ImageNet recipe; every value is a flag.",
+    )
+    p.add_argument("--model", required=True, help="teacher name (resnet20, resnet56, ...), nb201:<arch> or SPACE:ARCH")
+    add_training_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train ``--model`` with cross-entropy and write checkpoints to ``--out``."""
+    name, _ = describe_model(args.model)  # checks the name before any data is read
+    env, preset, config, train_set, val_set, num_classes = resolve_run(args, model=name)
+    try:
+        seed_everything(config.seed)
+        model, canonical, _ = build_model(name, num_classes)
+        if env.is_main:
+            console.print(
+                f"[bold]train[/bold] {canonical} on {config.dataset} ({num_classes} classes, {config.image_size}px, "
+                f"{len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: {config.epochs} epochs, "
+                f"batch {config.batch_size}, lr {config.lr} x{config.lr_decay} at {config.milestones or 'never'}, "
+                f"wd {config.weight_decay}, {config.device}, AMP {config.amp}",
+                highlight=False,
+            )
+        with reporter_for(env, "train") as reporter:
+            result = train_model(
+                model,
+                config=config,
+                train_set=train_set,
+                val_set=val_set,
+                device=env.device,
+                out_dir=args.out,
+                resume=args.resume,
+                env=env,
+                reporter=reporter,
+                log_every=args.log_every,
+            )
+        if env.is_main:
+            console.print(summary_line(result, args.out), highlight=False)
+    finally:
+        shutdown(env)
+    return 0

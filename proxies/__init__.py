@@ -1,0 +1,25 @@
+"""How a student is scored: the DisWOT score, zero-cost and KD-based proxies, one registry; FLOPs counting."""
+
+from ._base import PROXIES, Batch, Proxy, Reference, TeacherContext, finite, get_proxy, register_proxy, set_bn_mode
+from ._errors import ProxyError
+from ._flops import FlopHooks, arch_flops, count_flops
+from ._diswot import resolve_semantic_mode  # registers diswot, diswot-semantic, diswot-relation
+# baselines and KD-based proxies (each module registers its proxies on import)
+from . import _counts, _ensemble, _gradient, _jacov, _kd, _nwot, _plain, _synflow, _zen  # noqa: F401
+
+__all__ = [
+    "PROXIES",
+    "Batch",
+    "FlopHooks",
+    "Proxy",
+    "ProxyError",
+    "Reference",
+    "TeacherContext",
+    "arch_flops",
+    "count_flops",
+    "finite",
+    "get_proxy",
+    "register_proxy",
+    "resolve_semantic_mode",
+    "set_bn_mode",
+]
