@@ -33,7 +33,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
-from diswot.pipeline.cli.search import STALE_CHECK_SECONDS, _throttled
+from diswot.pipeline.runner import STALE_CHECK_SECONDS, _throttled
 from diswot.pipeline.notes import write_trial_note
 from diswot.pipeline.search import make_sampler
 from diswot.spaces import Limits, get_space

@@ -19,6 +19,7 @@ __all__ = [
     "add_storage_option",
     "add_storage_options",
     "default_artifact_dir",
+    "storage_url",
 ]
 
 #: the environment variable every ``--storage`` defaults to (keeps a password off command lines)
@@ -65,11 +66,16 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def storage_url(url: str | None = None) -> str:
+    """``url``, else ``$DISWOT_STORAGE``, else the default SQLite file: where a study is kept."""
+    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
 def add_storage_option(p: argparse.ArgumentParser, *, what: str = "storage URL", hint: str = "") -> None:
     """``--storage``, defaulting to ``$DISWOT_STORAGE`` (read when the parser is built), else SQLite."""
     p.add_argument(
         "--storage",
-        default=os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE,
+        default=storage_url(),
         help=f"{what} (default ${STORAGE_ENV} or {DEFAULT_STORAGE}){hint}",
     )
 

@@ -7,6 +7,7 @@ any storage works and ``diswot dashboard`` shows them next to the trials.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -18,9 +19,22 @@ from diswot.storage import mask_url
 
 from .report import fmt_count, top_trials
 
-__all__ = ["new_note_attrs", "stage_rows", "study_note", "trial_note", "write_study_note", "write_trial_note"]
+__all__ = [
+    "StudyNotes",
+    "new_note_attrs",
+    "stage_rows",
+    "study_note",
+    "trial_note",
+    "write_study_note",
+    "write_trial_note",
+]
 
 log = logging.getLogger(__name__)
+
+#: a worker updates the study note at most this often during a search (and always at its end)
+NOTE_MIN_SECONDS = 10.0
+#: the study note is spaced by at least this many times its last write's duration (<= 2% of the time)
+NOTE_COST_FACTOR = 50.0
 
 
 def _cell(value: Any) -> str:
@@ -116,6 +130,37 @@ def write_study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int
         save_note(study, study_note(study, config, top=top))
     except Exception as exc:  # notes are a convenience: never fail a search for them
         log.warning("could not save the study note: %s", mask_url(str(exc))[:200])
+
+
+class StudyNotes:
+    """The study note of a search: :meth:`write` it at the start and the end, and :meth:`callback`
+    rewrites it every ``every`` trials, not more often than every :data:`NOTE_MIN_SECONDS` per
+    worker and spaced so that notes take at most 1 / :data:`NOTE_COST_FACTOR` of the worker's time
+    (``save_note`` reads every note of the study, so its cost grows with the study).
+    """
+
+    def __init__(self, study: optuna.Study, config: Mapping[str, Any], *, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.study = study
+        self.config = config
+        self.every = every
+        #: when the note was last written, and what that write cost (seconds)
+        self.last = time.monotonic()
+        self.cost = 0.0
+
+    def write(self) -> None:
+        """Write the note now."""
+        start = time.monotonic()
+        write_study_note(self.study, self.config)
+        end = time.monotonic()
+        self.last, self.cost = end, end - start
+
+    def callback(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Optuna trial callback: write the note when it is due."""
+        wait = max(NOTE_MIN_SECONDS, NOTE_COST_FACTOR * self.cost)
+        if (trial.number + 1) % self.every == 0 and time.monotonic() - self.last >= wait:
+            self.write()
 
 
 def new_note_attrs(trial_id: int, body: str) -> dict[str, Any] | None:

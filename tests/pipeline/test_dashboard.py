@@ -225,7 +225,7 @@ def test_study_note_is_spaced_by_its_cost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cost_factor: float, expected: int
 ) -> None:
     """During a search the study note waits NOTE_COST_FACTOR times its last write's duration."""
-    from diswot.pipeline.cli import search as cmd_search
+    from diswot.pipeline import notes
 
     calls: list[int] = []
 
@@ -233,9 +233,9 @@ def test_study_note_is_spaced_by_its_cost(
         calls.append(len(study.trials))
         time.sleep(0.01)  # a write of 10 ms: 1e6 x that is hours
 
-    monkeypatch.setattr(cmd_search, "write_study_note", record)
-    monkeypatch.setattr(cmd_search, "NOTE_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(cmd_search, "NOTE_COST_FACTOR", cost_factor)
+    monkeypatch.setattr(notes, "write_study_note", record)
+    monkeypatch.setattr(notes, "NOTE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(notes, "NOTE_COST_FACTOR", cost_factor)
     args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot"]
     url = f"sqlite:///{tmp_path / 'study.db'}"
     assert run_cli(*args, "--storage", url, "--study", "notes", "--n-trials", "6", "--note-every", "1", "--no-progress") == 0

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.pipeline import workers
+from diswot.pipeline import runner, workers
 from diswot.pipeline.cli import search as cmd_search
 from diswot.pipeline.cli import build_parser
 from diswot.storage import WORKER_KEY, open_storage
@@ -87,7 +87,7 @@ def test_max_trials_caps_the_study_across_workers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     args = [*FAST, "--storage", url, "--study", "cap", "--max-trials", "3"]
     assert run_cli(*args, "--n-trials", "10", "--workers", "2") == 0
-    counted = [t for t in trials_of(url, "cap") if t.state in cmd_search.COUNTED_STATES]
+    counted = [t for t in trials_of(url, "cap") if t.state in runner.COUNTED_STATES]
     assert 3 <= len(counted) <= 4, "running trials of other workers may finish after the cap"
     before = len(trials_of(url, "cap"))
     assert run_cli(*args, "--n-trials", "5") == 0
