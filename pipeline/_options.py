@@ -1,19 +1,32 @@
-"""Shared CLI options: scoring, storage (with $DISWOT_STORAGE) and artifact folders, declared once."""
+"""The options several commands share, each declared once: scoring (``search``, ``score``,
+``rank``), storage (with ``$DISWOT_STORAGE``) and artifact folders.
+
+The choice lists come from where they are implemented (datasets from :mod:`.data`, inits from
+:mod:`.init`, precisions from the scorer, semantic forms from the DisWOT proxy, samplers from
+:mod:`.config`) and the defaults from :class:`~diswot.pipeline.config.SearchConfig`, so argparse,
+the config and the scorer agree.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Iterable, Mapping
 
+from diswot.proxies import SEMANTIC_MODES
 from diswot.storage import DEFAULT_STORAGE
 
-from .config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE
+from .config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig
 from .data import DATASETS
 from .init import INITS
+from .scoring import PRECISIONS
 
 __all__ = [
+    "SCORING_OPTIONS",
     "STORAGE_ENV",
+    "Option",
     "add_artifact_dir_option",
     "add_scoring_options",
     "add_storage_option",
@@ -25,45 +38,81 @@ __all__ = [
 #: the environment variable every ``--storage`` defaults to (keeps a password off command lines)
 STORAGE_ENV = "DISWOT_STORAGE"
 
+#: SearchConfig's defaults: the defaults of the scoring options
+_DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(SearchConfig)}
 
-def add_scoring_options(p: argparse.ArgumentParser) -> None:
-    """Options that decide a score: space, teacher, data, seed, batch, repeats, proxy, device."""
-    g = p.add_argument_group("scoring")
-    g.add_argument("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet")
-    g.add_argument("--teacher", default="resnet110", help="teacher name, or nb201:<arch string> (default resnet110)")
-    g.add_argument("--teacher-weights", metavar="PATH", help="teacher checkpoint (loaded with weights_only=True)")
-    g.add_argument("--dataset", default="cifar100", choices=DATASETS, help="probe data (default cifar100)")
-    g.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
-    g.add_argument("--num-classes", type=int, help="classes for synthetic data (default: the space's)")
-    g.add_argument("--image-size", type=int, help="probe image size (default: the dataset's or space's)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the probe batch, inits and sampler (default 0)")
-    g.add_argument("--batch-size", type=int, default=64, help="probe batch size (default 64)")
-    g.add_argument("--repeats", type=int, default=1, help="mean over K seeds and batches (default 1)")
-    g.add_argument(
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option: its flags and ``argparse.add_argument``'s keywords."""
+
+    flags: tuple[str, ...]
+    kwargs: Mapping[str, Any]
+
+    @property
+    def dest(self) -> str:
+        return self.flags[0].lstrip("-").replace("-", "_")
+
+    def add_to(self, group: argparse._ActionsContainer) -> None:
+        group.add_argument(*self.flags, **self.kwargs)
+
+
+def _option(flag: str, **kwargs: Any) -> Option:
+    return Option((flag,), kwargs)
+
+
+#: options that decide a score: space, teacher, data, seed, batch, repeats, proxy, init, device
+SCORING_OPTIONS: tuple[Option, ...] = (
+    _option("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet"),
+    _option("--teacher", default=_DEFAULT["teacher"], help=f"teacher name, or nb201:<arch string> (default {_DEFAULT['teacher']})"),
+    _option("--teacher-weights", metavar="PATH", help="teacher checkpoint (loaded with weights_only=True)"),
+    _option("--dataset", default=_DEFAULT["dataset"], choices=DATASETS, help=f"probe data (default {_DEFAULT['dataset']})"),
+    _option("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)"),
+    _option("--num-classes", type=int, help="classes for synthetic data (default: the space's)"),
+    _option("--image-size", type=int, help="probe image size (default: the dataset's or space's)"),
+    _option("--seed", type=int, default=_DEFAULT["seed"], help=f"seed of the probe batch, inits and sampler (default {_DEFAULT['seed']})"),
+    _option("--batch-size", type=int, default=_DEFAULT["batch_size"], help=f"probe batch size (default {_DEFAULT['batch_size']})"),
+    _option("--repeats", type=int, default=_DEFAULT["repeats"], help=f"mean over K seeds and batches (default {_DEFAULT['repeats']})"),
+    _option(
         "--proxy",
         help=f"score to use (default {DEFAULT_PROXY}, or the score a resumed study was made with; "
         "diswot is the paper's exact formula; see README: Which score?)",
-    )
-    g.add_argument(
+    ),
+    _option(
         "--reference-size",
         type=int,
         help=f"architectures in the reference sample of a rank-aggregated score such as {DEFAULT_PROXY} "
         f"(default {DEFAULT_REFERENCE_SIZE}; scored once per study)",
-    )
-    g.add_argument("--init", default="gaussian", choices=INITS, help="random Gaussian init of teacher/student (default gaussian, see README)")
-    g.add_argument(
+    ),
+    _option(
+        "--init",
+        default=_DEFAULT["init"],
+        choices=INITS,
+        help=f"random Gaussian init of teacher/student (default {_DEFAULT['init']}, see README)",
+    ),
+    _option(
         "--semantic",
-        default="auto",
-        choices=("auto", "channel", "class"),
+        default=_DEFAULT["semantic"],
+        choices=SEMANTIC_MODES,
         help="semantic term: channel-wise (Listing 1, equal widths) or class-wise; auto picks per study",
-    )
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
-    g.add_argument(
+    ),
+    _option("--device", default=_DEFAULT["device"], help=f"auto, cpu or cuda[:N] (default {_DEFAULT['device']})"),
+    _option(
         "--precision",
-        default="fp32",
-        choices=("fp32", "tf32", "bf16"),
-        help="scoring precision: fp32 (default), tf32 (CUDA) or bf16 autocast; see BENCHMARKS.md for rank agreement",
-    )
+        default=_DEFAULT["precision"],
+        choices=PRECISIONS,
+        help=f"scoring precision: {_DEFAULT['precision']} (default), tf32 (CUDA) or bf16 autocast; "
+        "see BENCHMARKS.md for rank agreement",
+    ),
+)
+
+
+def add_scoring_options(p: argparse.ArgumentParser, *, leave_out: Iterable[str] = ()) -> None:
+    """The :data:`SCORING_OPTIONS` (but those whose ``dest`` is in ``leave_out``), in one group."""
+    group = p.add_argument_group("scoring")
+    for option in SCORING_OPTIONS:
+        if option.dest not in leave_out:
+            option.add_to(group)
 
 
 def storage_url(url: str | None = None) -> str:

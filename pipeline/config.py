@@ -6,11 +6,13 @@ import argparse
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from diswot.proxies import SEMANTIC_MODES
 from diswot.spaces import Limits, get_space, parse_count
 
 from .data import DATASETS
 from .errors import DiswotError
 from .init import INITS
+from .scoring import PRECISIONS
 
 __all__ = ["DEFAULT_PROXY", "DEFAULT_REFERENCE_SIZE", "RECORDED_FIELDS", "SearchConfig", "config_from_args", "uses_reference"]
 
@@ -78,10 +80,10 @@ class SearchConfig:
             raise DiswotError(f"unknown --init {self.init!r}; valid: {', '.join(INITS)}")
         if self.sampler not in SAMPLERS:
             raise DiswotError(f"unknown --sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
-        if self.precision not in ("fp32", "tf32", "bf16"):
-            raise DiswotError(f"unknown --precision {self.precision!r}; valid: fp32, tf32, bf16")
-        if self.semantic not in ("auto", "channel", "class"):
-            raise DiswotError(f"unknown --semantic {self.semantic!r}; valid: auto, channel, class")
+        if self.precision not in PRECISIONS:
+            raise DiswotError(f"unknown --precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        if self.semantic not in SEMANTIC_MODES:
+            raise DiswotError(f"unknown --semantic {self.semantic!r}; valid: {', '.join(SEMANTIC_MODES)}")
         for name in ("max_params", "max_layers"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise DiswotError(f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}")

@@ -14,7 +14,7 @@ import optuna
 
 from diswot.spaces import ArchError, Limits, Space, get_space
 
-from .config import SearchConfig
+from .config import SAMPLERS, SearchConfig
 from .data import dataset_info, num_classes_of, probe_batches
 from .errors import DiswotError, ProxyError
 from diswot.proxies import Reference, arch_flops, get_proxy, resolve_semantic_mode
@@ -235,7 +235,7 @@ def make_sampler(
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name != "evolution":
-        raise DiswotError(f"unknown --sampler {name!r}; valid: evolution, random, tpe")
+        raise DiswotError(f"unknown --sampler {name!r}; valid: {', '.join(SAMPLERS)}")
     from diswot.samplers import EvolutionSampler
 
     return EvolutionSampler(

@@ -3,12 +3,13 @@
 from ._base import PROXIES, Batch, Proxy, Reference, TeacherContext, finite, get_proxy, register_proxy, set_bn_mode
 from ._errors import ProxyError
 from ._flops import FlopHooks, arch_flops, count_flops
-from ._diswot import resolve_semantic_mode  # registers diswot, diswot-semantic, diswot-relation
+from ._diswot import SEMANTIC_MODES, resolve_semantic_mode  # registers diswot, diswot-semantic, diswot-relation
 # baselines and KD-based proxies (each module registers its proxies on import)
 from . import _counts, _ensemble, _gradient, _jacov, _kd, _nwot, _plain, _synflow, _zen  # noqa: F401
 
 __all__ = [
     "PROXIES",
+    "SEMANTIC_MODES",
     "Batch",
     "FlopHooks",
     "Proxy",

@@ -42,9 +42,12 @@ __all__ = [
     "flatten_samples",
     "reference_diswot",
     "resolve_semantic_mode",
+    "SEMANTIC_MODES",
 ]
 
 SemanticMode = Literal["auto", "channel", "class"]
+#: the forms of the semantic term (``--semantic``): ``auto`` decides once per study
+SEMANTIC_MODES: tuple[SemanticMode, ...] = ("auto", "channel", "class")
 
 
 def fc_weight_grad(logits: torch.Tensor, pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -122,8 +125,8 @@ class _DisWOTBase(Proxy):
     use_relation: ClassVar[bool] = True
 
     def __init__(self, *, semantic: SemanticMode = "auto") -> None:
-        if semantic not in ("auto", "channel", "class"):
-            raise ValueError(f"semantic must be 'auto', 'channel' or 'class', got {semantic!r}")
+        if semantic not in SEMANTIC_MODES:
+            raise ValueError(f"semantic must be one of {', '.join(SEMANTIC_MODES)}, got {semantic!r}")
         self.semantic = semantic
 
     def prepare(self, teacher: FeatureNetwork | None, batch: Batch) -> TeacherContext:

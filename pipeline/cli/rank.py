@@ -14,11 +14,10 @@ from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..data import DATASETS
-from ..errors import DiswotError
-from ..init import INITS
+from .._options import add_scoring_options
 from ..benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
-from ..reference import DEFAULT_REFERENCE_SIZE
+from ..config import config_from_args
+from ..errors import DiswotError
 from ..ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
 from ._console import console
 
@@ -35,7 +34,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Score every architecture of a ground-truth CSV (columns arch,accuracy) with each "
         "proxy and report the rank correlations (DisWOT supplementary A.2), mean ± std over repeats.",
     )
-    p.add_argument("--space", required=True, help="search space of the archs: s0, nb201, s2-cifar, s2-imagenet")
     p.add_argument(
         "--ground-truth",
         required=True,
@@ -45,25 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sample", type=int, metavar="N", help="rank a seeded sample of N architectures (--seed) of the ground truth")
     p.add_argument("--proxies", help="comma-separated proxy names (default: every registered proxy)")
-    p.add_argument("--teacher", default="resnet110", help="teacher for the KD and DisWOT proxies (default resnet110)")
-    p.add_argument("--teacher-weights", metavar="PATH", help="teacher checkpoint (loaded with weights_only=True)")
-    p.add_argument("--dataset", default="cifar100", choices=DATASETS, help="probe data (default cifar100)")
-    p.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
-    p.add_argument("--num-classes", type=int, help="classes for synthetic data (default: the space's)")
-    p.add_argument("--image-size", type=int, help="probe image size (default: the dataset's or space's)")
-    p.add_argument("--batch-size", type=int, default=64, help="probe batch size (default 64)")
-    p.add_argument("--repeats", type=int, default=1, help="repeats (seeds and probe batches), mean ± std (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the probe batches and inits (default 0)")
-    p.add_argument("--init", default="gaussian", choices=INITS, help="random init of teacher/student (default gaussian)")
-    p.add_argument("--semantic", default="auto", choices=("auto", "channel", "class"), help="DisWOT semantic term form")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"), help="scoring precision (default fp32)")
-    p.add_argument(
-        "--reference-size",
-        type=int,
-        default=DEFAULT_REFERENCE_SIZE,
-        help=f"architectures in the reference sample of rank-aggregated scores (default {DEFAULT_REFERENCE_SIZE})",
-    )
+    add_scoring_options(p, leave_out=("proxy",))  # --proxies names the scores
     p.add_argument("--top-k", type=int, help="k of precision@k and best-rank@k (default: the top 10%%)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)")
@@ -212,7 +192,6 @@ def run(args: argparse.Namespace) -> int:
     """Score the ground truth with every proxy and report the rank correlations."""
     from diswot.spaces import get_space
 
-    from ..config import SearchConfig
     from ..search import attach_reference, make_scoring
 
     space = get_space(args.space)  # UnknownNameError lists the spaces
@@ -222,24 +201,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k is not None and args.top_k < 1:
         raise DiswotError(f"--top-k must be >= 1, got {args.top_k}")
     top_k = min(args.top_k or default_top_k(len(truth)), len(truth))
-    base = SearchConfig(
-        space=args.space,
-        teacher=args.teacher,
-        teacher_weights=args.teacher_weights,
-        proxy=proxies[0],
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        repeats=args.repeats,
-        init=args.init,
-        device=args.device,
-        num_classes=args.num_classes,
-        image_size=args.image_size,
-        semantic=args.semantic,
-        precision=args.precision,
-        reference_size=args.reference_size,
-    )
+    base = replace(config_from_args(args), proxy=proxies[0])
     results: list[ProxyRanking] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:

@@ -1,0 +1,90 @@
+"""Options declared once: the scoring options of ``search``, ``score`` and ``rank``, and the choice lists."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from diswot.pipeline._options import SCORING_OPTIONS
+from diswot.pipeline.cli import build_parser
+from diswot.pipeline.config import SAMPLERS, SearchConfig, config_from_args
+from diswot.pipeline.errors import DiswotError
+from diswot.pipeline.scoring import PRECISIONS
+from diswot.proxies import SEMANTIC_MODES
+
+#: the commands that score, with what each needs besides the scoring options, and the options they leave out
+SCORING_COMMANDS = {
+    "search": ([], ()),
+    "score": (["--arch", "ResNet[1,1,1]"], ()),
+    "rank": (["--ground-truth", "gt.csv"], ("proxy",)),
+}
+#: a value for every scoring option that is not its default
+GIVEN = {
+    "space": "nb201", "teacher": "resnet20", "teacher_weights": "t.pt", "dataset": "synthetic", "data_dir": "d",
+    "num_classes": "7", "image_size": "16", "seed": "3", "batch_size": "8", "repeats": "2", "proxy": "diswot",
+    "reference_size": "9", "init": "kaiming", "semantic": "class", "device": "cpu", "precision": "bf16",
+}
+
+
+def _subparser(command: str) -> argparse.ArgumentParser:
+    sub = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    parser: argparse.ArgumentParser = sub[command]
+    return parser
+
+
+def _actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {a.dest: a for a in parser._actions}
+
+
+def test_every_scoring_option_is_in_the_test() -> None:
+    assert {o.dest for o in SCORING_OPTIONS} == set(GIVEN)
+
+
+@pytest.mark.parametrize("command", sorted(SCORING_COMMANDS))
+def test_scoring_commands_take_the_one_declaration(command: str) -> None:
+    actions = _actions(_subparser(command))
+    _, leave_out = SCORING_COMMANDS[command]
+    for option in SCORING_OPTIONS:
+        if option.dest in leave_out:
+            assert option.dest not in actions, f"{command} declares --{option.dest} itself"
+            continue
+        action = actions[option.dest]
+        assert tuple(action.option_strings) == option.flags, (command, option.dest)
+        for key in ("default", "choices", "type", "required", "help", "metavar"):
+            expected = option.kwargs.get(key, False if key == "required" else None)
+            assert getattr(action, key) == expected, (command, option.dest, key)
+
+
+def test_search_and_rank_read_the_same_scoring_options_into_the_same_config() -> None:
+    configs = {}
+    for command, (extra, leave_out) in SCORING_COMMANDS.items():
+        argv = [command, *extra]
+        for dest, value in GIVEN.items():
+            if dest not in leave_out:
+                argv += [f"--{dest.replace('_', '-')}", value]
+        configs[command] = config_from_args(build_parser().parse_args(argv))
+    assert configs["search"] == configs["score"]
+    assert configs["rank"] == SearchConfig(**{**configs["search"].__dict__, "proxy": configs["rank"].proxy})
+    assert configs["search"].precision == "bf16" and configs["search"].reference_size == 9
+
+
+def test_defaults_are_the_configs() -> None:
+    for command, (extra, _) in SCORING_COMMANDS.items():
+        parsed = config_from_args(build_parser().parse_args([command, *extra, "--space", "s0"]))
+        assert parsed == SearchConfig(space="s0"), command
+
+
+@pytest.mark.parametrize(
+    ("dest", "values", "command_dest"),
+    [("precision", PRECISIONS, "precision"), ("semantic", SEMANTIC_MODES, "semantic"), ("sampler", SAMPLERS, "sampler")],
+)
+def test_choice_lists_are_shared_by_argparse_and_the_config(dest: str, values: tuple[str, ...], command_dest: str) -> None:
+    for command in ("search", "score", "rank"):
+        action = _actions(_subparser(command)).get(command_dest)
+        if action is not None:
+            assert tuple(action.choices or ()) == values, command
+    for value in values:
+        SearchConfig(space="s0", **{dest: value})
+    with pytest.raises(DiswotError, match=f"valid: {', '.join(values)}"):
+        SearchConfig(space="s0", **{dest: "nope"})
