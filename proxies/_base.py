@@ -6,7 +6,7 @@ import abc
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -16,7 +16,10 @@ from diswot.spaces import FeatureNetwork, Registry
 
 from ._errors import ProxyError
 
-__all__ = ["Batch", "PROXIES", "Proxy", "Reference", "TeacherContext", "finite", "get_proxy", "register_proxy", "set_bn_mode"]
+__all__ = ["BNMode", "Batch", "PROXIES", "Proxy", "Reference", "TeacherContext", "finite", "get_proxy", "register_proxy", "set_bn_mode"]
+
+#: the mode a proxy runs the student's BatchNorm in
+BNMode = Literal["train", "eval", "none"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,12 @@ class Batch:
     images: torch.Tensor
     labels: torch.Tensor | None
     num_classes: int
+
+    def require_labels(self) -> torch.Tensor:
+        """The labels; a :class:`ProxyError` when there are none (the proxy did not declare ``needs_labels``)."""
+        if self.labels is None:
+            raise ProxyError("this proxy reads the labels: declare needs_labels = True on its class")
+        return self.labels
 
     def to(self, device: torch.device | str) -> "Batch":
         """The same batch on ``device``."""
@@ -124,7 +133,7 @@ class Proxy(abc.ABC):
     #: computes gradients (otherwise evaluated under ``torch.no_grad``)
     needs_grad: ClassVar[bool] = False
     #: mode the student's BatchNorm runs in: "train" (batch statistics), "eval", or "none" (removed)
-    bn_mode: ClassVar[Literal["train", "eval", "none"]] = "train"
+    bn_mode: ClassVar[BNMode] = "train"
     #: paper or doc reference for the formula
     reference: ClassVar[str] = ""
     #: raw terms that :meth:`combine` ranks against a :class:`Reference` sample of the space; empty
@@ -194,9 +203,10 @@ def finite(name: str, terms: dict[str, float]) -> dict[str, float]:
 
 
 PROXIES: Registry[type[Proxy]] = Registry("proxy")
+P = TypeVar("P", bound=Proxy)
 
 
-def register_proxy(cls: type[Proxy]) -> type[Proxy]:
+def register_proxy(cls: type[P]) -> type[P]:
     """Class decorator: register a :class:`Proxy` subclass under ``cls.name``."""
     PROXIES.register(cls.name, cls)
     return cls
@@ -204,4 +214,5 @@ def register_proxy(cls: type[Proxy]) -> type[Proxy]:
 
 def get_proxy(name: str, **options: Any) -> Proxy:
     """Instantiate the proxy registered as ``name``."""
-    return PROXIES.get(name)(**options)
+    proxy: Proxy = PROXIES.get(name)(**options)
+    return proxy

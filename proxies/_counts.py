@@ -13,7 +13,7 @@ import torch
 from diswot.spaces import FeatureNetwork
 
 from ._flops import FlopHooks
-from ._base import Batch, Proxy, TeacherContext, register_proxy
+from ._base import Batch, BNMode, Proxy, TeacherContext, register_proxy
 from ._util import module_modes, preserved_state
 
 __all__ = ["FlopsProxy", "ParamsProxy", "count_macs"]
@@ -65,7 +65,7 @@ class FlopsProxy(Proxy):
 
     name: ClassVar[str] = "flops"
     needs_data: ClassVar[bool] = False
-    bn_mode: ClassVar[str] = "eval"
+    bn_mode: ClassVar[BNMode] = "eval"
     reference: ClassVar[str] = "Abdelfattah et al., ICLR 2021 (FLOPs baseline)"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from diswot.spaces import FeatureNetwork, NetworkOutput
 
 from ._errors import ProxyError
-from ._base import Batch, Proxy, TeacherContext, register_proxy
+from ._base import Batch, BNMode, Proxy, TeacherContext, register_proxy
 
 __all__ = [
     "DisWOT",
@@ -75,7 +75,8 @@ def channel_similarity(g_t: torch.Tensor, g_s: torch.Tensor, eps: float = 1e-12)
     a_s = g_s / (g_s.abs() * n_s).clamp_min(eps)
     dot = (g_t * g_s).sum(dim=1, keepdim=True)
     per_row = a_s.square() * n_s.square() + a_t.square() * n_t.square() - 2 * a_s * a_t * dot
-    return per_row.sum() / (c * k)
+    similarity: torch.Tensor = per_row.sum() / (c * k)
+    return similarity
 
 
 def _row_normalised_gram(f: torch.Tensor) -> torch.Tensor:
@@ -119,7 +120,7 @@ class _DisWOTBase(Proxy):
     needs_data: ClassVar[bool] = True
     needs_labels: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = False  # closed form: no backward pass
-    bn_mode: ClassVar[str] = "train"
+    bn_mode: ClassVar[BNMode] = "train"
     reference: ClassVar[str] = "Dong et al., DisWOT, CVPR 2023, supplementary C.2 (Listings 1, 2)"
     use_semantic: ClassVar[bool] = True
     use_relation: ClassVar[bool] = True
@@ -136,7 +137,7 @@ class _DisWOTBase(Proxy):
         with torch.inference_mode():
             out = teacher.forward_all(batch.images)
             cache = {
-                "grad": fc_weight_grad(out.logits, out.pooled, batch.labels),
+                "grad": fc_weight_grad(out.logits, out.pooled, batch.require_labels()),
                 "gram": _row_normalised_gram(flatten_samples(out.features).float()),
                 "width": int(out.pooled.shape[1]),
             }
@@ -154,17 +155,14 @@ class _DisWOTBase(Proxy):
             terms: dict[str, float] = {}
             total = torch.zeros((), device=out.logits.device)
             if self.use_semantic:
-                g_s = fc_weight_grad(out.logits, out.pooled, batch.labels)
+                g_s = fc_weight_grad(out.logits, out.pooled, batch.require_labels())
                 g_t = ctx.cache["grad"]
-                mode = self.semantic
-                if mode == "auto":
-                    mode = "channel" if g_s.shape == g_t.shape else "error"
-                if mode == "error":
+                if self.semantic == "auto" and g_s.shape != g_t.shape:
                     raise ProxyError(
                         f"teacher width {g_t.shape[1]} != student width {g_s.shape[1]}: the channel-wise "
                         "semantic term (Listing 1) is undefined; use semantic='class'"
                     )
-                m_s = channel_similarity(g_t, g_s) if mode == "channel" else class_similarity(g_t, g_s)
+                m_s = class_similarity(g_t, g_s) if self.semantic == "class" else channel_similarity(g_t, g_s)
                 terms["semantic"] = float(m_s)
                 total = total + m_s
             if self.use_relation:
@@ -219,7 +217,7 @@ def _listing1_semantic(teacher: FeatureNetwork, student: FeatureNetwork, batch: 
     grads = []
     for net in (teacher, student):
         net.zero_grad(set_to_none=True)
-        F.cross_entropy(net(batch.images), batch.labels).backward()
+        torch.autograd.backward(F.cross_entropy(net(batch.images), batch.require_labels()))
         grads.append(net.classifier.weight.grad.detach())
     if semantic == "class":
         return class_similarity(grads[0], grads[1])
@@ -227,7 +225,8 @@ def _listing1_semantic(teacher: FeatureNetwork, student: FeatureNetwork, batch: 
     k, c = g_s.shape[:2]
     emd_s = F.normalize(torch.bmm(g_s, g_s.permute(0, 2, 1)), dim=2)
     emd_t = F.normalize(torch.bmm(g_t, g_t.permute(0, 2, 1)), dim=2)
-    return (emd_s - emd_t).square().sum() / (c * k)
+    similarity: torch.Tensor = (emd_s - emd_t).square().sum() / (c * k)
+    return similarity
 
 
 def _listing2_relation(teacher: FeatureNetwork, student: FeatureNetwork, batch: Batch) -> torch.Tensor:

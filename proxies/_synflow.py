@@ -9,7 +9,7 @@ import torch
 
 from diswot.spaces import FeatureNetwork
 
-from ._base import Batch, Proxy, TeacherContext, register_proxy
+from ._base import Batch, BNMode, Proxy, TeacherContext, register_proxy
 from ._util import fresh_copy, strip_batchnorm, weight_layers
 
 __all__ = ["SynflowProxy"]
@@ -32,7 +32,7 @@ class SynflowProxy(Proxy):
     name: ClassVar[str] = "synflow"
     needs_data: ClassVar[bool] = False
     needs_grad: ClassVar[bool] = True
-    bn_mode: ClassVar[str] = "none"
+    bn_mode: ClassVar[BNMode] = "none"
     reference: ClassVar[str] = "Tanaka et al., SynFlow, NeurIPS 2020; Abdelfattah et al., ICLR 2021"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:

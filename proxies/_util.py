@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -26,11 +26,13 @@ __all__ = [
     "weight_layers",
 ]
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
 #: the layers whose weights the pruning-at-init proxies score (as in Abdelfattah et al., 2021)
-WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
+WEIGHT_LAYERS: tuple[type[nn.Conv2d], type[nn.Linear]] = (nn.Conv2d, nn.Linear)
 
 
-def weight_layers(model: nn.Module) -> list[nn.Module]:
+def weight_layers(model: nn.Module) -> list[nn.Conv2d | nn.Linear]:
     """The Conv2d and Linear modules of ``model`` that have a weight, in module order."""
     return [m for m in model.modules() if isinstance(m, WEIGHT_LAYERS) and getattr(m, "weight", None) is not None]
 
@@ -78,7 +80,7 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
                         b.copy_(buffers[name])
 
 
-def strip_batchnorm(model: nn.Module) -> nn.Module:
+def strip_batchnorm(model: ModuleT) -> ModuleT:
     """Replace every BatchNorm module of ``model`` (in place) by :class:`torch.nn.Identity`."""
     training = model.training
     set_bn_mode(model, "none")
@@ -110,7 +112,7 @@ def require_teacher(name: str, teacher: FeatureNetwork | None) -> FeatureNetwork
     return teacher
 
 
-def fresh_copy(model: nn.Module) -> nn.Module:
+def fresh_copy(model: ModuleT) -> ModuleT:
     """A deep copy of ``model`` with no gradients attached (for proxies that change it)."""
     clone = copy.deepcopy(model)
     for p in clone.parameters():

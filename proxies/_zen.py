@@ -52,7 +52,7 @@ class ZenProxy(Proxy):
         with torch.no_grad():
             for m in weight_layers(net):
                 m.weight.normal_(0.0, 1.0)
-                if getattr(m, "bias", None) is not None:
+                if m.bias is not None:
                     m.bias.zero_()
             for m in net.modules():
                 if isinstance(m, _BN) and m.affine:

@@ -3,6 +3,8 @@
 ``suggest(trial) -> Arch``, ``build(Arch) -> FeatureNetwork``, encode/decode, limits.
 """
 
+from typing import Any
+
 from ._base import ArchError, Limits, Space, parse_count
 from ._network import FeatureNetwork, NetworkOutput, WrappedNetwork
 from ._nb201 import NB201Arch, NB201Network, NB201Space, naslib_to_nb201, nb201_to_naslib
@@ -46,12 +48,13 @@ __all__ = [
     "wide_resnet",
 ]
 
-SPACES: Registry[type[Space]] = Registry("space")
+SPACES: Registry[type[Space[Any]]] = Registry("space")
 
 
-def get_space(name: str, **options: object) -> Space:
+def get_space(name: str, **options: Any) -> Space[Any]:
     """Instantiate the space registered as ``name`` (raises UnknownNameError listing valid names)."""
     return SPACES.get(name)(**options)
+
 
 SPACES.register("s0", S0Space)
 SPACES.register("nb201", NB201Space)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterator, Mapping
+from typing import Any, Generic, Hashable, Iterator, Mapping, TypeVar
 
 import optuna
 from optuna.trial import FixedTrial
 
 from ._network import FeatureNetwork
 
-__all__ = ["ArchError", "Limits", "Space", "parse_count"]
+__all__ = ["ArchError", "ArchT", "Limits", "Space", "parse_count"]
+
+#: a space's architecture type: a frozen, hashable value with a canonical string
+ArchT = TypeVar("ArchT", bound=Hashable)
 
 
 class ArchError(ValueError):
@@ -57,11 +60,12 @@ class Limits:
                 raise ValueError(f"{name} must be a positive int or None, got {v!r}")
 
 
-class Space(abc.ABC):
+class Space(abc.ABC, Generic[ArchT]):
     """A student search space. Subclasses are stateless apart from their keyword options.
 
     The single source of truth is :meth:`suggest`: every architecture is a plain Optuna params
     dict, and :meth:`from_params` replays :meth:`suggest` on a :class:`~optuna.trial.FixedTrial`.
+    ``ArchT`` is the space's architecture type (``Space[Any]`` where the space is not known).
     """
 
     #: registry name, e.g. ``"s0"``
@@ -86,10 +90,10 @@ class Space(abc.ABC):
         return num_classes
 
     @abc.abstractmethod
-    def suggest(self, trial: optuna.trial.BaseTrial) -> Hashable:
+    def suggest(self, trial: optuna.trial.BaseTrial) -> ArchT:
         """Suggest one architecture through ``trial.suggest_*`` and return it as an Arch."""
 
-    def from_params(self, params: Mapping[str, Any]) -> Hashable:
+    def from_params(self, params: Mapping[str, Any]) -> ArchT:
         """Rebuild the Arch from a trial's params (replays :meth:`suggest` on a FixedTrial)."""
         try:
             return self.suggest(FixedTrial(dict(params)))
@@ -97,30 +101,30 @@ class Space(abc.ABC):
             raise ArchError(f"params {dict(params)!r} are not a {self.name} architecture: {exc}") from exc
 
     @abc.abstractmethod
-    def to_params(self, arch: Hashable) -> dict[str, Any]:
+    def to_params(self, arch: ArchT) -> dict[str, Any]:
         """The params dict that :meth:`suggest` would record for ``arch`` (for enqueue_trial)."""
 
     @abc.abstractmethod
-    def encode(self, arch: Hashable) -> str:
+    def encode(self, arch: ArchT) -> str:
         """The canonical string of ``arch``."""
 
     @abc.abstractmethod
-    def decode(self, text: str) -> Hashable:
+    def decode(self, text: str) -> ArchT:
         """Parse a canonical string; raises :class:`ArchError` saying what is wrong."""
 
     @abc.abstractmethod
-    def build(self, arch: Hashable, num_classes: int | None = None) -> FeatureNetwork:
+    def build(self, arch: ArchT, num_classes: int | None = None) -> FeatureNetwork:
         """Build the network (random init) for ``arch``."""
 
     @abc.abstractmethod
-    def count_params(self, arch: Hashable, num_classes: int | None = None) -> int:
+    def count_params(self, arch: ArchT, num_classes: int | None = None) -> int:
         """Number of trainable parameters of the built network."""
 
     @abc.abstractmethod
-    def count_layers(self, arch: Hashable) -> int:
+    def count_layers(self, arch: ArchT) -> int:
         """Number of layers counted against ``Limits.max_layers`` (see the space's docs)."""
 
-    def check(self, arch: Hashable, limits: Limits | None = None, num_classes: int | None = None) -> str | None:
+    def check(self, arch: ArchT, limits: Limits | None = None, num_classes: int | None = None) -> str | None:
         """Return ``None`` when ``arch`` is valid and within ``limits``, else the reason."""
         limits = limits or Limits()
         if limits.max_layers is not None:
@@ -133,16 +137,16 @@ class Space(abc.ABC):
                 return f"{params:,} parameters exceed the limit of {limits.max_params:,}"
         return None
 
-    def validate(self, arch: Hashable, limits: Limits | None = None, num_classes: int | None = None) -> None:
+    def validate(self, arch: ArchT, limits: Limits | None = None, num_classes: int | None = None) -> None:
         """Raise :class:`ArchError` with the reason when :meth:`check` fails."""
         reason = self.check(arch, limits, num_classes)
         if reason is not None:
             raise ArchError(f"{self.encode(arch)}: {reason}")
 
-    def enumerate(self) -> Iterator[Hashable]:
+    def enumerate(self) -> Iterator[ArchT]:
         """Every architecture of a finite space (raises for spaces too large to list)."""
         raise NotImplementedError(f"space {self.name!r} is not enumerable")
 
-    def smallest(self, num_classes: int | None = None) -> Hashable:
+    def smallest(self, num_classes: int | None = None) -> ArchT:
         """An architecture with the fewest parameters (used to explain an impossible limit)."""
         return min(self.enumerate(), key=lambda a: self.count_params(a, num_classes))

@@ -161,7 +161,8 @@ class _Reduction(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the module to ``x``."""
-        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+        out: torch.Tensor = self.shortcut(x) + self.conv_b(self.conv_a(x))
+        return out
 
 
 class NB201Network(FeatureNetwork):
@@ -183,14 +184,15 @@ class NB201Network(FeatureNetwork):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The pre-pool feature map of ``x``."""
-        return self.lastact(self.cells(self.stem(x)))
+        out: torch.Tensor = self.lastact(self.cells(self.stem(x)))
+        return out
 
 
 def _conv_bn(c_in: int, c_out: int, k: int) -> int:
     return c_in * c_out * k * k + 2 * c_out
 
 
-class NB201Space(Space):
+class NB201Space(Space[NB201Arch]):
     """The 15,625 NAS-Bench-201 cells in the benchmark's C=16, N=5 skeleton (CIFAR, 32x32)."""
 
     name = "nb201"

@@ -59,7 +59,8 @@ class WrappedNetwork(FeatureNetwork):
         out = self.body(x)
         if isinstance(out, dict):  # torchvision feature extractors return a dict
             (out,) = out.values()
-        return out
+        features: torch.Tensor = out
+        return features
 
 
 __all__ += ["WrappedNetwork"]

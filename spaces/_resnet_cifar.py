@@ -44,7 +44,8 @@ class BasicBlock(nn.Module):
         """Apply the module to ``x``."""
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
+        result: torch.Tensor = self.relu(out + self.shortcut(x))
+        return result
 
 
 class CifarResNet(FeatureNetwork):
@@ -74,7 +75,8 @@ class CifarResNet(FeatureNetwork):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The pre-pool feature map of ``x``."""
-        return self.stages(self.stem(x))
+        out: torch.Tensor = self.stages(self.stem(x))
+        return out
 
 
 def _check_config(depths: Sequence[int], widths: Sequence[int], stem_width: int, num_classes: int) -> None:

@@ -46,7 +46,7 @@ class ResNetArch:
         return f"ResNet[{','.join(map(str, self.depths))}]"
 
 
-class S0Space(Space):
+class S0Space(Space[ResNetArch]):
     """The 64 depth variants of ResNet20 for CIFAR-100 (DisWOT supplementary, Table 8)."""
 
     name = "s0"

@@ -216,7 +216,8 @@ class _Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the module to ``x``."""
-        return self.relu(self.body(x) + self.shortcut(x))
+        out: torch.Tensor = self.relu(self.body(x) + self.shortcut(x))
+        return out
 
 
 class S2Network(FeatureNetwork):
@@ -243,7 +244,8 @@ class S2Network(FeatureNetwork):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The pre-pool feature map of ``x``."""
-        return self.head(self.stages(self.stem(x)))
+        out: torch.Tensor = self.head(self.stages(self.stem(x)))
+        return out
 
 
 def _conv_bn_params(c_in: int, c_out: int, k: int) -> int:
@@ -262,7 +264,7 @@ def _block_params(block: str, c_in: int, c_out: int, k: int, stride: int) -> int
 
 
 # ------------------------------------------------------------------------------------------- space
-class _S2Space(Space):
+class _S2Space(Space[S2Arch]):
     """Shared S2 logic; subclasses fix the stem, the number of stages and whether a head exists."""
 
     num_stages: int = 6
@@ -282,7 +284,7 @@ class _S2Space(Space):
             kernel = trial.suggest_categorical(f"stage{i}.kernel", KERNELS)
             width = int(trial.suggest_int(f"stage{i}.width", MIN_WIDTH, MAX_WIDTH, step=8))
             stride = trial.suggest_categorical(f"stage{i}.stride", STRIDES)
-            stages.append(S2Stage(block, kernel, width, depth, stride))  # type: ignore[arg-type]
+            stages.append(S2Stage(block, kernel, width, depth, stride))
         head = int(trial.suggest_int("head.width", 0, MAX_HEAD, step=8)) if self.has_head else 0
         return S2Arch(stem, tuple(stages), head)
 

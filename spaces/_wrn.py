@@ -33,7 +33,7 @@ class WideBasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the module to ``x``."""
         act = self.relu(self.bn1(x))
-        out = self.conv2(self.relu(self.bn2(self.conv1(act))))
+        out: torch.Tensor = self.conv2(self.relu(self.bn2(self.conv1(act))))
         return out + (x if self.shortcut is None else self.shortcut(act))
 
 
@@ -59,7 +59,8 @@ class WideResNet(FeatureNetwork):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The pre-pool feature map of ``x``."""
-        return self.relu(self.bn(self.groups(self.stem(x))))
+        out: torch.Tensor = self.relu(self.bn(self.groups(self.stem(x))))
+        return out
 
 
 def wide_resnet(depth: int = 40, widen_factor: int = 2, num_classes: int = 100) -> FeatureNetwork:
