@@ -113,7 +113,7 @@ def nb201_truth(spec: str, space: Space, *, sample: int | None = None, seed: int
     nb201_table(name)  # the extra and the file, checked before any work
     archs: list[Hashable] = [a for a in space.enumerate() if space.check(a) is None]  # connected cells
     picked = [archs[i] for i in sample_indices(len(archs), sample, seed)]
-    acc = nb201_accuracy(picked, name)  # type: ignore[arg-type]
+    acc = nb201_accuracy(picked, name)
     names = tuple(space.encode(a) for a in picked)
     return GroundTruth(space.name, tuple(picked), names, acc, tuple(range(1, len(picked) + 1)))
 

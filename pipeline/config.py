@@ -125,9 +125,10 @@ def _count(value: str | None, flag: str) -> int | None:
     if value is None:
         return None
     try:
-        return parse_count(value)
+        count: int | None = parse_count(value)
     except ValueError as exc:
         raise DiswotError(f"{flag}: {exc}") from None
+    return count
 
 
 def _objectives(value: str | None) -> tuple[str, ...]:
@@ -140,7 +141,10 @@ def _objectives(value: str | None) -> tuple[str, ...]:
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
     """Build a :class:`SearchConfig` from parsed CLI options (missing options keep defaults)."""
-    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+
+    def get(name: str, default: Any = None) -> Any:
+        return getattr(args, name, default)
+
     return SearchConfig(
         space=args.space,
         teacher=args.teacher,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch.utils.data import Dataset
@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: a torchvision transform: an image (PIL or tensor) to a normalised tensor
+Transform = Callable[[Any], torch.Tensor]
 
 DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder", "synthetic")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -79,7 +82,7 @@ def dataset_info(
     )
 
 
-def eval_transform(info: DatasetInfo):  # noqa: ANN201 - a torchvision transform
+def eval_transform(info: DatasetInfo) -> Transform:
     """Deterministic transform: resize/crop for large images, to float, normalise."""
     from torchvision.transforms import v2
 
@@ -89,10 +92,11 @@ def eval_transform(info: DatasetInfo):  # noqa: ANN201 - a torchvision transform
     elif info.name == "imagefolder":
         steps += [v2.Resize((info.image_size, info.image_size), antialias=True)]
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
-    return v2.Compose(steps)
+    transform: Transform = v2.Compose(steps)
+    return transform
 
 
-def train_transform(info: DatasetInfo):  # noqa: ANN201 - a torchvision transform
+def train_transform(info: DatasetInfo) -> Transform:
     """Training augmentation: CIFAR crop 32 pad 4 + flip; ImageNet random-resized crop + flip."""
     from torchvision.transforms import v2
 
@@ -104,12 +108,13 @@ def train_transform(info: DatasetInfo):  # noqa: ANN201 - a torchvision transfor
         )
     else:
         crop = [v2.RandomResizedCrop(info.image_size, antialias=True)]
-    return v2.Compose(
+    transform: Transform = v2.Compose(
         [v2.ToImage(), *crop, v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
     )
+    return transform
 
 
-class SyntheticImages(Dataset):
+class SyntheticImages(Dataset[Any]):
     """Seeded random images for trying ``train``/``distill`` offline: ``--dataset synthetic``.
 
     Image ``i`` of a split is drawn from its own generator (seed, split, i), so the data is the
@@ -148,7 +153,9 @@ def _missing(name: str, data_dir: str | Path, why: str) -> DiswotError:
     )
 
 
-def load_dataset(name: str, data_dir: str | Path | None, *, train: bool, transform=None, download: bool = True) -> Dataset:  # noqa: ANN001
+def load_dataset(
+    name: str, data_dir: str | Path | None, *, train: bool, transform: Transform | None = None, download: bool = True
+) -> Dataset[Any]:
     """The torchvision dataset behind ``name`` (``synthetic`` has none: use :func:`probe_batches`)."""
     import torchvision
 
@@ -158,13 +165,15 @@ def load_dataset(name: str, data_dir: str | Path | None, *, train: bool, transfo
     if name in ("cifar10", "cifar100"):
         cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
         try:
-            return cls(str(data_dir), train=train, transform=transform, download=False)
+            dataset: Dataset[Any] = cls(str(data_dir), train=train, transform=transform, download=False)
+            return dataset
         except RuntimeError:
             if not download:
                 raise _missing(name, data_dir, "not found and --no-download was given") from None
         try:
             log.info("downloading %s to %s", name, data_dir)
-            return cls(str(data_dir), train=train, transform=transform, download=True)
+            downloaded: Dataset[Any] = cls(str(data_dir), train=train, transform=transform, download=True)
+            return downloaded
         except Exception as exc:  # no network: URLError, socket errors, ...
             raise _missing(name, data_dir, f"not found, and the download failed: {type(exc).__name__}") from None
     if name in ("imagenet", "imagefolder"):
@@ -176,7 +185,8 @@ def load_dataset(name: str, data_dir: str | Path | None, *, train: bool, transfo
         if not root.is_dir():
             raise _missing(name, data_dir, f"no folder {str(root)!r}")
         try:
-            return torchvision.datasets.ImageFolder(str(root), transform=transform)
+            folder: Dataset[Any] = torchvision.datasets.ImageFolder(str(root), transform=transform)
+            return folder
         except (FileNotFoundError, RuntimeError) as exc:
             raise _missing(name, data_dir, str(exc).splitlines()[0]) from None
     raise DiswotError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")

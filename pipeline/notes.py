@@ -70,7 +70,7 @@ def stage_rows(params: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return ["stage", *fields], rows
 
 
-def trial_note(trial: optuna.trial.FrozenTrial | optuna.Trial, *, score: float | None = None) -> str:
+def trial_note(trial: optuna.trial.FrozenTrial, *, score: float | None = None) -> str:
     """Markdown for one student: its arch string, figures and per-stage table."""
     attrs = trial.user_attrs
     lines = [f"### {attrs.get('arch', 'trial %d' % trial.number)}", ""]
@@ -90,7 +90,8 @@ def trial_note(trial: optuna.trial.FrozenTrial | optuna.Trial, *, score: float |
     header, rows = stage_rows(trial.params)
     if rows:
         lines += _table(header, rows)
-    return mask_url("\n".join(lines))
+    note: str = mask_url("\n".join(lines))
+    return note
 
 
 def study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10) -> str:
@@ -118,7 +119,8 @@ def study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10)
         lines += _table(["#", "trial", "arch", "score", "params", "FLOPs"], rows)
     else:
         lines.append("No complete trial yet.")
-    return mask_url("\n".join(lines))
+    note: str = mask_url("\n".join(lines))
+    return note
 
 
 def write_study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10) -> None:

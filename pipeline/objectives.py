@@ -90,9 +90,10 @@ def name_metrics(study: optuna.Study, objectives: Sequence[str]) -> None:
 def best_score(study: optuna.Study) -> float:
     """The highest score of the study's COMPLETE trials (its first objective)."""
     if len(study.directions) == 1:
-        return study.best_value
+        best: float = study.best_value
+        return best
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return max(t.values[0] for t in trials)
+    return max(float(t.values[0]) for t in trials)
 
 
 def measure_latency(net: torch.nn.Module, images: torch.Tensor, *, warmup: int = 2, runs: int = 7) -> float:

@@ -54,7 +54,7 @@ def parse_budget(text: str) -> dict[str, float]:
                 "e.g. params=1M or flops=300M,latency=5"
             )
         try:
-            budget[key] = float(value) if key == "latency" else float(parse_count(value.strip()))  # type: ignore[arg-type]
+            budget[key] = float(value) if key == "latency" else float(parse_count(value.strip()))
         except ValueError as exc:
             raise DiswotError(f"--budget {key}={value}: {exc}") from None
     return budget

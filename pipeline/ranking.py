@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from diswot.spaces import ArchError, Space
@@ -139,7 +140,7 @@ def _constant(x: np.ndarray) -> bool:
     return bool(np.all(x == x[0]))
 
 
-def correlations(scores: Sequence[float], accuracy: Sequence[float]) -> dict[str, float | None]:
+def correlations(scores: ArrayLike, accuracy: ArrayLike) -> dict[str, float | None]:
     """Kendall tau, Spearman rho and Pearson r (scipy); ``None`` when either side is constant."""
     s = np.asarray(scores, dtype=float)
     a = np.asarray(accuracy, dtype=float)
@@ -154,7 +155,7 @@ def correlations(scores: Sequence[float], accuracy: Sequence[float]) -> dict[str
     }
 
 
-def top_k_metrics(scores: Sequence[float], accuracy: Sequence[float], k: int) -> dict[str, float | None]:
+def top_k_metrics(scores: ArrayLike, accuracy: ArrayLike, k: int) -> dict[str, float | None]:
     """Precision at top-k and the best true rank among the predicted top-k.
 
     Ties are broken by input order (stable sorts), so the result is deterministic. A true rank is
@@ -175,7 +176,7 @@ def top_k_metrics(scores: Sequence[float], accuracy: Sequence[float], k: int) ->
     }
 
 
-def top_mean(scores: Sequence[float], accuracy: Sequence[float], n: int = 10) -> float:
+def top_mean(scores: ArrayLike, accuracy: ArrayLike, n: int = 10) -> float:
     """Mean accuracy of the ``n`` highest-scored architectures (ties broken by input order)."""
     s = np.asarray(scores, dtype=float)
     a = np.asarray(accuracy, dtype=float)
@@ -183,7 +184,7 @@ def top_mean(scores: Sequence[float], accuracy: Sequence[float], n: int = 10) ->
 
 
 def budget_regret(
-    scores: Sequence[float], accuracy: Sequence[float], params: Sequence[float], *, budgets: int = 10
+    scores: ArrayLike, accuracy: ArrayLike, params: ArrayLike, *, budgets: int = 10
 ) -> dict[str, Any]:
     """What a user with a parameter budget loses by taking the score's pick instead of the best.
 
@@ -204,7 +205,7 @@ def budget_regret(
     return {"mean": float(np.mean(regret)), "max": float(np.max(regret)), "budgets": limits.tolist(), "regret": regret}
 
 
-def rank_metrics(scores: Sequence[float], accuracy: Sequence[float], k: int) -> dict[str, float | None]:
+def rank_metrics(scores: ArrayLike, accuracy: ArrayLike, k: int) -> dict[str, float | None]:
     """Every metric of :data:`METRICS` for one repeat."""
     return {**correlations(scores, accuracy), **top_k_metrics(scores, accuracy, k)}
 
@@ -213,7 +214,7 @@ def summarise_repeats(per_repeat: Sequence[Mapping[str, float | None]]) -> dict[
     """``{metric: mean, metric_std: std}`` over the repeats (undefined repeats left out)."""
     out: dict[str, float | None] = {}
     for m in METRICS:
-        values = [r[m] for r in per_repeat if r.get(m) is not None]
+        values = [v for r in per_repeat if (v := r.get(m)) is not None]
         out[m] = float(np.mean(values)) if values else None
         out[f"{m}_std"] = float(np.std(values)) if values else None
     return out
@@ -269,13 +270,13 @@ def rank_proxy(
         if on_arch is not None:
             on_arch()
     seconds = time.perf_counter() - start
-    keep = [i for i, v in enumerate(per_arch) if v is not None]
-    repeats = max((len(per_arch[i]) for i in keep), default=0)  # type: ignore[arg-type]
-    acc = truth.accuracy[keep]
+    scored = [(i, v) for i, v in enumerate(per_arch) if v is not None]
+    repeats = max((len(v) for _, v in scored), default=0)
+    acc = truth.accuracy[[i for i, _ in scored]]
     per_repeat: list[dict[str, float | None]] = []
     for r in range(repeats):
-        s = np.array([per_arch[i][r] for i in keep], dtype=float)  # type: ignore[index]
-        per_repeat.append(rank_metrics(s, acc, top_k) if len(keep) >= 3 else dict.fromkeys(METRICS))
+        s = np.array([v[r] for _, v in scored], dtype=np.float64)
+        per_repeat.append(rank_metrics(s, acc, top_k) if len(scored) >= 3 else dict.fromkeys(METRICS))
     scores = {
         label: (None if v is None else float(np.mean(v))) for label, v in zip(truth.names, per_arch)
     }

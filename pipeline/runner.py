@@ -179,7 +179,7 @@ def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -
     if CONFIG_ATTR not in study.user_attrs:  # a study from elsewhere: check it before writing to it
         check_directions(study, objectives)
     try:
-        resumed = record_config(study, setup.recorded(), mutable=mutable)
+        resumed: bool = record_config(study, setup.recorded(), mutable=mutable)
     except ConfigMismatchError as exc:
         raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
     check_directions(study, objectives)

@@ -72,7 +72,7 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
     limits = config.limits()
     check_limits_feasible(space, limits, num_classes)
     teacher = build_teacher(spec.name, num_classes, config.teacher_weights)
-    semantic = resolve_semantic_mode(config.semantic, teacher.classifier.in_features, getattr(space, "fixed_feature_width", None))  # type: ignore[arg-type]
+    semantic = resolve_semantic_mode(config.semantic, teacher.classifier.in_features, getattr(space, "fixed_feature_width", None))
     if config.proxy in ("diswot", "diswot-semantic", "diswot-relation"):
         proxy_cls_options["semantic"] = semantic
     proxy = get_proxy(config.proxy, **proxy_cls_options)
@@ -212,7 +212,7 @@ def failure_summary(trials: list[optuna.trial.FrozenTrial], *, sampler: str) -> 
 
 
 #: exceptions that fail one trial (recorded with the reason) without stopping the study
-TRIAL_ERRORS: tuple[type[BaseException], ...] = (ArchError, ProxyError)
+TRIAL_ERRORS: tuple[type[Exception], ...] = (ArchError, ProxyError)
 
 
 def make_sampler(
@@ -238,13 +238,14 @@ def make_sampler(
         raise DiswotError(f"unknown --sampler {name!r}; valid: {', '.join(SAMPLERS)}")
     from diswot.samplers import EvolutionSampler
 
-    return EvolutionSampler(
+    sampler: optuna.samplers.BaseSampler = EvolutionSampler(
         suggest_func=space.suggest,
         constraint=constraint or limit_constraint(space, limits, num_classes),
         population_size=population_size,
         tournament_size=tournament_size,
         seed=seed,
     )
+    return sampler
 
 
 def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[dict[str, Any]], str | None]:
@@ -255,7 +256,8 @@ def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable
             arch: Hashable = space.from_params(params)
         except ArchError as exc:
             return str(exc)
-        return space.check(arch, limits, num_classes)
+        reason: str | None = space.check(arch, limits, num_classes)
+        return reason
 
     return constraint
 

@@ -42,10 +42,15 @@ def _register(name: str, builder: Callable[[int], FeatureNetwork], kind: str, de
     TEACHERS.register(name, TeacherSpec(name, builder, kind, 32 if kind == "cifar" else 224, description))
 
 
+def _cifar_resnet(n: int) -> Callable[[int], FeatureNetwork]:
+    """The builder of the CIFAR ResNet with ``n`` blocks a stage."""
+    return lambda k: cifar_resnet((n, n, n), num_classes=k)
+
+
 for _n in (3, 5, 7, 9, 18):
     _register(
         f"resnet{6 * _n + 2}",
-        lambda k, n=_n: cifar_resnet((n, n, n), num_classes=k),
+        _cifar_resnet(_n),
         "cifar",
         f"CIFAR ResNet-{6 * _n + 2} (16/32/64 channels, {_n} blocks a stage)",
     )
@@ -83,7 +88,8 @@ def teacher_spec(name: str) -> TeacherSpec:
         return TeacherSpec(name, lambda k: space.build(arch, num_classes=k), "cifar", 32, "NAS-Bench-201 cell")
     if name not in TEACHERS:
         raise DiswotError(str(UnknownNameError("teacher", name, teacher_names())))
-    return TEACHERS.get(name)
+    spec: TeacherSpec = TEACHERS.get(name)
+    return spec
 
 
 def load_weights(model: nn.Module, path: str | Path, *, name: str = "model") -> None:
@@ -131,7 +137,7 @@ def _state_dict(obj: Any) -> Mapping[str, torch.Tensor] | None:
     return None
 
 
-def _remap_torchvision(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict | None:
+def _remap_torchvision(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
     mapped = {("classifier." + k[3:] if k.startswith("fc.") else "body." + k): v for k, v in state.items()}
     return mapped if set(mapped) == set(own) else None
 

@@ -127,7 +127,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (checkpoints, results, study attributes)."""
-        return to_jsonable(asdict(self))
+        values: dict[str, Any] = to_jsonable(asdict(self))
+        return values
 
 
 @dataclass
@@ -222,7 +223,7 @@ __all__ += ["describe_model", "seed_everything"]
 
 def make_datasets(
     info: DatasetInfo, data_dir: str | Path | None, val_dir: str | Path | None = None
-) -> tuple[Dataset, Dataset, int]:
+) -> tuple[Dataset[Any], Dataset[Any], int]:
     """Training set (augmented), evaluation set (test split or ``val_dir``) and the class count."""
     import torchvision
 
@@ -237,7 +238,7 @@ def make_datasets(
         if not Path(val_dir).is_dir():
             raise DiswotError(f"--val-dir {str(val_dir)!r} is not a folder of class folders")
         try:
-            val_set: Dataset = torchvision.datasets.ImageFolder(str(val_dir), transform=eval_transform(info))
+            val_set: Dataset[Any] = torchvision.datasets.ImageFolder(str(val_dir), transform=eval_transform(info))
         except (FileNotFoundError, RuntimeError) as exc:
             raise DiswotError(f"--val-dir {str(val_dir)!r}: {str(exc).splitlines()[0]}") from None
     else:
@@ -305,7 +306,7 @@ def _top_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[to
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
-    loader: DataLoader,
+    loader: DataLoader[Any],
     *,
     device: torch.device,
     env: DistEnv | None = None,
@@ -336,12 +337,18 @@ def evaluate(
 __all__ += ["evaluate"]
 
 
+def _to_device(module: nn.Module, device: torch.device, fmt: torch.memory_format) -> None:
+    """``module.to(device, memory_format=fmt)``, in place."""
+    # Module.to takes memory_format (torch.nn.Module.to's docs), but its typing overloads leave it out
+    module.to(device, memory_format=fmt)  # type: ignore[call-overload]
+
+
 def train_model(
     model: nn.Module,
     *,
     config: TrainConfig,
-    train_set: Dataset,
-    val_set: Dataset,
+    train_set: Dataset[Any],
+    val_set: Dataset[Any],
     device: torch.device,
     out_dir: str | Path | None,
     teacher: nn.Module | None = None,
@@ -364,10 +371,11 @@ def train_model(
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / CHECKPOINT_NAME if out is not None else None
 
-    model.to(device, memory_format=fmt)
+    _to_device(model, device, fmt)
     criterion: KDLoss | None = None
     if teacher is not None:
-        teacher.to(device, memory_format=fmt).eval().requires_grad_(False)
+        _to_device(teacher, device, fmt)
+        teacher.eval().requires_grad_(False)
         criterion = KDLoss(gamma=config.kd_gamma or 0.0, alpha=config.kd_alpha or 0.0, rho=config.kd_rho or 1.0)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=config.nesterov
@@ -394,7 +402,7 @@ def train_model(
     if env.enabled:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     per_rank = config.batch_size // env.world_size
-    sampler = DistributedSampler(train_set, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=config.seed)
+    sampler: DistributedSampler[Any] = DistributedSampler(train_set, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=config.seed)
     loader_gen = torch.Generator()
     pin = device.type == "cuda"
     train_loader = DataLoader(
@@ -464,7 +472,7 @@ def _train_epoch(
     net: nn.Module,
     teacher: nn.Module | None,
     criterion: KDLoss | None,
-    loader: DataLoader,
+    loader: DataLoader[Any],
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     device: torch.device,
@@ -566,7 +574,8 @@ def read_results(out_dir: str | Path) -> dict[str, Any]:
     """The ``results.json`` of a run folder."""
     import json
 
-    return json.loads((Path(out_dir) / RESULTS_NAME).read_text())
+    results: dict[str, Any] = json.loads((Path(out_dir) / RESULTS_NAME).read_text())
+    return results
 
 
 __all__ += ["RESUME_MUTABLE", "read_results"]

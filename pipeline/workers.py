@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import optuna
@@ -98,8 +98,8 @@ class Interrupts:
         try:
             yield self
         finally:
-            for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
 
 
 class WorkerObjective:
@@ -108,7 +108,7 @@ class WorkerObjective:
     def __init__(
         self,
         *,
-        objective: Callable[[optuna.Trial], float],
+        objective: Callable[[optuna.Trial], float | Sequence[float]],
         interrupts: Interrupts,
         identity: dict[str, Any],
         heartbeat: int | None,
@@ -124,7 +124,7 @@ class WorkerObjective:
         self.heartbeat = heartbeat
         self.notes = notes
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
         if self.interrupts.interrupted:
             raise KeyboardInterrupt
         storage = trial.study._storage

@@ -112,7 +112,12 @@ def resolve_run(
             milestones = list(range(args.lr_step, epochs, args.lr_step))
         else:
             milestones = preset.milestones_for(epochs)
-        pick = lambda name: getattr(args, name, None) if getattr(args, name, None) is not None else getattr(preset, name)  # noqa: E731
+
+        def pick(name: str) -> Any:
+            """The option ``name`` if given, else the preset's value."""
+            value = getattr(args, name, None)
+            return value if value is not None else getattr(preset, name)
+
         config = TrainConfig(
             model=model,
             num_classes=num_classes,

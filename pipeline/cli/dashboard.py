@@ -21,7 +21,7 @@ __all__ = ["add_parser", "make_dashboard_server", "run"]
 log = logging.getLogger(__name__)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``dashboard`` sub-command."""
     p = sub.add_parser("dashboard", help="watch studies in optuna-dashboard (http://127.0.0.1:8080/dashboard/)")
     add_storage_option(p)
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     install_log_masking()
     parsed = parse_storage_url(args.storage)
     server = make_dashboard_server(args.storage, host=args.host, port=args.port, artifact_dir=args.artifact_dir)
-    host, port = server.server_address[:2]
+    address, port = server.server_address[:2]
+    host = address.decode() if isinstance(address, bytes) else str(address)
     shown = f"[{host}]" if ":" in str(host) else host
     if not _is_loopback(args.host):
         console.print(

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 DISTILL_ATTRS = ("distill_top1", "distill_top5", "distill_epochs", "distill_teacher")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``distill`` sub-command."""
     p = sub.add_parser(
         "distill",

@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 from rich import box
@@ -19,6 +19,7 @@ from ..benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
 from ..config import config_from_args
 from ..errors import DiswotError
 from ..ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
+from ..search import ScoringSetup, attach_reference, make_scoring
 from ._console import console
 
 __all__ = ["add_parser", "run"]
@@ -26,7 +27,7 @@ __all__ = ["add_parser", "run"]
 log = logging.getLogger(__name__)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``rank`` sub-command."""
     p = sub.add_parser(
         "rank",
@@ -53,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _proxy_names(text: str | None) -> list[str]:
     from diswot.proxies import PROXIES
 
-    known = PROXIES.names()
+    known: list[str] = PROXIES.names()
     if text is None:
         return known
     names = [n.strip() for n in text.split(",") if n.strip()]
@@ -142,7 +143,7 @@ def _plot(directory: Path, res: ProxyRanking, truth: GroundTruth) -> Path:
     import matplotlib.pyplot as plt
 
     directory.mkdir(parents=True, exist_ok=True)
-    xs = [(res.scores[name], acc) for name, acc in zip(truth.names, truth.accuracy) if res.scores[name] is not None]
+    xs = [(score, acc) for name, acc in zip(truth.names, truth.accuracy) if (score := res.scores[name]) is not None]
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.scatter([x for x, _ in xs], [y for _, y in xs], s=12)
     tau = res.metrics.get("kendall")
@@ -188,11 +189,18 @@ def _plot_regret(directory: Path, regrets: dict[str, dict[str, Any] | None]) -> 
     return out
 
 
+def _per_repeat(setup: ScoringSetup) -> Callable[[Hashable], Sequence[float]]:
+    """``arch -> its score under each repeat`` with ``setup``'s scorer."""
+
+    def score(arch: Hashable) -> Sequence[float]:
+        return setup.scorer.score(arch).per_repeat
+
+    return score
+
+
 def run(args: argparse.Namespace) -> int:
     """Score the ground truth with every proxy and report the rank correlations."""
     from diswot.spaces import get_space
-
-    from ..search import attach_reference, make_scoring
 
     space = get_space(args.space)  # UnknownNameError lists the spaces
     proxies = _proxy_names(args.proxies)
@@ -217,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
                 rank_proxy(
                     name,
                     truth,
-                    lambda arch, s=setup: s.scorer.score(arch).per_repeat,
+                    _per_repeat(setup),
                     top_k=top_k,
                     on_arch=lambda: progress.advance(task),
                 )

@@ -18,7 +18,7 @@ from ._console import console
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``score`` sub-command."""
     p = sub.add_parser("score", help="score one architecture and print every term")
     add_scoring_options(p)

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 _parser: argparse.ArgumentParser | None = None
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``search`` sub-command."""
     global _parser
     p = sub.add_parser("search", help="search a student for a teacher (resumes an existing study)")

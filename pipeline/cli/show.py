@@ -14,7 +14,7 @@ from ._study import load_existing_study
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``show`` sub-command."""
     p = sub.add_parser("show", help="list the best students of a study")
     add_storage_options(p, study_required=True)

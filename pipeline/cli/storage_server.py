@@ -19,7 +19,7 @@ from ._console import console
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``storage-server`` sub-command."""
     p = sub.add_parser("storage-server", help="serve an RDB storage to workers as grpc://host:port (Optuna's gRPC proxy)")
     add_storage_option(p, what="RDB storage URL to serve")

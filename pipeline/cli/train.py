@@ -12,7 +12,7 @@ from ._training import add_training_options, reporter_for, resolve_run, summary_
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``train`` sub-command."""
     p = sub.add_parser(
         "train",
