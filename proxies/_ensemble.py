@@ -36,7 +36,7 @@ from ._diswot import _DisWOTBase
 from ._jacov import jacobian_covariance_score
 from ._synflow import SynflowProxy
 
-__all__ = ["DisWOTPlus"]
+__all__ = ["DisWOTPlus", "DisWOTRelationPlus"]
 
 
 @register_proxy
@@ -81,3 +81,19 @@ class DisWOTPlus(_DisWOTBase):
     def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
         """Sum over the signals of the log of the candidate's smooth rank in the reference."""
         return reference.log_rank_sum(terms, self.reference_terms, lower_is_better=self.lower_is_better)
+
+
+@register_proxy
+class DisWOTRelationPlus(DisWOTPlus):
+    """DisWOT's relation term M_r with ``jacov``, ``synflow`` and ``log_params``, log-rank aggregated.
+
+    ``diswot-plus`` without the semantic term M_s. At random initialisation M_s (the Grad-CAM
+    distance of the classifiers) is the noisiest DisWOT term and its best values sit among small
+    cells; M_r, the inter-sample relation distance (the paper's Listing 2), keeps the teacher
+    similarity. On 1,000 NAS-Bench-201 cells it gives the best top of all scores with a DisWOT term
+    (BENCHMARKS.md, "Which score?").
+    """
+
+    name: ClassVar[str] = "diswot-relation-plus"
+    reference_terms: ClassVar[tuple[str, ...]] = ("relation", "jacov", "synflow", "log_params")
+    lower_is_better: ClassVar[tuple[str, ...]] = ("relation",)
