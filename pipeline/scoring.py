@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Hashable, Sequence
+from typing import Hashable, Iterable, Sequence
 
 import torch
 
@@ -127,14 +127,17 @@ class Scorer:
             net = self.space.build(arch, num_classes=self.num_classes)
         return initialise(net, self.init).to(memory_format=self.memory_format).train()
 
-    def raw(self, arch: Hashable) -> list[dict[str, float]]:
-        """The proxy's terms of ``arch`` for every repeat (checked finite), before any reference.
+    def raw(self, arch: Hashable, repeats: Iterable[int] | None = None) -> list[dict[str, float]]:
+        """The proxy's terms of ``arch`` for every repeat (or those in ``repeats``), checked finite,
+        before any reference.
 
         The FLOPs per image of the first repeat's forward pass are kept in :attr:`last_flops`.
         """
         out = []
         self.last_flops = None
-        for r, (ctx, batch) in enumerate(zip(self.contexts, self.batches)):
+        wanted = range(len(self.batches)) if repeats is None else repeats
+        for r in wanted:
+            ctx, batch = self.contexts[r], self.batches[r]
             net = self.build(arch, r)
             with self._autocast():
                 if r == 0:
