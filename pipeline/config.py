@@ -14,13 +14,17 @@ from .errors import DiswotError
 from .init import INITS
 from .scoring import PRECISIONS
 
-__all__ = ["DEFAULT_PROXY", "DEFAULT_REFERENCE_SIZE", "RECORDED_FIELDS", "SearchConfig", "config_from_args", "uses_reference"]
+__all__ = ["DEFAULT_CONFIRM_REPEATS", "DEFAULT_CONFIRM_TOP", "DEFAULT_PROXY", "DEFAULT_REFERENCE_SIZE", "RECORDED_FIELDS", "SearchConfig", "config_from_args", "uses_reference"]
 
 SAMPLERS = ("evolution", "random", "tpe")
 #: the score a search uses unless ``--proxy`` says otherwise (README, "Which score?")
-DEFAULT_PROXY = "diswot-plus"
-#: architectures in the reference sample of a rank-aggregated score (``diswot-plus``)
+DEFAULT_PROXY = "diswot-relation-plus"
+#: architectures in the reference sample of a rank-aggregated score (``diswot-relation-plus``)
 DEFAULT_REFERENCE_SIZE = 64
+#: distinct best students re-scored before a search recommends one (:mod:`.confirm`)
+DEFAULT_CONFIRM_TOP = 10
+#: repeats (probe batches and initialisations) of a confirmed score, the trial's own included
+DEFAULT_CONFIRM_REPEATS = 4
 
 #: fields stored on the study; resuming with any other value is refused (storage.record_config)
 RECORDED_FIELDS = (
@@ -70,6 +74,9 @@ class SearchConfig:
     population_size: int = 20
     tournament_size: int = 10
     reference_size: int = DEFAULT_REFERENCE_SIZE
+    #: the pick: the best distinct students re-scored with ``confirm_repeats`` repeats (0: none)
+    confirm_top: int = DEFAULT_CONFIRM_TOP
+    confirm_repeats: int = DEFAULT_CONFIRM_REPEATS
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,7 +96,9 @@ class SearchConfig:
                 raise DiswotError(f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}")
         if self.reference_size < 8:
             raise DiswotError(f"--reference-size must be >= 8, got {self.reference_size}")
-        for name in ("batch_size", "repeats", "population_size", "tournament_size"):
+        if self.confirm_top < 0:
+            raise DiswotError(f"--confirm-top must be >= 0 (0: recommend the best score as it is), got {self.confirm_top}")
+        for name in ("batch_size", "repeats", "population_size", "tournament_size", "confirm_repeats"):
             if getattr(self, name) < 1:
                 raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.tournament_size > self.population_size:
@@ -169,6 +178,8 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         population_size=get("population_size", 20),
         tournament_size=get("tournament_size", 10),
         reference_size=get("reference_size") or DEFAULT_REFERENCE_SIZE,
+        confirm_top=get("confirm_top", DEFAULT_CONFIRM_TOP),
+        confirm_repeats=get("confirm_repeats", DEFAULT_CONFIRM_REPEATS),
     )
 
 

@@ -17,14 +17,15 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import replace
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from diswot.proxies import ProxyError
+from .config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP
 
-from .search import ScoringSetup, make_scoring
+if TYPE_CHECKING:  # the scoring side (torch) is imported only when a confirmation runs
+    from .search import ScoringSetup
 
 __all__ = [
     "CONFIRM_ATTR",
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 
 #: the study system attribute that holds the confirmed scores: ``{"repeats": R, "scores": {arch: score}}``
 CONFIRM_ATTR = "diswot:confirmed"
-#: distinct students re-scored at the end of a search
-DEFAULT_CONFIRM_TOP = 10
-#: repeats (probe batches and initialisations) of a confirmed score, the trial's own included
-DEFAULT_CONFIRM_REPEATS = 4
 
 
 def top_candidates(trials: Iterable[FrozenTrial], top: int) -> list[FrozenTrial]:
@@ -60,6 +57,8 @@ def top_candidates(trials: Iterable[FrozenTrial], top: int) -> list[FrozenTrial]
 
 def _extra_setup(setup: ScoringSetup, repeats: int) -> ScoringSetup:
     """The study's scoring with ``repeats`` probe batches; the same reference sample."""
+    from .search import make_scoring
+
     extra = make_scoring(replace(setup.config, repeats=repeats))
     extra.scorer.reference = setup.scorer.reference
     return extra
@@ -78,6 +77,8 @@ def confirm_scores(
     ``known`` holds confirmed scores computed before (reused, not recomputed). A student whose
     extra repeat fails to score is left out with a log line: it cannot be recommended.
     """
+    from diswot.proxies import ProxyError
+
     have = setup.config.repeats
     candidates = top_candidates(trials, top)
     out = {a: float(v) for a, v in (known or {}).items() if a in {t.user_attrs["arch"] for t in candidates}}

@@ -10,7 +10,9 @@ from rich.table import Table
 
 from diswot.spaces import Limits
 
-__all__ = ["fmt_count", "fmt_limits", "print_top", "top_trials", "top_table"]
+from .confirm import confirmed_scores, recommended_trial
+
+__all__ = ["fmt_count", "fmt_limits", "print_recommended", "print_top", "top_trials", "top_table"]
 
 
 def fmt_count(n: float | int | None) -> str:
@@ -59,8 +61,11 @@ def top_table(
     trials = top_trials(study, n)
     term_cols = [k for k in ("semantic", "relation") if terms and any(k in t.user_attrs for t in trials)]
     distill_cols = ["distill top-1", "distill epochs"] if _distilled(trials) else []
+    stored = confirmed_scores(study) if len(study.directions) == 1 else None
+    confirmed: dict[str, float] = stored["scores"] if stored else {}
+    confirm_cols = [f"confirmed ({stored['repeats']} repeats)"] if stored else []
     table = Table(title=title or f"top {len(trials)} students of {study.study_name}")
-    for col in ("#", "trial", *(["arch"] if arch else []), "score", *term_cols, "params", "FLOPs", *distill_cols):
+    for col in ("#", "trial", *(["arch"] if arch else []), "score", *confirm_cols, *term_cols, "params", "FLOPs", *distill_cols):
         table.add_column(col, justify="left" if col == "arch" else "right", no_wrap=True)
     for i, t in enumerate(trials, 1):
         a = t.user_attrs
@@ -72,6 +77,7 @@ def top_table(
             str(t.number),
             *([str(a.get("arch", "?"))] if arch else []),
             f"{t.values[0]:.5g}",
+            *([f"{confirmed[a['arch']]:.5g}" if a.get("arch") in confirmed else "-"] if confirm_cols else []),
             *[f"{a[k]:.4g}" if k in a else "-" for k in term_cols],
             fmt_count(a.get("params")),
             fmt_count(a.get("flops")),
@@ -89,7 +95,24 @@ def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
     natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
     if natural <= console.width:
         console.print(table)
+    else:
+        console.print(top_table(study, n, arch=False))
+        for i, t in enumerate(top_trials(study, n), 1):
+            console.print(f"{i}. trial {t.number}: {t.user_attrs.get('arch', '?')}", soft_wrap=True, highlight=False, markup=False)
+    if len(study.directions) == 1:
+        print_recommended(console, study)
+
+
+def print_recommended(console: Console, study: optuna.Study) -> None:
+    """One line: the student the search recommends (:func:`~diswot.pipeline.confirm.recommended_trial`)."""
+    best = recommended_trial(study)
+    if best is None:
         return
-    console.print(top_table(study, n, arch=False))
-    for i, t in enumerate(top_trials(study, n), 1):
-        console.print(f"{i}. trial {t.number}: {t.user_attrs.get('arch', '?')}", soft_wrap=True, highlight=False, markup=False)
+    stored = confirmed_scores(study)
+    arch = best.user_attrs.get("arch", "?")
+    how = (
+        f"best confirmed score {stored['scores'][arch]:.5g} over {stored['repeats']} repeats"
+        if stored and arch in stored["scores"]
+        else "best score"
+    )
+    console.print(f"recommended: trial {best.number} ({how}): {arch}", soft_wrap=True, highlight=False, markup=False)

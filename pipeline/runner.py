@@ -32,6 +32,7 @@ from diswot.storage import (
 )
 
 from ._options import storage_url
+from .confirm import confirm_study
 from .config import DEFAULT_PROXY, RECORDED_FIELDS, SearchConfig
 from .errors import DiswotError
 from .notes import StudyNotes
@@ -43,6 +44,7 @@ __all__ = [
     "COUNTED_STATES",
     "OpenSearch",
     "WorkerOptions",
+    "confirm_search",
     "open_search",
     "recorded_proxy",
     "run_search",
@@ -60,6 +62,7 @@ STALE_CHECK_SECONDS = 30.0
 UNRECORDED = (
     "n_trials", "timeout", "data_dir", "device", "workers", "worker_index", "max_trials", "heartbeat",
     "grace_period", "max_retry", "sampler", "population_size", "tournament_size", "top", "note_every",
+    "confirm_top", "confirm_repeats",
 )
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
@@ -374,4 +377,13 @@ def run_search(
         finally:
             if notes is not None:
                 notes.write()
+    confirm_search(run)
     return run.study
+
+
+def confirm_search(run: OpenSearch) -> dict[str, float]:
+    """The pick (:mod:`.confirm`): re-score the study's best students; their confirmed scores."""
+    config = run.config
+    if len(run.study.directions) != 1 or config.confirm_top < 1:
+        return {}
+    return confirm_study(run.study, run.setup, top=config.confirm_top, repeats=config.confirm_repeats)

@@ -23,6 +23,7 @@ from diswot.storage import CONFIG_ATTR, mask_url, open_storage
 from .._options import add_artifact_dir_option, add_storage_options, default_artifact_dir
 from ..checkpoint import weights_path
 from ..errors import DiswotError
+from ..confirm import recommended_trial
 from ..report import top_trials
 from ..teachers import build_teacher
 from ..training import TrainResult, seed_everything, train_model
@@ -47,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "come from the study; results go back to the trial as user attributes and an artifact.",
     )
     add_storage_options(p, study_required=True)
-    p.add_argument("--trial", type=int, metavar="N", help="trial number to distil (default: the best trial)")
+    p.add_argument("--trial", type=int, metavar="N", help="trial number to distil (default: the trial the search recommends)")
     p.add_argument("--teacher", help="teacher name (default: the study's)")
     p.add_argument("--teacher-weights", metavar="PATH", help="trained teacher checkpoint or run folder (default: the study's)")
     p.add_argument("--space", help="search space (default: the study's)")
@@ -61,7 +62,9 @@ def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenT
     if number is None:
         if not complete:
             raise DiswotError(f"study {study.study_name!r} has no completed trial; run diswot search first")
-        return study.best_trial if len(study.directions) == 1 else top_trials(study, 1)[0]  # the best score
+        if len(study.directions) == 1:
+            return recommended_trial(study) or complete[0]  # the confirmed pick, else the best score
+        return top_trials(study, 1)[0]  # the best score
     trials = study.get_trials(deepcopy=False)
     match = [t for t in trials if t.number == number]
     if not match:

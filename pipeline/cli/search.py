@@ -23,12 +23,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._options import add_scoring_options, add_storage_options
-from ..config import RECORDED_FIELDS, SAMPLERS, SearchConfig, config_from_args
+from ..config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, RECORDED_FIELDS, SAMPLERS, SearchConfig, config_from_args
 from ..errors import DiswotError
 from ..notes import StudyNotes
 from ..objectives import best_score
 from ..report import fmt_limits, print_top
-from ..runner import OpenSearch, WorkerOptions, open_search, run_trials
+from ..runner import OpenSearch, WorkerOptions, confirm_search, open_search, run_trials
 from ..search import failure_summary
 from ..workers import Interrupts, split_trials, start_workers, wait_workers
 from ._console import console, err_console
@@ -61,6 +61,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--population-size", type=int, default=20, help="evolution population P (default 20)")
     g.add_argument("--tournament-size", type=int, default=10, help="evolution tournament S (default 10)")
     g.add_argument("--top", type=int, default=10, help="students in the final table (default 10)")
+    g.add_argument(
+        "--confirm-top",
+        type=int,
+        default=DEFAULT_CONFIRM_TOP,
+        metavar="K",
+        help=f"re-score the K best distinct students with --confirm-repeats before recommending one (default {DEFAULT_CONFIRM_TOP}; 0: none)",
+    )
+    g.add_argument(
+        "--confirm-repeats",
+        type=int,
+        default=DEFAULT_CONFIRM_REPEATS,
+        metavar="R",
+        help=f"probe batches and initialisations of a confirmed score, the trial's own included (default {DEFAULT_CONFIRM_REPEATS})",
+    )
     g.add_argument(
         "--allow-change",
         action="append",
@@ -188,7 +202,19 @@ def _run(args: argparse.Namespace) -> int:
     if child:
         log.info("worker %d finished %d trials", options.worker_index, shares[0])
         return 0
+    _confirm(search)
     return _report(args, search, ran, codes)
+
+
+def _confirm(search: OpenSearch) -> None:
+    """Re-score the best students before the report names one (:mod:`diswot.pipeline.confirm`)."""
+    config = search.config
+    if len(search.study.directions) == 1 and config.confirm_top > 0 and search.completed():
+        console.print(
+            f"confirming the {config.confirm_top} best students with {config.confirm_repeats} repeats each",
+            highlight=False,
+        )
+        confirm_search(search)
 
 
 def _run_workers(

@@ -68,14 +68,15 @@ def test_reference_sample_is_seeded_and_within_limits() -> None:
 
 
 def test_search_stores_its_reference_and_resumes_with_the_same_values(sqlite_url: str) -> None:
-    assert DEFAULT_PROXY == "diswot-plus"
+    assert DEFAULT_PROXY == "diswot-relation-plus"
     args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8",
             "--image-size", "16", "--reference-size", "8", "--storage", sqlite_url, "--study", "plus", "--no-progress"]
     assert run_cli(*args, "--n-trials", "4") == 0
     study = optuna.load_study(study_name="plus", storage=sqlite_url)
     stored = study._storage.get_study_system_attrs(study._study_id)[REFERENCE_ATTR]
     assert len(stored["archs"]) == 8
-    assert study.user_attrs["diswot:config"]["proxy"] == "diswot-plus"
+    assert set(stored["values"]) == set(get_proxy(DEFAULT_PROXY).reference_terms)
+    assert study.user_attrs["diswot:config"]["proxy"] == DEFAULT_PROXY
     assert study.user_attrs["diswot:config"]["reference_size"] == 8
     first = study.trials[1]
     study.enqueue_trial(first.params)  # the resumed search scores a student of the first run again
@@ -101,3 +102,19 @@ def test_old_study_resumes_with_its_recorded_proxy(sqlite_url: str) -> None:
 def test_unknown_proxy_config_has_no_reference() -> None:
     assert get_proxy("diswot").reference_terms == ()
     assert get_proxy("diswot-plus").reference_terms
+
+
+def test_relation_plus_ranks_the_relation_term_without_the_semantic_one() -> None:
+    """``diswot-relation-plus`` is ``diswot-plus`` without M_s: same raw terms, fewer ranked."""
+    arch = get_space("s0").decode(ARCH)
+    plus = make_scoring(SearchConfig(proxy="diswot-plus", **SMALL))
+    rel = make_scoring(SearchConfig(proxy="diswot-relation-plus", **SMALL))
+    assert rel.scorer.raw(arch)[0] == pytest.approx(plus.scorer.raw(arch)[0], rel=1e-6)
+    assert rel.scorer.proxy.reference_terms == ("relation", "jacov", "synflow", "log_params")
+    attach_reference(rel)
+    ref = rel.scorer.reference
+    assert ref is not None and "semantic" not in ref.values
+    # a lower M_r (closer to the teacher's relations) never lowers the score
+    terms = {k: float(ref.values[k][0]) for k in rel.scorer.proxy.reference_terms}
+    closer = {**terms, "relation": terms["relation"] * 0.5}
+    assert rel.scorer.proxy.combine(closer, ref) >= rel.scorer.proxy.combine(terms, ref)

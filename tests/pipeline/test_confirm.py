@@ -1,0 +1,103 @@
+"""The pick: the search's best students re-scored with more repeats (``diswot.pipeline.confirm``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import optuna
+import pytest
+
+from diswot.pipeline.cli.distill import _pick_trial
+from diswot.pipeline.config import SearchConfig
+from diswot.pipeline.confirm import CONFIRM_ATTR, confirmed_scores, recommended_trial, top_candidates
+from diswot.pipeline.search import attach_reference, make_scoring
+from diswot.proxies import Reference
+
+from .conftest import run_cli
+
+BASE = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8",
+        "--image-size", "16", "--reference-size", "8", "--no-progress", "--note-every", "0"]
+SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu",
+             num_classes=10, reference_size=8)
+
+
+def _stored(study: optuna.Study) -> dict:
+    return study._storage.get_study_system_attrs(study._study_id)[CONFIRM_ATTR]
+
+
+@pytest.mark.parametrize("proxy", ["diswot-relation-plus", "diswot"])
+def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) -> None:
+    """A confirmed score equals the student's score in a study with ``--repeats R``, exactly."""
+    args = [*BASE, "--proxy", proxy, "--storage", sqlite_url, "--study", "c", "--n-trials", "6",
+            "--confirm-top", "3", "--confirm-repeats", "3"]
+    assert run_cli(*args) == 0
+    study = optuna.load_study(study_name="c", storage=sqlite_url)
+    stored = _stored(study)
+    assert stored["repeats"] == 3
+    top = top_candidates(study.trials, 3)
+    assert set(stored["scores"]) == {t.user_attrs["arch"] for t in top}
+    setup = make_scoring(SearchConfig(proxy=proxy, repeats=3, **{**SMALL, "num_classes": None}))  # as the CLI resolved it
+    if setup.scorer.proxy.reference_terms:
+        reference = study._storage.get_study_system_attrs(study._study_id)["diswot:reference"]
+        setup.scorer.reference = Reference.from_json(reference)
+    for arch, score in stored["scores"].items():
+        assert score == pytest.approx(setup.scorer.score(setup.space.decode(arch)).score, rel=1e-6), arch
+    best = recommended_trial(study)
+    assert best is not None and stored["scores"][best.user_attrs["arch"]] == max(stored["scores"].values())
+    assert _pick_trial(study, None).number == best.number  # distill takes the recommended student
+
+
+def test_recommendation_is_shown_and_survives_a_resume(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [*BASE, "--proxy", "diswot", "--storage", sqlite_url, "--study", "r", "--confirm-top", "2", "--confirm-repeats", "2"]
+    assert run_cli(*args, "--n-trials", "4") == 0
+    study = optuna.load_study(study_name="r", storage=sqlite_url)
+    first = dict(_stored(study)["scores"])
+    best = recommended_trial(study)
+    assert best is not None
+    out = capsys.readouterr().out
+    assert f"recommended: trial {best.number} (best confirmed score" in out
+    assert run_cli("show", "--storage", sqlite_url, "--study", "r") == 0
+    assert f"recommended: trial {best.number}" in capsys.readouterr().out
+    assert run_cli(*args, "--n-trials", "3") == 0  # resumed: the new best students are confirmed too
+    study = optuna.load_study(study_name="r", storage=sqlite_url)
+    now = _stored(study)["scores"]
+    assert set(now) == {t.user_attrs["arch"] for t in top_candidates(study.trials, 2)}
+    for arch in set(first) & set(now):
+        assert now[arch] == first[arch]  # reused, the same value
+
+
+def test_no_confirmation_recommends_the_best_score(sqlite_url: str) -> None:
+    assert run_cli(*BASE, "--proxy", "diswot", "--storage", sqlite_url, "--study", "n", "--n-trials", "3", "--confirm-top", "0") == 0
+    study = optuna.load_study(study_name="n", storage=sqlite_url)
+    assert confirmed_scores(study) is None
+    assert recommended_trial(study).number == study.best_trial.number  # type: ignore[union-attr]
+
+
+def test_top_candidates_are_distinct_and_best_first() -> None:
+    study = optuna.create_study(direction="maximize")
+    for value, arch in ((1.0, "a"), (3.0, "b"), (3.0, "b"), (2.0, "c"), (0.5, "d")):
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"arch": arch}))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"arch": "e"}))
+    assert [(t.number, t.user_attrs["arch"]) for t in top_candidates(study.trials, 3)] == [(1, "b"), (3, "c"), (0, "a")]
+
+
+def test_repeats_the_study_has_already_need_no_scoring() -> None:
+    from diswot.pipeline.confirm import confirm_scores
+
+    setup = make_scoring(SearchConfig(proxy="diswot", repeats=2, **SMALL))
+    attach_reference(setup)
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=-1.0, user_attrs={"arch": "ResNet[1,1,1]"}))
+    assert confirm_scores(setup, study.trials, top=5, repeats=2) == {"ResNet[1,1,1]": -1.0}
+    assert confirm_scores(replace(setup), study.trials, top=5, repeats=1) == {"ResNet[1,1,1]": -1.0}
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--confirm-top", "-1", "--confirm-top must be >= 0"),
+    ("--confirm-repeats", "0", "--confirm-repeats must be >= 1"),
+])
+def test_bad_confirm_options_are_one_line(sqlite_url: str, capsys: pytest.CaptureFixture[str], flag: str, value: str,
+                                          message: str) -> None:
+    assert run_cli(*BASE, "--storage", sqlite_url, "--study", "b", "--n-trials", "1", flag, value) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
