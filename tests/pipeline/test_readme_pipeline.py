@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import optuna
+
+from diswot.pipeline.confirm import recommended_trial
 import pytest
 import torch
 
@@ -69,8 +71,8 @@ def test_readme_pipeline_runs_as_printed(tmp_path: Path) -> None:
         if argv[1] == "show":
             assert "top " in proc.stdout and "ResNet[" in proc.stdout
     study = optuna.load_study(study_name="diswot", storage=f"sqlite:///{tmp_path / 'diswot.db'}")
-    best = study.best_trial
-    assert "distill_top1" in best.user_attrs and (tmp_path / "artifacts").is_dir()
+    best = recommended_trial(study)  # what distill takes by default
+    assert best is not None and "distill_top1" in best.user_attrs and (tmp_path / "artifacts").is_dir()
     proc = subprocess.Popen([sys.executable, "-m", "diswot.pipeline.cli", *dashboard[1:]], cwd=tmp_path,
                             env=dict(env, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

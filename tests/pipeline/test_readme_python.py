@@ -8,7 +8,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.pipeline import SearchConfig, run_search
+from diswot.pipeline import SearchConfig, recommended_trial, run_search
+from diswot.pipeline.config import DEFAULT_PROXY
+from diswot.pipeline.confirm import confirmed_scores
 from diswot.pipeline._options import STORAGE_ENV
 from diswot.storage import CONFIG_ATTR, ConfigMismatchError
 
@@ -31,8 +33,10 @@ def test_the_readme_search_from_python_runs_as_printed(
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
     study = optuna.load_study(study_name="from-python", storage=f"sqlite:///{tmp_path / 'diswot.db'}")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 10
-    assert study.user_attrs[CONFIG_ATTR]["space"] == "s0" and study.user_attrs[CONFIG_ATTR]["proxy"] == "diswot-plus"
-    assert capsys.readouterr().out.split() == [study.best_trial.user_attrs["arch"], str(study.best_value)]
+    assert study.user_attrs[CONFIG_ATTR]["space"] == "s0" and study.user_attrs[CONFIG_ATTR]["proxy"] == DEFAULT_PROXY
+    best = recommended_trial(study)
+    assert best is not None and confirmed_scores(study) is not None  # the pick stage ran
+    assert capsys.readouterr().out.split() == [str(best.number), best.user_attrs["arch"]]
 
 
 def test_run_search_resumes_from_storage_env_and_refuses_another_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
