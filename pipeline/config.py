@@ -177,7 +177,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         sampler=get("sampler", "evolution"),
         population_size=get("population_size", 20),
         tournament_size=get("tournament_size", 10),
-        reference_size=get("reference_size") or DEFAULT_REFERENCE_SIZE,
+        reference_size=DEFAULT_REFERENCE_SIZE if get("reference_size") is None else get("reference_size"),
         confirm_top=get("confirm_top", DEFAULT_CONFIRM_TOP),
         confirm_repeats=get("confirm_repeats", DEFAULT_CONFIRM_REPEATS),
     )

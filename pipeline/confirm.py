@@ -48,7 +48,7 @@ def top_candidates(trials: Iterable[FrozenTrial], top: int) -> list[FrozenTrial]
     """The ``top`` best COMPLETE single-objective trials with distinct archs, best first (ties: earlier)."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and "arch" in t.user_attrs]
     seen: dict[str, FrozenTrial] = {}
-    for t in sorted(done, key=lambda t: (-float(t.value), t.number)):  # type: ignore[arg-type]
+    for t in sorted(done, key=lambda t: (-float(t.values[0]), t.number)):
         seen.setdefault(t.user_attrs["arch"], t)
         if len(seen) == top:
             break
@@ -84,7 +84,7 @@ def confirm_scores(
     out = {a: float(v) for a, v in (known or {}).items() if a in {t.user_attrs["arch"] for t in candidates}}
     todo = [t for t in candidates if t.user_attrs["arch"] not in out]
     if repeats <= have:
-        out.update({t.user_attrs["arch"]: float(t.value) for t in todo})  # type: ignore[arg-type]
+        out.update({t.user_attrs["arch"]: float(t.values[0]) for t in todo})
         return out
     if not todo:
         return out
@@ -99,9 +99,12 @@ def confirm_scores(
             continue
         if proxy.reference_terms:
             terms = {k: (have * float(t.user_attrs[k]) + sum(r[k] for r in new)) / repeats for k in proxy.reference_terms}
-            score = proxy.combine(terms, scorer.reference)  # type: ignore[arg-type]
+            reference = scorer.reference
+            if reference is None:
+                raise ValueError(f"proxy {proxy.name!r} ranks against a reference sample; attach the study's first")
+            score = proxy.combine(terms, reference)
         else:
-            score = (have * float(t.value) + sum(r["score"] for r in new)) / repeats  # type: ignore[arg-type]
+            score = (have * float(t.values[0]) + sum(r["score"] for r in new)) / repeats
         if math.isfinite(score):
             out[arch] = float(score)
     return out
