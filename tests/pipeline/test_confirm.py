@@ -95,6 +95,7 @@ def test_repeats_the_study_has_already_need_no_scoring() -> None:
 @pytest.mark.parametrize(("flag", "value", "message"), [
     ("--confirm-top", "-1", "--confirm-top must be >= 0"),
     ("--confirm-repeats", "0", "--confirm-repeats must be >= 1"),
+    ("--reference-size", "0", "--reference-size must be >= 8"),
 ])
 def test_bad_confirm_options_are_one_line(sqlite_url: str, capsys: pytest.CaptureFixture[str], flag: str, value: str,
                                           message: str) -> None:
