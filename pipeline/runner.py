@@ -233,6 +233,7 @@ def open_search(
         population_size=config.population_size,
         tournament_size=config.tournament_size,
         constraint=search_constraint(setup, config.max_flops),
+        objectives=len(config.objectives),
     )
     study = optuna.create_study(
         storage=backend, study_name=options.study_name, directions=study_directions(config.objectives), sampler=sampler,

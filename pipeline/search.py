@@ -8,7 +8,7 @@ import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Mapping
 
 import optuna
 
@@ -225,10 +225,13 @@ def make_sampler(
     population_size: int = 20,
     tournament_size: int = 10,
     constraint: Callable[[dict[str, Any]], str | None] | None = None,
+    objectives: int = 1,
 ) -> optuna.samplers.BaseSampler:
     """``evolution`` (DisWOT's mutation under the limits), ``random`` or ``tpe``, seeded.
 
-    ``constraint`` replaces the evolution's check of ``limits`` (e.g. to add a FLOPs limit).
+    ``constraint`` replaces the evolution's check of ``limits`` (e.g. to add a FLOPs limit). With
+    several ``objectives`` the evolution counts equivalent students (:func:`student_key`) as
+    duplicates; a single-objective search compares params, as it always has.
     """
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -244,8 +247,23 @@ def make_sampler(
         population_size=population_size,
         tournament_size=tournament_size,
         seed=seed,
+        key=student_key(space) if objectives > 1 else None,
     )
     return sampler
+
+
+def student_key(space: Space) -> Callable[[Mapping[str, Any]], Hashable]:
+    """``key(params)``: the encoded representative of the student the params build
+    (:meth:`Space.representative`), so that equivalent students share it; params that build no
+    student are their own key."""
+
+    def key(params: Mapping[str, Any]) -> Hashable:
+        try:
+            return space.encode(space.representative(space.from_params(params)))
+        except ArchError:
+            return frozenset(params.items())
+
+    return key
 
 
 def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[dict[str, Any]], str | None]:

@@ -20,7 +20,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ._mutation import DEFAULT_WIDTH_FACTORS, mutate
-from ._pareto import crowding_distance, losses, pareto_ranks
+from ._pareto import REFERENCE, contributions, crowding_distance, losses, normalised, pareto_ranks, survivors
 from ._realize import Candidate, Constraint, SuggestFunc, _random_valid, is_compatible, realize
 
 __all__ = ["LINEAGE_KEY", "EvolutionSampler", "lineage"]
@@ -56,7 +56,11 @@ class _History:
     the cost per trial does not grow with the study.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, multi: bool = False, identity: Callable[[Mapping[str, Any]], Hashable] | None = None) -> None:
+        self.identity = identity or _key  # params -> the student they build (duplicates share it)
+        self.multi = multi  # several objectives: keep an elite population (``fresh`` feeds it)
+        self.elite: list[int] = []  # COMPLETE numbers of the multi-objective population, ascending
+        self.fresh: list[int] = []  # COMPLETE numbers not yet offered to the elite
         self.seen = 0  # trials numbered below this have been visited
         self.pending: dict[int, FrozenTrial] = {}  # last view of trials visited while unfinished
         self.complete: list[int] = []  # numbers of COMPLETE trials, ascending
@@ -87,11 +91,24 @@ class _History:
             return
         key = _key(trial.params)
         if trial.params:
-            self.keys.add(key)
+            self.keys.add(self.identity(trial.params))
         if trial.state == TrialState.COMPLETE:
             insort(self.complete, number)
             self.frozen[number] = trial
             self.arch[number] = (tuple(trial.values), key)
+            if self.multi:
+                self.fresh.append(number)
+
+    def population(self, size: int, directions: Sequence[StudyDirection]) -> list[int]:
+        """The multi-objective population: the ``size`` best of the last population and the trials
+        completed since (``size`` at a time), by Pareto rank then hypervolume contribution
+        (:func:`~diswot.samplers._pareto.survivors`)."""
+        for start in range(0, len(self.fresh), size):
+            candidates = sorted(set(self.elite).union(self.fresh[start : start + size]))
+            points = losses([self.arch[n][0] for n in candidates], directions)
+            self.elite = [candidates[i] for i in survivors(points, size)]
+        self.fresh = []
+        return self.elite
 
     def unfinished_keys(self) -> set[Hashable]:
         """Params (or enqueued fixed params) of the trials that are still running or waiting."""
@@ -99,7 +116,7 @@ class _History:
         for trial in self.pending.values():
             params = trial.params or trial.system_attrs.get("fixed_params")
             if params:
-                keys.add(_key(params))
+                keys.add(self.identity(params))
         return keys
 
 
@@ -151,13 +168,28 @@ def _fitness(values: Sequence[Sequence[float]], directions: Sequence[StudyDirect
     return list(zip((-ranks).tolist(), crowding.tolist()))
 
 
+def _pareto_fitness(values: Sequence[Sequence[float]], directions: Sequence[StudyDirection]) -> list[Any]:
+    """Tournament keys of several objectives, larger is better: ``(-Pareto rank, hypervolume
+    contribution to its front, crowding distance)``, the contribution in objectives normalised over
+    the population with the reference point 1.1 (SMS-EMOA's measure), crowding breaking its ties."""
+    ranked = _fitness(values, directions)
+    points = normalised(losses(values, directions))
+    ranks = np.array([-negative for negative, _ in ranked])
+    share = np.zeros(len(points))
+    reference = np.full(points.shape[1], REFERENCE)
+    for rank in np.unique(ranks):
+        members = np.flatnonzero(ranks == rank)
+        share[members] = contributions(points[members], reference)
+    return [(negative, s, crowding) for (negative, crowding), s in zip(ranked, share.tolist())]
+
+
 class EvolutionSampler(BaseSampler):
     """Regularised evolution over a (conditional) suggest-function search space (DisWOT C.1).
 
-    The population is the last ``population_size`` COMPLETE trials of the study, read from its
-    storage, so a resumed study or many workers sharing one need nothing else. Until the
-    population is full each trial is a random candidate, repaired by shrinking mutations when it
-    breaks the constraint. Then each attempt runs a tournament: ``tournament_size`` members drawn
+    In a single-objective study the population is the last ``population_size`` COMPLETE trials of
+    the study, read from its storage, so a resumed study or many workers sharing one need nothing
+    else. Until the population is full each trial is a random candidate, repaired by shrinking
+    mutations when it breaks the constraint. Then each attempt runs a tournament: ``tournament_size`` members drawn
     without replacement, the best is the parent, one of its blocks is mutated
     (:func:`~diswot.samplers._mutation.mutate`), the child is realized through ``suggest_func`` and
     ``constraint`` is checked, so an over-limit student is never proposed. Up to ``max_attempts``
@@ -166,11 +198,16 @@ class EvolutionSampler(BaseSampler):
     ``"fallback"``). A parent whose last 10 children were all known or invalid counts as spent and
     is passed over in tournaments (a memo, so exhausted neighbourhoods cost little).
 
-    In a multi-objective study (e.g. DisWOT score against parameters) the tournament compares
-    members by Pareto rank within the population, and breaks ties by NSGA-II's crowding distance
-    on their front, so parents spread along the front. Every direction must be set; a study
-    whose directions the sampler cannot handle is refused from :meth:`sample_relative` and
-    :meth:`sample_independent` alike.
+    In a multi-objective study (e.g. DisWOT score against parameters) the search is elitist, as
+    SMS-EMOA's: the population is the ``population_size`` best complete trials of the study, whole
+    Pareto fronts first and, from the front that does not fit, the members of largest hypervolume
+    contribution (in objectives normalised over the candidates, reference point 1.1); each newly
+    completed trial competes with the population (:meth:`_History.population`). It is random
+    only until ``tournament_size`` trials are complete (a tournament needs that many), and the
+    tournament compares members by Pareto rank, then by hypervolume contribution to their front
+    (then crowding distance), so parents are the front members that cover most. Every direction
+    must be set; a study whose directions the sampler cannot handle is refused from
+    :meth:`sample_relative` and :meth:`sample_independent` alike.
 
     The candidate is chosen at the trial's first :meth:`sample_independent` (enqueued trials
     with every param fixed take none) and its origin and parent's trial number are stored in one
@@ -190,6 +227,9 @@ class EvolutionSampler(BaseSampler):
         width_factors: Multipliers for width mutations (paper: 0.67, 0.8, 1.25, 1.5).
         width_multiple: A mutated width is rounded to a multiple of this.
         max_width: A mutated width is at most this.
+        key: ``f(params)``, the identity of the student the params build: candidates whose keys
+            equal a trial's are duplicates (e.g. equivalent NAS-Bench-201 cells). Default: the
+            params themselves.
     """
 
     def __init__(
@@ -205,12 +245,15 @@ class EvolutionSampler(BaseSampler):
         width_factors: Sequence[float] = DEFAULT_WIDTH_FACTORS,
         width_multiple: int = 8,
         max_width: int = 2048,
+        key: Callable[[Mapping[str, Any]], Hashable] | None = None,
     ) -> None:
         if not callable(suggest_func):
             raise TypeError(
                 f"suggest_func must be the space's suggest function, f(trial), e.g. space.suggest; "
                 f"got {suggest_func!r}"
             )
+        if key is not None and not callable(key):
+            raise TypeError(f"key must be None or f(params) -> hashable; got {key!r}")
         if constraint is not None and not callable(constraint):
             raise TypeError(f"constraint must be None or f(params) -> reason | None; got {constraint!r}")
         _check_int("population_size", population_size, 1)
@@ -240,6 +283,7 @@ class EvolutionSampler(BaseSampler):
         _check_int("max_width", max_width, width_multiple)
 
         self._suggest_func = suggest_func
+        self._student_key = key
         self._constraint = constraint
         self._population_size = population_size
         self._tournament_size = tournament_size
@@ -324,39 +368,70 @@ class EvolutionSampler(BaseSampler):
         owner = (id(storage), study._study_id)
         history = self._histories.get(owner)
         if history is None or (history.seen and fetch(history.seen - 1) is None):  # a new study
-            history = self._histories[owner] = _History()
+            history = self._histories[owner] = _History(len(study.directions) > 1, self._student_key)
         history.update(fetch)
 
         unfinished: set[Hashable] = set()
         if self._avoid_duplicates:
             unfinished = history.unfinished_keys()
-            unfinished.update(_key(p) for p in self._plans.values())
+            unfinished.update(history.identity(p) for p in self._plans.values())
 
-        def is_duplicate(key: Hashable) -> bool:
-            return self._avoid_duplicates and (key in history.keys or key in unfinished)
+        def is_duplicate(params: Mapping[str, Any]) -> bool:
+            if not self._avoid_duplicates:
+                return False
+            key = history.identity(params)
+            return key in history.keys or key in unfinished
 
         if trial._trial_id in self._fixed:
             forced = self._fixed[trial._trial_id]
         else:  # no before_trial for this trial (a direct call): read it
             forced = trial.system_attrs.get("fixed_params") or None
-        if len(history.complete) < self._population_size:
+        directions = study.directions
+        if len(directions) > 1:
+            params, parent, origin = self._propose_pareto(history, directions, is_duplicate, forced)
+        elif len(history.complete) < self._population_size:
             params, parent, origin = self._random(is_duplicate, forced)
         else:
             numbers = history.complete[-self._population_size :]
             params, parent, origin = self._evolve(
                 [history.frozen[n] for n in numbers], [history.arch[n] for n in numbers],
-                study.directions, is_duplicate, forced,
+                directions, is_duplicate, forced,
             )
         storage.set_trial_system_attr(trial._trial_id, LINEAGE_KEY, {"origin": origin, "parent": parent})
         return params
 
+    def _propose_pareto(
+        self,
+        history: _History,
+        directions: Sequence[StudyDirection],
+        is_duplicate: Callable[[Mapping[str, Any]], bool],
+        forced: Mapping[str, Any] | None,
+    ) -> tuple[dict[str, Any], int | None, str]:
+        """Several objectives: random until ``tournament_size`` trials are complete, then children
+        of the elite population (:meth:`_History.population`), compared by Pareto rank and
+        hypervolume contribution. When no tournament finds a new child, a new random candidate
+        comes before a duplicate (an elite population does not age out of spent neighbourhoods)."""
+        if len(history.complete) < self._tournament_size:
+            return self._random(is_duplicate, forced)
+        numbers = history.population(self._population_size, directions)
+        scores = _pareto_fitness([history.arch[n][0] for n in numbers], directions)
+        proposal = self._tournaments(
+            [history.frozen[n] for n in numbers], [history.arch[n][1] for n in numbers], scores,
+            is_duplicate, forced,
+        )
+        if proposal[2] == "fallback":  # the elite's neighbourhoods are spent: a new random student
+            fresh = self._random(is_duplicate, forced)
+            if fresh[2] == "random":
+                return fresh
+        return proposal
+
     def _random(
-        self, is_duplicate: Callable[[Hashable], bool], forced: Mapping[str, Any] | None
+        self, is_duplicate: Callable[[Mapping[str, Any]], bool], forced: Mapping[str, Any] | None
     ) -> tuple[dict[str, Any], None, str]:
         first = None
         for _ in range(self._max_attempts if self._avoid_duplicates else 1):
             params = self._random_valid(forced).params
-            if not is_duplicate(_key(params)):
+            if not is_duplicate(params):
                 return params, None, "random"
             first = first or params
         assert first is not None
@@ -367,11 +442,22 @@ class EvolutionSampler(BaseSampler):
         population: list[FrozenTrial],
         archs: list[tuple[tuple[float, ...], Hashable]],
         directions: Sequence[StudyDirection],
-        is_duplicate: Callable[[Hashable], bool],
+        is_duplicate: Callable[[Mapping[str, Any]], bool],
         forced: Mapping[str, Any] | None,
     ) -> tuple[dict[str, Any], int | None, str]:
         scores = _fitness([values for values, _ in archs], directions)
-        arch_keys = [key for _, key in archs]
+        return self._tournaments(population, [key for _, key in archs], scores, is_duplicate, forced)
+
+    def _tournaments(
+        self,
+        population: list[FrozenTrial],
+        arch_keys: list[Hashable],
+        scores: list[Any],
+        is_duplicate: Callable[[Mapping[str, Any]], bool],
+        forced: Mapping[str, Any] | None,
+    ) -> tuple[dict[str, Any], int | None, str]:
+        """Tournaments of ``tournament_size`` members (larger ``scores`` win) until the winner has a
+        valid child unlike the study's trials (see the class's docs for the fallbacks)."""
         size = min(self._tournament_size, len(population))
         tried: set[Hashable] = set()
         duplicate: tuple[dict[str, Any], int] | None = None
@@ -383,10 +469,10 @@ class EvolutionSampler(BaseSampler):
                 break
             best = max(live, key=scores.__getitem__)
             parent = population[best]
-            candidate = self._child(parent, forced, tried)
+            candidate = self._child(parent.params, parent.distributions, forced, tried)
             if candidate is not None:
                 key = _key(candidate.params)
-                if not is_duplicate(key):
+                if not is_duplicate(candidate.params):
                     if self._check(candidate.params, key) is None:
                         self._misses.pop(arch_keys[best], None)
                         return candidate.params, parent.number, "mutation"
@@ -400,18 +486,22 @@ class EvolutionSampler(BaseSampler):
         if sample:  # every sampled parent is spent: a valid child of the winner, even a duplicate
             parent = population[max(sample, key=scores.__getitem__)]
             for _ in range(self._max_attempts):
-                candidate = self._child(parent, forced, None)
+                candidate = self._child(parent.params, parent.distributions, forced, None)
                 if candidate is not None and self._check(candidate.params, _key(candidate.params)) is None:
                     return candidate.params, parent.number, "fallback"
         _logger.debug("no valid child in %d attempts; proposing a random candidate", self._max_attempts)
         return self._random_valid(forced).params, None, "fallback"
 
     def _child(
-        self, parent: FrozenTrial, forced: Mapping[str, Any] | None, tried: set[Hashable] | None
+        self,
+        params: dict[str, Any],
+        distributions: dict[str, BaseDistribution],
+        forced: Mapping[str, Any] | None,
+        tried: set[Hashable] | None,
     ) -> Candidate | None:
-        """A realized mutation of ``parent``; ``None`` if it is unchanged, rejected or in ``tried``."""
+        """A realized mutation of ``params``; ``None`` if it is unchanged, rejected or in ``tried``."""
         plan = mutate(
-            parent.params, parent.distributions, self._rng, width_factors=self._width_factors,
+            params, distributions, self._rng, width_factors=self._width_factors,
             width_multiple=self._width_multiple, max_width=self._max_width,
         )
         if plan is None:
@@ -426,7 +516,7 @@ class EvolutionSampler(BaseSampler):
         except ValueError as exc:  # the space rejects this combination
             _logger.debug("search space rejected %r: %s", plan, exc)
             return None
-        return None if candidate.params == parent.params else candidate
+        return None if candidate.params == params else candidate
 
     def _random_valid(self, forced: Mapping[str, Any] | None) -> Candidate:
         return _random_valid(

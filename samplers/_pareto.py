@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from optuna.study import StudyDirection
 
-__all__ = ["crowding_distance", "hypervolume", "losses", "pareto_ranks"]
+__all__ = ["contributions", "crowding_distance", "hypervolume", "losses", "pareto_ranks", "survivors"]
 
 
 def losses(values: Sequence[Sequence[float]], directions: Sequence[StudyDirection]) -> np.ndarray:
@@ -94,3 +94,90 @@ def hypervolume(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> 
         if upper > points[i, 0]:
             volume += (upper - points[i, 0]) * hypervolume(points[: i + 1, 1:], ref[1:])
     return volume
+
+
+
+def contributions(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Each point's exclusive hypervolume: what the set's hypervolume loses without it.
+
+    A dominated point, one of two equal points, or one not below ``reference`` contributes 0.
+    Exact: a sweep in one and two dimensions; above, the sum over slices along the first objective
+    of the contributions in the others (the same slicing as :func:`hypervolume`).
+    """
+    ref = np.asarray(reference, dtype=float)
+    points = np.asarray(points, dtype=float).reshape(-1, len(ref))
+    out = np.zeros(len(points))
+    inside = np.flatnonzero((points < ref).all(axis=1))
+    if len(inside) == 0:
+        return out
+    pts = points[inside]
+    if len(ref) <= 2:
+        out[inside] = _sweep(pts, ref)
+        return out
+    order = np.argsort(pts[:, 0], kind="stable")
+    share = np.zeros(len(pts))
+    for i in range(len(order)):
+        upper = pts[order[i + 1], 0] if i + 1 < len(order) else ref[0]
+        if upper > pts[order[i], 0]:  # the slice [x_i, upper) holds the points up to the i-th
+            active = order[: i + 1]
+            share[active] += (upper - pts[order[i], 0]) * contributions(pts[active, 1:], ref[1:])
+    out[inside] = share
+    return out
+
+
+def _sweep(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """:func:`contributions` of points below ``ref`` in one or two objectives."""
+    out = np.zeros(len(points))
+    if len(ref) == 1:
+        first = int(np.argmin(points[:, 0]))
+        others = np.delete(points[:, 0], first)
+        out[first] = (others.min() if len(others) else ref[0]) - points[first, 0]
+        return out
+    total = _area(points, ref)
+    for i in np.flatnonzero(pareto_ranks(points) == 0):  # the others contribute nothing
+        out[i] = total - _area(np.delete(points, i, axis=0), ref)
+    return out
+
+
+def _area(points: np.ndarray, ref: np.ndarray) -> float:
+    """Two-objective hypervolume of points below ``ref`` (dominated ones may be among them)."""
+    if len(points) == 0:
+        return 0.0
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    x, y = points[order, 0], np.minimum.accumulate(points[order, 1])
+    return float(np.sum(np.diff(np.append(x, ref[0])) * (ref[1] - y)))
+
+
+def normalised(points: np.ndarray) -> np.ndarray:
+    """``points`` with each objective mapped to [0, 1] over its range (a constant one to 0)."""
+    points = np.asarray(points, dtype=float)
+    low, span = points.min(axis=0), np.ptp(points, axis=0)
+    return (points - low) / np.where(span > 0, span, 1.0)
+
+
+#: reference point of normalised objectives for hypervolume contributions (nadir + 10% of the range)
+REFERENCE = 1.1
+
+
+def survivors(points: np.ndarray, size: int) -> np.ndarray:
+    """Indices (ascending) of the ``size`` best rows of ``points`` (minimisation), as SMS-EMOA keeps
+    its population: whole Pareto fronts in rank order, then the front that does not fit loses, one
+    at a time, the member of least hypervolume contribution to that front (in objectives normalised
+    over ``points``, reference point 1.1), the lowest index first among equals."""
+    points = np.asarray(points, dtype=float)
+    if len(points) <= size:
+        return np.arange(len(points))
+    scaled = normalised(points)
+    reference = np.full(points.shape[1], REFERENCE)
+    ranks = pareto_ranks(scaled)
+    fronts = [np.flatnonzero(ranks == r) for r in range(int(ranks.max()) + 1)]
+    keep: list[int] = []
+    for front in fronts:
+        room = size - len(keep)
+        members = list(front)
+        while len(members) > room:
+            del members[int(np.argmin(contributions(scaled[members], reference)))]
+        keep.extend(members)
+        if len(keep) == size:
+            break
+    return np.sort(np.array(keep, dtype=int))

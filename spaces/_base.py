@@ -143,6 +143,12 @@ class Space(abc.ABC, Generic[ArchT]):
         if reason is not None:
             raise ArchError(f"{self.encode(arch)}: {reason}")
 
+    def representative(self, arch: ArchT) -> ArchT:
+        """One architecture that stands for all those equivalent to ``arch``: each builds the same
+        network up to parameter-free parts whose output nothing uses, so their scores and sizes are
+        equal. The default: ``arch`` itself (no two architectures of the space are equivalent)."""
+        return arch
+
     def enumerate(self) -> Iterator[ArchT]:
         """Every architecture of a finite space (raises for spaces too large to list)."""
         raise NotImplementedError(f"space {self.name!r} is not enumerable")

@@ -92,6 +92,19 @@ class NB201Arch:
         return best[3]
 
 
+    def live_edges(self) -> tuple[bool, ...]:
+        """Per edge: whether it lies on a non-``none`` path from node 0 to node 3 (and is not ``none``)."""
+        fed = {0}  # nodes that receive the input
+        for to in (1, 2, 3):
+            if any(op != "none" and src in fed for (t, src), op in zip(EDGES, self.ops) if t == to):
+                fed.add(to)
+        feeding = {3}  # nodes whose value reaches the output
+        for src in (2, 1, 0):
+            if any(op != "none" and to in feeding for (to, s), op in zip(EDGES, self.ops) if s == src):
+                feeding.add(src)
+        return tuple(op != "none" and src in fed and to in feeding for (to, src), op in zip(EDGES, self.ops))
+
+
 def naslib_to_nb201(op_tuple: Sequence[int]) -> NB201Arch:
     """Convert NASLib's op tuple ``(e12, e13, e14, e23, e24, e34)`` (ids 0=skip_connect, 1=none,
     2=nor_conv_3x3, 3=nor_conv_1x1, 4=avg_pool_3x3) to an :class:`NB201Arch`."""
@@ -272,6 +285,15 @@ class NB201Space(Space[NB201Arch]):
         if not arch.is_connected():
             return "the cell has no path from the input to the output: every path has a `none` edge"
         return super().check(arch, limits, num_classes)
+
+    def representative(self, arch: NB201Arch) -> NB201Arch:
+        """``arch`` with ``none`` on every dead edge (off all input-to-output paths) that has no
+        parameters: a dead ``skip_connect`` or ``avg_pool_3x3`` adds zeros or an unused value, so
+        the cells agree in every output and parameter. Dead convolutions are kept (they count)."""
+        live = _as_arch(arch).live_edges()
+        return NB201Arch(tuple(  # type: ignore[arg-type]
+            op if alive or op in _CONV_K else "none" for op, alive in zip(arch.ops, live)
+        ))
 
     def enumerate(self) -> Iterator[NB201Arch]:
         """All 15,625 cells (``OPS`` order, last edge fastest)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from diswot.samplers import LINEAGE_KEY, EvolutionSampler, lineage
-from diswot.samplers._evolution import _fitness, _History
+from diswot.samplers._evolution import _fitness, _History, _pareto_fitness
 from diswot.samplers._mutation import param_block
 from diswot.samplers._pareto import losses, pareto_ranks
 
@@ -222,13 +225,79 @@ def test_multi_objective_selects_parents_on_the_front(toy: SimpleNamespace) -> N
     for trial, (origin, parent) in zip(study.trials, lineages):
         if origin != "mutation":
             continue
-        window = [t for t in study.trials[: trial.number] if t.state == TrialState.COMPLETE][-20:]
-        points = losses([t.values for t in window], study.directions)
-        ranks.append(pareto_ranks(points)[[t.number for t in window].index(parent)])
+        earlier = [t for t in study.trials[: trial.number] if t.state == TrialState.COMPLETE]
+        points = losses([t.values for t in earlier], study.directions)
+        ranks.append(pareto_ranks(points)[[t.number for t in earlier].index(parent)])
     assert sum(o == "mutation" for o, _ in lineages) > 60
-    # the tournament of 10 out of 20 picks the member of lowest rank it draws: mostly the front
-    assert np.mean(np.array(ranks) == 0) > 0.6
+    # the population keeps the best fronts of all earlier trials and the tournament of 10 out of
+    # 20 picks the member of lowest rank it draws: mostly the front of the whole study so far
+    assert np.mean(np.array(ranks) == 0) > 0.9
     assert len(front) > 3
+
+
+def two_objectives(toy: SimpleNamespace) -> Callable[[optuna.Trial], tuple[float, float]]:
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        return toy.objective(trial), float(toy.cost(trial.params))  # asserts the limit
+
+    return objective
+
+
+def test_multi_objective_warm_up_is_one_tournament(toy: SimpleNamespace) -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler(toy, seed=2))
+    study.optimize(two_objectives(toy), n_trials=11)
+    assert origins(study)[:10] == [("random", None)] * 10  # tournament_size 10, not population_size 20
+    assert lineage(study.trials[10])[0] == "mutation"
+
+
+def test_multi_objective_population_keeps_the_best_not_the_last(toy: SimpleNamespace, tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'mo.db'}"
+    sizes = {"population_size": 8, "tournament_size": 4}
+    study = optuna.create_study(study_name="mo", storage=url, directions=["maximize", "minimize"],
+                                sampler=sampler(toy, seed=4, **sizes))
+    study.optimize(two_objectives(toy), n_trials=60)
+    resumed = optuna.load_study(study_name="mo", storage=url, sampler=sampler(toy, seed=5, **sizes))
+    resumed.optimize(two_objectives(toy), n_trials=20)
+    trials = resumed.trials
+    # regularised evolution's population would be the last 8 trials; an elitist one keeps old front members
+    parents = [(t.number, parent) for t, (origin, parent) in zip(trials, origins(resumed)) if origin == "mutation"]
+    assert any(parent is not None and parent < number - 8 for number, parent in parents)
+    assert all(origin == "mutation" for origin, _ in origins(resumed)[60:])
+    front = {t.number for t in resumed.best_trials}
+    assert sum(parent in front for _, parent in parents[-20:]) >= 15  # the resumed sampler breeds from the front
+
+
+def test_key_makes_equivalent_candidates_duplicates(toy: SimpleNamespace) -> None:
+    def run(key: Callable[[Mapping[str, Any]], Any] | None) -> list[tuple[int, ...]]:
+        s = EvolutionSampler(suggest_func=toy.s0_space, seed=0, population_size=6, tournament_size=3, key=key)
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=s)
+        study.optimize(lambda t: (toy.s0_space(t), (sum(t.params.values()), max(t.params.values())))[1], n_trials=16)
+        return [tuple(sorted(t.params.values())) for t in study.trials]
+
+    unordered = run(lambda params: tuple(sorted(params.values())))  # stage order does not matter
+    assert len(set(unordered)) == 16  # of the 20 multisets of 3 depths
+    assert len(set(run(None))) < 16  # without the key, reorderings of one multiset do come up
+
+
+def test_single_objective_proposals_are_unchanged(toy: SimpleNamespace) -> None:
+    """The single-objective path proposes exactly what it always has for a seed (a digest of
+    params and lineage over 60 trials, the population filled and evolved)."""
+    study = optuna.create_study(direction="maximize", sampler=sampler(toy, seed=0, population_size=10, tournament_size=4))
+    study.optimize(toy.objective, n_trials=60)
+    text = json.dumps([[t.params, list(lineage(t))] for t in study.trials], sort_keys=True)
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == "dff1f1b283c2d8dc"
+
+
+def test_pareto_fitness_orders_by_rank_then_hypervolume_contribution() -> None:
+    directions = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    values = [(0.0, 0.0), (4.0, 1.0), (6.0, 3.0), (6.1, 3.2), (10.0, 10.0), (3.0, 2.0)]
+    fit = _pareto_fitness(values, directions)
+    assert [f[0] for f in fit] == [0, 0, 0, 0, 0, -1]
+    # normalised losses (1 - score/10, cost/10), by the first: E (0, 1), D (.39, .32), C (.4, .3),
+    # B (.6, .1), A (1, 0); each one's box reaches the next one's x and the previous one's y, e.g.
+    # B's (1 - .6) x (.3 - .1); the reference point (1.1, 1.1) closes A's on the right, E's on top
+    assert [f[1] for f in fit] == pytest.approx([0.1 * 0.1, 0.4 * 0.2, 0.2 * 0.02, 0.01 * 0.68, 0.39 * 0.1, 0.6 * 0.6])
+    assert max(range(5), key=fit.__getitem__) == 1  # (4, 1) covers the most of the front
+    assert min(fit[:5]) > fit[5]  # rank first: the dominated member loses to every front member
 
 
 def test_fitness_orders_by_rank_then_crowding() -> None:
