@@ -14,7 +14,7 @@ from .errors import DiswotError
 from .init import INITS
 from .scoring import PRECISIONS
 
-__all__ = ["DEFAULT_CONFIRM_REPEATS", "DEFAULT_CONFIRM_TOP", "DEFAULT_PROXY", "DEFAULT_REFERENCE_SIZE", "RECORDED_FIELDS", "SearchConfig", "config_from_args", "uses_reference"]
+__all__ = ["CHANGEABLE_FIELDS", "DEFAULT_CONFIRM_REPEATS", "DEFAULT_CONFIRM_TOP", "DEFAULT_PROXY", "DEFAULT_REFERENCE_SIZE", "RECORDED_FIELDS", "SearchConfig", "config_from_args", "uses_reference"]
 
 SAMPLERS = ("evolution", "random", "tpe")
 #: the score a search uses unless ``--proxy`` says otherwise (README, "Which score?")
@@ -44,6 +44,10 @@ RECORDED_FIELDS = (
     "semantic",
     "precision",
 )
+
+#: the fields ``--allow-change`` accepts: the recorded ones and ``max_flops`` (recorded when set);
+#: ``objectives`` cannot change, they fix the study's directions
+CHANGEABLE_FIELDS = (*RECORDED_FIELDS, "max_flops")
 
 
 @dataclass(frozen=True)

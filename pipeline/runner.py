@@ -33,7 +33,7 @@ from diswot.storage import (
 
 from ._options import storage_url
 from .confirm import confirm_study
-from .config import DEFAULT_PROXY, RECORDED_FIELDS, SearchConfig
+from .config import CHANGEABLE_FIELDS, DEFAULT_PROXY, SearchConfig
 from .errors import DiswotError
 from .notes import StudyNotes
 from .objectives import check_directions, make_objective, name_metrics, search_constraint, study_directions
@@ -157,12 +157,12 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
     for name in names:
         for part in name.split(","):
             field_name = part.strip().lstrip("-").replace("-", "_")
-            if field_name in RECORDED_FIELDS:
+            if field_name in CHANGEABLE_FIELDS:
                 fields.add(field_name)
             elif field_name in UNRECORDED:
                 log.info("--allow-change %s: %s is never recorded and may always change", part, field_name)
             else:
-                raise DiswotError(f"--allow-change {part!r}: not a recorded field; valid: {', '.join(RECORDED_FIELDS)}")
+                raise DiswotError(f"--allow-change {part!r}: not a recorded field; valid: {', '.join(CHANGEABLE_FIELDS)}")
     return fields
 
 

@@ -259,9 +259,10 @@ def student_key(space: Space) -> Callable[[Mapping[str, Any]], Hashable]:
 
     def key(params: Mapping[str, Any]) -> Hashable:
         try:
-            return space.encode(space.representative(space.from_params(params)))
+            text: str = space.encode(space.representative(space.from_params(params)))
         except ArchError:
             return frozenset(params.items())
+        return text
 
     return key
 

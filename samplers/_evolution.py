@@ -189,8 +189,9 @@ class EvolutionSampler(BaseSampler):
     In a single-objective study the population is the last ``population_size`` COMPLETE trials of
     the study, read from its storage, so a resumed study or many workers sharing one need nothing
     else. Until the population is full each trial is a random candidate, repaired by shrinking
-    mutations when it breaks the constraint. Then each attempt runs a tournament: ``tournament_size`` members drawn
-    without replacement, the best is the parent, one of its blocks is mutated
+    mutations when it breaks the constraint. Then each attempt runs a tournament:
+    ``tournament_size`` members drawn without replacement, the best is the parent, one of its
+    blocks is mutated
     (:func:`~diswot.samplers._mutation.mutate`), the child is realized through ``suggest_func`` and
     ``constraint`` is checked, so an over-limit student is never proposed. Up to ``max_attempts``
     attempts look for a valid child unlike any trial of the study that did not fail; failing
@@ -469,7 +470,7 @@ class EvolutionSampler(BaseSampler):
                 break
             best = max(live, key=scores.__getitem__)
             parent = population[best]
-            candidate = self._child(parent.params, parent.distributions, forced, tried)
+            candidate = self._child(parent, forced, tried)
             if candidate is not None:
                 key = _key(candidate.params)
                 if not is_duplicate(candidate.params):
@@ -486,22 +487,18 @@ class EvolutionSampler(BaseSampler):
         if sample:  # every sampled parent is spent: a valid child of the winner, even a duplicate
             parent = population[max(sample, key=scores.__getitem__)]
             for _ in range(self._max_attempts):
-                candidate = self._child(parent.params, parent.distributions, forced, None)
+                candidate = self._child(parent, forced, None)
                 if candidate is not None and self._check(candidate.params, _key(candidate.params)) is None:
                     return candidate.params, parent.number, "fallback"
         _logger.debug("no valid child in %d attempts; proposing a random candidate", self._max_attempts)
         return self._random_valid(forced).params, None, "fallback"
 
     def _child(
-        self,
-        params: dict[str, Any],
-        distributions: dict[str, BaseDistribution],
-        forced: Mapping[str, Any] | None,
-        tried: set[Hashable] | None,
+        self, parent: FrozenTrial, forced: Mapping[str, Any] | None, tried: set[Hashable] | None
     ) -> Candidate | None:
-        """A realized mutation of ``params``; ``None`` if it is unchanged, rejected or in ``tried``."""
+        """A realized mutation of ``parent``; ``None`` if it is unchanged, rejected or in ``tried``."""
         plan = mutate(
-            params, distributions, self._rng, width_factors=self._width_factors,
+            parent.params, parent.distributions, self._rng, width_factors=self._width_factors,
             width_multiple=self._width_multiple, max_width=self._max_width,
         )
         if plan is None:
@@ -516,7 +513,7 @@ class EvolutionSampler(BaseSampler):
         except ValueError as exc:  # the space rejects this combination
             _logger.debug("search space rejected %r: %s", plan, exc)
             return None
-        return None if candidate.params == params else candidate
+        return None if candidate.params == parent.params else candidate
 
     def _random_valid(self, forced: Mapping[str, Any] | None) -> Candidate:
         return _random_valid(

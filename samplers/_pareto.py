@@ -149,10 +149,15 @@ def _area(points: np.ndarray, ref: np.ndarray) -> float:
 
 
 def normalised(points: np.ndarray) -> np.ndarray:
-    """``points`` with each objective mapped to [0, 1] over its range (a constant one to 0)."""
+    """``points`` with each objective mapped to [0, 1] over its finite range (a constant one to 0;
+    an infinite value to the nearer end)."""
     points = np.asarray(points, dtype=float)
-    low, span = points.min(axis=0), np.ptp(points, axis=0)
-    return (points - low) / np.where(span > 0, span, 1.0)
+    finite = [column[np.isfinite(column)] for column in points.T]
+    low = np.array([c.min() if len(c) else 0.0 for c in finite])
+    high = np.array([c.max() if len(c) else 0.0 for c in finite])
+    span = high - low
+    out: np.ndarray = (np.clip(points, low, high) - low) / np.where(span > 0, span, 1.0)
+    return out
 
 
 #: reference point of normalised objectives for hypervolume contributions (nadir + 10% of the range)
@@ -169,12 +174,12 @@ def survivors(points: np.ndarray, size: int) -> np.ndarray:
         return np.arange(len(points))
     scaled = normalised(points)
     reference = np.full(points.shape[1], REFERENCE)
-    ranks = pareto_ranks(scaled)
+    ranks = pareto_ranks(points)
     fronts = [np.flatnonzero(ranks == r) for r in range(int(ranks.max()) + 1)]
     keep: list[int] = []
     for front in fronts:
         room = size - len(keep)
-        members = list(front)
+        members = front.tolist()
         while len(members) > room:
             del members[int(np.argmin(contributions(scaled[members], reference)))]
         keep.extend(members)

@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._options import add_scoring_options, add_storage_options
-from ..config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, RECORDED_FIELDS, SAMPLERS, SearchConfig, config_from_args
+from ..config import CHANGEABLE_FIELDS, DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SAMPLERS, SearchConfig, config_from_args
 from ..errors import DiswotError
 from ..notes import StudyNotes
 from ..objectives import best_score
@@ -81,7 +81,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=[],
         metavar="FIELD",
         help="a recorded field that may differ from the study's record when resuming (repeatable), "
-        f"one of: {', '.join(RECORDED_FIELDS)}",
+        f"one of: {', '.join(CHANGEABLE_FIELDS)}",
     )
     w = p.add_argument_group("workers (see README: many workers)")
     w.add_argument("--workers", type=int, default=1, metavar="N", help="run N local worker processes on the study (default 1)")

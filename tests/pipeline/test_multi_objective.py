@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from typing import Any
 
 import optuna
 import pytest
@@ -15,7 +16,8 @@ from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.errors import DiswotError
 from diswot.proxies import arch_flops
 from diswot.pipeline.objectives import measure_latency, parse_objectives
-from diswot.spaces import get_space
+from diswot.pipeline.search import make_sampler, student_key
+from diswot.spaces import Limits, NB201Arch, get_space
 
 from .conftest import run_cli, run_process
 
@@ -193,3 +195,43 @@ def test_a_foreign_study_with_other_directions_is_refused_untouched(sqlite_url: 
     assert "has directions (minimize) but --objectives score needs (maximize)" in capsys.readouterr().err
     study = optuna.load_study(study_name="other", storage=sqlite_url)
     assert not study.user_attrs and not study.trials
+
+
+def test_max_flops_may_change_on_resume_when_allowed(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["search", "--space", "s0", "--teacher", "resnet20", *FAST, "--storage", sqlite_url, "--study", "fl", "--n-trials", "1"]
+    assert run_cli(*args, "--max-flops", "70M") == 0
+    capsys.readouterr()
+    assert run_cli(*args, "--max-flops", "60M") == 2
+    err = capsys.readouterr().err
+    assert "max_flops: 70000000 -> 60000000" in err and "--allow-change" in err
+    assert run_cli(*args, "--max-flops", "60M", "--allow-change", "max-flops") == 0
+    study = optuna.load_study(study_name="fl", storage=sqlite_url)
+    assert study.user_attrs["diswot:config"]["max_flops"] == 70_000_000  # the record keeps the original
+    assert study.user_attrs["diswot:config_changes"][-1]["changes"] == ["max_flops: 70000000 -> 60000000"]
+    space = get_space("s0")
+    assert arch_flops(space, space.from_params(study.trials[-1].params), 100, 32) <= 60_000_000  # the new limit holds
+    assert run_cli(*args, "--allow-change", "max_flops") == 0  # dropping the limit is a change too
+    changes = optuna.load_study(study_name="fl", storage=sqlite_url).user_attrs["diswot:config_changes"]
+    assert changes[-1]["changes"] == ["max_flops: 70000000 -> None"]
+
+
+def test_multi_objective_evolution_counts_equivalent_students_once() -> None:
+    space = get_space("nb201")
+    key = student_key(space)
+    dead_pools = space.to_params(NB201Arch(("avg_pool_3x3", "skip_connect", "avg_pool_3x3", "skip_connect", "none", "none")))
+    skip = space.to_params(NB201Arch(("none", "none", "none", "skip_connect", "none", "none")))
+    conv = space.to_params(NB201Arch(("nor_conv_3x3", "none", "none", "skip_connect", "none", "none")))
+    assert key(dead_pools) == key(skip) != key(conv)
+    assert key({"cell.1<-0": "bogus"}) == frozenset({("cell.1<-0", "bogus")})  # no student: its own params
+
+    def run(objectives: int) -> list[Any]:
+        sampler = make_sampler("evolution", space=space, limits=Limits(), num_classes=100, seed=2, objectives=objectives)
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        for _ in range(60):
+            trial = study.ask()
+            arch = space.suggest(trial)
+            study.tell(trial, (0.0, float(space.count_params(arch))))  # the smallest cells: many equivalents
+        return [key(t.params) for t in study.trials]
+
+    assert len(set(run(2))) == 60  # every trial a different student
+    assert len(set(run(1))) < 60  # params alone let equivalent cells repeat (single-objective searches keep that)

@@ -86,6 +86,8 @@ def test_contributions_of_a_front() -> None:
 def test_normalised_maps_each_objective_onto_its_range() -> None:
     out = normalised(np.array([[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]]))
     assert out.tolist() == [[0.0, 0.0], [1.0, 0.0], [0.5, 0.0]]  # a constant objective maps to 0
+    out = normalised(np.array([[1.0, np.inf], [3.0, 1.0], [-np.inf, 2.0]]))
+    assert out.tolist() == [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]  # infinities at the ends of the finite range
 
 
 def test_survivors_keep_whole_fronts_then_the_largest_contributions() -> None:

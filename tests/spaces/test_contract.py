@@ -87,6 +87,16 @@ def test_count_params_matches_built_network(space: Space, random_archs, built_pa
         assert space.count_params(arch, k) == built_params(space, arch, k), space.encode(arch)
 
 
+def test_representative_is_an_equivalent_fixed_point(space: Space, random_archs) -> None:
+    for _, arch in random_archs(space, N_RANDOM[space.name], seed=11):
+        same = space.representative(arch)
+        assert space.representative(same) == same
+        assert space.count_params(same) == space.count_params(arch)
+        assert space.check(same) == space.check(arch)
+        if space.name != "nb201":  # no two students of the other spaces are equivalent
+            assert same == arch
+
+
 def test_count_params_is_cheap(space: Space, random_archs) -> None:
     archs = [a for _, a in random_archs(space, 20, seed=7)]
     start = time.perf_counter()

@@ -131,6 +131,40 @@ def test_count_layers_longest_conv_path(ops: tuple[str, ...], longest: int) -> N
     assert get_space("nb201").count_layers(arch) == 1 + 15 * longest + 4 + 1
 
 
+def test_live_edges() -> None:
+    # node 1 feeds nothing, node 2 receives nothing: only the input's skip to the output lives
+    arch = NB201Arch(("nor_conv_3x3", "none", "none", "skip_connect", "none", "avg_pool_3x3"))
+    assert arch.live_edges() == (False, False, False, True, False, False)
+    assert NB201Arch(("nor_conv_3x3",) * 6).live_edges() == (True,) * 6
+    assert DISCONNECTED.live_edges() == (False,) * 6
+
+
+def test_equivalent_cells_share_a_representative_and_compute_the_same() -> None:
+    space = get_space("nb201")
+    skip = NB201Arch(("none", "none", "none", "skip_connect", "none", "none"))
+    dead_pools = NB201Arch(("avg_pool_3x3", "skip_connect", "avg_pool_3x3", "skip_connect", "none", "none"))
+    dead_conv = NB201Arch(("nor_conv_3x3", "skip_connect", "avg_pool_3x3", "skip_connect", "none", "none"))
+    assert space.representative(dead_pools) == space.representative(skip) == skip
+    assert space.representative(dead_conv) == NB201Arch(("nor_conv_3x3", "none", "none", "skip_connect", "none", "none"))
+    assert space.count_params(dead_conv) > space.count_params(skip)  # a dead convolution still counts
+    x = torch.randn(4, 3, 32, 32)
+    outputs = []
+    for arch in (skip, dead_pools):
+        torch.manual_seed(0)
+        outputs.append(space.build(arch, 10).forward_all(x))
+    assert torch.equal(outputs[0].features, outputs[1].features)
+    assert torch.equal(outputs[0].logits, outputs[1].logits)
+
+
+def test_representatives_over_the_space() -> None:
+    space = get_space("nb201")
+    archs = list(space.enumerate())
+    representatives = {space.representative(a) for a in archs}
+    assert len(representatives) == 11_375  # 15,625 cells, 11,375 distinct students
+    assert all(space.representative(r) == r for r in representatives)
+    assert sum(r.is_connected() for r in representatives) == 11_308
+
+
 def test_forward_all_shapes() -> None:
     space = get_space("nb201")
     net = space.build(space.decode(EXAMPLE))
