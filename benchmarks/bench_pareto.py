@@ -1,24 +1,29 @@
 """Multi-objective search (DisWOT score against parameters): hypervolume after N trials.
 
-Compares ``EvolutionSampler`` (as ``diswot search --objectives score,params`` builds it: P=20,
-S=10), Optuna's ``NSGAIISampler`` (population 20, the same as the evolution's; Optuna's default
-is 50) and ``RandomSampler`` on the same trial budgets, over several seeds, on S0 (teacher
-ResNet110) and NB201 (teacher: the best NAS-Bench-201 cell).
+Compares ``EvolutionSampler`` as ``diswot search --objectives score,params`` builds it (P=20, S=10,
+equivalent students counted once), Optuna's ``NSGAIISampler`` (population 20, the same as the
+evolution's; Optuna's default is 50) and ``RandomSampler`` on the same trial budgets, over
+several seeds, on S0 (teacher ResNet110) and NB201 (teacher: the best NAS-Bench-201 cell).
 
 Each trial's values are ``(DisWOT score, params)``: the score is the paper's DisWOT score
 (``--proxy diswot``) computed with ``diswot search``'s own scorer (``make_scoring``: synthetic probe
 batch of ``--batch-size`` images, seed 0, Gaussian init) and params is the exact count. Every
 architecture of the space is scored once (S0: 64, NB201: 15,625) and the table is shared by all
-samplers and seeds, so every sampler sees identical values. The hypervolume is taken in
-normalised objectives, ``(-score, params)`` each mapped to [0, 1] over the whole space, with the
-reference point (1.1, 1.1); "of best" divides by the hypervolume of the space's exact front.
-A sampler's run has ``max(--trials)`` trials; the hypervolume after N trials is that of its first N.
+samplers and seeds, so every sampler sees identical values. A student the space rejects (an
+NB201 cell with no input-to-output path) fails its trial, as in ``diswot search``. The
+hypervolume is taken in normalised objectives, ``(-score, params)`` each mapped to [0, 1] over the
+space's valid students, with the reference point (1.1, 1.1); "of best" divides by the hypervolume
+of the space's exact front and "gap" is what is missing to it. A sampler's run has
+``max(--trials)`` trials; the hypervolume after N trials is that of its first N.
 
-    python benchmarks/bench_pareto.py --space s0 --trials 20 30 40 --seeds 5
-    python benchmarks/bench_pareto.py --space nb201 --trials 40 70 100 --seeds 5 --batch-size 8
+    python benchmarks/bench_pareto.py --space s0 --trials 20 30 40 --seeds 5 \
+        --cache benchmarks/results/pareto-s0-scores.json --json benchmarks/results/pareto-s0-hv.json
+    python benchmarks/bench_pareto.py --space nb201 --trials 40 70 100 --seeds 5 --batch-size 8 \
+        --cache benchmarks/results/pareto-nb201-scores.json.gz --json benchmarks/results/pareto-nb201-hv.json
 
 ``--cache FILE`` (JSON, or gzipped JSON when it ends in ``.gz``: arch -> [score, params]) keeps
-the scores so that a rerun scores nothing; ``--json FILE`` writes the figures.
+the scores so that a rerun scores nothing; ``--json FILE`` writes the figures; ``--first-seed 5``
+runs seeds 5-9 instead of 0-4.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -98,12 +105,29 @@ def summary(table: dict[str, list[float]], best: float) -> dict[str, Any]:
     for name in table:
         out[name]["gap"] = 1 - out[name]["of_best"]
     out["evolution/nsga2"] = statistics.mean(evo) / statistics.mean(nsga)
-    out["gap nsga2/evolution"] = out["nsga2"]["gap"] / out["evolution"]["gap"] if out["evolution"]["gap"] > 0 else float("inf")
+    out["nsga2_gap/evolution_gap"] = out["nsga2"]["gap"] / out["evolution"]["gap"] if out["evolution"]["gap"] > 0 else float("inf")
     out["evolution/random"] = statistics.mean(evo) / statistics.mean(rnd)
     out["wins_vs_nsga2"] = sum(e > n for e, n in zip(evo, nsga))
     out["ties_vs_nsga2"] = sum(e == n for e, n in zip(evo, nsga))
     out["wins_vs_random"] = sum(e > r for e, r in zip(evo, rnd))
     return out
+
+
+def machine() -> str:
+    """The CPU model and the cores this process may use."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?") if Path("/proc/cpuinfo").exists() else "?"
+    return f"{model}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
+
+
+def commit() -> str | None:
+    """The short commit of the working tree the script runs from (``+`` when it has changes)."""
+    try:
+        here = Path(__file__).parent
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
 
 
 def main() -> None:
@@ -168,17 +192,18 @@ def main() -> None:
         table = {name: [hv(r[:n]) for r in rs] for name, rs in runs.items()}
         figures[str(n)] = s = summary(table, best)
         print(f"\nN = {n} trials")
-        print(f"{'sampler':<10} {'HV mean':>8} {'std':>7} {'of best':>8} {'distinct':>9}   per seed")
+        print(f"{'sampler':<10} {'HV mean':>8} {'std':>7} {'of best':>8} {'gap':>6} {'distinct':>9} {'failed':>7}   per seed")
         for name, hvs in table.items():
-            distinct = statistics.mean(len(set(r[:n]) - {None}) for r in runs[name])
+            s[name]["distinct_values"] = statistics.mean(len(set(r[:n]) - {None}) for r in runs[name])
+            s[name]["failed"] = statistics.mean(r[:n].count(None) for r in runs[name])
             print(
-                f"{name:<10} {s[name]['mean']:8.4f} {s[name]['std']:7.4f} {s[name]['of_best']:8.1%} "
-                f"{distinct:9.1f}   {' '.join(f'{h:.4f}' for h in hvs)}"
+                f"{name:<10} {s[name]['mean']:8.4f} {s[name]['std']:7.4f} {s[name]['of_best']:8.2%} {s[name]['gap']:6.2%} "
+                f"{s[name]['distinct_values']:9.1f} {s[name]['failed']:7.1f}   {' '.join(f'{h:.4f}' for h in hvs)}"
             )
-            s[name]["distinct_values"] = distinct
         print(
             f"evolution / NSGA-II {s['evolution/nsga2']:.3f}x, higher on {s['wins_vs_nsga2']} of {len(seeds)} seeds "
-            f"({s['ties_vs_nsga2']} ties); evolution / random {s['evolution/random']:.3f}x"
+            f"({s['ties_vs_nsga2']} ties); evolution / random {s['evolution/random']:.3f}x; "
+            f"NSGA-II's gap / the evolution's {s['nsga2_gap/evolution_gap']:.1f}x"
         )
     print("\nevolution / NSGA-II per N: " + ", ".join(
         f"N={n} {f['evolution/nsga2']:.4f}x ({f['wins_vs_nsga2']}/{len(seeds)}, gap {f['evolution']['gap']:.2%} vs {f['nsga2']['gap']:.2%})"
@@ -189,7 +214,11 @@ def main() -> None:
             "command": "python benchmarks/bench_pareto.py " + " ".join(sys.argv[1:]),
             "space": args.space,
             "teacher": TEACHERS[args.space],
+            "machine": machine(),
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "commit": commit(),
             "architectures": len(cache),
+            "valid": len(valid),
             "best_front_hypervolume": best,
             "reference_point": [1.1, 1.1],
             "seeds": seeds,
