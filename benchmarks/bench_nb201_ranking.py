@@ -66,9 +66,11 @@ DERIVED = {
 VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "rank(jacov,synflow,params)": (("diswot-plus", "jacov"), ("diswot-plus", "synflow"), ("diswot-plus", "log_params")),
     "rank(relation,semantic)": (("diswot-plus", "relation"), ("diswot-plus", "semantic")),
+    # the registered diswot-rank
     "rank(diswot,jacov,synflow,params)": (
         ("diswot-plus", "diswot"), ("diswot-plus", "jacov"), ("diswot-plus", "synflow"), ("diswot-plus", "log_params"),
     ),
+    # the registered diswot-relation-plus (the default score)
     "rank(relation,jacov,synflow,params)": (
         ("diswot-plus", "relation"), ("diswot-plus", "jacov"), ("diswot-plus", "synflow"), ("diswot-plus", "log_params"),
     ),

@@ -118,3 +118,16 @@ def test_relation_plus_ranks_the_relation_term_without_the_semantic_one() -> Non
     terms = {k: float(ref.values[k][0]) for k in rel.scorer.proxy.reference_terms}
     closer = {**terms, "relation": terms["relation"] * 0.5}
     assert rel.scorer.proxy.combine(closer, ref) >= rel.scorer.proxy.combine(terms, ref)
+
+
+def test_diswot_rank_takes_the_papers_score_as_one_signal() -> None:
+    arch = get_space("s0").decode(ARCH)
+    setup = make_scoring(SearchConfig(proxy="diswot-rank", **SMALL))
+    attach_reference(setup)
+    ref = setup.scorer.reference
+    assert ref is not None and set(ref.values) == {"diswot", "jacov", "synflow", "log_params"}
+    terms = setup.scorer.raw(arch)[0]
+    paper = make_scoring(SearchConfig(proxy="diswot", **SMALL)).scorer.score(arch).score
+    assert terms["diswot"] == pytest.approx(paper, rel=1e-5)
+    better = {**terms, "diswot": terms["diswot"] + 1.0}  # a higher DisWOT score never lowers the rank
+    assert setup.scorer.proxy.combine(better, ref) >= setup.scorer.proxy.combine(terms, ref)
