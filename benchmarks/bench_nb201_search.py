@@ -49,7 +49,7 @@ from optuna.trial import FrozenTrial
 
 from diswot.pipeline.benchmark_truth import nb201_key, nb201_table, nb201_truth
 from diswot.pipeline.config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SearchConfig
-from diswot.pipeline.confirm import confirm_scores, top_candidates
+from diswot.pipeline.confirm import confirm_scores, student_of, top_candidates
 from diswot.pipeline.reference import REFERENCE_ATTR
 from diswot.pipeline.search import ScoringSetup, make_scoring
 from diswot.proxies import Reference
@@ -107,6 +107,7 @@ class Picker:
         self.known: dict[str, float] = json.loads(cache.read_text()) if cache.exists() else {}
         self._setup: ScoringSetup | None = None
         self._args = dict(study=study, data_dir=data_dir, teacher=teacher)
+        self.same = student_of(get_space("nb201"))
 
     def setup(self) -> ScoringSetup:
         if self._setup is None:
@@ -125,7 +126,7 @@ class Picker:
         """The arch the search recommends from ``trials``: the best confirmed score of its top students."""
         if not trials:
             return None
-        cands = top_candidates(trials, self.top)
+        cands = top_candidates(trials, self.top, same=self.same)
         if any(t.user_attrs["arch"] not in self.known for t in cands):
             scores = confirm_scores(self.setup(), trials, top=self.top, repeats=self.repeats, known=self.known)
             self.known.update(scores)

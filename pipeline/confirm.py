@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -25,6 +25,8 @@ from optuna.trial import FrozenTrial, TrialState
 from .config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP
 
 if TYPE_CHECKING:  # the scoring side (torch) is imported only when a confirmation runs
+    from diswot.spaces import Space
+
     from .search import ScoringSetup
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "confirm_study",
     "confirmed_scores",
     "recommended_trial",
+    "student_of",
     "top_candidates",
 ]
 
@@ -44,15 +47,31 @@ log = logging.getLogger(__name__)
 CONFIRM_ATTR = "diswot:confirmed"
 
 
-def top_candidates(trials: Iterable[FrozenTrial], top: int) -> list[FrozenTrial]:
-    """The ``top`` best COMPLETE single-objective trials with distinct archs, best first (ties: earlier)."""
+def top_candidates(
+    trials: Iterable[FrozenTrial], top: int, *, same: Callable[[str], Hashable] | None = None
+) -> list[FrozenTrial]:
+    """The ``top`` best COMPLETE single-objective trials of distinct students, best first (ties: earlier).
+
+    ``same`` maps an arch string to its student (:func:`student_of`): equivalent archs build the
+    same network and score the same, so only the first of them is a candidate.
+    """
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and "arch" in t.user_attrs]
-    seen: dict[str, FrozenTrial] = {}
+    seen: dict[Hashable, FrozenTrial] = {}
     for t in sorted(done, key=lambda t: (-float(t.values[0]), t.number)):
-        seen.setdefault(t.user_attrs["arch"], t)
+        arch = t.user_attrs["arch"]
+        seen.setdefault(arch if same is None else same(arch), t)
         if len(seen) == top:
             break
     return list(seen.values())
+
+
+def student_of(space: Space) -> Callable[[str], Hashable]:
+    """Arch string -> the space's representative of its equivalent archs (``Space.representative``)."""
+
+    def student(arch: str) -> Hashable:
+        return str(space.encode(space.representative(space.decode(arch))))
+
+    return student
 
 
 def _extra_setup(setup: ScoringSetup, repeats: int) -> ScoringSetup:
@@ -80,7 +99,7 @@ def confirm_scores(
     from diswot.proxies import ProxyError
 
     have = setup.config.repeats
-    candidates = top_candidates(trials, top)
+    candidates = top_candidates(trials, top, same=student_of(setup.space))
     out = {a: float(v) for a, v in (known or {}).items() if a in {t.user_attrs["arch"] for t in candidates}}
     todo = [t for t in candidates if t.user_attrs["arch"] not in out]
     if repeats <= have:

@@ -9,9 +9,10 @@ import pytest
 
 from diswot.pipeline.cli.distill import _pick_trial
 from diswot.pipeline.config import SearchConfig
-from diswot.pipeline.confirm import CONFIRM_ATTR, confirmed_scores, recommended_trial, top_candidates
+from diswot.pipeline.confirm import CONFIRM_ATTR, confirmed_scores, recommended_trial, student_of, top_candidates
 from diswot.pipeline.search import attach_reference, make_scoring
 from diswot.proxies import Reference
+from diswot.spaces import get_space
 
 from .conftest import run_cli
 
@@ -79,6 +80,21 @@ def test_top_candidates_are_distinct_and_best_first() -> None:
         study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"arch": arch}))
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"arch": "e"}))
     assert [(t.number, t.user_attrs["arch"]) for t in top_candidates(study.trials, 3)] == [(1, "b"), (3, "c"), (0, "a")]
+
+
+def test_equivalent_students_are_one_candidate() -> None:
+    """NB201 cells that differ only in parameter-free dead edges build the same network: confirmed once."""
+    space = get_space("nb201")
+    a = "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|nor_conv_3x3~1|none~2|"
+    b = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|none~2|"
+    c = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|nor_conv_3x3~0|nor_conv_3x3~1|none~2|"  # a dead conv counts
+    study = optuna.create_study(direction="maximize")
+    for value, arch in ((3.0, a), (3.0, b), (2.0, c)):
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"arch": arch}))
+    same = student_of(space)
+    assert same(a) == same(b) != same(c)
+    assert [t.number for t in top_candidates(study.trials, 2, same=same)] == [0, 2]
+    assert [t.number for t in top_candidates(study.trials, 2)] == [0, 1]
 
 
 def test_repeats_the_study_has_already_need_no_scoring() -> None:
