@@ -63,7 +63,9 @@ class CifarSample(Dataset):
         return self.transform(self.images[i]), int(self.labels[i])
 
 
-def loss_check(teacher: torch.nn.Module, student: torch.nn.Module, device: torch.device, amp: torch.dtype, batch: int) -> dict[str, Any]:
+def loss_check(
+    teacher: torch.nn.Module, student: torch.nn.Module, device: torch.device, amp: torch.dtype, batch: int
+) -> dict[str, Any]:
     """First-step KD loss on one batch: strict fp32 vs autocast(``amp``), same weights and data."""
     data = CifarSample(train=False)
     x = torch.stack([data[i][0] for i in range(batch)]).to(device)
@@ -84,7 +86,12 @@ def loss_check(teacher: torch.nn.Module, student: torch.nn.Module, device: torch
         lamp = kd_loss(zs, zt, y).total.item()
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
-    return {"loss_fp32": l32, "loss_amp": lamp, "amp_dtype": str(amp).replace("torch.", ""), "abs_diff": abs(l32 - lamp)}
+    return {
+        "loss_fp32": l32,
+        "loss_amp": lamp,
+        "amp_dtype": str(amp).replace("torch.", ""),
+        "abs_diff": abs(l32 - lamp),
+    }
 
 
 class _Print(LogReporter):
@@ -96,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print a JSON summary."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N]")
-    p.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"), help="auto: bf16/fp16 on CUDA, off on CPU")
+    p.add_argument(
+        "--amp", default="auto", choices=("auto", "bf16", "fp16", "off"), help="auto: bf16/fp16 on CUDA, off on CPU"
+    )
     p.add_argument("--epochs", type=int, default=None, help="default 5 on CUDA, 1 on CPU")
-    p.add_argument("--repeat", type=int, default=None, help="passes over the 916 images per epoch (default 20 on CUDA, 1 on CPU)")
+    p.add_argument(
+        "--repeat", type=int, default=None, help="passes over the 916 images per epoch (default 20 on CUDA, 1 on CPU)"
+    )
     p.add_argument("--batch-size", type=int, default=64, help="the CIFAR preset's 64")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 6 on CUDA, 0 on CPU)")
     p.add_argument("--teacher-weights", help="a trained ResNet-56 (100 classes); default: random init")
@@ -106,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the summary here")
     a = p.parse_args(argv)
 
-    device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else ("cpu" if a.device == "auto" else a.device))
+    device = torch.device(
+        "cuda" if a.device == "auto" and torch.cuda.is_available() else ("cpu" if a.device == "auto" else a.device)
+    )
     cuda = device.type == "cuda"
     epochs = a.epochs or (5 if cuda else 1)
     repeat = a.repeat or (20 if cuda else 1)
@@ -118,19 +131,44 @@ def main(argv: list[str] | None = None) -> int:
     student = build_teacher("resnet20", 100)
     check = loss_check(teacher, student, device, amp or torch.bfloat16, a.batch_size)
     check["ok"] = check["abs_diff"] < a.tolerance
-    print(f"one-step KD loss: fp32 {check['loss_fp32']:.6f}, {check['amp_dtype']} autocast {check['loss_amp']:.6f}, "
-          f"|diff| {check['abs_diff']:.2e} ({'ok' if check['ok'] else 'FAIL'} at {a.tolerance})", flush=True)
+    print(
+        f"one-step KD loss: fp32 {check['loss_fp32']:.6f}, {check['amp_dtype']} autocast {check['loss_amp']:.6f}, "
+        f"|diff| {check['abs_diff']:.2e} ({'ok' if check['ok'] else 'FAIL'} at {a.tolerance})",
+        flush=True,
+    )
 
     config = TrainConfig(
-        model="resnet20", num_classes=100, dataset="cifar100-sample", image_size=32, preset="cifar", epochs=epochs,
-        batch_size=a.batch_size, lr=0.05, momentum=0.9, weight_decay=5e-4, milestones=[150, 180, 210],
-        workers=workers, amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp], channels_last=cuda,
-        device=str(device), teacher="resnet56", kd_gamma=0.1, kd_alpha=0.9, kd_rho=4.0,
+        model="resnet20",
+        num_classes=100,
+        dataset="cifar100-sample",
+        image_size=32,
+        preset="cifar",
+        epochs=epochs,
+        batch_size=a.batch_size,
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=5e-4,
+        milestones=[150, 180, 210],
+        workers=workers,
+        amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp],
+        channels_last=cuda,
+        device=str(device),
+        teacher="resnet56",
+        kd_gamma=0.1,
+        kd_alpha=0.9,
+        kd_rho=4.0,
     )
     with tempfile.TemporaryDirectory() as out:
         result = train_model(
-            student, config=config, train_set=CifarSample(train=True, repeat=repeat), val_set=CifarSample(train=False),
-            device=device, out_dir=out, teacher=teacher, reporter=_Print(), log_every=50,
+            student,
+            config=config,
+            train_set=CifarSample(train=True, repeat=repeat),
+            val_set=CifarSample(train=False),
+            device=device,
+            out_dir=out,
+            teacher=teacher,
+            reporter=_Print(),
+            log_every=50,
         )
     steady = result.history[1:] or result.history  # the first epoch includes cuDNN autotuning
     summary = {

@@ -45,7 +45,9 @@ def main() -> None:
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    config = SearchConfig(space="s0", teacher=args.teacher, dataset=args.dataset, data_dir=args.data_dir, batch_size=args.batch_size)
+    config = SearchConfig(
+        space="s0", teacher=args.teacher, dataset=args.dataset, data_dir=args.data_dir, batch_size=args.batch_size
+    )
     setup = make_scoring(config)
     space = setup.space
     start = time.perf_counter()
@@ -53,8 +55,10 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     ranked = sorted(table, key=table.get, reverse=True)
     best = ranked[0]
-    print(f"scored all {len(table)} S0 architectures against {args.teacher} in {elapsed:.1f} s "
-          f"({elapsed / len(table) * 1000:.0f} ms each); best {best} = {table[best]:.6g}")
+    print(
+        f"scored all {len(table)} S0 architectures against {args.teacher} in {elapsed:.1f} s "
+        f"({elapsed / len(table) * 1000:.0f} ms each); best {best} = {table[best]:.6g}"
+    )
     print("top 5:", ", ".join(f"{a} {table[a]:.5g}" for a in ranked[:5]))
 
     results: dict[str, list[int]] = {"evolution": [], "random": []}
@@ -65,7 +69,9 @@ def main() -> None:
     print(f"\ntrials until the best S0 architecture is found, over {args.seeds} seeds:")
     print(f"{'sampler':<10} {'mean':>7} {'median':>7} {'min':>5} {'max':>5}   per seed")
     for name, counts in results.items():
-        print(f"{name:<10} {statistics.mean(counts):7.1f} {statistics.median(counts):7.1f} {min(counts):5d} {max(counts):5d}   {counts}")
+        print(
+            f"{name:<10} {statistics.mean(counts):7.1f} {statistics.median(counts):7.1f} {min(counts):5d} {max(counts):5d}   {counts}"
+        )
     ratio = statistics.mean(results["random"]) / statistics.mean(results["evolution"])
     print(f"random / evolution: {ratio:.2f}x")
 

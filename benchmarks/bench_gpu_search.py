@@ -46,7 +46,9 @@ class GpuMemoryPoll:
             try:
                 out = subprocess.run(
                     ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                    capture_output=True, text=True, timeout=10,
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
                 ).stdout
             except (OSError, subprocess.SubprocessError):
                 return
@@ -69,13 +71,37 @@ class GpuMemoryPoll:
 def run(url: str, args: argparse.Namespace, precision: str, workers: int) -> dict[str, float | None]:
     study = f"gpu_{precision}_{workers}w"
     cmd = [
-        sys.executable, "-m", "diswot.pipeline.cli", "search", "--space", "s0", "--teacher", args.teacher,
-        "--dataset", "synthetic", "--batch-size", str(args.batch_size), "--device", "cuda", "--precision", precision,
-        "--study", study, "--n-trials", str(args.trials), "--workers", str(workers), "--no-progress", "--top", "0",
+        sys.executable,
+        "-m",
+        "diswot.pipeline.cli",
+        "search",
+        "--space",
+        "s0",
+        "--teacher",
+        args.teacher,
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        str(args.batch_size),
+        "--device",
+        "cuda",
+        "--precision",
+        precision,
+        "--study",
+        study,
+        "--n-trials",
+        str(args.trials),
+        "--workers",
+        str(workers),
+        "--no-progress",
+        "--top",
+        "0",
     ]
     with GpuMemoryPoll() as poll:
         subprocess.run(cmd, check=True, env=dict(os.environ, DISWOT_STORAGE=url), stdout=subprocess.DEVNULL)
-    trials = optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    trials = optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,)
+    )
     span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()  # type: ignore[type-var, operator]
     return {
         "trials": len(trials),
@@ -112,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                 url = f"sqlite:///{path}.db" if args.storage == "sqlite" else f"journal:///{path}.log"
                 r = run(url, args, precision, w)
                 figures[f"{precision}-{w}"] = r
-                peak = "not measured (no nvidia-smi)" if r["peak_mib_per_worker"] is None else f"{r['peak_mib_per_worker']:.0f}"
+                peak = (
+                    "not measured (no nvidia-smi)"
+                    if r["peak_mib_per_worker"] is None
+                    else f"{r['peak_mib_per_worker']:.0f}"
+                )
                 print(f"| {precision} | {w} | {r['candidates_per_s']:.1f} | {peak} |", flush=True)
     print(f"GPU: {figures['gpu']}")
     if args.json:

@@ -58,7 +58,9 @@ def main() -> None:
     space = get_space("nb201")
     table = json.loads((DATA / "nb201-zc-proxies-725.json").read_text())
     results = {}
-    print(f"{'dataset':<9} {'init':<9} {'n':>4} {'diswot rho':>10} {'tau':>6} {'semantic':>9} {'relation':>9} {'paper':>6} {'s/arch':>7}")
+    print(
+        f"{'dataset':<9} {'init':<9} {'n':>4} {'diswot rho':>10} {'tau':>6} {'semantic':>9} {'relation':>9} {'paper':>6} {'s/arch':>7}"
+    )
     for dataset in args.datasets.split(","):
         items = list(table[dataset].items())
         pick = np.random.RandomState(args.seed).choice(len(items), min(args.limit, len(items)), replace=False)
@@ -67,8 +69,15 @@ def main() -> None:
         batch = probe_batch(dataset, args.batch_size, args.seed)
         teacher = space.build(space.decode(BEST_CELL), num_classes=batch.num_classes)
         for init in args.inits.split(","):
-            scorer = Scorer(space=space, proxy=get_proxy("diswot", semantic="channel"), batches=[batch], teacher=teacher,
-                            num_classes=batch.num_classes, init=init, seed=args.seed)
+            scorer = Scorer(
+                space=space,
+                proxy=get_proxy("diswot", semantic="channel"),
+                batches=[batch],
+                teacher=teacher,
+                num_classes=batch.num_classes,
+                init=init,
+                seed=args.seed,
+            )
             t = time.perf_counter()
             rows = [(acc, scorer.score(a)) for a, acc in archs]
             elapsed = (time.perf_counter() - t) / len(rows)
@@ -85,8 +94,11 @@ def main() -> None:
                 "seconds_per_arch": elapsed,
             }
             results[f"{dataset}/{init}"] = r
-            print(f"{dataset:<9} {init:<9} {r['n']:>4} {r['spearman']:>10.3f} {r['kendall']:>6.3f} {r['semantic_spearman']:>9.3f} "
-                  f"{r['relation_spearman']:>9.3f} {PAPER[dataset]:>6.2f} {elapsed:>7.2f}", flush=True)
+            print(
+                f"{dataset:<9} {init:<9} {r['n']:>4} {r['spearman']:>10.3f} {r['kendall']:>6.3f} {r['semantic_spearman']:>9.3f} "
+                f"{r['relation_spearman']:>9.3f} {PAPER[dataset]:>6.2f} {elapsed:>7.2f}",
+                flush=True,
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -66,23 +66,58 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 ZC_FILE = DATA / "nb201-zc-proxies-725.json"
 CIFAR = {
-    "cifar10": (DATA / "cifar" / "cifar10-test-first1017.npz", "labels", 10,
-                (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": (DATA / "cifar" / "cifar100-test-first916.npz", "fine_labels", 100,
-                 (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "cifar10": (
+        DATA / "cifar" / "cifar10-test-first1017.npz",
+        "labels",
+        10,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+    ),
+    "cifar100": (
+        DATA / "cifar" / "cifar100-test-first916.npz",
+        "fine_labels",
+        100,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+    ),
 }
-BASELINES = ("params", "flops", "synflow", "grad_norm", "snip", "grasp", "fisher", "jacov", "nwot",
-             "plain", "l2_norm", "zen")
+BASELINES = (
+    "params",
+    "flops",
+    "synflow",
+    "grad_norm",
+    "snip",
+    "grasp",
+    "fisher",
+    "jacov",
+    "nwot",
+    "plain",
+    "l2_norm",
+    "zen",
+)
 #: NAS-Bench-Suite-Zero, 1,000 archs, validation accuracy (cifar10, cifar100)
 SUITE_ZERO = {
-    "nwot": (0.77, 0.80), "jacov": (0.75, 0.71), "synflow": (0.73, 0.76), "params": (0.72, 0.73),
-    "flops": (0.69, 0.71), "l2_norm": (0.68, 0.72), "grad_norm": (0.58, 0.63), "snip": (0.58, 0.63),
-    "grasp": (0.51, 0.54), "fisher": (0.50, 0.54), "zen": (0.35, 0.35), "plain": (-0.26, -0.21),
+    "nwot": (0.77, 0.80),
+    "jacov": (0.75, 0.71),
+    "synflow": (0.73, 0.76),
+    "params": (0.72, 0.73),
+    "flops": (0.69, 0.71),
+    "l2_norm": (0.68, 0.72),
+    "grad_norm": (0.58, 0.63),
+    "snip": (0.58, 0.63),
+    "grasp": (0.51, 0.54),
+    "fisher": (0.50, 0.54),
+    "zen": (0.35, 0.35),
+    "plain": (-0.26, -0.21),
 }
 #: Abdelfattah et al., ICLR 2021, all 15,625 archs, |rho| (cifar10, cifar100)
 ABDELFATTAH = {
-    "grad_norm": (0.59, 0.64), "snip": (0.60, 0.64), "grasp": (0.51, 0.55), "fisher": (0.36, 0.39),
-    "synflow": (0.74, 0.76), "jacov": (0.73, 0.70),
+    "grad_norm": (0.59, 0.64),
+    "snip": (0.60, 0.64),
+    "grasp": (0.51, 0.55),
+    "fisher": (0.36, 0.39),
+    "synflow": (0.74, 0.76),
+    "jacov": (0.73, 0.70),
 }
 
 
@@ -154,8 +189,15 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def score_dataset(
-    dataset: str, keys: list[str], proxies: list[str], *, batch_size: int, seed: int, init: str,
-    device: torch.device, cache: Path | None,
+    dataset: str,
+    keys: list[str],
+    proxies: list[str],
+    *,
+    batch_size: int,
+    seed: int,
+    init: str,
+    device: torch.device,
+    cache: Path | None,
 ) -> tuple[dict[str, dict[str, float | None]], dict[str, float], dict[str, float]]:
     """Scores ``{arch key: {proxy: score or None}}`` and mean wall / CPU seconds per arch per proxy.
 
@@ -204,8 +246,12 @@ def score_dataset(
                 timed[name] += 1
             if cache is not None:
                 with cache.open("a") as fh:
-                    rec = {"dataset": dataset, "config": [batch_size, seed, init], "arch": key,
-                           "scores": {p: row[p] for p in todo}}
+                    rec = {
+                        "dataset": dataset,
+                        "config": [batch_size, seed, init],
+                        "arch": key,
+                        "scores": {p: row[p] for p in todo},
+                    }
                     fh.write(json.dumps(rec) + "\n")
         scores[key] = row
         if (i + 1) % 25 == 0 or i + 1 == len(keys):
@@ -215,9 +261,15 @@ def score_dataset(
     return scores, per_arch, per_arch_cpu
 
 
-def summarise(dataset: str, zc: dict[str, Any], keys: list[str], proxies: list[str],
-              scores: dict[str, dict[str, float | None]], per_arch: dict[str, float],
-              per_arch_cpu: dict[str, float]) -> dict[str, Any]:
+def summarise(
+    dataset: str,
+    zc: dict[str, Any],
+    keys: list[str],
+    proxies: list[str],
+    scores: dict[str, dict[str, float | None]],
+    per_arch: dict[str, float],
+    per_arch_cpu: dict[str, float],
+) -> dict[str, Any]:
     """The per-proxy comparison figures of one dataset."""
     col = 0 if dataset == "cifar10" else 1
     acc = np.array([zc[k]["val_accuracy"] for k in keys], dtype=float)
@@ -269,9 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default="cifar10,cifar100", help="comma list of cifar10, cifar100")
     ap.add_argument("--limit", type=int, default=None, help="score only the first N archs of the file")
-    ap.add_argument("--proxies", default=",".join(BASELINES),
-                    help="comma list (default: the baselines); fisher_fanin = NASLib's fan-in weighted fisher (diagnostic)")
-    ap.add_argument("--batch-size", type=int, default=32, help="probe batch size (32 as NASLib's file; 64 as Abdelfattah et al.)")
+    ap.add_argument(
+        "--proxies",
+        default=",".join(BASELINES),
+        help="comma list (default: the baselines); fisher_fanin = NASLib's fan-in weighted fisher (diagnostic)",
+    )
+    ap.add_argument(
+        "--batch-size", type=int, default=32, help="probe batch size (32 as NASLib's file; 64 as Abdelfattah et al.)"
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the batch draw and of every network's init")
     ap.add_argument("--init", default="torch", choices=INITS, help="network init (torch = PyTorch default, as NASLib)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -298,15 +355,29 @@ def main(argv: list[str] | None = None) -> int:
     zc_all = json.loads(ZC_FILE.read_text())
     device = torch.device(args.device)
     report: dict[str, Any] = {
-        "config": {"batch_size": args.batch_size, "seed": args.seed, "init": args.init, "device": str(device),
-                   "threads": torch.get_num_threads(), "limit": args.limit},
+        "config": {
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "init": args.init,
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "limit": args.limit,
+        },
         "datasets": {},
     }
     for d in datasets:
         zc = zc_all[d]
         keys = list(zc)[: args.limit] if args.limit else list(zc)
-        scores, per_arch, per_arch_cpu = score_dataset(d, keys, proxies, batch_size=args.batch_size, seed=args.seed,
-                                         init=args.init, device=device, cache=args.cache)
+        scores, per_arch, per_arch_cpu = score_dataset(
+            d,
+            keys,
+            proxies,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            init=args.init,
+            device=device,
+            cache=args.cache,
+        )
         summary = summarise(d, zc, keys, proxies, scores, per_arch, per_arch_cpu)
         report["datasets"][d] = summary
         sys.stdout.write(render(d, summary) + "\n\n")

@@ -68,19 +68,32 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "rank(relation,semantic)": (("diswot-plus", "relation"), ("diswot-plus", "semantic")),
     # the registered diswot-rank
     "rank(diswot,jacov,synflow,params)": (
-        ("diswot-plus", "diswot"), ("diswot-plus", "jacov"), ("diswot-plus", "synflow"), ("diswot-plus", "log_params"),
+        ("diswot-plus", "diswot"),
+        ("diswot-plus", "jacov"),
+        ("diswot-plus", "synflow"),
+        ("diswot-plus", "log_params"),
     ),
     # the registered diswot-relation-plus (the default score)
     "rank(relation,jacov,synflow,params)": (
-        ("diswot-plus", "relation"), ("diswot-plus", "jacov"), ("diswot-plus", "synflow"), ("diswot-plus", "log_params"),
+        ("diswot-plus", "relation"),
+        ("diswot-plus", "jacov"),
+        ("diswot-plus", "synflow"),
+        ("diswot-plus", "log_params"),
     ),
     "rank(relation,semantic,nwot,synflow,params)": (
-        ("diswot-plus", "relation"), ("diswot-plus", "semantic"), ("nwot", "score"), ("diswot-plus", "synflow"),
+        ("diswot-plus", "relation"),
+        ("diswot-plus", "semantic"),
+        ("nwot", "score"),
+        ("diswot-plus", "synflow"),
         ("diswot-plus", "log_params"),
     ),
     "rank(relation,semantic,jacov,nwot,synflow,params)": (
-        ("diswot-plus", "relation"), ("diswot-plus", "semantic"), ("diswot-plus", "jacov"), ("nwot", "score"),
-        ("diswot-plus", "synflow"), ("diswot-plus", "log_params"),
+        ("diswot-plus", "relation"),
+        ("diswot-plus", "semantic"),
+        ("diswot-plus", "jacov"),
+        ("nwot", "score"),
+        ("diswot-plus", "synflow"),
+        ("diswot-plus", "log_params"),
     ),
 }
 
@@ -128,8 +141,15 @@ def read_cache(path: Path | None) -> dict[tuple[str, int, str], dict[str, float]
 
 
 def score_all(
-    proxy: str, seed: int, archs: list[Any], *, data_dir: Path, teacher: str, batch_size: int,
-    cache: dict[tuple[str, int, str], dict[str, float] | None], cache_path: Path | None,
+    proxy: str,
+    seed: int,
+    archs: list[Any],
+    *,
+    data_dir: Path,
+    teacher: str,
+    batch_size: int,
+    cache: dict[tuple[str, int, str], dict[str, float] | None],
+    cache_path: Path | None,
 ) -> float:
     """Score the archs missing from the cache; returns wall seconds per newly scored arch."""
     space = get_space("nb201")
@@ -137,12 +157,19 @@ def score_all(
     if not todo:
         return float("nan")
     config = SearchConfig(
-        space="nb201", teacher=teacher, proxy=proxy, dataset="imagefolder", data_dir=str(data_dir),
-        image_size=32, seed=seed, batch_size=batch_size, device="cpu",
+        space="nb201",
+        teacher=teacher,
+        proxy=proxy,
+        dataset="imagefolder",
+        data_dir=str(data_dir),
+        image_size=32,
+        seed=seed,
+        batch_size=batch_size,
+        device="cpu",
     )
     scorer = make_scoring(config).scorer
     start = time.perf_counter()
-    with (cache_path.open("a") if cache_path else open("/dev/null", "w")) as fh:
+    with cache_path.open("a") if cache_path else open("/dev/null", "w") as fh:
         for i, arch in enumerate(todo):
             name = space.encode(arch)
             try:
@@ -154,7 +181,14 @@ def score_all(
             fh.write(json.dumps({"proxy": proxy, "seed": seed, "arch": name, "terms": terms}) + "\n")
             fh.flush()
             if (i + 1) % 100 == 0:
-                log.warning("%s seed %d: %d/%d (%.2f s/arch)", proxy, seed, i + 1, len(todo), (time.perf_counter() - start) / (i + 1))
+                log.warning(
+                    "%s seed %d: %d/%d (%.2f s/arch)",
+                    proxy,
+                    seed,
+                    i + 1,
+                    len(todo),
+                    (time.perf_counter() - start) / (i + 1),
+                )
     return (time.perf_counter() - start) / len(todo)
 
 
@@ -167,7 +201,9 @@ def signal(cache: dict, proxy: str, term: str, seed: int, names: list[str], sign
     return np.array(out, dtype=float)
 
 
-def aggregate(cache: dict, signals: tuple[tuple[str, str], ...], seed: int, names: list[str], ref_names: list[str]) -> np.ndarray:
+def aggregate(
+    cache: dict, signals: tuple[tuple[str, str], ...], seed: int, names: list[str], ref_names: list[str]
+) -> np.ndarray:
     """Sum of log smooth ranks of ``signals`` against the reference archs' values."""
     values = {f"{p}.{t}": signal(cache, p, t, seed, ref_names) for p, t in signals}
     keep = np.all([np.isfinite(v) for v in values.values()], axis=0)
@@ -219,23 +255,33 @@ def metrics(score: np.ndarray, acc: np.ndarray, params: np.ndarray) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sample", type=int, default=1000, help="cells in the seeded sample (0: all 15,284 connected cells)")
+    p.add_argument(
+        "--sample", type=int, default=1000, help="cells in the seeded sample (0: all 15,284 connected cells)"
+    )
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=1, help="seeds 0..R-1 of probe batch and inits")
-    p.add_argument("--proxies", default="diswot-plus,nwot", help="proxies to run (diswot-plus also gives " + ", ".join(DERIVED) + ")")
+    p.add_argument(
+        "--proxies",
+        default="diswot-plus,nwot",
+        help="proxies to run (diswot-plus also gives " + ", ".join(DERIVED) + ")",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-dir", type=Path, default=ROOT / "benchmarks" / ".data" / "cifar100-fine")
     p.add_argument("--cache", type=Path)
     p.add_argument("--json", type=Path)
     p.add_argument("--report-only", action="store_true", help="score nothing; report what the cache holds")
-    p.add_argument("--shard", default="0/1", help="I/N: score only every N-th architecture from the I-th (parallel runs)")
+    p.add_argument(
+        "--shard", default="0/1", help="I/N: score only every N-th architecture from the I-th (parallel runs)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     space = get_space("nb201")
     proxies = [x for x in args.proxies.split(",") if x]
-    truth = {d: nb201_truth(f"nb201:{d}", space, sample=args.sample or None, seed=args.sample_seed) for d in NB201_DATASETS}
+    truth = {
+        d: nb201_truth(f"nb201:{d}", space, sample=args.sample or None, seed=args.sample_seed) for d in NB201_DATASETS
+    }
     archs = list(truth["cifar100"].archs)
     names = list(truth["cifar100"].names)
     table = nb201_table("cifar100")
@@ -246,9 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = build_imagefolder(args.data_dir)
     cache = read_cache(args.cache)
     seconds: dict[str, float] = {}
-    refs = {
-        r: reference_archs(space, Limits(), 100, size=DEFAULT_REFERENCE_SIZE, seed=r) for r in range(args.repeats)
-    }
+    refs = {r: reference_archs(space, Limits(), 100, size=DEFAULT_REFERENCE_SIZE, seed=r) for r in range(args.repeats)}
     for r in range(args.repeats):
         for proxy in proxies:
             if proxy not in PROXIES:
@@ -257,15 +301,25 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             i, n = (int(x) for x in args.shard.split("/"))
             todo = (refs[r] + archs)[i::n]
-            sec = score_all(proxy, r, todo, data_dir=data_dir, teacher=teacher, batch_size=args.batch_size,
-                            cache=cache, cache_path=args.cache)
+            sec = score_all(
+                proxy,
+                r,
+                todo,
+                data_dir=data_dir,
+                teacher=teacher,
+                batch_size=args.batch_size,
+                cache=cache,
+                cache_path=args.cache,
+            )
             if np.isfinite(sec):
                 seconds[proxy] = sec
     rows: dict[str, dict[str, Any]] = {}
     scorers: dict[str, Any] = {}
     for proxy in proxies:
         if PROXIES.get(proxy).reference_terms:
-            scorers[proxy] = lambda r, proxy=proxy: proxy_scores(cache, proxy, r, names, [space.encode(a) for a in refs[r]])
+            scorers[proxy] = lambda r, proxy=proxy: proxy_scores(
+                cache, proxy, r, names, [space.encode(a) for a in refs[r]]
+            )
         else:
             scorers[proxy] = lambda r, proxy=proxy: signal(cache, proxy, "score", r, names)
     for name, (proxy, term, sign) in DERIVED.items():
@@ -292,21 +346,32 @@ def main(argv: list[str] | None = None) -> int:
         if name in seconds:
             rows[name]["s_per_arch"] = seconds[name]
     oracle = {d: {"top10_acc": top_mean(truth[d].accuracy, truth[d].accuracy, 10)} for d in NB201_DATASETS}
-    print(f"NAS-Bench-201: {len(archs)} cells (sample seed {args.sample_seed}), teacher {teacher}, "
-          f"batch {args.batch_size}, repeats {args.repeats}; mean (std) over repeats")
+    print(
+        f"NAS-Bench-201: {len(archs)} cells (sample seed {args.sample_seed}), teacher {teacher}, "
+        f"batch {args.batch_size}, repeats {args.repeats}; mean (std) over repeats"
+    )
     print("oracle top-10 accuracy: " + ", ".join(f"{d} {v['top10_acc']:.2f}" for d, v in oracle.items()))
     header = f"{'score':52s} {'C10 rho':>8s} {'C100 tau':>9s} {'C100 rho':>9s} {'IN16 rho':>9s} {'P@5%':>5s} {'top10':>6s} {'regret':>11s} {'fail':>4s}"
     print(header)
     for name, row in sorted(rows.items(), key=lambda kv: -kv[1]["cifar100"]["spearman"][0]):
         c10, c100, i16 = row["cifar10"], row["cifar100"], row["imagenet16"]
-        print(f"{name:52s} {c10['spearman'][0]:8.3f} {c100['kendall'][0]:9.3f} {c100['spearman'][0]:6.3f}±{c100['spearman'][1]:.2f}"
-              f" {i16['spearman'][0]:9.3f} {c100['p_at_top5'][0]:5.2f} {c100['top10_acc'][0]:6.2f}"
-              f" {c100['regret_mean'][0]:5.2f}/{c100['regret_max'][0]:5.2f} {c100['failed'][0]:4.0f}")
+        print(
+            f"{name:52s} {c10['spearman'][0]:8.3f} {c100['kendall'][0]:9.3f} {c100['spearman'][0]:6.3f}±{c100['spearman'][1]:.2f}"
+            f" {i16['spearman'][0]:9.3f} {c100['p_at_top5'][0]:5.2f} {c100['top10_acc'][0]:6.2f}"
+            f" {c100['regret_mean'][0]:5.2f}/{c100['regret_max'][0]:5.2f} {c100['failed'][0]:4.0f}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"command": " ".join(["python", "benchmarks/bench_nb201_ranking.py", *(argv or sys.argv[1:])]),
-               "cells": len(archs), "sample_seed": args.sample_seed, "teacher": teacher, "batch_size": args.batch_size,
-               "repeats": args.repeats, "oracle": oracle, "scores": rows}
+        doc = {
+            "command": " ".join(["python", "benchmarks/bench_nb201_ranking.py", *(argv or sys.argv[1:])]),
+            "cells": len(archs),
+            "sample_seed": args.sample_seed,
+            "teacher": teacher,
+            "batch_size": args.batch_size,
+            "repeats": args.repeats,
+            "oracle": oracle,
+            "scores": rows,
+        }
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
     return 0
 

@@ -59,7 +59,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nb201_ranking import ROOT, best_cell, build_imagefolder  # noqa: E402
 
 
-def run_study(proxy: str, sampler: str, seed: int, trials: int, *, work: Path, data_dir: Path, teacher: str) -> optuna.Study:
+def run_study(
+    proxy: str, sampler: str, seed: int, trials: int, *, work: Path, data_dir: Path, teacher: str
+) -> optuna.Study:
     """The study of this configuration, run (or completed) with the real CLI to ``trials`` trials."""
     name = f"{proxy}-{sampler}-seed{seed}"
     storage = f"sqlite:///{work / (name + '.db')}"  # one file per study: parallel runs never share a lock
@@ -70,11 +72,37 @@ def run_study(proxy: str, sampler: str, seed: int, trials: int, *, work: Path, d
         done = 0
     if done < trials:
         cmd = [
-            "diswot", "search", "--space", "nb201", "--teacher", teacher, "--dataset", "imagefolder",
-            "--data-dir", str(data_dir), "--image-size", "32", "--proxy", proxy, "--sampler", sampler,
-            "--seed", str(seed), "--n-trials", str(trials - done), "--storage", storage, "--study", name,
-            "--no-progress", "--note-every", "0", "--device", "cpu",
-            "--confirm-top", "0",  # the pick stage is run below, for every budget
+            "diswot",
+            "search",
+            "--space",
+            "nb201",
+            "--teacher",
+            teacher,
+            "--dataset",
+            "imagefolder",
+            "--data-dir",
+            str(data_dir),
+            "--image-size",
+            "32",
+            "--proxy",
+            proxy,
+            "--sampler",
+            sampler,
+            "--seed",
+            str(seed),
+            "--n-trials",
+            str(trials - done),
+            "--storage",
+            storage,
+            "--study",
+            name,
+            "--no-progress",
+            "--note-every",
+            "0",
+            "--device",
+            "cpu",
+            "--confirm-top",
+            "0",  # the pick stage is run below, for every budget
         ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -101,8 +129,18 @@ def complete(study: optuna.Study, n: int, term: str | None = None) -> list[Froze
 class Picker:
     """The pick stage of a search (:func:`confirm_scores`) for one study's scoring, cached on disk."""
 
-    def __init__(self, proxy: str, seed: int, *, study: optuna.Study, cache: Path, data_dir: Path, teacher: str,
-                 top: int, repeats: int) -> None:
+    def __init__(
+        self,
+        proxy: str,
+        seed: int,
+        *,
+        study: optuna.Study,
+        cache: Path,
+        data_dir: Path,
+        teacher: str,
+        top: int,
+        repeats: int,
+    ) -> None:
         self.proxy, self.seed, self.top, self.repeats, self.cache = proxy, seed, top, repeats, cache
         self.known: dict[str, float] = json.loads(cache.read_text()) if cache.exists() else {}
         self._setup: ScoringSetup | None = None
@@ -111,9 +149,16 @@ class Picker:
 
     def setup(self) -> ScoringSetup:
         if self._setup is None:
-            config = SearchConfig(space="nb201", teacher=str(self._args["teacher"]), proxy=self.proxy,
-                                  dataset="imagefolder", data_dir=str(self._args["data_dir"]), image_size=32,
-                                  seed=self.seed, device="cpu")
+            config = SearchConfig(
+                space="nb201",
+                teacher=str(self._args["teacher"]),
+                proxy=self.proxy,
+                dataset="imagefolder",
+                data_dir=str(self._args["data_dir"]),
+                image_size=32,
+                seed=self.seed,
+                device="cpu",
+            )
             self._setup = make_scoring(config)
             study = self._args["study"]
             assert isinstance(study, optuna.Study)
@@ -177,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(1 + np.sum(all_acc > acc))
 
     proxies = args.proxies.split(",")
-    runs: list[tuple[str, str, str, str | None]] = [(p_, s_, p_, None) for p_ in proxies for s_ in args.samplers.split(",")]
+    runs: list[tuple[str, str, str, str | None]] = [
+        (p_, s_, p_, None) for p_ in proxies for s_ in args.samplers.split(",")
+    ]
     if args.derive and "random" in args.samplers.split(","):
         terms = {"diswot": "diswot", "params": "log_params"}
         runs += [(d, "random", proxies[0], terms[d]) for d in args.derive.split(",")]
@@ -192,8 +239,16 @@ def main(argv: list[str] | None = None) -> int:
                 study = run_study(proxy, sampler, seed, budgets[-1], work=args.work, data_dir=data_dir, teacher=teacher)
             if study is None or len(study.trials) < budgets[-1]:
                 continue  # not run (yet): left out of the report
-            picker = Picker(proxy, seed, study=study, cache=args.work / f"{proxy}-{sampler}-seed{seed}.confirm.json",
-                            data_dir=data_dir, teacher=teacher, top=args.confirm_top, repeats=args.confirm_repeats)
+            picker = Picker(
+                proxy,
+                seed,
+                study=study,
+                cache=args.work / f"{proxy}-{sampler}-seed{seed}.confirm.json",
+                data_dir=data_dir,
+                teacher=teacher,
+                top=args.confirm_top,
+                repeats=args.confirm_repeats,
+            )
             for n in budgets:
                 arch = picker.pick(complete(study, n - extra, term)) if extra else best_scored(complete(study, n, term))
                 plain_arch = best_scored(complete(study, n, term))
@@ -202,21 +257,31 @@ def main(argv: list[str] | None = None) -> int:
                     plain[n].append(accuracy(plain_arch))
         label = f"{proxy} / {sampler}" + (f" (from {source}'s terms)" if term else "")
         if picked[budgets[0]]:
-            rows[label] = {"seeds": len(picked[budgets[0]]),
-                           "pick": {n: summary(a, rank) for n, a in picked.items() if a},
-                           "best_score": {n: summary(a, rank) for n, a in plain.items() if a}}
+            rows[label] = {
+                "seeds": len(picked[budgets[0]]),
+                "pick": {n: summary(a, rank) for n, a in picked.items() if a},
+                "best_score": {n: summary(a, rank) for n, a in plain.items() if a},
+            }
     oracle = {}
     for n in budgets:
-        accs = [float(everything.accuracy[np.random.default_rng(s).choice(len(everything), n, replace=False)].max()) for s in seeds]
+        accs = [
+            float(everything.accuracy[np.random.default_rng(s).choice(len(everything), n, replace=False)].max())
+            for s in seeds
+        ]
         oracle[n] = summary(accs, rank)
     params = [space.count_params(a, 100) for a in everything.archs]
     largest = float(everything.accuracy[int(np.argmax(params))])
-    print(f"NB201 search picks, CIFAR-100 validation accuracy (mean ± std over seeds; median rank of 15,625); "
-          f"the pick re-scores the {args.confirm_top} best students with {args.confirm_repeats} repeats "
-          f"({extra} of the N evaluations)")
+    print(
+        f"NB201 search picks, CIFAR-100 validation accuracy (mean ± std over seeds; median rank of 15,625); "
+        f"the pick re-scores the {args.confirm_top} best students with {args.confirm_repeats} repeats "
+        f"({extra} of the N evaluations)"
+    )
 
     def cells(row: dict[int, Any]) -> str:
-        return "  ".join(f"N={n}: {r['mean']:.2f} ± {r['std']:.2f} (rank {int(np.median(r['rank']))})" for n, r in sorted(row.items()))
+        return "  ".join(
+            f"N={n}: {r['mean']:.2f} ± {r['std']:.2f} (rank {int(np.median(r['rank']))})"
+            for n, r in sorted(row.items())
+        )
 
     for name, row in rows.items():
         print(f"{name:58s} pick        {cells(row['pick'])}  [{row['seeds']} seeds]")
@@ -225,10 +290,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'largest cell':58s}             {largest:.2f} (rank {rank(largest)})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"command": " ".join(["python", "benchmarks/bench_nb201_search.py", *(argv or sys.argv[1:])]),
-               "teacher": teacher, "seeds": seeds, "budgets": budgets, "confirm_top": args.confirm_top,
-               "confirm_repeats": args.confirm_repeats, "picks": rows, "oracle": oracle,
-               "largest": {"acc": largest, "rank": rank(largest)}}
+        doc = {
+            "command": " ".join(["python", "benchmarks/bench_nb201_search.py", *(argv or sys.argv[1:])]),
+            "teacher": teacher,
+            "seeds": seeds,
+            "budgets": budgets,
+            "confirm_top": args.confirm_top,
+            "confirm_repeats": args.confirm_repeats,
+            "picks": rows,
+            "oracle": oracle,
+            "largest": {"acc": largest, "rank": rank(largest)},
+        }
         args.json.write_text(json.dumps(doc, indent=1, default=str) + "\n")
     return 0
 

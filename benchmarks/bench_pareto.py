@@ -55,7 +55,9 @@ SAMPLERS = ("evolution", "nsga2", "random")
 Values = tuple[float, float]
 
 
-def run_study(sampler: optuna.samplers.BaseSampler, suggest: Callable[[Any], Any], values: Callable[[Any], Values | None], n: int) -> list[Values | None]:
+def run_study(
+    sampler: optuna.samplers.BaseSampler, suggest: Callable[[Any], Any], values: Callable[[Any], Values | None], n: int
+) -> list[Values | None]:
     """``n`` trials of ``sampler``; the (score, params) of each, ``None`` for a failed one."""
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     out = []
@@ -92,20 +94,29 @@ def make(name: str, setup: Any, seed: int) -> optuna.samplers.BaseSampler:
     """The sampler ``name`` as the comparison runs it."""
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=20, seed=seed)
-    return make_sampler(name, space=setup.space, limits=setup.limits, num_classes=setup.num_classes, seed=seed, objectives=2)
+    return make_sampler(
+        name, space=setup.space, limits=setup.limits, num_classes=setup.num_classes, seed=seed, objectives=2
+    )
 
 
 def summary(table: dict[str, list[float]], best: float) -> dict[str, Any]:
     """Mean, std, share of the best front, per seed, and evolution against NSGA-II and random."""
     out: dict[str, Any] = {
-        name: {"mean": statistics.mean(hvs), "std": statistics.pstdev(hvs), "of_best": statistics.mean(hvs) / best, "per_seed": hvs}
+        name: {
+            "mean": statistics.mean(hvs),
+            "std": statistics.pstdev(hvs),
+            "of_best": statistics.mean(hvs) / best,
+            "per_seed": hvs,
+        }
         for name, hvs in table.items()
     }
     evo, nsga, rnd = table["evolution"], table["nsga2"], table["random"]
     for name in table:
         out[name]["gap"] = 1 - out[name]["of_best"]
     out["evolution/nsga2"] = statistics.mean(evo) / statistics.mean(nsga)
-    out["nsga2_gap/evolution_gap"] = out["nsga2"]["gap"] / out["evolution"]["gap"] if out["evolution"]["gap"] > 0 else float("inf")
+    out["nsga2_gap/evolution_gap"] = (
+        out["nsga2"]["gap"] / out["evolution"]["gap"] if out["evolution"]["gap"] > 0 else float("inf")
+    )
     out["evolution/random"] = statistics.mean(evo) / statistics.mean(rnd)
     out["wins_vs_nsga2"] = sum(e > n for e, n in zip(evo, nsga))
     out["ties_vs_nsga2"] = sum(e == n for e, n in zip(evo, nsga))
@@ -115,7 +126,18 @@ def summary(table: dict[str, list[float]], best: float) -> dict[str, Any]:
 
 def machine() -> str:
     """The CPU model and the cores this process may use."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?") if Path("/proc/cpuinfo").exists() else "?"
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
+        )
+        if Path("/proc/cpuinfo").exists()
+        else "?"
+    )
     return f"{model}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
 
 
@@ -123,8 +145,16 @@ def commit() -> str | None:
     """The short commit of the working tree the script runs from (``+`` when it has changes)."""
     try:
         here = Path(__file__).parent
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+" if dirty else "")
@@ -146,7 +176,12 @@ def main() -> None:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
 
     config = SearchConfig(
-        space=args.space, teacher=TEACHERS[args.space], proxy="diswot", dataset="synthetic", batch_size=args.batch_size, device="cpu"
+        space=args.space,
+        teacher=TEACHERS[args.space],
+        proxy="diswot",
+        dataset="synthetic",
+        batch_size=args.batch_size,
+        device="cpu",
     )
     setup = make_scoring(config)
     space = setup.space
@@ -171,7 +206,10 @@ def main() -> None:
         return cache[key] if key in valid else None
 
     start = time.perf_counter()
-    runs = {name: [run_study(make(name, setup, seed), space.suggest, values, budgets[-1]) for seed in seeds] for name in SAMPLERS}
+    runs = {
+        name: [run_study(make(name, setup, seed), space.suggest, values, budgets[-1]) for seed in seeds]
+        for name in SAMPLERS
+    }
     elapsed = time.perf_counter() - start
 
     everything = losses([cache[k] for k in valid], DIRECTIONS)
@@ -192,7 +230,9 @@ def main() -> None:
         table = {name: [hv(r[:n]) for r in rs] for name, rs in runs.items()}
         figures[str(n)] = s = summary(table, best)
         print(f"\nN = {n} trials")
-        print(f"{'sampler':<10} {'HV mean':>8} {'std':>7} {'of best':>8} {'gap':>6} {'distinct':>9} {'failed':>7}   per seed")
+        print(
+            f"{'sampler':<10} {'HV mean':>8} {'std':>7} {'of best':>8} {'gap':>6} {'distinct':>9} {'failed':>7}   per seed"
+        )
         for name, hvs in table.items():
             s[name]["distinct_values"] = statistics.mean(len(set(r[:n]) - {None}) for r in runs[name])
             s[name]["failed"] = statistics.mean(r[:n].count(None) for r in runs[name])
@@ -205,10 +245,13 @@ def main() -> None:
             f"({s['ties_vs_nsga2']} ties); evolution / random {s['evolution/random']:.3f}x; "
             f"NSGA-II's gap / the evolution's {s['nsga2_gap/evolution_gap']:.1f}x"
         )
-    print("\nevolution / NSGA-II per N: " + ", ".join(
-        f"N={n} {f['evolution/nsga2']:.4f}x ({f['wins_vs_nsga2']}/{len(seeds)}, gap {f['evolution']['gap']:.2%} vs {f['nsga2']['gap']:.2%})"
-        for n, f in ((n, figures[str(n)]) for n in budgets)
-    ))
+    print(
+        "\nevolution / NSGA-II per N: "
+        + ", ".join(
+            f"N={n} {f['evolution/nsga2']:.4f}x ({f['wins_vs_nsga2']}/{len(seeds)}, gap {f['evolution']['gap']:.2%} vs {f['nsga2']['gap']:.2%})"
+            for n, f in ((n, figures[str(n)]) for n in budgets)
+        )
+    )
     if args.json:
         result = {
             "command": "python benchmarks/bench_pareto.py " + " ".join(sys.argv[1:]),

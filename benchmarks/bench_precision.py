@@ -36,8 +36,15 @@ def main() -> None:
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    base = dict(space=args.space, teacher=args.teacher, dataset="synthetic", batch_size=args.batch_size,
-                device=args.device, seed=args.seed, max_params=int(float(args.max_params)))
+    base = dict(
+        space=args.space,
+        teacher=args.teacher,
+        dataset="synthetic",
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        max_params=int(float(args.max_params)),
+    )
     ref = make_scoring(SearchConfig(**base))
     low = make_scoring(SearchConfig(precision=args.precision, **base))
     space = ref.space
@@ -54,8 +61,10 @@ def main() -> None:
         if (i + 1) % 50 == 0:
             print(f"  {i + 1}/{len(archs)} students", flush=True)
     tau = kendalltau(scores["fp32"], scores[args.precision]).statistic
-    print(f"{args.space}, {len(archs)} random students <= {args.max_params} params, device {ref.scorer.device}, "
-          f"batch {args.batch_size}")
+    print(
+        f"{args.space}, {len(archs)} random students <= {args.max_params} params, device {ref.scorer.device}, "
+        f"batch {args.batch_size}"
+    )
     print(f"Kendall tau fp32 vs {args.precision}: {tau:.4f} ({'meets' if tau >= 0.99 else 'misses'} the 0.99 bar)")
     for name, total in times.items():
         print(f"{name}: {1000 * total / len(archs):.1f} ms per candidate")

@@ -101,8 +101,11 @@ def main(argv: list[str] | None = None) -> None:
                 for n in counts:
                     rnd = window_ms(times["random"], n, args.window, stat)
                     evo = window_ms(times["evolution"], n, args.window, stat)
-                    print(f"{storage_name:<8} {stat:<6} {n:>7} {rnd:>10.3f} {evo:>8.3f} {evo / rnd:>11.2f} {evo / first:>14.2f}",
-                          flush=True)
+                    print(
+                        f"{storage_name:<8} {stat:<6} {n:>7} {rnd:>10.3f} {evo:>8.3f} {evo / rnd:>11.2f} {evo / first:>14.2f}",
+                        flush=True,
+                    )
+
 
 if __name__ == "__main__":
     main()

@@ -52,7 +52,9 @@ def _sync(device: torch.device) -> None:
 def search_students(config: SearchConfig, n: int) -> tuple[object, list[object]]:
     """Run a real (in-memory) search of ``n`` trials; return the setup and its students."""
     setup = make_scoring(config)
-    sampler = make_sampler("evolution", space=setup.space, limits=setup.limits, num_classes=setup.num_classes, seed=config.seed)
+    sampler = make_sampler(
+        "evolution", space=setup.space, limits=setup.limits, num_classes=setup.num_classes, seed=config.seed
+    )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(SearchObjective(setup), n_trials=n, catch=TRIAL_ERRORS)
     space = setup.space
@@ -127,10 +129,29 @@ def end_to_end(trials: int, batch: int, device: str, workers: int, storage: str 
     with tempfile.TemporaryDirectory() as tmp:
         url = storage or f"sqlite:///{Path(tmp) / 'e2e.db'}"
         cmd = [
-            sys.executable, "-m", "diswot.pipeline.cli", "search", "--space", "nb201",
-            "--teacher", SETTINGS["nb201"]["teacher"], "--dataset", "synthetic", "--batch-size", str(batch),
-            "--device", device, "--n-trials", str(trials), "--workers", str(workers),
-            "--storage", url, "--study", "e2e-s1", "--no-progress",
+            sys.executable,
+            "-m",
+            "diswot.pipeline.cli",
+            "search",
+            "--space",
+            "nb201",
+            "--teacher",
+            SETTINGS["nb201"]["teacher"],
+            "--dataset",
+            "synthetic",
+            "--batch-size",
+            str(batch),
+            "--device",
+            device,
+            "--n-trials",
+            str(trials),
+            "--workers",
+            str(workers),
+            "--storage",
+            url,
+            "--study",
+            "e2e-s1",
+            "--no-progress",
         ]
         t = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -150,11 +171,19 @@ def end_to_end(trials: int, batch: int, device: str, workers: int, storage: str 
             scoring.append(score_ms)
             rest.append(1000 * span / len(block) - score_ms)
             mflops.append(statistics.fmean(tr.user_attrs.get("flops", 0) for tr in block) / 1e6)
-    return {"trials": len(done), "workers": workers, "states": states, "wall_s": wall,
-            "trials_per_s": len(done) / wall, "block_trials_per_s": blocks,
-            # per block: mean scoring ms, the rest of each trial's wall time (sampler, storage,
-            # notes, between trials) and the students' mean MFLOPs, which the scoring time follows
-            "block_scoring_ms": scoring, "block_rest_ms": rest, "block_mflops": mflops}
+    return {
+        "trials": len(done),
+        "workers": workers,
+        "states": states,
+        "wall_s": wall,
+        "trials_per_s": len(done) / wall,
+        "block_trials_per_s": blocks,
+        # per block: mean scoring ms, the rest of each trial's wall time (sampler, storage,
+        # notes, between trials) and the students' mean MFLOPs, which the scoring time follows
+        "block_scoring_ms": scoring,
+        "block_rest_ms": rest,
+        "block_mflops": mflops,
+    }
 
 
 def main() -> None:
@@ -174,28 +203,41 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     figures: dict[str, object] = {"device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__}
     print(f"device {args.device}, {torch.get_num_threads()} threads, batch {args.batch_size}", flush=True)
-    print(f"{'setting':<10} {'students':>8} {'fast ms':>9} {'fwd ms':>9} {'naive ms':>9} {'naive/fast':>11} {'fast/fwd':>9}")
+    print(
+        f"{'setting':<10} {'students':>8} {'fast ms':>9} {'fwd ms':>9} {'naive ms':>9} {'naive/fast':>11} {'fast/fwd':>9}"
+    )
     for name in filter(None, args.settings.split(",")):
         r = time_setting(name, args.students, args.batch_size, args.device, args.naive_students)
         figures[name] = r
-        print(f"{name:<10} {r['students']:>8} {r['fast_ms']:>9.1f} {r['fwd_ms']:>9.1f} {r['naive_ms']:>9.1f} "
-              f"{r['naive_over_fast']:>10.1f}x {r['fast_over_fwd']:>8.2f}x", flush=True)
+        print(
+            f"{name:<10} {r['students']:>8} {r['fast_ms']:>9.1f} {r['fwd_ms']:>9.1f} {r['naive_ms']:>9.1f} "
+            f"{r['naive_over_fast']:>10.1f}x {r['fast_over_fwd']:>8.2f}x",
+            flush=True,
+        )
     if args.memory_students:
         m = peak_memory_s2_imagenet(args.memory_students, args.batch_size, args.device)
         figures["s2-imagenet-memory"] = m
-        print(f"S2-ImageNet 224px batch {args.batch_size}: {m['students']} candidates, {m['s_per_candidate']:.2f} s each, "
-              f"peak RSS {m['peak_rss_mib']:.0f} MiB" + (f", CUDA peak {m['cuda_peak_mib']:.0f} MiB" if "cuda_peak_mib" in m else ""), flush=True)
+        print(
+            f"S2-ImageNet 224px batch {args.batch_size}: {m['students']} candidates, {m['s_per_candidate']:.2f} s each, "
+            f"peak RSS {m['peak_rss_mib']:.0f} MiB"
+            + (f", CUDA peak {m['cuda_peak_mib']:.0f} MiB" if "cuda_peak_mib" in m else ""),
+            flush=True,
+        )
     if args.e2e_trials:
         e = end_to_end(args.e2e_trials, args.batch_size, args.device, args.e2e_workers, args.e2e_storage)
         figures["e2e-s1"] = e
+
         def row(key: str, fmt: str) -> str:
             return ", ".join(format(b, fmt) for b in e[key])  # type: ignore[union-attr]
 
-        print(f"end to end: diswot search, {e['trials']} S1 trials ({e['states']}), {e['workers']} worker(s), SQLite: "
-              f"{e['wall_s']:.0f} s wall = {e['trials_per_s']:.2f} trials/s\n"
-              f"  per 1,000 trials: {row('block_trials_per_s', '.2f')} trials/s\n"
-              f"  scoring ms per trial: {row('block_scoring_ms', '.1f')} (students' MFLOPs: {row('block_mflops', '.1f')})\n"
-              f"  rest of each trial, ms (sampler, storage, notes; workers overlap): {row('block_rest_ms', '.1f')}", flush=True)
+        print(
+            f"end to end: diswot search, {e['trials']} S1 trials ({e['states']}), {e['workers']} worker(s), SQLite: "
+            f"{e['wall_s']:.0f} s wall = {e['trials_per_s']:.2f} trials/s\n"
+            f"  per 1,000 trials: {row('block_trials_per_s', '.2f')} trials/s\n"
+            f"  scoring ms per trial: {row('block_scoring_ms', '.1f')} (students' MFLOPs: {row('block_mflops', '.1f')})\n"
+            f"  rest of each trial, ms (sampler, storage, notes; workers overlap): {row('block_rest_ms', '.1f')}",
+            flush=True,
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

@@ -37,7 +37,14 @@ from diswot.pipeline.runner import STALE_CHECK_SECONDS, _throttled
 from diswot.pipeline.notes import write_trial_note
 from diswot.pipeline.search import make_sampler
 from diswot.spaces import Limits, get_space
-from diswot.storage import WORKER_KEY, RetryStaleTrial, fail_stale_trials, mark_trial_worker, open_storage, worker_identity
+from diswot.storage import (
+    WORKER_KEY,
+    RetryStaleTrial,
+    fail_stale_trials,
+    mark_trial_worker,
+    open_storage,
+    worker_identity,
+)
 
 
 def fresh_database(server: str, user: str) -> tuple[str, Callable[[], None]]:
@@ -67,9 +74,27 @@ def throughput(url: str, workers: int, n_trials: int, batch_size: int, threads: 
     """
     study = f"throughput_{workers}w_{uuid.uuid4().hex[:6]}"
     cmd = [
-        sys.executable, "-m", "diswot.pipeline.cli", "search", "--space", "s0", "--teacher", "resnet20",
-        "--dataset", "synthetic", "--batch-size", str(batch_size), "--study", study, "--n-trials", str(n_trials),
-        "--workers", str(workers), "--no-progress", "--top", "0",
+        sys.executable,
+        "-m",
+        "diswot.pipeline.cli",
+        "search",
+        "--space",
+        "s0",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        str(batch_size),
+        "--study",
+        study,
+        "--n-trials",
+        str(n_trials),
+        "--workers",
+        str(workers),
+        "--no-progress",
+        "--top",
+        "0",
     ]
     start = time.perf_counter()
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
@@ -133,7 +158,12 @@ def overhead(url: str, counts: list[int], window: int, seed: int, worker: bool) 
     # as diswot search does: the stale-trial scan at most every STALE_CHECK_SECONDS
     stale_check = _throttled(lambda s: fail_stale_trials(s, retry=retry), STALE_CHECK_SECONDS)
     studies = {
-        name: optuna.create_study(storage=open_storage(url), study_name=f"overhead_{name}_{uuid.uuid4().hex[:6]}", sampler=s, direction="maximize")
+        name: optuna.create_study(
+            storage=open_storage(url),
+            study_name=f"overhead_{name}_{uuid.uuid4().hex[:6]}",
+            sampler=s,
+            direction="maximize",
+        )
         for name, (s, _) in variants.items()
     }
     times: dict[str, list[float]] = {name: [] for name in studies}
@@ -153,7 +183,9 @@ def overhead(url: str, counts: list[int], window: int, seed: int, worker: bool) 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default="127.0.0.1:5432", help="PostgreSQL host:port (a fresh database is created and dropped)")
+    parser.add_argument(
+        "--server", default="127.0.0.1:5432", help="PostgreSQL host:port (a fresh database is created and dropped)"
+    )
     parser.add_argument("--user", default="postgres", help="PostgreSQL user that may create databases")
     parser.add_argument("--storage", help="use this storage URL instead of a fresh database")
     parser.add_argument("--part", choices=("all", "throughput", "overhead"), default="all")
@@ -167,14 +199,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url, drop = (args.storage, lambda: None) if args.storage else fresh_database(args.server, args.user)
-    results: dict[str, object] = {"storage": "postgresql (fresh database)" if not args.storage else "given", "cpus": os.cpu_count()}
+    results: dict[str, object] = {
+        "storage": "postgresql (fresh database)" if not args.storage else "given",
+        "cpus": os.cpu_count(),
+    }
     try:
         if args.part in ("all", "throughput"):
             runs = [(1, None), (1, 1), (2, None)]  # 1 worker with all cores, with one thread; 2 workers
             rows = [throughput(url, w, args.search_trials, args.batch_size, t) for w, t in runs]
             results["throughput"] = rows
-            print(f"\nthroughput, diswot search S0 (resnet20 teacher, synthetic batch {args.batch_size}), {args.search_trials} trials")
-            print("| workers | torch threads each | trials/s (first start to last end) | speed-up | trials/s while all workers run | speed-up | command wall s |")
+            print(
+                f"\nthroughput, diswot search S0 (resnet20 teacher, synthetic batch {args.batch_size}), {args.search_trials} trials"
+            )
+            print(
+                "| workers | torch threads each | trials/s (first start to last end) | speed-up | trials/s while all workers run | speed-up | command wall s |"
+            )
             print("|---|---|---|---|---|---|---|")
             for r in rows:
                 print(
@@ -187,7 +226,9 @@ def main(argv: list[str] | None = None) -> None:
             table = overhead(url, counts, args.window, args.seed, not args.no_worker)
             results["overhead_ms"] = table
             names = list(table)
-            print(f"\nsampler + storage overhead per trial (ms, mean of the {args.window} trials before n), trivial objective over S0")
+            print(
+                f"\nsampler + storage overhead per trial (ms, mean of the {args.window} trials before n), trivial objective over S0"
+            )
             print("| n | " + " | ".join(names) + " | evolution / random |\n|---|" + "---|" * (len(names) + 1))
             for n in counts:
                 cells = " | ".join(f"{table[name][n]:.1f}" for name in names)

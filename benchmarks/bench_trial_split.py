@@ -67,9 +67,29 @@ def fresh_storage(kind: str, tmp: Path, server: str, user: str) -> Iterator[str]
 def run_search(url: str, args: argparse.Namespace, n_trials: int, workers: int) -> float:
     """Run ``diswot search`` on ``url``; return the command's wall time."""
     cmd = [
-        sys.executable, "-m", "diswot.pipeline.cli", "search", "--space", args.space, "--teacher", args.teacher,
-        "--dataset", "synthetic", "--batch-size", str(args.batch_size), "--device", args.device,
-        "--study", "split", "--n-trials", str(n_trials), "--workers", str(workers), "--no-progress", "--top", "0",
+        sys.executable,
+        "-m",
+        "diswot.pipeline.cli",
+        "search",
+        "--space",
+        args.space,
+        "--teacher",
+        args.teacher,
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        str(args.batch_size),
+        "--device",
+        args.device,
+        "--study",
+        "split",
+        "--n-trials",
+        str(n_trials),
+        "--workers",
+        str(workers),
+        "--no-progress",
+        "--top",
+        "0",
     ]
     env = dict(os.environ, DISWOT_STORAGE=url)
     if workers > 1:
@@ -93,9 +113,17 @@ def split(trials: list[optuna.trial.FrozenTrial], window: int) -> list[dict[str,
             cycle.append((nxt.datetime_start - t.datetime_start).total_seconds())  # type: ignore[operator]
             score.append(float(t.user_attrs["score_seconds"]))
         c, s = statistics.fmean(cycle), statistics.fmean(score)
-        rows.append({"from": trials[lo].number, "to": trials[lo].number + len(cycle), "cycle_ms": 1000 * c, "scoring_ms": 1000 * s,
-                     "rest_ms": 1000 * (c - s), "rest_over_scoring": (c - s) / s,
-                     "median_rest_ms": 1000 * statistics.median(a - b for a, b in zip(cycle, score))})
+        rows.append(
+            {
+                "from": trials[lo].number,
+                "to": trials[lo].number + len(cycle),
+                "cycle_ms": 1000 * c,
+                "scoring_ms": 1000 * s,
+                "rest_ms": 1000 * (c - s),
+                "rest_over_scoring": (c - s) / s,
+                "median_rest_ms": 1000 * statistics.median(a - b for a, b in zip(cycle, score)),
+            }
+        )
     return rows
 
 
@@ -105,7 +133,9 @@ def prefill(url: str, total: int) -> None:
     trials = study.get_trials(deepcopy=False)
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     copies = [
-        optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.value, user_attrs=t.user_attrs)
+        optuna.trial.create_trial(
+            params=t.params, distributions=t.distributions, value=t.value, user_attrs=t.user_attrs
+        )
         for t in (done[i % len(done)] for i in range(total - len(trials)))
     ]
     for lo in range(0, len(copies), 500):
@@ -122,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--storages", default=",".join(STORAGES))
     p.add_argument("--trials", type=int, default=200, help="trials of the split search (0: skip)")
     p.add_argument("--window", type=int, default=100, help="trials per row of the split")
-    p.add_argument("--prefill", type=int, default=0, help="then fill the study to this many trials and search --trials more")
+    p.add_argument(
+        "--prefill", type=int, default=0, help="then fill the study to this many trials and search --trials more"
+    )
     p.add_argument("--space", default="s0")
     p.add_argument("--teacher", default="resnet110")
     p.add_argument("--batch-size", type=int, default=64)
@@ -136,13 +168,20 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     kinds = [k for k in args.storages.split(",") if k]
-    figures: dict[str, object] = {"setting": f"{args.space}, teacher {args.teacher}, batch {args.batch_size}, {args.device}",
-                                  "threads": os.environ.get("OMP_NUM_THREADS", "default")}
-    print(f"diswot search --space {args.space} --teacher {args.teacher} --dataset synthetic --batch-size {args.batch_size} "
-          f"--device {args.device}; OMP_NUM_THREADS={figures['threads']}", flush=True)
+    figures: dict[str, object] = {
+        "setting": f"{args.space}, teacher {args.teacher}, batch {args.batch_size}, {args.device}",
+        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+    }
+    print(
+        f"diswot search --space {args.space} --teacher {args.teacher} --dataset synthetic --batch-size {args.batch_size} "
+        f"--device {args.device}; OMP_NUM_THREADS={figures['threads']}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         if args.trials:
-            print("| storage | trials | cycle ms | scoring ms | rest ms | rest (median) ms | rest / scoring |\n|---|---|---:|---:|---:|---:|---:|")
+            print(
+                "| storage | trials | cycle ms | scoring ms | rest ms | rest (median) ms | rest / scoring |\n|---|---|---:|---:|---:|---:|---:|"
+            )
             for kind in kinds:
                 with fresh_storage(kind, Path(tmp), args.server, args.user) as url:
                     wall = run_search(url, args, args.trials, 1)
@@ -153,12 +192,20 @@ def main(argv: list[str] | None = None) -> None:
                         rows += split(finished_trials(url)[args.prefill - args.trials :], args.window)
                 figures[f"split-{kind}"] = {"wall_s": wall, "windows": rows}
                 for r in rows:
-                    print(f"| {kind} | {r['from']}-{r['to']} | {r['cycle_ms']:.1f} | {r['scoring_ms']:.1f} | {r['rest_ms']:.1f} "
-                          f"| {r['median_rest_ms']:.1f} | {r['rest_over_scoring']:.2f}x |", flush=True)
+                    print(
+                        f"| {kind} | {r['from']}-{r['to']} | {r['cycle_ms']:.1f} | {r['scoring_ms']:.1f} | {r['rest_ms']:.1f} "
+                        f"| {r['median_rest_ms']:.1f} | {r['rest_over_scoring']:.2f}x |",
+                        flush=True,
+                    )
         counts = [int(w) for w in args.workers.split(",") if w]
         if counts:
             print(f"\ntrials/s against workers ({args.worker_trials} trials per run, {os.cpu_count()} cores)")
-            print("| storage | " + " | ".join(f"{w} worker{'s' * (w > 1)}" for w in counts) + " |\n|---|" + "---:|" * len(counts))
+            print(
+                "| storage | "
+                + " | ".join(f"{w} worker{'s' * (w > 1)}" for w in counts)
+                + " |\n|---|"
+                + "---:|" * len(counts)
+            )
             for kind in kinds:
                 rates = []
                 for w in counts:

@@ -56,8 +56,11 @@ def main(argv: list[str] | None = None) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = EvolutionSampler(suggest_func=suggest, constraint=constraint, seed=args.seed)
     study = optuna.create_study(
-        study_name="evolution-example", storage=args.storage, load_if_exists=True,
-        direction="maximize", sampler=sampler,
+        study_name="evolution-example",
+        storage=args.storage,
+        load_if_exists=True,
+        direction="maximize",
+        sampler=sampler,
     )
     study.optimize(objective, n_trials=args.n_trials)
 

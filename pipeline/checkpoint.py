@@ -66,6 +66,7 @@ def weights_path(value: str | Path, *, option: str = "--teacher-weights") -> Pat
         raise DiswotError(f"{option} {str(value)!r} is not a file or a folder: pass a checkpoint file or a run folder")
     return path
 
+
 FORMAT = "diswot-checkpoint"
 VERSION = 1
 _REQUIRED = ("model", "optimizer", "scheduler", "epoch", "config", "arch")
@@ -107,7 +108,11 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
         if len(cuda) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda)
         else:
-            log.warning("checkpoint has %d CUDA RNG states, this machine %d GPUs: CUDA RNG not restored", len(cuda), torch.cuda.device_count())
+            log.warning(
+                "checkpoint has %d CUDA RNG states, this machine %d GPUs: CUDA RNG not restored",
+                len(cuda),
+                torch.cuda.device_count(),
+            )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -182,14 +187,18 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             "it can still serve as --teacher-weights if it holds a state dict"
         )
     if data.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {str(path)!r} has format version {data.get('version')!r}; this diswot reads {VERSION}")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {data.get('version')!r}; this diswot reads {VERSION}"
+        )
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: no {', '.join(missing)}")
     return data
 
 
-def check_config(saved: Mapping[str, Any], current: Mapping[str, Any], *, mutable: Iterable[str] = (), path: str | Path = "") -> None:
+def check_config(
+    saved: Mapping[str, Any], current: Mapping[str, Any], *, mutable: Iterable[str] = (), path: str | Path = ""
+) -> None:
     """Refuse to resume a checkpoint written under another configuration (one line with the diff)."""
     skip = set(mutable)
     diff = [

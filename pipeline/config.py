@@ -14,7 +14,17 @@ from .errors import DiswotError
 from .init import INITS
 from .scoring import PRECISIONS
 
-__all__ = ["CHANGEABLE_FIELDS", "DEFAULT_CONFIRM_REPEATS", "DEFAULT_CONFIRM_TOP", "DEFAULT_PROXY", "DEFAULT_REFERENCE_SIZE", "RECORDED_FIELDS", "SearchConfig", "config_from_args", "uses_reference"]
+__all__ = [
+    "CHANGEABLE_FIELDS",
+    "DEFAULT_CONFIRM_REPEATS",
+    "DEFAULT_CONFIRM_TOP",
+    "DEFAULT_PROXY",
+    "DEFAULT_REFERENCE_SIZE",
+    "RECORDED_FIELDS",
+    "SearchConfig",
+    "config_from_args",
+    "uses_reference",
+]
 
 SAMPLERS = ("evolution", "random", "tpe")
 #: the score a search uses unless ``--proxy`` says otherwise (README, "Which score?")
@@ -97,11 +107,15 @@ class SearchConfig:
             raise DiswotError(f"unknown --semantic {self.semantic!r}; valid: {', '.join(SEMANTIC_MODES)}")
         for name in ("max_params", "max_layers"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise DiswotError(f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}")
+                raise DiswotError(
+                    f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}"
+                )
         if self.reference_size < 8:
             raise DiswotError(f"--reference-size must be >= 8, got {self.reference_size}")
         if self.confirm_top < 0:
-            raise DiswotError(f"--confirm-top must be >= 0 (0: recommend the best score as it is), got {self.confirm_top}")
+            raise DiswotError(
+                f"--confirm-top must be >= 0 (0: recommend the best score as it is), got {self.confirm_top}"
+            )
         for name in ("batch_size", "repeats", "population_size", "tournament_size", "confirm_repeats"):
             if getattr(self, name) < 1:
                 raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -122,7 +136,9 @@ class SearchConfig:
         """The fields stored on the study, with the resolved class count and semantic mode."""
         values = asdict(self)
         limits = self.limits()
-        values.update(num_classes=num_classes, semantic=semantic, max_params=limits.max_params, max_layers=limits.max_layers)
+        values.update(
+            num_classes=num_classes, semantic=semantic, max_params=limits.max_params, max_layers=limits.max_layers
+        )
         recorded = {k: values[k] for k in RECORDED_FIELDS}
         # recorded only when set, so that studies created before these options resume unchanged
         if self.objectives != ("score",):

@@ -117,7 +117,9 @@ def confirm_scores(
             log.info("confirming trial %d left it out: %s", t.number, exc)
             continue
         if proxy.reference_terms:
-            terms = {k: (have * float(t.user_attrs[k]) + sum(r[k] for r in new)) / repeats for k in proxy.reference_terms}
+            terms = {
+                k: (have * float(t.user_attrs[k]) + sum(r[k] for r in new)) / repeats for k in proxy.reference_terms
+            }
             reference = scorer.reference
             if reference is None:
                 raise ValueError(f"proxy {proxy.name!r} ranks against a reference sample; attach the study's first")

@@ -104,12 +104,21 @@ def train_transform(info: DatasetInfo) -> Transform:
         crop = (
             [v2.RandomCrop(info.image_size, padding=4)]
             if info.name != "imagefolder"
-            else [v2.Resize((info.image_size, info.image_size), antialias=True), v2.RandomCrop(info.image_size, padding=4)]
+            else [
+                v2.Resize((info.image_size, info.image_size), antialias=True),
+                v2.RandomCrop(info.image_size, padding=4),
+            ]
         )
     else:
         crop = [v2.RandomResizedCrop(info.image_size, antialias=True)]
     transform: Transform = v2.Compose(
-        [v2.ToImage(), *crop, v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
+        [
+            v2.ToImage(),
+            *crop,
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(info.mean, info.std),
+        ]
     )
     return transform
 

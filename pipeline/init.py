@@ -44,4 +44,3 @@ def initialise(model: nn.Module, init: str = DEFAULT_INIT) -> nn.Module:
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
                 m.reset_running_stats()
     return model
-

@@ -183,9 +183,7 @@ def top_mean(scores: ArrayLike, accuracy: ArrayLike, n: int = 10) -> float:
     return float(a[np.argsort(-s, kind="stable")[: max(1, min(n, len(s)))]].mean())
 
 
-def budget_regret(
-    scores: ArrayLike, accuracy: ArrayLike, params: ArrayLike, *, budgets: int = 10
-) -> dict[str, Any]:
+def budget_regret(scores: ArrayLike, accuracy: ArrayLike, params: ArrayLike, *, budgets: int = 10) -> dict[str, Any]:
     """What a user with a parameter budget loses by taking the score's pick instead of the best.
 
     ``budgets`` limits are spread over the sample's parameter range (its quantiles 1/budgets ..
@@ -277,7 +275,5 @@ def rank_proxy(
     for r in range(repeats):
         s = np.array([v[r] for _, v in scored], dtype=np.float64)
         per_repeat.append(rank_metrics(s, acc, top_k) if len(scored) >= 3 else dict.fromkeys(METRICS))
-    scores = {
-        label: (None if v is None else float(np.mean(v))) for label, v in zip(truth.names, per_arch)
-    }
+    scores = {label: (None if v is None else float(np.mean(v))) for label, v in zip(truth.names, per_arch)}
     return ProxyRanking(name, summarise_repeats(per_repeat), per_repeat, scores, failed, seconds)

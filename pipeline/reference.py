@@ -42,8 +42,13 @@ def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int
     if size < 8:
         raise DiswotError(f"--reference-size must be at least 8 (a rank needs a sample), got {size}")
     sampler = make_sampler(
-        "evolution", space=space, limits=limits, num_classes=num_classes, seed=seed,
-        population_size=10**9, tournament_size=1,  # never leaves the random phase
+        "evolution",
+        space=space,
+        limits=limits,
+        num_classes=num_classes,
+        seed=seed,
+        population_size=10**9,
+        tournament_size=1,  # never leaves the random phase
     )
     quiet = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
@@ -65,7 +70,12 @@ def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int
             if len(archs) == size:
                 return list(archs)
     if len(archs) >= 8:  # a small space under tight limits: all the distinct students it has
-        log.info("reference sample: %d distinct %s architectures within the limits (of %d asked)", len(archs), space.name, size)
+        log.info(
+            "reference sample: %d distinct %s architectures within the limits (of %d asked)",
+            len(archs),
+            space.name,
+            size,
+        )
         return list(archs)
     raise DiswotError(
         f"found only {len(archs)} distinct {space.name} architectures within the limits for a reference sample "
@@ -73,9 +83,7 @@ def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int
     )
 
 
-def build_reference(
-    scorer: Scorer, archs: list[Hashable], *, on_arch: Callable[[], None] | None = None
-) -> Reference:
+def build_reference(scorer: Scorer, archs: list[Hashable], *, on_arch: Callable[[], None] | None = None) -> Reference:
     """Score ``archs`` (mean raw terms over the repeats); architectures that fail are left out."""
     names = scorer.proxy.reference_terms
     kept: list[str] = []
@@ -97,9 +105,7 @@ def build_reference(
     return Reference(tuple(kept), values)
 
 
-def study_reference(
-    study: optuna.Study, make: Callable[[], Reference]
-) -> Reference:
+def study_reference(study: optuna.Study, make: Callable[[], Reference]) -> Reference:
     """The study's stored reference, or ``make()``'s, stored first (the stored one wins a race)."""
     storage, study_id = study._storage, study._study_id
     stored: Any = storage.get_study_system_attrs(study_id).get(REFERENCE_ATTR)

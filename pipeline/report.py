@@ -65,12 +65,24 @@ def top_table(
     confirmed: dict[str, float] = stored["scores"] if stored else {}
     confirm_cols = [f"confirmed ({stored['repeats']} repeats)"] if stored else []
     table = Table(title=title or f"top {len(trials)} students of {study.study_name}")
-    for col in ("#", "trial", *(["arch"] if arch else []), "score", *confirm_cols, *term_cols, "params", "FLOPs", *distill_cols):
+    for col in (
+        "#",
+        "trial",
+        *(["arch"] if arch else []),
+        "score",
+        *confirm_cols,
+        *term_cols,
+        "params",
+        "FLOPs",
+        *distill_cols,
+    ):
         table.add_column(col, justify="left" if col == "arch" else "right", no_wrap=True)
     for i, t in enumerate(trials, 1):
         a = t.user_attrs
         distill = (
-            [f"{100 * a['distill_top1']:.2f}%", str(a.get("distill_epochs", "-"))] if "distill_top1" in a else ["-", "-"]
+            [f"{100 * a['distill_top1']:.2f}%", str(a.get("distill_epochs", "-"))]
+            if "distill_top1" in a
+            else ["-", "-"]
         )
         table.add_row(
             str(i),
@@ -98,7 +110,9 @@ def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
     else:
         console.print(top_table(study, n, arch=False))
         for i, t in enumerate(top_trials(study, n), 1):
-            console.print(f"{i}. trial {t.number}: {t.user_attrs.get('arch', '?')}", soft_wrap=True, highlight=False, markup=False)
+            console.print(
+                f"{i}. trial {t.number}: {t.user_attrs.get('arch', '?')}", soft_wrap=True, highlight=False, markup=False
+            )
     if len(study.directions) == 1:
         print_recommended(console, study)
 

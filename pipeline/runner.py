@@ -60,9 +60,23 @@ COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 STALE_CHECK_SECONDS = 30.0
 #: options that are never recorded on the study and may change on every run
 UNRECORDED = (
-    "n_trials", "timeout", "data_dir", "device", "workers", "worker_index", "max_trials", "heartbeat",
-    "grace_period", "max_retry", "sampler", "population_size", "tournament_size", "top", "note_every",
-    "confirm_top", "confirm_repeats",
+    "n_trials",
+    "timeout",
+    "data_dir",
+    "device",
+    "workers",
+    "worker_index",
+    "max_trials",
+    "heartbeat",
+    "grace_period",
+    "max_retry",
+    "sampler",
+    "population_size",
+    "tournament_size",
+    "top",
+    "note_every",
+    "confirm_top",
+    "confirm_repeats",
 )
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
@@ -91,7 +105,14 @@ class WorkerOptions:
     keep_study_proxy: bool = False
 
     def __post_init__(self) -> None:
-        for name, minimum in (("max_trials", 1), ("heartbeat", 1), ("grace_period", 1), ("max_retry", 0), ("note_every", 0), ("worker_index", 0)):
+        for name, minimum in (
+            ("max_trials", 1),
+            ("heartbeat", 1),
+            ("grace_period", 1),
+            ("max_retry", 0),
+            ("note_every", 0),
+            ("worker_index", 0),
+        ):
             value = getattr(self, name)
             if value is not None and value < minimum:
                 raise DiswotError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
@@ -162,7 +183,9 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
             elif field_name in UNRECORDED:
                 log.info("--allow-change %s: %s is never recorded and may always change", part, field_name)
             else:
-                raise DiswotError(f"--allow-change {part!r}: not a recorded field; valid: {', '.join(CHANGEABLE_FIELDS)}")
+                raise DiswotError(
+                    f"--allow-change {part!r}: not a recorded field; valid: {', '.join(CHANGEABLE_FIELDS)}"
+                )
     return fields
 
 
@@ -236,7 +259,10 @@ def open_search(
         objectives=len(config.objectives),
     )
     study = optuna.create_study(
-        storage=backend, study_name=options.study_name, directions=study_directions(config.objectives), sampler=sampler,
+        storage=backend,
+        study_name=options.study_name,
+        directions=study_directions(config.objectives),
+        sampler=sampler,
         load_if_exists=True,
     )
     resumed = _record_study(study, setup, mutable)
@@ -290,7 +316,9 @@ def _worker_callbacks(run: OpenSearch, notes: StudyNotes | None) -> list[TrialCa
         callbacks.append(MaxTrialsCallback(options.max_trials, states=COUNTED_STATES))
     if not has_native_heartbeat(run.study._storage):
         grace, retry = options.grace, run.retry
-        callbacks.append(_throttled(lambda s: fail_stale_trials(s, grace_period=grace, retry=retry), STALE_CHECK_SECONDS))
+        callbacks.append(
+            _throttled(lambda s: fail_stale_trials(s, grace_period=grace, retry=retry), STALE_CHECK_SECONDS)
+        )
     if notes is not None:
         callbacks.append(notes.callback)
     return callbacks

@@ -90,7 +90,11 @@ class Scorer:
         self.seed = seed
         self.num_classes = num_classes
         self.batches = [
-            Batch(b.images.to(self.device).contiguous(memory_format=self.memory_format), b.labels.to(self.device), b.num_classes)
+            Batch(
+                b.images.to(self.device).contiguous(memory_format=self.memory_format),
+                b.labels.to(self.device),
+                b.num_classes,
+            )
             for b in batches
         ]
         if teacher is not None:

@@ -21,7 +21,14 @@ from diswot.proxies import Reference, arch_flops, get_proxy, resolve_semantic_mo
 from .scoring import Scorer, resolve_device
 from .teachers import build_teacher, teacher_spec
 
-__all__ = ["ScoringSetup", "SearchObjective", "attach_reference", "check_limits_feasible", "make_sampler", "make_scoring"]
+__all__ = [
+    "ScoringSetup",
+    "SearchObjective",
+    "attach_reference",
+    "check_limits_feasible",
+    "make_sampler",
+    "make_scoring",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +79,9 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
     limits = config.limits()
     check_limits_feasible(space, limits, num_classes)
     teacher = build_teacher(spec.name, num_classes, config.teacher_weights)
-    semantic = resolve_semantic_mode(config.semantic, teacher.classifier.in_features, getattr(space, "fixed_feature_width", None))
+    semantic = resolve_semantic_mode(
+        config.semantic, teacher.classifier.in_features, getattr(space, "fixed_feature_width", None)
+    )
     if config.proxy in ("diswot", "diswot-semantic", "diswot-relation"):
         proxy_cls_options["semantic"] = semantic
     proxy = get_proxy(config.proxy, **proxy_cls_options)
@@ -100,7 +109,9 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
     return ScoringSetup(config, space, scorer, num_classes, info.image_size, semantic, limits)
 
 
-def attach_reference(setup: ScoringSetup, study: optuna.Study | None = None, on_arch: Callable[[], None] | None = None) -> None:
+def attach_reference(
+    setup: ScoringSetup, study: optuna.Study | None = None, on_arch: Callable[[], None] | None = None
+) -> None:
     """Give a rank-aggregated proxy its reference sample: the study's stored one, or a new one.
 
     The sample is ``config.reference_size`` architectures within the limits, drawn with the
@@ -112,7 +123,9 @@ def attach_reference(setup: ScoringSetup, study: optuna.Study | None = None, on_
     from .reference import build_reference, reference_archs, study_reference
 
     def make() -> Reference:
-        archs = reference_archs(setup.space, setup.limits, setup.num_classes, size=setup.config.reference_size, seed=setup.config.seed)
+        archs = reference_archs(
+            setup.space, setup.limits, setup.num_classes, size=setup.config.reference_size, seed=setup.config.seed
+        )
         log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
         return build_reference(setup.scorer, archs, on_arch=on_arch)
 

@@ -14,7 +14,15 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from diswot.spaces import FeatureNetwork, Registry, UnknownNameError, WrappedNetwork, cifar_resnet, get_space, wide_resnet
+from diswot.spaces import (
+    FeatureNetwork,
+    Registry,
+    UnknownNameError,
+    WrappedNetwork,
+    cifar_resnet,
+    get_space,
+    wide_resnet,
+)
 
 from .checkpoint import load_model_state, weights_path
 from .errors import DiswotError
@@ -137,7 +145,9 @@ def _state_dict(obj: Any) -> Mapping[str, torch.Tensor] | None:
     return None
 
 
-def _remap_torchvision(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+def _remap_torchvision(
+    state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor] | None:
     mapped = {("classifier." + k[3:] if k.startswith("fc.") else "body." + k): v for k, v in state.items()}
     return mapped if set(mapped) == set(own) else None
 

@@ -109,7 +109,11 @@ class TrainConfig:
             ("--weight-decay", self.weight_decay >= 0, ">= 0"),
             ("--lr-decay", 0 < self.lr_decay <= 1, "in (0, 1]"),
             ("--workers", self.workers >= 0, ">= 0"),
-            ("--milestones", all(m > 0 for m in self.milestones) and list(self.milestones) == sorted(self.milestones), "increasing positive epochs"),
+            (
+                "--milestones",
+                all(m > 0 for m in self.milestones) and list(self.milestones) == sorted(self.milestones),
+                "increasing positive epochs",
+            ),
         ]
         if self.teacher is not None:
             checks += [
@@ -326,7 +330,12 @@ def evaluate(
         logits = logits.float()
         t1, t5 = _top_correct(logits, labels, 5)
         sums += torch.stack(
-            [F.cross_entropy(logits, labels, reduction="sum").double(), t1.double(), t5.double(), torch.tensor(float(len(labels)), dtype=torch.float64, device=device)]
+            [
+                F.cross_entropy(logits, labels, reduction="sum").double(),
+                t1.double(),
+                t5.double(),
+                torch.tensor(float(len(labels)), dtype=torch.float64, device=device),
+            ]
         )
     all_reduce_sum(env, sums)
     loss, top1, top5, n = sums.tolist()
@@ -378,9 +387,15 @@ def train_model(
         teacher.eval().requires_grad_(False)
         criterion = KDLoss(gamma=config.kd_gamma or 0.0, alpha=config.kd_alpha or 0.0, rho=config.kd_rho or 1.0)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=config.nesterov
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=config.nesterov,
     )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=config.lr_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(config.milestones), gamma=config.lr_decay
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
 
     history: list[dict[str, Any]] = []
@@ -402,11 +417,18 @@ def train_model(
     if env.enabled:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     per_rank = config.batch_size // env.world_size
-    sampler: DistributedSampler[Any] = DistributedSampler(train_set, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=config.seed)
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        train_set, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=config.seed
+    )
     loader_gen = torch.Generator()
     pin = device.type == "cuda"
     train_loader = DataLoader(
-        train_set, batch_size=per_rank, sampler=sampler, num_workers=config.workers, pin_memory=pin, generator=loader_gen
+        train_set,
+        batch_size=per_rank,
+        sampler=sampler,
+        num_workers=config.workers,
+        pin_memory=pin,
+        generator=loader_gen,
     )
     val_loader = DataLoader(
         val_set,
@@ -419,7 +441,13 @@ def train_model(
         torch.backends.cudnn.benchmark = True
     log.info(
         "training %s for epochs %d..%d on %s (%d process(es), AMP %s, channels_last %s)%s",
-        config.model, start + 1, config.epochs, device, env.world_size, config.amp, config.channels_last,
+        config.model,
+        start + 1,
+        config.epochs,
+        device,
+        env.world_size,
+        config.amp,
+        config.channels_last,
         f", distilling from {config.teacher}" if teacher is not None else "",
     )
 
@@ -431,7 +459,9 @@ def train_model(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        train = _train_epoch(net, teacher, criterion, train_loader, optimizer, scaler, device, amp, fmt, reporter, log_every, epoch, env)
+        train = _train_epoch(
+            net, teacher, criterion, train_loader, optimizer, scaler, device, amp, fmt, reporter, log_every, epoch, env
+        )
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds = time.perf_counter() - t0
@@ -506,7 +536,15 @@ def _train_epoch(
         scaler.update()
         n = labels.shape[0]
         correct = (logits.detach().argmax(dim=1) == labels).sum()
-        sums += torch.stack([loss.detach().double() * n, ce.detach().double() * n, kl.detach().double() * n, correct.double(), torch.tensor(float(n), dtype=torch.float64, device=device)])
+        sums += torch.stack(
+            [
+                loss.detach().double() * n,
+                ce.detach().double() * n,
+                kl.detach().double() * n,
+                correct.double(),
+                torch.tensor(float(n), dtype=torch.float64, device=device),
+            ]
+        )
         if (i + 1) % log_every == 0 or i + 1 == len(loader):
             loss_sum, _, _, hits, seen = sums.tolist()
             if not math.isfinite(loss_sum):
@@ -554,7 +592,8 @@ def _restore(
     else:
         log.warning(
             "checkpoint has RNG states for %d process(es), this run has %d: reseeding, the run will not be bit-exact",
-            len(states), env.world_size,
+            len(states),
+            env.world_size,
         )
         torch.manual_seed(_epoch_seed(config.seed, int(ckpt["epoch"]), env.rank))
     epoch = int(ckpt["epoch"])

@@ -154,7 +154,9 @@ class WorkerObjective:
         self._record(trial, pending, note=self.notes, score=value if isinstance(value, (int, float)) else value[0])
         return value
 
-    def _record(self, trial: optuna.Trial, user_attrs: dict[str, Any], *, note: bool, score: float | None = None) -> None:
+    def _record(
+        self, trial: optuna.Trial, user_attrs: dict[str, Any], *, note: bool, score: float | None = None
+    ) -> None:
         """Write the trial's user attributes and its dashboard note in one storage round trip."""
         note_attrs = None
         if note:

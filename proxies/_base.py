@@ -16,7 +16,18 @@ from diswot.spaces import FeatureNetwork, Registry
 
 from ._errors import ProxyError
 
-__all__ = ["BNMode", "Batch", "PROXIES", "Proxy", "Reference", "TeacherContext", "finite", "get_proxy", "register_proxy", "set_bn_mode"]
+__all__ = [
+    "BNMode",
+    "Batch",
+    "PROXIES",
+    "Proxy",
+    "Reference",
+    "TeacherContext",
+    "finite",
+    "get_proxy",
+    "register_proxy",
+    "set_bn_mode",
+]
 
 #: the mode a proxy runs the student's BatchNorm in
 BNMode = Literal["train", "eval", "none"]
@@ -107,10 +118,15 @@ class Reference:
             return float(z[lo:hi].mean())
         return float(np.interp(value, ref, z))
 
-    def log_rank_sum(self, terms: Mapping[str, float], names: Sequence[str], *, lower_is_better: Sequence[str] = ()) -> float:
+    def log_rank_sum(
+        self, terms: Mapping[str, float], names: Sequence[str], *, lower_is_better: Sequence[str] = ()
+    ) -> float:
         """``sum_k log Phi(z_k)``: AZ-NAS's sum of log ranks, with the smooth ranks of :meth:`normal_score`."""
         return float(
-            sum(special.log_ndtr(self.normal_score(k, terms[k], sign=-1.0 if k in lower_is_better else 1.0)) for k in names)
+            sum(
+                special.log_ndtr(self.normal_score(k, terms[k], sign=-1.0 if k in lower_is_better else 1.0))
+                for k in names
+            )
         )
 
 
@@ -175,7 +191,10 @@ class Proxy(abc.ABC):
 
 
 _BN_TYPES: tuple[type[torch.nn.Module], ...] = (
-    torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm,
+    torch.nn.BatchNorm1d,
+    torch.nn.BatchNorm2d,
+    torch.nn.BatchNorm3d,
+    torch.nn.SyncBatchNorm,
 )
 
 

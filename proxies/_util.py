@@ -88,7 +88,9 @@ def strip_batchnorm(model: ModuleT) -> ModuleT:
 
 
 @contextlib.contextmanager
-def capture_outputs(model: nn.Module, types: Sequence[type[nn.Module]], *, inputs: bool = False) -> Iterator[list[torch.Tensor]]:
+def capture_outputs(
+    model: nn.Module, types: Sequence[type[nn.Module]], *, inputs: bool = False
+) -> Iterator[list[torch.Tensor]]:
     """Collect the outputs (or first inputs) of every module of ``types`` during a forward pass."""
     store: list[torch.Tensor] = []
     handles = []

@@ -77,8 +77,6 @@ class ZenProxy(Proxy):
             noisy = net.forward_features(x + self.alpha * eps)
             delta = float((clean - noisy).double().flatten(1).norm(dim=1).mean())
         if delta <= 0:
-            raise ProxyError(
-                "zen: the feature map does not respond to the input, so the log of the Zen-score is -inf"
-            )
+            raise ProxyError("zen: the feature map does not respond to the input, so the log of the Zen-score is -inf")
         bn_term = sum(math.log(s) for s in sigmas if s > 0)
         return {"score": math.log(delta) + bn_term, "expressivity": math.log(delta), "bn": bn_term}

@@ -37,6 +37,7 @@ def lineage(trial: FrozenTrial) -> tuple[str | None, int | None]:
     record = trial.system_attrs.get(LINEAGE_KEY) or {}
     return record.get("origin"), record.get("parent")
 
+
 # Consecutive attempts from one parent architecture that bring no new valid child before the
 # parent counts as spent (all its children seem known or invalid) and leaves later tournaments.
 _SPENT_LIMIT = 10
@@ -250,8 +251,7 @@ class EvolutionSampler(BaseSampler):
     ) -> None:
         if not callable(suggest_func):
             raise TypeError(
-                f"suggest_func must be the space's suggest function, f(trial), e.g. space.suggest; "
-                f"got {suggest_func!r}"
+                f"suggest_func must be the space's suggest function, f(trial), e.g. space.suggest; got {suggest_func!r}"
             )
         if key is not None and not callable(key):
             raise TypeError(f"key must be None or f(params) -> hashable; got {key!r}")
@@ -348,13 +348,14 @@ class EvolutionSampler(BaseSampler):
             return plan[param_name]
         _logger.debug(
             "trial %d: %s=%r is not in the plan or not in %s; sampling it at random",
-            trial.number, param_name, plan.get(param_name), param_distribution,
+            trial.number,
+            param_name,
+            plan.get(param_name),
+            param_distribution,
         )
         return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
 
-    def after_trial(
-        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
-    ) -> None:
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
         with self._lock:
             self._plans.pop(trial._trial_id, None)
             self._fixed.pop(trial._trial_id, None)
@@ -395,8 +396,11 @@ class EvolutionSampler(BaseSampler):
         else:
             numbers = history.complete[-self._population_size :]
             params, parent, origin = self._evolve(
-                [history.frozen[n] for n in numbers], [history.arch[n] for n in numbers],
-                directions, is_duplicate, forced,
+                [history.frozen[n] for n in numbers],
+                [history.arch[n] for n in numbers],
+                directions,
+                is_duplicate,
+                forced,
             )
         storage.set_trial_system_attr(trial._trial_id, LINEAGE_KEY, {"origin": origin, "parent": parent})
         return params
@@ -417,8 +421,11 @@ class EvolutionSampler(BaseSampler):
         numbers = history.population(self._population_size, directions)
         scores = _pareto_fitness([history.arch[n][0] for n in numbers], directions)
         proposal = self._tournaments(
-            [history.frozen[n] for n in numbers], [history.arch[n][1] for n in numbers], scores,
-            is_duplicate, forced,
+            [history.frozen[n] for n in numbers],
+            [history.arch[n][1] for n in numbers],
+            scores,
+            is_duplicate,
+            forced,
         )
         if proposal[2] == "fallback":  # the elite's neighbourhoods are spent: a new random student
             fresh = self._random(is_duplicate, forced)
@@ -498,8 +505,12 @@ class EvolutionSampler(BaseSampler):
     ) -> Candidate | None:
         """A realized mutation of ``parent``; ``None`` if it is unchanged, rejected or in ``tried``."""
         plan = mutate(
-            parent.params, parent.distributions, self._rng, width_factors=self._width_factors,
-            width_multiple=self._width_multiple, max_width=self._max_width,
+            parent.params,
+            parent.distributions,
+            self._rng,
+            width_factors=self._width_factors,
+            width_multiple=self._width_multiple,
+            max_width=self._max_width,
         )
         if plan is None:
             return None
@@ -517,9 +528,14 @@ class EvolutionSampler(BaseSampler):
 
     def _random_valid(self, forced: Mapping[str, Any] | None) -> Candidate:
         return _random_valid(
-            self._suggest_func, lambda p: self._check(p, _key(p)), self._rng,
-            max_draws=50, max_repairs=20, width_factors=self._width_factors,
-            width_multiple=self._width_multiple, forced=forced,
+            self._suggest_func,
+            lambda p: self._check(p, _key(p)),
+            self._rng,
+            max_draws=50,
+            max_repairs=20,
+            width_factors=self._width_factors,
+            width_multiple=self._width_multiple,
+            forced=forced,
         )
 
     def _check(self, params: dict[str, Any], key: Hashable) -> str | None:
@@ -530,9 +546,7 @@ class EvolutionSampler(BaseSampler):
             return self._memo[key]
         reason = self._constraint(params)
         if reason is not None and not isinstance(reason, str):
-            raise TypeError(
-                f"constraint must return None (valid) or a reason string, got {reason!r} for {params!r}"
-            )
+            raise TypeError(f"constraint must return None (valid) or a reason string, got {reason!r} for {params!r}")
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
         self._memo[key] = reason

@@ -96,7 +96,6 @@ def hypervolume(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> 
     return volume
 
 
-
 def contributions(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> np.ndarray:
     """Each point's exclusive hypervolume: what the set's hypervolume loses without it.
 

@@ -215,8 +215,11 @@ def _random_valid(
             if reason is None:
                 return candidate
             smaller = shrink(
-                candidate.params, candidate.distributions, rng,
-                width_factors=width_factors, width_multiple=width_multiple,
+                candidate.params,
+                candidate.distributions,
+                rng,
+                width_factors=width_factors,
+                width_multiple=width_multiple,
             )
             if smaller is None:
                 break
@@ -245,6 +248,12 @@ def random_valid_params(
     candidate. Raises ``RuntimeError`` with the last reason when ``max_draws`` draws all fail.
     """
     return _random_valid(
-        suggest_func, constraint, rng, max_draws=max_draws, max_repairs=max_repairs,
-        width_factors=width_factors, width_multiple=width_multiple, forced=forced,
+        suggest_func,
+        constraint,
+        rng,
+        max_draws=max_draws,
+        max_repairs=max_repairs,
+        width_factors=width_factors,
+        width_multiple=width_multiple,
+        forced=forced,
     ).params

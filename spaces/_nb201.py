@@ -91,7 +91,6 @@ class NB201Arch:
                 best[to] = length
         return best[3]
 
-
     def live_edges(self) -> tuple[bool, ...]:
         """Per edge: whether it lies on a non-``none`` path from node 0 to node 3 (and is not ``none``)."""
         fed = {0}  # nodes that receive the input
@@ -291,9 +290,11 @@ class NB201Space(Space[NB201Arch]):
         parameters: a dead ``skip_connect`` or ``avg_pool_3x3`` adds zeros or an unused value, so
         the cells agree in every output and parameter. Dead convolutions are kept (they count)."""
         live = _as_arch(arch).live_edges()
-        return NB201Arch(tuple(  # type: ignore[arg-type]
-            op if alive or op in _CONV_K else "none" for op, alive in zip(arch.ops, live)
-        ))
+        return NB201Arch(
+            tuple(  # type: ignore[arg-type]
+                op if alive or op in _CONV_K else "none" for op, alive in zip(arch.ops, live)
+            )
+        )
 
     def enumerate(self) -> Iterator[NB201Arch]:
         """All 15,625 cells (``OPS`` order, last edge fastest)."""

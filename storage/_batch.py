@@ -37,12 +37,16 @@ def _upsert(session: Any, dialect: str, model: Any, owner: str, owner_id: int, v
     insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [{owner: owner_id, "key": key, "value_json": json.dumps(value)} for key, value in values.items()]
     statement = insert(model).values(rows)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[getattr(model, owner), model.key], set_={"value_json": statement.excluded.value_json}
-    ))
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[getattr(model, owner), model.key], set_={"value_json": statement.excluded.value_json}
+        )
+    )
 
 
-def _write_rdb(storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]) -> None:
+def _write_rdb(
+    storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]
+) -> None:
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
@@ -64,12 +68,16 @@ def _write_rdb(storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study
             for key, value in study_attrs.items():
                 row = models.StudySystemAttributeModel.find_by_study_and_key(study, key, session)
                 if row is None:
-                    session.add(models.StudySystemAttributeModel(study_id=study_id, key=key, value_json=json.dumps(value)))
+                    session.add(
+                        models.StudySystemAttributeModel(study_id=study_id, key=key, value_json=json.dumps(value))
+                    )
                 else:
                     row.value_json = json.dumps(value)
 
 
-def _write_journal(storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]) -> None:
+def _write_journal(
+    storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]
+) -> None:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.storages.journal._storage import JournalOperation
 
@@ -80,11 +88,21 @@ def _write_journal(storage: Any, trial_id: int, user_attrs: Mapping[str, Any], s
             raise UpdateFinishedTrialError(f"trial #{trial.number} has already finished and cannot be updated")
         worker = storage._replay_result.worker_id
         logs = [
-            {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": worker, "trial_id": trial_id, "user_attr": {k: v}}
+            {
+                "op_code": JournalOperation.SET_TRIAL_USER_ATTR,
+                "worker_id": worker,
+                "trial_id": trial_id,
+                "user_attr": {k: v},
+            }
             for k, v in user_attrs.items()
         ]
         logs += [
-            {"op_code": JournalOperation.SET_STUDY_SYSTEM_ATTR, "worker_id": worker, "study_id": study_id, "system_attr": {k: v}}
+            {
+                "op_code": JournalOperation.SET_STUDY_SYSTEM_ATTR,
+                "worker_id": worker,
+                "study_id": study_id,
+                "system_attr": {k: v},
+            }
             for k, v in study_attrs.items()
         ]
         storage._backend.append_logs(logs)

@@ -128,7 +128,9 @@ class RetryStaleTrial:
         trial.system_attrs = attrs
         retries = len(attrs.get("retry_history", [])) + 1
         if self.max_retry is not None and retries > self.max_retry:
-            log.warning("trial %d of a dead worker failed; not retried (--max-retry %d reached)", trial.number, self.max_retry)
+            log.warning(
+                "trial %d of a dead worker failed; not retried (--max-retry %d reached)", trial.number, self.max_retry
+            )
             return
         log.warning("trial %d of a dead worker failed; retrying it with the same params %s", trial.number, trial.params)
         self._retry(study, trial)

@@ -146,7 +146,9 @@ def parse_storage_url(url: str | None) -> StorageURL:
     if scheme == "journal":
         path = url[len("journal://") :]
         if not path:
-            raise StorageError(f"journal URL {mask_url(url)!r} has no path; use journal:///abs/path.log or journal://rel/path.log")
+            raise StorageError(
+                f"journal URL {mask_url(url)!r} has no path; use journal:///abs/path.log or journal://rel/path.log"
+            )
         return StorageURL(url=url, kind="journal-file", target=path)
     if scheme in ("redis", "rediss"):
         return StorageURL(url=url, kind="journal-redis", target=url)
@@ -196,7 +198,7 @@ def _with_driver(url: str) -> str:
     scheme = _scheme(url)
     for module, driver in _DEFAULT_DRIVERS.get(scheme, ()):
         if _importable(module):
-            return url if driver is None else f"{scheme}+{driver}{url[len(scheme):]}"
+            return url if driver is None else f"{scheme}+{driver}{url[len(scheme) :]}"
     return url
 
 
@@ -230,7 +232,9 @@ def _open_rdb(
     if url.startswith(("postgresql", "mysql", "mariadb")):
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
     if must_exist and not _has_studies_table(url, engine_kwargs):
-        raise StorageError(f"storage {mask_url(url)} holds no Optuna studies (no tables); check --storage, or run diswot search first")
+        raise StorageError(
+            f"storage {mask_url(url)} holds no Optuna studies (no tables); check --storage, or run diswot search first"
+        )
     if async_commit and _scheme(url) in ("postgresql+psycopg2", "postgresql+psycopg"):
         engine_kwargs["connect_args"]["options"] = "-c synchronous_commit=off"
     for attempt in range(3):
@@ -343,7 +347,9 @@ def _open_journal_redis(parsed: StorageURL) -> BaseStorage:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.JournalStorage(JournalRedisBackend(parsed.target))
     except (redis.RedisError, ValueError, OSError) as exc:
-        raise StorageError(f"cannot open storage {mask_url(parsed.url)}: {_scrub(_first_line(exc), parsed.url)[:300]}") from None
+        raise StorageError(
+            f"cannot open storage {mask_url(parsed.url)}: {_scrub(_first_line(exc), parsed.url)[:300]}"
+        ) from None
 
 
 def _open_grpc(parsed: StorageURL, *, timeout: float) -> BaseStorage:
@@ -367,9 +373,7 @@ def _open_grpc(parsed: StorageURL, *, timeout: float) -> BaseStorage:
         proxy.wait_server_ready(timeout=timeout)
     except ConnectionError:
         proxy.close()
-        raise StorageError(
-            f"no storage server answers at {parsed.target} within {timeout:g}s; {hint}"
-        ) from None
+        raise StorageError(f"no storage server answers at {parsed.target} within {timeout:g}s; {hint}") from None
     return proxy
 
 

@@ -191,9 +191,7 @@ def test_wheel_contains_every_module(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("diswot-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {
-        f"diswot/{path.relative_to(ROOT).as_posix()}"
-        for package in PACKAGES
-        for path in (ROOT / package).rglob("*.py")
+        f"diswot/{path.relative_to(ROOT).as_posix()}" for package in PACKAGES for path in (ROOT / package).rglob("*.py")
     }
     missing = sorted(expected - names)
     assert not missing, f"modules missing from the wheel: {missing}"
@@ -224,4 +222,6 @@ def test_files_point_inside_the_repository() -> None:
         text = path.read_text(encoding="utf-8")
         assert not [o for o in outside if o in text], f"{path.relative_to(ROOT)} points outside the repository"
         for section in re.findall(r'ARCHITECTURE\.md, "([^"]+)"', text):
-            assert section in architecture, f"{path.relative_to(ROOT)} cites a missing ARCHITECTURE.md section {section!r}"
+            assert section in architecture, (
+                f"{path.relative_to(ROOT)} cites a missing ARCHITECTURE.md section {section!r}"
+            )

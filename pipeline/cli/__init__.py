@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose >= 2:
             raise
         message = mask_url(str(exc)).replace("\n", " ")
-        err_console.print(f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+        )
         return 2
 
 

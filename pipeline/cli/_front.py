@@ -30,14 +30,23 @@ def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) 
     if args.budget:
         budget = parse_budget(args.budget)
         trial, source = budget_best(study, budget)
-        wanted = ", ".join(f"{k} <= {v:g} ms" if k == "latency" else f"{k} <= {fmt_count(v)}" for k, v in budget.items())
+        wanted = ", ".join(
+            f"{k} <= {v:g} ms" if k == "latency" else f"{k} <= {fmt_count(v)}" for k, v in budget.items()
+        )
         if args.json:
-            console.print_json(json.dumps({"budget": budget, "source": source, "best": front_rows([trial]) if trial else []}))
+            console.print_json(
+                json.dumps({"budget": budget, "source": source, "best": front_rows([trial]) if trial else []})
+            )
         elif trial is None:
-            console.print(f"no student of study {study.study_name} within {wanted} (searched {source}); raise the budget", highlight=False)
+            console.print(
+                f"no student of study {study.study_name} within {wanted} (searched {source}); raise the budget",
+                highlight=False,
+            )
         else:
             console.print(front_table([trial], f"best student within {wanted}, from {source}"))
-            console.print(f"distil it: diswot distill --study {study.study_name} --trial {trial.number}", highlight=False)
+            console.print(
+                f"distil it: diswot distill --study {study.study_name} --trial {trial.number}", highlight=False
+            )
         return 0 if trial is not None else 1
     if args.pareto:
         front = pareto_front(study)
@@ -45,6 +54,8 @@ def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) 
             console.print_json(json.dumps(front_rows(front)))
         else:
             objectives = ", ".join(objectives_of(study))
-            console.print(front_table(front, f"Pareto front of {study.study_name} ({objectives}): {len(front)} students"))
+            console.print(
+                front_table(front, f"Pareto front of {study.study_name} ({objectives}): {len(front)} students")
+            )
         return 0
     return None

@@ -43,9 +43,13 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
     d.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation mean")
     d.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation std")
     r = p.add_argument_group("recipe (defaults from --preset)")
-    r.add_argument("--preset", default="auto", choices=("auto", *PRESETS), help="auto: cifar for <= 64 px, else imagenet")
+    r.add_argument(
+        "--preset", default="auto", choices=("auto", *PRESETS), help="auto: cifar for <= 64 px, else imagenet"
+    )
     r.add_argument("--epochs", type=int, help="epochs (cifar 240, imagenet 90)")
-    r.add_argument("--batch-size", type=int, help="global batch size, split over torchrun processes (cifar 64, imagenet 256)")
+    r.add_argument(
+        "--batch-size", type=int, help="global batch size, split over torchrun processes (cifar 64, imagenet 256)"
+    )
     r.add_argument("--lr", type=float, help="initial learning rate (cifar 0.05, imagenet 0.1)")
     r.add_argument("--momentum", type=float, help="SGD momentum (0.9)")
     r.add_argument("--weight-decay", type=float, help="weight decay (cifar 5e-4, imagenet 1e-4)")
@@ -57,16 +61,32 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
         k = p.add_argument_group("knowledge distillation (Eq. 1: gamma*CE + alpha*rho^2*KL)")
         k.add_argument("--kd-gamma", type=float, help="weight of the label cross-entropy (cifar 0.1, imagenet 1)")
         k.add_argument("--kd-alpha", type=float, help="weight of the KL term (cifar 0.9, imagenet 3)")
-        k.add_argument("--kd-rho", "--temperature", dest="kd_rho", type=float, help="temperature rho (cifar 4, imagenet 1)")
+        k.add_argument(
+            "--kd-rho", "--temperature", dest="kd_rho", type=float, help="temperature rho (cifar 4, imagenet 1)"
+        )
     x = p.add_argument_group("run")
-    x.add_argument("--out", required=True, metavar="DIR", help=f"run folder: {CHECKPOINT_NAME} (every epoch) and {RESULTS_NAME}")
+    x.add_argument(
+        "--out", required=True, metavar="DIR", help=f"run folder: {CHECKPOINT_NAME} (every epoch) and {RESULTS_NAME}"
+    )
     x.add_argument("--resume", action="store_true", help=f"continue from DIR/{CHECKPOINT_NAME}")
     x.add_argument("--seed", type=int, default=0, help="seed of init, data order and augmentation (default 0)")
     x.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     x.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto; torchrun: cuda:LOCAL_RANK)")
-    x.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"), help="mixed precision (auto: bf16/fp16 on CUDA, off on CPU)")
-    x.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"), help="channels_last memory format (auto: on CUDA)")
-    x.add_argument("--log-every", type=int, default=10, metavar="N", help="update the progress every N batches (default 10)")
+    x.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "bf16", "fp16", "off"),
+        help="mixed precision (auto: bf16/fp16 on CUDA, off on CPU)",
+    )
+    x.add_argument(
+        "--channels-last",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="channels_last memory format (auto: on CUDA)",
+    )
+    x.add_argument(
+        "--log-every", type=int, default=10, metavar="N", help="update the progress every N batches (default 10)"
+    )
 
 
 def resolve_run(

@@ -42,7 +42,9 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
-def make_dashboard_server(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080, artifact_dir: str | None = None) -> WSGIServer:
+def make_dashboard_server(
+    storage_url: str, *, host: str = "127.0.0.1", port: int = 8080, artifact_dir: str | None = None
+) -> WSGIServer:
     """A WSGI server running optuna-dashboard (its ``wsgi`` app) on ``storage_url``; not started.
 
     Artifacts are read from ``artifact_dir``, by default where ``diswot distill`` writes them.
@@ -89,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
             "the studies (optuna-dashboard has no login); prefer --host 127.0.0.1 and an SSH tunnel",
             highlight=False,
         )
-    console.print(f"optuna-dashboard for {parsed} at http://{shown}:{port}/dashboard/ (Ctrl-C to stop)", highlight=False, soft_wrap=True)
+    console.print(
+        f"optuna-dashboard for {parsed} at http://{shown}:{port}/dashboard/ (Ctrl-C to stop)",
+        highlight=False,
+        soft_wrap=True,
+    )
     sigterm_as_interrupt()  # docker stop
     try:
         server.serve_forever()

@@ -48,9 +48,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "come from the study; results go back to the trial as user attributes and an artifact.",
     )
     add_storage_options(p, study_required=True)
-    p.add_argument("--trial", type=int, metavar="N", help="trial number to distil (default: the trial the search recommends)")
+    p.add_argument(
+        "--trial", type=int, metavar="N", help="trial number to distil (default: the trial the search recommends)"
+    )
     p.add_argument("--teacher", help="teacher name (default: the study's)")
-    p.add_argument("--teacher-weights", metavar="PATH", help="trained teacher checkpoint or run folder (default: the study's)")
+    p.add_argument(
+        "--teacher-weights", metavar="PATH", help="trained teacher checkpoint or run folder (default: the study's)"
+    )
     p.add_argument("--space", help="search space (default: the study's)")
     add_artifact_dir_option(p, what="where the distilled checkpoint goes")
     add_training_options(p, kd=True)
@@ -207,7 +211,9 @@ def run(args: argparse.Namespace) -> int:
                 "distill_loss": [round(r["loss"], 6) for r in result.history],
             }
             artifact_dir = Path(args.artifact_dir) if args.artifact_dir else default_artifact_dir(args.storage)
-            artifact = write_trial_results(args.storage, trial, attrs, checkpoint=result.checkpoint, artifact_dir=artifact_dir)
+            artifact = write_trial_results(
+                args.storage, trial, attrs, checkpoint=result.checkpoint, artifact_dir=artifact_dir
+            )
             console.print(summary_line(result, args.out), highlight=False)
             console.print(
                 f"trial {trial.number}: distill_top1 {final['top1']:.4f} recorded; checkpoint artifact {artifact} in {artifact_dir}",

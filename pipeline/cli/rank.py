@@ -42,12 +42,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="CSV with columns arch,accuracy, or NAS-Bench-201's validation accuracy: nb201:cifar10, "
         "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]')",
     )
-    p.add_argument("--sample", type=int, metavar="N", help="rank a seeded sample of N architectures (--seed) of the ground truth")
+    p.add_argument(
+        "--sample", type=int, metavar="N", help="rank a seeded sample of N architectures (--seed) of the ground truth"
+    )
     p.add_argument("--proxies", help="comma-separated proxy names (default: every registered proxy)")
     add_scoring_options(p, leave_out=("proxy",))  # --proxies names the scores
     p.add_argument("--top-k", type=int, help="k of precision@k and best-rank@k (default: the top 10%%)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
-    p.add_argument("--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)")
+    p.add_argument(
+        "--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)"
+    )
     p.set_defaults(run=run)
 
 

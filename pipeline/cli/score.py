@@ -46,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
         "terms": {k: v for k, v in result.terms.items() if k != "score"},
         "params": space.count_params(arch, setup.num_classes),
         "layers": space.count_layers(arch),
-        "flops": result.flops if result.flops is not None else arch_flops(space, arch, setup.num_classes, setup.image_size),
+        "flops": result.flops
+        if result.flops is not None
+        else arch_flops(space, arch, setup.num_classes, setup.image_size),
         "within_limits": space.check(arch, setup.limits, setup.num_classes) is None,
         "seconds": result.seconds,
     }

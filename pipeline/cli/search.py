@@ -23,7 +23,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._options import add_scoring_options, add_storage_options
-from ..config import CHANGEABLE_FIELDS, DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SAMPLERS, SearchConfig, config_from_args
+from ..config import (
+    CHANGEABLE_FIELDS,
+    DEFAULT_CONFIRM_REPEATS,
+    DEFAULT_CONFIRM_TOP,
+    SAMPLERS,
+    SearchConfig,
+    config_from_args,
+)
 from ..errors import DiswotError
 from ..notes import StudyNotes
 from ..objectives import best_score
@@ -47,7 +54,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_scoring_options(p)
     add_storage_options(p, hint="; see README: many workers")
     g = p.add_argument_group("search")
-    g.add_argument("--n-trials", type=int, default=100, help="trials to run in this invocation, split between --workers (default 100)")
+    g.add_argument(
+        "--n-trials",
+        type=int,
+        default=100,
+        help="trials to run in this invocation, split between --workers (default 100)",
+    )
     g.add_argument("--timeout", type=float, help="stop after this many seconds")
     g.add_argument("--max-params", help="parameter limit, e.g. 500K, 1M, 13M (default: the space's)")
     g.add_argument("--max-layers", type=int, help="layer limit (default: the space's; the paper uses 20 on S2)")
@@ -84,7 +96,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         f"one of: {', '.join(CHANGEABLE_FIELDS)}",
     )
     w = p.add_argument_group("workers (see README: many workers)")
-    w.add_argument("--workers", type=int, default=1, metavar="N", help="run N local worker processes on the study (default 1)")
+    w.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="run N local worker processes on the study (default 1)"
+    )
     w.add_argument(
         "--worker-index",
         type=int,
@@ -95,13 +109,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--max-trials",
         type=int,
         metavar="N",
-        help="stop every worker once the study has this many COMPLETE or PRUNED trials "
-        "(trials already running finish)",
+        help="stop every worker once the study has this many COMPLETE or PRUNED trials (trials already running finish)",
     )
-    w.add_argument("--heartbeat", type=int, metavar="SECONDS", help="heartbeat of running trials; a silent trial is failed and retried")
-    w.add_argument("--grace-period", type=int, metavar="SECONDS", help="silence before a trial is stale (default 2 x --heartbeat)")
-    w.add_argument("--max-retry", type=int, default=3, metavar="N", help="retries of a trial whose worker died (default 3)")
-    w.add_argument("--note-every", type=int, default=10, metavar="N", help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes (default 10)")
+    w.add_argument(
+        "--heartbeat",
+        type=int,
+        metavar="SECONDS",
+        help="heartbeat of running trials; a silent trial is failed and retried",
+    )
+    w.add_argument(
+        "--grace-period", type=int, metavar="SECONDS", help="silence before a trial is stale (default 2 x --heartbeat)"
+    )
+    w.add_argument(
+        "--max-retry", type=int, default=3, metavar="N", help="retries of a trial whose worker died (default 3)"
+    )
+    w.add_argument(
+        "--note-every",
+        type=int,
+        default=10,
+        metavar="N",
+        help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes (default 10)",
+    )
     w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
     w.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
@@ -218,7 +246,12 @@ def _confirm(search: OpenSearch) -> None:
 
 
 def _run_workers(
-    args: argparse.Namespace, search: OpenSearch, shares: list[int], threads: int | None, notes: StudyNotes | None, done: int
+    args: argparse.Namespace,
+    search: OpenSearch,
+    shares: list[int],
+    threads: int | None,
+    notes: StudyNotes | None,
+    done: int,
 ) -> tuple[list[optuna.trial.FrozenTrial], list[int]]:
     """Run this worker's trials under a progress bar while workers 1..N-1 run theirs; their exit codes."""
     best = best_score(search.study) if done else -math.inf
@@ -227,16 +260,19 @@ def _run_workers(
     codes: list[int] = []
     interrupted = False
     interrupts = Interrupts()
-    with interrupts.installed(), Progress(
-        TextColumn("[bold blue]search" + (" (worker 0)" if len(shares) > 1 else "")),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("best {task.fields[best]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=args.no_progress,
-    ) as progress:
+    with (
+        interrupts.installed(),
+        Progress(
+            TextColumn("[bold blue]search" + (" (worker 0)" if len(shares) > 1 else "")),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=args.no_progress,
+        ) as progress,
+    ):
         task = progress.add_task("search", total=shares[0], best=f"{best:.6g}" if done else "-")
 
         def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -249,7 +285,9 @@ def _run_workers(
         try:
             assert _parser is not None
             children = start_workers(_parser, args, shares, threads)
-            run_trials(search, shares[0], timeout=args.timeout, callbacks=[on_trial], notes=notes, interrupts=interrupts)
+            run_trials(
+                search, shares[0], timeout=args.timeout, callbacks=[on_trial], notes=notes, interrupts=interrupts
+            )
         except BaseException:  # Ctrl-C, SIGTERM or an error: stop the other workers too
             interrupted = True
             raise

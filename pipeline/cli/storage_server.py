@@ -21,7 +21,9 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``storage-server`` sub-command."""
-    p = sub.add_parser("storage-server", help="serve an RDB storage to workers as grpc://host:port (Optuna's gRPC proxy)")
+    p = sub.add_parser(
+        "storage-server", help="serve an RDB storage to workers as grpc://host:port (Optuna's gRPC proxy)"
+    )
     add_storage_option(p, what="RDB storage URL to serve")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=13000, help="port (default 13000)")
@@ -44,9 +46,14 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise StorageError("the grpc package for the storage server is missing: pip install 'diswot[grpc]'") from None
     from optuna.storages import run_grpc_proxy_server
+
     # Optuna's docs: serve a cached RDB storage (what optuna.storages.get_storage builds).
     storage = optuna.storages.get_storage(open_storage(args.storage))
-    console.print(f"storage server for {parsed} on grpc://{args.host}:{args.port} (Ctrl-C to stop)", highlight=False, soft_wrap=True)
+    console.print(
+        f"storage server for {parsed} on grpc://{args.host}:{args.port} (Ctrl-C to stop)",
+        highlight=False,
+        soft_wrap=True,
+    )
     sigterm_as_interrupt()  # docker stop
     try:
         run_grpc_proxy_server(storage, host=args.host, port=args.port)

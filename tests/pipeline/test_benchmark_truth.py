@@ -104,9 +104,29 @@ def test_budget_regret_and_top_mean() -> None:
 
 def test_rank_reads_nb201_ground_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rank.json"
-    args = ["rank", "--space", "nb201", "--ground-truth", "nb201:cifar100", "--sample", "12", "--seed", "0",
-            "--proxies", "params,synflow", "--dataset", "synthetic", "--batch-size", "4", "--device", "cpu",
-            "--teacher", "resnet20", "--json", str(out)]
+    args = [
+        "rank",
+        "--space",
+        "nb201",
+        "--ground-truth",
+        "nb201:cifar100",
+        "--sample",
+        "12",
+        "--seed",
+        "0",
+        "--proxies",
+        "params,synflow",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--teacher",
+        "resnet20",
+        "--json",
+        str(out),
+    ]
     assert run_cli(*args) == 0
     doc = json.loads(out.read_text())
     assert doc["n"] == 12 and doc["ground_truth"] == "nb201:cifar100"

@@ -39,7 +39,19 @@ def test_resume_with_other_teacher_is_refused(sqlite_url: str, capsys: pytest.Ca
 
 
 def test_s2_cifar_respects_param_limit(sqlite_url: str) -> None:
-    args = ["search", "--space", "s2-cifar", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "4", "--proxy", "diswot"]
+    args = [
+        "search",
+        "--space",
+        "s2-cifar",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        "4",
+        "--proxy",
+        "diswot",
+    ]
     assert run_cli(*args, "--max-params", "1M", "--n-trials", "81", "--storage", sqlite_url, "--study", "s2") == 0
     study = optuna.load_study(study_name="s2", storage=sqlite_url)
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
@@ -51,7 +63,10 @@ def test_s2_cifar_respects_param_limit(sqlite_url: str) -> None:
 
 
 def test_show_lists_best(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli("search", "--space", "s0", "--teacher", "resnet20", *FAST, "--storage", sqlite_url, "--n-trials", "3") == 0
+    assert (
+        run_cli("search", "--space", "s0", "--teacher", "resnet20", *FAST, "--storage", sqlite_url, "--n-trials", "3")
+        == 0
+    )
     capsys.readouterr()
     assert run_cli("show", "--storage", sqlite_url, "--study", "diswot", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
@@ -61,7 +76,20 @@ def test_show_lists_best(sqlite_url: str, capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.integration
 def test_score_is_deterministic_across_processes() -> None:
-    args = ["score", "--space", "s0", "--arch", "ResNet[3,3,3]", "--teacher", "resnet56", "--dataset", "synthetic", "--proxy", "diswot", "--json"]
+    args = [
+        "score",
+        "--space",
+        "s0",
+        "--arch",
+        "ResNet[3,3,3]",
+        "--teacher",
+        "resnet56",
+        "--dataset",
+        "synthetic",
+        "--proxy",
+        "diswot",
+        "--json",
+    ]
     first, second = run_process(*args), run_process(*args)
     assert first.returncode == 0, first.stderr
     a, b = json.loads(first.stdout), json.loads(second.stdout)
@@ -76,9 +104,36 @@ def test_score_is_deterministic_across_processes() -> None:
         (["score", "--space", "s9", "--arch", "x"], "valid: s0"),
         (["score", "--space", "s0", "--arch", "ResNet[3,3,3]", "--teacher", "resnet111"], "valid: resnet20"),
         (["score", "--space", "s0", "--arch", "ResNet[3,3", "--dataset", "synthetic"], "ResNet["),
-        (["search", "--space", "s0", "--dataset", "synthetic", "--max-params", "1K", "--n-trials", "1"], "--max-params"),
-        (["search", "--space", "s0", "--dataset", "synthetic", "--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/x"], "cannot open storage"),
-        (["score", "--space", "s0", "--arch", "ResNet[3,3,3]", "--dataset", "cifar100", "--data-dir", "/nonexistent/cifar"], "--dataset synthetic"),
+        (
+            ["search", "--space", "s0", "--dataset", "synthetic", "--max-params", "1K", "--n-trials", "1"],
+            "--max-params",
+        ),
+        (
+            [
+                "search",
+                "--space",
+                "s0",
+                "--dataset",
+                "synthetic",
+                "--storage",
+                "postgresql+psycopg2://u:secret@127.0.0.1:1/x",
+            ],
+            "cannot open storage",
+        ),
+        (
+            [
+                "score",
+                "--space",
+                "s0",
+                "--arch",
+                "ResNet[3,3,3]",
+                "--dataset",
+                "cifar100",
+                "--data-dir",
+                "/nonexistent/cifar",
+            ],
+            "--dataset synthetic",
+        ),
     ],
     ids=["space", "teacher", "arch", "max-params", "storage", "dataset"],
 )

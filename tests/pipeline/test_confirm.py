@@ -16,10 +16,34 @@ from diswot.spaces import get_space
 
 from .conftest import run_cli
 
-BASE = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8",
-        "--image-size", "16", "--reference-size", "8", "--no-progress", "--note-every", "0"]
-SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu",
-             num_classes=10, reference_size=8)
+BASE = [
+    "search",
+    "--space",
+    "s0",
+    "--teacher",
+    "resnet20",
+    "--dataset",
+    "synthetic",
+    "--batch-size",
+    "8",
+    "--image-size",
+    "16",
+    "--reference-size",
+    "8",
+    "--no-progress",
+    "--note-every",
+    "0",
+]
+SMALL = dict(
+    space="s0",
+    teacher="resnet20",
+    dataset="synthetic",
+    batch_size=8,
+    image_size=16,
+    device="cpu",
+    num_classes=10,
+    reference_size=8,
+)
 
 
 def _stored(study: optuna.Study) -> dict:
@@ -29,15 +53,30 @@ def _stored(study: optuna.Study) -> dict:
 @pytest.mark.parametrize("proxy", ["diswot-relation-plus", "diswot"])
 def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) -> None:
     """A confirmed score equals the student's score in a study with ``--repeats R``, exactly."""
-    args = [*BASE, "--proxy", proxy, "--storage", sqlite_url, "--study", "c", "--n-trials", "6",
-            "--confirm-top", "3", "--confirm-repeats", "3"]
+    args = [
+        *BASE,
+        "--proxy",
+        proxy,
+        "--storage",
+        sqlite_url,
+        "--study",
+        "c",
+        "--n-trials",
+        "6",
+        "--confirm-top",
+        "3",
+        "--confirm-repeats",
+        "3",
+    ]
     assert run_cli(*args) == 0
     study = optuna.load_study(study_name="c", storage=sqlite_url)
     stored = _stored(study)
     assert stored["repeats"] == 3
     top = top_candidates(study.trials, 3)
     assert set(stored["scores"]) == {t.user_attrs["arch"] for t in top}
-    setup = make_scoring(SearchConfig(proxy=proxy, repeats=3, **{**SMALL, "num_classes": None}))  # as the CLI resolved it
+    setup = make_scoring(
+        SearchConfig(proxy=proxy, repeats=3, **{**SMALL, "num_classes": None})
+    )  # as the CLI resolved it
     if setup.scorer.proxy.reference_terms:
         reference = study._storage.get_study_system_attrs(study._study_id)["diswot:reference"]
         setup.scorer.reference = Reference.from_json(reference)
@@ -49,7 +88,19 @@ def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) 
 
 
 def test_recommendation_is_shown_and_survives_a_resume(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = [*BASE, "--proxy", "diswot", "--storage", sqlite_url, "--study", "r", "--confirm-top", "2", "--confirm-repeats", "2"]
+    args = [
+        *BASE,
+        "--proxy",
+        "diswot",
+        "--storage",
+        sqlite_url,
+        "--study",
+        "r",
+        "--confirm-top",
+        "2",
+        "--confirm-repeats",
+        "2",
+    ]
     assert run_cli(*args, "--n-trials", "4") == 0
     study = optuna.load_study(study_name="r", storage=sqlite_url)
     first = dict(_stored(study)["scores"])
@@ -68,7 +119,12 @@ def test_recommendation_is_shown_and_survives_a_resume(sqlite_url: str, capsys: 
 
 
 def test_no_confirmation_recommends_the_best_score(sqlite_url: str) -> None:
-    assert run_cli(*BASE, "--proxy", "diswot", "--storage", sqlite_url, "--study", "n", "--n-trials", "3", "--confirm-top", "0") == 0
+    assert (
+        run_cli(
+            *BASE, "--proxy", "diswot", "--storage", sqlite_url, "--study", "n", "--n-trials", "3", "--confirm-top", "0"
+        )
+        == 0
+    )
     study = optuna.load_study(study_name="n", storage=sqlite_url)
     assert confirmed_scores(study) is None
     assert recommended_trial(study).number == study.best_trial.number  # type: ignore[union-attr]
@@ -108,13 +164,17 @@ def test_repeats_the_study_has_already_need_no_scoring() -> None:
     assert confirm_scores(replace(setup), study.trials, top=5, repeats=1) == {"ResNet[1,1,1]": -1.0}
 
 
-@pytest.mark.parametrize(("flag", "value", "message"), [
-    ("--confirm-top", "-1", "--confirm-top must be >= 0"),
-    ("--confirm-repeats", "0", "--confirm-repeats must be >= 1"),
-    ("--reference-size", "0", "--reference-size must be >= 8"),
-])
-def test_bad_confirm_options_are_one_line(sqlite_url: str, capsys: pytest.CaptureFixture[str], flag: str, value: str,
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--confirm-top", "-1", "--confirm-top must be >= 0"),
+        ("--confirm-repeats", "0", "--confirm-repeats must be >= 1"),
+        ("--reference-size", "0", "--reference-size must be >= 8"),
+    ],
+)
+def test_bad_confirm_options_are_one_line(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
     assert run_cli(*BASE, "--storage", sqlite_url, "--study", "b", "--n-trials", "1", flag, value) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

@@ -94,19 +94,54 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A real study: a 4-trial S0 search on SQLite with notes every 2 trials."""
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'study.db'}"
     name = "diswot-dashboard-check"
-    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot"]
-    assert run_cli(*args, "--storage", url, "--study", name, "--n-trials", "4", "--note-every", "2", "--no-progress") == 0
+    args = [
+        "search",
+        "--space",
+        "s0",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        "8",
+        "--proxy",
+        "diswot",
+    ]
+    assert (
+        run_cli(*args, "--storage", url, "--study", name, "--n-trials", "4", "--note-every", "2", "--no-progress") == 0
+    )
     study = optuna.load_study(study_name=name, storage=url)
     # beside it, a multi-objective study (score against params) in the same storage
     multi = f"{name}-pareto"
-    assert run_cli(*args, "--storage", url, "--study", multi, "--n-trials", "4", "--objectives", "score,params", "--no-progress") == 0
+    assert (
+        run_cli(
+            *args,
+            "--storage",
+            url,
+            "--study",
+            multi,
+            "--n-trials",
+            "4",
+            "--objectives",
+            "score,params",
+            "--no-progress",
+        )
+        == 0
+    )
     best = top_trials(study, 1)[0]
     # what diswot distill records: results and the checkpoint as an artifact, in the default folder
     checkpoint = tmp_path_factory.mktemp("run") / "checkpoint.pt"
     checkpoint.write_bytes(b"distilled student " * 100)
-    artifact = write_trial_results(url, best, {"distill_top1": 0.5}, checkpoint=checkpoint, artifact_dir=default_artifact_dir(url))
+    artifact = write_trial_results(
+        url, best, {"distill_top1": 0.5}, checkpoint=checkpoint, artifact_dir=default_artifact_dir(url)
+    )
     return SimpleNamespace(
-        url=url, name=name, study=study, best=best, artifact=artifact, checkpoint=checkpoint,
+        url=url,
+        name=name,
+        study=study,
+        best=best,
+        artifact=artifact,
+        checkpoint=checkpoint,
         multi=optuna.load_study(study_name=multi, storage=url),
     )
 
@@ -184,6 +219,7 @@ def test_dashboard_in_headless_chromium(dashboard: str, searched: SimpleNamespac
     ARTIFACTS.mkdir(exist_ok=True)
     browser = _browser()
     try:
+
         def page_shows(text: str) -> bool:
             WebDriverWait(browser, 90).until(lambda b: text in b.find_element(By.TAG_NAME, "body").text)
             return True
@@ -200,16 +236,22 @@ def test_dashboard_in_headless_chromium(dashboard: str, searched: SimpleNamespac
         shutil.rmtree(downloads, ignore_errors=True)
         downloads.mkdir()
         browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-        link = WebDriverWait(browser, 90).until(lambda b: b.find_element(By.CSS_SELECTOR, "a[download][href*='/artifacts/']"))
+        link = WebDriverWait(browser, 90).until(
+            lambda b: b.find_element(By.CSS_SELECTOR, "a[download][href*='/artifacts/']")
+        )
         assert searched.artifact in link.get_attribute("href")
         link.click()
         fetched = downloads / "checkpoint.pt"
-        WebDriverWait(browser, 60).until(lambda b: fetched.is_file() and fetched.stat().st_size == searched.checkpoint.stat().st_size)
+        WebDriverWait(browser, 60).until(
+            lambda b: fetched.is_file() and fetched.stat().st_size == searched.checkpoint.stat().st_size
+        )
         assert fetched.read_bytes() == searched.checkpoint.read_bytes()
         # the objective is named after the proxy, not "Objective 0"
         browser.get(f"{dashboard}/dashboard/studies/{study_id}")
         assert page_shows("Best Trial")
-        WebDriverWait(browser, 90).until(lambda b: "diswot" in b.find_element(By.TAG_NAME, "body").text.replace(searched.name, ""))
+        WebDriverWait(browser, 90).until(
+            lambda b: "diswot" in b.find_element(By.TAG_NAME, "body").text.replace(searched.name, "")
+        )
         assert "Objective 0" not in browser.find_element(By.TAG_NAME, "body").text
         browser.save_screenshot(str(ARTIFACTS / "dashboard-history.png"))
         browser.get(f"{dashboard}/dashboard/studies/{study_id}/note")
@@ -236,9 +278,24 @@ def test_study_note_is_spaced_by_its_cost(
     monkeypatch.setattr(notes, "write_study_note", record)
     monkeypatch.setattr(notes, "NOTE_MIN_SECONDS", 0.0)
     monkeypatch.setattr(notes, "NOTE_COST_FACTOR", cost_factor)
-    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot"]
+    args = [
+        "search",
+        "--space",
+        "s0",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        "8",
+        "--proxy",
+        "diswot",
+    ]
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    assert run_cli(*args, "--storage", url, "--study", "notes", "--n-trials", "6", "--note-every", "1", "--no-progress") == 0
+    assert (
+        run_cli(*args, "--storage", url, "--study", "notes", "--n-trials", "6", "--note-every", "1", "--no-progress")
+        == 0
+    )
     assert calls[0] == 0 and calls[-1] == 6  # at the start and at the end, always
     assert len(calls) - 2 == expected  # in between: after each trial, or never when a write is costly
 

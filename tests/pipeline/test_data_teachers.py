@@ -32,7 +32,14 @@ def cifar100_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     images = z["images"].transpose(0, 3, 1, 2).reshape(len(z["images"]), -1)
     for name, sl in (("train", slice(0, 600)), ("test", slice(600, 916))):
         with open(root / name, "wb") as f:
-            pickle.dump({"data": images[sl], "fine_labels": z["fine_labels"][sl].tolist(), "coarse_labels": z["coarse_labels"][sl].tolist()}, f)
+            pickle.dump(
+                {
+                    "data": images[sl],
+                    "fine_labels": z["fine_labels"][sl].tolist(),
+                    "coarse_labels": z["coarse_labels"][sl].tolist(),
+                },
+                f,
+            )
     with open(root / "meta", "wb") as f:
         pickle.dump({"fine_label_names": [f"c{i}" for i in range(100)]}, f)
     monkeypatch.setattr(torchvision.datasets.CIFAR100, "_check_integrity", lambda self: True)
@@ -76,7 +83,15 @@ def test_imagefolder_classes_and_normalisation(tmp_path: Path) -> None:
 
 def test_repeats_average_per_repeat_scores() -> None:
     space = get_space("s0")
-    batches = probe_batches(dataset="synthetic", data_dir=None, batch_size=8, seed=0, repeats=2, num_classes=10, info=dataset_info("synthetic"))
+    batches = probe_batches(
+        dataset="synthetic",
+        data_dir=None,
+        batch_size=8,
+        seed=0,
+        repeats=2,
+        num_classes=10,
+        info=dataset_info("synthetic"),
+    )
     teacher = build_teacher("resnet20", 10)
     scorer = Scorer(space=space, proxy=get_proxy("diswot"), batches=batches, teacher=teacher, num_classes=10)
     result = scorer.score(space.decode("ResNet[1,1,1]"))
@@ -97,7 +112,9 @@ def test_every_teacher_exposes_features_and_classifier(name: str) -> None:
 
 
 def test_nb201_teacher_and_unknown_teacher() -> None:
-    net = build_teacher("nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", 10)
+    net = build_teacher(
+        "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", 10
+    )
     assert net.classifier.in_features == 64
     with pytest.raises(DiswotError, match="valid: resnet20") as info:
         teacher_spec("resnet21")

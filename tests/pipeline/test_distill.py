@@ -28,19 +28,76 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
     root = tmp_path_factory.mktemp("chain")
     data = make_cifar_folder(root / "cifar100")
     teacher = root / "teacher"
-    assert run_cli("train", "--model", "resnet20", "--dataset", "imagefolder", "--data-dir", str(data),
-                   "--epochs", "1", "--batch-size", "32", "--out", str(teacher)) == 0
+    assert (
+        run_cli(
+            "train",
+            "--model",
+            "resnet20",
+            "--dataset",
+            "imagefolder",
+            "--data-dir",
+            str(data),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--out",
+            str(teacher),
+        )
+        == 0
+    )
     url = f"sqlite:///{root / 'study.db'}"
-    assert run_cli("search", "--space", "s0", "--teacher", "resnet20", "--teacher-weights", str(teacher / CHECKPOINT_NAME),
-                   "--dataset", "imagefolder", "--data-dir", str(data), "--image-size", "32", "--n-trials", "6",
-                   "--batch-size", "16", "--storage", url, "--study", "chain") == 0
+    assert (
+        run_cli(
+            "search",
+            "--space",
+            "s0",
+            "--teacher",
+            "resnet20",
+            "--teacher-weights",
+            str(teacher / CHECKPOINT_NAME),
+            "--dataset",
+            "imagefolder",
+            "--data-dir",
+            str(data),
+            "--image-size",
+            "32",
+            "--n-trials",
+            "6",
+            "--batch-size",
+            "16",
+            "--storage",
+            url,
+            "--study",
+            "chain",
+        )
+        == 0
+    )
     return {"root": root, "data": data, "teacher": teacher / CHECKPOINT_NAME, "url": url}
 
 
 def test_distill_best_trial_writes_results_to_the_study(chain: dict[str, Any]) -> None:
     out = chain["root"] / "student"
-    assert run_cli("distill", "--storage", chain["url"], "--study", "chain", "--dataset", "imagefolder",
-                   "--data-dir", str(chain["data"]), "--epochs", "2", "--batch-size", "32", "--out", str(out)) == 0
+    assert (
+        run_cli(
+            "distill",
+            "--storage",
+            chain["url"],
+            "--study",
+            "chain",
+            "--dataset",
+            "imagefolder",
+            "--data-dir",
+            str(chain["data"]),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     study = optuna.load_study(study_name="chain", storage=chain["url"])
     best = recommended_trial(study)  # the search's pick: its best confirmed score
     assert best is not None
@@ -60,7 +117,11 @@ def test_distill_best_trial_writes_results_to_the_study(chain: dict[str, Any]) -
     assert meta.artifact_id == attrs["distill_artifact"] and meta.filename == CHECKPOINT_NAME
     assert default_artifact_dir(chain["url"]) == chain["root"].resolve() / "artifacts"
     fetched = chain["root"] / "fetched.pt"
-    download_artifact(artifact_store=FileSystemArtifactStore(str(chain["root"] / "artifacts")), file_path=str(fetched), artifact_id=meta.artifact_id)
+    download_artifact(
+        artifact_store=FileSystemArtifactStore(str(chain["root"] / "artifacts")),
+        file_path=str(fetched),
+        artifact_id=meta.artifact_id,
+    )
     ckpt = torch.load(fetched, weights_only=True)
     assert ckpt["epoch"] == 2 and [r["loss"] for r in ckpt["history"]] == losses
     space = get_space("s0")
@@ -69,8 +130,19 @@ def test_distill_best_trial_writes_results_to_the_study(chain: dict[str, Any]) -
 
 
 def test_distill_errors_are_one_line(chain: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["distill", "--storage", chain["url"], "--dataset", "imagefolder", "--data-dir", str(chain["data"]),
-            "--epochs", "1", "--out", str(chain["root"] / "x")]
+    base = [
+        "distill",
+        "--storage",
+        chain["url"],
+        "--dataset",
+        "imagefolder",
+        "--data-dir",
+        str(chain["data"]),
+        "--epochs",
+        "1",
+        "--out",
+        str(chain["root"] / "x"),
+    ]
     for args, needle in (
         (["--study", "nope"], "no study 'nope'"),
         (["--study", "chain", "--trial", "99"], "has no trial 99"),
@@ -93,8 +165,23 @@ def test_bad_teacher_checkpoint_gives_one_line(chain: dict[str, Any], tmp_path: 
 
         torch.save({"model": build_teacher("resnet56", 20).state_dict()}, bad)  # a ResNet-56, not the study's ResNet-20
         needle = "does not fit teacher resnet20"
-    proc = run_process("distill", "--storage", chain["url"], "--study", "chain", "--teacher-weights", str(bad),
-                      "--dataset", "imagefolder", "--data-dir", str(chain["data"]), "--epochs", "1", "--out", str(tmp_path / "s"))
+    proc = run_process(
+        "distill",
+        "--storage",
+        chain["url"],
+        "--study",
+        "chain",
+        "--teacher-weights",
+        str(bad),
+        "--dataset",
+        "imagefolder",
+        "--data-dir",
+        str(chain["data"]),
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "s"),
+    )
     assert_one_line_error(proc, needle)
     assert not (tmp_path / "s" / CHECKPOINT_NAME).exists()
 
@@ -103,18 +190,74 @@ def test_train_and_distill_offline_on_synthetic_data(tmp_path: Path) -> None:
     """``--dataset synthetic`` trains and distils: seeded random images with a train/val split."""
     from diswot.pipeline.data import SyntheticImages
 
-    a, b = SyntheticImages(train=True, num_classes=5, image_size=8), SyntheticImages(train=True, num_classes=5, image_size=8)
+    a, b = (
+        SyntheticImages(train=True, num_classes=5, image_size=8),
+        SyntheticImages(train=True, num_classes=5, image_size=8),
+    )
     torch.testing.assert_close(a[3][0], b[3][0])
-    assert a[3][1] == b[3][1] and not torch.equal(a[3][0], SyntheticImages(train=False, num_classes=5, image_size=8)[3][0])
+    assert a[3][1] == b[3][1] and not torch.equal(
+        a[3][0], SyntheticImages(train=False, num_classes=5, image_size=8)[3][0]
+    )
     teacher = tmp_path / "teacher"
-    assert run_cli("train", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "64",
-                   "--out", str(teacher)) == 0
+    assert (
+        run_cli(
+            "train",
+            "--model",
+            "resnet20",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--out",
+            str(teacher),
+        )
+        == 0
+    )
     assert read_results(teacher)["config"]["dataset"] == "synthetic"
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    assert run_cli("search", "--space", "s0", "--teacher", "resnet20", "--teacher-weights", str(teacher), "--dataset", "synthetic",
-                   "--batch-size", "8", "--n-trials", "2", "--storage", url, "--study", "syn", "--no-progress") == 0
-    assert run_cli("distill", "--storage", url, "--study", "syn", "--teacher-weights", str(teacher), "--epochs", "1",
-                   "--batch-size", "64", "--out", str(tmp_path / "student")) == 0
+    assert (
+        run_cli(
+            "search",
+            "--space",
+            "s0",
+            "--teacher",
+            "resnet20",
+            "--teacher-weights",
+            str(teacher),
+            "--dataset",
+            "synthetic",
+            "--batch-size",
+            "8",
+            "--n-trials",
+            "2",
+            "--storage",
+            url,
+            "--study",
+            "syn",
+            "--no-progress",
+        )
+        == 0
+    )
+    assert (
+        run_cli(
+            "distill",
+            "--storage",
+            url,
+            "--study",
+            "syn",
+            "--teacher-weights",
+            str(teacher),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--out",
+            str(tmp_path / "student"),
+        )
+        == 0
+    )
     best = recommended_trial(optuna.load_study(study_name="syn", storage=url))
     assert best is not None
     assert best.user_attrs["distill_epochs"] == 1 and read_results(tmp_path / "student")["config"]["num_classes"] == 100

@@ -73,7 +73,9 @@ def test_channel_similarity_equals_listing_1() -> None:
     g = torch.Generator().manual_seed(1)
     g_t, g_s = torch.randn(10, 32, generator=g), torch.randn(10, 32, generator=g)
     g_s[3, 5] = 0.0  # a zero entry: F.normalize leaves a zero row
-    torch.testing.assert_close(channel_similarity(g_t, g_s), _literal_channel_similarity(g_t, g_s), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        channel_similarity(g_t, g_s), _literal_channel_similarity(g_t, g_s), rtol=1e-5, atol=1e-7
+    )
 
 
 @pytest.mark.parametrize("name", ["diswot", "diswot-semantic", "diswot-relation"])

@@ -16,8 +16,16 @@ from diswot.spaces import Limits, get_space
 from .conftest import run_cli
 
 ARCH = "ResNet[3,1,5]"
-SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu",
-             num_classes=10, reference_size=8)
+SMALL = dict(
+    space="s0",
+    teacher="resnet20",
+    dataset="synthetic",
+    batch_size=8,
+    image_size=16,
+    device="cpu",
+    num_classes=10,
+    reference_size=8,
+)
 
 
 def test_terms_equal_the_standalone_proxies() -> None:
@@ -63,14 +71,36 @@ def test_reference_sample_is_seeded_and_within_limits() -> None:
     space = get_space("s2-cifar")
     limits = Limits(max_params=1_000_000)
     a = reference_archs(space, limits, 100, size=16, seed=1)
-    assert a == reference_archs(space, limits, 100, size=16, seed=1) != reference_archs(space, limits, 100, size=16, seed=2)
+    assert (
+        a
+        == reference_archs(space, limits, 100, size=16, seed=1)
+        != reference_archs(space, limits, 100, size=16, seed=2)
+    )
     assert len(set(a)) == 16 and all(space.check(x, limits, 100) is None for x in a)
 
 
 def test_search_stores_its_reference_and_resumes_with_the_same_values(sqlite_url: str) -> None:
     assert DEFAULT_PROXY == "diswot-relation-plus"
-    args = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8",
-            "--image-size", "16", "--reference-size", "8", "--storage", sqlite_url, "--study", "plus", "--no-progress"]
+    args = [
+        "search",
+        "--space",
+        "s0",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "16",
+        "--reference-size",
+        "8",
+        "--storage",
+        sqlite_url,
+        "--study",
+        "plus",
+        "--no-progress",
+    ]
     assert run_cli(*args, "--n-trials", "4") == 0
     study = optuna.load_study(study_name="plus", storage=sqlite_url)
     stored = study._storage.get_study_system_attrs(study._study_id)[REFERENCE_ATTR]
@@ -89,8 +119,22 @@ def test_search_stores_its_reference_and_resumes_with_the_same_values(sqlite_url
 
 
 def test_old_study_resumes_with_its_recorded_proxy(sqlite_url: str) -> None:
-    base = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8",
-            "--storage", sqlite_url, "--study", "old", "--no-progress"]
+    base = [
+        "search",
+        "--space",
+        "s0",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        "8",
+        "--storage",
+        sqlite_url,
+        "--study",
+        "old",
+        "--no-progress",
+    ]
     assert run_cli(*base, "--proxy", "diswot", "--n-trials", "2") == 0
     assert run_cli(*base, "--n-trials", "2") == 0  # no --proxy: the study's own score, not the new default
     study = optuna.load_study(study_name="old", storage=sqlite_url)

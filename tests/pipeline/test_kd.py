@@ -19,7 +19,14 @@ def test_kd_loss_matches_hand_computation() -> None:
     # = (4.481689 - 1.648721) / 8.848692 = 0.320157.
     # CE = ln(e + e^2 + e^3) - 1 = ln(30.192875) - 1 = 2.407606.
     # L = 0.1 * 2.407606 + 0.9 * 2^2 * 0.320157 = 0.240761 + 1.152564 = 1.393325.
-    terms = kd_loss(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[3.0, 2.0, 1.0]]), torch.tensor([0]), gamma=0.1, alpha=0.9, rho=2.0)
+    terms = kd_loss(
+        torch.tensor([[1.0, 2.0, 3.0]]),
+        torch.tensor([[3.0, 2.0, 1.0]]),
+        torch.tensor([0]),
+        gamma=0.1,
+        alpha=0.9,
+        rho=2.0,
+    )
     assert terms.kl.item() == pytest.approx(0.320157, abs=1e-6)
     assert terms.ce.item() == pytest.approx(2.407606, abs=1e-6)
     assert terms.total.item() == pytest.approx(1.393325, abs=1e-6)

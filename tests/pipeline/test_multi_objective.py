@@ -35,9 +35,26 @@ def two_objective(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A 2-objective S0 study (score, params) under params and FLOPs limits, run twice."""
     url = f"sqlite:///{tmp_path_factory.mktemp('mo') / 'study.db'}"
     args = [
-        "search", "--space", "s0", "--teacher", "resnet20", *FAST, "--storage", url, "--study", "mo",
-        "--objectives", "score,params", "--max-params", "250K", "--max-flops", "70M",
-        "--population-size", "6", "--tournament-size", "3",
+        "search",
+        "--space",
+        "s0",
+        "--teacher",
+        "resnet20",
+        *FAST,
+        "--storage",
+        url,
+        "--study",
+        "mo",
+        "--objectives",
+        "score,params",
+        "--max-params",
+        "250K",
+        "--max-flops",
+        "70M",
+        "--population-size",
+        "6",
+        "--tournament-size",
+        "3",
     ]
     assert run_cli(*args, "--n-trials", "12") == 0
     first = len(optuna.load_study(study_name="mo", storage=url).trials)
@@ -79,7 +96,9 @@ def test_resuming_adds_trials(two_objective: SimpleNamespace, capsys: pytest.Cap
     assert len(optuna.load_study(study_name="mo", storage=two_objective.url).trials) == 16
 
 
-def test_show_pareto_prints_the_stored_front(two_objective: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_pareto_prints_the_stored_front(
+    two_objective: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = two_objective.url
     capsys.readouterr()
     assert run_cli("show", "--storage", url, "--study", "mo", "--pareto", "--json") == 0
@@ -97,7 +116,9 @@ def test_show_pareto_prints_the_stored_front(two_objective: SimpleNamespace, cap
     assert "Pareto front of mo (score, params)" in out and all(r["arch"] in out for r in rows)
 
 
-def test_show_budget_names_the_best_within_it(two_objective: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_budget_names_the_best_within_it(
+    two_objective: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = two_objective.url
     complete = two_objective.study.get_trials(states=(TrialState.COMPLETE,))
     sizes = sorted({t.user_attrs["params"] for t in complete})
@@ -157,7 +178,8 @@ def test_single_objective_records_no_new_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "needle"), [("params,score", "score first"), ("score,size", "unknown 'size'"), ("score,params,params", "once")]
+    ("text", "needle"),
+    [("params,score", "score first"), ("score,size", "unknown 'size'"), ("score,params,params", "once")],
 )
 def test_parse_objectives_errors(text: str, needle: str) -> None:
     assert parse_objectives("score, Params") == ("score", "params")
@@ -167,7 +189,9 @@ def test_parse_objectives_errors(text: str, needle: str) -> None:
 
 @pytest.mark.integration
 def test_bad_objectives_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = run_process("search", "--space", "s0", "--dataset", "synthetic", "--objectives", "score,size", cwd=tmp_path)
+    result = run_process(
+        "search", "--space", "s0", "--dataset", "synthetic", "--objectives", "score,size", cwd=tmp_path
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "unknown 'size'" in result.stderr
     assert not list(tmp_path.iterdir())  # nothing created
@@ -188,7 +212,9 @@ def test_show_and_distill_pick_by_score_in_a_multi_objective_study(
     assert rows[0]["value"] == best.values[0] and len(rows) == 3
 
 
-def test_a_foreign_study_with_other_directions_is_refused_untouched(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_foreign_study_with_other_directions_is_refused_untouched(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     optuna.create_study(study_name="other", storage=sqlite_url, direction="minimize")
     args = ["search", "--space", "s0", "--teacher", "resnet20", *FAST, "--storage", sqlite_url, "--study", "other"]
     assert run_cli(*args, "--n-trials", "1") == 2
@@ -198,7 +224,20 @@ def test_a_foreign_study_with_other_directions_is_refused_untouched(sqlite_url: 
 
 
 def test_max_flops_may_change_on_resume_when_allowed(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["search", "--space", "s0", "--teacher", "resnet20", *FAST, "--storage", sqlite_url, "--study", "fl", "--n-trials", "1"]
+    args = [
+        "search",
+        "--space",
+        "s0",
+        "--teacher",
+        "resnet20",
+        *FAST,
+        "--storage",
+        sqlite_url,
+        "--study",
+        "fl",
+        "--n-trials",
+        "1",
+    ]
     assert run_cli(*args, "--max-flops", "70M") == 0
     capsys.readouterr()
     assert run_cli(*args, "--max-flops", "60M") == 2
@@ -218,14 +257,18 @@ def test_max_flops_may_change_on_resume_when_allowed(sqlite_url: str, capsys: py
 def test_multi_objective_evolution_counts_equivalent_students_once() -> None:
     space = get_space("nb201")
     key = student_key(space)
-    dead_pools = space.to_params(NB201Arch(("avg_pool_3x3", "skip_connect", "avg_pool_3x3", "skip_connect", "none", "none")))
+    dead_pools = space.to_params(
+        NB201Arch(("avg_pool_3x3", "skip_connect", "avg_pool_3x3", "skip_connect", "none", "none"))
+    )
     skip = space.to_params(NB201Arch(("none", "none", "none", "skip_connect", "none", "none")))
     conv = space.to_params(NB201Arch(("nor_conv_3x3", "none", "none", "skip_connect", "none", "none")))
     assert key(dead_pools) == key(skip) != key(conv)
     assert key({"cell.1<-0": "bogus"}) == frozenset({("cell.1<-0", "bogus")})  # no student: its own params
 
     def run(objectives: int) -> list[Any]:
-        sampler = make_sampler("evolution", space=space, limits=Limits(), num_classes=100, seed=2, objectives=objectives)
+        sampler = make_sampler(
+            "evolution", space=space, limits=Limits(), num_classes=100, seed=2, objectives=objectives
+        )
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
         for _ in range(60):
             trial = study.ask()

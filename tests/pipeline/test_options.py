@@ -21,9 +21,22 @@ SCORING_COMMANDS = {
 }
 #: a value for every scoring option that is not its default
 GIVEN = {
-    "space": "nb201", "teacher": "resnet20", "teacher_weights": "t.pt", "dataset": "synthetic", "data_dir": "d",
-    "num_classes": "7", "image_size": "16", "seed": "3", "batch_size": "8", "repeats": "2", "proxy": "diswot",
-    "reference_size": "9", "init": "kaiming", "semantic": "class", "device": "cpu", "precision": "bf16",
+    "space": "nb201",
+    "teacher": "resnet20",
+    "teacher_weights": "t.pt",
+    "dataset": "synthetic",
+    "data_dir": "d",
+    "num_classes": "7",
+    "image_size": "16",
+    "seed": "3",
+    "batch_size": "8",
+    "repeats": "2",
+    "proxy": "diswot",
+    "reference_size": "9",
+    "init": "kaiming",
+    "semantic": "class",
+    "device": "cpu",
+    "precision": "bf16",
 }
 
 
@@ -77,9 +90,15 @@ def test_defaults_are_the_configs() -> None:
 
 @pytest.mark.parametrize(
     ("dest", "values", "command_dest"),
-    [("precision", PRECISIONS, "precision"), ("semantic", SEMANTIC_MODES, "semantic"), ("sampler", SAMPLERS, "sampler")],
+    [
+        ("precision", PRECISIONS, "precision"),
+        ("semantic", SEMANTIC_MODES, "semantic"),
+        ("sampler", SAMPLERS, "sampler"),
+    ],
 )
-def test_choice_lists_are_shared_by_argparse_and_the_config(dest: str, values: tuple[str, ...], command_dest: str) -> None:
+def test_choice_lists_are_shared_by_argparse_and_the_config(
+    dest: str, values: tuple[str, ...], command_dest: str
+) -> None:
     for command in ("search", "score", "rank"):
         action = _actions(_subparser(command)).get(command_dest)
         if action is not None:

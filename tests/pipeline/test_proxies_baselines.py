@@ -17,7 +17,20 @@ from diswot.spaces import FeatureNetwork, get_space, naslib_to_nb201
 
 from .conftest import TinyNet
 
-BASELINES = ["params", "flops", "grad_norm", "snip", "grasp", "fisher", "synflow", "jacov", "nwot", "plain", "l2_norm", "zen"]
+BASELINES = [
+    "params",
+    "flops",
+    "grad_norm",
+    "snip",
+    "grasp",
+    "fisher",
+    "synflow",
+    "jacov",
+    "nwot",
+    "plain",
+    "l2_norm",
+    "zen",
+]
 KD = ["kd", "cc", "nst", "sp"]
 NUM_CLASSES = 5
 
@@ -138,7 +151,9 @@ def test_grad_norm_snip_plain_formulas(batch: Batch) -> None:
     net = make_net()
     wg = _manual_grads(net, batch)
     assert evaluate("grad_norm", net, batch)["score"] == pytest.approx(sum(float(g.norm()) for _, g in wg), rel=1e-5)
-    assert evaluate("snip", net, batch)["score"] == pytest.approx(sum(float((w * g).abs().sum()) for w, g in wg), rel=1e-5)
+    assert evaluate("snip", net, batch)["score"] == pytest.approx(
+        sum(float((w * g).abs().sum()) for w, g in wg), rel=1e-5
+    )
     assert evaluate("plain", net, batch)["score"] == pytest.approx(
         sum(float((w * g).sum()) for w, g in wg), rel=1e-4, abs=1e-7
     )
@@ -293,7 +308,9 @@ def test_nb201_benchmark_smoke(tmp_path, capsys: pytest.CaptureFixture[str]) -> 
     args = ["--datasets", "cifar100", "--limit", "5", "--proxies", "params,synflow", "--json", str(out)]
     assert bench.main([*args, "--cache", str(tmp_path / "c.jsonl")]) == 0
     doc = json.loads(out.read_text())["datasets"]["cifar100"]
-    assert doc["params"]["agree"] == pytest.approx(1.0) and doc["params"]["ours"] == pytest.approx(doc["params"]["naslib"])
+    assert doc["params"]["agree"] == pytest.approx(1.0) and doc["params"]["ours"] == pytest.approx(
+        doc["params"]["naslib"]
+    )
     assert doc["synflow"]["agree"] > 0.8 and doc["synflow"]["n"] == 5
     assert "synflow" in capsys.readouterr().out
     # a second run reads every score back from the cache

@@ -52,7 +52,9 @@ def test_correlations_are_scipy_and_bounded() -> None:
     assert got["pearson"] == pytest.approx(stats.pearsonr(s, acc)[0])
     # the paper's A.2 tau: sum sgn(b_i - b_j) sgn(g_i - g_j) / C(n, 2) (no ties)
     n = len(s)
-    tau = sum(np.sign(acc[i] - acc[j]) * np.sign(s[i] - s[j]) for i in range(n) for j in range(i + 1, n)) / (n * (n - 1) / 2)
+    tau = sum(np.sign(acc[i] - acc[j]) * np.sign(s[i] - s[j]) for i in range(n) for j in range(i + 1, n)) / (
+        n * (n - 1) / 2
+    )
     assert got["kendall"] == pytest.approx(tau)
     assert correlations(np.ones(5), acc) == {"kendall": None, "spearman": None, "pearson": None}
 
@@ -94,11 +96,27 @@ def test_rank_proxy_leaves_failures_out(s0_csv: Path) -> None:
 @pytest.mark.parametrize(
     "rows,header,message",
     [
-        ([("ResNet[1,1,1]", 1), ("ResNet[2,1,1]", 2), ("ResNet[3,3,3]", 3)], "arch,accuracy", r"gt\.csv:3: arch 'ResNet\[2,1,1\]'"),
-        ([("ResNet[1,1,1]", 1), ("ResNet[3,3,3]", 2), ("ResNet[1,1,1]", 3)], "arch,accuracy", r"gt\.csv:4: .*duplicate of line 2"),
+        (
+            [("ResNet[1,1,1]", 1), ("ResNet[2,1,1]", 2), ("ResNet[3,3,3]", 3)],
+            "arch,accuracy",
+            r"gt\.csv:3: arch 'ResNet\[2,1,1\]'",
+        ),
+        (
+            [("ResNet[1,1,1]", 1), ("ResNet[3,3,3]", 2), ("ResNet[1,1,1]", 3)],
+            "arch,accuracy",
+            r"gt\.csv:4: .*duplicate of line 2",
+        ),
         ([("ResNet[1,1,1]", 1), ("ResNet[3,3,3]", 2)], "arch,accuracy", "2 architecture row.*at least 3"),
-        ([("ResNet[1,1,1]", 1), ("ResNet[3,3,3]", "nan"), ("ResNet[5,5,5]", 3)], "arch,accuracy", r"gt\.csv:3: accuracy 'nan' is not a finite"),
-        ([("ResNet[1,1,1]", 1), ("ResNet[3,3,3]", "high"), ("ResNet[5,5,5]", 3)], "arch,accuracy", r"gt\.csv:3: accuracy 'high' is not a number"),
+        (
+            [("ResNet[1,1,1]", 1), ("ResNet[3,3,3]", "nan"), ("ResNet[5,5,5]", 3)],
+            "arch,accuracy",
+            r"gt\.csv:3: accuracy 'nan' is not a finite",
+        ),
+        (
+            [("ResNet[1,1,1]", 1), ("ResNet[3,3,3]", "high"), ("ResNet[5,5,5]", 3)],
+            "arch,accuracy",
+            r"gt\.csv:3: accuracy 'high' is not a number",
+        ),
         ([("ResNet[1,1,1]", 1)], "arch,acc", "lacks the column.*accuracy"),
     ],
 )
@@ -168,7 +186,16 @@ def test_cli_nb201_with_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     rows = [(str(naslib_to_nb201(ast.literal_eval(k))), zc[k]["val_accuracy"]) for k in keys]
     csv_path = write_csv(tmp_path / "nb201.csv", rows)
     plots = tmp_path / "plots"
-    args = ["--proxies", "params,synflow", "--plot", str(plots), "--json", str(tmp_path / "o.json"), "--num-classes", "10"]
+    args = [
+        "--proxies",
+        "params,synflow",
+        "--plot",
+        str(plots),
+        "--json",
+        str(tmp_path / "o.json"),
+        "--num-classes",
+        "10",
+    ]
     assert run_cli("rank", "--space", "nb201", "--ground-truth", str(csv_path), *args, *FAST) == 0
     assert sorted(p.name for p in plots.iterdir()) == ["params.png", "regret.png", "synflow.png"]
     doc = json.loads((tmp_path / "o.json").read_text())

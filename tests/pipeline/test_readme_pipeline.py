@@ -65,16 +65,28 @@ def test_readme_pipeline_runs_as_printed(tmp_path: Path) -> None:
     env = {k: v for k, v in cli_env().items() if k != "DISWOT_STORAGE"}
     *steps, dashboard = [sized(argv) for argv in readme_pipeline()]
     for argv in steps:
-        proc = subprocess.run([sys.executable, "-m", "diswot.pipeline.cli", *argv[1:]], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "diswot.pipeline.cli", *argv[1:]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, f"{shlex.join(argv)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         if argv[1] == "show":
             assert "top " in proc.stdout and "ResNet[" in proc.stdout
     study = optuna.load_study(study_name="diswot", storage=f"sqlite:///{tmp_path / 'diswot.db'}")
     best = recommended_trial(study)  # what distill takes by default
     assert best is not None and "distill_top1" in best.user_attrs and (tmp_path / "artifacts").is_dir()
-    proc = subprocess.Popen([sys.executable, "-m", "diswot.pipeline.cli", *dashboard[1:]], cwd=tmp_path,
-                            env=dict(env, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diswot.pipeline.cli", *dashboard[1:]],
+        cwd=tmp_path,
+        env=dict(env, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         match = wait_for_line(proc, r"at (http://\S+)/dashboard/", timeout=120)
         base = match[1]

@@ -39,7 +39,9 @@ def test_the_readme_search_from_python_runs_as_printed(
     assert capsys.readouterr().out.split() == [str(best.number), best.user_attrs["arch"]]
 
 
-def test_run_search_resumes_from_storage_env_and_refuses_another_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_search_resumes_from_storage_env_and_refuses_another_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(STORAGE_ENV, url)
@@ -48,6 +50,10 @@ def test_run_search_resumes_from_storage_env_and_refuses_another_config(tmp_path
     assert len(run_search(config, n_trials=1, study_name="env", note_every=0).trials) == 3  # resumed
     assert len(optuna.load_study(study_name="env", storage=url).trials) == 3  # in $DISWOT_STORAGE's file
     with pytest.raises(ConfigMismatchError, match="batch_size"):
-        run_search(SearchConfig(space="s0", teacher="resnet20", dataset="synthetic", batch_size=16, proxy="diswot"), n_trials=1, study_name="env")
+        run_search(
+            SearchConfig(space="s0", teacher="resnet20", dataset="synthetic", batch_size=16, proxy="diswot"),
+            n_trials=1,
+            study_name="env",
+        )
     capped = run_search(config, n_trials=5, study_name="env", max_trials=3)
     assert len(capped.trials) == 3  # the study holds max_trials scored trials: nothing more runs

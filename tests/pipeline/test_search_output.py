@@ -25,9 +25,28 @@ NB201_ARCHS = [
 
 @pytest.mark.integration
 def test_a_search_whose_trials_mostly_fail_says_why_and_exits_non_zero(tmp_path: Path) -> None:
-    proc = run_process("search", "--space", "s2-cifar", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8",
-                       "--proxy", "diswot", "--sampler", "random", "--max-params", "500K", "--n-trials", "5", "--no-progress",
-                       "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    proc = run_process(
+        "search",
+        "--space",
+        "s2-cifar",
+        "--teacher",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--batch-size",
+        "8",
+        "--proxy",
+        "diswot",
+        "--sampler",
+        "random",
+        "--max-params",
+        "500K",
+        "--n-trials",
+        "5",
+        "--no-progress",
+        "--storage",
+        f"sqlite:///{tmp_path / 's.db'}",
+    )
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     errors = [line for line in lines if line.startswith("error:")]
@@ -41,7 +60,9 @@ def test_a_search_whose_trials_mostly_fail_says_why_and_exits_non_zero(tmp_path:
 
 
 def test_a_known_student_reuses_its_stored_score() -> None:
-    setup = make_scoring(SearchConfig(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, device="cpu", proxy="diswot"))
+    setup = make_scoring(
+        SearchConfig(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, device="cpu", proxy="diswot")
+    )
     calls = []
     score = setup.scorer.score
     setup.scorer.score = lambda arch: calls.append(arch) or score(arch)  # type: ignore[method-assign]

@@ -59,7 +59,21 @@ def _stable(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_train_resnet20_one_epoch_on_cifar_imagefolder(cifar_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "teacher"
-    args = ["train", "--model", "resnet20", "--dataset", "imagefolder", "--data-dir", str(cifar_dir), "--epochs", "1", "--batch-size", "32", "--out", str(out)]
+    args = [
+        "train",
+        "--model",
+        "resnet20",
+        "--dataset",
+        "imagefolder",
+        "--data-dir",
+        str(cifar_dir),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
+    ]
     assert run_cli(*args) == 0
     ckpt = torch.load(out / CHECKPOINT_NAME, weights_only=True)
     assert ckpt["epoch"] == 1 and ckpt["arch"] == "resnet20" and ckpt["num_classes"] == 20
@@ -68,7 +82,13 @@ def test_train_resnet20_one_epoch_on_cifar_imagefolder(cifar_dir: Path, tmp_path
     cfg = ckpt["config"]
     # the paper's CIFAR recipe, with the epochs and batch overridden
     assert (cfg["preset"], cfg["lr"], cfg["momentum"], cfg["weight_decay"], cfg["milestones"], cfg["lr_decay"]) == (
-        "cifar", 0.05, 0.9, 5e-4, [150, 180, 210], 0.1)
+        "cifar",
+        0.05,
+        0.9,
+        5e-4,
+        [150, 180, 210],
+        0.1,
+    )
     assert (cfg["epochs"], cfg["batch_size"], cfg["image_size"], cfg["amp"]) == (1, 32, 32, "off")
     (record,) = read_results(out)["history"]
     assert record["samples"] == 320 and 0 <= record["top1"] <= record["top5"] <= 1
@@ -88,13 +108,37 @@ def test_presets_and_overrides_resolve(cifar_dir: Path, tmp_path: Path) -> None:
     from diswot.pipeline.cli._training import resolve_run
 
     base = ["--dataset", "imagefolder", "--data-dir", str(cifar_dir), "--out", str(tmp_path)]
-    _, preset, cfg, *_ = resolve_run(_namespace(["train", "--model", "resnet18", *base, "--preset", "imagenet"]), model="resnet18")
+    _, preset, cfg, *_ = resolve_run(
+        _namespace(["train", "--model", "resnet18", *base, "--preset", "imagenet"]), model="resnet18"
+    )
     assert preset.name == "imagenet" and cfg.image_size == 224  # ImageFolder: the model's resolution
     assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.milestones) == (90, 256, 0.1, 1e-4, [30, 60])
     assert cfg.teacher is None and cfg.kd_alpha is None
-    argv = ["train", "--model", "resnet20", *base, "--epochs", "10", "--lr", "0.2", "--lr-step", "4", "--weight-decay", "0", "--batch-size", "16"]
+    argv = [
+        "train",
+        "--model",
+        "resnet20",
+        *base,
+        "--epochs",
+        "10",
+        "--lr",
+        "0.2",
+        "--lr-step",
+        "4",
+        "--weight-decay",
+        "0",
+        "--batch-size",
+        "16",
+    ]
     _, preset, cfg, *_ = resolve_run(_namespace(argv), model="resnet20")
-    assert (preset.name, cfg.epochs, cfg.lr, cfg.milestones, cfg.weight_decay, cfg.batch_size) == ("cifar", 10, 0.2, [4, 8], 0.0, 16)
+    assert (preset.name, cfg.epochs, cfg.lr, cfg.milestones, cfg.weight_decay, cfg.batch_size) == (
+        "cifar",
+        10,
+        0.2,
+        [4, 8],
+        0.0,
+        16,
+    )
     kd = ["distill", "--storage", "sqlite:///x.db", "--study", "s", *base, "--kd-rho", "2"]
     _, _, cfg, *_ = resolve_run(_namespace(kd), model="s0:ResNet[1,1,1]", teacher="resnet20")
     assert (cfg.kd_gamma, cfg.kd_alpha, cfg.kd_rho) == (0.1, 0.9, 2.0)
@@ -102,14 +146,33 @@ def test_presets_and_overrides_resolve(cifar_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_resume_after_sigkill_matches_uninterrupted_run(small_dir: Path, tmp_path: Path) -> None:
-    args = ["train", "--model", "s0:ResNet[1,1,1]", "--dataset", "imagefolder", "--data-dir", str(small_dir),
-            "--epochs", "3", "--batch-size", "32", "--lr", "0.1", "--milestones", "2", "--seed", "7"]
+    args = [
+        "train",
+        "--model",
+        "s0:ResNet[1,1,1]",
+        "--dataset",
+        "imagefolder",
+        "--data-dir",
+        str(small_dir),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.1",
+        "--milestones",
+        "2",
+        "--seed",
+        "7",
+    ]
     assert run_cli(*args, "--out", str(tmp_path / "full")) == 0  # uninterrupted (in this process, one thread)
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "-m", "diswot.pipeline.cli", *args, "--out", str(killed)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(),
     )
     deadline = time.monotonic() + 240
     while not (killed / CHECKPOINT_NAME).exists():  # appears atomically once epoch 1 is done
@@ -169,8 +232,19 @@ def test_bad_options_give_one_line(
 def test_ddp_two_processes_gloo(small_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     proc = run_process(
-        "train", "--model", "s0:ResNet[1,1,1]", "--dataset", "imagefolder", "--data-dir", str(small_dir),
-        "--epochs", "1", "--batch-size", "32", "--out", str(out),
+        "train",
+        "--model",
+        "s0:ResNet[1,1,1]",
+        "--dataset",
+        "imagefolder",
+        "--data-dir",
+        str(small_dir),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
         extra=["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"],
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -20,7 +20,22 @@ from diswot.storage import WORKER_KEY, open_storage
 
 from .conftest import run_cli
 
-FAST = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot", "--no-progress", "--top", "3"]
+FAST = [
+    "search",
+    "--space",
+    "s0",
+    "--teacher",
+    "resnet20",
+    "--dataset",
+    "synthetic",
+    "--batch-size",
+    "8",
+    "--proxy",
+    "diswot",
+    "--no-progress",
+    "--top",
+    "3",
+]
 #: slower trials, to be caught mid-trial
 SLOW = [*FAST, "--batch-size", "64"]
 
@@ -57,7 +72,9 @@ def running(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
         trials = trials_of(url, study)
     except KeyError:  # the study is not created yet
         return []
-    return [t for t in trials if t.state == TrialState.RUNNING and "arch" in t.user_attrs and WORKER_KEY in t.system_attrs]
+    return [
+        t for t in trials if t.state == TrialState.RUNNING and "arch" in t.user_attrs and WORKER_KEY in t.system_attrs
+    ]
 
 
 def test_split_and_seeds() -> None:
@@ -70,14 +87,43 @@ def test_split_and_seeds() -> None:
 
 def test_worker_command_line_keeps_options_but_not_the_password() -> None:
     args = build_parser().parse_args(
-        ["-v", *FAST, "--storage", "postgresql://u:secret@h/db", "--study", "x", "--workers", "3", "--n-trials", "9",
-         "--heartbeat", "5", "--allow-change", "batch_size", "--max-params", "1M", "--seed", "7"]
+        [
+            "-v",
+            *FAST,
+            "--storage",
+            "postgresql://u:secret@h/db",
+            "--study",
+            "x",
+            "--workers",
+            "3",
+            "--n-trials",
+            "9",
+            "--heartbeat",
+            "5",
+            "--allow-change",
+            "batch_size",
+            "--max-params",
+            "1M",
+            "--seed",
+            "7",
+        ]
     )
     argv = workers.worker_argv(cmd_search._parser, args, 2, 3)
     assert "secret" not in " ".join(argv) and "--storage" not in argv
     joined = " ".join(argv)
-    for part in ("-v search", "--study x", "--heartbeat 5", "--allow-change batch_size", "--max-params 1M", "--seed 7",
-                 "--teacher resnet20", "--worker-index 2", "--n-trials 3", "--no-progress", "--child"):
+    for part in (
+        "-v search",
+        "--study x",
+        "--heartbeat 5",
+        "--allow-change batch_size",
+        "--max-params 1M",
+        "--seed 7",
+        "--teacher resnet20",
+        "--worker-index 2",
+        "--n-trials 3",
+        "--no-progress",
+        "--child",
+    ):
         assert part in joined, part
     assert "--workers" not in argv
 
@@ -154,7 +200,9 @@ def test_allow_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         (["--workers", "2", "--worker-index", "1"], "--worker-index is for workers started by hand"),
     ],
 )
-def test_bad_worker_options_are_one_line(extra: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_worker_options_are_one_line(
+    extra: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli(*FAST, "--storage", f"sqlite:///{tmp_path / 's.db'}", *extra) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()

@@ -61,7 +61,15 @@ def test_dockerignore_keeps_secrets_and_data_out() -> None:
 
 def test_readme_documents_containers() -> None:
     section = README.split("## Many workers, containers and the dashboard", 1)[1]
-    for needle in ("docker build -t diswot .", "postgres:", "--workers", "diswot dashboard", "--heartbeat", "DISWOT_STORAGE", "storage-server"):
+    for needle in (
+        "docker build -t diswot .",
+        "postgres:",
+        "--workers",
+        "diswot dashboard",
+        "--heartbeat",
+        "DISWOT_STORAGE",
+        "storage-server",
+    ):
         assert needle in section, needle
 
 
@@ -71,9 +79,17 @@ def test_image_builds_and_runs() -> None:
     if docker is None or subprocess.run([docker, "info"], capture_output=True).returncode != 0:
         pytest.skip("no Docker daemon here")
     subprocess.run([docker, "build", "-t", "diswot:test", str(ROOT)], check=True, timeout=3600)
-    who = subprocess.run([docker, "run", "--rm", "--entrypoint", "id", "diswot:test", "-u"], capture_output=True, text=True, check=True)
+    who = subprocess.run(
+        [docker, "run", "--rm", "--entrypoint", "id", "diswot:test", "-u"], capture_output=True, text=True, check=True
+    )
     assert who.stdout.strip() != "0"
-    out = subprocess.run([docker, "run", "--rm", "diswot:test", "search", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [docker, "run", "--rm", "diswot:test", "search", "--help"], capture_output=True, text=True, check=True
+    )
     assert "--workers" in out.stdout
-    gcc = subprocess.run([docker, "run", "--rm", "--entrypoint", "sh", "diswot:test", "-c", "command -v gcc cc make || true"], capture_output=True, text=True)
+    gcc = subprocess.run(
+        [docker, "run", "--rm", "--entrypoint", "sh", "diswot:test", "-c", "command -v gcc cc make || true"],
+        capture_output=True,
+        text=True,
+    )
     assert gcc.stdout.strip() == ""

@@ -12,14 +12,29 @@ from diswot.storage import WORKER_KEY, open_storage
 
 from .conftest import run_process
 
-FAST = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--no-progress", "--top", "3"]
+FAST = [
+    "search",
+    "--space",
+    "s0",
+    "--teacher",
+    "resnet20",
+    "--dataset",
+    "synthetic",
+    "--batch-size",
+    "8",
+    "--no-progress",
+    "--top",
+    "3",
+]
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_workers_one_study_no_duplicate_trial(kind: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite" else f"journal:///{tmp_path / 's.log'}"
-    done = run_process(*FAST, "--storage", url, "--study", "two", "--workers", "2", "--n-trials", "16", "--device", "cpu", timeout=900)
+    done = run_process(
+        *FAST, "--storage", url, "--study", "two", "--workers", "2", "--n-trials", "16", "--device", "cpu", timeout=900
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     trials = optuna.load_study(study_name="two", storage=open_storage(url)).get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(16)), "16 trials, each number once"
@@ -42,7 +57,9 @@ def _bench(name: str):  # noqa: ANN202
     return module
 
 
-def test_gpu_rows_are_not_measured_without_a_gpu(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_gpu_rows_are_not_measured_without_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     bench = _bench("bench_gpu_search")
     monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: False)
     assert bench.main(["--workers", "1,8", "--precisions", "fp32,bf16"]) == 0
@@ -56,10 +73,7 @@ def test_trial_split_is_cycle_minus_scoring() -> None:
     bench = _bench("bench_trial_split")
     t0 = datetime(2026, 1, 1)
     starts = [0.0, 0.30, 0.55, 0.90, 1.20]  # cycles of 300, 250, 350, 300 ms
-    trials = [
-        optuna.trial.create_trial(value=0.0, user_attrs={"score_seconds": 0.2})
-        for _ in starts
-    ]
+    trials = [optuna.trial.create_trial(value=0.0, user_attrs={"score_seconds": 0.2}) for _ in starts]
     for i, (t, s) in enumerate(zip(trials, starts)):
         t.number = 10 + i
         t.datetime_start = t0 + timedelta(seconds=s)

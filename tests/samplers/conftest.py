@@ -56,6 +56,10 @@ def _quiet_optuna() -> None:
 def toy() -> SimpleNamespace:
     """The toy spaces, constraint and objective (conftest is not importable under importlib mode)."""
     return SimpleNamespace(
-        space=toy_space, cost=toy_cost, constraint=toy_constraint, objective=toy_objective,
-        limit=LIMIT, s0_space=s0_space,
+        space=toy_space,
+        cost=toy_cost,
+        constraint=toy_constraint,
+        objective=toy_objective,
+        limit=LIMIT,
+        s0_space=s0_space,
     )

@@ -63,8 +63,9 @@ def test_no_over_limit_trial_is_ever_evaluated(toy: SimpleNamespace) -> None:
 
 
 def test_initial_population_is_random_valid_and_distinct(toy: SimpleNamespace) -> None:
-    study = optuna.create_study(direction="maximize", sampler=sampler(toy, seed=3, population_size=12,
-                                                                      tournament_size=4))
+    study = optuna.create_study(
+        direction="maximize", sampler=sampler(toy, seed=3, population_size=12, tournament_size=4)
+    )
     study.optimize(toy.objective, n_trials=12)
     assert origins(study) == [("random", None)] * 12
     assert len({frozenset(t.params.items()) for t in study.trials}) == 12
@@ -73,8 +74,9 @@ def test_initial_population_is_random_valid_and_distinct(toy: SimpleNamespace) -
 
 
 def test_minimize_picks_the_lowest_value_as_parent(toy: SimpleNamespace) -> None:
-    study = optuna.create_study(direction="minimize", sampler=sampler(toy, seed=0, population_size=5,
-                                                                      tournament_size=5))
+    study = optuna.create_study(
+        direction="minimize", sampler=sampler(toy, seed=0, population_size=5, tournament_size=5)
+    )
     study.optimize(toy.objective, n_trials=6)
     parent = lineage(study.trials[-1])[1]
     assert study.trials[parent].value == min(t.value for t in study.trials[:5])
@@ -83,8 +85,9 @@ def test_minimize_picks_the_lowest_value_as_parent(toy: SimpleNamespace) -> None
 def test_resume_continues_from_the_stored_population(toy: SimpleNamespace, tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     sizes = {"population_size": 6, "tournament_size": 3}
-    first = optuna.create_study(study_name="s", storage=url, direction="maximize",
-                                sampler=sampler(toy, seed=0, **sizes))
+    first = optuna.create_study(
+        study_name="s", storage=url, direction="maximize", sampler=sampler(toy, seed=0, **sizes)
+    )
     first.optimize(toy.objective, n_trials=8)
     resumed = optuna.load_study(study_name="s", storage=url, sampler=sampler(toy, seed=1, **sizes))
     resumed.optimize(toy.objective, n_trials=5)
@@ -168,8 +171,9 @@ def test_exhausted_space_falls_back_to_valid_duplicates(toy: SimpleNamespace) ->
 
 
 def test_without_deduplication_children_may_repeat(toy: SimpleNamespace) -> None:
-    study = optuna.create_study(direction="maximize",
-                                sampler=EvolutionSampler(suggest_func=toy.s0_space, seed=0, avoid_duplicates=False))
+    study = optuna.create_study(
+        direction="maximize", sampler=EvolutionSampler(suggest_func=toy.s0_space, seed=0, avoid_duplicates=False)
+    )
     study.optimize(lambda t: (toy.s0_space(t), float(sum(t.params.values())))[1], n_trials=80)
     assert origins(study)[-1][0] == "mutation"
     assert len({frozenset(t.params.items()) for t in study.trials}) < 80
@@ -188,8 +192,11 @@ def test_params_outside_the_plan_and_enqueued_trials(toy: SimpleNamespace) -> No
     study.optimize(objective, n_trials=25)
     first, second = study.trials[:2]
     assert first.params["lr"] == 0.01 and LINEAGE_KEY not in first.system_attrs
-    assert {k: second.params[k] for k in ("b1.depth", "b2.depth", "b3.depth")} == {"b1.depth": 1, "b2.depth": 0,
-                                                                                  "b3.depth": 0}
+    assert {k: second.params[k] for k in ("b1.depth", "b2.depth", "b3.depth")} == {
+        "b1.depth": 1,
+        "b2.depth": 0,
+        "b3.depth": 0,
+    }
     assert all(toy.constraint(t.params) is None for t in study.trials)
 
 
@@ -252,8 +259,9 @@ def test_multi_objective_warm_up_is_one_tournament(toy: SimpleNamespace) -> None
 def test_multi_objective_population_keeps_the_best_not_the_last(toy: SimpleNamespace, tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'mo.db'}"
     sizes = {"population_size": 8, "tournament_size": 4}
-    study = optuna.create_study(study_name="mo", storage=url, directions=["maximize", "minimize"],
-                                sampler=sampler(toy, seed=4, **sizes))
+    study = optuna.create_study(
+        study_name="mo", storage=url, directions=["maximize", "minimize"], sampler=sampler(toy, seed=4, **sizes)
+    )
     study.optimize(two_objectives(toy), n_trials=60)
     resumed = optuna.load_study(study_name="mo", storage=url, sampler=sampler(toy, seed=5, **sizes))
     resumed.optimize(two_objectives(toy), n_trials=20)
@@ -281,7 +289,9 @@ def test_key_makes_equivalent_candidates_duplicates(toy: SimpleNamespace) -> Non
 def test_single_objective_proposals_are_unchanged(toy: SimpleNamespace) -> None:
     """The single-objective path proposes exactly what it always has for a seed (a digest of
     params and lineage over 60 trials, the population filled and evolved)."""
-    study = optuna.create_study(direction="maximize", sampler=sampler(toy, seed=0, population_size=10, tournament_size=4))
+    study = optuna.create_study(
+        direction="maximize", sampler=sampler(toy, seed=0, population_size=10, tournament_size=4)
+    )
     study.optimize(toy.objective, n_trials=60)
     text = json.dumps([[t.params, list(lineage(t))] for t in study.trials], sort_keys=True)
     assert hashlib.sha256(text.encode()).hexdigest()[:16] == "dff1f1b283c2d8dc"
@@ -317,7 +327,10 @@ def test_unhandled_directions_are_refused_from_both_entry_points(toy: SimpleName
         sampler(toy).sample_relative(unset, trial, {})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="minimised or maximised"):
         sampler(toy).sample_independent(
-            unset, trial, "stem.width", optuna.distributions.IntDistribution(8, 64, step=8)  # type: ignore[arg-type]
+            unset,
+            trial,
+            "stem.width",
+            optuna.distributions.IntDistribution(8, 64, step=8),  # type: ignore[arg-type]
         )
 
 
@@ -356,8 +369,12 @@ def test_history_reads_each_finished_trial_once() -> None:
             state=state, params={"a": a}, distributions={"a": optuna.distributions.IntDistribution(0, 9)}, value=value
         )
 
-    trials = [frozen(TrialState.COMPLETE, 1, 1.0), frozen(TrialState.RUNNING, 2), frozen(TrialState.FAIL, 3),
-              frozen(TrialState.PRUNED, 4)]
+    trials = [
+        frozen(TrialState.COMPLETE, 1, 1.0),
+        frozen(TrialState.RUNNING, 2),
+        frozen(TrialState.FAIL, 3),
+        frozen(TrialState.PRUNED, 4),
+    ]
     for number, trial in enumerate(trials):
         trial.number = number
     history = _History()

@@ -23,7 +23,10 @@ from diswot.samplers import EvolutionSampler
 
 #: the cases that run 100+ trials: slow on file storages (every trial reads the study back)
 HEAVY = (
-    "test_float", "test_int", "test_categorical", "test_combination_of_different_distributions_objective",
+    "test_float",
+    "test_int",
+    "test_categorical",
+    "test_combination_of_different_distributions_objective",
     "test_multi_objective_sample_independent",
 )
 

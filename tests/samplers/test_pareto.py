@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from optuna.study import StudyDirection
 
-from diswot.samplers._pareto import contributions, crowding_distance, hypervolume, losses, normalised, pareto_ranks, survivors
+from diswot.samplers._pareto import (
+    contributions,
+    crowding_distance,
+    hypervolume,
+    losses,
+    normalised,
+    pareto_ranks,
+    survivors,
+)
 
 
 def brute_ranks(points: np.ndarray) -> list[int]:
@@ -16,8 +24,7 @@ def brute_ranks(points: np.ndarray) -> list[int]:
     left, rank = set(range(len(points))), 0
     while left:
         front = {
-            i for i in left
-            if not any((points[j] <= points[i]).all() and (points[j] < points[i]).any() for j in left)
+            i for i in left if not any((points[j] <= points[i]).all() and (points[j] < points[i]).any() for j in left)
         }
         for i in front:
             ranks[i] = rank

@@ -24,8 +24,17 @@ def test_random_realization_is_valid_and_conditional(toy: SimpleNamespace) -> No
 
 
 def test_plan_values_are_used_when_compatible(toy: SimpleNamespace) -> None:
-    plan = {"stem.width": 16, "b1.depth": 2, "b1.type": "basic", "b1.kernel": 7, "b1.width": 96,
-            "b1.stride": 2, "b2.depth": 0, "b3.depth": 0, "b9.depth": 5}
+    plan = {
+        "stem.width": 16,
+        "b1.depth": 2,
+        "b1.type": "basic",
+        "b1.kernel": 7,
+        "b1.width": 96,
+        "b1.stride": 2,
+        "b2.depth": 0,
+        "b3.depth": 0,
+        "b9.depth": 5,
+    }
     params, _ = realize(toy.space, np.random.RandomState(0), plan)
     assert params == {k: v for k, v in plan.items() if k != "b9.depth"}  # unrequested params drop
 
@@ -35,8 +44,16 @@ def test_plan_values_are_used_when_compatible(toy: SimpleNamespace) -> None:
 
 
 def test_new_block_params_copy_the_nearest_preceding_block(toy: SimpleNamespace) -> None:
-    plan = {"stem.width": 16, "b1.depth": 2, "b1.type": "bottleneck", "b1.kernel": 7, "b1.width": 96,
-            "b1.stride": 2, "b2.depth": 0, "b3.depth": 1}  # b3 newly present
+    plan = {
+        "stem.width": 16,
+        "b1.depth": 2,
+        "b1.type": "bottleneck",
+        "b1.kernel": 7,
+        "b1.width": 96,
+        "b1.stride": 2,
+        "b2.depth": 0,
+        "b3.depth": 1,
+    }  # b3 newly present
     params, _ = realize(toy.space, np.random.RandomState(0), plan, inherit=True)
     assert {params[f"b3.{r}"] for r in ("type", "kernel", "width", "stride")} == {"bottleneck", 7, 96, 2}
     random_fill = [realize(toy.space, np.random.RandomState(s), plan)[0]["b3.width"] for s in range(10)]
@@ -54,8 +71,13 @@ def test_recording_trial_repeats_and_rejects() -> None:
     assert trial.suggest_int("a.width", 8, 64, step=8) == x
     with pytest.raises(ValueError):
         trial.suggest_categorical("a.width", [1, 2])
-    for call in (lambda: trial.report(1.0, 0), trial.should_prune, lambda: trial.set_user_attr("k", 1),
-                 lambda: trial.user_attrs, lambda: trial.number):
+    for call in (
+        lambda: trial.report(1.0, 0),
+        trial.should_prune,
+        lambda: trial.set_user_attr("k", 1),
+        lambda: trial.user_attrs,
+        lambda: trial.number,
+    ):
         with pytest.raises((RuntimeError, NotImplementedError)):
             call()
     with pytest.raises(RuntimeError, match="may only call trial.suggest_"):

@@ -145,7 +145,9 @@ def test_equivalent_cells_share_a_representative_and_compute_the_same() -> None:
     dead_pools = NB201Arch(("avg_pool_3x3", "skip_connect", "avg_pool_3x3", "skip_connect", "none", "none"))
     dead_conv = NB201Arch(("nor_conv_3x3", "skip_connect", "avg_pool_3x3", "skip_connect", "none", "none"))
     assert space.representative(dead_pools) == space.representative(skip) == skip
-    assert space.representative(dead_conv) == NB201Arch(("nor_conv_3x3", "none", "none", "skip_connect", "none", "none"))
+    assert space.representative(dead_conv) == NB201Arch(
+        ("nor_conv_3x3", "none", "none", "skip_connect", "none", "none")
+    )
     assert space.count_params(dead_conv) > space.count_params(skip)  # a dead convolution still counts
     x = torch.randn(4, 3, 32, 32)
     outputs = []

@@ -28,7 +28,22 @@ PG = os.environ.get("DISWOT_TEST_PG", "127.0.0.1:5432")
 MYSQL = os.environ.get("DISWOT_TEST_MYSQL", "127.0.0.1:3306")
 REDIS = os.environ.get("DISWOT_TEST_REDIS", "127.0.0.1:6379")
 #: the search every backend test runs: fast S0 scoring on synthetic data
-FAST_SEARCH = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8", "--proxy", "diswot", "--no-progress", "--top", "3"]
+FAST_SEARCH = [
+    "search",
+    "--space",
+    "s0",
+    "--teacher",
+    "resnet20",
+    "--dataset",
+    "synthetic",
+    "--batch-size",
+    "8",
+    "--proxy",
+    "diswot",
+    "--no-progress",
+    "--top",
+    "3",
+]
 
 
 def in_ci() -> bool:
@@ -160,7 +175,9 @@ def redis_url(redis_address: str) -> Iterator[str]:
                 break
             client.close()
         else:
-            unavailable(f"a free Redis database at {redis_address}", "databases 1..15 are all claimed by other test sessions")
+            unavailable(
+                f"a free Redis database at {redis_address}", "databases 1..15 are all claimed by other test sessions"
+            )
     except redis.RedisError as exc:
         unavailable(f"Redis at {redis_address}", exc)
     client.flushdb()
@@ -210,7 +227,16 @@ def grpc_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = tmp_path_factory.mktemp("grpc") / "proxied.db"
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "diswot.pipeline.cli", "storage-server", "--storage", f"sqlite:///{db}", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "diswot.pipeline.cli",
+            "storage-server",
+            "--storage",
+            f"sqlite:///{db}",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

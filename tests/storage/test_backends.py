@@ -25,7 +25,10 @@ N_TRIALS = 4
 
 def check_two_worker_search(url: str) -> None:
     study_name = unique("two_workers")
-    assert run_cli(*FAST_SEARCH, "--storage", url, "--study", study_name, "--n-trials", str(N_TRIALS), "--workers", "2") == 0
+    assert (
+        run_cli(*FAST_SEARCH, "--storage", url, "--study", study_name, "--n-trials", str(N_TRIALS), "--workers", "2")
+        == 0
+    )
     study = optuna.load_study(study_name=study_name, storage=open_storage(url))
     trials = study.get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))

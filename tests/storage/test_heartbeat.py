@@ -50,7 +50,9 @@ class SpySampler(EvolutionSampler):
 
 
 def dead_identity() -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     return {**worker_identity(), "pid": int(proc.stdout), "start": None}
 
 
@@ -64,7 +66,9 @@ def running_trial(study: optuna.Study, **attrs: Any) -> optuna.Trial:
 
 @pytest.fixture()
 def journal_study(tmp_path: Path) -> optuna.Study:
-    return optuna.create_study(storage=open_storage(f"journal://{tmp_path / 's.log'}"), direction="maximize", sampler=SpySampler())
+    return optuna.create_study(
+        storage=open_storage(f"journal://{tmp_path / 's.log'}"), direction="maximize", sampler=SpySampler()
+    )
 
 
 @pytest.mark.integration
@@ -98,7 +102,9 @@ def test_dead_worker_trial_is_failed_and_retried_with_same_params(journal_study:
     study.optimize(objective, n_trials=1)  # pops the WAITING copy first
     done = study.trials[copy.number]
     assert done.state == TrialState.COMPLETE and done.params == copy.params
-    assert not [a for a in sampler.asked if a[0] == copy.number], "the sampler is not asked for a retried trial's params"
+    assert not [a for a in sampler.asked if a[0] == copy.number], (
+        "the sampler is not asked for a retried trial's params"
+    )
 
 
 def test_enqueued_fixed_params_are_not_sampled(journal_study: optuna.Study) -> None:
@@ -157,7 +163,9 @@ def test_retry_limit(journal_study: optuna.Study) -> None:
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_native_rdb_heartbeat_retries(tmp_path: Path) -> None:
     retry = RetryStaleTrial()
-    storage = open_storage(f"sqlite:///{tmp_path / 'h.db'}", heartbeat_interval=1, grace_period=1, stale_trial_callback=retry)
+    storage = open_storage(
+        f"sqlite:///{tmp_path / 'h.db'}", heartbeat_interval=1, grace_period=1, stale_trial_callback=retry
+    )
     study = optuna.create_study(storage=storage, direction="maximize")
     trial = running_trial(study)
     study._storage.record_heartbeat(trial._trial_id)

@@ -25,7 +25,18 @@ SURVIVOR_SECONDS = 20
 
 
 def _worker(url: str, study: str, index: int, *extra: str) -> subprocess.Popen[str]:
-    args = [*FAST_SEARCH, "--batch-size", "64", "--study", study, "--heartbeat", "2", "--worker-index", str(index), *extra]
+    args = [
+        *FAST_SEARCH,
+        "--batch-size",
+        "64",
+        "--study",
+        study,
+        "--heartbeat",
+        "2",
+        "--worker-index",
+        str(index),
+        *extra,
+    ]
     return subprocess.Popen(
         [sys.executable, "-m", "diswot.pipeline.cli", *args],
         stdout=subprocess.PIPE,
@@ -57,7 +68,9 @@ def test_killed_worker_trial_is_retried(pg_url: str) -> None:
         if killed is not None:
             break
         time.sleep(0.2)
-    assert killed is not None, f"the victim never ran a trial: {victim.communicate()[0] if victim.poll() is not None else ''}"
+    assert killed is not None, (
+        f"the victim never ran a trial: {victim.communicate()[0] if victim.poll() is not None else ''}"
+    )
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     outputs = [p.communicate(timeout=600)[0] for p in survivors]

@@ -25,7 +25,9 @@ def masking() -> Iterator[None]:
     logging.setLogRecordFactory(before)
 
 
-def test_log_records_are_masked(masking: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_log_records_are_masked(
+    masking: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(logging.getLogger("optuna"), "propagate", True)  # optuna has its own handler
     caplog.set_level(logging.DEBUG)
     for name in ("diswot.x", "optuna.storages", "sqlalchemy.engine"):

@@ -19,7 +19,23 @@ def test_password_never_logged(pg_server: str) -> None:
     url = f"postgresql://{user}:secret@{rest}"  # trust auth: any password is accepted
     name = unique("masked")
     result = subprocess.run(
-        [sys.executable, "-m", "diswot.pipeline.cli", "-vv", *FAST_SEARCH, "--storage", url, "--study", name, "--n-trials", "2", "--workers", "2", "--note-every", "1"],
+        [
+            sys.executable,
+            "-m",
+            "diswot.pipeline.cli",
+            "-vv",
+            *FAST_SEARCH,
+            "--storage",
+            url,
+            "--study",
+            name,
+            "--n-trials",
+            "2",
+            "--workers",
+            "2",
+            "--note-every",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -40,7 +56,14 @@ def test_bad_server_error_is_masked(pg_server: str) -> None:
     user, rest = pg_server.split("@", 1)
     host_port = rest.split("/", 1)[0]
     result = subprocess.run(
-        [sys.executable, "-m", "diswot.pipeline.cli", *FAST_SEARCH, "--storage", f"postgresql://{user}:secret@{host_port}/no_such_db_{unique()}"],
+        [
+            sys.executable,
+            "-m",
+            "diswot.pipeline.cli",
+            *FAST_SEARCH,
+            "--storage",
+            f"postgresql://{user}:secret@{host_port}/no_such_db_{unique()}",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -20,9 +20,13 @@ def test_a_missing_server_fails_loudly_under_ci(monkeypatch: pytest.MonkeyPatch,
         server_address("Redis", "127.0.0.1:1", start_redis, tmp_path)
 
 
-def test_a_server_that_cannot_be_started_is_skipped_with_the_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_server_that_cannot_be_started_is_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="nothing listens at 127.0.0.1:1, and none can be started here: no binary here"):
+    with pytest.raises(
+        pytest.skip.Exception, match="nothing listens at 127.0.0.1:1, and none can be started here: no binary here"
+    ):
         server_address("Redis", "127.0.0.1:1", _cannot_start, tmp_path)
 
 

@@ -79,8 +79,13 @@ def test_write_attrs_is_one_round_trip_and_reads_back_as_one_by_one(url: str) ->
     batched, single = study.ask(), study.ask()
     attrs = {"arch": "ResNet[1,3,5]", "params": 12345, "score": -0.5, "terms": {"a": [1, 2]}}
     counts = count_round_trips(storage)
-    write_attrs(storage, trial_id=batched._trial_id, user_attrs=attrs, study_id=study._study_id,
-                study_system_attrs={"k1": "v1", "k2": [1, 2]})
+    write_attrs(
+        storage,
+        trial_id=batched._trial_id,
+        user_attrs=attrs,
+        study_id=study._study_id,
+        study_system_attrs={"k1": "v1", "k2": [1, 2]},
+    )
     assert counts["writes"] == 1
     for key, value in attrs.items():
         single.set_user_attr(key, value)
@@ -126,16 +131,20 @@ def _prefill(study: optuna.Study, n: int) -> None:
     """Add ``n`` COMPLETE S0 trials (random depths and scores) to a study that has one."""
     template = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[0]
     rng = random.Random(0)
-    study.add_trials([
-        optuna.trial.create_trial(
-            params={name: rng.choice(d.choices) if hasattr(d, "choices") else rng.randrange(d.low, d.high + 1, d.step)  # type: ignore[attr-defined]
-                    for name, d in template.distributions.items()},
-            distributions=template.distributions,
-            value=-rng.random(),
-            user_attrs=template.user_attrs,
-        )
-        for _ in range(n)
-    ])
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params={
+                    name: rng.choice(d.choices) if hasattr(d, "choices") else rng.randrange(d.low, d.high + 1, d.step)  # type: ignore[attr-defined]
+                    for name, d in template.distributions.items()
+                },
+                distributions=template.distributions,
+                value=-rng.random(),
+                user_attrs=template.user_attrs,
+            )
+            for _ in range(n)
+        ]
+    )
 
 
 def test_a_search_writes_the_same_per_trial_at_any_study_size(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,7 +215,7 @@ def test_async_commit_settings(url: str, monkeypatch: pytest.MonkeyPatch) -> Non
     if url.startswith("sqlite"):
         import sqlite3
 
-        with sqlite3.connect(url[len("sqlite:///"):]) as conn:
+        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     elif url.startswith("postgresql"):
         with storage.engine.connect() as conn:

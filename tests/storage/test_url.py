@@ -152,7 +152,10 @@ def test_mask_up_to_the_last_at_of_the_authority(url: str, masked: str) -> None:
     assert mask_url(url) == masked
 
 
-@pytest.mark.parametrize("url", ["postgresql://bob:p@ss@127.0.0.1:1/x", "mysql+pymysql://bob:p@ss@127.0.0.1:1/x", "redis://:p@ss@127.0.0.1:1/0"])
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://bob:p@ss@127.0.0.1:1/x", "mysql+pymysql://bob:p@ss@127.0.0.1:1/x", "redis://:p@ss@127.0.0.1:1/0"],
+)
 def test_raw_at_in_a_password_is_refused_with_the_escape(url: str) -> None:
     with pytest.raises(StorageError) as info:
         open_storage(url)
