@@ -144,7 +144,13 @@ def test_max_trials_caps_the_study_across_workers(tmp_path: Path) -> None:
 def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> None:
     url = f"journal://{tmp_path / 's.log'}"
     proc = start(*SLOW, "--study", "int", "--n-trials", "200", "--workers", "2", url=url, start_new_session=True)
-    wait_until(lambda: {t.system_attrs[WORKER_KEY]["index"] for t in running(url, "int")} == {0, 1}, 300, proc)
+    seen: list[optuna.trial.FrozenTrial] = []
+
+    def both_running() -> bool:
+        seen[:] = running(url, "int")
+        return {t.system_attrs[WORKER_KEY]["index"] for t in seen} == {0, 1}
+
+    wait_until(both_running, 300, proc)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every worker gets SIGINT
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out[-3000:]
@@ -152,7 +158,9 @@ def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> No
     trials = trials_of(url, "int")
     assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert {t.system_attrs[WORKER_KEY]["index"] for t in failed} == {0, 1}, "each worker's running trial failed"
+    # a trial seen running may finish before the signal lands (a worker between two trials just stops)
+    assert failed and {t.system_attrs[WORKER_KEY]["index"] for t in failed} <= {0, 1}, "a running trial failed"
+    assert all(trials[t.number].state in (TrialState.FAIL, TrialState.COMPLETE) for t in seen)
     assert all(t.state == TrialState.COMPLETE for t in trials if t not in failed)
 
     assert run_cli(*SLOW, "--storage", url, "--study", "int", "--n-trials", "2") == 0
