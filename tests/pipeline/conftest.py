@@ -15,6 +15,10 @@ from diswot.pipeline.cli import main
 from diswot.spaces import FeatureNetwork
 
 
+#: the start of a small, fast S0 search on synthetic images, for tests that need a study
+SMALL_S0 = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8"]
+
+
 def run_cli(*args: str) -> int:
     """Run ``diswot ARGS`` in this process and return the exit status."""
     return main(list(args))

@@ -14,18 +14,10 @@ from diswot.pipeline.search import attach_reference, make_scoring
 from diswot.proxies import Reference
 from diswot.spaces import get_space
 
-from .conftest import run_cli
+from .conftest import SMALL_S0, run_cli
 
 BASE = [
-    "search",
-    "--space",
-    "s0",
-    "--teacher",
-    "resnet20",
-    "--dataset",
-    "synthetic",
-    "--batch-size",
-    "8",
+    *SMALL_S0,
     "--image-size",
     "16",
     "--reference-size",

@@ -27,7 +27,7 @@ from diswot.pipeline.notes import _save_new_trial_note, stage_rows, study_note, 
 from diswot.pipeline.report import top_trials
 
 from ..storage.conftest import unavailable, wait_for_line
-from .conftest import run_cli
+from .conftest import SMALL_S0, run_cli
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROME_FLAGS = (
@@ -95,15 +95,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'study.db'}"
     name = "diswot-dashboard-check"
     args = [
-        "search",
-        "--space",
-        "s0",
-        "--teacher",
-        "resnet20",
-        "--dataset",
-        "synthetic",
-        "--batch-size",
-        "8",
+        *SMALL_S0,
         "--proxy",
         "diswot",
     ]
@@ -279,15 +271,7 @@ def test_study_note_is_spaced_by_its_cost(
     monkeypatch.setattr(notes, "NOTE_MIN_SECONDS", 0.0)
     monkeypatch.setattr(notes, "NOTE_COST_FACTOR", cost_factor)
     args = [
-        "search",
-        "--space",
-        "s0",
-        "--teacher",
-        "resnet20",
-        "--dataset",
-        "synthetic",
-        "--batch-size",
-        "8",
+        *SMALL_S0,
         "--proxy",
         "diswot",
     ]

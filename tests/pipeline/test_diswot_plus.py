@@ -13,7 +13,7 @@ from diswot.pipeline.reference import REFERENCE_ATTR, reference_archs
 from diswot.pipeline.search import attach_reference, make_scoring
 from diswot.spaces import Limits, get_space
 
-from .conftest import run_cli
+from .conftest import SMALL_S0, run_cli
 
 ARCH = "ResNet[3,1,5]"
 SMALL = dict(
@@ -82,15 +82,7 @@ def test_reference_sample_is_seeded_and_within_limits() -> None:
 def test_search_stores_its_reference_and_resumes_with_the_same_values(sqlite_url: str) -> None:
     assert DEFAULT_PROXY == "diswot-relation-plus"
     args = [
-        "search",
-        "--space",
-        "s0",
-        "--teacher",
-        "resnet20",
-        "--dataset",
-        "synthetic",
-        "--batch-size",
-        "8",
+        *SMALL_S0,
         "--image-size",
         "16",
         "--reference-size",
@@ -120,15 +112,7 @@ def test_search_stores_its_reference_and_resumes_with_the_same_values(sqlite_url
 
 def test_old_study_resumes_with_its_recorded_proxy(sqlite_url: str) -> None:
     base = [
-        "search",
-        "--space",
-        "s0",
-        "--teacher",
-        "resnet20",
-        "--dataset",
-        "synthetic",
-        "--batch-size",
-        "8",
+        *SMALL_S0,
         "--storage",
         sqlite_url,
         "--study",

@@ -18,18 +18,10 @@ from diswot.pipeline.cli import search as cmd_search
 from diswot.pipeline.cli import build_parser
 from diswot.storage import WORKER_KEY, open_storage
 
-from .conftest import run_cli
+from .conftest import SMALL_S0, run_cli
 
 FAST = [
-    "search",
-    "--space",
-    "s0",
-    "--teacher",
-    "resnet20",
-    "--dataset",
-    "synthetic",
-    "--batch-size",
-    "8",
+    *SMALL_S0,
     "--proxy",
     "diswot",
     "--no-progress",

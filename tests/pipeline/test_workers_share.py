@@ -10,18 +10,10 @@ from optuna.trial import TrialState
 
 from diswot.storage import WORKER_KEY, open_storage
 
-from .conftest import run_process
+from .conftest import SMALL_S0, run_process
 
 FAST = [
-    "search",
-    "--space",
-    "s0",
-    "--teacher",
-    "resnet20",
-    "--dataset",
-    "synthetic",
-    "--batch-size",
-    "8",
+    *SMALL_S0,
     "--no-progress",
     "--top",
     "3",
