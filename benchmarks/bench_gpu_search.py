@@ -3,11 +3,12 @@ bf16, and the peak GPU memory of each worker process.
 
 ``--workers N`` runs N ``diswot search`` processes on the study; each has its own CUDA context
 and scores its own candidates, so one worker's forward passes fill the GPU while another does its
-bookkeeping (sampler, storage). Candidates/s counts COMPLETE trials from the first trial's start
-to the last trial's end (start-up and the teacher's preparation are not counted). The peak GPU
-memory per worker is the largest ``used_memory`` that ``nvidia-smi`` reports for any of the
-worker processes while it runs (CUDA context included). Without a CUDA GPU every row is printed
-as not measured and the script succeeds.
+bookkeeping (sampler, storage). Every trial scores its student (``--rescore``: S0 has only 64
+students, and a known one would otherwise get its stored score without a forward pass).
+Candidates/s counts COMPLETE trials from the first trial's start to the last trial's end
+(start-up and the teacher's preparation are not counted). The peak GPU memory per worker is the
+largest ``used_memory`` that ``nvidia-smi`` reports for any of the worker processes while it runs
+(CUDA context included). Without a CUDA GPU every row is printed as not measured and the script succeeds.
 
     python benchmarks/bench_gpu_search.py                          # fp32 and bf16, 1 and 8 workers
     python benchmarks/bench_gpu_search.py --workers 1,4,8 --trials 2000 --storage journal
@@ -96,6 +97,7 @@ def run(url: str, args: argparse.Namespace, precision: str, workers: int) -> dic
         "--no-progress",
         "--top",
         "0",
+        "--rescore",
     ]
     with GpuMemoryPoll() as poll:
         subprocess.run(cmd, check=True, env=dict(os.environ, DISWOT_STORAGE=url), stdout=subprocess.DEVNULL)

@@ -38,6 +38,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from diswot.pipeline.search import REUSED_FROM
 from diswot.storage import open_storage
 
 STORAGES = ("sqlite", "journal", "postgresql")
@@ -90,6 +91,7 @@ def run_search(url: str, args: argparse.Namespace, n_trials: int, workers: int) 
         "--no-progress",
         "--top",
         "0",
+        *(["--rescore"] * args.rescore),
     ]
     env = dict(os.environ, DISWOT_STORAGE=url)
     if workers > 1:
@@ -105,25 +107,34 @@ def finished_trials(url: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def split(trials: list[optuna.trial.FrozenTrial], window: int) -> list[dict[str, float]]:
-    """Per window of trials: mean cycle, scoring and rest (ms) and rest / scoring."""
+    """Per window of trials: the mean scoring time and rest (ms) of the trials that scored a student,
+    their rest / scoring, and the mean cycle of the trials that reused a stored score (no forward
+    pass: all of it is rest)."""
     rows = []
     for lo in range(0, len(trials) - 1, window):
-        cycle, score = [], []
+        scored: list[tuple[float, float]] = []  # (cycle, scoring) of trials that ran a forward pass
+        reused: list[float] = []  # cycles of trials that took a stored score
         for t, nxt in zip(trials[lo : lo + window], trials[lo + 1 : lo + window + 1]):
-            cycle.append((nxt.datetime_start - t.datetime_start).total_seconds())  # type: ignore[operator]
-            score.append(float(t.user_attrs["score_seconds"]))
-        c, s = statistics.fmean(cycle), statistics.fmean(score)
-        rows.append(
-            {
-                "from": trials[lo].number,
-                "to": trials[lo].number + len(cycle),
-                "cycle_ms": 1000 * c,
-                "scoring_ms": 1000 * s,
-                "rest_ms": 1000 * (c - s),
-                "rest_over_scoring": (c - s) / s,
-                "median_rest_ms": 1000 * statistics.median(a - b for a, b in zip(cycle, score)),
-            }
-        )
+            cycle = (nxt.datetime_start - t.datetime_start).total_seconds()  # type: ignore[operator]
+            if REUSED_FROM in t.user_attrs:
+                reused.append(cycle)
+            else:
+                scored.append((cycle, float(t.user_attrs["score_seconds"])))
+        row: dict[str, float] = {"from": trials[lo].number, "to": trials[lo].number + len(scored) + len(reused)}
+        row["scored"], row["reused"] = len(scored), len(reused)
+        if scored:
+            c, s = statistics.fmean(a for a, _ in scored), statistics.fmean(b for _, b in scored)
+            row.update(
+                cycle_ms=1000 * c,
+                scoring_ms=1000 * s,
+                rest_ms=1000 * (c - s),
+                rest_over_scoring=(c - s) / s,
+                median_rest_ms=1000 * statistics.median(a - b for a, b in scored),
+            )
+        if reused:
+            row["reused_cycle_ms"] = 1000 * statistics.fmean(reused)
+            row["median_reused_cycle_ms"] = 1000 * statistics.median(reused)
+        rows.append(row)
     return rows
 
 
@@ -140,6 +151,22 @@ def prefill(url: str, total: int) -> None:
     ]
     for lo in range(0, len(copies), 500):
         study.add_trials(copies[lo : lo + 500])
+
+
+def format_row(r: dict[str, float]) -> str:
+    """The rest of a split row, as markdown cells ("-" where the window has no such trial)."""
+    cells = (
+        [
+            f"{r['scoring_ms']:.1f}",
+            f"{r['rest_ms']:.1f}",
+            f"{r['median_rest_ms']:.1f}",
+            f"{r['rest_over_scoring']:.2f}x",
+        ]
+        if r["scored"]
+        else ["-"] * 4
+    )
+    cells += [f"{r['reused']:.0f}", f"{r['median_reused_cycle_ms']:.1f}" if r["reused"] else "-"]
+    return " | ".join(cells) + " |"
 
 
 def throughput(trials: list[optuna.trial.FrozenTrial]) -> float:
@@ -159,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--teacher", default="resnet110")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--rescore", action="store_true", help="pass --rescore: every trial scores its student (S0 has only 64)"
+    )
     p.add_argument("--workers", default="", help="worker counts for the throughput part, e.g. 1,2,4,8 (default: skip)")
     p.add_argument("--worker-trials", type=int, default=120, help="trials per throughput run (all workers)")
     p.add_argument("--server", default="127.0.0.1:5432", help="PostgreSQL host:port (a fresh database per run)")
@@ -169,18 +199,20 @@ def main(argv: list[str] | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     kinds = [k for k in args.storages.split(",") if k]
     figures: dict[str, object] = {
-        "setting": f"{args.space}, teacher {args.teacher}, batch {args.batch_size}, {args.device}",
+        "setting": f"{args.space}, teacher {args.teacher}, batch {args.batch_size}, {args.device}"
+        + (", --rescore" * args.rescore),
         "threads": os.environ.get("OMP_NUM_THREADS", "default"),
     }
     print(
         f"diswot search --space {args.space} --teacher {args.teacher} --dataset synthetic --batch-size {args.batch_size} "
-        f"--device {args.device}; OMP_NUM_THREADS={figures['threads']}",
+        f"--device {args.device}{' --rescore' * args.rescore}; OMP_NUM_THREADS={figures['threads']}",
         flush=True,
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         if args.trials:
             print(
-                "| storage | trials | cycle ms | scoring ms | rest ms | rest (median) ms | rest / scoring |\n|---|---|---:|---:|---:|---:|---:|"
+                "| storage | trials | scored | scoring ms | rest ms | rest (median) ms | rest / scoring | reused | reused trial ms (median) |\n"
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|"
             )
             for kind in kinds:
                 with fresh_storage(kind, Path(tmp), args.server, args.user) as url:
@@ -193,9 +225,7 @@ def main(argv: list[str] | None = None) -> None:
                 figures[f"split-{kind}"] = {"wall_s": wall, "windows": rows}
                 for r in rows:
                     print(
-                        f"| {kind} | {r['from']}-{r['to']} | {r['cycle_ms']:.1f} | {r['scoring_ms']:.1f} | {r['rest_ms']:.1f} "
-                        f"| {r['median_rest_ms']:.1f} | {r['rest_over_scoring']:.2f}x |",
-                        flush=True,
+                        f"| {kind} | {r['from']:.0f}-{r['to']:.0f} | {r['scored']:.0f} | " + format_row(r), flush=True
                     )
         counts = [int(w) for w in args.workers.split(",") if w]
         if counts:

@@ -175,11 +175,16 @@ class MultiObjective:
 
 
 def make_objective(
-    setup: ScoringSetup, objectives: Sequence[str] = ("score",), max_flops: int | None = None
+    setup: ScoringSetup,
+    objectives: Sequence[str] = ("score",),
+    max_flops: int | None = None,
+    *,
+    reuse: bool = True,
 ) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
     """The study's objective: the plain :class:`SearchObjective` for a single-objective search
-    without a FLOPs limit (as before), else a :class:`MultiObjective`."""
-    inner = SearchObjective(setup)
+    without a FLOPs limit (as before), else a :class:`MultiObjective`; ``reuse=False`` scores every
+    trial's student, even one the study has scored."""
+    inner = SearchObjective(setup, reuse=reuse)
     if tuple(objectives) == ("score",) and max_flops is None:
         return inner
     return MultiObjective(inner, objectives, max_flops)

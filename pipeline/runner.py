@@ -103,6 +103,8 @@ class WorkerOptions:
     allow_change: tuple[str, ...] = ()
     #: a resumed study keeps the proxy it recorded, whatever the config says (``--proxy`` left out)
     keep_study_proxy: bool = False
+    #: score every trial's student, even one the study has scored (for timing the scorer)
+    rescore: bool = False
 
     def __post_init__(self) -> None:
         for name, minimum in (
@@ -344,7 +346,7 @@ def run_trials(
     interrupts = interrupts or Interrupts()
     interrupts.study = run.study
     objective = WorkerObjective(
-        objective=make_objective(run.setup, run.config.objectives, run.config.max_flops),
+        objective=make_objective(run.setup, run.config.objectives, run.config.max_flops, reuse=not run.options.rescore),
         interrupts=interrupts,
         identity={**worker_identity(), "index": run.options.worker_index},
         heartbeat=None if run.native_heartbeat else run.options.heartbeat,

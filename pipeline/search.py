@@ -139,11 +139,13 @@ class SearchObjective:
     (``score``, ``semantic``, ``relation``, ...) and ``score_seconds``. An invalid or over-limit
     student, or a non-finite score, fails the trial with the reason (``fail_reason``). A student
     the study has scored already gets the stored score and attributes back without a forward pass,
-    plus ``reused_from`` (the trial that scored it): S0 has only 64 students.
+    plus ``reused_from`` (the trial that scored it): S0 has only 64 students. ``reuse=False`` scores
+    every trial's student again (the score is deterministic: for timing the scorer).
     """
 
-    def __init__(self, setup: ScoringSetup) -> None:
+    def __init__(self, setup: ScoringSetup, *, reuse: bool = True) -> None:
         self.setup = setup
+        self.reuse = reuse
         #: arch string -> (trial number, value, user attributes) of a COMPLETE trial that scored it:
         #: the study's when this worker starts, then this worker's own
         self.known: dict[str, tuple[int, float, dict[str, Any]]] | None = None
@@ -158,11 +160,7 @@ class SearchObjective:
             trial.set_user_attr(FAIL_REASON, reason)
             raise ArchError(f"{encoded}: {reason}")
         if self.known is None:
-            self.known = {
-                str(t.user_attrs["arch"]): (t.number, float(t.values[0]), dict(t.user_attrs))  # the score: first value
-                for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                if "arch" in t.user_attrs and t.values and REUSED_FROM not in t.user_attrs
-            }
+            self.known = _scored_students(trial.study) if self.reuse else {}
         if encoded in self.known:  # the score is deterministic: reuse it, no forward pass
             number, value, attrs = self.known[encoded]
             for key, attr in attrs.items():
@@ -183,9 +181,18 @@ class SearchObjective:
         attrs["score_seconds"] = result.seconds
         for key in ("flops", *result.terms, "score_seconds"):
             trial.set_user_attr(key, attrs[key])
-        if math.isfinite(result.score):
+        if self.reuse and math.isfinite(result.score):
             self.known[encoded] = (trial.number, float(result.score), attrs)
         return result.score
+
+
+def _scored_students(study: optuna.Study) -> dict[str, tuple[int, float, dict[str, Any]]]:
+    """Arch string -> (trial number, score, user attributes) of the study's COMPLETE trials that scored it."""
+    return {
+        str(t.user_attrs["arch"]): (t.number, float(t.values[0]), dict(t.user_attrs))  # the score: first value
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if "arch" in t.user_attrs and t.values and REUSED_FROM not in t.user_attrs
+    }
 
 
 #: user attribute of a failed trial: why it failed

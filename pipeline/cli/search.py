@@ -130,6 +130,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="N",
         help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes (default 10)",
     )
+    w.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score every trial's student, even one the study has scored (a score is deterministic, so only the "
+        "time changes: for timing the scorer; by default a known student gets its stored score)",
+    )
     w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
     w.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
@@ -160,6 +166,7 @@ def worker_options(args: argparse.Namespace) -> WorkerOptions:
         note_every=args.note_every,
         allow_change=tuple(args.allow_change),
         keep_study_proxy=args.proxy is None,  # a resumed study keeps its score; a new one gets the default
+        rescore=args.rescore,
     )
 
 

@@ -14,7 +14,7 @@ from diswot.pipeline.report import fmt_limits, print_top
 from diswot.pipeline.search import REUSED_FROM, SearchObjective, make_scoring
 from diswot.spaces import Limits, get_space
 
-from .conftest import run_cli, run_process
+from .conftest import SMALL_S0, run_cli, run_process
 from .test_workers import FAST, running, start, wait_until
 
 NB201_ARCHS = [
@@ -82,6 +82,19 @@ def test_a_known_student_reuses_its_stored_score() -> None:
     study.enqueue_trial(params)
     study.optimize(SearchObjective(setup), n_trials=1)
     assert len(calls) == 1 and study.trials[-1].user_attrs[REUSED_FROM] == first.number
+
+
+@pytest.mark.parametrize("rescore", [False, True])
+def test_rescore_scores_a_known_student_again(tmp_path: Path, rescore: bool) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    # --max-layers 8 leaves one S0 student: ResNet[1,1,1]
+    args = [*SMALL_S0, "--max-layers", "8", "--n-trials", "3", "--proxy", "diswot", "--confirm-top", "0"]
+    assert run_cli(*args, "--storage", url, *(["--rescore"] * rescore)) == 0
+    trials = optuna.load_study(study_name="diswot", storage=url).trials
+    assert {t.user_attrs["arch"] for t in trials} == {"ResNet[1,1,1]"} and len({t.value for t in trials}) == 1
+    reused = [t.number for t in trials if REUSED_FROM in t.user_attrs]
+    assert reused == ([] if rescore else [1, 2])
+    assert len({t.user_attrs["score_seconds"] for t in trials}) == (3 if rescore else 1), "own time when rescored"
 
 
 def test_limits_are_printed_for_people() -> None:
