@@ -31,10 +31,12 @@ __all__ = [
     "STORAGE_ENV",
     "Interrupts",
     "WorkerObjective",
+    "local_workers",
     "sampler_seed",
     "sigterm_as_interrupt",
     "split_trials",
     "start_workers",
+    "usable_cores",
     "wait_workers",
     "worker_argv",
 ]
@@ -45,6 +47,25 @@ log = logging.getLogger(__name__)
 STORAGE_ENV = _options.STORAGE_ENV
 #: options a worker subprocess gets from its parent's values, not copied
 _WORKER_OWN = {"help", "storage", "workers", "worker_index", "n_trials", "no_progress", "top", "child"}
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: ``taskset``, a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def local_workers(requested: int, device: str) -> int:
+    """The worker processes ``--workers requested`` runs on this host: on a GPU all of them (one
+    worker's forward passes run while another does its bookkeeping); on the CPU at most one per
+    core, since more only time-share the cores and finish later (BENCHMARKS.md, "Many workers")."""
+    if device == "cpu" or device == "auto":
+        import torch
+
+        if device == "cpu" or not torch.cuda.is_available():
+            return max(1, min(requested, usable_cores()))
+    return requested
 
 
 def split_trials(n_trials: int, workers: int) -> list[int]:

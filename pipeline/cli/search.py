@@ -37,7 +37,7 @@ from ..objectives import best_score
 from ..report import fmt_limits, print_top
 from ..runner import OpenSearch, WorkerOptions, confirm_search, open_search, run_trials
 from ..search import failure_summary
-from ..workers import Interrupts, split_trials, start_workers, wait_workers
+from ..workers import Interrupts, local_workers, split_trials, start_workers, usable_cores, wait_workers
 from ._console import console, err_console
 
 __all__ = ["add_parser", "run", "worker_options"]
@@ -97,7 +97,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     w = p.add_argument_group("workers (see README: many workers)")
     w.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="run N local worker processes on the study (default 1)"
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N local worker processes on the study (default 1; on the CPU at most one per core)",
     )
     w.add_argument(
         "--worker-index",
@@ -176,7 +180,7 @@ def _share_cores(workers: int) -> int | None:
         return None
     import torch
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, usable_cores() // workers)
     torch.set_num_threads(threads)
     return threads
 
@@ -217,7 +221,14 @@ def _run(args: argparse.Namespace) -> int:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config_from_args(args)  # every option checked before any storage is opened
     child = bool(getattr(args, "child", False))
-    shares = split_trials(args.n_trials, args.workers)
+    workers = local_workers(args.workers, config.device)
+    if workers < args.workers and not child:
+        console.print(
+            f"--workers {args.workers} on {usable_cores()} CPU cores: running {workers} worker processes "
+            "(one per core; more would share the cores and finish later)",
+            highlight=False,
+        )
+    shares = split_trials(args.n_trials, workers)
     threads = _share_cores(len(shares))
     search = open_search(config, args.storage, options, on_reference=None if child else _announce_reference)
     done = search.completed()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from diswot.pipeline import runner, workers
@@ -118,6 +119,29 @@ def test_worker_command_line_keeps_options_but_not_the_password() -> None:
     ):
         assert part in joined, part
     assert "--workers" not in argv
+
+
+def test_on_the_cpu_workers_are_at_most_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "usable_cores", lambda: 2)
+    assert [workers.local_workers(n, "cpu") for n in (1, 2, 3, 8)] == [1, 2, 2, 2]
+    assert workers.local_workers(8, "cuda") == 8 == workers.local_workers(8, "cuda:1"), "a GPU takes all of them"
+    if not torch.cuda.is_available():
+        assert workers.local_workers(8, "auto") == 2
+    monkeypatch.undo()
+    assert 1 <= workers.usable_cores() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.integration
+def test_workers_beyond_the_cores_run_as_one_per_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cmd_search, "usable_cores", lambda: 2)
+    monkeypatch.setattr(workers, "usable_cores", lambda: 2)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert run_cli(*FAST, "--storage", url, "--study", "cores", "--n-trials", "6", "--workers", "5") == 0
+    assert "--workers 5 on 2 CPU cores: running 2 worker processes" in " ".join(capsys.readouterr().out.split())
+    trials = trials_of(url, "cores")
+    assert len(trials) == 6 and {t.system_attrs[WORKER_KEY]["index"] for t in trials} == {0, 1}
 
 
 @pytest.mark.integration

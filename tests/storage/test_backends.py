@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from diswot.pipeline import workers
 from diswot.samplers import lineage
 from diswot.storage import WORKER_KEY, open_storage
 
@@ -66,8 +67,11 @@ def test_grpc_proxy(grpc_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["pg", "mysql", "journal", "redis"])
-def test_four_workers_many_trials(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_four_workers_many_trials(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Slow: 4 workers, 24 trials, with the evolution past its random phase (population 8)."""
+    monkeypatch.setattr(workers, "usable_cores", lambda: 4)  # --workers runs at most one per core on the CPU
     url = journal_path(tmp_path) if backend == "journal" else request.getfixturevalue(f"{backend}_url")
     name = unique("four")
     args = [*FAST_SEARCH, "--storage", url, "--study", name, "--population-size", "8", "--tournament-size", "4"]
