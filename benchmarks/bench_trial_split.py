@@ -92,6 +92,7 @@ def run_search(url: str, args: argparse.Namespace, n_trials: int, workers: int) 
         "--top",
         "0",
         *(["--rescore"] * args.rescore),
+        *(["--proxy", args.proxy] * bool(args.proxy)),
     ]
     env = dict(os.environ, DISWOT_STORAGE=url)
     if workers > 1:
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--teacher", default="resnet110")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--proxy", help="the search's --proxy (default: the search's default)")
     p.add_argument(
         "--rescore", action="store_true", help="pass --rescore: every trial scores its student (S0 has only 64)"
     )
@@ -200,12 +202,14 @@ def main(argv: list[str] | None = None) -> None:
     kinds = [k for k in args.storages.split(",") if k]
     figures: dict[str, object] = {
         "setting": f"{args.space}, teacher {args.teacher}, batch {args.batch_size}, {args.device}"
-        + (", --rescore" * args.rescore),
+        + (", --rescore" * args.rescore)
+        + (f", --proxy {args.proxy}" * bool(args.proxy)),
         "threads": os.environ.get("OMP_NUM_THREADS", "default"),
     }
     print(
         f"diswot search --space {args.space} --teacher {args.teacher} --dataset synthetic --batch-size {args.batch_size} "
-        f"--device {args.device}{' --rescore' * args.rescore}; OMP_NUM_THREADS={figures['threads']}",
+        f"--device {args.device}{' --rescore' * args.rescore}{f' --proxy {args.proxy}' * bool(args.proxy)}; "
+        f"OMP_NUM_THREADS={figures['threads']}",
         flush=True,
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
