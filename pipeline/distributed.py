@@ -7,6 +7,7 @@ CPU) and pins each process to its GPU. A plain ``python`` run is a world of one.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -69,9 +70,19 @@ def init_distributed(device: torch.device) -> DistEnv:
 
 
 def shutdown(env: DistEnv) -> None:
-    """Leave the process group (no-op for a single process)."""
+    """Leave the process group once every rank is here (no-op for a single process).
+
+    The barrier keeps a rank from tearing its group down while another still uses it, and the
+    collection frees what still holds the group (a ``DistributedDataParallel`` wrapper in a
+    reference cycle) while the interpreter is alive: gloo's worker threads destroyed during
+    interpreter shutdown abort the process ("terminate called without an active exception").
+    """
     if env.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            gc.collect()
+            dist.destroy_process_group()
 
 
 def barrier(env: DistEnv) -> None:
