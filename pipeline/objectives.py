@@ -22,7 +22,7 @@ from diswot.proxies import arch_flops
 from diswot.spaces import ArchError
 
 from .errors import DiswotError
-from .search import ScoringSetup, SearchObjective, limit_constraint
+from .search import ScoringSetup, SearchObjective, limit_constraint, suggest_student
 
 __all__ = [
     "DIRECTIONS",
@@ -158,7 +158,7 @@ class MultiObjective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         s = self.inner.setup
         if self.max_flops is not None:
-            arch = s.space.suggest(trial)  # the objective suggests it again: same values
+            arch = suggest_student(s.space, trial)  # the objective suggests it again: same values
             reason = s.space.check(arch, s.limits, s.num_classes) or _flops_reason(s, arch, self.max_flops)
             if reason is not None:
                 trial.set_user_attr("arch", s.space.encode(arch))

@@ -13,6 +13,7 @@ from typing import Any, Callable, Hashable, Mapping
 import optuna
 
 from diswot.spaces import ArchError, Limits, Space, get_space
+from diswot.storage import deferred_params
 
 from .config import SAMPLERS, SearchConfig
 from .data import dataset_info, num_classes_of, probe_batches
@@ -28,6 +29,7 @@ __all__ = [
     "check_limits_feasible",
     "make_sampler",
     "make_scoring",
+    "suggest_student",
 ]
 
 log = logging.getLogger(__name__)
@@ -152,7 +154,7 @@ class SearchObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setup
-        arch = s.space.suggest(trial)
+        arch = suggest_student(s.space, trial)
         encoded = s.space.encode(arch)
         trial.set_user_attr("arch", encoded)
         reason = s.space.check(arch, s.limits, s.num_classes)
@@ -184,6 +186,12 @@ class SearchObjective:
         if self.reuse and math.isfinite(result.score):
             self.known[encoded] = (trial.number, float(result.score), attrs)
         return result.score
+
+
+def suggest_student(space: Space, trial: optuna.Trial) -> Any:
+    """The trial's student (``space.suggest``); its params reach the storage in one write."""
+    with deferred_params(trial):
+        return space.suggest(trial)
 
 
 def _scored_students(study: optuna.Study) -> dict[str, tuple[int, float, dict[str, Any]]]:

@@ -1,6 +1,6 @@
 """Storage URLs and backends, heartbeats and resume, study metadata."""
 
-from ._batch import deferred_user_attrs, write_attrs
+from ._batch import deferred_params, deferred_user_attrs, write_attrs, write_params
 from ._errors import ConfigMismatchError, StorageError
 from ._heartbeat import (
     HEARTBEAT_KEY,
@@ -30,6 +30,7 @@ __all__ = [
     "TrialHeartbeat",
     "WORKER_KEY",
     "config_diff",
+    "deferred_params",
     "deferred_user_attrs",
     "fail_stale_trials",
     "has_native_heartbeat",
@@ -43,4 +44,5 @@ __all__ = [
     "worker_identity",
     "worker_is_dead",
     "write_attrs",
+    "write_params",
 ]

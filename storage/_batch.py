@@ -18,9 +18,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 
-__all__ = ["deferred_user_attrs", "write_attrs"]
+__all__ = ["deferred_params", "deferred_user_attrs", "write_attrs", "write_params"]
 
 
 def _unwrap(storage: BaseStorage) -> BaseStorage:
@@ -78,7 +80,6 @@ def _write_rdb(
 def _write_journal(
     storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]
 ) -> None:
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.storages.journal._storage import JournalOperation
 
     with storage._thread_lock:
@@ -105,18 +106,26 @@ def _write_journal(
             }
             for k, v in study_attrs.items()
         ]
-        storage._backend.append_logs(logs)
-        # Replaying stops at the first operation of ours that fails (a trial another worker has
-        # just finished); replay the rest now, so that no later read raises for them.
-        error = None
-        while True:
-            try:
-                storage._sync_with_backend()
-                break
-            except UpdateFinishedTrialError as exc:
-                error = error or exc
-        if error is not None:
-            raise error
+        _append_and_replay(storage, logs)
+
+
+def _append_and_replay(storage: Any, logs: list[dict[str, Any]]) -> None:
+    """Append ``logs`` to the journal in one write and replay them (under the storage's lock).
+
+    Replaying stops at the first operation of ours that fails (a trial another worker has just
+    finished); the rest is replayed too, so that no later read raises for them, and the first
+    error is raised.
+    """
+    storage._backend.append_logs(logs)
+    error: Exception | None = None
+    while True:
+        try:
+            storage._sync_with_backend()
+            break
+        except (UpdateFinishedTrialError, ValueError) as exc:
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 def _batched(storage: BaseStorage) -> Any:
@@ -194,3 +203,111 @@ def deferred_user_attrs(trial: optuna.Trial, *, eager: tuple[str, ...] = ()) -> 
         yield pending
     finally:
         trial.storage = storage
+
+
+#: a trial's param as Optuna's storage API takes it: name, internal value, distribution
+Param = tuple[str, float, BaseDistribution]
+
+
+def _params_rdb(cache: Any, storage: Any, trial_id: int, params: list[Param]) -> None:
+    """Optuna's own per-param statements, in one transaction (checked against the study's
+    distributions as :meth:`set_trial_param` checks them, through the cache where there is one)."""
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    known: dict[str, BaseDistribution] = {}
+    if cache is not None:
+        study_id, _ = cache._trial_id_to_study_id_and_number[trial_id]
+        known = cache._studies[study_id].param_distribution
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        for name, value, distribution in params:
+            storage._set_trial_param_without_commit(session, trial_id, name, value, distribution, known.get(name))
+    for name, _, distribution in params:
+        known.setdefault(name, distribution)
+
+
+def _params_journal(storage: Any, trial_id: int, params: list[Param]) -> None:
+    """The usual one-param journal operations, in one locked append."""
+    from optuna.distributions import distribution_to_json
+    from optuna.storages.journal._storage import JournalOperation
+
+    with storage._thread_lock:
+        worker = storage._replay_result.worker_id
+        logs = [
+            {
+                "op_code": JournalOperation.SET_TRIAL_PARAM,
+                "worker_id": worker,
+                "trial_id": trial_id,
+                "param_name": name,
+                "param_value_internal": value,
+                "distribution": distribution_to_json(distribution),
+            }
+            for name, value, distribution in params
+        ]
+        _append_and_replay(storage, logs)
+
+
+def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> None:
+    """Set the trial's ``params`` (name, internal value, distribution) in one round trip.
+
+    One transaction on an RDB storage, one locked append on a journal storage, the public calls
+    one by one elsewhere; what is stored, and what is refused (a finished trial, a distribution
+    the study already holds differently), is what :meth:`set_trial_param` stores and refuses.
+    """
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages._cached_storage import _CachedStorage
+
+    if not params:
+        return
+    backend = _unwrap(storage)
+    cache = storage if isinstance(storage, _CachedStorage) else None
+    if isinstance(backend, RDBStorage) and hasattr(backend, "_set_trial_param_without_commit"):
+        if cache is None:
+            _params_rdb(None, backend, trial_id, params)
+        else:
+            with cache._lock:
+                _params_rdb(cache, backend, trial_id, params)
+    elif (
+        isinstance(backend, JournalStorage)
+        and hasattr(backend, "_replay_result")
+        and hasattr(backend, "_thread_lock")
+        and len(params) > 1
+    ):
+        _params_journal(backend, trial_id, params)
+    else:
+        for name, value, distribution in params:
+            storage.set_trial_param(trial_id, name, value, distribution)
+
+
+class _ParamBuffer:
+    """``trial.storage`` while params are deferred: keeps the trial's, passes the rest on."""
+
+    def __init__(self, storage: Any, trial_id: int, pending: list[Param]) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._pending = pending
+
+    def set_trial_param(self, trial_id: int, name: str, value: float, distribution: BaseDistribution) -> None:
+        if trial_id != self._trial_id:
+            self._storage.set_trial_param(trial_id, name, value, distribution)
+        else:
+            self._pending.append((name, value, distribution))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+@contextmanager
+def deferred_params(trial: optuna.Trial) -> Iterator[None]:
+    """Write the params the trial suggests inside the block in one round trip, when it ends.
+
+    ``trial.params`` shows each at once; the storage gets them together (:func:`write_params`),
+    also when the block raises, so a suggestion that fails half-way keeps what it suggested.
+    """
+    pending: list[Param] = []
+    storage = trial.storage
+    trial.storage = _ParamBuffer(storage, trial._trial_id, pending)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        trial.storage = storage
+        write_params(trial.study._storage, trial._trial_id, pending)

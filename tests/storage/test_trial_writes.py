@@ -15,7 +15,7 @@ from optuna.storages._cached_storage import _CachedStorage
 from optuna.trial import TrialState
 from optuna_dashboard._note import get_note_from_system_attrs
 
-from diswot.storage import deferred_user_attrs, open_storage, write_attrs
+from diswot.storage import deferred_params, deferred_user_attrs, open_storage, write_attrs
 
 from .conftest import FAST_SEARCH, unique
 
@@ -127,6 +127,44 @@ def test_deferred_user_attrs_reach_the_storage_when_written(tmp_path: Path) -> N
     assert storage.get_trial(trial._trial_id).user_attrs == {"now": 1, "arch": "x"}
 
 
+def test_deferred_params_are_one_round_trip_and_read_back_as_one_by_one(url: str) -> None:
+    storage = open_storage(url, async_commit=True)
+    study = optuna.create_study(storage=storage, study_name=unique())
+    batched, single = study.ask(), study.ask()
+    counts = count_round_trips(storage)
+    with deferred_params(batched):
+        values = [batched.suggest_int("depth", 1, 7), batched.suggest_categorical("op", ["a", "b"])]
+        values.append(batched.suggest_float("lr", 1e-3, 1.0, log=True))
+        assert list(batched.params) == ["depth", "op", "lr"], "the trial shows each param at once"
+        assert counts["writes"] == 0
+    assert counts["writes"] == 1
+    assert batched.storage is study._storage
+    single.suggest_int("depth", 1, 7)
+    fresh = optuna.load_study(study_name=study.study_name, storage=open_storage(url))
+    stored, other = fresh.get_trials(deepcopy=False)
+    assert list(stored.params.values()) == values and list(stored.params) == ["depth", "op", "lr"]
+    assert stored.distributions["lr"] == optuna.distributions.FloatDistribution(1e-3, 1.0, log=True)
+    assert other.params["depth"] in range(1, 8)
+
+
+def test_deferred_params_refuse_what_one_by_one_refuses(url: str) -> None:
+    storage = open_storage(url, async_commit=True)
+    study = optuna.create_study(storage=storage, study_name=unique())
+    first = study.ask()
+    first.suggest_int("depth", 1, 7)
+    study.tell(first, 1.0)
+    clash = study.ask()
+    with pytest.raises(ValueError), deferred_params(clash):
+        clash.suggest_categorical("depth", ["a", "b"])  # another distribution for the study's param
+    study.tell(clash, state=TrialState.FAIL)
+    done = study.ask()
+    study.tell(done, 1.0)
+    with pytest.raises(UpdateFinishedTrialError), deferred_params(done):
+        done.suggest_int("width", 1, 3)
+    fresh = optuna.load_study(study_name=study.study_name, storage=open_storage(url)).get_trials(deepcopy=False)
+    assert [t.params for t in fresh] == [first.params, {}, {}]
+
+
 def _prefill(study: optuna.Study, n: int) -> None:
     """Add ``n`` COMPLETE S0 trials (random depths and scores) to a study that has one."""
     template = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[0]
@@ -196,8 +234,8 @@ def test_a_search_writes_the_same_per_trial_at_any_study_size(url: str, monkeypa
     assert len(trials) == 524 and all(t.state == TrialState.COMPLETE for t in trials)
     system = study._storage.get_study_system_attrs(study._study_id)
     assert get_note_from_system_attrs(system, trials[-1]._trial_id)["body"].startswith("### ResNet[")  # noted
-    # S0: create, lineage, 3 params, worker mark, arch, the other user attributes + note, tell
-    assert set(small_writes) == set(large_writes) == {9}, (small_writes, large_writes)
+    # S0: create, lineage, the 3 params, worker mark, arch, the other user attributes + note, tell
+    assert set(small_writes) == set(large_writes) == {7}, (small_writes, large_writes)
     assert max(large_reads) <= max(small_reads), (small_reads, large_reads)
 
 
