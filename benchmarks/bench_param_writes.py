@@ -32,7 +32,9 @@ from bench_trial_split import STORAGES, fresh_storage  # noqa: E402
 def time_suggestions(url: str, space_name: str, trials: int) -> dict[str, list[float]]:
     """Milliseconds of ``space.suggest`` per trial, one by one and deferred, trial by trial in turn."""
     space = get_space(space_name)
-    study = optuna.create_study(storage=open_storage(url, async_commit=True), sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        storage=open_storage(url, async_commit=True), sampler=optuna.samplers.RandomSampler(seed=0)
+    )
     times: dict[str, list[float]] = {"one by one": [], "together": []}
     for i in range(2 * trials):
         way = "together" if i % 2 else "one by one"
