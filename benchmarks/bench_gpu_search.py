@@ -32,6 +32,9 @@ from optuna.trial import TrialState
 
 from diswot.storage import open_storage
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _search import search_argv, trials_per_second  # noqa: E402
+
 
 class GpuMemoryPoll:
     """Poll ``nvidia-smi`` for the memory of each compute process; keep the peak per PID (MiB)."""
@@ -71,43 +74,23 @@ class GpuMemoryPoll:
 
 def run(url: str, args: argparse.Namespace, precision: str, workers: int) -> dict[str, float | None]:
     study = f"gpu_{precision}_{workers}w"
-    cmd = [
-        sys.executable,
-        "-m",
-        "diswot.pipeline.cli",
-        "search",
-        "--space",
-        "s0",
-        "--teacher",
-        args.teacher,
-        "--dataset",
-        "synthetic",
-        "--batch-size",
-        str(args.batch_size),
-        "--device",
-        "cuda",
-        "--precision",
-        precision,
-        "--study",
-        study,
-        "--n-trials",
-        str(args.trials),
-        "--workers",
-        str(workers),
-        "--no-progress",
-        "--top",
-        "0",
-        "--rescore",
-    ]
+    cmd = search_argv(
+        space="s0",
+        teacher=args.teacher,
+        batch_size=args.batch_size,
+        study=study,
+        n_trials=args.trials,
+        workers=workers,
+        options=["--device", "cuda", "--precision", precision, "--top", "0", "--rescore"],
+    )
     with GpuMemoryPoll() as poll:
         subprocess.run(cmd, check=True, env=dict(os.environ, DISWOT_STORAGE=url), stdout=subprocess.DEVNULL)
     trials = optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(
         deepcopy=False, states=(TrialState.COMPLETE,)
     )
-    span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()  # type: ignore[type-var, operator]
     return {
         "trials": len(trials),
-        "candidates_per_s": len(trials) / span,
+        "candidates_per_s": trials_per_second(trials),
         "peak_mib_per_worker": max(poll.peak.values()) if poll.peak else None,
     }
 

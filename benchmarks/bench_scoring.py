@@ -36,6 +36,9 @@ from diswot.pipeline.teachers import build_teacher
 from diswot.proxies._diswot import reference_diswot
 from diswot.pipeline.search import SearchObjective, TRIAL_ERRORS, make_sampler, make_scoring
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _search import search_argv  # noqa: E402
+
 NB201_BEST_CIFAR100 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 SETTINGS = {
     "s0": dict(space="s0", teacher="resnet110"),
@@ -128,31 +131,15 @@ def end_to_end(trials: int, batch: int, device: str, workers: int, storage: str 
     """
     with tempfile.TemporaryDirectory() as tmp:
         url = storage or f"sqlite:///{Path(tmp) / 'e2e.db'}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "diswot.pipeline.cli",
-            "search",
-            "--space",
-            "nb201",
-            "--teacher",
-            SETTINGS["nb201"]["teacher"],
-            "--dataset",
-            "synthetic",
-            "--batch-size",
-            str(batch),
-            "--device",
-            device,
-            "--n-trials",
-            str(trials),
-            "--workers",
-            str(workers),
-            "--storage",
-            url,
-            "--study",
-            "e2e-s1",
-            "--no-progress",
-        ]
+        cmd = search_argv(
+            space="nb201",
+            teacher=SETTINGS["nb201"]["teacher"],
+            batch_size=batch,
+            study="e2e-s1",
+            n_trials=trials,
+            workers=workers,
+            options=["--device", device, "--storage", url],
+        )
         t = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t

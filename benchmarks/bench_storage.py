@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
@@ -45,6 +46,9 @@ from diswot.storage import (
     open_storage,
     worker_identity,
 )
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _search import search_argv  # noqa: E402
 
 
 def fresh_database(server: str, user: str) -> tuple[str, Callable[[], None]]:
@@ -73,29 +77,15 @@ def throughput(url: str, workers: int, n_trials: int, batch_size: int, threads: 
     uses torch's default (all cores) and ``--workers N`` gives each worker cores / N.
     """
     study = f"throughput_{workers}w_{uuid.uuid4().hex[:6]}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "diswot.pipeline.cli",
-        "search",
-        "--space",
-        "s0",
-        "--teacher",
-        "resnet20",
-        "--dataset",
-        "synthetic",
-        "--batch-size",
-        str(batch_size),
-        "--study",
-        study,
-        "--n-trials",
-        str(n_trials),
-        "--workers",
-        str(workers),
-        "--no-progress",
-        "--top",
-        "0",
-    ]
+    cmd = search_argv(
+        space="s0",
+        teacher="resnet20",
+        batch_size=batch_size,
+        study=study,
+        n_trials=n_trials,
+        workers=workers,
+        options=["--top", "0"],
+    )
     start = time.perf_counter()
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["DISWOT_STORAGE"] = url

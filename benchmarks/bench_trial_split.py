@@ -41,6 +41,9 @@ from optuna.trial import TrialState
 from diswot.pipeline.search import REUSED_FROM
 from diswot.storage import open_storage
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _search import search_argv, trials_per_second  # noqa: E402
+
 STORAGES = ("sqlite", "journal", "postgresql")
 
 
@@ -53,7 +56,6 @@ def fresh_storage(kind: str, tmp: Path, server: str, user: str) -> Iterator[str]
     elif kind == "journal":
         yield f"journal:///{tmp / f'{name}.log'}"
     elif kind == "postgresql":
-        sys.path.insert(0, str(Path(__file__).parent))
         from bench_storage import fresh_database
 
         url, drop = fresh_database(server, user)
@@ -67,33 +69,22 @@ def fresh_storage(kind: str, tmp: Path, server: str, user: str) -> Iterator[str]
 
 def run_search(url: str, args: argparse.Namespace, n_trials: int, workers: int) -> float:
     """Run ``diswot search`` on ``url``; return the command's wall time."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "diswot.pipeline.cli",
-        "search",
-        "--space",
-        args.space,
-        "--teacher",
-        args.teacher,
-        "--dataset",
-        "synthetic",
-        "--batch-size",
-        str(args.batch_size),
-        "--device",
-        args.device,
-        "--study",
-        "split",
-        "--n-trials",
-        str(n_trials),
-        "--workers",
-        str(workers),
-        "--no-progress",
-        "--top",
-        "0",
-        *(["--rescore"] * args.rescore),
-        *(["--proxy", args.proxy] * bool(args.proxy)),
-    ]
+    cmd = search_argv(
+        space=args.space,
+        teacher=args.teacher,
+        batch_size=args.batch_size,
+        study="split",
+        n_trials=n_trials,
+        workers=workers,
+        options=[
+            "--device",
+            args.device,
+            "--top",
+            "0",
+            *(["--rescore"] * args.rescore),
+            *(["--proxy", args.proxy] * bool(args.proxy)),
+        ],
+    )
     env = dict(os.environ, DISWOT_STORAGE=url)
     if workers > 1:
         env.pop("OMP_NUM_THREADS", None)  # --workers shares the cores between its workers
@@ -170,11 +161,6 @@ def format_row(r: dict[str, float]) -> str:
     return " | ".join(cells) + " |"
 
 
-def throughput(trials: list[optuna.trial.FrozenTrial]) -> float:
-    span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()  # type: ignore[type-var, operator]
-    return len(trials) / span
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--storages", default=",".join(STORAGES))
@@ -245,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
                 for w in counts:
                     with fresh_storage(kind, Path(tmp), args.server, args.user) as url:
                         run_search(url, args, args.worker_trials, w)
-                        rates.append(throughput(finished_trials(url)))
+                        rates.append(trials_per_second(finished_trials(url)))
                 figures[f"workers-{kind}"] = dict(zip(counts, rates))
                 print(f"| {kind} | " + " | ".join(f"{r:.2f}" for r in rates) + " |", flush=True)
     if args.json:
