@@ -18,7 +18,7 @@ from diswot.storage import deferred_params
 from .config import SAMPLERS, SearchConfig
 from .data import dataset_info, num_classes_of, probe_batches
 from .errors import DiswotError, ProxyError
-from diswot.proxies import Reference, arch_flops, get_proxy, resolve_semantic_mode
+from diswot.proxies import Reference, arch_flops, make_proxy, resolve_semantic_mode
 from .scoring import Scorer, resolve_device
 from .teachers import build_teacher, teacher_spec
 
@@ -69,7 +69,6 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
     """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once)."""
     space = get_space(config.space)
     spec = teacher_spec(config.teacher)  # validates the name early
-    proxy_cls_options: dict[str, Any] = {}
     device = resolve_device(config.device)
     if config.precision != "fp32" and device.type != "cuda":
         # tf32 does nothing on a CPU, and bf16 autocast crashed a CPU convolution (SIGFPE in oneDNN)
@@ -84,9 +83,8 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
     semantic = resolve_semantic_mode(
         config.semantic, teacher.classifier.in_features, getattr(space, "fixed_feature_width", None)
     )
-    if config.proxy in ("diswot", "diswot-semantic", "diswot-relation"):
-        proxy_cls_options["semantic"] = semantic
-    proxy = get_proxy(config.proxy, **proxy_cls_options)
+    # one resolved setup for the reference sample and every trial: each proxy takes what it declares
+    proxy = make_proxy(config.proxy, {"semantic": semantic})
     batches = probe_batches(
         dataset=config.dataset,
         data_dir=config.data_dir,

@@ -25,6 +25,7 @@ __all__ = [
     "TeacherContext",
     "finite",
     "get_proxy",
+    "make_proxy",
     "register_proxy",
     "set_bn_mode",
 ]
@@ -155,6 +156,9 @@ class Proxy(abc.ABC):
     #: raw terms that :meth:`combine` ranks against a :class:`Reference` sample of the space; empty
     #: for a proxy whose :meth:`evaluate` gives its ``score`` directly
     reference_terms: ClassVar[tuple[str, ...]] = ()
+    #: keyword options the constructor accepts that a search resolves once per study (e.g. the
+    #: DisWOT semantic form); the search passes exactly these, so it names no proxy
+    options: ClassVar[tuple[str, ...]] = ()
 
     def prepare(self, teacher: FeatureNetwork | None, batch: Batch) -> TeacherContext:
         """Compute the teacher's side once; the default caches nothing."""
@@ -235,3 +239,10 @@ def get_proxy(name: str, **options: Any) -> Proxy:
     """Instantiate the proxy registered as ``name``."""
     proxy: Proxy = PROXIES.get(name)(**options)
     return proxy
+
+
+def make_proxy(name: str, resolved: Mapping[str, Any]) -> Proxy:
+    """Instantiate ``name`` with the study's ``resolved`` options that its class declares
+    (:attr:`Proxy.options`); the others are ignored."""
+    cls = PROXIES.get(name)
+    return get_proxy(name, **{k: v for k, v in resolved.items() if k in cls.options})

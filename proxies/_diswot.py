@@ -124,6 +124,7 @@ class _DisWOTBase(Proxy):
     reference: ClassVar[str] = "Dong et al., DisWOT, CVPR 2023, supplementary C.2 (Listings 1, 2)"
     use_semantic: ClassVar[bool] = True
     use_relation: ClassVar[bool] = True
+    options: ClassVar[tuple[str, ...]] = ("semantic",)
 
     def __init__(self, *, semantic: SemanticMode = "auto") -> None:
         if semantic not in SEMANTIC_MODES:
