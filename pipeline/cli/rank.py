@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .._options import add_scoring_options
-from ..benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
+from ..benchmark_truth import benchmark_truth, is_benchmark_spec, sample_indices
 from ..config import config_from_args
 from ..errors import DiswotError
 from ..ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
@@ -38,9 +38,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--ground-truth",
         required=True,
-        metavar="FILE.csv|nb201:DATASET",
-        help="CSV with columns arch,accuracy, or NAS-Bench-201's validation accuracy: nb201:cifar10, "
-        "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]')",
+        metavar="FILE.csv|nb201:DATASET|macro:cifar10",
+        help="CSV with columns arch,accuracy, NAS-Bench-201's validation accuracy: nb201:cifar10, "
+        "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]'), or NAS-Bench-Macro's "
+        "CIFAR-10 accuracy (--space macro): macro:cifar10",
     )
     p.add_argument(
         "--sample", type=int, metavar="N", help="rank a seeded sample of N architectures (--seed) of the ground truth"
@@ -76,7 +77,7 @@ def _proxy_names(text: str | None) -> list[str]:
 def _ground_truth(spec: str, space: Any, sample: int | None, seed: int) -> GroundTruth:
     """The CSV file or packaged benchmark ``spec``, or a seeded sample of it."""
     if is_benchmark_spec(spec):
-        return nb201_truth(spec, space, sample=sample, seed=seed)
+        return benchmark_truth(spec, space, sample=sample, seed=seed)
     truth = load_ground_truth(Path(spec), space)
     if sample is None:
         return truth
