@@ -103,7 +103,8 @@ SCORING_OPTIONS: tuple[Option, ...] = (
         "--reference-size",
         type=int,
         help=f"architectures in the reference sample of a rank-aggregated score such as {DEFAULT_PROXY} "
-        f"(default {DEFAULT_REFERENCE_SIZE}; scored once per study)",
+        f"(default: the first run's --n-trials, from 16 to {DEFAULT_REFERENCE_SIZE}; scored once per study, "
+        "reused by the search's first candidates)",
     ),
     _option(
         "--init",

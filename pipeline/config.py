@@ -18,6 +18,8 @@ __all__ = [
     "CHANGEABLE_FIELDS",
     "DEFAULT_CONFIRM_REPEATS",
     "DEFAULT_CONFIRM_TOP",
+    "MIN_REFERENCE_SIZE",
+    "reference_size_for",
     "DEFAULT_PROXY",
     "DEFAULT_REFERENCE_SIZE",
     "RECORDED_FIELDS",
@@ -29,9 +31,12 @@ __all__ = [
 SAMPLERS = ("evolution", "random", "tpe")
 #: the score a search uses unless ``--proxy`` says otherwise (README, "Which score?")
 DEFAULT_PROXY = "diswot-relation-plus"
-#: architectures in the reference sample of a rank-aggregated score (``diswot-relation-plus``)
+#: the most architectures in the reference sample of a rank-aggregated score; a new study sizes its
+#: sample to the search's trials (at least :data:`MIN_REFERENCE_SIZE`) unless ``--reference-size`` is given
 DEFAULT_REFERENCE_SIZE = 64
-#: distinct best students re-scored before a search recommends one (:mod:`.confirm`)
+MIN_REFERENCE_SIZE = 16
+#: the most distinct best students re-scored before a search recommends one (:mod:`.confirm`); a
+#: search confirms one for every 8 of its students, at least 3, unless ``--confirm-top`` is given
 DEFAULT_CONFIRM_TOP = 10
 #: repeats (probe batches and initialisations) of a confirmed score, the trial's own included
 DEFAULT_CONFIRM_REPEATS = 4
@@ -87,9 +92,11 @@ class SearchConfig:
     sampler: str = "evolution"
     population_size: int = 20
     tournament_size: int = 10
-    reference_size: int = DEFAULT_REFERENCE_SIZE
-    #: the pick: the best distinct students re-scored with ``confirm_repeats`` repeats (0: none)
-    confirm_top: int = DEFAULT_CONFIRM_TOP
+    #: architectures of the reference sample; ``None``: the study's, or sized to the search for a new one
+    reference_size: int | None = None
+    #: the pick: the best distinct students re-scored with ``confirm_repeats`` repeats (0: none;
+    #: ``None``: sized to the search, :func:`~.confirm.pick_size`)
+    confirm_top: int | None = None
     confirm_repeats: int = DEFAULT_CONFIRM_REPEATS
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -110,9 +117,9 @@ class SearchConfig:
                 raise DiswotError(
                     f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}"
                 )
-        if self.reference_size < 8:
+        if self.reference_size is not None and self.reference_size < 8:
             raise DiswotError(f"--reference-size must be >= 8, got {self.reference_size}")
-        if self.confirm_top < 0:
+        if self.confirm_top is not None and self.confirm_top < 0:
             raise DiswotError(
                 f"--confirm-top must be >= 0 (0: recommend the best score as it is), got {self.confirm_top}"
             )
@@ -197,10 +204,22 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         sampler=get("sampler", "evolution"),
         population_size=get("population_size", 20),
         tournament_size=get("tournament_size", 10),
-        reference_size=DEFAULT_REFERENCE_SIZE if get("reference_size") is None else get("reference_size"),
-        confirm_top=get("confirm_top", DEFAULT_CONFIRM_TOP),
+        reference_size=get("reference_size"),
+        confirm_top=get("confirm_top"),
         confirm_repeats=get("confirm_repeats", DEFAULT_CONFIRM_REPEATS),
     )
+
+
+def reference_size_for(n_trials: int | None) -> int:
+    """The reference sample of a new study: as many architectures as its first run's trials, from
+    :data:`MIN_REFERENCE_SIZE` to :data:`DEFAULT_REFERENCE_SIZE` (the most without ``n_trials``).
+
+    The sample is drawn exactly as the evolutionary search draws its first candidates, so those
+    trials reuse its scores: a short search pays for little more than its own students.
+    """
+    if n_trials is None:
+        return DEFAULT_REFERENCE_SIZE
+    return max(MIN_REFERENCE_SIZE, min(DEFAULT_REFERENCE_SIZE, n_trials))
 
 
 def uses_reference(proxy: str) -> bool:

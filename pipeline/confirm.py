@@ -8,8 +8,9 @@ study's next seeds) and recommends the best mean. A confirmed score is exactly w
 ``--repeats repeats`` would have given the student; it is stored in the study
 (:data:`CONFIRM_ATTR`), so ``show``, ``distill`` and a resumed search agree on the pick.
 
-It costs ``top * (repeats - study repeats)`` scorings: 30 with the defaults (10 students, 4
-repeats), whatever the study's size.
+It costs ``top * (repeats - study repeats)`` scorings. By default ``top`` is sized to the search
+(:func:`pick_size`): one student for every 8 the study scored, from 3 to 10, so a 24-trial search
+confirms 3 students (9 scorings) and one of 80 trials or more confirms 10 (30 scorings).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_CONFIRM_TOP",
     "confirm_scores",
     "confirm_study",
+    "pick_size",
     "confirmed_scores",
     "recommended_trial",
     "student_of",
@@ -63,6 +65,16 @@ def top_candidates(
         if len(seen) == top:
             break
     return list(seen.values())
+
+
+def pick_size(study: optuna.Study, top: int | None) -> int:
+    """The students the pick re-scores: ``top`` when given, else one for every 8 distinct students
+    of the study's COMPLETE trials, from 3 to :data:`DEFAULT_CONFIRM_TOP`."""
+    if top is not None:
+        return top
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    students = len({t.user_attrs.get("arch") for t in trials})
+    return max(3, min(DEFAULT_CONFIRM_TOP, math.ceil(students / 8)))
 
 
 def student_of(space: Space) -> Callable[[str], Hashable]:

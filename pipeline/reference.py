@@ -84,10 +84,13 @@ def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int
 
 
 def build_reference(scorer: Scorer, archs: list[Hashable], *, on_arch: Callable[[], None] | None = None) -> Reference:
-    """Score ``archs`` (mean raw terms over the repeats); architectures that fail are left out."""
-    names = scorer.proxy.reference_terms
+    """Score ``archs`` (mean raw terms over the repeats); architectures that fail are left out.
+
+    Every raw term is kept, with the FLOPs (``flops``), so that a trial of a reference architecture
+    reuses them instead of scoring it again (:class:`~.search.SearchObjective`).
+    """
     kept: list[str] = []
-    values: dict[str, list[float]] = {k: [] for k in names}
+    values: dict[str, list[float]] = {}
     for arch in archs:
         try:
             per_repeat = scorer.raw(arch)
@@ -98,8 +101,10 @@ def build_reference(scorer: Scorer, archs: list[Hashable], *, on_arch: Callable[
             if on_arch is not None:
                 on_arch()
         kept.append(scorer.space.encode(arch))
-        for k in names:
-            values[k].append(sum(t[k] for t in per_repeat) / len(per_repeat))
+        terms = {k: sum(t[k] for t in per_repeat) / len(per_repeat) for k in per_repeat[0]}
+        terms["flops"] = float(scorer.last_flops or 0)
+        for k, v in terms.items():
+            values.setdefault(k, []).append(v)
     if len(kept) < 8:
         raise DiswotError(f"only {len(kept)} of {len(archs)} reference architectures could be scored; need 8")
     return Reference(tuple(kept), values)

@@ -32,8 +32,8 @@ from diswot.storage import (
 )
 
 from ._options import storage_url
-from .confirm import confirm_study
-from .config import CHANGEABLE_FIELDS, DEFAULT_PROXY, SearchConfig
+from .confirm import confirm_study, pick_size
+from .config import CHANGEABLE_FIELDS, DEFAULT_PROXY, SearchConfig, reference_size_for, uses_reference
 from .errors import DiswotError
 from .notes import StudyNotes
 from .objectives import check_directions, make_objective, name_metrics, search_constraint, study_directions
@@ -193,12 +193,29 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
 
 def recorded_proxy(storage: optuna.storages.BaseStorage, study_name: str) -> str | None:
     """The proxy recorded on an existing study (None for a new study); creates nothing."""
+    value = _recorded(storage, study_name).get("proxy")
+    return value if isinstance(value, str) else None
+
+
+def _recorded(storage: optuna.storages.BaseStorage, study_name: str) -> dict[str, Any]:
+    """The configuration recorded on an existing study (empty for a new study); creates nothing."""
     try:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
-        return None
+        return {}
     config = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR) or {}
-    return config.get("proxy") if isinstance(config, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def _sized_to_the_search(
+    config: SearchConfig, storage: optuna.storages.BaseStorage, study_name: str, n_trials: int | None
+) -> SearchConfig:
+    """``config`` with its reference size resolved: the given one, the study's, or sized to ``n_trials``."""
+    if config.reference_size is not None or not uses_reference(config.proxy):
+        return config
+    recorded = _recorded(storage, study_name).get("reference_size")
+    size = recorded if isinstance(recorded, int) else reference_size_for(n_trials)
+    return replace(config, reference_size=size)
 
 
 def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -> bool:
@@ -223,6 +240,7 @@ def open_search(
     options: WorkerOptions = WorkerOptions(),
     *,
     on_reference: Callable[[SearchConfig], None] | None = None,
+    n_trials: int | None = None,
 ) -> OpenSearch:
     """Open (or create) the study for ``config`` in ``storage`` and make it ready for this worker.
 
@@ -230,7 +248,8 @@ def open_search(
     configuration is recorded on a new study, or checked against the study's record (a mismatch
     raises :class:`~diswot.storage.ConfigMismatchError` with the diff); a rank-aggregated score
     gets its reference sample (``on_reference`` is called before a new one is scored); trials of
-    dead workers are failed and re-queued.
+    dead workers are failed and re-queued. ``n_trials``, the trials this run adds, sizes the
+    reference sample of a new study (:func:`~.config.reference_size_for`).
     """
     install_log_masking()
     url = storage_url(storage)
@@ -247,6 +266,7 @@ def open_search(
     )
     if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
         config = replace(config, proxy=recorded_proxy(backend, options.study_name) or config.proxy or DEFAULT_PROXY)
+    config = _sized_to_the_search(config, backend, options.study_name, n_trials)
     setup = make_scoring(config)
     seed = sampler_seed(config.seed, options.worker_index)
     sampler = make_sampler(
@@ -395,7 +415,7 @@ def run_search(
     if n_trials < 1:
         raise DiswotError(f"--n-trials must be >= 1, got {n_trials}")
     worker = WorkerOptions(study_name=study_name, **options)
-    run = open_search(config, storage, worker)
+    run = open_search(config, storage, worker, n_trials=n_trials)
     if run.capped():
         return run.study
     notes = StudyNotes(run.study, run.note_config(), every=worker.note_every) if worker.note_every else None
@@ -415,6 +435,7 @@ def run_search(
 def confirm_search(run: OpenSearch) -> dict[str, float]:
     """The pick (:mod:`.confirm`): re-score the study's best students; their confirmed scores."""
     config = run.config
-    if len(run.study.directions) != 1 or config.confirm_top < 1:
+    top = pick_size(run.study, config.confirm_top)
+    if len(run.study.directions) != 1 or top < 1:
         return {}
-    return confirm_study(run.study, run.setup, top=config.confirm_top, repeats=config.confirm_repeats)
+    return confirm_study(run.study, run.setup, top=top, repeats=config.confirm_repeats)

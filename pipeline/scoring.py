@@ -155,6 +155,22 @@ class Scorer:
             torch.cuda.synchronize(self.device)
         return out
 
+    def from_reference(self, arch: Hashable) -> ScoreResult | None:
+        """The score of a reference architecture from the raw terms the reference holds, without a
+        forward pass; ``None`` when ``arch`` is not in it (or the reference keeps only the ranked terms).
+
+        Equal to :meth:`score`'s: the reference holds the mean raw terms over the same repeats.
+        """
+        if not self.proxy.reference_terms or self.reference is None:
+            return None
+        stored = self.reference.terms_of(self.space.encode(arch))
+        if stored is None or "flops" not in stored:
+            return None
+        flops = int(stored.pop("flops")) or None
+        score = self.proxy.combine(stored, self.reference)
+        terms = finite(self.proxy.name, {**stored, "score": score})
+        return ScoreResult(score, terms, 0.0, [score] if len(self.batches) == 1 else [], flops)
+
     def score(self, arch: Hashable) -> ScoreResult:
         """Mean score and terms over the repeats; raises ProxyError when a value is not finite.
 

@@ -15,7 +15,7 @@ import optuna
 from diswot.spaces import ArchError, Limits, Space, get_space
 from diswot.storage import deferred_params
 
-from .config import SAMPLERS, SearchConfig
+from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
 from .data import dataset_info, num_classes_of, probe_batches
 from .errors import DiswotError, ProxyError
 from diswot.proxies import Reference, arch_flops, make_proxy, resolve_semantic_mode
@@ -123,9 +123,8 @@ def attach_reference(
     from .reference import build_reference, reference_archs, study_reference
 
     def make() -> Reference:
-        archs = reference_archs(
-            setup.space, setup.limits, setup.num_classes, size=setup.config.reference_size, seed=setup.config.seed
-        )
+        size = setup.config.reference_size or DEFAULT_REFERENCE_SIZE
+        archs = reference_archs(setup.space, setup.limits, setup.num_classes, size=size, seed=setup.config.seed)
         log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
         return build_reference(setup.scorer, archs, on_arch=on_arch)
 
@@ -140,7 +139,9 @@ class SearchObjective:
     student, or a non-finite score, fails the trial with the reason (``fail_reason``). A student
     the study has scored already gets the stored score and attributes back without a forward pass,
     plus ``reused_from`` (the trial that scored it): S0 has only 64 students. ``reuse=False`` scores
-    every trial's student again (the score is deterministic: for timing the scorer).
+    every trial's student again (the score is deterministic: for timing the scorer). A student of the
+    reference sample takes its raw terms from there (the search's first candidates are drawn as the
+    sample was, so a short search scores little more than its own students): ``score_seconds`` 0.
     """
 
     def __init__(self, setup: ScoringSetup, *, reuse: bool = True) -> None:
@@ -172,7 +173,7 @@ class SearchObjective:
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
         try:
-            result = s.scorer.score(arch)
+            result = (s.scorer.from_reference(arch) if self.reuse else None) or s.scorer.score(arch)
         except ProxyError as exc:
             trial.set_user_attr(FAIL_REASON, str(exc))
             raise

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from diswot.spaces import (
+    SPACES,
     FeatureNetwork,
     Registry,
     UnknownNameError,
@@ -90,10 +91,11 @@ def teacher_names() -> list[str]:
 
 def teacher_spec(name: str) -> TeacherSpec:
     """The spec of ``name``; ``nb201:|...|`` builds a NAS-Bench-201 cell network."""
-    if name.startswith("nb201:"):
-        space = get_space("nb201")
-        arch = space.decode(name[len("nb201:") :])
-        return TeacherSpec(name, lambda k: space.build(arch, num_classes=k), "cifar", 32, "NAS-Bench-201 cell")
+    prefix, _, text = name.partition(":")
+    if text and prefix in SPACES:  # SPACE:ARCH, an architecture of a registered space
+        space = get_space(prefix)
+        arch = space.decode(text)
+        return TeacherSpec(name, lambda k: space.build(arch, num_classes=k), "cifar", space.image_size, f"{prefix} architecture")
     if name not in TEACHERS:
         raise DiswotError(str(UnknownNameError("teacher", name, teacher_names())))
     spec: TeacherSpec = TEACHERS.get(name)

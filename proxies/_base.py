@@ -93,6 +93,14 @@ class Reference:
         """The reference stored by :meth:`to_json`."""
         return cls(tuple(doc["archs"]), {k: tuple(float(v) for v in vals) for k, vals in doc["values"].items()})
 
+    def terms_of(self, arch: str) -> dict[str, float] | None:
+        """The stored raw terms of reference architecture ``arch`` (its canonical string), else ``None``."""
+        try:
+            i = self.archs.index(arch)
+        except ValueError:
+            return None
+        return {k: vals[i] for k, vals in self.values.items()}
+
     def normal_score(self, term: str, value: float, *, sign: float = 1.0) -> float:
         """``value``'s rank among the reference's ``term`` values, as a standard-normal quantile.
 

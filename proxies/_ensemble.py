@@ -33,10 +33,11 @@ from diswot.spaces import FeatureNetwork
 
 from ._base import Batch, Reference, TeacherContext, register_proxy
 from ._diswot import _DisWOTBase
+from ._flops import FlopHooks
 from ._jacov import jacobian_covariance_score
 from ._synflow import SynflowProxy
 
-__all__ = ["DisWOTPlus", "DisWOTRank", "DisWOTRelationPlus"]
+__all__ = ["DisWOTFlow", "DisWOTPlus", "DisWOTRank", "DisWOTRelationPlus"]
 
 
 @register_proxy
@@ -110,3 +111,42 @@ class DisWOTRank(DisWOTPlus):
     name: ClassVar[str] = "diswot-rank"
     reference_terms: ClassVar[tuple[str, ...]] = ("diswot", "jacov", "synflow", "log_params")
     lower_is_better: ClassVar[tuple[str, ...]] = ()
+
+
+@register_proxy
+class DisWOTFlow(_DisWOTBase):
+    """DisWOT's relation term M_r with SynFlow and the FLOPs, log-rank aggregated: one forward pass.
+
+    ``relation`` (the paper's Listing 2, teacher similarity), ``synflow`` (Tanaka et al., NeurIPS
+    2020: trainability, on a batch-of-one copy) and ``log_flops`` (the student's compute, counted by
+    hooks on the same forward) are ranked against the study's reference sample and summed as log
+    ranks (Lee & Ham, AZ-NAS, CVPR 2024). The raw terms also hold M_s (``semantic``), the paper's
+    score (``diswot``) and ``log_params``, at no extra cost. About one forward pass a candidate.
+    """
+
+    name: ClassVar[str] = "diswot-flow"
+    needs_grad: ClassVar[bool] = True  # SynFlow's backward, on its own copy
+    reference: ClassVar[str] = (
+        "Dong et al., DisWOT, CVPR 2023 (C.2, Listing 2); Tanaka et al., SynFlow, NeurIPS 2020; "
+        "Lee & Ham, AZ-NAS, CVPR 2024 (rank aggregation)"
+    )
+    reference_terms: ClassVar[tuple[str, ...]] = ("relation", "synflow", "log_flops")
+    lower_is_better: ClassVar[tuple[str, ...]] = ("relation",)
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """Raw terms: ``semantic``, ``relation``, ``diswot``, ``synflow``, ``log_flops``, ``log_params``."""
+        with FlopHooks(student) as hooks, torch.inference_mode():
+            out = student.forward_all(batch.images)
+        similarity = self.similarity_terms(ctx, out, batch)
+        return {
+            "semantic": similarity["semantic"],
+            "relation": similarity["relation"],
+            "diswot": similarity["score"],
+            "synflow": SynflowProxy().evaluate(ctx, student, batch)["score"],
+            "log_flops": math.log(max(hooks.per_image, 1)),
+            "log_params": math.log(sum(p.numel() for p in student.parameters() if p.requires_grad)),
+        }
+
+    def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
+        """Sum over the signals of the log of the candidate's smooth rank in the reference."""
+        return reference.log_rank_sum(terms, self.reference_terms, lower_is_better=self.lower_is_better)

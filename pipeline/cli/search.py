@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._options import add_scoring_options, add_storage_options
+from ..confirm import pick_size
 from ..config import (
     CHANGEABLE_FIELDS,
     DEFAULT_CONFIRM_REPEATS,
@@ -76,9 +77,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument(
         "--confirm-top",
         type=int,
-        default=DEFAULT_CONFIRM_TOP,
         metavar="K",
-        help=f"re-score the K best distinct students with --confirm-repeats before recommending one (default {DEFAULT_CONFIRM_TOP}; 0: none)",
+        help="re-score the K best distinct students with --confirm-repeats before recommending one (default: one "
+        f"for every 8 students scored, from 3 to {DEFAULT_CONFIRM_TOP}; 0: none)",
     )
     g.add_argument(
         "--confirm-repeats",
@@ -230,7 +231,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     shares = split_trials(args.n_trials, workers)
     threads = _share_cores(len(shares))
-    search = open_search(config, args.storage, options, on_reference=None if child else _announce_reference)
+    search = open_search(
+        config, args.storage, options, on_reference=None if child else _announce_reference, n_trials=args.n_trials
+    )
     done = search.completed()
     if not child:
         _print_header(search, done, len(shares))
@@ -255,9 +258,10 @@ def _run(args: argparse.Namespace) -> int:
 def _confirm(search: OpenSearch) -> None:
     """Re-score the best students before the report names one (:mod:`diswot.pipeline.confirm`)."""
     config = search.config
-    if len(search.study.directions) == 1 and config.confirm_top > 0 and search.completed():
+    top = pick_size(search.study, config.confirm_top)
+    if len(search.study.directions) == 1 and top > 0 and search.completed():
         console.print(
-            f"confirming the {config.confirm_top} best students with {config.confirm_repeats} repeats each",
+            f"confirming the {top} best students with {config.confirm_repeats} repeats each",
             highlight=False,
         )
         confirm_search(search)

@@ -97,7 +97,8 @@ def test_search_stores_its_reference_and_resumes_with_the_same_values(sqlite_url
     study = optuna.load_study(study_name="plus", storage=sqlite_url)
     stored = study._storage.get_study_system_attrs(study._study_id)[REFERENCE_ATTR]
     assert len(stored["archs"]) == 8
-    assert set(stored["values"]) == set(get_proxy(DEFAULT_PROXY).reference_terms)
+    # every raw term and the FLOPs: a trial of a reference student reuses them
+    assert set(get_proxy(DEFAULT_PROXY).reference_terms) | {"flops", "log_params"} <= set(stored["values"])
     assert study.user_attrs["diswot:config"]["proxy"] == DEFAULT_PROXY
     assert study.user_attrs["diswot:config"]["reference_size"] == 8
     first = study.trials[1]
@@ -141,7 +142,7 @@ def test_relation_plus_ranks_the_relation_term_without_the_semantic_one() -> Non
     assert rel.scorer.proxy.reference_terms == ("relation", "jacov", "synflow", "log_params")
     attach_reference(rel)
     ref = rel.scorer.reference
-    assert ref is not None and "semantic" not in ref.values
+    assert ref is not None and "relation" in ref.values
     # a lower M_r (closer to the teacher's relations) never lowers the score
     terms = {k: float(ref.values[k][0]) for k in rel.scorer.proxy.reference_terms}
     closer = {**terms, "relation": terms["relation"] * 0.5}
@@ -153,7 +154,7 @@ def test_diswot_rank_takes_the_papers_score_as_one_signal() -> None:
     setup = make_scoring(SearchConfig(proxy="diswot-rank", **SMALL))
     attach_reference(setup)
     ref = setup.scorer.reference
-    assert ref is not None and set(ref.values) == {"diswot", "jacov", "synflow", "log_params"}
+    assert ref is not None and {"diswot", "jacov", "synflow", "log_params"} <= set(ref.values)
     terms = setup.scorer.raw(arch)[0]
     paper = make_scoring(SearchConfig(proxy="diswot", **SMALL)).scorer.score(arch).score
     assert terms["diswot"] == pytest.approx(paper, rel=1e-5)

