@@ -228,6 +228,26 @@ def rank_sum(*signals: str) -> Candidate:
     return score
 
 
+def normal_sum(*signals: str, weights: tuple[float, ...] | None = None) -> Candidate:
+    """Weighted sum of the smooth normal scores (ranks as standard-normal quantiles) of ``signals``.
+
+    Unlike the sum of log ranks, it keeps ordering candidates that rank above the whole reference
+    sample in every signal (there, ``log Phi(z)`` is nearly 0 whatever ``z``).
+    """
+    w = weights or (1.0,) * len(signals)
+
+    def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
+        reference = _reference(ref, signals)
+        out = np.full(len(cols[signals[0]]), np.nan)
+        for i in range(len(out)):
+            row = {s: float(cols[s][i]) for s in signals}
+            if all(math.isfinite(v) for v in row.values()):
+                out[i] = sum(wk * reference.normal_score(s, row[s]) for s, wk in zip(signals, w))
+        return out
+
+    return score
+
+
 def weighted_rank_sum(*signals: str) -> Candidate:
     """Signals weighted by how well each agrees with the others on the reference sample.
 
@@ -306,6 +326,7 @@ CANDIDATES: dict[str, Candidate] = {
     "diswot-plus": registered("diswot-plus"),
     "diswot-rank": registered("diswot-rank"),
     "diswot-flow": registered("diswot-flow"),
+    "diswot-balance": registered("diswot-balance"),
 }
 
 
@@ -328,6 +349,17 @@ def add_candidates() -> None:
     ]
     for combo in combos:
         CANDIDATES[f"rank({','.join(combo)})"] = rank_sum(*combo)
+    for combo in [
+        ("relation", "synflow", "flops"),
+        ("synflow", "flops"),
+        ("relation", "flops"),
+        ("relation", "synflow", "flops", "params"),
+        ("diswot", "synflow", "flops"),
+        ("relation", "semantic", "synflow", "flops"),
+    ]:
+        CANDIDATES[f"z({','.join(combo)})"] = normal_sum(*combo)
+    CANDIDATES["z(relation,synflow,2flops)"] = normal_sum("relation", "synflow", "flops", weights=(1, 1, 2))
+    CANDIDATES["rank(relation,synflow,flops,flops)"] = rank_sum("relation", "synflow", "flops", "flops")
     for combo in (
         ("relation", "jacov", "synflow", "params"),
         ("relation", "jacov", "synflow", "flops"),

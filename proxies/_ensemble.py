@@ -37,7 +37,7 @@ from ._flops import FlopHooks
 from ._jacov import jacobian_covariance_score
 from ._synflow import SynflowProxy
 
-__all__ = ["DisWOTFlow", "DisWOTPlus", "DisWOTRank", "DisWOTRelationPlus"]
+__all__ = ["DisWOTBalance", "DisWOTFlow", "DisWOTPlus", "DisWOTRank", "DisWOTRelationPlus"]
 
 
 @register_proxy
@@ -150,3 +150,35 @@ class DisWOTFlow(_DisWOTBase):
     def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
         """Sum over the signals of the log of the candidate's smooth rank in the reference."""
         return reference.log_rank_sum(terms, self.reference_terms, lower_is_better=self.lower_is_better)
+
+
+@register_proxy
+class DisWOTBalance(DisWOTFlow):
+    """DisWOT's two terms and SynFlow, balanced against the student's compute: one forward pass.
+
+    Each signal is ranked against the study's reference sample as a standard-normal score
+    (:meth:`~diswot.proxies.Reference.normal_score`): M_r and M_s, the paper's relation and semantic
+    distances to the teacher (Listings 2 and 1, lower is better), and SynFlow (trainability). Their
+    mean is added to the normal score of the log FLOPs, so teacher similarity and trainability on one
+    side and the student's compute on the other weigh the same. A sum of normal scores, unlike a sum
+    of log ranks, keeps ordering the candidates that rank above the whole reference sample, where a
+    search's pick is made. Chosen by its worst case over NAS-Bench-201 and NAS-Bench-Macro
+    (BENCHMARKS.md, "A default across families").
+    """
+
+    name: ClassVar[str] = "diswot-balance"
+    reference: ClassVar[str] = (
+        "Dong et al., DisWOT, CVPR 2023 (C.2, Listings 1 and 2); Tanaka et al., SynFlow, NeurIPS 2020"
+    )
+    reference_terms: ClassVar[tuple[str, ...]] = ("relation", "semantic", "synflow", "log_flops")
+    lower_is_better: ClassVar[tuple[str, ...]] = ("relation", "semantic")
+    #: the signals averaged on the teacher-similarity and trainability side
+    similarity_terms_ranked: ClassVar[tuple[str, ...]] = ("relation", "semantic", "synflow")
+
+    def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
+        """Mean normal score of M_r, M_s and SynFlow, plus the normal score of the log FLOPs."""
+        side = [
+            reference.normal_score(k, terms[k], sign=-1.0 if k in self.lower_is_better else 1.0)
+            for k in self.similarity_terms_ranked
+        ]
+        return float(sum(side) / len(side) + reference.normal_score("log_flops", terms["log_flops"]))
