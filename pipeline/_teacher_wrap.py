@@ -253,9 +253,13 @@ def _classifier_node(
 def _feature_node(
     graph: fx.GraphModule, override: str | None, pooled: fx.Node, qualnames: dict[fx.Node, str], name: str
 ) -> fx.Node:
-    """The named node, else the last tensor before ``pooled`` that has more than one position."""
+    """The named node (or the last node of the named module), else the last tensor before ``pooled``
+    that has more than one position."""
     if override is not None:
         by_name = {q: n for n, q in qualnames.items()}
+        inside = [q for q in by_name if q.startswith(f"{override}.")]
+        if override not in by_name and inside:  # a module traced through: its last node
+            return by_name[inside[-1]]
         if override not in by_name:
             close = difflib.get_close_matches(override, list(by_name), n=3)
             hint = (
