@@ -152,8 +152,9 @@ def _timm(name: str) -> TeacherSource:
 
 
 def module_input(model: nn.Module) -> InputSpec:
-    """timm's ``pretrained_cfg``/``default_cfg`` (``input_size``, ``mean``, ``std``) or an ``image_size``
-    attribute; else the probe's size and the dataset's normalisation."""
+    """timm's ``pretrained_cfg``/``default_cfg`` (``input_size``, ``mean``, ``std``), an ``image_size``
+    attribute, 224 px ImageNet for a torchvision model; else the probe's size and the dataset's
+    normalisation."""
     for attr in ("pretrained_cfg", "default_cfg"):
         cfg = getattr(model, attr, None)
         if isinstance(cfg, dict) and cfg.get("input_size"):
@@ -164,7 +165,10 @@ def module_input(model: nn.Module) -> InputSpec:
                 tuple(float(v) for v in std) if std else None,
             )
     size = getattr(model, "image_size", None)
-    return InputSpec(size if isinstance(size, int) else None)
+    size = size if isinstance(size, int) else None
+    if type(model).__module__.startswith("torchvision.models."):  # an ImageNet classifier
+        return InputSpec(size or 224, IMAGENET_MEAN, IMAGENET_STD)
+    return InputSpec(size)
 
 
 def _space(space_name: str, arch_text: str) -> TeacherSource:
@@ -228,8 +232,12 @@ def _import_user(target: str, spec: str) -> Any:
     try:
         return importlib.import_module(target)
     except ImportError as exc:
+        forms = ["torchvision", "timm", *SPACES.names()]
+        close = difflib.get_close_matches(target, forms, n=1, cutoff=0.7)
+        hint = f"; did you mean {close[0]}:{spec.rpartition(':')[2]}?" if close else ""
         raise DiswotError(
             f"--teacher {spec!r}: cannot import {target!r} ({exc}); is it installed, or give path/to/file.py:factory"
+            f"{hint}"
         ) from None
     except Exception as exc:
         raise DiswotError(f"--teacher {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None

@@ -51,6 +51,8 @@ class ScoringSetup:
     teacher_record: dict[str, Any] = field(default_factory=dict)
     #: the resolution the teacher runs at
     teacher_image_size: int | None = None
+    #: the module given as the teacher (``run_search(teacher=...)``), for setups made from this one
+    teacher_module: nn.Module | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The configuration stored on the study."""
@@ -141,7 +143,9 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
     record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
     if teacher_size != info.image_size:
         record["teacher_image_size"] = teacher_size
-    return ScoringSetup(config, space, scorer, num_classes, info.image_size, semantic, limits, record, teacher_size)
+    return ScoringSetup(
+        config, space, scorer, num_classes, info.image_size, semantic, limits, record, teacher_size, teacher
+    )
 
 
 def attach_reference(

@@ -31,7 +31,7 @@ from diswot.spaces import (
     wide_resnet,
 )
 
-from ._teacher_source import FORMS, IMAGENET_MEAN, IMAGENET_STD, InputSpec, TeacherSource, parse_teacher
+from ._teacher_source import FORMS, InputSpec, TeacherSource, parse_teacher
 from ._teacher_weights import load_teacher_weights
 from ._teacher_wrap import wrap_module
 from .errors import DiswotError
@@ -151,10 +151,8 @@ def fingerprint(model: nn.Module) -> str:
 
 def _source(spec: str) -> TeacherSource:
     def short_input(name: str) -> InputSpec:
-        t = teacher_spec(name)
-        if t.kind == "cifar":
-            return InputSpec(t.image_size)
-        return InputSpec(t.image_size, IMAGENET_MEAN, IMAGENET_STD)
+        # the dataset's normalisation, as before these had sizes: an old study at its old size scores the same
+        return InputSpec(teacher_spec(name).image_size)
 
     try:
         return parse_teacher(spec, TEACHERS.names(), lambda n, k: teacher_spec(n).builder(k), short_input)

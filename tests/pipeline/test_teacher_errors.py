@@ -40,6 +40,7 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
         ("resnet21", "Did you mean resnet32, resnet20"),
         ("s0:ResNet[9,9]", "ResNet"),
         ("no_such_package_xyz:build", "cannot import 'no_such_package_xyz'"),
+        ("torchvison:resnet18", "did you mean torchvision:resnet18?"),
     ],
 )
 def test_unknown_names(teacher: str, needle: str, capsys: pytest.CaptureFixture[str]) -> None:
