@@ -25,12 +25,14 @@ from .scoring import PRECISIONS
 
 __all__ = [
     "SCORING_OPTIONS",
+    "TEACHER_OPTIONS",
     "STORAGE_ENV",
     "Option",
     "add_artifact_dir_option",
     "add_scoring_options",
     "add_storage_option",
     "add_storage_options",
+    "add_teacher_options",
     "default_artifact_dir",
     "storage_url",
 ]
@@ -61,15 +63,56 @@ def _option(flag: str, **kwargs: Any) -> Option:
     return Option((flag,), kwargs)
 
 
-#: options that decide a score: space, teacher, data, seed, batch, repeats, proxy, init, device
-SCORING_OPTIONS: tuple[Option, ...] = (
-    _option("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet"),
+#: the teacher: which network (any form of ``diswot teachers``), its weights, and overrides of what is
+#: found in it; the same in ``search``, ``score``, ``rank`` and ``distill``
+TEACHER_OPTIONS: tuple[Option, ...] = (
     _option(
         "--teacher",
         default=_DEFAULT["teacher"],
-        help=f"teacher name, or nb201:<arch string> (default {_DEFAULT['teacher']})",
+        help=f"teacher: a short name, torchvision:NAME, timm:NAME, SPACE:ARCH, package.module:factory or "
+        f"path/to/file.py:factory (default {_DEFAULT['teacher']}; list: diswot teachers)",
     ),
-    _option("--teacher-weights", metavar="PATH", help="teacher checkpoint (loaded with weights_only=True)"),
+    _option(
+        "--teacher-weights",
+        metavar="PATH",
+        help="teacher checkpoint or run folder: a state dict or checkpoint in timm's, torchvision's or diswot's "
+        "layout (loaded with weights_only=True)",
+    ),
+    _option(
+        "--teacher-features",
+        metavar="NODE",
+        help="the teacher's last feature map before the global pool (a torch.fx node or module name), "
+        "instead of the one found",
+    ),
+    _option(
+        "--teacher-classifier",
+        metavar="NAME",
+        help="the teacher's final nn.Linear (module name), instead of the one found",
+    ),
+    _option(
+        "--teacher-image-size",
+        type=int,
+        metavar="PX",
+        help="the teacher's input size (default: its own, from timm/torchvision metadata; else the probe's)",
+    ),
+)
+
+
+def add_teacher_options(p: argparse.ArgumentParser, *, from_study: bool = False) -> None:
+    """The :data:`TEACHER_OPTIONS` in one group; ``from_study``: no defaults (a study's record fills them)."""
+    group = p.add_argument_group("teacher")
+    for option in TEACHER_OPTIONS:
+        kwargs = dict(option.kwargs)
+        if from_study:
+            kwargs["default"] = None
+            kwargs["help"] = f"{kwargs['help']}; default: the study's"
+        Option(option.flags, kwargs).add_to(group)
+
+
+#: options that decide a score: space, teacher, data, seed, batch, repeats, proxy, init, device
+SCORING_OPTIONS: tuple[Option, ...] = (
+    _option("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet"),
+    *TEACHER_OPTIONS,
     _option(
         "--dataset", default=_DEFAULT["dataset"], choices=DATASETS, help=f"probe data (default {_DEFAULT['dataset']})"
     ),

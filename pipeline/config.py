@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from diswot.proxies import SEMANTIC_MODES
 from diswot.spaces import Limits, get_space, parse_count
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_REFERENCE_SIZE",
     "RECORDED_FIELDS",
     "SearchConfig",
+    "TEACHER_FIELDS",
     "config_from_args",
     "uses_reference",
 ]
@@ -64,6 +65,10 @@ RECORDED_FIELDS = (
 #: ``objectives`` cannot change, they fix the study's directions
 CHANGEABLE_FIELDS = (*RECORDED_FIELDS, "max_flops")
 
+#: teacher fields recorded only when set (``teacher_fingerprint`` always, on new studies), so that
+#: studies created before them resume unchanged (:func:`diswot.storage.record_config`'s ``optional``)
+TEACHER_FIELDS = ("teacher_features", "teacher_classifier", "teacher_image_size", "teacher_fingerprint")
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -72,6 +77,11 @@ class SearchConfig:
     space: str = "s0"
     teacher: str = "resnet110"
     teacher_weights: str | None = None
+    #: the teacher's feature node and classifier module, overriding their discovery
+    teacher_features: str | None = None
+    teacher_classifier: str | None = None
+    #: the teacher's input size (default: its own, from its metadata; README, "Teachers")
+    teacher_image_size: int | None = None
     proxy: str = DEFAULT_PROXY
     dataset: str = "cifar100"
     data_dir: str | None = None
@@ -117,6 +127,8 @@ class SearchConfig:
                 raise DiswotError(
                     f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}"
                 )
+        if self.teacher_image_size is not None and self.teacher_image_size < 8:
+            raise DiswotError(f"--teacher-image-size must be >= 8 pixels, got {self.teacher_image_size}")
         if self.reference_size is not None and self.reference_size < 8:
             raise DiswotError(f"--reference-size must be >= 8, got {self.reference_size}")
         if self.confirm_top is not None and self.confirm_top < 0:
@@ -139,8 +151,11 @@ class SearchConfig:
             max_layers=self.max_layers if self.max_layers is not None else default.max_layers,
         )
 
-    def recorded(self, num_classes: int, semantic: str) -> dict[str, Any]:
-        """The fields stored on the study, with the resolved class count and semantic mode."""
+    def recorded(self, num_classes: int, semantic: str, teacher: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The fields stored on the study, with the resolved class count and semantic mode.
+
+        ``teacher`` adds the resolved teacher fields (:data:`TEACHER_FIELDS`: its fingerprint, and
+        its input size where it differs from the students')."""
         values = asdict(self)
         limits = self.limits()
         values.update(
@@ -154,6 +169,10 @@ class SearchConfig:
             recorded["max_flops"] = self.max_flops
         if uses_reference(self.proxy):  # only such studies record it, so older studies resume unchanged
             recorded["reference_size"] = self.reference_size
+        for name in ("teacher_features", "teacher_classifier"):
+            if values[name] is not None:
+                recorded[name] = values[name]
+        recorded.update({k: v for k, v in (teacher or {}).items() if k in TEACHER_FIELDS and v is not None})
         return recorded
 
 
@@ -185,6 +204,9 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         space=args.space,
         teacher=args.teacher,
         teacher_weights=get("teacher_weights"),
+        teacher_features=get("teacher_features"),
+        teacher_classifier=get("teacher_classifier"),
+        teacher_image_size=get("teacher_image_size"),
         proxy=get("proxy") or DEFAULT_PROXY,
         dataset=get("dataset", "cifar100"),
         data_dir=get("data_dir"),

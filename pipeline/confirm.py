@@ -90,7 +90,7 @@ def _extra_setup(setup: ScoringSetup, repeats: int) -> ScoringSetup:
     """The study's scoring with ``repeats`` probe batches; the same reference sample."""
     from .search import make_scoring
 
-    extra = make_scoring(replace(setup.config, repeats=repeats))
+    extra = make_scoring(replace(setup.config, repeats=repeats), teacher=setup.teacher_module)
     extra.scorer.reference = setup.scorer.reference
     return extra
 

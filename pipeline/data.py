@@ -242,10 +242,24 @@ def probe_batches(
             labels = torch.randint(0, num_classes, (batch_size,), generator=g)
             batches.append(Batch(images, labels, num_classes))
         return batches
-    data = load_dataset(dataset, data_dir, train=True, transform=eval_transform(info))
+    return _dataset_batches(dataset, data_dir, batch_size, seed, repeats, num_classes, eval_transform(info))
+
+
+def _dataset_batches(
+    dataset: str,
+    data_dir: str | Path | None,
+    batch_size: int,
+    seed: int,
+    repeats: int,
+    num_classes: int,
+    transform: Transform,
+) -> list[Batch]:
+    """The probe batches of a real dataset: images ``randperm(seed * 1000 + r)[:batch_size]``."""
+    data = load_dataset(dataset, data_dir, train=True, transform=transform)
     n = len(data)  # type: ignore[arg-type]
     if n < batch_size:
         raise DiswotError(f"dataset {dataset} has {n} images, fewer than --batch-size {batch_size}")
+    batches = []
     for r in range(repeats):
         g = torch.Generator().manual_seed(seed * 1000 + r)
         idx = torch.randperm(n, generator=g)[:batch_size].tolist()
@@ -254,3 +268,53 @@ def probe_batches(
         labels = torch.tensor([int(y) for _, y in items])
         batches.append(Batch(images, labels, num_classes))
     return batches
+
+
+def network_batches(
+    batches: Sequence[Batch],
+    *,
+    dataset: str,
+    data_dir: str | Path | None,
+    seed: int,
+    info: DatasetInfo,
+    image_size: int,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> list[Batch]:
+    """The same probe images as ``batches`` for a network with its own input size and normalisation.
+
+    ``batches`` are the students' (``info``: their size, the dataset's normalisation). A network
+    that takes the same input gets them back unchanged. Otherwise real images are read again, the
+    same ones, resized (shorter side to ``image_size``, centre crop) and normalised with the
+    network's ``mean``/``std`` (None: the dataset's); synthetic images (already standard normal)
+    are resized. The labels are the same. Used for the teacher: computed once per study, so the
+    per-candidate cost never depends on the teacher's size.
+    """
+    same_norm = (mean is None or tuple(mean) == tuple(info.mean)) and (std is None or tuple(std) == tuple(info.std))
+    if image_size == info.image_size and (same_norm or dataset == "synthetic"):
+        return list(batches)
+    if dataset == "synthetic":
+        return [Batch(_resize(b.images, image_size), b.labels, b.num_classes) for b in batches]
+    from torchvision.transforms import v2
+
+    transform: Transform = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(image_size, antialias=True),
+            v2.CenterCrop(image_size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(tuple(mean or info.mean), tuple(std or info.std)),
+        ]
+    )
+    first = batches[0]
+    return _dataset_batches(dataset, data_dir, first.images.shape[0], seed, len(batches), first.num_classes, transform)
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize of a ``(B, 3, H, W)`` batch to ``size`` x ``size`` (antialiased when shrinking)."""
+    import torch.nn.functional as F
+
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+__all__ += ["network_batches"]

@@ -10,7 +10,7 @@ CIFAR: gamma=0.1, alpha=0.9, rho=4 (B.1); ImageNet: alpha=3, rho=1 (B.3).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -72,3 +72,46 @@ class KDLoss(nn.Module):
 
     def extra_repr(self) -> str:  # noqa: D102
         return f"gamma={self.gamma}, alpha={self.alpha}, rho={self.rho}"
+
+
+class TeacherInput(nn.Module):
+    """The teacher on its own input: the student's batch renormalised and resized for it.
+
+    The images of a distillation run are normalised for the student (``student_mean``/``std``) at
+    its size; the teacher reads ``(x * std_s + mean_s - mean_t) / std_t`` resized (bilinear) to
+    ``image_size``, as the search's teacher side does (README, "Teachers"). ``mean``/``std``
+    None keeps the student's normalisation.
+    """
+
+    def __init__(
+        self,
+        *,
+        teacher: nn.Module,
+        image_size: int,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        student_mean: Sequence[float] = (0.0, 0.0, 0.0),
+        student_std: Sequence[float] = (1.0, 1.0, 1.0),
+    ) -> None:
+        super().__init__()
+        self.teacher = teacher
+        self.image_size = int(image_size)
+        ms, ss = torch.tensor(student_mean), torch.tensor(student_std)
+        mt = ms if mean is None else torch.tensor(mean)
+        st = ss if std is None else torch.tensor(std)
+        self.register_buffer("scale", (ss / st).reshape(1, -1, 1, 1))
+        self.register_buffer("shift", ((ms - mt) / st).reshape(1, -1, 1, 1))
+        self.renormalise = not (torch.equal(ms, mt) and torch.equal(ss, st))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - the teacher's logits
+        if self.renormalise:
+            x = x * self.get_buffer("scale") + self.get_buffer("shift")
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            x = F.interpolate(
+                x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False, antialias=True
+            )
+        logits: torch.Tensor = self.teacher(x)
+        return logits
+
+
+__all__ += ["TeacherInput"]

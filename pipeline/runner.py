@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import optuna
 from optuna.study import MaxTrialsCallback
+from torch import nn
 from optuna.trial import FrozenTrial, TrialState
 
 from diswot.storage import (
@@ -182,6 +183,8 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
             field_name = part.strip().lstrip("-").replace("-", "_")
             if field_name in CHANGEABLE_FIELDS:
                 fields.add(field_name)
+                if field_name == "teacher":  # another teacher has another fingerprint and input
+                    fields.update(("teacher_fingerprint", "teacher_image_size"))
             elif field_name in UNRECORDED:
                 log.info("--allow-change %s: %s is never recorded and may always change", part, field_name)
             else:
@@ -224,7 +227,8 @@ def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -
     if CONFIG_ATTR not in study.user_attrs:  # a study from elsewhere: check it before writing to it
         check_directions(study, objectives)
     try:
-        resumed: bool = record_config(study, setup.recorded(), mutable=mutable)
+        # studies made before the teacher's fingerprint was recorded resume without one
+        resumed: bool = record_config(study, setup.recorded(), mutable=mutable, optional=("teacher_fingerprint",))
     except ConfigMismatchError as exc:
         raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
     check_directions(study, objectives)
@@ -241,6 +245,7 @@ def open_search(
     *,
     on_reference: Callable[[SearchConfig], None] | None = None,
     n_trials: int | None = None,
+    teacher: nn.Module | None = None,
 ) -> OpenSearch:
     """Open (or create) the study for ``config`` in ``storage`` and make it ready for this worker.
 
@@ -249,7 +254,9 @@ def open_search(
     raises :class:`~diswot.storage.ConfigMismatchError` with the diff); a rank-aggregated score
     gets its reference sample (``on_reference`` is called before a new one is scored); trials of
     dead workers are failed and re-queued. ``n_trials``, the trials this run adds, sizes the
-    reference sample of a new study (:func:`~.config.reference_size_for`).
+    reference sample of a new study (:func:`~.config.reference_size_for`). ``teacher`` is a module
+    to use as the teacher, named ``config.teacher`` (its fingerprint is recorded, so another module
+    under the name is refused).
     """
     install_log_masking()
     url = storage_url(storage)
@@ -267,7 +274,7 @@ def open_search(
     if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
         config = replace(config, proxy=recorded_proxy(backend, options.study_name) or config.proxy or DEFAULT_PROXY)
     config = _sized_to_the_search(config, backend, options.study_name, n_trials)
-    setup = make_scoring(config)
+    setup = make_scoring(config, teacher=teacher)
     seed = sampler_seed(config.seed, options.worker_index)
     sampler = make_sampler(
         config.sampler,
@@ -402,20 +409,23 @@ def run_search(
     timeout: float | None = None,
     study_name: str = "diswot",
     callbacks: Sequence[TrialCallback] = (),
+    teacher: nn.Module | None = None,
     **options: Any,
 ) -> optuna.Study:
     """Run (or resume) a DisWOT search of ``n_trials`` trials in ``storage`` and return its study.
 
     ``storage`` is a storage URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``);
     ``options`` are the :class:`WorkerOptions` (``max_trials``, ``heartbeat``, ``note_every``,
-    ``allow_change``, ...). Many processes may run it on one study: each is a worker. Ctrl-C
+    ``allow_change``, ...). ``teacher`` is an ``nn.Module`` to distil from, named by ``config.teacher``
+    (README, "Teachers"): its features and classifier are found as for ``--teacher``. Many
+    processes may run it on one study: each is a worker. Ctrl-C
     (or SIGTERM) fails the running trial, so nothing stays RUNNING, and raises
     :class:`KeyboardInterrupt`.
     """
     if n_trials < 1:
         raise DiswotError(f"--n-trials must be >= 1, got {n_trials}")
     worker = WorkerOptions(study_name=study_name, **options)
-    run = open_search(config, storage, worker, n_trials=n_trials)
+    run = open_search(config, storage, worker, n_trials=n_trials, teacher=teacher)
     if run.capped():
         return run.study
     notes = StudyNotes(run.study, run.note_config(), every=worker.note_every) if worker.note_every else None

@@ -51,8 +51,11 @@ class Scorer:
     """Scores architectures of ``space`` with ``proxy`` against a fixed ``teacher``.
 
     For repeat ``r`` the teacher is initialised with seed ``seed*1000 + r`` (unless it carries
-    trained weights), run once on ``batches[r]`` by ``proxy.prepare``, and the result is reused
-    for every candidate. Each student is built directly on ``device`` with the same seed, so a
+    trained weights), run once on ``teacher_batches[r]`` by ``proxy.prepare``, and the result is
+    reused for every candidate. ``teacher_batches`` are the probe images of ``batches`` at the
+    teacher's own input size and normalisation (:func:`~diswot.pipeline.data.network_batches`;
+    default: ``batches``): each candidate costs one student forward at the student's size,
+    whatever the teacher's. Each student is built directly on ``device`` with the same seed, so a
     score depends on the architecture only. The proxy runs under its declared needs
     (:meth:`~diswot.proxies.Proxy.run`): the teacher, images, labels and autograd only
     when it declares them, the student's BatchNorm in its ``bn_mode``.
@@ -73,6 +76,7 @@ class Scorer:
         precision: str = "fp32",
         channels_last: bool = True,
         reference: Reference | None = None,
+        teacher_batches: Sequence[Batch] | None = None,
     ) -> None:
         if not batches:
             raise ValueError("Scorer needs at least one probe batch")
@@ -89,23 +93,29 @@ class Scorer:
         self.init = init
         self.seed = seed
         self.num_classes = num_classes
-        self.batches = [
-            Batch(
-                b.images.to(self.device).contiguous(memory_format=self.memory_format),
-                b.labels.to(self.device),
-                b.num_classes,
-            )
-            for b in batches
-        ]
+        self.batches = self._on_device(batches)
+        if teacher_batches is not None and len(teacher_batches) != len(batches):
+            raise ValueError(f"{len(teacher_batches)} teacher batches for {len(batches)} probe batches")
+        teacher_side = self.batches if teacher_batches is None else self._on_device(teacher_batches)
         if teacher is not None:
             teacher = teacher.to(self.device, memory_format=self.memory_format).train()
         self.contexts: list[TeacherContext] = []
-        for r, batch in enumerate(self.batches):
+        for r, batch in enumerate(teacher_side):
             if teacher is not None and init_teacher:
                 torch.manual_seed(self._seed(r) + 1)
                 initialise(teacher, init)
             with self._autocast():
                 self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, proxy.visible(batch)))
+
+    def _on_device(self, batches: Sequence[Batch]) -> list[Batch]:
+        return [
+            Batch(
+                b.images.to(self.device).contiguous(memory_format=self.memory_format),
+                b.labels.to(self.device) if b.labels is not None else None,
+                b.num_classes,
+            )
+            for b in batches
+        ]
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         """bf16 autocast for ``precision="bf16"``; TF32 is a global CUDA switch set per call."""

@@ -7,20 +7,21 @@ import math
 import re
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
 import optuna
+from torch import nn
 
 from diswot.spaces import ArchError, Limits, Space, get_space
 from diswot.storage import deferred_params
 
 from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
-from .data import dataset_info, num_classes_of, probe_batches
+from .data import dataset_info, network_batches, num_classes_of, probe_batches
 from .errors import DiswotError, ProxyError
 from diswot.proxies import Reference, arch_flops, make_proxy, resolve_semantic_mode
 from .scoring import Scorer, resolve_device
-from .teachers import build_teacher, teacher_spec
+from .teachers import load_teacher
 
 __all__ = [
     "ScoringSetup",
@@ -46,10 +47,16 @@ class ScoringSetup:
     image_size: int
     semantic: str
     limits: Limits
+    #: the resolved teacher fields recorded on the study (fingerprint; input size if not the students')
+    teacher_record: dict[str, Any] = field(default_factory=dict)
+    #: the resolution the teacher runs at
+    teacher_image_size: int | None = None
+    #: the module given as the teacher (``run_search(teacher=...)``), for setups made from this one
+    teacher_module: nn.Module | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The configuration stored on the study."""
-        return self.config.recorded(self.num_classes, self.semantic)
+        return self.config.recorded(self.num_classes, self.semantic, self.teacher_record)
 
 
 def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> None:
@@ -65,10 +72,14 @@ def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> Non
         )
 
 
-def make_scoring(config: SearchConfig) -> ScoringSetup:
-    """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once)."""
+def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> ScoringSetup:
+    """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once).
+
+    ``teacher`` is a module to use as the teacher, named ``config.teacher``; else ``config.teacher``
+    is built (any ``--teacher`` form). The teacher sees the probe images at its own input size
+    and normalisation, the students at theirs.
+    """
     space = get_space(config.space)
-    spec = teacher_spec(config.teacher)  # validates the name early
     device = resolve_device(config.device)
     if config.precision != "fp32" and device.type != "cuda":
         # tf32 does nothing on a CPU, and bf16 autocast crashed a CPU convolution (SIGFPE in oneDNN)
@@ -79,9 +90,21 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
     num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
     limits = config.limits()
     check_limits_feasible(space, limits, num_classes)
-    teacher = build_teacher(spec.name, num_classes, config.teacher_weights)
+    built = load_teacher(
+        config.teacher,
+        num_classes,
+        weights=config.teacher_weights,
+        features=config.teacher_features,
+        classifier=config.teacher_classifier,
+        image_size=config.teacher_image_size,
+        module=teacher,
+        probe_size=info.image_size,
+        seed=config.seed,
+    )
+    network = built.network
+    teacher_size = built.image_size(info.image_size)
     semantic = resolve_semantic_mode(
-        config.semantic, teacher.classifier.in_features, getattr(space, "fixed_feature_width", None)
+        config.semantic, network.classifier.in_features, getattr(space, "fixed_feature_width", None)
     )
     # one resolved setup for the reference sample and every trial: each proxy takes what it declares
     proxy = make_proxy(config.proxy, {"semantic": semantic})
@@ -94,11 +117,22 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
         num_classes=num_classes,
         info=info,
     )
+    teacher_batches = network_batches(
+        batches,
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        info=info,
+        image_size=teacher_size,
+        mean=built.input.mean,
+        std=built.input.std,
+    )
     scorer = Scorer(
         space=space,
         proxy=proxy,
         batches=batches,
-        teacher=teacher,
+        teacher_batches=teacher_batches,
+        teacher=network,
         device=device,
         init=config.init,
         seed=config.seed,
@@ -106,7 +140,12 @@ def make_scoring(config: SearchConfig) -> ScoringSetup:
         init_teacher=config.teacher_weights is None,
         precision=config.precision,
     )
-    return ScoringSetup(config, space, scorer, num_classes, info.image_size, semantic, limits)
+    record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
+    if teacher_size != info.image_size:
+        record["teacher_image_size"] = teacher_size
+    return ScoringSetup(
+        config, space, scorer, num_classes, info.image_size, semantic, limits, record, teacher_size, teacher
+    )
 
 
 def attach_reference(

@@ -1,21 +1,27 @@
-"""Teacher registry: CIFAR ResNets, WRN-40-2, torchvision ResNets, and NAS-Bench-201 cells.
+"""Teachers: the registered short names and every other form of ``--teacher`` (README, "Teachers").
 
-Every teacher is a :class:`~diswot.spaces.FeatureNetwork`. torchvision models get the contract
-through :func:`torchvision.models.feature_extraction.create_feature_extractor`, not copied code.
+Every teacher is a :class:`~diswot.spaces.FeatureNetwork`. The short names are the CIFAR ResNets,
+WRN-40-2 and torchvision's ResNets (through
+:func:`torchvision.models.feature_extraction.create_feature_extractor`, not copied code);
+``torchvision:NAME``, ``timm:NAME``, ``SPACE:ARCH`` and user factories are parsed in
+:mod:`._teacher_source`, their features and classifier found in :mod:`._teacher_wrap`, their
+weights loaded in :mod:`._teacher_weights`. :func:`load_teacher` gives a :class:`Teacher`: the
+network, its input size and normalisation, and its fingerprint (recorded on the study).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 import torch
 from torch import nn
 
 from diswot.spaces import (
-    SPACES,
     FeatureNetwork,
     Registry,
     UnknownNameError,
@@ -25,10 +31,24 @@ from diswot.spaces import (
     wide_resnet,
 )
 
-from .checkpoint import load_model_state, weights_path
+from ._teacher_source import FORMS, InputSpec, TeacherSource, parse_teacher
+from ._teacher_weights import load_teacher_weights
+from ._teacher_wrap import wrap_module
 from .errors import DiswotError
 
-__all__ = ["TEACHERS", "TeacherSpec", "build_teacher", "load_weights", "teacher_names", "teacher_spec"]
+__all__ = [
+    "FORMS",
+    "TEACHERS",
+    "InputSpec",
+    "Teacher",
+    "TeacherSpec",
+    "build_teacher",
+    "fingerprint",
+    "load_teacher",
+    "load_weights",
+    "teacher_names",
+    "teacher_spec",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,75 +110,126 @@ def teacher_names() -> list[str]:
 
 
 def teacher_spec(name: str) -> TeacherSpec:
-    """The spec of ``name``; ``nb201:|...|`` builds a NAS-Bench-201 cell network."""
-    prefix, _, text = name.partition(":")
-    if text and prefix in SPACES:  # SPACE:ARCH, an architecture of a registered space
-        space = get_space(prefix)
-        arch = space.decode(text)
-        return TeacherSpec(name, lambda k: space.build(arch, num_classes=k), "cifar", space.image_size, f"{prefix} architecture")
+    """The spec of a short name or ``nb201:|...|`` (what ``diswot train --model`` builds)."""
+    if name.startswith("nb201:"):
+        space = get_space("nb201")
+        arch = space.decode(name[len("nb201:") :])
+        return TeacherSpec(name, lambda k: space.build(arch, num_classes=k), "cifar", 32, "NAS-Bench-201 cell")
     if name not in TEACHERS:
-        raise DiswotError(str(UnknownNameError("teacher", name, teacher_names())))
+        raise DiswotError(f"{UnknownNameError('teacher', name, teacher_names())}{_OTHER_FORMS}")
     spec: TeacherSpec = TEACHERS.get(name)
     return spec
+
+
+_OTHER_FORMS = " Other forms: torchvision:NAME, timm:NAME, SPACE:ARCH, module:factory (diswot teachers)."
+
+
+@dataclass
+class Teacher:
+    """A ready teacher: the network, what it was built from, its input and its fingerprint."""
+
+    network: FeatureNetwork
+    #: the ``--teacher`` text (or the name given with a module from Python)
+    spec: str
+    #: its native input (size None: the probe's; normalisation None: the dataset's)
+    input: InputSpec
+    #: hash of the names and shapes of its parameters and buffers (:func:`fingerprint`)
+    fingerprint: str
+    #: whether its weights' classifier was left out because its classes differ from the dataset's
+    classes_rebuilt: bool = False
+
+    def image_size(self, probe_size: int) -> int:
+        """The resolution the teacher runs at: its own, else the probe's."""
+        return self.input.image_size or probe_size
+
+
+def fingerprint(model: nn.Module) -> str:
+    """The first 16 hex digits of a SHA-256 of the names and shapes of ``model``'s parameters and buffers."""
+    text = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _source(spec: str) -> TeacherSource:
+    def short_input(name: str) -> InputSpec:
+        # the dataset's normalisation, as before these had sizes: an old study at its old size scores the same
+        return InputSpec(teacher_spec(name).image_size)
+
+    try:
+        return parse_teacher(spec, TEACHERS.names(), lambda n, k: teacher_spec(n).builder(k), short_input)
+    except DiswotError as exc:
+        if ":" not in spec:  # a short name: the registry's message, as before, with the other forms
+            teacher_spec(spec)
+        raise exc from None
+
+
+def load_teacher(
+    spec: str,
+    num_classes: int,
+    *,
+    weights: str | Path | None = None,
+    features: str | None = None,
+    classifier: str | None = None,
+    image_size: int | None = None,
+    module: nn.Module | None = None,
+    probe_size: int = 32,
+    distill: bool = False,
+    seed: int = 0,
+) -> Teacher:
+    """Build the teacher ``spec`` (or wrap ``module``, named ``spec``) for ``num_classes`` classes.
+
+    ``features``/``classifier`` override the discovery (:mod:`._teacher_wrap`); ``image_size``
+    overrides the teacher's own input size (``probe_size`` when it has none). A classifier whose
+    classes differ from ``num_classes`` (in ``weights`` or in ``module``) is rebuilt with random
+    init for the search and refused with ``distill``.
+    """
+    if module is not None:  # a copy: the study initialises its teacher in place
+        from ._teacher_source import module_input
+
+        own = copy.deepcopy(module)
+        source = TeacherSource(spec, "module", lambda _k: own, module_input)
+    else:
+        source = _source(spec)
+    torch.manual_seed(seed)
+    raw = source.build(num_classes)
+    native = source.input_of(raw)
+    if image_size is not None:
+        native = InputSpec(image_size, native.mean, native.std)
+    size = native.image_size or probe_size
+    network, _ = wrap_module(raw, name=spec, image_size=size, features=features, classifier=classifier)
+    rebuilt = False
+    if network.classifier.out_features != num_classes:
+        rebuilt = _rebuild_classifier(network, num_classes, spec, distill=distill)
+    if weights is not None:
+        targets = [raw] if raw is network else [raw, network]
+        rebuilt = load_teacher_weights(targets, network.classifier, weights, name=spec, rebuild_classes=not distill)
+        log.info("loaded teacher weights from %s", weights)
+    return Teacher(network, source.spec, native, fingerprint(network), rebuilt)
+
+
+def _rebuild_classifier(network: FeatureNetwork, num_classes: int, spec: str, *, distill: bool) -> bool:
+    old = network.classifier
+    if distill:
+        raise DiswotError(
+            f"teacher {spec} classifies {old.out_features} classes, the dataset has {num_classes}: distillation "
+            "needs a teacher for the dataset's classes"
+        )
+    log.warning("teacher %s classifies %d classes: rebuilt for %d (random init)", spec, old.out_features, num_classes)
+    network.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+    return True
 
 
 def load_weights(model: nn.Module, path: str | Path, *, name: str = "model") -> None:
     """Load a checkpoint (a state dict, or a dict with ``model``/``state_dict``) into ``model``.
 
-    ``path`` is a checkpoint file or a run folder of ``diswot train --out`` (see
-    :func:`~diswot.pipeline.checkpoint.weights_path`).
-
-    Uses ``torch.load(weights_only=True)``. torchvision-style keys (``conv1.*``, ``fc.*``) are
-    mapped onto wrapped teachers (``body.*``, ``classifier.*``). Raises :class:`DiswotError`
-    with one clear line for a missing, corrupt or mismatched file.
+    ``path`` is a checkpoint file or a run folder of ``diswot train --out``; torchvision ResNet
+    keys (``conv1.*``, ``fc.*``) are mapped onto the wrapped short-name teachers.
     """
-    path = weights_path(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt files raise many different errors
-        raise DiswotError(
-            f"cannot read weights {str(path)!r}: not a PyTorch checkpoint ({type(exc).__name__}: {_short(exc)})"
-        ) from None
-    state = _state_dict(obj)
-    if state is None:
-        raise DiswotError(f"weights {str(path)!r} hold no state dict (expected a state dict or a dict with 'model')")
-    own = model.state_dict()
-    if set(state) != set(own):
-        state = _remap_torchvision(state, own) or state
-    try:
-        load_model_state(model, state, what=name, path=path)
-    except DiswotError as exc:
-        raise DiswotError(f"{exc}. Check --teacher/--model and the number of classes of the dataset") from None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return (first.split(". ")[0])[:100]
-
-
-def _state_dict(obj: Any) -> Mapping[str, torch.Tensor] | None:
-    if isinstance(obj, Mapping):
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            return obj
-        for key in ("model", "state_dict", "model_state_dict"):
-            if key in obj and isinstance(obj[key], Mapping):
-                return _state_dict(obj[key])
-    return None
-
-
-def _remap_torchvision(
-    state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]
-) -> dict[str, torch.Tensor] | None:
-    mapped = {("classifier." + k[3:] if k.startswith("fc.") else "body." + k): v for k, v in state.items()}
-    return mapped if set(mapped) == set(own) else None
+    classifier = getattr(model, "classifier", None)
+    if not isinstance(classifier, nn.Linear):
+        classifier = nn.Linear(1, 1)
+    load_teacher_weights([model], classifier, path, name=name.removeprefix("teacher "), rebuild_classes=False)
 
 
 def build_teacher(name: str, num_classes: int, weights: str | Path | None = None) -> FeatureNetwork:
-    """Build teacher ``name`` for ``num_classes`` classes, optionally loading ``weights``."""
-    spec = teacher_spec(name)
-    model = spec.builder(num_classes)
-    if weights is not None:
-        load_weights(model, weights, name=f"teacher {name}")
-        log.info("loaded teacher weights from %s", weights)
-    return model
+    """Build teacher ``name`` (any ``--teacher`` form) for ``num_classes`` classes, optionally loading ``weights``."""
+    return load_teacher(name, num_classes, weights=weights).network

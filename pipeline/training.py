@@ -40,8 +40,8 @@ from .checkpoint import (
 from .data import DatasetInfo, SyntheticImages, eval_transform, load_dataset, train_transform
 from .distributed import DistEnv, all_gather_objects, all_reduce_sum, barrier
 from .errors import DiswotError
-from .kd import KDLoss
-from .teachers import teacher_spec
+from .kd import KDLoss, TeacherInput
+from .teachers import Teacher, teacher_spec
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -211,6 +211,24 @@ def describe_model(spec: str) -> tuple[str, int]:
     return t.name, t.image_size
 
 
+def teacher_for_training(teacher: Teacher, info: DatasetInfo) -> nn.Module:
+    """The teacher as distillation runs it: on the student's batches, resized to its own input size
+    and renormalised to its own mean/std (synthetic images are only resized, as in the search)."""
+    size = teacher.image_size(info.image_size)
+    synthetic = info.name == "synthetic"
+    if size == info.image_size and (synthetic or teacher.input.mean is None):
+        network: nn.Module = teacher.network
+        return network
+    return TeacherInput(
+        teacher=teacher.network,
+        image_size=size,
+        mean=None if synthetic else teacher.input.mean,
+        std=None if synthetic else teacher.input.std,
+        student_mean=info.mean,
+        student_std=info.std,
+    )
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's (all devices) global RNGs."""
     import random
@@ -222,7 +240,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-__all__ += ["describe_model", "seed_everything"]
+__all__ += ["describe_model", "seed_everything", "teacher_for_training"]
 
 
 def make_datasets(

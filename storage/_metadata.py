@@ -28,11 +28,15 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, mutable: Iter
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
-def record_config(study: optuna.Study, config: Mapping[str, Any], *, mutable: Iterable[str] = ()) -> bool:
+def record_config(
+    study: optuna.Study, config: Mapping[str, Any], *, mutable: Iterable[str] = (), optional: Iterable[str] = ()
+) -> bool:
     """Store ``config`` on a new study, or check it against the stored one.
 
     Fields named in ``mutable`` may differ: the stored record keeps the study's original values
     and each accepted change is appended to the study user attribute :data:`CHANGES_ATTR`.
+    Fields named in ``optional`` were added to the record later (e.g. the teacher's fingerprint):
+    a stored record without one resumes as it did before; a stored one is compared.
 
     Returns True when the study is resumed. Raises :class:`ConfigMismatchError` with the diff
     when the stored configuration differs outside ``mutable``.
@@ -43,6 +47,7 @@ def record_config(study: optuna.Study, config: Mapping[str, Any], *, mutable: It
     if stored is None:
         study.set_user_attr(CONFIG_ATTR, config)
         return False
+    config = {k: v for k, v in config.items() if k in stored or k not in set(optional)}
     diff = config_diff(stored, config, mutable=mutable)
     if diff:
         raise ConfigMismatchError(

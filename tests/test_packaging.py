@@ -28,7 +28,7 @@ FORBIDDEN_THIRD_PARTY = {
     "proxies": {"rich", "optuna"},
 }
 #: the command modules of ``diswot`` (pipeline/cli/<name>.py): they share helpers, never import each other
-COMMAND_MODULES = ("dashboard", "distill", "rank", "score", "search", "show", "storage_server", "train")
+COMMAND_MODULES = ("dashboard", "distill", "rank", "score", "search", "show", "storage_server", "teachers", "train")
 
 
 def _module_name(path: Path) -> str:

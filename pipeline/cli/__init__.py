@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "train": ".train",
     "distill": ".distill",
     "rank": ".rank",
+    "teachers": ".teachers",
 }
 
 #: errors caused by the user's input or environment: one line, exit 2, no traceback

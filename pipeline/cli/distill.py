@@ -20,13 +20,14 @@ from optuna.storages import BaseStorage, RDBStorage
 from diswot.spaces import get_space
 from diswot.storage import CONFIG_ATTR, mask_url, open_storage
 
-from .._options import add_artifact_dir_option, add_storage_options, default_artifact_dir
+from .._options import add_artifact_dir_option, add_storage_options, add_teacher_options, default_artifact_dir
 from ..checkpoint import weights_path
 from ..errors import DiswotError
 from ..confirm import recommended_trial
 from ..report import top_trials
-from ..teachers import build_teacher
-from ..training import TrainResult, seed_everything, train_model
+from ..data import dataset_info
+from ..teachers import load_teacher
+from ..training import TrainResult, seed_everything, teacher_for_training, train_model
 from ._console import console
 from ._study import load_existing_study
 from ._training import add_training_options, reporter_for, resolve_run, summary_line
@@ -51,10 +52,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--trial", type=int, metavar="N", help="trial number to distil (default: the trial the search recommends)"
     )
-    p.add_argument("--teacher", help="teacher name (default: the study's)")
-    p.add_argument(
-        "--teacher-weights", metavar="PATH", help="trained teacher checkpoint or run folder (default: the study's)"
-    )
+    add_teacher_options(p, from_study=True)
     p.add_argument("--space", help="search space (default: the study's)")
     add_artifact_dir_option(p, what="where the distilled checkpoint goes")
     add_training_options(p, kd=True)
@@ -135,6 +133,16 @@ def write_trial_results(
     return artifact_id
 
 
+def _check_fingerprint(fingerprint: str, recorded: dict[str, Any], name: str) -> None:
+    """Refuse a teacher whose parameters differ from the one the study scored against (when recorded)."""
+    expected = recorded.get("teacher_fingerprint")
+    if expected is not None and expected != fingerprint:
+        raise DiswotError(
+            f"teacher {name} is not the network the study was searched with (fingerprint {fingerprint}, study "
+            f"{expected}); pass the study's --teacher and --teacher-features/--teacher-classifier"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Distil the chosen trial's student and record the result on the trial."""
     study = load_existing_study(args.storage, args.study)
@@ -175,7 +183,20 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.data_dir or './data'} has {num_classes}; use the study's dataset"
             )
         seed_everything(config.seed)
-        teacher = build_teacher(teacher_name, num_classes, weights)
+        built = load_teacher(
+            teacher_name,
+            num_classes,
+            weights=weights,
+            features=args.teacher_features or recorded.get("teacher_features"),
+            classifier=args.teacher_classifier or recorded.get("teacher_classifier"),
+            image_size=args.teacher_image_size or recorded.get("teacher_image_size"),
+            probe_size=config.image_size,
+            distill=True,
+            seed=config.seed,
+        )
+        _check_fingerprint(built.fingerprint, recorded, teacher_name)
+        info = dataset_info(config.dataset, image_size=config.image_size, mean=args.mean, std=args.std)
+        teacher = teacher_for_training(built, info)
         student = space.build(arch, num_classes=num_classes)
         if env.is_main:
             console.print(
