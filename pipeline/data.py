@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from diswot.proxies import Batch
 
+from ._choices import DATASETS
 from .errors import DiswotError
 
 __all__ = [
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 #: a torchvision transform: an image (PIL or tensor) to a normalised tensor
 Transform = Callable[[Any], torch.Tensor]
 
-DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder", "synthetic")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

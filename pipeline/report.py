@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import optuna
 from rich import get_console
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from diswot.spaces import Limits
-
 from .confirm import confirmed_scores, recommended_trial
+
+if TYPE_CHECKING:
+    from diswot.spaces import Limits
 
 __all__ = ["fmt_count", "fmt_limits", "print_recommended", "print_top", "top_trials", "top_table"]
 

@@ -33,7 +33,7 @@ from diswot.storage import (
 
 from ._options import storage_url
 from .confirm import confirm_study
-from .config import CHANGEABLE_FIELDS, DEFAULT_PROXY, SearchConfig
+from .config import CHANGEABLE_FIELDS, DEFAULT_PROXY, FIXED_FIELDS, SearchConfig
 from .errors import DiswotError
 from .notes import StudyNotes
 from .objectives import check_directions, make_objective, name_metrics, search_constraint, study_directions
@@ -180,6 +180,11 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
     for name in names:
         for part in name.split(","):
             field_name = part.strip().lstrip("-").replace("-", "_")
+            if field_name in FIXED_FIELDS:
+                raise DiswotError(
+                    f"--allow-change {part}: {field_name} can never change ({FIXED_FIELDS[field_name]}); "
+                    "search it in a new --study"
+                )
             if field_name in CHANGEABLE_FIELDS:
                 fields.add(field_name)
             elif field_name in UNRECORDED:

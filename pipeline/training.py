@@ -39,6 +39,7 @@ from .checkpoint import (
 )
 from .data import DatasetInfo, SyntheticImages, eval_transform, load_dataset, train_transform
 from .distributed import DistEnv, all_gather_objects, all_reduce_sum, barrier
+from ._choices import RESULTS_NAME
 from .errors import DiswotError
 from .kd import KDLoss
 from .teachers import teacher_spec
@@ -58,7 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RESULTS_NAME = "results.json"
 
 #: config fields that may change when resuming (they do not change what is being trained)
 RESUME_MUTABLE = ("epochs", "workers", "amp", "channels_last", "world_size", "data_dir", "val_dir", "device")

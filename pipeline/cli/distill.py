@@ -12,24 +12,23 @@ import argparse
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
 
-from diswot.spaces import get_space
 from diswot.storage import CONFIG_ATTR, mask_url, open_storage
 
-from .._options import add_artifact_dir_option, add_storage_options, default_artifact_dir
-from ..checkpoint import weights_path
+from .._options import Bounded, add_artifact_dir_option, add_storage_options, default_artifact_dir
 from ..errors import DiswotError
 from ..confirm import recommended_trial
 from ..report import top_trials
-from ..teachers import build_teacher
-from ..training import TrainResult, seed_everything, train_model
 from ._console import console
 from ._study import load_existing_study
 from ._training import add_training_options, reporter_for, resolve_run, summary_line
+
+if TYPE_CHECKING:  # training (torch) is imported when the command runs, not when options are parsed
+    from ..training import TrainResult
 
 __all__ = ["DISTILL_ATTRS", "add_parser", "default_artifact_dir", "run", "write_trial_results"]
 
@@ -49,7 +48,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_storage_options(p, study_required=True)
     p.add_argument(
-        "--trial", type=int, metavar="N", help="trial number to distil (default: the trial the search recommends)"
+        "--trial",
+        type=Bounded(at_least=0),
+        metavar="N",
+        help="trial number to distil (default: the trial the search recommends)",
     )
     p.add_argument("--teacher", help="teacher name (default: the study's)")
     p.add_argument(
@@ -80,6 +82,8 @@ def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenT
 
 
 def _teacher_weights_path(value: str | None) -> str:
+    from ..checkpoint import weights_path
+
     if value is None:
         raise DiswotError(
             "distillation needs a trained teacher: pass --teacher-weights PATH "
@@ -137,6 +141,11 @@ def write_trial_results(
 
 def run(args: argparse.Namespace) -> int:
     """Distil the chosen trial's student and record the result on the trial."""
+    from diswot.spaces import get_space
+
+    from ..teachers import build_teacher
+    from ..training import seed_everything, train_model
+
     study = load_existing_study(args.storage, args.study)
     recorded: dict[str, Any] = dict(study.user_attrs.get(CONFIG_ATTR) or {})
     trial = _pick_trial(study, args.trial)

@@ -7,20 +7,21 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
 import numpy as np
 from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .._options import add_scoring_options
-from ..benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
+from .._options import Bounded, add_scoring_options
 from ..config import config_from_args
 from ..errors import DiswotError
-from ..ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
-from ..search import ScoringSetup, attach_reference, make_scoring
 from ._console import console
+
+if TYPE_CHECKING:  # the scoring side (torch) is imported when the command runs, not when options are parsed
+    from ..ranking import GroundTruth, ProxyRanking
+    from ..search import ScoringSetup
 
 __all__ = ["add_parser", "run"]
 
@@ -43,11 +44,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]')",
     )
     p.add_argument(
-        "--sample", type=int, metavar="N", help="rank a seeded sample of N architectures (--seed) of the ground truth"
+        "--sample",
+        type=Bounded(at_least=3, why=" (a ranking needs 3 architectures)"),
+        metavar="N",
+        help="rank a seeded sample of N architectures (--seed) of the ground truth",
     )
     p.add_argument("--proxies", help="comma-separated proxy names (default: every registered proxy)")
     add_scoring_options(p, leave_out=("proxy",))  # --proxies names the scores
-    p.add_argument("--top-k", type=int, help="k of precision@k and best-rank@k (default: the top 10%%)")
+    p.add_argument("--top-k", type=Bounded(at_least=1), help="k of precision@k and best-rank@k (default: the top 10%%)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     p.add_argument(
         "--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)"
@@ -75,6 +79,9 @@ def _proxy_names(text: str | None) -> list[str]:
 
 def _ground_truth(spec: str, space: Any, sample: int | None, seed: int) -> GroundTruth:
     """The CSV file or packaged benchmark ``spec``, or a seeded sample of it."""
+    from ..benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
+    from ..ranking import GroundTruth, load_ground_truth
+
     if is_benchmark_spec(spec):
         return nb201_truth(spec, space, sample=sample, seed=seed)
     truth = load_ground_truth(Path(spec), space)
@@ -163,6 +170,8 @@ def _plot(directory: Path, res: ProxyRanking, truth: GroundTruth) -> Path:
 
 def _regret(res: ProxyRanking, truth: GroundTruth, params: np.ndarray) -> dict[str, Any] | None:
     """Budget regret of ``res``'s scores (archs that failed left out); stored in its metrics too."""
+    from ..ranking import budget_regret
+
     keep = [i for i, name in enumerate(truth.names) if res.scores[name] is not None]
     if len(keep) < 3:
         res.metrics.update(regret_mean=None, regret_max=None)
@@ -205,6 +214,9 @@ def _per_repeat(setup: ScoringSetup) -> Callable[[Hashable], Sequence[float]]:
 def run(args: argparse.Namespace) -> int:
     """Score the ground truth with every proxy and report the rank correlations."""
     from diswot.spaces import get_space
+
+    from ..ranking import METRICS, default_top_k, rank_proxy
+    from ..search import attach_reference, make_scoring
 
     space = get_space(args.space)  # UnknownNameError lists the spaces
     proxies = _proxy_names(args.proxies)

@@ -7,12 +7,9 @@ import json
 
 from rich.table import Table
 
-from diswot.proxies import arch_flops
-
 from .._options import add_scoring_options
 from ..config import config_from_args
 from ..report import fmt_count
-from ..search import attach_reference, make_scoring
 from ._console import console
 
 __all__ = ["add_parser", "run"]
@@ -29,6 +26,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Score ``--arch`` and print the result."""
+    from diswot.proxies import arch_flops
+
+    from ..search import attach_reference, make_scoring
+
     config = config_from_args(args)
     from diswot.spaces import get_space
 

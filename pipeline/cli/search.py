@@ -16,13 +16,14 @@ import math
 import os
 import signal
 import subprocess
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .._options import add_scoring_options, add_storage_options
+from .._options import Bounded, add_scoring_options, add_storage_options
 from ..config import (
     CHANGEABLE_FIELDS,
     DEFAULT_CONFIRM_REPEATS,
@@ -33,12 +34,12 @@ from ..config import (
 )
 from ..errors import DiswotError
 from ..notes import StudyNotes
-from ..objectives import best_score
 from ..report import fmt_limits, print_top
-from ..runner import OpenSearch, WorkerOptions, confirm_search, open_search, run_trials
-from ..search import failure_summary
 from ..workers import Interrupts, local_workers, split_trials, start_workers, usable_cores, wait_workers
 from ._console import console, err_console
+
+if TYPE_CHECKING:  # the search itself (torch) is imported when it runs, not when options are parsed
+    from ..runner import OpenSearch, WorkerOptions
 
 __all__ = ["add_parser", "run", "worker_options"]
 
@@ -56,13 +57,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g = p.add_argument_group("search")
     g.add_argument(
         "--n-trials",
-        type=int,
+        type=Bounded(at_least=1),
         default=100,
         help="trials to run in this invocation, split between --workers (default 100)",
     )
-    g.add_argument("--timeout", type=float, help="stop after this many seconds")
+    g.add_argument("--timeout", type=Bounded(float, above=0), help="stop after this many seconds")
     g.add_argument("--max-params", help="parameter limit, e.g. 500K, 1M, 13M (default: the space's)")
-    g.add_argument("--max-layers", type=int, help="layer limit (default: the space's; the paper uses 20 on S2)")
+    g.add_argument(
+        "--max-layers", type=Bounded(at_least=1), help="layer limit (default: the space's; the paper uses 20 on S2)"
+    )
     g.add_argument("--max-flops", help="FLOPs-per-image limit, e.g. 500M, 2G (default: none)")
     g.add_argument(
         "--objectives",
@@ -70,19 +73,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "any of params, flops, latency (ms per batch on the scoring device); see README: budgets",
     )
     g.add_argument("--sampler", default="evolution", choices=SAMPLERS, help="default evolution")
-    g.add_argument("--population-size", type=int, default=20, help="evolution population P (default 20)")
-    g.add_argument("--tournament-size", type=int, default=10, help="evolution tournament S (default 10)")
-    g.add_argument("--top", type=int, default=10, help="students in the final table (default 10)")
+    g.add_argument(
+        "--population-size", type=Bounded(at_least=1), default=20, help="evolution population P (default 20)"
+    )
+    g.add_argument(
+        "--tournament-size", type=Bounded(at_least=1), default=10, help="evolution tournament S (default 10)"
+    )
+    g.add_argument("--top", type=Bounded(at_least=1), default=10, help="students in the final table (default 10)")
     g.add_argument(
         "--confirm-top",
-        type=int,
+        type=Bounded(at_least=0),
         default=DEFAULT_CONFIRM_TOP,
         metavar="K",
         help=f"re-score the K best distinct students with --confirm-repeats before recommending one (default {DEFAULT_CONFIRM_TOP}; 0: none)",
     )
     g.add_argument(
         "--confirm-repeats",
-        type=int,
+        type=Bounded(at_least=1),
         default=DEFAULT_CONFIRM_REPEATS,
         metavar="R",
         help=f"probe batches and initialisations of a confirmed score, the trial's own included (default {DEFAULT_CONFIRM_REPEATS})",
@@ -98,38 +105,45 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     w = p.add_argument_group("workers (see README: many workers)")
     w.add_argument(
         "--workers",
-        type=int,
+        type=Bounded(at_least=1),
         default=1,
         metavar="N",
         help="run N local worker processes on the study (default 1; on the CPU at most one per core)",
     )
     w.add_argument(
         "--worker-index",
-        type=int,
+        type=Bounded(at_least=0),
         metavar="I",
         help="index of a worker started by hand, for its own sampler seed (the probe batch stays the same)",
     )
     w.add_argument(
         "--max-trials",
-        type=int,
+        type=Bounded(at_least=1),
         metavar="N",
         help="stop every worker once the study has this many COMPLETE or PRUNED trials (trials already running finish)",
     )
     w.add_argument(
         "--heartbeat",
-        type=int,
+        type=Bounded(at_least=1),
         metavar="SECONDS",
         help="heartbeat of running trials; a silent trial is failed and retried",
     )
     w.add_argument(
-        "--grace-period", type=int, metavar="SECONDS", help="silence before a trial is stale (default 2 x --heartbeat)"
+        "--grace-period",
+        type=Bounded(at_least=1),
+        metavar="SECONDS",
+        help="silence before a trial is stale (default 2 x --heartbeat)",
     )
     w.add_argument(
-        "--max-retry", type=int, default=3, metavar="N", help="retries of a trial whose worker died (default 3)"
+        "--max-retry",
+        type=Bounded(at_least=0),
+        default=3,
+        metavar="N",
+        help="retries of a trial whose worker died (default 3)",
     )
     w.add_argument(
         "--note-every",
-        type=int,
+        type=Bounded(at_least=0),
         default=10,
         metavar="N",
         help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes (default 10)",
@@ -160,6 +174,8 @@ def _checked_options(args: argparse.Namespace) -> WorkerOptions:
 
 def worker_options(args: argparse.Namespace) -> WorkerOptions:
     """This worker's :class:`WorkerOptions` from the parsed options."""
+    from ..runner import WorkerOptions
+
     return WorkerOptions(
         study_name=args.study,
         worker_index=args.worker_index if args.worker_index is not None else 0,
@@ -216,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..runner import open_search
+
     options = _checked_options(args)
     if args.verbose == 0:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -254,6 +272,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _confirm(search: OpenSearch) -> None:
     """Re-score the best students before the report names one (:mod:`diswot.pipeline.confirm`)."""
+    from ..runner import confirm_search
+
     config = search.config
     if len(search.study.directions) == 1 and config.confirm_top > 0 and search.completed():
         console.print(
@@ -272,6 +292,9 @@ def _run_workers(
     done: int,
 ) -> tuple[list[optuna.trial.FrozenTrial], list[int]]:
     """Run this worker's trials under a progress bar while workers 1..N-1 run theirs; their exit codes."""
+    from ..objectives import best_score
+    from ..runner import run_trials
+
     best = best_score(search.study) if done else -math.inf
     ran: list[optuna.trial.FrozenTrial] = []  # this worker's trials, for the failure summary
     children: list[subprocess.Popen[bytes]] = []
@@ -318,6 +341,8 @@ def _run_workers(
 
 def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial.FrozenTrial], codes: list[int]) -> int:
     """The counts, the best students, and one line on failures; the exit status."""
+    from ..search import failure_summary
+
     states = [t.state for t in search.study.get_trials(deepcopy=False)]
     console.print(
         f"{states.count(TrialState.COMPLETE)} complete, {states.count(TrialState.FAIL)} failed "
