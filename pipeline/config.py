@@ -174,6 +174,13 @@ def _count(value: str | None, flag: str) -> int | None:
     return count
 
 
+def _absolute(path: str | None) -> str | None:
+    """A path as the study records it: absolute, so that ``distill`` finds it from any folder."""
+    from pathlib import Path
+
+    return None if path is None else str(Path(path).expanduser().absolute())
+
+
 def _objectives(value: str | None) -> tuple[str, ...]:
     if value is None:
         return ("score",)
@@ -191,7 +198,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
     return SearchConfig(
         space=args.space,
         teacher=args.teacher,
-        teacher_weights=get("teacher_weights"),
+        teacher_weights=_absolute(get("teacher_weights")),
         proxy=get("proxy") or DEFAULT_PROXY,
         dataset=get("dataset", "cifar100"),
         data_dir=get("data_dir"),

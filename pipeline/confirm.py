@@ -90,10 +90,12 @@ def confirm_scores(
     top: int = DEFAULT_CONFIRM_TOP,
     repeats: int = DEFAULT_CONFIRM_REPEATS,
     known: Mapping[str, float] | None = None,
+    on_student: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """Confirmed scores (mean over ``repeats``) of the ``top`` best distinct students of ``trials``.
 
-    ``known`` holds confirmed scores computed before (reused, not recomputed). A student whose
+    ``known`` holds confirmed scores computed before (reused, not recomputed); ``on_student`` is
+    called after each student re-scored (progress). A student whose
     extra repeat fails to score is left out with a log line: it cannot be recommended.
     """
     from diswot.proxies import ProxyError
@@ -116,6 +118,9 @@ def confirm_scores(
         except ProxyError as exc:
             log.info("confirming trial %d left it out: %s", t.number, exc)
             continue
+        finally:
+            if on_student is not None:
+                on_student()
         if proxy.reference_terms:
             terms = {
                 k: (have * float(t.user_attrs[k]) + sum(r[k] for r in new)) / repeats for k in proxy.reference_terms
@@ -138,15 +143,21 @@ def confirmed_scores(study: optuna.Study) -> dict[str, Any] | None:
 
 
 def confirm_study(
-    study: optuna.Study, setup: ScoringSetup, *, top: int = DEFAULT_CONFIRM_TOP, repeats: int = DEFAULT_CONFIRM_REPEATS
+    study: optuna.Study,
+    setup: ScoringSetup,
+    *,
+    top: int = DEFAULT_CONFIRM_TOP,
+    repeats: int = DEFAULT_CONFIRM_REPEATS,
+    on_student: Callable[[], None] | None = None,
 ) -> dict[str, float]:
-    """Confirm the study's ``top`` best students (reusing stored confirmations) and store the result."""
+    """Confirm the study's ``top`` best students (reusing stored confirmations) and store the result;
+    ``on_student`` is called after each student re-scored."""
     if len(study.directions) != 1 or top < 1:
         return {}
     stored = confirmed_scores(study)
     known = stored["scores"] if stored and stored.get("repeats") == repeats else None
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    scores = confirm_scores(setup, trials, top=top, repeats=repeats, known=known)
+    scores = confirm_scores(setup, trials, top=top, repeats=repeats, known=known, on_student=on_student)
     if scores:
         study._storage.set_study_system_attr(study._study_id, CONFIRM_ATTR, {"repeats": repeats, "scores": scores})
     return scores

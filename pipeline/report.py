@@ -39,10 +39,23 @@ def fmt_limits(limits: Limits) -> str:
 
 
 def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTrial]:
-    """The ``n`` best COMPLETE trials, best first (by the first objective, the score)."""
+    """The ``n`` best distinct students (the earliest trial of each arch), in the order the pick uses:
+    confirmed scores first (the recommended student leads), then the score (the first objective)."""
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(trials, key=lambda t: t.values[0], reverse=reverse)[:n]
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    stored = confirmed_scores(study) if len(study.directions) == 1 else None
+    confirmed: dict[str, float] = stored["scores"] if stored else {}
+
+    def order(t: optuna.trial.FrozenTrial) -> tuple[int, float, float, int]:
+        score = confirmed.get(str(t.user_attrs.get("arch")))
+        return (score is None, sign * (score or 0.0), sign * float(t.values[0]), t.number)
+
+    seen: dict[str, optuna.trial.FrozenTrial] = {}
+    for t in sorted(trials, key=order):
+        seen.setdefault(str(t.user_attrs.get("arch", f"trial {t.number}")), t)
+        if len(seen) == n:
+            break
+    return list(seen.values())
 
 
 def _distilled(trials: list[optuna.trial.FrozenTrial]) -> bool:
@@ -66,8 +79,9 @@ def top_table(
     distill_cols = ["distill top-1", "distill epochs"] if _distilled(trials) else []
     stored = confirmed_scores(study) if len(study.directions) == 1 else None
     confirmed: dict[str, float] = stored["scores"] if stored else {}
-    confirm_cols = [f"confirmed ({stored['repeats']} repeats)"] if stored else []
-    table = Table(title=title or f"top {len(trials)} students of {study.study_name}")
+    confirm_cols = ["confirmed"] if stored else []
+    how = f", confirmed = mean of {stored['repeats']} repeats" if stored else ""
+    table = Table(title=title or f"top {len(trials)} distinct students of {study.study_name}{how}")
     for col in (
         "#",
         "trial",
@@ -79,7 +93,7 @@ def top_table(
         "FLOPs",
         *distill_cols,
     ):
-        table.add_column(col, justify="left" if col == "arch" else "right", no_wrap=True)
+        table.add_column(col, justify="left" if col == "arch" else "right", no_wrap=True, min_width=len(col))
     for i, t in enumerate(trials, 1):
         a = t.user_attrs
         distill = (

@@ -36,6 +36,7 @@ from .confirm import confirm_study
 from .config import CHANGEABLE_FIELDS, DEFAULT_PROXY, FIXED_FIELDS, SearchConfig
 from .errors import DiswotError
 from .notes import StudyNotes
+from .progress import StepProgress, steps
 from .objectives import check_directions, make_objective, name_metrics, search_constraint, study_directions
 from .search import TRIAL_ERRORS, ScoringSetup, attach_reference, make_sampler, make_scoring, name_objective
 from .workers import Interrupts, WorkerObjective, sampler_seed
@@ -196,6 +197,17 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
     return fields
 
 
+def _study_proxy(url: str, study_name: str) -> str | None:
+    """The proxy recorded on the study in ``url``, None when the storage or study does not exist; creates nothing."""
+    from diswot.storage import StorageError
+
+    try:
+        backend = open_storage(url, must_exist=True)
+    except StorageError:
+        return None
+    return recorded_proxy(backend, study_name)
+
+
 def recorded_proxy(storage: optuna.storages.BaseStorage, study_name: str) -> str | None:
     """The proxy recorded on an existing study (None for a new study); creates nothing."""
     try:
@@ -206,13 +218,28 @@ def recorded_proxy(storage: optuna.storages.BaseStorage, study_name: str) -> str
     return config.get("proxy") if isinstance(config, dict) else None
 
 
+def _as_recorded(config: dict[str, Any], stored: Any) -> dict[str, Any]:
+    """``config`` with the stored ``teacher_weights`` where both name the same file: studies made before
+    paths were recorded absolute hold the relative path they were given."""
+    import os
+
+    old, new = (
+        (stored or {}).get("teacher_weights") if isinstance(stored, dict) else None,
+        config.get("teacher_weights"),
+    )
+    if isinstance(old, str) and new and not os.path.isabs(old) and os.path.abspath(old) == new:
+        return {**config, "teacher_weights": old}
+    return config
+
+
 def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -> bool:
     """Record the configuration on a new study, or check it against a resumed one's; name the objectives."""
     objectives = setup.config.objectives
+    recorded = _as_recorded(setup.recorded(), study.user_attrs.get(CONFIG_ATTR))
     if CONFIG_ATTR not in study.user_attrs:  # a study from elsewhere: check it before writing to it
         check_directions(study, objectives)
     try:
-        resumed: bool = record_config(study, setup.recorded(), mutable=mutable)
+        resumed: bool = record_config(study, recorded, mutable=mutable)
     except ConfigMismatchError as exc:
         raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
     check_directions(study, objectives)
@@ -227,15 +254,17 @@ def open_search(
     storage: str | None = None,
     options: WorkerOptions = WorkerOptions(),
     *,
-    on_reference: Callable[[SearchConfig], None] | None = None,
+    on_reference: Callable[[SearchConfig, bool], None] | None = None,
+    progress: StepProgress | None = None,
 ) -> OpenSearch:
     """Open (or create) the study for ``config`` in ``storage`` and make it ready for this worker.
 
     ``storage`` is a storage URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``). The
     configuration is recorded on a new study, or checked against the study's record (a mismatch
     raises :class:`~diswot.storage.ConfigMismatchError` with the diff); a rank-aggregated score
-    gets its reference sample (``on_reference`` is called before a new one is scored); trials of
-    dead workers are failed and re-queued.
+    gets its reference sample (``on_reference(config, reused)`` is called first: ``reused`` when the
+    study has it stored; a new one is scored under ``progress``); trials of dead workers are failed
+    and re-queued.
     """
     install_log_masking()
     url = storage_url(storage)
@@ -243,6 +272,11 @@ def open_search(
     parsed = parse_storage_url(url)
     retry = RetryStaleTrial(max_retry=options.max_retry)
     native = parsed.kind == "rdb" and options.heartbeat is not None
+    if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
+        config = replace(config, proxy=_study_proxy(url, options.study_name) or config.proxy or DEFAULT_PROXY)
+    # teacher, data, limits and probe batch are checked before the storage is created: a refused
+    # search leaves nothing behind
+    setup = make_scoring(config)
     backend = open_storage(
         url,
         heartbeat_interval=options.heartbeat if native else None,
@@ -250,9 +284,6 @@ def open_search(
         stale_trial_callback=retry if native else None,
         async_commit=True,  # a trial's small writes are not flushed to the disk one by one
     )
-    if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
-        config = replace(config, proxy=recorded_proxy(backend, options.study_name) or config.proxy or DEFAULT_PROXY)
-    setup = make_scoring(config)
     seed = sampler_seed(config.seed, options.worker_index)
     sampler = make_sampler(
         config.sampler,
@@ -273,12 +304,31 @@ def open_search(
         load_if_exists=True,
     )
     resumed = _record_study(study, setup, mutable)
-    if setup.scorer.proxy.reference_terms and on_reference is not None:
-        on_reference(config)
-    attach_reference(setup, study)
+    _study_reference(study, setup, on_reference, progress)
     log.info("worker %d: study %s in %s, sampler seed %d", options.worker_index, options.study_name, parsed, seed)
     stale = fail_stale_trials(study, grace_period=options.grace, retry=retry)
     return OpenSearch(study, setup, options, str(parsed), native, retry, resumed, stale)
+
+
+def _study_reference(
+    study: optuna.Study,
+    setup: ScoringSetup,
+    on_reference: Callable[[SearchConfig, bool], None] | None,
+    progress: StepProgress | None,
+) -> None:
+    """Attach the study's reference sample: the stored one (reused), or a new one scored under ``progress``."""
+    if not setup.scorer.proxy.reference_terms:
+        return
+    from .reference import REFERENCE_ATTR
+
+    reused = REFERENCE_ATTR in study._storage.get_study_system_attrs(study._study_id)
+    if on_reference is not None:
+        on_reference(setup.config, reused)
+    if reused or progress is None:
+        attach_reference(setup, study)
+        return
+    with progress(f"{setup.config.proxy}: reference sample", setup.config.reference_size) as advance:
+        attach_reference(setup, study, on_arch=advance)
 
 
 class _QuietKnownFailures(logging.Filter):
@@ -387,20 +437,23 @@ def run_search(
     timeout: float | None = None,
     study_name: str = "diswot",
     callbacks: Sequence[TrialCallback] = (),
+    progress: bool = True,
     **options: Any,
 ) -> optuna.Study:
     """Run (or resume) a DisWOT search of ``n_trials`` trials in ``storage`` and return its study.
 
     ``storage`` is a storage URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``);
     ``options`` are the :class:`WorkerOptions` (``max_trials``, ``heartbeat``, ``note_every``,
-    ``allow_change``, ...). Many processes may run it on one study: each is a worker. Ctrl-C
+    ``allow_change``, ...). ``progress`` shows the reference sample and the pick on stderr (a bar
+    on a terminal, else a line every 30 s). Many processes may run it on one study: each is a worker. Ctrl-C
     (or SIGTERM) fails the running trial, so nothing stays RUNNING, and raises
     :class:`KeyboardInterrupt`.
     """
     if n_trials < 1:
         raise DiswotError(f"--n-trials must be >= 1, got {n_trials}")
     worker = WorkerOptions(study_name=study_name, **options)
-    run = open_search(config, storage, worker)
+    shown = _stderr_steps() if progress else None
+    run = open_search(config, storage, worker, progress=shown)
     if run.capped():
         return run.study
     notes = StudyNotes(run.study, run.note_config(), every=worker.note_every) if worker.note_every else None
@@ -413,13 +466,27 @@ def run_search(
         finally:
             if notes is not None:
                 notes.write()
-    confirm_search(run)
+    confirm_search(run, progress=shown)
     return run.study
 
 
-def confirm_search(run: OpenSearch) -> dict[str, float]:
+def _stderr_steps() -> StepProgress:
+    """:func:`~.progress.steps` on stderr, for :func:`run_search`."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return lambda label, total: steps(console, label, total)
+
+
+def confirm_search(run: OpenSearch, *, progress: StepProgress | None = None) -> dict[str, float]:
     """The pick (:mod:`.confirm`): re-score the study's best students; their confirmed scores."""
     config = run.config
     if len(run.study.directions) != 1 or config.confirm_top < 1:
         return {}
-    return confirm_study(run.study, run.setup, top=config.confirm_top, repeats=config.confirm_repeats)
+    if progress is None:
+        return confirm_study(run.study, run.setup, top=config.confirm_top, repeats=config.confirm_repeats)
+    label = f"the pick: {config.confirm_repeats} repeats of the best students"
+    with progress(label, config.confirm_top) as advance:
+        return confirm_study(
+            run.study, run.setup, top=config.confirm_top, repeats=config.confirm_repeats, on_student=advance
+        )

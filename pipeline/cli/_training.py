@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from .._choices import CHECKPOINT_NAME, DATASETS, RESULTS_NAME
 from .._options import Bounded
 from ..errors import DiswotError
 from ..presets import PRESETS, Preset, preset_for
+from ..progress import LOG_EVERY_SECONDS
 from ._console import console
 
 if TYPE_CHECKING:  # training (torch) is imported when the command runs, not when options are parsed
@@ -107,6 +109,23 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
     )
 
 
+def check_out_dir(out: str | Path) -> None:
+    """Refuse an ``--out`` folder that cannot be written, before any data is read or trained on."""
+    import os
+    import tempfile
+
+    folder = Path(out).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".diswot-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DiswotError(
+            f"--out {str(out)!r} cannot be written ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
+
+
 def resolve_run(
     args: argparse.Namespace,
     *,
@@ -132,6 +151,7 @@ def resolve_run(
 
     if args.log_every < 1:
         raise DiswotError(f"--log-every must be >= 1, got {args.log_every}")
+    check_out_dir(args.out)
     dataset = args.dataset or dataset_default
     image_size = args.image_size
     if image_size is None and dataset in ("imagefolder", "synthetic"):
@@ -202,7 +222,7 @@ class RichReporter:
     """A rich progress bar (epoch, batch, loss, accuracy) and one printed line per epoch."""
 
     def __init__(self, console: Console, title: str) -> None:
-        self.console = console
+        self.console, self.title = console, title
         self.progress = Progress(
             TextColumn(f"[bold blue]{title}[/bold blue] epoch {{task.fields[epoch]}}"),
             BarColumn(),
@@ -214,6 +234,9 @@ class RichReporter:
         )
         self.task: Any = None
         self.epochs = 0
+        self.epoch = ""
+        self.batches = 0
+        self.last_line = time.monotonic()
 
     def __enter__(self) -> "RichReporter":
         self.progress.__enter__()
@@ -225,6 +248,7 @@ class RichReporter:
     def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:  # noqa: D102
         self.epochs = epochs
         label = f"{epoch}/{epochs}"
+        self.epoch, self.batches = label, batches
         if self.task is None:
             self.task = self.progress.add_task("train", total=batches, epoch=label, loss="-", acc="-")
         else:
@@ -232,6 +256,12 @@ class RichReporter:
 
     def batch(self, done: int, loss: float, acc: float) -> None:  # noqa: D102
         self.progress.update(self.task, completed=done, loss=f"{loss:.4f}", acc=f"{100 * acc:.1f}%")
+        if not self.console.is_terminal and time.monotonic() - self.last_line >= LOG_EVERY_SECONDS:
+            self.last_line = time.monotonic()  # in a log the bar shows nothing: a line every 30 s
+            self.console.print(
+                f"{self.title} epoch {self.epoch}: batch {done}/{self.batches}, loss {loss:.4f}, acc {100 * acc:.1f}%",
+                highlight=False,
+            )
 
     def epoch_end(self, record: dict[str, Any]) -> None:  # noqa: D102
         from ..training import format_record

@@ -81,14 +81,17 @@ def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenT
     return trial
 
 
-def _teacher_weights_path(value: str | None) -> str:
+def _teacher_weights_path(given: str | None, recorded: str | None) -> str:
     from ..checkpoint import weights_path
 
+    value = given or recorded
     if value is None:
         raise DiswotError(
             "distillation needs a trained teacher: pass --teacher-weights PATH "
             "(make one with: diswot train --model <teacher> --out DIR)"
         )
+    if given is None:  # say where the path came from: the study, not a flag the user passed
+        return str(weights_path(value, option="the study's recorded teacher_weights (pass --teacher-weights PATH)"))
     return str(weights_path(value))
 
 
@@ -162,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
             f"trial {trial.number} records arch {recorded_arch!r} but its params give {space.encode(arch)!r} in "
             f"space {space.name}; pass the study's --space"
         )
-    weights = _teacher_weights_path(args.teacher_weights or recorded.get("teacher_weights"))
+    weights = _teacher_weights_path(args.teacher_weights, recorded.get("teacher_weights"))
     recorded_dataset = recorded.get("dataset")
     dataset_default = recorded_dataset or "cifar100"
     image_hint = recorded.get("image_size") or space.image_size

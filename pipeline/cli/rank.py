@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
 import numpy as np
 from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .._options import Bounded, add_scoring_options
 from ..config import config_from_args
 from ..errors import DiswotError
+from ..progress import steps
 from ._console import console
 
 if TYPE_CHECKING:  # the scoring side (torch) is imported when the command runs, not when options are parsed
@@ -227,25 +227,13 @@ def run(args: argparse.Namespace) -> int:
     top_k = min(args.top_k or default_top_k(len(truth)), len(truth))
     base = replace(config_from_args(args), proxy=proxies[0])
     results: list[ProxyRanking] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("scoring", total=len(truth) * len(proxies))
-        for name in proxies:
-            progress.update(task, description=f"scoring {name}")
-            setup = make_scoring(replace(base, proxy=name))
-            if setup.scorer.proxy.reference_terms:
-                progress.update(task, description=f"scoring {name}'s reference sample")
-                attach_reference(setup)
-                progress.update(task, description=f"scoring {name}")
-            results.append(
-                rank_proxy(
-                    name,
-                    truth,
-                    _per_repeat(setup),
-                    top_k=top_k,
-                    on_arch=lambda: progress.advance(task),
-                )
-            )
+    for i, name in enumerate(proxies, 1):  # a bar per step on a terminal, a line every 30 s in a log
+        setup = make_scoring(replace(base, proxy=name))
+        if setup.scorer.proxy.reference_terms:
+            with steps(console, f"{name}: reference sample", base.reference_size) as advance:
+                attach_reference(setup, on_arch=advance)
+        with steps(console, f"scoring {name} ({i}/{len(proxies)})", len(truth)) as advance:
+            results.append(rank_proxy(name, truth, _per_repeat(setup), top_k=top_k, on_arch=advance))
     params = np.array([space.count_params(a, setup.num_classes) for a in truth.archs], dtype=float)
     regrets = {r.proxy: _regret(r, truth, params) for r in results}
     console.print(_table(results, truth, top_k, args.repeats))

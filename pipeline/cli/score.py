@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .._options import add_scoring_options
 from ..config import config_from_args
+from ..progress import steps
 from ..report import fmt_count
 from ._console import console
 
@@ -35,7 +36,14 @@ def run(args: argparse.Namespace) -> int:
 
     arch = get_space(config.space).decode(args.arch)  # fail fast on a malformed string
     setup = make_scoring(config)
-    attach_reference(setup)
+    if setup.scorer.proxy.reference_terms:  # the score is a rank: it needs the sample to rank against
+        console.print(
+            f"{config.proxy} ranks each term against a reference sample of {config.reference_size} architectures, "
+            "scored here first (a search stores it in its study; --proxy diswot scores without one)",
+            highlight=False,
+        )
+        with steps(console, f"{config.proxy}: reference sample", config.reference_size) as advance:
+            attach_reference(setup, on_arch=advance)
     space = setup.space
     result = setup.scorer.score(arch)
     out = {

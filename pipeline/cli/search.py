@@ -16,6 +16,7 @@ import math
 import os
 import signal
 import subprocess
+import time
 from typing import TYPE_CHECKING
 
 import optuna
@@ -34,6 +35,7 @@ from ..config import (
 )
 from ..errors import DiswotError
 from ..notes import StudyNotes
+from ..progress import LOG_EVERY_SECONDS, StepProgress, steps
 from ..report import fmt_limits, print_top
 from ..workers import Interrupts, local_workers, split_trials, start_workers, usable_cores, wait_workers
 from ._console import console, err_console
@@ -201,11 +203,20 @@ def _share_cores(workers: int) -> int | None:
     return threads
 
 
-def _announce_reference(config: SearchConfig) -> None:
-    console.print(
-        f"{config.proxy}: reference sample of {config.reference_size} architectures (scored once per study, stored in it)",
-        highlight=False,
+def _announce_reference(config: SearchConfig, reused: bool) -> None:
+    what = (
+        "reused: scored when the study was created, stored in it"
+        if reused
+        else "scored once for this new study, then stored in it"
     )
+    console.print(
+        f"{config.proxy}: reference sample of {config.reference_size} architectures ({what})", highlight=False
+    )
+
+
+def _progress(args: argparse.Namespace) -> StepProgress:
+    """The search's stages (reference sample, pick): a bar on a terminal, else a line every 30 s."""
+    return lambda label, total: steps(console, label, total, bar=not args.no_progress)
 
 
 def _print_header(search: OpenSearch, done: int, workers: int) -> None:
@@ -248,7 +259,13 @@ def _run(args: argparse.Namespace) -> int:
         )
     shares = split_trials(args.n_trials, workers)
     threads = _share_cores(len(shares))
-    search = open_search(config, args.storage, options, on_reference=None if child else _announce_reference)
+    search = open_search(
+        config,
+        args.storage,
+        options,
+        on_reference=None if child else _announce_reference,
+        progress=None if child else _progress(args),
+    )
     done = search.completed()
     if not child:
         _print_header(search, done, len(shares))
@@ -266,11 +283,11 @@ def _run(args: argparse.Namespace) -> int:
     if child:
         log.info("worker %d finished %d trials", options.worker_index, shares[0])
         return 0
-    _confirm(search)
+    _confirm(search, _progress(args))
     return _report(args, search, ran, codes)
 
 
-def _confirm(search: OpenSearch) -> None:
+def _confirm(search: OpenSearch, progress: StepProgress) -> None:
     """Re-score the best students before the report names one (:mod:`diswot.pipeline.confirm`)."""
     from ..runner import confirm_search
 
@@ -280,7 +297,7 @@ def _confirm(search: OpenSearch) -> None:
             f"confirming the {config.confirm_top} best students with {config.confirm_repeats} repeats each",
             highlight=False,
         )
-        confirm_search(search)
+        confirm_search(search, progress=progress)
 
 
 def _run_workers(
@@ -315,6 +332,8 @@ def _run_workers(
         ) as progress,
     ):
         task = progress.add_task("search", total=shares[0], best=f"{best:.6g}" if done else "-")
+        lines = args.no_progress or not console.is_terminal  # in a log: a line every 30 s instead of the bar
+        started = last_line = time.monotonic()
 
         def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal best
@@ -322,6 +341,13 @@ def _run_workers(
             if trial.state == TrialState.COMPLETE and trial.values and trial.values[0] > best:
                 best = trial.values[0]
             progress.update(task, advance=1, best=f"{best:.6g}" if math.isfinite(best) else "-")
+            nonlocal last_line
+            if lines and time.monotonic() - last_line >= LOG_EVERY_SECONDS:
+                last_line = time.monotonic()
+                console.print(
+                    f"search: {len(ran)}/{shares[0]} trials, best {best:.6g} ({last_line - started:.0f} s)",
+                    highlight=False,
+                )
 
         try:
             assert _parser is not None
@@ -350,6 +376,14 @@ def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial
         highlight=False,
     )
     print_top(console, search.study, args.top)
+    if len(search.study.directions) > 1 and search.completed():
+        name = search.options.study_name
+        console.print(
+            f"{len(search.study.directions)} objectives: no single student is best; see the front with "
+            f"diswot show --study {name} --pareto, or the best within a budget with "
+            f"diswot show --study {name} --budget params=1M",
+            highlight=False,
+        )
     summary = failure_summary(ran, sampler=search.config.sampler)
     if summary:
         err_console.print(f"[bold red]error:[/bold red] {escape(summary)}", highlight=False, soft_wrap=True)
