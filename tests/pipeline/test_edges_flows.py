@@ -122,7 +122,16 @@ def test_small_image_folder_says_which_batch_size_works(tmp_path: Path, capsys: 
         ["--dataset", "cifar100", "--data-dir", "c100"],
     ],
 )
-def test_a_refused_search_creates_nothing(bad: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_refused_search_creates_nothing(
+    bad: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision
+
+    def offline(self: torchvision.datasets.CIFAR10) -> None:  # as torchvision does: the folder first, then the fetch
+        Path(self.root).mkdir(parents=True, exist_ok=True)
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", offline)
     (tmp_path / "empty").mkdir()
     before = sorted(p.name for p in tmp_path.iterdir())
     cwd = os.getcwd()
