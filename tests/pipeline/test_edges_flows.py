@@ -186,10 +186,15 @@ def test_teacher_weights_are_recorded_absolute(tmp_path: Path, capsys: pytest.Ca
     assert "the study's recorded teacher_weights" in err and str(tmp_path / "runs" / "teacher") in err
 
 
-def _study(rows: list[tuple[str, float]], confirmed: dict[str, float] | None = None) -> optuna.Study:
+def _study(
+    rows: list[tuple[str, float]], confirmed: dict[str, float] | None = None, distilled: bool = False
+) -> optuna.Study:
     study = optuna.create_study(direction="maximize")
     for arch, value in rows:
-        trial = optuna.trial.create_trial(value=value, user_attrs={"arch": arch, "params": 1000})
+        attrs = {"arch": arch, "params": 123456, "flops": 2.5e7}
+        if distilled:
+            attrs.update(distill_top1=0.6543, distill_epochs=240)
+        trial = optuna.trial.create_trial(value=value, user_attrs=attrs)
         study.add_trial(trial)
     if confirmed:
         study._storage.set_study_system_attr(study._study_id, "diswot:confirmed", {"repeats": 4, "scores": confirmed})
@@ -209,12 +214,15 @@ def test_top_lists_distinct_students_in_the_pick_order() -> None:
 def test_top_table_fits_80_columns() -> None:
     from diswot.pipeline.report import print_top
 
-    study = _study([(f"ResNet[{i},{i},{i}]", float(i)) for i in range(1, 8)], confirmed={"ResNet[7,7,7]": 7.5})
+    rows = [(f"ResNet[{i},{i},{i}]", -1.23456789 * i) for i in range(1, 12)]
+    study = _study(rows, confirmed={"ResNet[3,3,3]": -1.5}, distilled=True)
     console = Console(width=80, record=True, force_terminal=False)
     print_top(console, study, 10)
     text = console.export_text()
-    header = next(line for line in text.splitlines() if "trial" in line)
-    assert "#" in header and "confirmed" in header and "score" in header
-    rows = [line for line in text.splitlines() if line.strip().startswith("│ 1 ") or line.startswith("│ 1 ")]
-    assert rows, text
-    assert "recommended: trial 6" in text
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in text, text
+    header = next(line for line in lines if "trial" in line)
+    for name in ("#", "trial", "score", "confirmed", "params", "distill top-1"):
+        assert f" {name} " in header, header
+    assert [line.split("│")[1].strip() for line in lines if line.startswith("│")][:2] == ["1", "2"], text
+    assert "recommended: trial 2" in text
