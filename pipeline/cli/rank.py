@@ -39,9 +39,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--ground-truth",
         required=True,
-        metavar="FILE.csv|nb201:DATASET",
-        help="CSV with columns arch,accuracy, or NAS-Bench-201's validation accuracy: nb201:cifar10, "
-        "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]')",
+        metavar="FILE.csv|nb201:DATASET|macro:cifar10",
+        help="CSV with columns arch,accuracy, NAS-Bench-201's validation accuracy: nb201:cifar10, "
+        "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]'), or NAS-Bench-Macro's "
+        "CIFAR-10 accuracy (--space macro): macro:cifar10",
     )
     p.add_argument(
         "--sample",
@@ -79,11 +80,11 @@ def _proxy_names(text: str | None) -> list[str]:
 
 def _ground_truth(spec: str, space: Any, sample: int | None, seed: int) -> GroundTruth:
     """The CSV file or packaged benchmark ``spec``, or a seeded sample of it."""
-    from ..benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
+    from ..benchmark_truth import benchmark_truth, is_benchmark_spec, sample_indices
     from ..ranking import GroundTruth, load_ground_truth
 
     if is_benchmark_spec(spec):
-        return nb201_truth(spec, space, sample=sample, seed=seed)
+        return benchmark_truth(spec, space, sample=sample, seed=seed)
     truth = load_ground_truth(Path(spec), space)
     if sample is None:
         return truth

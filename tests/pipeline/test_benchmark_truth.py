@@ -149,3 +149,49 @@ def test_rank_bad_ground_truth(extra: list[str], needle: str, capsys: pytest.Cap
     assert run_cli("rank", "--space", "nb201", "--proxies", "params", "--dataset", "synthetic", *extra) == 2
     err = capsys.readouterr().err
     assert needle in err
+
+
+def test_rank_reads_macro_ground_truth(tmp_path: Path) -> None:
+    out = tmp_path / "rank.json"
+    args = [
+        "rank",
+        "--space",
+        "macro",
+        "--ground-truth",
+        "macro:cifar10",
+        "--sample",
+        "10",
+        "--proxies",
+        "params,flops",
+    ]
+    assert (
+        run_cli(*args, "--dataset", "synthetic", "--batch-size", "4", "--teacher", "resnet20", "--json", str(out)) == 0
+    )
+    doc = json.loads(out.read_text())
+    assert doc["n"] == 10 and doc["ground_truth"] == "macro:cifar10"
+    assert all(doc["proxies"][p]["regret_max"] >= 0 for p in ("params", "flops"))
+
+
+@pytest.mark.parametrize(
+    ("space", "spec", "needle"),
+    [
+        ("macro", "macro:cifar100", "unknown NAS-Bench-Macro dataset"),
+        ("s0", "macro:cifar10", "use it with --space macro"),
+        ("macro", "macro:cifar10 --sample 7000", "--sample 7000 is larger"),
+    ],
+)
+def test_rank_bad_macro_ground_truth(space: str, spec: str, needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_cli(
+        "rank", "--space", space, "--proxies", "params", "--dataset", "synthetic", "--ground-truth", *spec.split()
+    )
+    assert code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_macro_truth_covers_every_student() -> None:
+    from diswot.pipeline.benchmark_truth import macro_truth
+    from diswot.spaces import get_space
+
+    truth = macro_truth("macro:cifar10", get_space("macro"))
+    assert len(truth) == 6561 and truth.names[0] == "00000000"
+    assert truth.accuracy.max() == pytest.approx(93.13, abs=0.01) and truth.accuracy.min() > 45
