@@ -226,3 +226,32 @@ def test_top_table_fits_80_columns() -> None:
         assert f" {name} " in header, header
     assert [line.split("│")[1].strip() for line in lines if line.startswith("│")][:2] == ["1", "2"], text
     assert "recommended: trial 2" in text
+
+
+def test_train_and_search_write_progress_lines_in_a_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdout is not a terminal here (a log): the bars draw nothing, so lines come instead."""
+    import diswot.pipeline.cli._training as training_cli
+    import diswot.pipeline.cli.search as search_cli
+
+    monkeypatch.setattr(training_cli, "LOG_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(search_cli, "LOG_EVERY_SECONDS", 0.0)
+    argv = ["train", "--model", "resnet20", "--dataset", "synthetic", "--out", str(tmp_path / "r"), *TRAIN_FAST]
+    assert run_cli(*argv, "--batch-size", "256", "--log-every", "1") == 0
+    out = capsys.readouterr().out
+    assert "train epoch 1/1: batch 1/4" in out and "batch 3/4" in out
+    argv = [*SMALL_S0, "--proxy", "diswot", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "3"]
+    assert run_cli(*argv, "--confirm-top", "2") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "search: 1/3 trials, best" in out and "the pick: 4 repeats of the best students: 2/2 done" in out
+
+
+def test_score_says_why_it_needs_a_reference_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["score", "--space", "s0", "--arch", "ResNet[1,1,1]", "--teacher", "resnet20", "--dataset", "synthetic"]
+    assert run_cli(*argv, "--batch-size", "8", "--reference-size", "8") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "ranks each term against a reference sample of 8 architectures" in out and "--proxy diswot" in out
+    assert "reference sample: 8/8 done" in out
+    assert run_cli(*argv, "--batch-size", "8", "--proxy", "diswot") == 0
+    assert "reference sample" not in capsys.readouterr().out
