@@ -311,7 +311,8 @@ def _create_database(url: str, engine_kwargs: dict[str, Any]) -> None:
     name = parsed.database or ""
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
         raise StorageError(f"cannot open storage {mask_url(url)}: {_database_hint(url)}")
-    server = parsed.set(database="postgres" if parsed.get_backend_name() == "postgresql" else None)
+    # the server's maintenance database (PostgreSQL) or none (MySQL); URL.set ignores None
+    server = parsed._replace(database="postgres" if parsed.get_backend_name() == "postgresql" else None)
     kwargs = {k: v for k, v in engine_kwargs.items() if k != "connect_args"}
     kwargs["connect_args"] = {"connect_timeout": 10}
     engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT", **kwargs)

@@ -51,3 +51,23 @@ def test_missing_postgres_database(pg_server: str) -> None:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE "{name}"')
         admin.close()
+
+
+def test_missing_mysql_database(mysql_url: str) -> None:
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(mysql_url)
+    name = f"{parsed.database}_missing"
+    url = parsed._replace(database=name).render_as_string(hide_password=False)
+    with pytest.raises(StorageError, match=f"no database '{name}': create it"):
+        open_storage(url, must_exist=True)
+    storage = open_storage(url)
+    try:
+        assert storage.get_all_studies() == []
+    finally:
+        storage.engine.dispose()  # type: ignore[attr-defined]
+        admin = pymysql.connect(host=parsed.host, port=parsed.port or 3306, user=parsed.username, autocommit=True)
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE `{name}`")
+        admin.close()
