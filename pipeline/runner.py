@@ -483,10 +483,6 @@ def confirm_search(run: OpenSearch, *, progress: StepProgress | None = None) -> 
     config = run.config
     if len(run.study.directions) != 1 or config.confirm_top < 1:
         return {}
-    if progress is None:
-        return confirm_study(run.study, run.setup, top=config.confirm_top, repeats=config.confirm_repeats)
-    label = f"the pick: {config.confirm_repeats} repeats of the best students"
-    with progress(label, config.confirm_top) as advance:
-        return confirm_study(
-            run.study, run.setup, top=config.confirm_top, repeats=config.confirm_repeats, on_student=advance
-        )
+    return confirm_study(
+        run.study, run.setup, top=config.confirm_top, repeats=config.confirm_repeats, progress=progress
+    )

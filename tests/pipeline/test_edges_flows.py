@@ -244,7 +244,7 @@ def test_train_and_search_write_progress_lines_in_a_log(
     argv = [*SMALL_S0, "--proxy", "diswot", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "3"]
     assert run_cli(*argv, "--confirm-top", "2") == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "search: 1/3 trials, best" in out and "the pick: 4 repeats of the best students: 2/2 done" in out
+    assert "search: 1/3 trials, best" in out and "the pick: 2 students re-scored with 4 repeats: 2/2 done" in out
 
 
 def test_score_says_why_it_needs_a_reference_sample(capsys: pytest.CaptureFixture[str]) -> None:
