@@ -245,7 +245,13 @@ def num_classes_of(name: str, data_dir: str | Path | None, default: int) -> int:
         return info.num_classes
     if name == "synthetic":
         return default
-    return len(load_dataset(name, data_dir, train=True).classes)  # type: ignore[attr-defined]
+    classes = len(load_dataset(name, data_dir, train=True).classes)  # type: ignore[attr-defined]
+    if classes < 2:
+        raise DiswotError(
+            f"dataset {name} in --data-dir {str(data_dir or 'data')!r} has one class folder: scores and training "
+            "need two or more (train/<class>/*.png, one folder per class)"
+        )
+    return classes
 
 
 __all__ += ["check_images", "num_classes_of", "read_image"]

@@ -78,6 +78,9 @@ def test_one_class_image_folder_is_refused(tmp_path: Path, capsys: pytest.Captur
     ]
     assert run_cli(*argv, *TRAIN_FAST) == 2
     assert "one class folder" in _err(capsys)
+    argv = ["score", "--space", "s0", "--arch", "ResNet[1,1,1]", "--dataset", "imagefolder", "--data-dir", str(data)]
+    assert run_cli(*argv, "--batch-size", "4", "--proxy", "diswot") == 2
+    assert "one class folder" in _err(capsys)
 
 
 def test_image_folder_errors_offer_no_download(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -255,3 +258,10 @@ def test_score_says_why_it_needs_a_reference_sample(capsys: pytest.CaptureFixtur
     assert "reference sample: 8/8 done" in out
     assert run_cli(*argv, "--batch-size", "8", "--proxy", "diswot") == 0
     assert "reference sample" not in capsys.readouterr().out
+
+
+def test_multi_objective_search_points_to_the_front(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*SMALL_S0, "--proxy", "diswot", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "mo"]
+    assert run_cli(*argv, "--n-trials", "3", "--objectives", "score,params") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no single student is best" in out and "diswot show --study mo --pareto" in out and "--budget" in out
