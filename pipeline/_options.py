@@ -10,22 +10,21 @@ the config and the scorer agree.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from diswot.proxies import SEMANTIC_MODES
 from diswot.storage import DEFAULT_STORAGE
 
+from ._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
 from .config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig
-from .data import DATASETS
-from .init import INITS
-from .scoring import PRECISIONS
 
 __all__ = [
     "SCORING_OPTIONS",
     "TEACHER_OPTIONS",
+    "Bounded",
     "STORAGE_ENV",
     "Option",
     "add_artifact_dir_option",
@@ -57,6 +56,46 @@ class Option:
 
     def add_to(self, group: argparse._ActionsContainer) -> None:
         group.add_argument(*self.flags, **self.kwargs)
+
+
+class Bounded:
+    """An argparse ``type``: a number of ``kind`` within bounds, refused at parse time in one line.
+
+    ``at_least``: the smallest value (``above``: the value must be greater than it instead).
+    """
+
+    def __init__(
+        self,
+        kind: type[int] | type[float] = int,
+        *,
+        at_least: float | None = None,
+        above: float | None = None,
+        at_most: float | None = None,
+        why: str = "",
+    ) -> None:
+        self.kind, self.at_least, self.above, self.at_most, self.why = kind, at_least, above, at_most, why
+        self.__name__ = "whole number" if kind is int else "number"  # argparse names the type in its message
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {self.__name__}, got {text!r}") from None
+        if self.kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        bound = None
+        if self.at_least is not None and value < self.at_least:
+            bound = f">= {self.at_least:g}"
+        elif self.above is not None and value <= self.above:
+            bound = f"> {self.above:g}"
+        elif self.at_most is not None and value > self.at_most:
+            bound = f"<= {self.at_most:g}"
+        if bound is not None:
+            raise argparse.ArgumentTypeError(f"must be {bound}{self.why}, got {text}")
+        return value
+
+    def __repr__(self) -> str:
+        return f"Bounded({self.kind.__name__}, at_least={self.at_least}, above={self.above}, at_most={self.at_most})"
 
 
 def _option(flag: str, **kwargs: Any) -> Option:
@@ -117,23 +156,23 @@ SCORING_OPTIONS: tuple[Option, ...] = (
         "--dataset", default=_DEFAULT["dataset"], choices=DATASETS, help=f"probe data (default {_DEFAULT['dataset']})"
     ),
     _option("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)"),
-    _option("--num-classes", type=int, help="classes for synthetic data (default: the space's)"),
-    _option("--image-size", type=int, help="probe image size (default: the dataset's or space's)"),
+    _option("--num-classes", type=Bounded(at_least=2), help="classes for synthetic data (default: the space's)"),
+    _option("--image-size", type=Bounded(at_least=8), help="probe image size (default: the dataset's or space's)"),
     _option(
         "--seed",
-        type=int,
+        type=Bounded(at_least=0),
         default=_DEFAULT["seed"],
         help=f"seed of the probe batch, inits and sampler (default {_DEFAULT['seed']})",
     ),
     _option(
         "--batch-size",
-        type=int,
+        type=Bounded(at_least=2, why=" (the relation term compares samples)"),
         default=_DEFAULT["batch_size"],
         help=f"probe batch size (default {_DEFAULT['batch_size']})",
     ),
     _option(
         "--repeats",
-        type=int,
+        type=Bounded(at_least=1),
         default=_DEFAULT["repeats"],
         help=f"mean over K seeds and batches (default {_DEFAULT['repeats']})",
     ),
@@ -144,7 +183,7 @@ SCORING_OPTIONS: tuple[Option, ...] = (
     ),
     _option(
         "--reference-size",
-        type=int,
+        type=Bounded(at_least=8, why=" (a rank needs a sample)"),
         help=f"architectures in the reference sample of a rank-aggregated score such as {DEFAULT_PROXY} "
         f"(default: the first run's --n-trials, from 16 to {DEFAULT_REFERENCE_SIZE}; scored once per study, "
         "reused by the search's first candidates)",
@@ -197,7 +236,12 @@ def add_storage_option(p: argparse.ArgumentParser, *, what: str = "storage URL",
 def add_storage_options(p: argparse.ArgumentParser, *, study_required: bool = False, hint: str = "") -> None:
     """``--storage`` and ``--study``."""
     add_storage_option(p, hint=hint)
-    p.add_argument("--study", required=study_required, default=None if study_required else "diswot", help="study name")
+    p.add_argument(
+        "--study",
+        required=study_required,
+        default=None if study_required else "diswot",
+        help="study name" + ("" if study_required else " (default diswot)"),
+    )
 
 
 def default_artifact_dir(storage_url: str) -> Path:

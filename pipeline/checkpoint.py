@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._choices import CHECKPOINT_NAME
 from .errors import DiswotError
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: the checkpoint file of a run folder (what ``diswot train --out DIR`` writes, every epoch)
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def weights_path(value: str | Path, *, option: str = "--teacher-weights") -> Path:

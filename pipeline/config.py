@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from diswot.proxies import SEMANTIC_MODES
-from diswot.spaces import Limits, get_space, parse_count
-
-from .data import DATASETS
+from ._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
 from .errors import DiswotError
-from .init import INITS
-from .scoring import PRECISIONS
+
+if TYPE_CHECKING:  # the spaces (torch) are imported when a config is made, not when options are parsed
+    from diswot.spaces import Limits
 
 __all__ = [
     "CHANGEABLE_FIELDS",
@@ -22,6 +20,7 @@ __all__ = [
     "reference_size_for",
     "DEFAULT_PROXY",
     "DEFAULT_REFERENCE_SIZE",
+    "FIXED_FIELDS",
     "RECORDED_FIELDS",
     "SearchConfig",
     "TEACHER_FIELDS",
@@ -61,9 +60,18 @@ RECORDED_FIELDS = (
     "precision",
 )
 
-#: the fields ``--allow-change`` accepts: the recorded ones and ``max_flops`` (recorded when set);
-#: ``objectives`` cannot change, they fix the study's directions
-CHANGEABLE_FIELDS = (*RECORDED_FIELDS, "max_flops")
+#: recorded fields that fix what a trial's params and figures mean: the space (S0 params are not
+#: NB201 cells), the class count (the classifier, so the parameter count) and the probe image size
+#: (FLOPs and every score); ``--allow-change`` refuses them
+FIXED_FIELDS = {
+    "space": "the space decides what every trial's params mean",
+    "num_classes": "the class count decides each student's classifier, so its parameter count",
+    "image_size": "the image size decides each student's FLOPs and scores",
+}
+
+#: the fields ``--allow-change`` accepts: the recorded ones but :data:`FIXED_FIELDS`, and ``max_flops``
+#: (recorded when set); ``objectives`` cannot change, they fix the study's directions
+CHANGEABLE_FIELDS = (*(f for f in RECORDED_FIELDS if f not in FIXED_FIELDS), "max_flops")
 
 #: teacher fields recorded only when set (``teacher_fingerprint`` always, on new studies), so that
 #: studies created before them resume unchanged (:func:`diswot.storage.record_config`'s ``optional``)
@@ -111,6 +119,8 @@ class SearchConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from diswot.spaces import get_space
+
         get_space(self.space)  # raises UnknownNameError listing the valid names
         if self.dataset not in DATASETS:
             raise DiswotError(f"unknown --dataset {self.dataset!r}; valid: {', '.join(DATASETS)}")
@@ -145,6 +155,8 @@ class SearchConfig:
 
     def limits(self) -> Limits:
         """The hard limits: the given ones, else the space's defaults."""
+        from diswot.spaces import Limits, get_space
+
         default = get_space(self.space).default_limits
         return Limits(
             max_params=self.max_params if self.max_params is not None else default.max_params,
@@ -179,11 +191,20 @@ class SearchConfig:
 def _count(value: str | None, flag: str) -> int | None:
     if value is None:
         return None
+    from diswot.spaces import parse_count
+
     try:
         count: int | None = parse_count(value)
     except ValueError as exc:
         raise DiswotError(f"{flag}: {exc}") from None
     return count
+
+
+def _absolute(path: str | None) -> str | None:
+    """A path as the study records it: absolute, so that ``distill`` finds it from any folder."""
+    from pathlib import Path
+
+    return None if path is None else str(Path(path).expanduser().absolute())
 
 
 def _objectives(value: str | None) -> tuple[str, ...]:
@@ -203,7 +224,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
     return SearchConfig(
         space=args.space,
         teacher=args.teacher,
-        teacher_weights=get("teacher_weights"),
+        teacher_weights=_absolute(get("teacher_weights")),
         teacher_features=get("teacher_features"),
         teacher_classifier=get("teacher_classifier"),
         teacher_image_size=get("teacher_image_size"),

@@ -15,6 +15,7 @@ confirms 3 students (9 scorings) and one of 80 trials or more confirms 10 (30 sc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import replace
@@ -28,6 +29,7 @@ from .config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP
 if TYPE_CHECKING:  # the scoring side (torch) is imported only when a confirmation runs
     from diswot.spaces import Space
 
+    from .progress import StepProgress
     from .search import ScoringSetup
 
 __all__ = [
@@ -102,14 +104,14 @@ def confirm_scores(
     top: int = DEFAULT_CONFIRM_TOP,
     repeats: int = DEFAULT_CONFIRM_REPEATS,
     known: Mapping[str, float] | None = None,
+    progress: StepProgress | None = None,
 ) -> dict[str, float]:
     """Confirmed scores (mean over ``repeats``) of the ``top`` best distinct students of ``trials``.
 
-    ``known`` holds confirmed scores computed before (reused, not recomputed). A student whose
+    ``known`` holds confirmed scores computed before (reused, not recomputed); the students to
+    re-score are counted under ``progress`` (:mod:`.progress`). A student whose
     extra repeat fails to score is left out with a log line: it cannot be recommended.
     """
-    from diswot.proxies import ProxyError
-
     have = setup.config.repeats
     candidates = top_candidates(trials, top, same=student_of(setup.space))
     out = {a: float(v) for a, v in (known or {}).items() if a in {t.user_attrs["arch"] for t in candidates}}
@@ -120,6 +122,23 @@ def confirm_scores(
     if not todo:
         return out
     extra = _extra_setup(setup, repeats)
+    label = f"the pick: {len(todo)} students re-scored with {repeats} repeats"
+    with contextlib.nullcontext(lambda: None) if progress is None else progress(label, len(todo)) as advance:
+        _confirm_each(extra, todo, have, repeats, out, advance)
+    return out
+
+
+def _confirm_each(
+    extra: ScoringSetup,
+    todo: list[FrozenTrial],
+    have: int,
+    repeats: int,
+    out: dict[str, float],
+    advance: Callable[[], None],
+) -> None:
+    """Re-score ``todo`` into ``out`` (arch -> confirmed score), calling ``advance`` after each."""
+    from diswot.proxies import ProxyError
+
     scorer, proxy = extra.scorer, extra.scorer.proxy
     for t in todo:
         arch = t.user_attrs["arch"]
@@ -128,6 +147,8 @@ def confirm_scores(
         except ProxyError as exc:
             log.info("confirming trial %d left it out: %s", t.number, exc)
             continue
+        finally:
+            advance()
         if proxy.reference_terms:
             terms = {
                 k: (have * float(t.user_attrs[k]) + sum(r[k] for r in new)) / repeats for k in proxy.reference_terms
@@ -140,7 +161,6 @@ def confirm_scores(
             score = (have * float(t.values[0]) + sum(r["score"] for r in new)) / repeats
         if math.isfinite(score):
             out[arch] = float(score)
-    return out
 
 
 def confirmed_scores(study: optuna.Study) -> dict[str, Any] | None:
@@ -150,15 +170,21 @@ def confirmed_scores(study: optuna.Study) -> dict[str, Any] | None:
 
 
 def confirm_study(
-    study: optuna.Study, setup: ScoringSetup, *, top: int = DEFAULT_CONFIRM_TOP, repeats: int = DEFAULT_CONFIRM_REPEATS
+    study: optuna.Study,
+    setup: ScoringSetup,
+    *,
+    top: int = DEFAULT_CONFIRM_TOP,
+    repeats: int = DEFAULT_CONFIRM_REPEATS,
+    progress: StepProgress | None = None,
 ) -> dict[str, float]:
-    """Confirm the study's ``top`` best students (reusing stored confirmations) and store the result."""
+    """Confirm the study's ``top`` best students (reusing stored confirmations) and store the result;
+    the re-scoring shows under ``progress``."""
     if len(study.directions) != 1 or top < 1:
         return {}
     stored = confirmed_scores(study)
     known = stored["scores"] if stored and stored.get("repeats") == repeats else None
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    scores = confirm_scores(setup, trials, top=top, repeats=repeats, known=known)
+    scores = confirm_scores(setup, trials, top=top, repeats=repeats, known=known, progress=progress)
     if scores:
         study._storage.set_study_system_attr(study._study_id, CONFIRM_ATTR, {"repeats": repeats, "scores": scores})
     return scores

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from diswot.proxies import Batch
 
+from ._choices import DATASETS
 from .errors import DiswotError
 
 __all__ = [
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 #: a torchvision transform: an image (PIL or tensor) to a normalised tensor
 Transform = Callable[[Any], torch.Tensor]
 
-DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder", "synthetic")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -156,10 +156,42 @@ class SyntheticImages(Dataset[Any]):
 
 
 def _missing(name: str, data_dir: str | Path, why: str) -> DiswotError:
+    put = "put it there (or allow the download)" if name in ("cifar10", "cifar100") else "put the class folders there"
     return DiswotError(
-        f"dataset {name} is not available in --data-dir {str(data_dir)!r} ({why}); "
-        f"put it there (or allow the download), or use --dataset synthetic"
+        f"dataset {name} is not available in --data-dir {str(data_dir)!r} ({why}); {put}, or use --dataset synthetic"
     )
+
+
+def _unreadable(path: str, why: object) -> DiswotError:
+    return DiswotError(f"{path} is not an image that can be read ({why}); remove or replace it")
+
+
+def read_image(path: str) -> Any:
+    """ImageFolder's loader: the file as an RGB PIL image, or one line naming a file that is not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open(path, "rb") as f:
+            image = Image.open(f)
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise _unreadable(path, str(exc).split(" (")[0].strip() or type(exc).__name__) from None
+
+
+def check_images(dataset: Dataset[Any]) -> None:
+    """Refuse an ImageFolder holding a file that is not an image, before any training: each file's
+    header is read (PIL opens lazily: a few KB a file, not its pixels); the first bad file is named."""
+    from PIL import Image
+
+    samples = getattr(dataset, "samples", ())
+    for path, _ in samples:
+        try:
+            with Image.open(path):
+                pass
+        except Exception as exc:  # PIL raises many kinds for a broken file
+            raise _unreadable(path, str(exc).split(" (")[0].strip() or type(exc).__name__) from None
+    if samples:
+        log.info("%d image headers checked in %s", len(samples), getattr(dataset, "root", "?"))
 
 
 def load_dataset(
@@ -179,11 +211,16 @@ def load_dataset(
         except RuntimeError:
             if not download:
                 raise _missing(name, data_dir, "not found and --no-download was given") from None
+        existed = data_dir.exists()
         try:
             log.info("downloading %s to %s", name, data_dir)
             downloaded: Dataset[Any] = cls(str(data_dir), train=train, transform=transform, download=True)
             return downloaded
         except Exception as exc:  # no network: URLError, socket errors, ...
+            if not existed:  # the folder the failed download made: a refused command leaves nothing behind
+                import shutil
+
+                shutil.rmtree(data_dir, ignore_errors=True)
             raise _missing(name, data_dir, f"not found, and the download failed: {type(exc).__name__}") from None
     if name in ("imagenet", "imagefolder"):
         root = data_dir
@@ -194,7 +231,7 @@ def load_dataset(
         if not root.is_dir():
             raise _missing(name, data_dir, f"no folder {str(root)!r}")
         try:
-            folder: Dataset[Any] = torchvision.datasets.ImageFolder(str(root), transform=transform)
+            folder: Dataset[Any] = torchvision.datasets.ImageFolder(str(root), transform=transform, loader=read_image)
             return folder
         except (FileNotFoundError, RuntimeError) as exc:
             raise _missing(name, data_dir, str(exc).splitlines()[0]) from None
@@ -208,10 +245,16 @@ def num_classes_of(name: str, data_dir: str | Path | None, default: int) -> int:
         return info.num_classes
     if name == "synthetic":
         return default
-    return len(load_dataset(name, data_dir, train=True).classes)  # type: ignore[attr-defined]
+    classes = len(load_dataset(name, data_dir, train=True).classes)  # type: ignore[attr-defined]
+    if classes < 2:
+        raise DiswotError(
+            f"dataset {name} in --data-dir {str(data_dir or 'data')!r} has one class folder: scores and training "
+            "need two or more (train/<class>/*.png, one folder per class)"
+        )
+    return classes
 
 
-__all__ += ["num_classes_of"]
+__all__ += ["check_images", "num_classes_of", "read_image"]
 
 
 def probe_batches(
@@ -258,7 +301,10 @@ def _dataset_batches(
     data = load_dataset(dataset, data_dir, train=True, transform=transform)
     n = len(data)  # type: ignore[arg-type]
     if n < batch_size:
-        raise DiswotError(f"dataset {dataset} has {n} images, fewer than --batch-size {batch_size}")
+        raise DiswotError(
+            f"dataset {dataset} has {n} training images, fewer than --batch-size {batch_size}: the probe batch takes "
+            f"--batch-size distinct images; use --batch-size {n} or less, or add images"
+        )
     batches = []
     for r in range(repeats):
         g = torch.Generator().manual_seed(seed * 1000 + r)

@@ -6,10 +6,11 @@ from typing import Literal
 
 from torch import nn
 
+from ._choices import INITS
+
 __all__ = ["DEFAULT_INIT", "INITS", "initialise"]
 
 Init = Literal["gaussian", "kaiming", "normal", "torch"]
-INITS = ("gaussian", "kaiming", "normal", "torch")
 DEFAULT_INIT = "gaussian"
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Collection
+
 import optuna
 from rich import get_console
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from diswot.spaces import Limits
-
 from .confirm import confirmed_scores, recommended_trial
+
+if TYPE_CHECKING:
+    from diswot.spaces import Limits
 
 __all__ = ["fmt_count", "fmt_limits", "print_recommended", "print_top", "top_trials", "top_table"]
 
@@ -36,10 +39,23 @@ def fmt_limits(limits: Limits) -> str:
 
 
 def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTrial]:
-    """The ``n`` best COMPLETE trials, best first (by the first objective, the score)."""
+    """The ``n`` best distinct students (the earliest trial of each arch), in the order the pick uses:
+    confirmed scores first (the recommended student leads), then the score (the first objective)."""
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(trials, key=lambda t: t.values[0], reverse=reverse)[:n]
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    stored = confirmed_scores(study) if len(study.directions) == 1 else None
+    confirmed: dict[str, float] = stored["scores"] if stored else {}
+
+    def order(t: optuna.trial.FrozenTrial) -> tuple[int, float, float, int]:
+        score = confirmed.get(str(t.user_attrs.get("arch")))
+        return (score is None, sign * (score or 0.0), sign * float(t.values[0]), t.number)
+
+    seen: dict[str, optuna.trial.FrozenTrial] = {}
+    for t in sorted(trials, key=order):
+        seen.setdefault(str(t.user_attrs.get("arch", f"trial {t.number}")), t)
+        if len(seen) == n:
+            break
+    return list(seen.values())
 
 
 def _distilled(trials: list[optuna.trial.FrozenTrial]) -> bool:
@@ -47,14 +63,21 @@ def _distilled(trials: list[optuna.trial.FrozenTrial]) -> bool:
 
 
 def top_table(
-    study: optuna.Study, n: int = 10, title: str | None = None, *, terms: bool | None = None, arch: bool = True
+    study: optuna.Study,
+    n: int = 10,
+    title: str | None = None,
+    *,
+    terms: bool | None = None,
+    arch: bool = True,
+    leave_out: Collection[str] = (),
 ) -> Table:
     """A table of the best students: rank, trial, arch, score, (terms), params, FLOPs, (distillation).
 
     The score terms are shown when ``terms`` is True, or by default on consoles of 110+ columns;
     the distillation columns (``distill_top1``, ``distill_epochs``) once a listed trial is distilled.
     Arch strings are never wrapped (they are copied into other commands); ``arch=False`` leaves
-    them out, for :func:`print_top` to print below the table.
+    them out, for :func:`print_top` to print below the table; ``leave_out`` names columns to leave
+    out on a narrow console. No column is narrower than its header.
     """
     if terms is None:
         terms = get_console().width >= 110
@@ -63,8 +86,9 @@ def top_table(
     distill_cols = ["distill top-1", "distill epochs"] if _distilled(trials) else []
     stored = confirmed_scores(study) if len(study.directions) == 1 else None
     confirmed: dict[str, float] = stored["scores"] if stored else {}
-    confirm_cols = [f"confirmed ({stored['repeats']} repeats)"] if stored else []
-    table = Table(title=title or f"top {len(trials)} students of {study.study_name}")
+    confirm_cols = ["confirmed"] if stored else []
+    how = f", confirmed = mean of {stored['repeats']} repeats" if stored else ""
+    table = Table(title=title or f"top {len(trials)} distinct students of {study.study_name}{how}")
     for col in (
         "#",
         "trial",
@@ -76,7 +100,8 @@ def top_table(
         "FLOPs",
         *distill_cols,
     ):
-        table.add_column(col, justify="left" if col == "arch" else "right", no_wrap=True)
+        if col not in leave_out:
+            table.add_column(col, justify="left" if col == "arch" else "right", no_wrap=True, min_width=len(col))
     for i, t in enumerate(trials, 1):
         a = t.user_attrs
         distill = (
@@ -84,18 +109,28 @@ def top_table(
             if "distill_top1" in a
             else ["-", "-"]
         )
-        table.add_row(
-            str(i),
-            str(t.number),
-            *([str(a.get("arch", "?"))] if arch else []),
-            f"{t.values[0]:.5g}",
-            *([f"{confirmed[a['arch']]:.5g}" if a.get("arch") in confirmed else "-"] if confirm_cols else []),
-            *[f"{a[k]:.4g}" if k in a else "-" for k in term_cols],
-            fmt_count(a.get("params")),
-            fmt_count(a.get("flops")),
-            *(distill if distill_cols else []),
-        )
+        cells = {
+            "#": str(i),
+            "trial": str(t.number),
+            "arch": str(a.get("arch", "?")),
+            "score": f"{t.values[0]:.5g}",
+            "confirmed": f"{confirmed[a['arch']]:.5g}" if a.get("arch") in confirmed else "-",
+            **{k: f"{a[k]:.4g}" if k in a else "-" for k in term_cols},
+            "params": fmt_count(a.get("params")),
+            "FLOPs": fmt_count(a.get("flops")),
+            **dict(zip(distill_cols, distill)),
+        }
+        table.add_row(*(cells[c.header] for c in table.columns))  # type: ignore[index]
     return table
+
+
+#: what a narrow console leaves out first, step by step (the arch strings then go below the table)
+_NARROW = (
+    (),
+    ("semantic", "relation"),
+    ("semantic", "relation", "distill epochs"),
+    ("semantic", "relation", "distill epochs", "FLOPs"),
+)
 
 
 def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
@@ -103,12 +138,16 @@ def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
     if not top_trials(study, 1):
         console.print(f"no completed trials in study {study.study_name}", highlight=False)
         return
+
+    def fits(table: Table) -> bool:
+        return Measurement.get(console, console.options.update_width(10**6), table).maximum <= console.width
+
     table = top_table(study, n)
-    natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
-    if natural <= console.width:
+    if fits(table):
         console.print(table)
     else:
-        console.print(top_table(study, n, arch=False))
+        tables = [top_table(study, n, arch=False, leave_out=cols) for cols in _NARROW]
+        console.print(next((t for t in tables if fits(t)), tables[-1]))
         for i, t in enumerate(top_trials(study, n), 1):
             console.print(
                 f"{i}. trial {t.number}: {t.user_attrs.get('arch', '?')}", soft_wrap=True, highlight=False, markup=False

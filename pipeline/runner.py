@@ -34,9 +34,17 @@ from diswot.storage import (
 
 from ._options import storage_url
 from .confirm import confirm_study, pick_size
-from .config import CHANGEABLE_FIELDS, DEFAULT_PROXY, SearchConfig, reference_size_for, uses_reference
+from .config import (
+    CHANGEABLE_FIELDS,
+    DEFAULT_PROXY,
+    FIXED_FIELDS,
+    SearchConfig,
+    reference_size_for,
+    uses_reference,
+)
 from .errors import DiswotError
 from .notes import StudyNotes
+from .progress import StepProgress, steps
 from .objectives import check_directions, make_objective, name_metrics, search_constraint, study_directions
 from .search import TRIAL_ERRORS, ScoringSetup, attach_reference, make_sampler, make_scoring, name_objective
 from .workers import Interrupts, WorkerObjective, sampler_seed
@@ -181,6 +189,11 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
     for name in names:
         for part in name.split(","):
             field_name = part.strip().lstrip("-").replace("-", "_")
+            if field_name in FIXED_FIELDS:
+                raise DiswotError(
+                    f"--allow-change {part}: {field_name} can never change ({FIXED_FIELDS[field_name]}); "
+                    "search it in a new --study"
+                )
             if field_name in CHANGEABLE_FIELDS:
                 fields.add(field_name)
                 if field_name == "teacher":  # another teacher has another fingerprint and input
@@ -192,6 +205,18 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
                     f"--allow-change {part!r}: not a recorded field; valid: {', '.join(CHANGEABLE_FIELDS)}"
                 )
     return fields
+
+
+def _study_config(url: str, study_name: str) -> dict[str, Any]:
+    """The configuration recorded on the study in ``url``, empty when the storage or study does not
+    exist; creates nothing."""
+    from diswot.storage import StorageError
+
+    try:
+        backend = open_storage(url, must_exist=True)
+    except StorageError:
+        return {}
+    return _recorded(backend, study_name)
 
 
 def recorded_proxy(storage: optuna.storages.BaseStorage, study_name: str) -> str | None:
@@ -210,25 +235,38 @@ def _recorded(storage: optuna.storages.BaseStorage, study_name: str) -> dict[str
     return config if isinstance(config, dict) else {}
 
 
-def _sized_to_the_search(
-    config: SearchConfig, storage: optuna.storages.BaseStorage, study_name: str, n_trials: int | None
-) -> SearchConfig:
+def _sized_to_the_search(config: SearchConfig, recorded_config: dict[str, Any], n_trials: int | None) -> SearchConfig:
     """``config`` with its reference size resolved: the given one, the study's, or sized to ``n_trials``."""
     if config.reference_size is not None or not uses_reference(config.proxy):
         return config
-    recorded = _recorded(storage, study_name).get("reference_size")
+    recorded = recorded_config.get("reference_size")
     size = recorded if isinstance(recorded, int) else reference_size_for(n_trials)
     return replace(config, reference_size=size)
+
+
+def _as_recorded(config: dict[str, Any], stored: Any) -> dict[str, Any]:
+    """``config`` with the stored ``teacher_weights`` where both name the same file: studies made before
+    paths were recorded absolute hold the relative path they were given."""
+    import os
+
+    old, new = (
+        (stored or {}).get("teacher_weights") if isinstance(stored, dict) else None,
+        config.get("teacher_weights"),
+    )
+    if isinstance(old, str) and new and not os.path.isabs(old) and os.path.abspath(old) == new:
+        return {**config, "teacher_weights": old}
+    return config
 
 
 def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -> bool:
     """Record the configuration on a new study, or check it against a resumed one's; name the objectives."""
     objectives = setup.config.objectives
+    recorded = _as_recorded(setup.recorded(), study.user_attrs.get(CONFIG_ATTR))
     if CONFIG_ATTR not in study.user_attrs:  # a study from elsewhere: check it before writing to it
         check_directions(study, objectives)
     try:
         # studies made before the teacher's fingerprint was recorded resume without one
-        resumed: bool = record_config(study, setup.recorded(), mutable=mutable, optional=("teacher_fingerprint",))
+        resumed: bool = record_config(study, recorded, mutable=mutable, optional=("teacher_fingerprint",))
     except ConfigMismatchError as exc:
         raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
     check_directions(study, objectives)
@@ -243,7 +281,8 @@ def open_search(
     storage: str | None = None,
     options: WorkerOptions = WorkerOptions(),
     *,
-    on_reference: Callable[[SearchConfig], None] | None = None,
+    on_reference: Callable[[SearchConfig, bool], None] | None = None,
+    progress: StepProgress | None = None,
     n_trials: int | None = None,
     teacher: nn.Module | None = None,
 ) -> OpenSearch:
@@ -252,11 +291,11 @@ def open_search(
     ``storage`` is a storage URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``). The
     configuration is recorded on a new study, or checked against the study's record (a mismatch
     raises :class:`~diswot.storage.ConfigMismatchError` with the diff); a rank-aggregated score
-    gets its reference sample (``on_reference`` is called before a new one is scored); trials of
-    dead workers are failed and re-queued. ``n_trials``, the trials this run adds, sizes the
-    reference sample of a new study (:func:`~.config.reference_size_for`). ``teacher`` is a module
-    to use as the teacher, named ``config.teacher`` (its fingerprint is recorded, so another module
-    under the name is refused).
+    gets its reference sample (``on_reference(config, reused)`` is called first: ``reused`` when the
+    study has it stored; a new one is scored under ``progress``); trials of dead workers are failed
+    and re-queued. ``n_trials``, the trials this run adds, sizes the reference sample of a new study
+    (:func:`~.config.reference_size_for`). ``teacher`` is a module to use as the teacher, named
+    ``config.teacher`` (its fingerprint is recorded, so another module under the name is refused).
     """
     install_log_masking()
     url = storage_url(storage)
@@ -264,6 +303,13 @@ def open_search(
     parsed = parse_storage_url(url)
     retry = RetryStaleTrial(max_retry=options.max_retry)
     native = parsed.kind == "rdb" and options.heartbeat is not None
+    recorded = _study_config(url, options.study_name)
+    if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
+        config = replace(config, proxy=recorded.get("proxy") or config.proxy or DEFAULT_PROXY)
+    config = _sized_to_the_search(config, recorded, n_trials)
+    # teacher, data, limits and probe batch are checked before the storage is created: a refused
+    # search leaves nothing behind
+    setup = make_scoring(config, teacher=teacher)
     backend = open_storage(
         url,
         heartbeat_interval=options.heartbeat if native else None,
@@ -271,10 +317,6 @@ def open_search(
         stale_trial_callback=retry if native else None,
         async_commit=True,  # a trial's small writes are not flushed to the disk one by one
     )
-    if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
-        config = replace(config, proxy=recorded_proxy(backend, options.study_name) or config.proxy or DEFAULT_PROXY)
-    config = _sized_to_the_search(config, backend, options.study_name, n_trials)
-    setup = make_scoring(config, teacher=teacher)
     seed = sampler_seed(config.seed, options.worker_index)
     sampler = make_sampler(
         config.sampler,
@@ -295,12 +337,31 @@ def open_search(
         load_if_exists=True,
     )
     resumed = _record_study(study, setup, mutable)
-    if setup.scorer.proxy.reference_terms and on_reference is not None:
-        on_reference(config)
-    attach_reference(setup, study)
+    _study_reference(study, setup, on_reference, progress)
     log.info("worker %d: study %s in %s, sampler seed %d", options.worker_index, options.study_name, parsed, seed)
     stale = fail_stale_trials(study, grace_period=options.grace, retry=retry)
     return OpenSearch(study, setup, options, str(parsed), native, retry, resumed, stale)
+
+
+def _study_reference(
+    study: optuna.Study,
+    setup: ScoringSetup,
+    on_reference: Callable[[SearchConfig, bool], None] | None,
+    progress: StepProgress | None,
+) -> None:
+    """Attach the study's reference sample: the stored one (reused), or a new one scored under ``progress``."""
+    if not setup.scorer.proxy.reference_terms:
+        return
+    from .reference import REFERENCE_ATTR
+
+    reused = REFERENCE_ATTR in study._storage.get_study_system_attrs(study._study_id)
+    if on_reference is not None:
+        on_reference(setup.config, reused)
+    if reused or progress is None:
+        attach_reference(setup, study)
+        return
+    with progress(f"{setup.config.proxy}: reference sample", setup.config.reference_size or 0) as advance:
+        attach_reference(setup, study, on_arch=advance)
 
 
 class _QuietKnownFailures(logging.Filter):
@@ -410,6 +471,7 @@ def run_search(
     study_name: str = "diswot",
     callbacks: Sequence[TrialCallback] = (),
     teacher: nn.Module | None = None,
+    progress: bool = True,
     **options: Any,
 ) -> optuna.Study:
     """Run (or resume) a DisWOT search of ``n_trials`` trials in ``storage`` and return its study.
@@ -417,15 +479,17 @@ def run_search(
     ``storage`` is a storage URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``);
     ``options`` are the :class:`WorkerOptions` (``max_trials``, ``heartbeat``, ``note_every``,
     ``allow_change``, ...). ``teacher`` is an ``nn.Module`` to distil from, named by ``config.teacher``
-    (README, "Teachers"): its features and classifier are found as for ``--teacher``. Many
-    processes may run it on one study: each is a worker. Ctrl-C
+    (README, "Teachers"): its features and classifier are found as for ``--teacher``. ``progress``
+    shows the reference sample and the pick on stderr (a bar on a terminal, else a line every 30 s).
+    Many processes may run it on one study: each is a worker. Ctrl-C
     (or SIGTERM) fails the running trial, so nothing stays RUNNING, and raises
     :class:`KeyboardInterrupt`.
     """
     if n_trials < 1:
         raise DiswotError(f"--n-trials must be >= 1, got {n_trials}")
     worker = WorkerOptions(study_name=study_name, **options)
-    run = open_search(config, storage, worker, n_trials=n_trials, teacher=teacher)
+    shown = _stderr_steps() if progress else None
+    run = open_search(config, storage, worker, progress=shown, n_trials=n_trials, teacher=teacher)
     if run.capped():
         return run.study
     notes = StudyNotes(run.study, run.note_config(), every=worker.note_every) if worker.note_every else None
@@ -438,14 +502,22 @@ def run_search(
         finally:
             if notes is not None:
                 notes.write()
-    confirm_search(run)
+    confirm_search(run, progress=shown)
     return run.study
 
 
-def confirm_search(run: OpenSearch) -> dict[str, float]:
+def _stderr_steps() -> StepProgress:
+    """:func:`~.progress.steps` on stderr, for :func:`run_search`."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return lambda label, total: steps(console, label, total)
+
+
+def confirm_search(run: OpenSearch, *, progress: StepProgress | None = None) -> dict[str, float]:
     """The pick (:mod:`.confirm`): re-score the study's best students; their confirmed scores."""
     config = run.config
     top = pick_size(run.study, config.confirm_top)
     if len(run.study.directions) != 1 or top < 1:
         return {}
-    return confirm_study(run.study, run.setup, top=top, repeats=config.confirm_repeats)
+    return confirm_study(run.study, run.setup, top=top, repeats=config.confirm_repeats, progress=progress)

@@ -12,13 +12,13 @@ import torch
 from diswot.proxies import Batch, FlopHooks, Proxy, Reference, TeacherContext, finite
 from diswot.spaces import FeatureNetwork, Space
 
+from ._choices import PRECISIONS
 from .init import initialise
 from .errors import ProxyError
 
 __all__ = ["PRECISIONS", "ScoreResult", "Scorer", "resolve_device"]
 
 #: scoring precisions: ``fp32`` (default), ``tf32`` (TF32 matmuls/convs on CUDA), ``bf16`` (autocast)
-PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def resolve_device(device: str = "auto") -> torch.device:

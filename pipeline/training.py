@@ -37,8 +37,9 @@ from .checkpoint import (
     set_rng_state,
     to_jsonable,
 )
-from .data import DatasetInfo, SyntheticImages, eval_transform, load_dataset, train_transform
+from .data import DatasetInfo, SyntheticImages, check_images, eval_transform, load_dataset, read_image, train_transform
 from .distributed import DistEnv, all_gather_objects, all_reduce_sum, barrier
+from ._choices import RESULTS_NAME
 from .errors import DiswotError
 from .kd import KDLoss, TeacherInput
 from .teachers import Teacher, teacher_spec
@@ -58,7 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RESULTS_NAME = "results.json"
 
 #: config fields that may change when resuming (they do not change what is being trained)
 RESUME_MUTABLE = ("epochs", "workers", "amp", "channels_last", "world_size", "data_dir", "val_dir", "device")
@@ -260,7 +260,9 @@ def make_datasets(
         if not Path(val_dir).is_dir():
             raise DiswotError(f"--val-dir {str(val_dir)!r} is not a folder of class folders")
         try:
-            val_set: Dataset[Any] = torchvision.datasets.ImageFolder(str(val_dir), transform=eval_transform(info))
+            val_set: Dataset[Any] = torchvision.datasets.ImageFolder(
+                str(val_dir), transform=eval_transform(info), loader=read_image
+            )
         except (FileNotFoundError, RuntimeError) as exc:
             raise DiswotError(f"--val-dir {str(val_dir)!r}: {str(exc).splitlines()[0]}") from None
     else:
@@ -277,6 +279,13 @@ def make_datasets(
     num_classes = info.num_classes or len(train_classes or [])
     if num_classes < 1:
         raise DiswotError(f"cannot tell the number of classes of {info.name} in {data_dir!r}")
+    if num_classes == 1:
+        raise DiswotError(
+            f"{info.name} in {str(data_dir)!r} has one class folder: a classifier needs two or more "
+            "(data/train/<class>/*.png, one folder per class)"
+        )
+    for dataset in (train_set, val_set):  # a file that is not an image is named before any training starts
+        check_images(dataset)
     return train_set, val_set, num_classes
 
 

@@ -20,9 +20,11 @@ journal file, and a plain path to an SQLite file is refused with the ``sqlite://
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
+import random
 import re
 import socket
 import time
@@ -63,6 +65,21 @@ _DRIVERS: tuple[tuple[str, str, str], ...] = (
     ("rediss", "redis", "pip install 'diswot[redis]'"),
     ("grpc", "grpc", "pip install 'diswot[grpc]'"),
 )
+
+
+#: the schemes a storage URL may start with (an SQL scheme may add ``+driver``)
+SCHEMES = ("sqlite", "postgresql", "mysql", "mariadb", "journal", "redis", "rediss", "grpc")
+
+
+def _unknown_scheme(url: str, scheme: str) -> StorageError:
+    """The error for a scheme no backend reads, with the closest valid one."""
+    base = scheme.split("+", 1)[0]
+    close = difflib.get_close_matches(base, SCHEMES, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]}://? " if close else ""
+    return StorageError(
+        f"unknown storage scheme {base}:// in {mask_url(url)!r}; {hint}valid schemes: {', '.join(SCHEMES)} "
+        f"({_EXAMPLES.removeprefix('use ')})"
+    )
 
 
 #: URL scheme without a driver -> (module, driver to name) in order of preference; None: SQLAlchemy's default
@@ -161,6 +178,8 @@ def parse_storage_url(url: str | None) -> StorageURL:
     if scheme:
         if not re.fullmatch(r"[a-z][a-z0-9+.\-]*", scheme):
             raise StorageError(f"cannot read storage URL {mask_url(url)!r}; {_EXAMPLES}")
+        if scheme.split("+", 1)[0] not in SCHEMES:
+            raise _unknown_scheme(url, scheme)
         return StorageURL(url=url, kind="rdb", target=url)
     # a plain path, as optuna-dashboard reads it
     if os.path.isfile(url) and _is_sqlite_file(url):
@@ -221,6 +240,11 @@ def _open_rdb(
         path = url[len("sqlite:///") :]
         if path and path != ":memory:" and not os.path.exists(path):
             raise StorageError(f"no SQLite database at {path}; check --storage")
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+        folder = os.path.dirname(os.path.abspath(path)) if path and path != ":memory:" else ""
+        if folder and not os.path.isdir(folder):
+            raise StorageError(f"cannot create SQLite database {path}: folder {folder} does not exist")
     kwargs: dict[str, Any] = {}
     if heartbeat_interval is not None:
         kwargs.update(
@@ -237,7 +261,8 @@ def _open_rdb(
         )
     if async_commit and _scheme(url) in ("postgresql+psycopg2", "postgresql+psycopg"):
         engine_kwargs["connect_args"]["options"] = "-c synchronous_commit=off"
-    for attempt in range(3):
+    attempts = 6  # workers started together on a fresh database race to create the tables and the version row
+    for attempt in range(attempts):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -248,12 +273,63 @@ def _open_rdb(
         except Exception as exc:  # sqlalchemy raises many kinds of errors for bad URLs and servers
             text = str(exc).lower()
             # Workers that start together on a fresh database race to create the tables.
-            if attempt < 2 and ("already exists" in text or "duplicate" in text):
+            if attempt < attempts - 1 and not must_exist and _missing_database(exc):
+                _create_database(url, engine_kwargs)
+                continue
+            if attempt < attempts - 1 and any(
+                race in text for race in ("already exists", "duplicate", "unique constraint", "database is locked")
+            ):
                 log.debug("retrying storage creation after %s", mask_url(_first_line(exc)))
-                time.sleep(0.5 + attempt)
+                time.sleep(0.2 + 0.3 * attempt + random.random() * 0.3)
                 continue
             raise StorageError(f"cannot open storage {mask_url(url)}: {_scrub(_first_line(exc), url)[:300]}") from None
     raise AssertionError("unreachable")
+
+
+def _missing_database(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server has no database of the URL's name (PostgreSQL, MySQL/MariaDB)."""
+    text = str(exc)
+    return bool(re.search(r'database "[^"]*" does not exist|Unknown database', text))
+
+
+def _database_hint(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    return (
+        f"the server has no database {name!r}: create it (PostgreSQL: createdb {name}; MySQL: CREATE DATABASE {name}), "
+        "or let diswot search create it"
+    )
+
+
+def _create_database(url: str, engine_kwargs: dict[str, Any]) -> None:
+    """Create the database named in ``url`` on its server (``search`` creates missing storage)."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        raise StorageError(f"cannot open storage {mask_url(url)}: {_database_hint(url)}")
+    # the server's maintenance database (PostgreSQL) or none (MySQL); URL.set ignores None
+    server = parsed._replace(database="postgres" if parsed.get_backend_name() == "postgresql" else None)
+    kwargs = {k: v for k, v in engine_kwargs.items() if k != "connect_args"}
+    kwargs["connect_args"] = {"connect_timeout": 10}
+    engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT", **kwargs)
+    quote = '"' if parsed.get_backend_name() == "postgresql" else "`"
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f"CREATE DATABASE {quote}{name}{quote}"))
+        log.warning("created database %s on %s", name, mask_url(url))
+    except Exception as exc:
+        if "already exists" in str(exc) or "database exists" in str(exc):  # another worker created it
+            return
+        raise StorageError(
+            f"cannot create database {name!r} for storage {mask_url(url)}: {_scrub(_first_line(exc), url)[:200]}; "
+            "create it yourself (createdb, or CREATE DATABASE)"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def _has_studies_table(url: str, engine_kwargs: dict[str, Any]) -> bool:
@@ -267,6 +343,8 @@ def _has_studies_table(url: str, engine_kwargs: dict[str, Any]) -> bool:
         finally:
             engine.dispose()
     except Exception as exc:  # bad URLs and unreachable servers: many kinds of errors
+        if _missing_database(exc):
+            raise StorageError(f"cannot open storage {mask_url(url)}: {_database_hint(url)}") from None
         raise StorageError(f"cannot open storage {mask_url(url)}: {_scrub(_first_line(exc), url)[:300]}") from None
 
 

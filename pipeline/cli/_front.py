@@ -8,7 +8,6 @@ import json
 import optuna
 from rich.console import Console
 
-from ..pareto import budget_best, front_rows, front_table, objectives_of, pareto_front, parse_budget
 from ..report import fmt_count
 
 __all__ = ["add_front_options", "show_front"]
@@ -27,6 +26,15 @@ def add_front_options(p: argparse.ArgumentParser) -> None:
 def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) -> int | None:
     """Print the front or the best student within ``--budget`` and return the exit status
     (1: no student fits the budget); ``None`` when neither was asked for."""
+    from ..pareto import budget_best, front_rows, front_table, objectives_of, pareto_front, parse_budget
+
+    if args.pareto and len(study.directions) == 1:
+        from ..errors import DiswotError
+
+        raise DiswotError(
+            f"study {study.study_name!r} has one objective (the score), so it has no Pareto front: search a new "
+            "--study with --objectives score,params (or flops, latency), or leave out --pareto for its best students"
+        )
     if args.budget:
         budget = parse_budget(args.budget)
         trial, source = budget_best(study, budget)

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..data import DATASETS, dataset_info
-from ..distributed import DistEnv, init_distributed, shutdown
+from .._choices import CHECKPOINT_NAME, DATASETS, RESULTS_NAME
+from .._options import Bounded
 from ..errors import DiswotError
 from ..presets import PRESETS, Preset, preset_for
-from ..scoring import resolve_device
-from ..training import (
-    CHECKPOINT_NAME,
-    RESULTS_NAME,
-    TrainConfig,
-    TrainResult,
-    describe_model,
-    format_record,
-    make_datasets,
-    resolve_amp,
-)
+from ..progress import LOG_EVERY_SECONDS
 from ._console import console
+
+if TYPE_CHECKING:  # training (torch) is imported when the command runs, not when options are parsed
+    from ..distributed import DistEnv
+    from ..training import TrainConfig, TrainResult
 
 __all__ = ["RichReporter", "add_training_options", "reporter_for", "resolve_run", "summary_line"]
 
@@ -39,38 +33,60 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
     d.add_argument("--dataset", default=None, choices=TRAIN_DATASETS, help="training data (default cifar100)")
     d.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
     d.add_argument("--val-dir", metavar="DIR", help="evaluate on this ImageFolder instead of the test/val split")
-    d.add_argument("--image-size", type=int, help="input resolution (default: the dataset's; ImageFolder: the model's)")
-    d.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation mean")
-    d.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation std")
+    d.add_argument(
+        "--image-size",
+        type=Bounded(at_least=8),
+        help="input resolution (default: the dataset's; ImageFolder: the model's)",
+    )
+    d.add_argument("--mean", type=Bounded(float), nargs=3, metavar=("R", "G", "B"), help="normalisation mean")
+    d.add_argument("--std", type=Bounded(float, above=0), nargs=3, metavar=("R", "G", "B"), help="normalisation std")
     r = p.add_argument_group("recipe (defaults from --preset)")
     r.add_argument(
         "--preset", default="auto", choices=("auto", *PRESETS), help="auto: cifar for <= 64 px, else imagenet"
     )
-    r.add_argument("--epochs", type=int, help="epochs (cifar 240, imagenet 90)")
+    r.add_argument("--epochs", type=Bounded(at_least=1), help="epochs (cifar 240, imagenet 90)")
     r.add_argument(
-        "--batch-size", type=int, help="global batch size, split over torchrun processes (cifar 64, imagenet 256)"
+        "--batch-size",
+        type=Bounded(at_least=1),
+        help="global batch size, split over torchrun processes (cifar 64, imagenet 256)",
     )
-    r.add_argument("--lr", type=float, help="initial learning rate (cifar 0.05, imagenet 0.1)")
-    r.add_argument("--momentum", type=float, help="SGD momentum (0.9)")
-    r.add_argument("--weight-decay", type=float, help="weight decay (cifar 5e-4, imagenet 1e-4)")
+    r.add_argument("--lr", type=Bounded(float, above=0), help="initial learning rate (cifar 0.05, imagenet 0.1)")
+    r.add_argument("--momentum", type=Bounded(float, at_least=0), help="SGD momentum (0.9)")
+    r.add_argument("--weight-decay", type=Bounded(float, at_least=0), help="weight decay (cifar 5e-4, imagenet 1e-4)")
     r.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
-    r.add_argument("--milestones", type=int, nargs="+", metavar="EPOCH", help="lr decay epochs (cifar 150 180 210)")
-    r.add_argument("--lr-step", type=int, metavar="N", help="decay the lr every N epochs instead (imagenet 30)")
-    r.add_argument("--lr-decay", type=float, help="lr factor at each milestone (0.1)")
+    r.add_argument(
+        "--milestones", type=Bounded(at_least=1), nargs="+", metavar="EPOCH", help="lr decay epochs (cifar 150 180 210)"
+    )
+    r.add_argument(
+        "--lr-step", type=Bounded(at_least=1), metavar="N", help="decay the lr every N epochs instead (imagenet 30)"
+    )
+    r.add_argument("--lr-decay", type=Bounded(float, above=0), help="lr factor at each milestone (0.1)")
     if kd:
         k = p.add_argument_group("knowledge distillation (Eq. 1: gamma*CE + alpha*rho^2*KL)")
-        k.add_argument("--kd-gamma", type=float, help="weight of the label cross-entropy (cifar 0.1, imagenet 1)")
-        k.add_argument("--kd-alpha", type=float, help="weight of the KL term (cifar 0.9, imagenet 3)")
         k.add_argument(
-            "--kd-rho", "--temperature", dest="kd_rho", type=float, help="temperature rho (cifar 4, imagenet 1)"
+            "--kd-gamma",
+            type=Bounded(float, at_least=0),
+            help="weight of the label cross-entropy (cifar 0.1, imagenet 1)",
+        )
+        k.add_argument(
+            "--kd-alpha", type=Bounded(float, at_least=0), help="weight of the KL term (cifar 0.9, imagenet 3)"
+        )
+        k.add_argument(
+            "--kd-rho",
+            "--temperature",
+            dest="kd_rho",
+            type=Bounded(float, above=0),
+            help="temperature rho (cifar 4, imagenet 1)",
         )
     x = p.add_argument_group("run")
     x.add_argument(
         "--out", required=True, metavar="DIR", help=f"run folder: {CHECKPOINT_NAME} (every epoch) and {RESULTS_NAME}"
     )
     x.add_argument("--resume", action="store_true", help=f"continue from DIR/{CHECKPOINT_NAME}")
-    x.add_argument("--seed", type=int, default=0, help="seed of init, data order and augmentation (default 0)")
-    x.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    x.add_argument(
+        "--seed", type=Bounded(at_least=0), default=0, help="seed of init, data order and augmentation (default 0)"
+    )
+    x.add_argument("--workers", type=Bounded(at_least=0), default=0, help="DataLoader worker processes (default 0)")
     x.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto; torchrun: cuda:LOCAL_RANK)")
     x.add_argument(
         "--amp",
@@ -85,8 +101,29 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
         help="channels_last memory format (auto: on CUDA)",
     )
     x.add_argument(
-        "--log-every", type=int, default=10, metavar="N", help="update the progress every N batches (default 10)"
+        "--log-every",
+        type=Bounded(at_least=1),
+        default=10,
+        metavar="N",
+        help="update the progress every N batches (default 10)",
     )
+
+
+def check_out_dir(out: str | Path) -> None:
+    """Refuse an ``--out`` folder that cannot be written, before any data is read or trained on."""
+    import os
+    import tempfile
+
+    folder = Path(out).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".diswot-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DiswotError(
+            f"--out {str(out)!r} cannot be written ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
 
 
 def resolve_run(
@@ -105,8 +142,16 @@ def resolve_run(
     ``teacher`` set means distillation: the KD weights come from the flags or the preset.
     ``synthetic_classes``: the class count of ``--dataset synthetic`` (default 100, as CIFAR-100).
     """
+    import torch
+
+    from ..data import dataset_info
+    from ..distributed import init_distributed, shutdown
+    from ..scoring import resolve_device
+    from ..training import TrainConfig, describe_model, make_datasets, resolve_amp
+
     if args.log_every < 1:
         raise DiswotError(f"--log-every must be >= 1, got {args.log_every}")
+    check_out_dir(args.out)
     dataset = args.dataset or dataset_default
     image_size = args.image_size
     if image_size is None and dataset in ("imagefolder", "synthetic"):
@@ -177,7 +222,7 @@ class RichReporter:
     """A rich progress bar (epoch, batch, loss, accuracy) and one printed line per epoch."""
 
     def __init__(self, console: Console, title: str) -> None:
-        self.console = console
+        self.console, self.title = console, title
         self.progress = Progress(
             TextColumn(f"[bold blue]{title}[/bold blue] epoch {{task.fields[epoch]}}"),
             BarColumn(),
@@ -189,6 +234,9 @@ class RichReporter:
         )
         self.task: Any = None
         self.epochs = 0
+        self.epoch = ""
+        self.batches = 0
+        self.last_line = time.monotonic()
 
     def __enter__(self) -> "RichReporter":
         self.progress.__enter__()
@@ -200,6 +248,7 @@ class RichReporter:
     def epoch_start(self, epoch: int, epochs: int, batches: int) -> None:  # noqa: D102
         self.epochs = epochs
         label = f"{epoch}/{epochs}"
+        self.epoch, self.batches = label, batches
         if self.task is None:
             self.task = self.progress.add_task("train", total=batches, epoch=label, loss="-", acc="-")
         else:
@@ -207,8 +256,16 @@ class RichReporter:
 
     def batch(self, done: int, loss: float, acc: float) -> None:  # noqa: D102
         self.progress.update(self.task, completed=done, loss=f"{loss:.4f}", acc=f"{100 * acc:.1f}%")
+        if not self.console.is_terminal and time.monotonic() - self.last_line >= LOG_EVERY_SECONDS:
+            self.last_line = time.monotonic()  # in a log the bar shows nothing: a line every 30 s
+            self.console.print(
+                f"{self.title} epoch {self.epoch}: batch {done}/{self.batches}, loss {loss:.4f}, acc {100 * acc:.1f}%",
+                highlight=False,
+            )
 
     def epoch_end(self, record: dict[str, Any]) -> None:  # noqa: D102
+        from ..training import format_record
+
         self.progress.console.print(format_record(record, self.epochs), highlight=False)
 
 

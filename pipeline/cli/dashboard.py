@@ -11,7 +11,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from diswot.storage import install_log_masking, open_storage, parse_storage_url
 
-from .._options import add_artifact_dir_option, add_storage_option, default_artifact_dir
+from .._options import Bounded, add_artifact_dir_option, add_storage_option, default_artifact_dir
 from ..errors import DiswotError
 from ..workers import sigterm_as_interrupt
 from ._console import console
@@ -27,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_storage_option(p)
     add_artifact_dir_option(p, what="e.g. distilled checkpoints to download")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    p.add_argument(
+        "--port", type=Bounded(at_least=0, at_most=65535), default=8080, help="port (default 8080; 0 picks a free one)"
+    )
     p.set_defaults(run=run)
 
 

@@ -12,25 +12,23 @@ import argparse
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
 
-from diswot.spaces import get_space
 from diswot.storage import CONFIG_ATTR, mask_url, open_storage
 
-from .._options import add_artifact_dir_option, add_storage_options, add_teacher_options, default_artifact_dir
-from ..checkpoint import weights_path
+from .._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options, default_artifact_dir
 from ..errors import DiswotError
 from ..confirm import recommended_trial
 from ..report import top_trials
-from ..data import dataset_info
-from ..teachers import load_teacher
-from ..training import TrainResult, seed_everything, teacher_for_training, train_model
 from ._console import console
 from ._study import load_existing_study
 from ._training import add_training_options, reporter_for, resolve_run, summary_line
+
+if TYPE_CHECKING:  # training (torch) is imported when the command runs, not when options are parsed
+    from ..training import TrainResult
 
 __all__ = ["DISTILL_ATTRS", "add_parser", "default_artifact_dir", "run", "write_trial_results"]
 
@@ -50,7 +48,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_storage_options(p, study_required=True)
     p.add_argument(
-        "--trial", type=int, metavar="N", help="trial number to distil (default: the trial the search recommends)"
+        "--trial",
+        type=Bounded(at_least=0),
+        metavar="N",
+        help="trial number to distil (default: the trial the search recommends)",
     )
     add_teacher_options(p, from_study=True)
     p.add_argument("--space", help="search space (default: the study's)")
@@ -77,12 +78,17 @@ def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenT
     return trial
 
 
-def _teacher_weights_path(value: str | None) -> str:
+def _teacher_weights_path(given: str | None, recorded: str | None) -> str:
+    from ..checkpoint import weights_path
+
+    value = given or recorded
     if value is None:
         raise DiswotError(
             "distillation needs a trained teacher: pass --teacher-weights PATH "
             "(make one with: diswot train --model <teacher> --out DIR)"
         )
+    if given is None:  # say where the path came from: the study, not a flag the user passed
+        return str(weights_path(value, option="the study's recorded teacher_weights (pass --teacher-weights PATH)"))
     return str(weights_path(value))
 
 
@@ -145,6 +151,12 @@ def _check_fingerprint(fingerprint: str, recorded: dict[str, Any], name: str) ->
 
 def run(args: argparse.Namespace) -> int:
     """Distil the chosen trial's student and record the result on the trial."""
+    from diswot.spaces import get_space
+
+    from ..data import dataset_info
+    from ..teachers import load_teacher
+    from ..training import seed_everything, teacher_for_training, train_model
+
     study = load_existing_study(args.storage, args.study)
     recorded: dict[str, Any] = dict(study.user_attrs.get(CONFIG_ATTR) or {})
     trial = _pick_trial(study, args.trial)
@@ -161,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             f"trial {trial.number} records arch {recorded_arch!r} but its params give {space.encode(arch)!r} in "
             f"space {space.name}; pass the study's --space"
         )
-    weights = _teacher_weights_path(args.teacher_weights or recorded.get("teacher_weights"))
+    weights = _teacher_weights_path(args.teacher_weights, recorded.get("teacher_weights"))
     recorded_dataset = recorded.get("dataset")
     dataset_default = recorded_dataset or "cifar100"
     image_hint = recorded.get("image_size") or space.image_size

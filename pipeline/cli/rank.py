@@ -7,20 +7,21 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
 import numpy as np
 from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .._options import add_scoring_options
-from ..benchmark_truth import benchmark_truth, is_benchmark_spec, sample_indices
-from ..config import config_from_args
+from .._options import Bounded, add_scoring_options
+from ..config import DEFAULT_REFERENCE_SIZE, config_from_args
 from ..errors import DiswotError
-from ..ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
-from ..search import ScoringSetup, attach_reference, make_scoring
+from ..progress import steps
 from ._console import console
+
+if TYPE_CHECKING:  # the scoring side (torch) is imported when the command runs, not when options are parsed
+    from ..ranking import GroundTruth, ProxyRanking
+    from ..search import ScoringSetup
 
 __all__ = ["add_parser", "run"]
 
@@ -44,11 +45,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "CIFAR-10 accuracy (--space macro): macro:cifar10",
     )
     p.add_argument(
-        "--sample", type=int, metavar="N", help="rank a seeded sample of N architectures (--seed) of the ground truth"
+        "--sample",
+        type=Bounded(at_least=3, why=" (a ranking needs 3 architectures)"),
+        metavar="N",
+        help="rank a seeded sample of N architectures (--seed) of the ground truth",
     )
     p.add_argument("--proxies", help="comma-separated proxy names (default: every registered proxy)")
     add_scoring_options(p, leave_out=("proxy",))  # --proxies names the scores
-    p.add_argument("--top-k", type=int, help="k of precision@k and best-rank@k (default: the top 10%%)")
+    p.add_argument("--top-k", type=Bounded(at_least=1), help="k of precision@k and best-rank@k (default: the top 10%%)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     p.add_argument(
         "--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)"
@@ -76,6 +80,9 @@ def _proxy_names(text: str | None) -> list[str]:
 
 def _ground_truth(spec: str, space: Any, sample: int | None, seed: int) -> GroundTruth:
     """The CSV file or packaged benchmark ``spec``, or a seeded sample of it."""
+    from ..benchmark_truth import benchmark_truth, is_benchmark_spec, sample_indices
+    from ..ranking import GroundTruth, load_ground_truth
+
     if is_benchmark_spec(spec):
         return benchmark_truth(spec, space, sample=sample, seed=seed)
     truth = load_ground_truth(Path(spec), space)
@@ -164,6 +171,8 @@ def _plot(directory: Path, res: ProxyRanking, truth: GroundTruth) -> Path:
 
 def _regret(res: ProxyRanking, truth: GroundTruth, params: np.ndarray) -> dict[str, Any] | None:
     """Budget regret of ``res``'s scores (archs that failed left out); stored in its metrics too."""
+    from ..ranking import budget_regret
+
     keep = [i for i, name in enumerate(truth.names) if res.scores[name] is not None]
     if len(keep) < 3:
         res.metrics.update(regret_mean=None, regret_max=None)
@@ -207,6 +216,9 @@ def run(args: argparse.Namespace) -> int:
     """Score the ground truth with every proxy and report the rank correlations."""
     from diswot.spaces import get_space
 
+    from ..ranking import METRICS, default_top_k, rank_proxy
+    from ..search import attach_reference, make_scoring
+
     space = get_space(args.space)  # UnknownNameError lists the spaces
     proxies = _proxy_names(args.proxies)
     _check_plot(args.plot)
@@ -216,25 +228,13 @@ def run(args: argparse.Namespace) -> int:
     top_k = min(args.top_k or default_top_k(len(truth)), len(truth))
     base = replace(config_from_args(args), proxy=proxies[0])
     results: list[ProxyRanking] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("scoring", total=len(truth) * len(proxies))
-        for name in proxies:
-            progress.update(task, description=f"scoring {name}")
-            setup = make_scoring(replace(base, proxy=name))
-            if setup.scorer.proxy.reference_terms:
-                progress.update(task, description=f"scoring {name}'s reference sample")
-                attach_reference(setup)
-                progress.update(task, description=f"scoring {name}")
-            results.append(
-                rank_proxy(
-                    name,
-                    truth,
-                    _per_repeat(setup),
-                    top_k=top_k,
-                    on_arch=lambda: progress.advance(task),
-                )
-            )
+    for i, name in enumerate(proxies, 1):  # a bar per step on a terminal, a line every 30 s in a log
+        setup = make_scoring(replace(base, proxy=name))
+        if setup.scorer.proxy.reference_terms:
+            with steps(console, f"{name}: reference sample", base.reference_size or DEFAULT_REFERENCE_SIZE) as advance:
+                attach_reference(setup, on_arch=advance)
+        with steps(console, f"scoring {name} ({i}/{len(proxies)})", len(truth)) as advance:
+            results.append(rank_proxy(name, truth, _per_repeat(setup), top_k=top_k, on_arch=advance))
     params = np.array([space.count_params(a, setup.num_classes) for a in truth.archs], dtype=float)
     regrets = {r.proxy: _regret(r, truth, params) for r in results}
     console.print(_table(results, truth, top_k, args.repeats))

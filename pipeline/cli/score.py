@@ -7,12 +7,10 @@ import json
 
 from rich.table import Table
 
-from diswot.proxies import arch_flops
-
 from .._options import add_scoring_options
-from ..config import config_from_args
+from ..config import DEFAULT_REFERENCE_SIZE, config_from_args
+from ..progress import steps
 from ..report import fmt_count
-from ..search import attach_reference, make_scoring
 from ._console import console
 
 __all__ = ["add_parser", "run"]
@@ -29,12 +27,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Score ``--arch`` and print the result."""
+    from diswot.proxies import arch_flops
+
+    from ..search import attach_reference, make_scoring
+
     config = config_from_args(args)
     from diswot.spaces import get_space
 
     arch = get_space(config.space).decode(args.arch)  # fail fast on a malformed string
     setup = make_scoring(config)
-    attach_reference(setup)
+    if setup.scorer.proxy.reference_terms:  # the score is a rank: it needs the sample to rank against
+        size = config.reference_size or DEFAULT_REFERENCE_SIZE
+        console.print(
+            f"{config.proxy} ranks each term against a reference sample of {size} architectures, "
+            "scored here first (a search stores it in its study; --proxy diswot scores without one)",
+            highlight=False,
+        )
+        with steps(console, f"{config.proxy}: reference sample", size) as advance:
+            attach_reference(setup, on_arch=advance)
     space = setup.space
     result = setup.scorer.score(arch)
     out = {

@@ -16,13 +16,15 @@ import math
 import os
 import signal
 import subprocess
+import time
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .._options import add_scoring_options, add_storage_options
+from .._options import Bounded, add_scoring_options, add_storage_options
 from ..confirm import pick_size
 from ..config import (
     CHANGEABLE_FIELDS,
@@ -34,12 +36,13 @@ from ..config import (
 )
 from ..errors import DiswotError
 from ..notes import StudyNotes
-from ..objectives import best_score
+from ..progress import LOG_EVERY_SECONDS, StepProgress, steps
 from ..report import fmt_limits, print_top
-from ..runner import OpenSearch, WorkerOptions, confirm_search, open_search, run_trials
-from ..search import failure_summary
 from ..workers import Interrupts, local_workers, split_trials, start_workers, usable_cores, wait_workers
 from ._console import console, err_console
+
+if TYPE_CHECKING:  # the search itself (torch) is imported when it runs, not when options are parsed
+    from ..runner import OpenSearch, WorkerOptions
 
 __all__ = ["add_parser", "run", "worker_options"]
 
@@ -57,13 +60,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g = p.add_argument_group("search")
     g.add_argument(
         "--n-trials",
-        type=int,
+        type=Bounded(at_least=1),
         default=100,
         help="trials to run in this invocation, split between --workers (default 100)",
     )
-    g.add_argument("--timeout", type=float, help="stop after this many seconds")
+    g.add_argument("--timeout", type=Bounded(float, above=0), help="stop after this many seconds")
     g.add_argument("--max-params", help="parameter limit, e.g. 500K, 1M, 13M (default: the space's)")
-    g.add_argument("--max-layers", type=int, help="layer limit (default: the space's; the paper uses 20 on S2)")
+    g.add_argument(
+        "--max-layers", type=Bounded(at_least=1), help="layer limit (default: the space's; the paper uses 20 on S2)"
+    )
     g.add_argument("--max-flops", help="FLOPs-per-image limit, e.g. 500M, 2G (default: none)")
     g.add_argument(
         "--objectives",
@@ -71,19 +76,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "any of params, flops, latency (ms per batch on the scoring device); see README: budgets",
     )
     g.add_argument("--sampler", default="evolution", choices=SAMPLERS, help="default evolution")
-    g.add_argument("--population-size", type=int, default=20, help="evolution population P (default 20)")
-    g.add_argument("--tournament-size", type=int, default=10, help="evolution tournament S (default 10)")
-    g.add_argument("--top", type=int, default=10, help="students in the final table (default 10)")
+    g.add_argument(
+        "--population-size", type=Bounded(at_least=1), default=20, help="evolution population P (default 20)"
+    )
+    g.add_argument(
+        "--tournament-size", type=Bounded(at_least=1), default=10, help="evolution tournament S (default 10)"
+    )
+    g.add_argument("--top", type=Bounded(at_least=1), default=10, help="students in the final table (default 10)")
     g.add_argument(
         "--confirm-top",
-        type=int,
+        type=Bounded(at_least=0),
         metavar="K",
         help="re-score the K best distinct students with --confirm-repeats before recommending one (default: one "
         f"for every 8 students scored, from 3 to {DEFAULT_CONFIRM_TOP}; 0: none)",
     )
     g.add_argument(
         "--confirm-repeats",
-        type=int,
+        type=Bounded(at_least=1),
         default=DEFAULT_CONFIRM_REPEATS,
         metavar="R",
         help=f"probe batches and initialisations of a confirmed score, the trial's own included (default {DEFAULT_CONFIRM_REPEATS})",
@@ -99,38 +108,45 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     w = p.add_argument_group("workers (see README: many workers)")
     w.add_argument(
         "--workers",
-        type=int,
+        type=Bounded(at_least=1),
         default=1,
         metavar="N",
         help="run N local worker processes on the study (default 1; on the CPU at most one per core)",
     )
     w.add_argument(
         "--worker-index",
-        type=int,
+        type=Bounded(at_least=0),
         metavar="I",
         help="index of a worker started by hand, for its own sampler seed (the probe batch stays the same)",
     )
     w.add_argument(
         "--max-trials",
-        type=int,
+        type=Bounded(at_least=1),
         metavar="N",
         help="stop every worker once the study has this many COMPLETE or PRUNED trials (trials already running finish)",
     )
     w.add_argument(
         "--heartbeat",
-        type=int,
+        type=Bounded(at_least=1),
         metavar="SECONDS",
         help="heartbeat of running trials; a silent trial is failed and retried",
     )
     w.add_argument(
-        "--grace-period", type=int, metavar="SECONDS", help="silence before a trial is stale (default 2 x --heartbeat)"
+        "--grace-period",
+        type=Bounded(at_least=1),
+        metavar="SECONDS",
+        help="silence before a trial is stale (default 2 x --heartbeat)",
     )
     w.add_argument(
-        "--max-retry", type=int, default=3, metavar="N", help="retries of a trial whose worker died (default 3)"
+        "--max-retry",
+        type=Bounded(at_least=0),
+        default=3,
+        metavar="N",
+        help="retries of a trial whose worker died (default 3)",
     )
     w.add_argument(
         "--note-every",
-        type=int,
+        type=Bounded(at_least=0),
         default=10,
         metavar="N",
         help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes (default 10)",
@@ -161,6 +177,8 @@ def _checked_options(args: argparse.Namespace) -> WorkerOptions:
 
 def worker_options(args: argparse.Namespace) -> WorkerOptions:
     """This worker's :class:`WorkerOptions` from the parsed options."""
+    from ..runner import WorkerOptions
+
     return WorkerOptions(
         study_name=args.study,
         worker_index=args.worker_index if args.worker_index is not None else 0,
@@ -186,11 +204,20 @@ def _share_cores(workers: int) -> int | None:
     return threads
 
 
-def _announce_reference(config: SearchConfig) -> None:
-    console.print(
-        f"{config.proxy}: reference sample of {config.reference_size} architectures (scored once per study, stored in it)",
-        highlight=False,
+def _announce_reference(config: SearchConfig, reused: bool) -> None:
+    what = (
+        "reused: scored when the study was created, stored in it"
+        if reused
+        else "scored once for this new study, then stored in it"
     )
+    console.print(
+        f"{config.proxy}: reference sample of {config.reference_size} architectures ({what})", highlight=False
+    )
+
+
+def _progress(args: argparse.Namespace) -> StepProgress:
+    """The search's stages (reference sample, pick): a bar on a terminal, else a line every 30 s."""
+    return lambda label, total: steps(console, label, total, bar=not args.no_progress)
 
 
 def _print_header(search: OpenSearch, done: int, workers: int) -> None:
@@ -217,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..runner import open_search
+
     options = _checked_options(args)
     if args.verbose == 0:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -232,7 +261,12 @@ def _run(args: argparse.Namespace) -> int:
     shares = split_trials(args.n_trials, workers)
     threads = _share_cores(len(shares))
     search = open_search(
-        config, args.storage, options, on_reference=None if child else _announce_reference, n_trials=args.n_trials
+        config,
+        args.storage,
+        options,
+        on_reference=None if child else _announce_reference,
+        progress=None if child else _progress(args),
+        n_trials=args.n_trials,
     )
     done = search.completed()
     if not child:
@@ -251,12 +285,14 @@ def _run(args: argparse.Namespace) -> int:
     if child:
         log.info("worker %d finished %d trials", options.worker_index, shares[0])
         return 0
-    _confirm(search)
+    _confirm(search, _progress(args))
     return _report(args, search, ran, codes)
 
 
-def _confirm(search: OpenSearch) -> None:
+def _confirm(search: OpenSearch, progress: StepProgress) -> None:
     """Re-score the best students before the report names one (:mod:`diswot.pipeline.confirm`)."""
+    from ..runner import confirm_search
+
     config = search.config
     top = pick_size(search.study, config.confirm_top)
     if len(search.study.directions) == 1 and top > 0 and search.completed():
@@ -264,7 +300,7 @@ def _confirm(search: OpenSearch) -> None:
             f"confirming the {top} best students with {config.confirm_repeats} repeats each",
             highlight=False,
         )
-        confirm_search(search)
+        confirm_search(search, progress=progress)
 
 
 def _run_workers(
@@ -276,6 +312,9 @@ def _run_workers(
     done: int,
 ) -> tuple[list[optuna.trial.FrozenTrial], list[int]]:
     """Run this worker's trials under a progress bar while workers 1..N-1 run theirs; their exit codes."""
+    from ..objectives import best_score
+    from ..runner import run_trials
+
     best = best_score(search.study) if done else -math.inf
     ran: list[optuna.trial.FrozenTrial] = []  # this worker's trials, for the failure summary
     children: list[subprocess.Popen[bytes]] = []
@@ -296,6 +335,8 @@ def _run_workers(
         ) as progress,
     ):
         task = progress.add_task("search", total=shares[0], best=f"{best:.6g}" if done else "-")
+        lines = args.no_progress or not console.is_terminal  # in a log: a line every 30 s instead of the bar
+        started = last_line = time.monotonic()
 
         def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal best
@@ -303,6 +344,13 @@ def _run_workers(
             if trial.state == TrialState.COMPLETE and trial.values and trial.values[0] > best:
                 best = trial.values[0]
             progress.update(task, advance=1, best=f"{best:.6g}" if math.isfinite(best) else "-")
+            nonlocal last_line
+            if lines and time.monotonic() - last_line >= LOG_EVERY_SECONDS:
+                last_line = time.monotonic()
+                console.print(
+                    f"search: {len(ran)}/{shares[0]} trials, best {best:.6g} ({last_line - started:.0f} s)",
+                    highlight=False,
+                )
 
         try:
             assert _parser is not None
@@ -322,6 +370,8 @@ def _run_workers(
 
 def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial.FrozenTrial], codes: list[int]) -> int:
     """The counts, the best students, and one line on failures; the exit status."""
+    from ..search import failure_summary
+
     states = [t.state for t in search.study.get_trials(deepcopy=False)]
     console.print(
         f"{states.count(TrialState.COMPLETE)} complete, {states.count(TrialState.FAIL)} failed "
@@ -329,6 +379,14 @@ def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial
         highlight=False,
     )
     print_top(console, search.study, args.top)
+    if len(search.study.directions) > 1 and search.completed():
+        name = search.options.study_name
+        console.print(
+            f"{len(search.study.directions)} objectives: no single student is best; see the front with "
+            f"diswot show --study {name} --pareto, or the best within a budget with "
+            f"diswot show --study {name} --budget params=1M",
+            highlight=False,
+        )
     summary = failure_summary(ran, sampler=search.config.sampler)
     if summary:
         err_console.print(f"[bold red]error:[/bold red] {escape(summary)}", highlight=False, soft_wrap=True)

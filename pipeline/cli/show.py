@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .._options import add_storage_options
+from .._options import Bounded, add_storage_options
 from ..report import print_top, top_trials
 from ._console import console
 from ._front import add_front_options, show_front
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """Register the ``show`` sub-command."""
     p = sub.add_parser("show", help="list the best students of a study")
     add_storage_options(p, study_required=True)
-    p.add_argument("--top", type=int, default=10, help="how many (default 10)")
+    p.add_argument("--top", type=Bounded(at_least=1), default=10, help="how many (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_front_options(p)
     p.set_defaults(run=run)

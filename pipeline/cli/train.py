@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..distributed import shutdown
-from ..training import build_model, describe_model, seed_everything, train_model
 from ._console import console
 from ._training import add_training_options, reporter_for, resolve_run, summary_line
 
@@ -27,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Train ``--model`` with cross-entropy and write checkpoints to ``--out``."""
+    from ..distributed import shutdown
+    from ..training import build_model, describe_model, seed_everything, train_model
+
     name, _ = describe_model(args.model)  # checks the name before any data is read
     env, preset, config, train_set, val_set, num_classes = resolve_run(args, model=name)
     try:

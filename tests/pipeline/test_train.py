@@ -217,7 +217,7 @@ def test_resume_is_refused_for_another_run(small_dir: Path, tmp_path: Path, caps
     [
         (["--model", "resnet21"], "valid: resnet20"),
         (["--model", "s0:ResNet[2,2"], "ResNet["),
-        (["--model", "resnet20", "--epochs", "0"], "--epochs must be at least 1"),
+        (["--model", "resnet20", "--epochs", "0"], "--epochs must be >= 1"),
         (["--model", "resnet20", "--dataset", "imagefolder", "--data-dir", "/nonexistent"], "not available"),
     ],
 )

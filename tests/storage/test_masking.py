@@ -62,7 +62,8 @@ def test_bad_server_error_is_masked(pg_server: str) -> None:
             "diswot.pipeline.cli",
             *FAST_SEARCH,
             "--storage",
-            f"postgresql://{user}:secret@{host_port}/no_such_db_{unique()}",
+            # a role the server does not have: refused (a missing database alone, search would create)
+            f"postgresql://no_such_role_{unique()}:secret@{host_port}/no_such_db_{unique()}",
         ],
         capture_output=True,
         text=True,
