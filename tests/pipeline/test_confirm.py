@@ -42,7 +42,7 @@ def _stored(study: optuna.Study) -> dict:
     return study._storage.get_study_system_attrs(study._study_id)[CONFIRM_ATTR]
 
 
-@pytest.mark.parametrize("proxy", ["diswot-relation-plus", "diswot"])
+@pytest.mark.parametrize("proxy", ["diswot-balance", "diswot-relation-plus", "diswot"])
 def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) -> None:
     """A confirmed score equals the student's score in a study with ``--repeats R``, exactly."""
     args = [

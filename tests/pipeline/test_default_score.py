@@ -1,0 +1,126 @@
+"""The default score (``diswot-balance``) and ``diswot-flow``: their terms, their ranking against a
+reference sample, and what a short search costs (the reference sized to the search and reused by
+its first candidates, the pick sized to the search)."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from diswot.pipeline.config import DEFAULT_PROXY, MIN_REFERENCE_SIZE, SearchConfig, reference_size_for
+from diswot.pipeline.confirm import pick_size
+from diswot.pipeline.reference import REFERENCE_ATTR, build_reference, reference_archs
+from diswot.pipeline.search import make_scoring
+from diswot.proxies import arch_flops, get_proxy
+from diswot.spaces import Limits, get_space
+
+from .conftest import SMALL_S0, run_cli
+
+SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu")
+
+
+def test_the_default_is_diswot_balance_on_one_forward_pass() -> None:
+    assert DEFAULT_PROXY == "diswot-balance"
+    proxy = get_proxy(DEFAULT_PROXY)
+    assert proxy.reference_terms == ("relation", "semantic", "synflow", "log_flops")
+    assert "semantic" in proxy.options  # the study's resolved semantic form reaches the reference too
+
+
+def test_terms_equal_the_papers_terms_and_the_flops() -> None:
+    space = get_space("s0")
+    arch = space.decode("ResNet[3,1,5]")
+    terms = make_scoring(SearchConfig(proxy="diswot-balance", **SMALL)).scorer.raw(arch)[0]
+    flow = make_scoring(SearchConfig(proxy="diswot-flow", **SMALL)).scorer.raw(arch)[0]
+    paper = make_scoring(SearchConfig(proxy="diswot", **SMALL)).scorer.score(arch)
+    synflow = make_scoring(SearchConfig(proxy="synflow", **SMALL)).scorer.score(arch).score
+    assert terms == pytest.approx(flow, rel=1e-9)
+    assert terms["diswot"] == pytest.approx(paper.score, rel=1e-5)
+    assert terms["relation"] == pytest.approx(paper.terms["relation"], rel=1e-5)
+    assert terms["semantic"] == pytest.approx(paper.terms["semantic"], rel=1e-5)
+    assert terms["synflow"] == pytest.approx(synflow, rel=1e-6)
+    assert terms["log_flops"] == pytest.approx(math.log(arch_flops(space, arch, 100, 16)), rel=1e-9)
+    assert terms["log_params"] == pytest.approx(math.log(space.count_params(arch, 100)))
+
+
+@pytest.fixture(scope="module")
+def balance():  # noqa: ANN201
+    setup = make_scoring(SearchConfig(proxy="diswot-balance", reference_size=16, **SMALL))
+    archs = reference_archs(setup.space, Limits(), 100, size=16, seed=0)
+    setup.scorer.reference = build_reference(setup.scorer, archs)
+    return setup
+
+
+def test_balance_moves_the_right_way_with_each_signal(balance) -> None:  # noqa: ANN001
+    proxy, ref = balance.scorer.proxy, balance.scorer.reference
+    terms = {k: float(ref.values[k][3]) for k in proxy.reference_terms}
+    base = proxy.combine(terms, ref)
+    assert proxy.combine({**terms, "relation": terms["relation"] * 0.5}, ref) > base  # closer to the teacher
+    assert proxy.combine({**terms, "semantic": terms["semantic"] * 0.5}, ref) > base
+    assert proxy.combine({**terms, "synflow": terms["synflow"] + 5}, ref) > base
+    assert proxy.combine({**terms, "log_flops": terms["log_flops"] + 1}, ref) > base
+    # compute weighs as much as the three other signals together
+    top = {k: max(ref.values[k]) for k in proxy.reference_terms}
+    top.update(relation=min(ref.values["relation"]), semantic=min(ref.values["semantic"]))
+    one_up = {**top, "log_flops": top["log_flops"] + 1}
+    others_up = {**top, "synflow": top["synflow"] + 1}
+    # above the whole reference a candidate is still ordered (a sum of log ranks saturates there)
+    assert proxy.combine(one_up, ref) > proxy.combine(top, ref) and proxy.combine(others_up, ref) > proxy.combine(
+        top, ref
+    )
+
+
+def test_a_reference_student_scores_the_same_from_the_reference(balance) -> None:  # noqa: ANN001
+    scorer = balance.scorer
+    arch = balance.space.decode(scorer.reference.archs[2])
+    reused, fresh = scorer.from_reference(arch), scorer.score(arch)
+    assert reused is not None and reused.seconds == 0.0
+    assert reused.score == pytest.approx(fresh.score, rel=1e-9)
+    assert reused.terms == pytest.approx(fresh.terms, rel=1e-9)
+    assert reused.flops == fresh.flops
+    outside = next(a for a in balance.space.enumerate() if balance.space.encode(a) not in scorer.reference.archs)
+    assert scorer.from_reference(outside) is None
+
+
+def test_reference_sized_to_the_search() -> None:
+    assert reference_size_for(24) == 24
+    assert reference_size_for(3) == MIN_REFERENCE_SIZE
+    assert reference_size_for(1000) == 64 and reference_size_for(None) == 64
+
+
+def test_a_short_search_reuses_the_reference_and_picks_few(sqlite_url: str) -> None:
+    args = [*SMALL_S0, "--image-size", "16", "--storage", sqlite_url, "--study", "short", "--no-progress"]
+    assert run_cli(*args, "--n-trials", "18") == 0
+    study = optuna.load_study(study_name="short", storage=sqlite_url)
+    stored = study._storage.get_study_system_attrs(study._study_id)
+    assert study.user_attrs["diswot:config"]["reference_size"] == 18  # sized to the first run
+    assert len(stored[REFERENCE_ATTR]["archs"]) == 18
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    from_reference = [t for t in done if t.user_attrs.get("score_seconds") == 0.0]
+    # the evolution's first candidates are the reference sample's first architectures: no forward pass
+    assert len(from_reference) >= 15
+    assert all(t.user_attrs["arch"] in stored[REFERENCE_ATTR]["archs"] for t in from_reference)
+    assert len(stored["diswot:confirmed"]["scores"]) == 3  # one student in 8, at least 3
+    # resumed with more trials, the study keeps its reference
+    assert run_cli(*args, "--n-trials", "2") == 0
+    study = optuna.load_study(study_name="short", storage=sqlite_url)
+    assert study.user_attrs["diswot:config"]["reference_size"] == 18
+    assert study._storage.get_study_system_attrs(study._study_id)[REFERENCE_ATTR] == stored[REFERENCE_ATTR]
+
+
+def test_rescore_scores_reference_students_again(sqlite_url: str) -> None:
+    args = [*SMALL_S0, "--image-size", "16", "--storage", sqlite_url, "--study", "re", "--no-progress"]
+    assert run_cli(*args, "--n-trials", "4", "--rescore", "--confirm-top", "0") == 0
+    study = optuna.load_study(study_name="re", storage=sqlite_url)
+    assert all(t.user_attrs["score_seconds"] > 0 for t in study.trials)
+
+
+def test_pick_sized_to_the_search() -> None:
+    study = optuna.create_study()
+    for i in range(24):
+        study.add_trial(optuna.trial.create_trial(value=float(i), user_attrs={"arch": f"a{i}"}))
+    assert pick_size(study, None) == 3 and pick_size(study, 7) == 7
+    for i in range(24, 100):
+        study.add_trial(optuna.trial.create_trial(value=float(i), user_attrs={"arch": f"a{i}"}))
+    assert pick_size(study, None) == 10
