@@ -3,9 +3,9 @@
 # "build" copies the files the package is made of (pyproject.toml, README.md, LICENSE and the five package
 # folders, which hold the six packages of pyproject.toml's package-dir: pipeline/cli is inside pipeline),
 # builds the wheel from them and installs that wheel, with the storage drivers and timm but without the
-# test tools, into a virtualenv that has no pip. "runtime" gets only that virtualenv: no source tree, pip,
-# compiler or build tools; it runs as a non-root user. CI (.ci/run) builds the wheel from exactly the
-# files this stage copies (.ci/image_files.py) and runs `diswot --help` from it.
+# test tools, into a virtualenv that has no pip. "runtime" is the slim base image plus that virtualenv:
+# no source tree, wheel, compiler or build tools; it runs as a non-root user. CI (.ci/run) builds the
+# wheel from exactly the files the build stage copies (.ci/image_files.py) and runs `diswot --help` from it.
 #
 #   docker build -t diswot .
 #   docker run --rm diswot search --space s0 --teacher resnet20 --dataset synthetic --n-trials 5
