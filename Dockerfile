@@ -1,7 +1,11 @@
 # syntax=docker/dockerfile:1
-# diswot: DisWOT student search on Optuna. Two stages: "build" installs the project exactly as the
-# README's Quick start does (the command CI runs, .ci/run); "runtime" gets only the virtualenv and
-# the source, runs as a non-root user, and has no compiler, pip cache or build tools.
+# diswot: DisWOT student search on Optuna, in two stages.
+# "build" copies the files the package is made of (pyproject.toml, README.md, LICENSE and the five package
+# folders, which hold the six packages of pyproject.toml's package-dir: pipeline/cli is inside pipeline),
+# builds the wheel from them and installs that wheel, with the storage drivers and timm but without the
+# test tools, into a virtualenv that has no pip. "runtime" is the slim base image plus that virtualenv:
+# no source tree, wheel, compiler or build tools; it runs as a non-root user. CI (.ci/run) builds the
+# wheel from exactly the files the build stage copies (.ci/image_files.py) and runs `diswot --help` from it.
 #
 #   docker build -t diswot .
 #   docker run --rm diswot search --space s0 --teacher resnet20 --dataset synthetic --n-trials 5
@@ -9,17 +13,21 @@ ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_PROGRESS_BAR=off PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
-WORKDIR /app
-COPY pyproject.toml README.md ./
+WORKDIR /src
+COPY pyproject.toml README.md LICENSE ./
 COPY pipeline ./pipeline
+COPY proxies ./proxies
 COPY samplers ./samplers
 COPY spaces ./spaces
 COPY storage ./storage
-# README: install
-RUN pip install -e ".[test]"
-RUN python -c "import torch, torchvision, diswot.pipeline.cli; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+# the wheel, built in an isolated environment with the build requirements of pyproject.toml
+RUN pip wheel --no-deps --wheel-dir /dist .
+# the wheel and its dependencies, installed by the base image's pip into a virtualenv without one
+RUN python -m venv --without-pip /opt/venv \
+ && pip --python /opt/venv/bin/python install "$(ls /dist/diswot-*.whl)[postgres,mysql,redis,grpc,timm]"
+ENV PATH=/opt/venv/bin:$PATH
+RUN diswot --help >/dev/null \
+ && python -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
 
 FROM python:${PYTHON_VERSION}-slim AS runtime
 LABEL org.opencontainers.image.title="diswot" \
@@ -30,7 +38,6 @@ RUN groupadd --system --gid 10001 diswot \
  && mkdir -p /work \
  && chown diswot:diswot /work
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /app /app
 USER diswot
 WORKDIR /work
 # the dashboard (diswot dashboard --host 0.0.0.0) and the gRPC storage proxy (diswot storage-server)

@@ -18,7 +18,7 @@ as mean ± std over the seeds, beside:
 
 A seeded RandomSampler proposes the same cells whatever the score, so ``--derive`` reads the
 random-search picks of ``diswot`` and ``params`` from the first score's random studies: its raw
-terms ``diswot`` and ``log_params`` equal those proxies (``tests/pipeline/test_diswot_plus.py``).
+terms ``diswot`` and ``log_params`` equal those proxies (``tests/proxies/test_diswot_plus.py``).
 
 Finished studies (and confirmed scores, ``*.confirm.json``) are kept in ``--work`` and reused, so
 the benchmark resumes where it stopped.

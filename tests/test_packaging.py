@@ -1,13 +1,18 @@
-"""Packaging: import direction between the five packages, no import cycle, and every module in the wheel."""
+"""Packaging: import direction between the five packages, no import cycle, the library/CLI seam, and the
+wheel: every module and its data, built from exactly the files the Docker image copies."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -50,10 +55,19 @@ def _absolute(path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def _imports(path: Path, *, top_level_only: bool = False) -> set[str]:
-    """Absolute names of the modules ``path`` imports (``from X import y`` also gives ``X.y``)."""
+def _imports(path: Path, *, top_level_only: bool = False, runtime_only: bool = False) -> set[str]:
+    """Absolute names of the modules ``path`` imports (``from X import y`` also gives ``X.y``).
+
+    ``top_level_only``: only what runs on import; ``runtime_only``: every import that can run (module level,
+    in functions and classes), leaving out ``if TYPE_CHECKING:`` blocks. Neither: every import statement.
+    """
     tree = ast.parse(path.read_text(), filename=str(path))
-    nodes = _top_level(tree.body) if top_level_only else list(ast.walk(tree))
+    if top_level_only:
+        nodes = _top_level(tree.body)
+    elif runtime_only:
+        nodes = _runtime(tree)
+    else:
+        nodes = list(ast.walk(tree))
     names: set[str] = set()
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -65,11 +79,30 @@ def _imports(path: Path, *, top_level_only: bool = False) -> set[str]:
     return names
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _runtime(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` outside ``if TYPE_CHECKING:`` blocks (their ``else`` runs, so it stays)."""
+    out: list[ast.AST] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if _is_type_checking(node):
+            assert isinstance(node, ast.If)
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
     """The statements that run on import: the module body, into ``try``/``if`` blocks (not ``TYPE_CHECKING``)."""
     out: list[ast.stmt] = []
     for node in body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if _is_type_checking(node):
             continue
         out.append(node)
         if isinstance(node, (ast.Try, ast.If)):
@@ -99,14 +132,16 @@ def test_import_direction(package: str) -> None:
     assert not bad, "\n".join(bad)
 
 
-def _import_graph() -> dict[str, set[str]]:
-    """Project module -> the project modules it imports when it is imported (function-level imports left out).
+def _import_graph(*, function_level: bool = True) -> dict[str, set[str]]:
+    """Project module -> the project modules it imports, in functions and classes too (what runs when they
+    are called), or only at module level (what runs on import); ``if TYPE_CHECKING:`` blocks left out.
 
     A module's own packages are left out: Python has imported them before the module.
     """
     modules = _project_modules()
+    mode = {"runtime_only": True} if function_level else {"top_level_only": True}
     return {
-        name: {m for m in _imports(path, top_level_only=True) if m in modules and not (name + ".").startswith(m + ".")}
+        name: {m for m in _imports(path, **mode) if m in modules and not (name + ".").startswith(m + ".")}
         for name, path in modules.items()
     }
 
@@ -137,17 +172,160 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_no_import_cycle() -> None:
-    """Every module can be imported first, on its own: no module-level import cycle in the project."""
-    graph = _import_graph()
+def _cycle_groups(graph: dict[str, set[str]]) -> set[frozenset[str]]:
+    """The modules on import cycles: each strongly connected component of ``graph`` with more than one
+    module, or one module that imports itself (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: set[frozenset[str]] = set()
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = {stack.pop()}
+            while node not in group:
+                group.add(stack.pop())
+            if len(group) > 1 or node in graph[node]:
+                groups.add(frozenset(group))
+
+    for start in sorted(graph):
+        if start not in index:
+            visit(start)
+    return groups
+
+
+def _describe(graph: dict[str, set[str]], group: frozenset[str]) -> str:
+    """``{a, b, c}`` and one cycle through them, e.g. ``a -> b -> a``, module names without ``diswot.``."""
+    cycle = _cycle({m: graph[m] & group for m in group}) or []
+    short = [m.removeprefix("diswot.") for m in cycle]
+    return "{" + ", ".join(sorted(m.removeprefix("diswot.") for m in group)) + "}: " + " -> ".join(short)
+
+
+#: the import cycles that function-level imports close today, as the modules of each strongly connected
+#: component (without ``diswot.``): config -(in ``_objectives``)-> objectives -> search -> config, and
+#: search -(in ``attach_reference``)-> reference -> config, reference -(in ``reference_archs``)-> search
+KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
+    {frozenset({"pipeline.config", "pipeline.objectives", "pipeline.reference", "pipeline.search"})}
+)
+
+
+def test_no_module_level_import_cycle() -> None:
+    """Every module can be imported first, on its own: no cycle among the imports that run on import."""
+    graph = _import_graph(function_level=False)
     assert "diswot.pipeline.cli.search" in graph and "diswot.proxies._base" in graph
     cycle = _cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="known import cycles closed by function-level imports: "
+    + "; ".join(sorted("{" + ", ".join(sorted(g)) + "}" for g in KNOWN_CYCLES)),
+)
+def test_no_import_cycle() -> None:
+    """No cycle among the project's imports, function-level ones included: a module that needs another
+    only inside a function still depends on it. The known cycles keep this test an expected failure;
+    any other set of cycles fails it outright (a new one, or a known one changed or fixed: update
+    ``KNOWN_CYCLES``), and none at all makes it pass, which fails the strict xfail: remove the mark."""
+    graph = _import_graph()
+    assert "diswot.pipeline.cli.search" in graph and "diswot.proxies._base" in graph
+    found = {frozenset(m.removeprefix("diswot.") for m in g): g for g in _cycle_groups(graph)}
+    if found and set(found) != KNOWN_CYCLES:
+        pytest.fail(
+            "the import cycles are not the known ones (KNOWN_CYCLES): "
+            + "; ".join(_describe(graph, found[g]) for g in sorted(set(found) - KNOWN_CYCLES, key=sorted))
+            + (
+                " | gone: " + "; ".join(str(sorted(g)) for g in KNOWN_CYCLES - set(found))
+                if KNOWN_CYCLES - set(found)
+                else ""
+            )
+        )
+    assert not found, "import cycles: " + "; ".join(_describe(graph, g) for g in found.values())
+
+
 def test_the_cycle_check_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+    graph = {"a": {"b"}, "b": {"a", "c"}, "c": {"d"}, "d": {"c"}, "e": {"e"}, "f": {"a"}}
+    assert _cycle_groups(graph) == {frozenset("ab"), frozenset("cd"), frozenset("e")}
+    assert _cycle_groups({"a": {"b"}, "b": set()}) == set()
+
+
+def test_function_level_imports_are_seen() -> None:
+    """An import inside a function (or a method) is an edge; one under ``if TYPE_CHECKING:`` is not."""
+    tree = ast.parse(
+        "import a\n"
+        "if TYPE_CHECKING:\n    import typed\nelse:\n    import untyped\n"
+        "def f():\n    import b\n    from c import d\n"
+        "class K:\n    def m(self):\n        if TYPE_CHECKING:\n            import hidden\n        import e\n"
+    )
+    found = {
+        name
+        for node in _runtime(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
+    }
+    assert found == {"a", "untyped", "b", "c", "e"}
+
+
+#: what belongs to the command line only: parsing options, drawing to the terminal, starting processes
+CLI_ONLY = ("argparse", "rich", "subprocess")
+
+
+def _cli_imports_outside_cli() -> set[str]:
+    """``path: module`` for each import of a ``CLI_ONLY`` module outside ``pipeline/cli/`` (any import,
+    in functions and under ``TYPE_CHECKING`` too: a type from argparse still ties the library to it)."""
+    return {
+        f"{path.relative_to(ROOT).as_posix()}: {name.split('.')[0]}"
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if not path.relative_to(ROOT).as_posix().startswith("pipeline/cli/")
+        for name in _imports(path)
+        if name.split(".")[0] in CLI_ONLY
+    }
+
+
+#: the library modules that import a command-line module today
+KNOWN_CLI_IMPORTS: frozenset[str] = frozenset(
+    {
+        "pipeline/_options.py: argparse",
+        "pipeline/config.py: argparse",
+        "pipeline/pareto.py: rich",
+        "pipeline/report.py: rich",
+        "pipeline/workers.py: argparse",
+        "pipeline/workers.py: subprocess",
+    }
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="argparse, rich or subprocess imported outside pipeline/cli/: " + ", ".join(sorted(KNOWN_CLI_IMPORTS)),
+)
+def test_cli_modules_only_in_cli() -> None:
+    """``argparse``, ``rich`` and ``subprocess`` are imported in ``pipeline/cli/`` only: the library parses
+    no options, draws nothing and starts no process. Today's offenders keep this an expected failure; a
+    different list fails it outright (update ``KNOWN_CLI_IMPORTS``), and none makes it pass, which fails
+    the strict xfail: remove the mark."""
+    found = _cli_imports_outside_cli()
+    if found and found != KNOWN_CLI_IMPORTS:
+        pytest.fail(
+            "the library's imports of argparse/rich/subprocess are not the known ones (KNOWN_CLI_IMPORTS): new "
+            + ", ".join(sorted(found - KNOWN_CLI_IMPORTS))
+            + "; gone "
+            + ", ".join(sorted(KNOWN_CLI_IMPORTS - found))
+        )
+    assert not found, "imported outside pipeline/cli/: " + ", ".join(sorted(found))
 
 
 def test_commands_do_not_import_each_other() -> None:
@@ -181,24 +359,116 @@ def test_torchvision_imports() -> None:
     assert torchvision.ops.nms(torch.zeros(1, 4), torch.ones(1), 0.5).tolist() == [0]
 
 
+def _pyproject() -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the test extra's build and mypy bring tomli on Python 3.10
+        import tomli as tomllib
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def _package_dirs() -> dict[str, str]:
+    """pyproject.toml's packages -> their folders (``diswot.pipeline.cli`` -> ``pipeline/cli``)."""
+    setuptools = _pyproject()["tool"]["setuptools"]
+    dirs: dict[str, str] = setuptools["package-dir"]
+    assert set(setuptools["packages"]) == set(dirs), "every package of pyproject.toml needs its package-dir"
+    return dirs
+
+
+def _package_files() -> dict[str, Path]:
+    """The path in the wheel -> the file in the checkout, for every module and package-data file."""
+    data: dict[str, list[str]] = _pyproject()["tool"]["setuptools"].get("package-data", {})
+    files: dict[str, Path] = {}
+    for package, folder in _package_dirs().items():
+        found = [
+            *(ROOT / folder).glob("*.py"),
+            *(p for pattern in data.get(package, []) for p in (ROOT / folder).glob(pattern)),
+        ]
+        for path in found:
+            files[f"{package.replace('.', '/')}/{path.relative_to(ROOT / folder).as_posix()}"] = path
+    return files
+
+
+def _image_files_module() -> ModuleType:
+    """``.ci/image_files.py``: the files the Dockerfile's build stage copies (CI builds the image's wheel from them)."""
+    spec = importlib.util.spec_from_file_location("diswot_ci_image_files", ROOT / ".ci" / "image_files.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dockerfile_copies_every_package_folder() -> None:
+    """Every module and package-data file of pyproject.toml's packages, pyproject.toml and the README are among
+    the files the image's build stage copies (after .dockerignore), at the same place: the wheel the image
+    builds from them is the whole package."""
+    image: dict[PurePosixPath, Path] = _image_files_module().image_files(ROOT)
+    copied = {path.resolve() for path in image.values()}
+    missing = sorted(
+        {folder for folder in _package_dirs().values() if (ROOT / folder / "__init__.py").resolve() not in copied}
+    )
+    assert not missing, f"the Dockerfile's build stage does not copy {missing}: add `COPY <folder> ./<folder>` for each"
+    for path in [*_package_files().values(), ROOT / "pyproject.toml", ROOT / "README.md"]:
+        rel = PurePosixPath(path.relative_to(ROOT).as_posix())
+        assert image.get(rel) == path, f"{rel} is not copied to the image's build stage (Dockerfile, .dockerignore)"
+    assert not [p for p in image if "__pycache__" in p.parts or p.suffix in {".pyc", ".db", ".pt", ".log"}]
+
+
+def test_image_files_follow_docker_rules() -> None:
+    """The emulation of COPY and .dockerignore that CI builds the image's wheel with."""
+    image = _image_files_module()
+    rules = image.ignore_rules("# comment\n**/__pycache__\n*.db\ndata\n/tests\nkeep/*\n!keep/this\n")
+    assert image.ignored("pipeline/cli/__pycache__/x.pyc", rules) and image.ignored("__pycache__/y.pyc", rules)
+    assert image.ignored("study.db", rules) and not image.ignored("pipeline/study.db", rules)  # `*` is one level
+    assert image.ignored("data/a/b.png", rules) and image.ignored("tests/x.py", rules)
+    assert image.ignored("keep/that", rules) and not image.ignored("keep/this", rules)
+    assert not image.ignored("pipeline/data.py", rules)
+    copies = image.build_copies(
+        "FROM python AS build\nWORKDIR /src\nCOPY a.toml \\\n  b.md ./\nCOPY pkg ./pkg\n"
+        "FROM python AS runtime\nCOPY --from=build /opt /opt\nCOPY other ./other\n"
+    )
+    assert [(c.sources, str(c.dest), c.dest_is_dir) for c in copies] == [
+        (("a.toml", "b.md"), ".", True),
+        (("pkg",), "pkg", False),
+    ]
+    for bad in ("COPY --chown=1 a ./", "COPY *.py ./", "ADD a ./", 'COPY ["a", "./"]', "COPY a /elsewhere/"):
+        with pytest.raises(image.ImageFilesError):
+            image.build_copies(f"FROM python AS build\nWORKDIR /src\n{bad}\n")
+
+
 @pytest.mark.integration
 def test_wheel_contains_every_module(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
+    """The wheel built from the files the image copies holds every module, the package data, the PEP 561
+    markers, the licence and the ``diswot`` command."""
+    image = _image_files_module()
+    src = tmp_path / "src"
+    for rel, path in image.image_files(ROOT).items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, src / rel)
+    unmet = image.unmet_build_requires(src)
+    assert not unmet, (
+        f'this Python lacks {unmet} to build the wheel: install as the README says, pip install -e ".[test]"'
     )
-    (wheel,) = tmp_path.glob("diswot-*.whl")
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist"), str(src)],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, "the wheel build failed:\n" + (build.stdout + build.stderr)[-4000:]
+    (wheel,) = (tmp_path / "dist").glob("diswot-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {
-        f"diswot/{path.relative_to(ROOT).as_posix()}" for package in PACKAGES for path in (ROOT / package).rglob("*.py")
-    }
-    missing = sorted(expected - names)
-    assert not missing, f"modules missing from the wheel: {missing}"
-    assert any(n.endswith("entry_points.txt") for n in names)
+    expected = _package_files()
+    assert any(name.endswith(".json.gz") for name in expected), "package data is declared in pyproject.toml"
+    missing = sorted(set(expected) - names)
+    assert not missing, f"modules or package data missing from the wheel: {missing}"
+    assert {f"diswot/{package}/py.typed" for package in PACKAGES} <= names, "PEP 561 markers"
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "the licence file"
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "diswot = diswot.pipeline.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
-    assert {f"diswot/{package}/py.typed" for package in PACKAGES} <= names, "PEP 561 markers missing from the wheel"
+    for name, path in expected.items():
+        assert zipfile.ZipFile(wheel).read(name) == path.read_bytes(), name
 
 
 def _project_files() -> list[Path]:

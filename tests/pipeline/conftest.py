@@ -1,4 +1,4 @@
-"""Shared helpers for pipeline tests: run the real CLI in-process or as a subprocess; a tiny network."""
+"""Shared helpers for pipeline tests: run the real CLI in-process or as a subprocess; a SQLite URL."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
 from diswot.pipeline.cli import main
-from diswot.spaces import FeatureNetwork
 
 
 #: the start of a small, fast S0 search on synthetic images, for tests that need a study
@@ -41,24 +38,6 @@ def run_process(
         timeout=timeout,
         env=cli_env(),
     )
-
-
-class TinyNet(FeatureNetwork):
-    """conv-BN-ReLU stem and ``depth`` conv-BN-ReLU blocks of ``width`` channels, a linear classifier;
-    ``pool`` halves the map once at the end (smaller features)."""
-
-    def __init__(self, width: int = 8, depth: int = 2, num_classes: int = 5, pool: bool = False) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        for _ in range(depth):
-            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        if pool:
-            layers.append(nn.MaxPool2d(2))
-        self.body = nn.Sequential(*layers)
-        self.classifier = nn.Linear(width, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 @pytest.fixture()
