@@ -300,7 +300,9 @@ KNOWN_CLI_IMPORTS: frozenset[str] = frozenset(
         "pipeline/_options.py: argparse",
         "pipeline/config.py: argparse",
         "pipeline/pareto.py: rich",
+        "pipeline/progress.py: rich",
         "pipeline/report.py: rich",
+        "pipeline/runner.py: rich",
         "pipeline/workers.py: argparse",
         "pipeline/workers.py: subprocess",
     }
