@@ -358,7 +358,26 @@ def add_candidates() -> None:
         ("relation", "semantic", "synflow", "flops"),
     ]:
         CANDIDATES[f"z({','.join(combo)})"] = normal_sum(*combo)
-    CANDIDATES["z(relation,synflow,2flops)"] = normal_sum("relation", "synflow", "flops", weights=(1, 1, 2))
+    for w in (1.5, 2, 3, 4):  # the weight of compute
+        CANDIDATES[f"z(relation,synflow,{w}flops)"] = normal_sum("relation", "synflow", "flops", weights=(1, 1, w))
+    for w in (2, 3):
+        CANDIDATES[f"z(relation,{w}flops)"] = normal_sum("relation", "flops", weights=(1, w))
+        CANDIDATES[f"z(synflow,{w}flops)"] = normal_sum("synflow", "flops", weights=(1, w))
+        CANDIDATES[f"z(relation,semantic,synflow,{w}flops)"] = normal_sum(
+            "relation", "semantic", "synflow", "flops", weights=(1, 1, 1, w)
+        )
+        CANDIDATES[f"z(0.5relation,synflow,{w}flops)"] = normal_sum("relation", "synflow", "flops", weights=(0.5, 1, w))
+        CANDIDATES[f"z(relation,0.5synflow,{w}flops)"] = normal_sum("relation", "synflow", "flops", weights=(1, 0.5, w))
+    for w in ((1, 1, 2, 1), (1, 1, 2, 0.5), (1, 1, 3, 1), (1, 1, 1.5, 1.5), (1, 1, 2, 2)):
+        CANDIDATES[f"z(relation,synflow,flops,params){w}"] = normal_sum(
+            "relation", "synflow", "flops", "params", weights=w
+        )
+    for w in ((1, 1, 0.5, 3), (0.5, 1, 1, 3)):
+        CANDIDATES[f"z(relation,synflow,semantic,flops){w}"] = normal_sum(
+            "relation", "synflow", "semantic", "flops", weights=w
+        )
+    CANDIDATES["z(diswot,synflow,2flops)"] = normal_sum("diswot", "synflow", "flops", weights=(1, 1, 2))
+    CANDIDATES["z(diswot,synflow,3flops)"] = normal_sum("diswot", "synflow", "flops", weights=(1, 1, 3))
     CANDIDATES["rank(relation,synflow,flops,flops)"] = rank_sum("relation", "synflow", "flops", "flops")
     for combo in (
         ("relation", "jacov", "synflow", "params"),
