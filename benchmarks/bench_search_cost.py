@@ -6,7 +6,9 @@ a rank-aggregated score, the trials, the pick stage) and then scores the distinc
 search evaluated with the paper's two listings called as printed
 (:func:`~diswot.proxies._diswot.reference_diswot`: teacher and student forward and backward for
 Listing 1, both forward again for Listing 2, for every candidate). The ratio naive / search is the
-figure; each proxy is timed in the same run, so the ratios compare on one machine state.
+figure; each proxy is timed in the same run. Times are this process's CPU seconds
+(``time.process_time``, one compute thread), which a machine shared with other jobs disturbs far
+less than wall time.
 
     python benchmarks/bench_search_cost.py --space s0 --teacher resnet110 --trials 24 --proxies diswot,default
 """
@@ -32,30 +34,30 @@ from diswot.proxies._diswot import reference_diswot
 
 
 def search_seconds(config: SearchConfig, trials: int, folder: Path) -> tuple[float, list[str], int]:
-    """Wall seconds of a whole new search, the distinct students it scored, and its scorings."""
+    """CPU seconds of a whole new search, the distinct students it scored, and its scorings."""
     url = f"sqlite:///{folder / (config.proxy + '.db')}"
-    start = time.perf_counter()
-    study = run_search(config, url, n_trials=trials, study_name="cost")
-    seconds = time.perf_counter() - start
+    start = time.process_time()
+    study = run_search(config, url, n_trials=trials, study_name="cost", progress=False)
+    seconds = time.process_time() - start
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     archs = list(dict.fromkeys(str(t.user_attrs["arch"]) for t in done))
     return seconds, archs, len(archs)
 
 
 def naive_seconds(config: SearchConfig, archs: list[str]) -> float:
-    """Wall seconds of the paper's listings on each of ``archs`` (teacher recomputed each time)."""
+    """CPU seconds of the paper's listings on each of ``archs`` (teacher recomputed each time)."""
     setup = make_scoring(config.__class__(**{**config.__dict__, "proxy": "diswot"}))
     teacher = build_teacher(config.teacher, setup.num_classes)
     torch.manual_seed(1)
     initialise(teacher, config.init)
     teacher.train()
     batch = setup.scorer.batches[0]
-    start = time.perf_counter()
+    start = time.process_time()
     for text in archs:
         torch.manual_seed(0)
         student = initialise(setup.space.build(setup.space.decode(text), num_classes=setup.num_classes), config.init)
         reference_diswot(teacher, student.train(), batch, semantic=setup.semantic)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.space}, teacher {args.teacher}, {args.trials} trials, batch {args.batch_size}, {args.threads} thread(s)"
     )
-    print(f"{'score':28s} {'students':>8s} {'search s':>9s} {'naive s':>8s} {'naive/search':>12s}")
+    print(f"{'score':28s} {'students':>8s} {'search cpu s':>12s} {'naive cpu s':>11s} {'naive/search':>12s}")
     for r in rows:
-        print(f"{r['proxy']:28s} {r['students']:8d} {r['search_s']:9.1f} {r['naive_s']:8.1f} {r['ratio']:11.1f}x")
+        print(f"{r['proxy']:28s} {r['students']:8d} {r['search_s']:12.1f} {r['naive_s']:11.1f} {r['ratio']:11.1f}x")
     if args.json:
         args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1) + "\n")
     return 0
