@@ -35,7 +35,7 @@ from ._base import Batch, Reference, TeacherContext, register_proxy
 from ._diswot import _DisWOTBase
 from ._flops import FlopHooks
 from ._jacov import jacobian_covariance_score
-from ._synflow import SynflowProxy
+from ._synflow import SynflowProxy, synaptic_flow
 
 __all__ = ["DisWOTBalance", "DisWOTFlow", "DisWOTPlus", "DisWOTRank", "DisWOTRelationPlus"]
 
@@ -121,7 +121,9 @@ class DisWOTFlow(_DisWOTBase):
     2020: trainability, on a batch-of-one copy) and ``log_flops`` (the student's compute, counted by
     hooks on the same forward) are ranked against the study's reference sample and summed as log
     ranks (Lee & Ham, AZ-NAS, CVPR 2024). The raw terms also hold M_s (``semantic``), the paper's
-    score (``diswot``) and ``log_params``, at no extra cost. About one forward pass a candidate.
+    score (``diswot``) and ``log_params``, at no extra cost. About one forward pass a candidate:
+    SynFlow runs on the student itself once the DisWOT forward is done (:meth:`evaluate` consumes it,
+    as :meth:`~diswot.proxies.Proxy.run` allows), not on a copy.
     """
 
     name: ClassVar[str] = "diswot-flow"
@@ -138,13 +140,16 @@ class DisWOTFlow(_DisWOTBase):
         with FlopHooks(student) as hooks, torch.inference_mode():
             out = student.forward_all(batch.images)
         similarity = self.similarity_terms(ctx, out, batch)
+        log_params = math.log(sum(p.numel() for p in student.parameters() if p.requires_grad))
+        # the student was built for this call and is used no more: SynFlow takes it over instead of a copy
+        flow = synaptic_flow(student, batch.images)
         return {
             "semantic": similarity["semantic"],
             "relation": similarity["relation"],
             "diswot": similarity["score"],
-            "synflow": SynflowProxy().evaluate(ctx, student, batch)["score"],
+            "synflow": math.log1p(flow),
             "log_flops": math.log(max(hooks.per_image, 1)),
-            "log_params": math.log(sum(p.numel() for p in student.parameters() if p.requires_grad)),
+            "log_params": log_params,
         }
 
     def combine(self, terms: Mapping[str, float], reference: Reference) -> float:

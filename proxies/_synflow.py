@@ -12,7 +12,7 @@ from diswot.spaces import FeatureNetwork
 from ._base import Batch, BNMode, Proxy, TeacherContext, register_proxy
 from ._util import fresh_copy, strip_batchnorm, weight_layers
 
-__all__ = ["SynflowProxy"]
+__all__ = ["SynflowProxy", "synaptic_flow"]
 
 
 @register_proxy
@@ -37,16 +37,23 @@ class SynflowProxy(Proxy):
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """Works on a BN-free float64 copy with |parameters|; the student is untouched."""
-        net = strip_batchnorm(fresh_copy(student)).double()
-        with torch.no_grad():
-            for p in net.parameters():
-                p.abs_()
-        weights = [m.weight for m in weight_layers(net)]
-        for p in net.parameters():
-            p.requires_grad_(True)
-        x = torch.ones((1, *batch.images.shape[1:]), dtype=torch.float64, device=batch.images.device)
-        with torch.enable_grad():
-            r = net(x).sum()
-            grads = torch.autograd.grad(r, weights, allow_unused=True)
-        s = sum(float((w.detach() * g).abs().sum()) for w, g in zip(weights, grads) if g is not None)
+        s = synaptic_flow(fresh_copy(student), batch.images)
         return {"score": math.log1p(s), "synflow": s}
+
+
+def synaptic_flow(net: torch.nn.Module, images: torch.Tensor) -> float:
+    """SynFlow's S of ``net``, which it consumes: its BatchNorm is removed, its parameters made
+    |theta| in float64, in place. Pass a copy, or a network that nothing uses afterwards (a
+    deep copy of a student costs about as much as its forward pass on a CPU)."""
+    net = strip_batchnorm(net).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.abs_()
+    weights = [m.weight for m in weight_layers(net)]
+    for p in net.parameters():
+        p.requires_grad_(True)
+    x = torch.ones((1, *images.shape[1:]), dtype=torch.float64, device=images.device)
+    with torch.enable_grad():
+        r = net(x).sum()
+        grads = torch.autograd.grad(r, weights, allow_unused=True)
+    return sum(float((w.detach() * g).abs().sum()) for w, g in zip(weights, grads) if g is not None)
