@@ -1,6 +1,18 @@
 """How a student is scored: the DisWOT score, zero-cost and KD-based proxies, one registry; FLOPs counting."""
 
-from ._base import PROXIES, Batch, Proxy, Reference, TeacherContext, finite, get_proxy, make_proxy, register_proxy, set_bn_mode
+from ._base import (
+    PROXIES,
+    Batch,
+    Proxy,
+    Reference,
+    TeacherContext,
+    check_supported,
+    finite,
+    get_proxy,
+    make_proxy,
+    register_proxy,
+    set_bn_mode,
+)
 from ._errors import ProxyError
 from ._flops import FlopHooks, arch_flops, count_flops
 from ._diswot import SEMANTIC_MODES, resolve_semantic_mode  # registers diswot, diswot-semantic, diswot-relation
@@ -18,6 +30,7 @@ __all__ = [
     "Reference",
     "TeacherContext",
     "arch_flops",
+    "check_supported",
     "count_flops",
     "finite",
     "get_proxy",

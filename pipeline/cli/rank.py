@@ -17,7 +17,7 @@ from rich.table import Table
 from .._options import add_scoring_options
 from ..benchmark_truth import is_benchmark_spec, nb201_truth, sample_indices
 from ..config import config_from_args
-from ..errors import DiswotError
+from ..errors import DiswotError, ProxyError
 from ..ranking import METRICS, GroundTruth, ProxyRanking, budget_regret, default_top_k, load_ground_truth, rank_proxy
 from ..search import ScoringSetup, attach_reference, make_scoring
 from ._console import console
@@ -220,7 +220,14 @@ def run(args: argparse.Namespace) -> int:
         task = progress.add_task("scoring", total=len(truth) * len(proxies))
         for name in proxies:
             progress.update(task, description=f"scoring {name}")
-            setup = make_scoring(replace(base, proxy=name))
+            try:
+                setup = make_scoring(replace(base, proxy=name))
+            except ProxyError as exc:  # a proxy that refuses the space: skipped unless named in --proxies
+                if args.proxies:
+                    raise
+                progress.update(task, total=(progress.tasks[0].total or 0) - len(truth))
+                console.print(f"skipped: {exc}")
+                continue
             if setup.scorer.proxy.reference_terms:
                 progress.update(task, description=f"scoring {name}'s reference sample")
                 attach_reference(setup)
