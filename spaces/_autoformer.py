@@ -11,9 +11,11 @@ and its MLP ratio in {3.5, 4.0} (MLP width ``int(ratio * E)``). AutoFormer's rel
 also varies the Q-K-V width (64 per head); here it is ``E``, as in DeiT.
 
 Params, suggested in this order: ``embed.width`` (192..240 step 24), ``body.depth`` (12..14), then
-for each layer i = 1..depth ``layer{i}.ratio`` and ``layer{i}.heads`` (a layer beyond the depth
-suggests nothing). The evolutionary sampler mutates the width (one choice up or down), the depth
-(+-1; a new layer copies the previous layer's choices) or one layer's heads or ratio.
+for each layer i = 1..depth ``layers.ratio{i}`` and ``layers.heads{i}`` (a layer beyond the depth
+suggests nothing). The names make three blocks for the evolutionary sampler (``samplers/_mutation.py``
+picks one block per mutation): the width (one choice up or down), the depth (+-1; a new layer
+draws its choices) and the per-layer choices (one layer's heads or ratio), each a third of the
+mutations, however deep the network.
 
 String (canonical): ``E<width>|R<ratio>,...|H<heads>,...``, one ratio and one head count per
 layer, the depth being the length of the lists, e.g. ``E192|R3.5,4,...|H3,4,...``.
@@ -151,8 +153,8 @@ class AutoFormerSpace(Space[AutoFormerArch]):
         depth = int(trial.suggest_int("body.depth", DEPTHS[0], DEPTHS[-1]))
         ratios, heads = [], []
         for i in range(1, depth + 1):
-            ratios.append(float(trial.suggest_categorical(f"layer{i}.ratio", RATIOS)))
-            heads.append(int(trial.suggest_categorical(f"layer{i}.heads", HEADS)))
+            ratios.append(float(trial.suggest_categorical(f"layers.ratio{i}", RATIOS)))
+            heads.append(int(trial.suggest_categorical(f"layers.heads{i}", HEADS)))
         return AutoFormerArch(embed, tuple(ratios), tuple(heads))
 
     def to_params(self, arch: AutoFormerArch) -> dict[str, Any]:
@@ -160,8 +162,8 @@ class AutoFormerSpace(Space[AutoFormerArch]):
         arch = self._as_arch(arch)
         params: dict[str, Any] = {"embed.width": arch.embed, "body.depth": arch.depth}
         for i, (ratio, heads) in enumerate(zip(arch.ratios, arch.heads), start=1):
-            params[f"layer{i}.ratio"] = ratio
-            params[f"layer{i}.heads"] = heads
+            params[f"layers.ratio{i}"] = ratio
+            params[f"layers.heads{i}"] = heads
         return params
 
     def encode(self, arch: AutoFormerArch) -> str:
@@ -195,6 +197,18 @@ class AutoFormerSpace(Space[AutoFormerArch]):
         total = 3 * PATCH * PATCH * e + e + e + tokens * e
         total += sum(block_params(e, arch.hidden(i)) for i in range(arch.depth))
         return total + 2 * e + e * k + k
+
+    def count_flops(self, arch: AutoFormerArch, num_classes: int | None = None, image_size: int | None = None) -> int:
+        """FLOPs per image, analytic, as :mod:`torch.utils.flop_counter` counts them (2 per
+        multiply-add; convolutions and matrix products, attention's ``Q K^T`` and ``A V`` included)."""
+        arch = self._as_arch(arch)
+        k, e = self._num_classes(num_classes), arch.embed
+        patches = ((image_size or self.image_size) // PATCH) ** 2
+        t = patches + 1
+        total = 2 * patches * 3 * PATCH * PATCH * e
+        for i in range(arch.depth):
+            total += 2 * t * (4 * e * e + 2 * e * arch.hidden(i)) + 4 * t * t * e
+        return total + 2 * e * k
 
     def count_layers(self, arch: AutoFormerArch) -> int:
         """Patch conv + 4 linear layers per block + head."""

@@ -17,8 +17,10 @@ in {2, 4, 8}. PiT-Ti is ``B32|R4|D2,6,4|H2,4,8`` (4.85M parameters with 1,000 cl
 ``pit_ti_224``).
 
 Params, in this order: ``base.width`` (16..40 step 8), ``mlp.ratio``, then for each stage s
-``stage{s}.depth`` (an int with step 1, 2, 2) and ``stage{s}.heads``. The evolutionary sampler
-mutates ``base`` (as a width), the ratio, or one stage (its depth one step, sometimes its heads).
+``stage{s}.depth`` (an int with step 1, 2, 2) and ``heads.stage{s}``. The evolutionary sampler
+mutates one block of them (``samplers/_mutation.py``): ``base`` (as a width), the ratio, one
+stage's depth (one step) or one stage's heads (the ``heads`` block; named so, the heads change
+as often as the ratio instead of riding along a depth mutation).
 
 String (canonical): ``B<base>|R<ratio>|D<d1>,<d2>,<d3>|H<h1>,<h2>,<h3>``, e.g. ``B16|R6|D2,8,4|H2,4,4``.
 
@@ -176,7 +178,7 @@ class PiTSpace(Space[PiTArch]):
         for s, allowed in enumerate(STAGE_DEPTHS, start=1):
             step = allowed[1] - allowed[0]
             depths.append(int(trial.suggest_int(f"stage{s}.depth", allowed[0], allowed[-1], step=step)))
-            heads.append(int(trial.suggest_categorical(f"stage{s}.heads", HEADS)))
+            heads.append(int(trial.suggest_categorical(f"heads.stage{s}", HEADS)))
         return PiTArch(base, ratio, (depths[0], depths[1], depths[2]), (heads[0], heads[1], heads[2]))
 
     def to_params(self, arch: PiTArch) -> dict[str, Any]:
@@ -185,7 +187,7 @@ class PiTSpace(Space[PiTArch]):
         params: dict[str, Any] = {"base.width": arch.base, "mlp.ratio": arch.ratio}
         for s in range(3):
             params[f"stage{s + 1}.depth"] = arch.depths[s]
-            params[f"stage{s + 1}.heads"] = arch.heads[s]
+            params[f"heads.stage{s + 1}"] = arch.heads[s]
         return params
 
     def encode(self, arch: PiTArch) -> str:
@@ -222,6 +224,22 @@ class PiTSpace(Space[PiTArch]):
         for c_in, c_out in ((c1, c2), (c2, c3)):
             total += 9 * c_out * (c_in // math.gcd(c_in, c_out)) + c_out + c_in * c_out + c_out
         return total + 2 * c3 + c3 * k + k
+
+    def count_flops(self, arch: PiTArch, num_classes: int | None = None, image_size: int | None = None) -> int:
+        """FLOPs per image, analytic, as :mod:`torch.utils.flop_counter` counts them (2 per
+        multiply-add; convolutions and matrix products, attention's ``Q K^T`` and ``A V`` included)."""
+        arch = self._as_arch(arch)
+        k, widths = self._num_classes(num_classes), arch.widths
+        grid = _grid(image_size or self.image_size)
+        total = 2 * grid * grid * widths[0] * 3 * PATCH * PATCH
+        for s, (c, d) in enumerate(zip(widths, arch.depths)):
+            if s:
+                c_in = widths[s - 1]
+                grid = (grid - 1) // 2 + 1  # 3x3, stride 2, padding 1
+                total += 2 * grid * grid * c * (c_in // math.gcd(c_in, c)) * 9 + 2 * c_in * c
+            t = grid * grid + 1
+            total += d * (2 * t * (4 * c * c + 2 * c * arch.ratio * c) + 4 * t * t * c)
+        return total + 2 * widths[-1] * k
 
     def count_layers(self, arch: PiTArch) -> int:
         """Patch conv + 4 linear layers per block + 2 pooling convs + head."""
