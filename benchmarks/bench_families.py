@@ -12,7 +12,7 @@ sample is a look-up and is left out, as is the reference sample itself).
 probe data) and prints what it recommends: arch, parameters, FLOPs, confirmed score, wall time.
 
     python benchmarks/bench_families.py cost --students 2 --batches 32,64 --threads 1,2
-    python benchmarks/bench_families.py search --space pit-ti --n-trials 300 --batch-size 16
+    python benchmarks/bench_families.py search --space pit-ti --n-trials 300 --batch-size 16 --max-params 5M
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{Path(tmp) / 'study.db'}"
         options = ["--storage", storage, "--reference-size", str(args.reference_size), "--seed", str(args.seed)]
+        if args.max_params:
+            options += ["--max-params", args.max_params]
         argv = search_argv(
             space=args.space,
             teacher="resnet56",
@@ -128,6 +130,7 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
             "n_trials": args.n_trials,
             "batch": args.batch_size,
             "reference_size": args.reference_size,
+            "max_params": args.max_params,
             "complete": len(complete),
             "wall_s": wall,
             "trial": best.number,
@@ -159,6 +162,7 @@ def main() -> None:
     search.add_argument("--batch-size", type=int, default=16)
     search.add_argument("--reference-size", type=int, default=64)
     search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--max-params", help="passed to diswot search, e.g. 5M")
     for p in (cost, search):
         p.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()

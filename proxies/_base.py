@@ -231,8 +231,11 @@ def check_supported(proxy: Proxy, space: Space[Any], num_classes: int, image_siz
     """Raise :class:`ProxyError` with ``proxy``'s one-line reason when it refuses ``space``'s students.
 
     The space's smallest student is built and run on the meta device (no memory, no compute),
-    which is enough for the structural checks of :meth:`Proxy.refusal`.
+    which is enough for the structural checks of :meth:`Proxy.refusal`; nothing is built for a
+    proxy that keeps the default (it scores every network).
     """
+    if type(proxy).refusal is Proxy.refusal:
+        return
     with torch.device("meta"):
         net = space.build(space.smallest(num_classes), num_classes)
         with torch.no_grad():

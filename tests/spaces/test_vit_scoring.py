@@ -92,3 +92,19 @@ def test_rank_reads_a_csv_of_pit_students(tmp_path: Path, capsys: pytest.Capture
     assert main([*base, "--teacher", "resnet20", "--proxies", "nwot"]) == 2
     err = capsys.readouterr().err.strip()
     assert "nn.ReLU" in err and "\n" not in err
+
+
+def test_multi_objective_pit_search_under_every_limit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    args = ["search", "--space", "pit-ti", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "4"]
+    limits = ["--max-params", "1M", "--max-flops", "600M", "--max-layers", "40"]
+    small = ["--n-trials", "4", "--reference-size", "8", "--objectives", "score,flops"]
+    assert main([*args, *limits, *small, "--storage", url, "--study", "front", "--no-progress"]) == 0
+    study = optuna.load_study(study_name="front", storage=url)
+    space = get_space("pit-ti")
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 4
+    for t in complete:
+        arch = space.from_params(t.params)
+        assert space.count_params(arch) <= 1_000_000 and space.count_layers(arch) <= 40
+        assert t.values[1] == t.user_attrs["flops"] == space.count_flops(arch) <= 600_000_000
