@@ -73,6 +73,24 @@ def _proxy_names(text: str | None) -> list[str]:
     return names
 
 
+def _supported(names: list[str], space: Any, *, skip: bool) -> list[str]:
+    """``names`` without the proxies that refuse ``space`` (said in one line each) when ``skip``;
+    otherwise the first refusal is the error. Checked before anything is scored."""
+    from diswot.proxies import check_supported, get_proxy
+
+    keep = []
+    for name in names:
+        try:
+            check_supported(get_proxy(name), space, space.default_num_classes, space.image_size)
+        except ProxyError as exc:
+            if not skip:
+                raise
+            console.print(f"skipped: {exc}")
+            continue
+        keep.append(name)
+    return keep
+
+
 def _ground_truth(spec: str, space: Any, sample: int | None, seed: int) -> GroundTruth:
     """The CSV file or packaged benchmark ``spec``, or a seeded sample of it."""
     if is_benchmark_spec(spec):
@@ -207,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     from diswot.spaces import get_space
 
     space = get_space(args.space)  # UnknownNameError lists the spaces
-    proxies = _proxy_names(args.proxies)
+    proxies = _supported(_proxy_names(args.proxies), space, skip=args.proxies is None)
     _check_plot(args.plot)
     truth = _ground_truth(args.ground_truth, space, args.sample, args.seed)
     if args.top_k is not None and args.top_k < 1:
@@ -220,14 +238,7 @@ def run(args: argparse.Namespace) -> int:
         task = progress.add_task("scoring", total=len(truth) * len(proxies))
         for name in proxies:
             progress.update(task, description=f"scoring {name}")
-            try:
-                setup = make_scoring(replace(base, proxy=name))
-            except ProxyError as exc:  # a proxy that refuses the space: skipped unless named in --proxies
-                if args.proxies:
-                    raise
-                progress.update(task, total=(progress.tasks[0].total or 0) - len(truth))
-                console.print(f"skipped: {exc}")
-                continue
+            setup = make_scoring(replace(base, proxy=name))
             if setup.scorer.proxy.reference_terms:
                 progress.update(task, description=f"scoring {name}'s reference sample")
                 attach_reference(setup)

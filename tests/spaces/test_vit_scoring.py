@@ -108,3 +108,14 @@ def test_multi_objective_pit_search_under_every_limit(tmp_path: Path) -> None:
         arch = space.from_params(t.params)
         assert space.count_params(arch) <= 1_000_000 and space.count_layers(arch) <= 40
         assert t.values[1] == t.user_attrs["flops"] == space.count_flops(arch) <= 600_000_000
+
+
+def test_rank_without_proxies_skips_the_refusing_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    from diswot.pipeline.cli.rank import _supported
+
+    kept = _supported(PROXIES.names(), get_space("pit-ti"), skip=True)
+    assert kept == [n for n in PROXIES.names() if n not in REFUSED]
+    out = capsys.readouterr().out
+    assert all(f"proxy {name!r} cannot score pit-ti students" in out for name in REFUSED)
+    with pytest.raises(ProxyError, match="nwot"):
+        _supported(["diswot", "nwot"], get_space("pit-ti"), skip=False)
