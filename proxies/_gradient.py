@@ -13,6 +13,7 @@ from typing import ClassVar, Iterator
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from diswot.spaces import FeatureNetwork
 
@@ -117,9 +118,13 @@ class GraspProxy(Proxy):
     reference: ClassVar[str] = "Wang et al., GraSP, ICLR 2020; " + _REF
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
-        """One forward, a backward with graph, and a Hessian-vector product."""
+        """One forward, a backward with graph, and a Hessian-vector product.
+
+        Torch's fused attention kernels have no double backward, so attention (ViT students) runs
+        on scaled_dot_product_attention's math backend here; networks without attention are
+        unaffected."""
         params = list(student.parameters())
-        with _grad_enabled(params):
+        with _grad_enabled(params), sdpa_kernel(SDPBackend.MATH):
             weights, grads = loss_and_weight_grads(student, batch, create_graph=True)
             z = sum((g.detach() * g).sum() for g in grads if g.requires_grad)
             if not isinstance(z, torch.Tensor):  # no weight reaches the loss

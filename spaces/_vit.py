@@ -46,11 +46,8 @@ class Attention(nn.Module):
         """``(B, N, C) -> (B, N, C)``."""
         b, n, c = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
-        if torch.is_grad_enabled() and x.requires_grad:
-            # written out: the fused CPU kernel has no double backward (GraSP's Hessian-vector product)
-            out = ((q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1) @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v)
+        # a double backward (GraSP) needs SDPA's math backend: the proxy selects it (sdpa_kernel)
+        out = F.scaled_dot_product_attention(q, k, v)
         projected: torch.Tensor = self.proj(out.transpose(1, 2).reshape(b, n, c))
         return projected
 
