@@ -19,7 +19,7 @@ from diswot.storage import deferred_params
 from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
 from .data import dataset_info, network_batches, num_classes_of, probe_batches
 from .errors import DiswotError, ProxyError
-from diswot.proxies import Reference, arch_flops, make_proxy, resolve_semantic_mode
+from diswot.proxies import Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
 from .scoring import Scorer, resolve_device
 from .teachers import load_teacher
 
@@ -108,6 +108,7 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
     )
     # one resolved setup for the reference sample and every trial: each proxy takes what it declares
     proxy = make_proxy(config.proxy, {"semantic": semantic})
+    check_supported(proxy, space, num_classes, info.image_size)  # a proxy that refuses the space says so here, once
     batches = probe_batches(
         dataset=config.dataset,
         data_dir=config.data_dir,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy import special
 
-from diswot.spaces import FeatureNetwork, Registry
+from diswot.spaces import FeatureNetwork, NetworkOutput, Registry, Space
 
 from ._errors import ProxyError
 
@@ -23,6 +23,7 @@ __all__ = [
     "Proxy",
     "Reference",
     "TeacherContext",
+    "check_supported",
     "finite",
     "get_proxy",
     "make_proxy",
@@ -176,6 +177,16 @@ class Proxy(abc.ABC):
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """Score ``student``; returns a dict with at least ``"score"`` (and any side terms)."""
 
+    def refusal(self, student: FeatureNetwork, out: NetworkOutput) -> str | None:
+        """Why this proxy cannot score students like ``student``, or ``None`` when it can.
+
+        ``out`` is the student's output (shapes only: it may live on the meta device). A search
+        asks once, before any trial (:func:`check_supported`), so a proxy defined for one kind of
+        network only (ReLU codes, BatchNorm, ``(B, C, H, W)`` maps) refuses a space in one line
+        instead of failing every trial. The default: every network.
+        """
+        return None
+
     def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
         """The score of raw ``terms`` against ``reference`` (proxies with :attr:`reference_terms`)."""
         raise NotImplementedError(f"proxy {self.name!r} scores without a reference")
@@ -222,6 +233,24 @@ def set_bn_mode(model: torch.nn.Module, mode: str) -> torch.nn.Module:
                 if isinstance(child, _BN_TYPES):
                     setattr(parent, name, torch.nn.Identity())
     return model
+
+
+def check_supported(proxy: Proxy, space: Space[Any], num_classes: int, image_size: int) -> None:
+    """Raise :class:`ProxyError` with ``proxy``'s one-line reason when it refuses ``space``'s students.
+
+    The space's smallest student is built and run on the meta device (no memory, no compute),
+    which is enough for the structural checks of :meth:`Proxy.refusal`; nothing is built for a
+    proxy that keeps the default (it scores every network).
+    """
+    if type(proxy).refusal is Proxy.refusal:
+        return
+    with torch.device("meta"):
+        net = space.build(space.smallest(num_classes), num_classes)
+        with torch.no_grad():
+            out = net.forward_all(torch.empty(2, 3, image_size, image_size))
+    reason = proxy.refusal(net, out)
+    if reason is not None:
+        raise ProxyError(f"proxy {proxy.name!r} cannot score {space.name} students: {reason}; choose another --proxy")
 
 
 def finite(name: str, terms: dict[str, float]) -> dict[str, float]:

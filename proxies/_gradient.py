@@ -13,12 +13,13 @@ from typing import ClassVar, Iterator
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from diswot.spaces import FeatureNetwork
 
 from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
-from ._util import WEIGHT_LAYERS, capture_outputs, cross_entropy, weight_layers
+from ._util import capture_outputs, cross_entropy, weight_layers
 
 __all__ = ["FisherProxy", "GradNormProxy", "GraspProxy", "SnipProxy", "loss_and_weight_grads"]
 
@@ -117,9 +118,13 @@ class GraspProxy(Proxy):
     reference: ClassVar[str] = "Wang et al., GraSP, ICLR 2020; " + _REF
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
-        """One forward, a backward with graph, and a Hessian-vector product."""
+        """One forward, a backward with graph, and a Hessian-vector product.
+
+        Torch's fused attention kernels have no double backward, so attention (ViT students) runs
+        on scaled_dot_product_attention's math backend here; networks without attention are
+        unaffected."""
         params = list(student.parameters())
-        with _grad_enabled(params):
+        with _grad_enabled(params), sdpa_kernel(SDPBackend.MATH):
             weights, grads = loss_and_weight_grads(student, batch, create_graph=True)
             z = sum((g.detach() * g).sum() for g in grads if g.requires_grad)
             if not isinstance(z, torch.Tensor):  # no weight reaches the loss
@@ -153,17 +158,23 @@ class FisherProxy(Proxy):
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One forward and a backward to the activations."""
         params = list(student.parameters())
-        with _grad_enabled(params), capture_outputs(student, WEIGHT_LAYERS) as acts:
+        with (
+            _grad_enabled(params),
+            capture_outputs(student, (nn.Conv2d,)) as maps,
+            capture_outputs(student, (nn.Linear,)) as rows,
+        ):
             logits = student(batch.images)
             n = logits.shape[0]
             loss = cross_entropy(logits, batch.labels) * n  # the per-sample losses, summed
-            live = [a for a in acts if a.requires_grad]
-            grads = torch.autograd.grad(loss, live, allow_unused=True) if live else []
+            # a conv's channels are dim 1 of (B, C, H, W); a linear layer's the last dim of (B, ..., C)
+            live = [(a, 1) for a in maps if a.requires_grad] + [(a, a.dim() - 1) for a in rows if a.requires_grad]
+            grads = torch.autograd.grad(loss, [a for a, _ in live], allow_unused=True) if live else []
             score = logits.new_zeros((), dtype=torch.float64)
-            for a, g in zip(live, grads):
+            for (a, channel), g in zip(live, grads):
                 if g is None:
                     continue
                 prod = (a.detach() * g).double()
-                per_channel = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+                positions = tuple(d for d in range(1, prod.dim()) if d != channel)
+                per_channel = prod.sum(dim=positions) if positions else prod
                 score = score + per_channel.square().sum() / (2 * n)
         return {"score": float(score)}

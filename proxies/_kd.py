@@ -207,6 +207,15 @@ class NSTProxy(_KDProxyBase):
         self.degree = degree
         self.c = float(c)
 
+    def refusal(self, student: FeatureNetwork, out: NetworkOutput) -> str | None:
+        """Students whose features are tokens, not ``(B, C, H, W)`` maps, have no channel maps."""
+        if out.features.dim() == 4:
+            return None
+        return (
+            f"nst compares (B, C, H, W) channel maps and these students give features of shape "
+            f"{tuple(out.features.shape)} (transformer tokens)"
+        )
+
     def loss(self, teacher: dict[str, torch.Tensor], student: NetworkOutput) -> torch.Tensor:
         """Squared MMD of the normalised channel maps."""
         return nst_mmd(teacher["features"], student.features, degree=self.degree, c=self.c)

@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from diswot.spaces import FeatureNetwork
+from diswot.spaces import FeatureNetwork, NetworkOutput
 
 from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
@@ -41,6 +41,12 @@ class NwotProxy(Proxy):
 
     name: ClassVar[str] = "nwot"
     reference: ClassVar[str] = "Mellor et al., Neural Architecture Search without Training, ICML 2021"
+
+    def refusal(self, student: FeatureNetwork, out: NetworkOutput) -> str | None:
+        """Networks without an ``nn.ReLU`` (a ViT's GELU) have no binary activation codes."""
+        if any(isinstance(m, _RELUS) for m in student.modules()):
+            return None
+        return "nwot reads the binary codes of nn.ReLU units (Mellor et al. 2021) and this network has none"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One forward pass (no autograd graph) with a pre-hook on every ReLU."""

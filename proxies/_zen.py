@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from diswot.spaces import FeatureNetwork
+from diswot.spaces import FeatureNetwork, NetworkOutput
 
 from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
@@ -44,6 +44,12 @@ class ZenProxy(Proxy):
         if not alpha > 0:
             raise ValueError(f"zen: alpha must be > 0 (the paper uses 0.01), got {alpha!r}")
         self.alpha = float(alpha)
+
+    def refusal(self, student: FeatureNetwork, out: NetworkOutput) -> str | None:
+        """A network without BatchNorm has no variance term: Zen-NAS is defined for BN networks."""
+        if any(isinstance(m, _BN) for m in student.modules()):
+            return None
+        return "the Zen-score sums the log BatchNorm variances (Zen-NAS, Algorithm 1) and this network has no BatchNorm"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """Two forward passes (clean and perturbed) of a Gaussian-initialised copy."""

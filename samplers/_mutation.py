@@ -142,10 +142,18 @@ def smaller_value(value: Any, dist: BaseDistribution, rng: np.random.RandomState
 
 def scale_width(value: Any, dist: BaseDistribution, factor: float, multiple: int, max_width: int) -> Any:
     """``value * factor`` rounded to the nearest multiple of ``multiple`` (halves up), at least
-    ``multiple``, clamped to ``dist`` and to ``max_width``, and put on ``dist``'s grid (C.1)."""
+    ``multiple``, clamped to ``dist`` and to ``max_width``, and put on ``dist``'s grid (C.1).
+
+    An int width whose grid is coarser than ``multiple`` (a short list of choices, e.g. a ViT's
+    192/216/240) moves one grid point in the factor's direction instead: the paper's factors
+    would jump over the middle choices (192 x 1.25 is 240).
+    """
     target = max(multiple, math.floor(value * factor / multiple + 0.5) * multiple)
     if isinstance(dist, IntDistribution):
         high = max(dist.low, min(dist.high, max_width))
+        if not dist.log and dist.step > multiple and factor != 1:
+            moved = value + (dist.step if factor > 1 else -dist.step)
+            return moved if dist.low <= moved <= high else value
         v = min(max(int(target), dist.low), high)
         step = 1 if dist.log else dist.step
         return dist.low + (v - dist.low) // step * step

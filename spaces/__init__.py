@@ -1,13 +1,15 @@
-"""Student search spaces (S0, NAS-Bench-201, S2, NAS-Bench-Macro) and the network contract.
+"""Student search spaces (S0, NAS-Bench-201, S2, NAS-Bench-Macro, AutoFormer-Ti, PiT-Ti) and the network contract.
 
 ``suggest(trial) -> Arch``, ``build(Arch) -> FeatureNetwork``, encode/decode, limits.
 """
 
 from typing import Any
 
+from ._autoformer import AutoFormerArch, AutoFormerNetwork, AutoFormerSpace
 from ._base import ArchError, Limits, Space, parse_count
 from ._network import FeatureNetwork, NetworkOutput, WrappedNetwork
 from ._macro import MacroArch, MacroNetwork, MacroSpace
+from ._pit import PiTArch, PiTNetwork, PiTSpace
 from ._nb201 import NB201Arch, NB201Network, NB201Space, naslib_to_nb201, nb201_to_naslib
 from ._registry import Registry, UnknownNameError
 from ._resnet_cifar import CifarResNet, cifar_resnet, cifar_resnet_params
@@ -19,6 +21,9 @@ __all__ = [
     "PAPER_ARCHS",
     "SPACES",
     "ArchError",
+    "AutoFormerArch",
+    "AutoFormerNetwork",
+    "AutoFormerSpace",
     "CifarResNet",
     "FeatureNetwork",
     "Limits",
@@ -30,6 +35,9 @@ __all__ = [
     "NB201Space",
     "NetworkOutput",
     "PaperArch",
+    "PiTArch",
+    "PiTNetwork",
+    "PiTSpace",
     "Registry",
     "ResNetArch",
     "S0Space",
@@ -65,3 +73,5 @@ SPACES.register("nb201", NB201Space)
 SPACES.register("s2-cifar", S2CifarSpace)
 SPACES.register("s2-imagenet", S2ImageNetSpace)
 SPACES.register("macro", MacroSpace)
+SPACES.register("autoformer-ti", AutoFormerSpace)
+SPACES.register("pit-ti", PiTSpace)

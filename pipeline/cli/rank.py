@@ -78,6 +78,24 @@ def _proxy_names(text: str | None) -> list[str]:
     return names
 
 
+def _supported(names: list[str], space: Any, *, skip: bool) -> list[str]:
+    """``names`` without the proxies that refuse ``space`` (said in one line each) when ``skip``;
+    otherwise the first refusal is the error. Checked before anything is scored."""
+    from diswot.proxies import ProxyError, check_supported, get_proxy
+
+    keep = []
+    for name in names:
+        try:
+            check_supported(get_proxy(name), space, space.default_num_classes, space.image_size)
+        except ProxyError as exc:
+            if not skip:
+                raise
+            console.print(f"skipped: {exc}")
+            continue
+        keep.append(name)
+    return keep
+
+
 def _ground_truth(spec: str, space: Any, sample: int | None, seed: int) -> GroundTruth:
     """The CSV file or packaged benchmark ``spec``, or a seeded sample of it."""
     from ..benchmark_truth import benchmark_truth, is_benchmark_spec, sample_indices
@@ -220,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     from ..search import attach_reference, make_scoring
 
     space = get_space(args.space)  # UnknownNameError lists the spaces
-    proxies = _proxy_names(args.proxies)
+    proxies = _supported(_proxy_names(args.proxies), space, skip=args.proxies is None)
     _check_plot(args.plot)
     truth = _ground_truth(args.ground_truth, space, args.sample, args.seed)
     if args.top_k is not None and args.top_k < 1:

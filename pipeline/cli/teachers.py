@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import DiswotError
-from ..teachers import FORMS, TEACHERS, TeacherSpec
 from ._console import console
 
 __all__ = ["add_parser", "run"]
@@ -31,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Print the forms and short names, or one library's model names."""
+    from ..teachers import FORMS, TEACHERS  # the registry imports torch: only when the command runs
+
     if args.list is not None:
         names = _library_names(args.list)
         if args.filter:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     short.add_column("input", justify="right")
     short.add_column("what")
     for name in TEACHERS.names():
-        spec: TeacherSpec = TEACHERS.get(name)
+        spec = TEACHERS.get(name)
         short.add_row(name, f"{spec.image_size} px", spec.description)
     console.print(short)
     return 0

@@ -7,6 +7,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from diswot.samplers._mutation import (
+    DEFAULT_WIDTH_FACTORS,
     adjacent_value,
     group_blocks,
     mutate,
@@ -194,3 +195,17 @@ def test_shrink_never_grows_and_stops_at_the_minimum() -> None:
 def test_mutation_is_deterministic_given_the_rng() -> None:
     a = [mutate(S2_PARAMS, S2_DISTS, np.random.RandomState(7)) for _ in range(3)]
     assert a[0] == a[1] == a[2]
+
+
+def test_width_on_a_coarse_grid_moves_one_choice() -> None:
+    """AutoFormer's widths 192/216/240 (step 24): the paper's factors would jump 192 -> 240."""
+    dist = IntDistribution(192, 240, step=24)
+    assert [scale_width(192, dist, f, 8, 2048) for f in (0.67, 0.8, 1.25, 1.5)] == [192, 192, 216, 216]
+    assert [scale_width(216, dist, f, 8, 2048) for f in (0.8, 1.25)] == [192, 240]
+    assert scale_width(240, dist, 1.5, 8, 2048) == 240
+    rng = np.random.RandomState(0)
+    reached = {mutate_width(216, dist, rng, DEFAULT_WIDTH_FACTORS, 8, 2048) for _ in range(40)}
+    assert reached == {192, 240}
+    assert {shrink({"embed.width": 240}, {"embed.width": dist}, rng)["embed.width"] for _ in range(5)} == {216}
+    # a fine grid (step 8) scales as before
+    assert scale_width(64, IntDistribution(8, 2048, step=8), 1.5, 8, 2048) == 96
