@@ -130,7 +130,7 @@ TEACHER_OPTIONS: tuple[Option, ...] = (
     ),
     _option(
         "--teacher-image-size",
-        type=int,
+        type=Bounded(at_least=8),
         metavar="PX",
         help="the teacher's input size (default: its own, from timm/torchvision metadata; else the probe's)",
     ),

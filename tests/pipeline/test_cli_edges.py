@@ -85,7 +85,11 @@ NUMERIC: dict[str, dict[str, tuple[str, str]]] = {
         "--kd-rho": ("0", "1"),
     },
     "rank": {**_SCORING, "--sample": ("2", "3"), "--top-k": ("0", "1")},
+    "teachers": {},
 }
+# the teacher's input size, in every command that runs a teacher
+for _command in ("search", "score", "rank", "distill"):
+    NUMERIC[_command]["--teacher-image-size"] = ("7", "8")
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
