@@ -1,9 +1,9 @@
-"""Scoring cost and search picks on the ViT student spaces (``autoformer-ti``, ``pit-ti``).
+"""Scoring cost and search picks on the student families (``macro``, ``autoformer-ti``, ``pit-ti``).
 
 ``cost``: for each space, batch size and CPU thread count, the same seeded students are scored
-with the default score (``diswot-relation-plus``: one forward with an input-gradient backward for
-``jacov``, plus SynFlow's batch-of-one pass) and with the paper's score (``diswot``: one
-forward in inference mode), against one bare forward pass of the student (build and init
+with the default score (``diswot-balance``: one forward in inference mode plus SynFlow's
+batch-of-one pass) and with the paper's score (``diswot``: one forward in inference mode),
+against one bare forward pass of the student (build and init
 excluded), each student's three timings back to back, the fastest of ``--reps`` kept, so the
 ratios hold on a busy machine even where the absolute times drift. The raw terms are timed (the default's rank against its reference
 sample is a look-up and is left out, as is the reference sample itself).
@@ -32,13 +32,16 @@ import optuna
 import torch
 
 from diswot.pipeline import SearchConfig, recommended_trial
+from diswot.pipeline.config import DEFAULT_PROXY
 from diswot.pipeline.search import make_scoring
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _search import search_argv  # noqa: E402
 
-SPACES = ("autoformer-ti", "pit-ti")
-PROXIES = ("diswot-relation-plus", "diswot")
+SPACES = ("macro", "autoformer-ti", "pit-ti")
+PROXIES = (DEFAULT_PROXY, "diswot")
+#: the teacher of each family's cost figures: the largest macro student, else a CIFAR ResNet-56
+TEACHERS = {"macro": "macro:22222222"}
 
 
 def _students(space_name: str, n: int, seed: int = 0) -> list[Any]:
@@ -74,7 +77,9 @@ def time_one(space: str, batch: int, threads: int, students: int, reps: int) -> 
     row: dict[str, Any] = {"space": space, "batch": batch, "threads": threads, "students": len(archs), "reps": reps}
     scorers = {
         proxy: make_scoring(
-            SearchConfig(space=space, teacher="resnet56", dataset="synthetic", batch_size=batch, proxy=proxy)
+            SearchConfig(
+                space=space, teacher=TEACHERS.get(space, "resnet56"), dataset="synthetic", batch_size=batch, proxy=proxy
+            )
         ).scorer
         for proxy in PROXIES
     }
