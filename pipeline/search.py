@@ -84,8 +84,10 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
     if config.precision != "fp32" and device.type != "cuda":
         # tf32 does nothing on a CPU, and bf16 autocast crashed a CPU convolution (SIGFPE in oneDNN)
         raise DiswotError(f"--precision {config.precision} is for CUDA GPUs; on {device.type} use --precision fp32")
-    # synthetic and plain ImageFolder data take the space's resolution unless --image-size says otherwise
-    default_size = space.image_size if config.dataset in ("synthetic", "imagefolder") else None
+    # synthetic and plain ImageFolder data, and spaces that need their own size (ViTs), take the
+    # space's resolution unless --image-size says otherwise
+    own = config.dataset in ("synthetic", "imagefolder") or space.own_image_size
+    default_size = space.image_size if own else None
     info = dataset_info(config.dataset, image_size=config.image_size or default_size)
     num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
     limits = config.limits()

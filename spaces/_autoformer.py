@@ -144,6 +144,7 @@ class AutoFormerSpace(Space[AutoFormerArch]):
 
     name = "autoformer-ti"
     image_size = 224
+    own_image_size = True
     default_num_classes = 1000
     default_limits = Limits()
 

@@ -72,6 +72,9 @@ class Space(abc.ABC, Generic[ArchT]):
     name: str = ""
     #: input resolution and default number of classes
     image_size: int = 32
+    #: whether the students take :attr:`image_size` whatever the dataset's resolution (a ViT's patch
+    #: grid); otherwise CIFAR and ImageNet data keep their own unless ``--image-size`` says otherwise
+    own_image_size: bool = False
     default_num_classes: int = 100
     #: limits applied when the user gives none (``Limits()`` = unlimited)
     default_limits: Limits = Limits()

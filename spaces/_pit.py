@@ -167,6 +167,7 @@ class PiTSpace(Space[PiTArch]):
 
     name = "pit-ti"
     image_size = 224
+    own_image_size = True
     default_num_classes = 1000
     default_limits = Limits()
 

@@ -158,3 +158,19 @@ def test_bad_weights_are_one_clear_error(tmp_path: Path) -> None:
     torch.save(build_teacher("resnet32", 10).state_dict(), other)
     with pytest.raises(DiswotError, match="does not fit teacher resnet20"):
         load_weights(build_teacher("resnet20", 10), other, name="teacher resnet20")
+
+
+def test_vit_students_take_their_own_size_on_cifar_data(cifar100_dir: Path) -> None:
+    """Each network at its own size: on CIFAR-100, ViT students see the probe images at 224 px and
+    the CIFAR teacher at 32 px; a CIFAR student space keeps the dataset's 32 px."""
+    from diswot.pipeline.config import SearchConfig
+    from diswot.pipeline.search import make_scoring
+
+    common = dict(teacher="resnet20", dataset="cifar100", data_dir=str(cifar100_dir), batch_size=4, proxy="diswot")
+    vit = make_scoring(SearchConfig(space="pit-ti", **common))
+    assert vit.image_size == 224 and vit.scorer.batches[0].images.shape[-2:] == (224, 224)
+    assert vit.teacher_image_size == 32
+    arch = vit.space.smallest()
+    assert vit.scorer.score(arch).flops == vit.space.count_flops(arch, 100, 224)
+    cnn = make_scoring(SearchConfig(space="s0", **common))
+    assert cnn.image_size == 32 and cnn.scorer.batches[0].images.shape[-2:] == (32, 32)
