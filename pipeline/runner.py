@@ -303,10 +303,13 @@ def open_search(
     parsed = parse_storage_url(url)
     retry = RetryStaleTrial(max_retry=options.max_retry)
     native = parsed.kind == "rdb" and options.heartbeat is not None
-    recorded = _study_config(url, options.study_name)
+    recorded: dict[str, Any] | None = None  # read once, only when needed
     if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
+        recorded = _study_config(url, options.study_name)
         config = replace(config, proxy=recorded.get("proxy") or config.proxy or DEFAULT_PROXY)
-    config = _sized_to_the_search(config, recorded, n_trials)
+    if config.reference_size is None and uses_reference(config.proxy):
+        recorded = _study_config(url, options.study_name) if recorded is None else recorded
+        config = _sized_to_the_search(config, recorded, n_trials)
     # teacher, data, limits and probe batch are checked before the storage is created: a refused
     # search leaves nothing behind
     setup = make_scoring(config, teacher=teacher)
