@@ -34,7 +34,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 import torch
@@ -43,11 +43,14 @@ from scipy import stats
 from diswot.pipeline.benchmark_truth import benchmark_truth, nb201_truth
 from diswot.pipeline.data import probe_batches
 from diswot.pipeline.errors import ProxyError
-from diswot.pipeline.ranking import budget_regret, top_mean
+from diswot.pipeline.ranking import top_mean
 from diswot.pipeline.reference import reference_archs
 from diswot.pipeline.scoring import Scorer
 from diswot.proxies import PROXIES, Reference, make_proxy, resolve_semantic_mode
 from diswot.spaces import Limits, Space, get_space
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_nb201_ranking import metrics  # noqa: E402  (the same figures as the NAS-Bench-201 benchmark)
 
 log = logging.getLogger("bench_cross_ranking")
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,17 +216,22 @@ def column(cache: Cache, bench: str, seed: int, names: list[str], signal: str) -
 Candidate = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], np.ndarray]
 
 
+def _rows(cols: dict[str, np.ndarray], names: Sequence[str], fn: Callable[[dict[str, float]], float]) -> np.ndarray:
+    """``fn`` of each architecture's row of ``names`` (nan where a signal failed)."""
+    out = np.full(len(cols[names[0]]), np.nan)
+    for i in range(len(out)):
+        row = {s: float(cols[s][i]) for s in names}
+        if all(math.isfinite(v) for v in row.values()):
+            out[i] = fn(row)
+    return out
+
+
 def rank_sum(*signals: str) -> Candidate:
     """AZ-NAS's sum of log smooth ranks of ``signals`` against the reference sample."""
 
     def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
         reference = _reference(ref, signals)
-        out = np.full(len(cols[signals[0]]), np.nan)
-        for i in range(len(out)):
-            row = {s: float(cols[s][i]) for s in signals}
-            if all(math.isfinite(v) for v in row.values()):
-                out[i] = reference.log_rank_sum(row, signals)
-        return out
+        return _rows(cols, signals, lambda row: reference.log_rank_sum(row, signals))
 
     return score
 
@@ -238,12 +246,9 @@ def normal_sum(*signals: str, weights: tuple[float, ...] | None = None) -> Candi
 
     def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
         reference = _reference(ref, signals)
-        out = np.full(len(cols[signals[0]]), np.nan)
-        for i in range(len(out)):
-            row = {s: float(cols[s][i]) for s in signals}
-            if all(math.isfinite(v) for v in row.values()):
-                out[i] = sum(wk * reference.normal_score(s, row[s]) for s, wk in zip(signals, w))
-        return out
+        return _rows(
+            cols, signals, lambda row: sum(wk * reference.normal_score(s, row[s]) for s, wk in zip(signals, w))
+        )
 
     return score
 
@@ -310,12 +315,7 @@ def registered(proxy_name: str) -> Candidate:
         reference = Reference(
             tuple(str(i) for i in np.flatnonzero(keep)), {t: v[keep].tolist() for t, v in raw_ref.items()}
         )
-        out = np.full(len(cols["params"]), np.nan)
-        for i in range(len(out)):
-            row = {t: float(raw[t][i]) for t in terms}
-            if all(math.isfinite(v) for v in row.values()):
-                out[i] = proxy.combine(row, reference)
-        return out
+        return _rows(raw, terms, lambda row: proxy.combine(row, reference))
 
     return score
 
@@ -389,25 +389,6 @@ def add_candidates() -> None:
 
 
 # ---------------------------------------------------------------- metrics and report
-def metrics(score: np.ndarray, acc: np.ndarray, params: np.ndarray) -> dict[str, float]:
-    """Correlations, precision@top-5%, top-10 accuracy and budget regret; failed archs rank last."""
-    s = np.where(np.isfinite(score), score, -np.inf)
-    k = max(1, round(0.05 * len(s)))
-    ranked = stats.rankdata(s)
-    predicted = set(np.argsort(-s, kind="stable")[:k].tolist())
-    true_top = set(np.argsort(-acc, kind="stable")[:k].tolist())
-    regret = budget_regret(s, acc, params)
-    return {
-        "kendall": float(stats.kendalltau(ranked, acc).statistic),
-        "spearman": float(stats.spearmanr(ranked, acc).statistic),
-        "p_at_top5": len(predicted & true_top) / k,
-        "top10_acc": top_mean(s, acc, 10),
-        "regret_mean": float(regret["mean"]),
-        "regret_max": float(regret["max"]),
-        "failed": float(np.sum(~np.isfinite(score))),
-    }
-
-
 def worst(row: dict[str, dict[str, float]], benches: list[str]) -> dict[str, float]:
     """The worst benchmark's figure of each metric (top-10 as the gap to the oracle)."""
     return {
