@@ -144,4 +144,3 @@ def test_foreign_arch_is_rejected(space: Space) -> None:
 def test_from_params_rejects_bad_params(space: Space) -> None:
     with pytest.raises(ArchError, match="not a"):
         space.from_params({})
-
