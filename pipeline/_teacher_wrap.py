@@ -205,10 +205,7 @@ def _propagate_shapes(graph: fx.GraphModule, model: nn.Module, image_size: int, 
         with torch.no_grad():
             ShapeProp(graph).propagate(_example(model, image_size))
     except Exception as exc:
-        raise DiswotError(
-            f"teacher {name} fails on a {image_size} px image ({type(exc).__name__}: {_first_line(exc)}); "
-            "pass its input size with --teacher-image-size"
-        ) from None
+        raise _size_error(name, image_size, exc) from None
     finally:
         model.train(training)
 
@@ -310,10 +307,7 @@ def _checked(net: FeatureNetwork, model: nn.Module, name: str, image_size: int) 
     except DiswotError:
         raise
     except Exception as exc:
-        raise DiswotError(
-            f"teacher {name} fails on a {image_size} px image ({type(exc).__name__}: {_first_line(exc)}); "
-            "pass its input size with --teacher-image-size"
-        ) from None
+        raise _size_error(name, image_size, exc) from None
     finally:
         net.train(training)
         model.train(training)
@@ -329,3 +323,11 @@ def _checked(net: FeatureNetwork, model: nn.Module, name: str, image_size: int) 
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return (lines[0] if lines else "")[:120]
+
+
+def _size_error(name: str, image_size: int, exc: Exception) -> DiswotError:
+    """One line: the teacher does not run at ``image_size``, and the option that sets its size."""
+    return DiswotError(
+        f"teacher {name} fails on a {image_size} px image ({type(exc).__name__}: {_first_line(exc)}); "
+        "pass its input size with --teacher-image-size"
+    )

@@ -41,7 +41,7 @@ from torch import nn
 
 from ._base import ArchError, Limits, Space
 from ._network import FeatureNetwork
-from ._vit import LN_EPS, EncoderBlock, block_params, resize_grid
+from ._vit import LN_EPS, ClassTokenNetwork, EncoderBlock, block_params, resize_grid
 
 __all__ = ["AutoFormerArch", "AutoFormerNetwork", "AutoFormerSpace"]
 
@@ -100,7 +100,7 @@ class AutoFormerArch:
         return f"E{self.embed}|R{','.join(map(_fmt, self.ratios))}|H{','.join(map(str, self.heads))}"
 
 
-class AutoFormerNetwork(FeatureNetwork):
+class AutoFormerNetwork(ClassTokenNetwork):
     """The ViT of an :class:`AutoFormerArch`; features are all tokens after the final norm,
     ``(B, 1 + patches, E)``, and the pooled vector is the class token."""
 
@@ -133,10 +133,6 @@ class AutoFormerNetwork(FeatureNetwork):
         tokens = torch.cat([self.cls_token.expand(b, -1, -1), x.flatten(2).transpose(1, 2)], dim=1)
         out: torch.Tensor = self.norm(self.blocks(tokens + self._position(height, width)))
         return out
-
-    def pool(self, features: torch.Tensor) -> torch.Tensor:
-        """The class token."""
-        return features[:, 0]
 
 
 class AutoFormerSpace(Space[AutoFormerArch]):

@@ -48,7 +48,7 @@ from torch import nn
 
 from ._base import ArchError, Limits, Space
 from ._network import FeatureNetwork
-from ._vit import LN_EPS, EncoderBlock, block_params, resize_grid
+from ._vit import LN_EPS, ClassTokenNetwork, EncoderBlock, block_params, resize_grid
 
 __all__ = ["PiTArch", "PiTNetwork", "PiTSpace"]
 
@@ -121,7 +121,7 @@ class _Pool(nn.Module):
         return self.conv(x), self.fc(cls)
 
 
-class PiTNetwork(FeatureNetwork):
+class PiTNetwork(ClassTokenNetwork):
     """The network of a :class:`PiTArch`; features are the last stage's tokens after the final
     norm, ``(B, 1 + H W, C_3)``, class token first; the pooled vector is the class token."""
 
@@ -156,10 +156,6 @@ class PiTNetwork(FeatureNetwork):
             x = tokens[:, 1:].transpose(1, 2).reshape(b, c, height, width)
         out: torch.Tensor = self.norm(tokens)
         return out
-
-    def pool(self, features: torch.Tensor) -> torch.Tensor:
-        """The class token."""
-        return features[:, 0]
 
 
 class PiTSpace(Space[PiTArch]):

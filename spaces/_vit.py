@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Attention", "EncoderBlock", "block_params", "resize_grid"]
+from ._network import FeatureNetwork
+
+__all__ = ["Attention", "ClassTokenNetwork", "EncoderBlock", "block_params", "resize_grid"]
 
 LN_EPS = 1e-6
 
@@ -85,3 +87,12 @@ def resize_grid(pos: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(pos.shape[-2:]) == size:
         return pos
     return F.interpolate(pos, size=size, mode="bicubic", align_corners=False)
+
+
+class ClassTokenNetwork(FeatureNetwork):
+    """A ViT student: ``forward_features`` gives the tokens after the final norm, class token first,
+    and the head reads the class token (DisWOT's semantic term reads it too)."""
+
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        """The class token."""
+        return features[:, 0]
