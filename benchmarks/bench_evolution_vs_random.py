@@ -18,7 +18,7 @@ import time
 import optuna
 
 from diswot.pipeline.config import SearchConfig
-from diswot.pipeline.search import make_sampler, make_scoring
+from diswot.pipeline.assembly import make_sampler, make_scoring
 
 
 def trials_to_best(sampler: optuna.samplers.BaseSampler, space, table: dict, best: str, cap: int) -> int:  # noqa: ANN001

@@ -33,7 +33,7 @@ import torch
 
 from diswot.pipeline import SearchConfig, recommended_trial
 from diswot.pipeline.config import DEFAULT_PROXY
-from diswot.pipeline.search import make_scoring
+from diswot.pipeline.assembly import make_scoring
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _search import search_argv  # noqa: E402

@@ -42,7 +42,7 @@ from diswot.pipeline.errors import ProxyError
 from diswot.proxies import PROXIES, Reference
 from diswot.pipeline.ranking import budget_regret, top_mean
 from diswot.pipeline.reference import DEFAULT_REFERENCE_SIZE, reference_archs
-from diswot.pipeline.search import make_scoring
+from diswot.pipeline.assembly import make_scoring
 from diswot.spaces import Limits, get_space
 
 log = logging.getLogger("bench_nb201_ranking")

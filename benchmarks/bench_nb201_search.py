@@ -6,7 +6,7 @@ cell>``, randomly initialised; real CIFAR-100 test images from ``tests/data/cifa
 ImageFolder of the 100 fine classes; defaults otherwise). No ground truth is looked at to choose.
 
 The pick with a budget of ``N`` evaluations is what a search of that budget recommends: the
-search's own pick stage (:mod:`diswot.pipeline.confirm`) re-scores the ``K`` best distinct
+search's own pick stage (:mod:`diswot.pipeline.pick`) re-scores the ``K`` best distinct
 students of its trials with ``R`` repeats, which costs ``K * (R - 1)`` evaluations, so it looks at
 the study's first ``N - K * (R - 1)`` trials. ``best score`` is the pick without that stage: the
 best-scored trial among the first ``N``. Each pick's CIFAR-100 validation accuracy (mean of
@@ -49,9 +49,9 @@ from optuna.trial import FrozenTrial
 
 from diswot.pipeline.benchmark_truth import nb201_key, nb201_table, nb201_truth
 from diswot.pipeline.config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SearchConfig
-from diswot.pipeline.confirm import confirm_scores, student_of, top_candidates
+from diswot.pipeline.pick import confirm_scores, student_of, top_candidates
 from diswot.pipeline.reference import REFERENCE_ATTR
-from diswot.pipeline.search import ScoringSetup, make_scoring
+from diswot.pipeline.assembly import ScoringSetup, make_scoring
 from diswot.proxies import Reference
 from diswot.spaces import get_space
 

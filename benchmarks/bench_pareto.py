@@ -45,7 +45,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from diswot.pipeline.config import SearchConfig
-from diswot.pipeline.search import make_sampler, make_scoring
+from diswot.pipeline.assembly import make_sampler, make_scoring
 from diswot.samplers._pareto import hypervolume, losses
 
 BEST_NB201 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"

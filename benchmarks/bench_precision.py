@@ -18,7 +18,7 @@ import optuna
 from scipy.stats import kendalltau
 
 from diswot.pipeline.config import SearchConfig
-from diswot.pipeline.search import limit_constraint, make_scoring
+from diswot.pipeline.assembly import limit_constraint, make_scoring
 from diswot.samplers._realize import random_valid_params
 
 

@@ -34,7 +34,7 @@ from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.init import initialise
 from diswot.pipeline.teachers import build_teacher
 from diswot.proxies._diswot import reference_diswot
-from diswot.pipeline.search import SearchObjective, TRIAL_ERRORS, make_sampler, make_scoring
+from diswot.pipeline.assembly import SearchObjective, TRIAL_ERRORS, make_sampler, make_scoring
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _search import search_argv  # noqa: E402

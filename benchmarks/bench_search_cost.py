@@ -28,7 +28,7 @@ import torch
 from diswot.pipeline import SearchConfig, run_search
 from diswot.pipeline.config import DEFAULT_PROXY
 from diswot.pipeline.init import initialise
-from diswot.pipeline.search import make_scoring
+from diswot.pipeline.assembly import make_scoring
 from diswot.pipeline.teachers import build_teacher
 from diswot.proxies._diswot import reference_diswot
 

@@ -34,9 +34,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from diswot.pipeline.runner import STALE_CHECK_SECONDS, _throttled
+from diswot.pipeline.search import STALE_CHECK_SECONDS, _throttled
 from diswot.pipeline.notes import write_trial_note
-from diswot.pipeline.search import make_sampler
+from diswot.pipeline.assembly import make_sampler
 from diswot.spaces import Limits, get_space
 from diswot.storage import (
     WORKER_KEY,

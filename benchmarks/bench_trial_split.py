@@ -38,7 +38,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from diswot.pipeline.search import REUSED_FROM
+from diswot.pipeline.assembly import REUSED_FROM
 from diswot.storage import open_storage
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -1,4 +1,4 @@
-"""The DisWOT pipeline: search assembly, objective, data, teachers, distillation, ranking, the CLI.
+"""The DisWOT pipeline: the search, its assembly and objective, data, teachers, distillation, ranking; the CLI in ``cli/``.
 
 ``run_search(SearchConfig(...), "sqlite:///study.db", n_trials=30)`` runs a search from Python
 (README, "A search from Python"); ``recommended_trial(study)`` is the student it recommends.
@@ -10,17 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import SearchConfig
-    from .confirm import recommended_trial
-    from .runner import WorkerOptions, run_search
+    from .pick import recommended_trial
+    from .search import run_search
+    from .study import WorkerOptions
 
 __all__ = ["SearchConfig", "WorkerOptions", "recommended_trial", "run_search"]
 
 #: name -> module: imported on first use, so that ``diswot --help`` does not wait for torch
 _LAZY = {
     "SearchConfig": ".config",
-    "recommended_trial": ".confirm",
-    "WorkerOptions": ".runner",
-    "run_search": ".runner",
+    "recommended_trial": ".pick",
+    "WorkerOptions": ".study",
+    "run_search": ".search",
 }
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from optuna.study import StudyDirection
 
 from ._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
 from .errors import DiswotError
@@ -24,7 +25,9 @@ __all__ = [
     "RECORDED_FIELDS",
     "SearchConfig",
     "TEACHER_FIELDS",
-    "config_from_args",
+    "DIRECTIONS",
+    "parse_objectives",
+    "study_directions",
     "uses_reference",
 ]
 
@@ -188,71 +191,6 @@ class SearchConfig:
         return recorded
 
 
-def _count(value: str | None, flag: str) -> int | None:
-    if value is None:
-        return None
-    from diswot.spaces import parse_count
-
-    try:
-        count: int | None = parse_count(value)
-    except ValueError as exc:
-        raise DiswotError(f"{flag}: {exc}") from None
-    return count
-
-
-def _absolute(path: str | None) -> str | None:
-    """A path as the study records it: absolute, so that ``distill`` finds it from any folder."""
-    from pathlib import Path
-
-    return None if path is None else str(Path(path).expanduser().absolute())
-
-
-def _objectives(value: str | None) -> tuple[str, ...]:
-    if value is None:
-        return ("score",)
-    from .objectives import parse_objectives
-
-    return parse_objectives(value)
-
-
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
-    """Build a :class:`SearchConfig` from parsed CLI options (missing options keep defaults)."""
-
-    def get(name: str, default: Any = None) -> Any:
-        return getattr(args, name, default)
-
-    return SearchConfig(
-        space=args.space,
-        teacher=args.teacher,
-        teacher_weights=_absolute(get("teacher_weights")),
-        teacher_features=get("teacher_features"),
-        teacher_classifier=get("teacher_classifier"),
-        teacher_image_size=get("teacher_image_size"),
-        proxy=get("proxy") or DEFAULT_PROXY,
-        dataset=get("dataset", "cifar100"),
-        data_dir=get("data_dir"),
-        seed=get("seed", 0),
-        batch_size=get("batch_size", 64),
-        repeats=get("repeats", 1),
-        init=get("init", "gaussian"),
-        device=get("device", "auto"),
-        num_classes=get("num_classes"),
-        image_size=get("image_size"),
-        semantic=get("semantic", "auto"),
-        precision=get("precision", "fp32"),
-        max_params=_count(get("max_params"), "--max-params"),
-        max_layers=get("max_layers"),
-        objectives=_objectives(get("objectives")),
-        max_flops=_count(get("max_flops"), "--max-flops"),
-        sampler=get("sampler", "evolution"),
-        population_size=get("population_size", 20),
-        tournament_size=get("tournament_size", 10),
-        reference_size=get("reference_size"),
-        confirm_top=get("confirm_top"),
-        confirm_repeats=get("confirm_repeats", DEFAULT_CONFIRM_REPEATS),
-    )
-
-
 def reference_size_for(n_trials: int | None) -> int:
     """The reference sample of a new study: as many architectures as its first run's trials, from
     :data:`MIN_REFERENCE_SIZE` to :data:`DEFAULT_REFERENCE_SIZE` (the most without ``n_trials``).
@@ -270,3 +208,32 @@ def uses_reference(proxy: str) -> bool:
     from diswot.proxies import PROXIES
 
     return proxy in PROXIES and bool(PROXIES.get(proxy).reference_terms)
+
+
+#: every objective a search can have and its direction; the score always comes first
+DIRECTIONS: dict[str, StudyDirection] = {
+    "score": StudyDirection.MAXIMIZE,
+    "params": StudyDirection.MINIMIZE,
+    "flops": StudyDirection.MINIMIZE,
+    "latency": StudyDirection.MINIMIZE,
+}
+
+
+def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"score,params"`` -> ``("score", "params")``; the score must come first, no repeats."""
+    names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in DIRECTIONS]
+    if unknown:
+        raise DiswotError(f"--objectives: unknown {', '.join(map(repr, unknown))}; valid: {', '.join(DIRECTIONS)}")
+    if not names or names[0] != "score" or len(set(names)) != len(names):
+        raise DiswotError(
+            f"--objectives {','.join(names) or repr(text)}: give score first and each objective once, "
+            "e.g. score,params or score,flops,latency"
+        )
+    return tuple(names)
+
+
+def study_directions(objectives: Sequence[str]) -> list[StudyDirection]:
+    """The study directions of ``objectives`` (score maximised, costs minimised)."""
+    return [DIRECTIONS[name] for name in objectives]

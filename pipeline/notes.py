@@ -15,13 +15,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from diswot.storage import mask_url
+from diswot.storage import dashboard_note_attrs, mask_url, record, trial_storage
 
-from .report import fmt_count, top_trials
+from ._format import fmt_count
+from .pick import top_trials
 
 __all__ = [
     "StudyNotes",
-    "new_note_attrs",
     "stage_rows",
     "study_note",
     "trial_note",
@@ -73,15 +73,15 @@ def stage_rows(params: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
 def trial_note(trial: optuna.trial.FrozenTrial, *, score: float | None = None) -> str:
     """Markdown for one student: its arch string, figures and per-stage table."""
     attrs = trial.user_attrs
-    lines = [f"### {attrs.get('arch', 'trial %d' % trial.number)}", ""]
+    lines = [f"### {attrs.get(record.ARCH, 'trial %d' % trial.number)}", ""]
     figures = []
     if score is not None:
         figures.append(f"score **{score:.6g}**")
-    for key, label in (("params", "params"), ("flops", "FLOPs")):
+    for key, label in ((record.PARAMS, "params"), (record.FLOPS, "FLOPs")):
         if key in attrs:
             figures.append(f"{label} {fmt_count(attrs[key])}")
-    if "layers" in attrs:
-        figures.append(f"{attrs['layers']} layers")
+    if record.LAYERS in attrs:
+        figures.append(f"{attrs[record.LAYERS]} layers")
     if figures:
         lines += [" · ".join(figures), ""]
     retried = trial.system_attrs.get("failed_trial")
@@ -109,10 +109,10 @@ def study_note(study: optuna.Study, config: Mapping[str, Any], *, top: int = 10)
             [
                 i,
                 t.number,
-                t.user_attrs.get("arch", "?"),
+                t.user_attrs.get(record.ARCH, "?"),
                 t.values[0],
-                fmt_count(t.user_attrs.get("params")),
-                fmt_count(t.user_attrs.get("flops")),
+                fmt_count(t.user_attrs.get(record.PARAMS)),
+                fmt_count(t.user_attrs.get(record.FLOPS)),
             ]
             for i, t in enumerate(best, 1)
         ]
@@ -165,31 +165,15 @@ class StudyNotes:
             self.write()
 
 
-def new_note_attrs(trial_id: int, body: str) -> dict[str, Any] | None:
-    """The study system attributes of a trial's first note in optuna-dashboard's format (version
-    1 and its chunks), to write in one round trip; ``None`` when optuna-dashboard's layout differs.
-
-    :func:`optuna_dashboard.save_note` reads every study system attribute (all notes) twice per
-    call, which grows with the study (about 0.2 s per trial at 2,000 trials on PostgreSQL). A new
-    trial has no note yet, so version 1 and its chunks can be written directly; a test checks
-    that :func:`optuna_dashboard.get_note` reads them back.
-    """
-    try:
-        from optuna_dashboard._note import note_ver_key, split_body
-    except ImportError:
-        return None
-    return {note_ver_key(trial_id): 1, **split_body(body, trial_id)}
-
-
 def _save_new_trial_note(trial: optuna.Trial, body: str) -> None:
     """Save the first note of ``trial`` in optuna-dashboard's format, in O(1) storage calls."""
-    attrs = new_note_attrs(trial._trial_id, body)
+    storage, study_id, trial_id = trial_storage(trial)
+    attrs = dashboard_note_attrs(trial_id, body)
     if attrs is None:  # another optuna-dashboard layout: the public, slower call
         from optuna_dashboard import save_note
 
         save_note(trial, body)
         return
-    storage, study_id = trial.study._storage, trial.study._study_id
     for key, value in attrs.items():
         storage.set_study_system_attr(study_id, key, value)
 
@@ -197,7 +181,8 @@ def _save_new_trial_note(trial: optuna.Trial, body: str) -> None:
 def write_trial_note(trial: optuna.Trial, *, score: float | None = None) -> None:
     """Save :func:`trial_note` on a running trial (once per trial); a storage error is logged, never raised."""
     try:
-        frozen = trial.study._storage.get_trial(trial._trial_id)
+        storage, _, trial_id = trial_storage(trial)
+        frozen = storage.get_trial(trial_id)
         _save_new_trial_note(trial, trial_note(frozen, score=score))
     except Exception as exc:
         log.warning("could not save the note of trial %d: %s", trial.number, mask_url(str(exc))[:200])

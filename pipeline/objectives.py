@@ -1,4 +1,7 @@
-"""Multi-objective searches: the DisWOT score against parameters, FLOPs or latency.
+"""The study's objective: score a student (:class:`SearchObjective`), or, in a multi-objective search,
+the score against parameters, FLOPs or latency.
+
+Multi-objective searches: the DisWOT score against parameters, FLOPs or latency.
 
 ``--objectives score,params`` makes the study return ``(score, params)``: the score is maximised,
 the cost figures are minimised, and the study's Pareto front holds the best student of every
@@ -9,91 +12,31 @@ student fails before it is scored.
 
 from __future__ import annotations
 
+import math
+import re
 import statistics
 import time
-import warnings
-from typing import Any, Callable, Hashable, Sequence
+from collections import Counter
+from typing import Any, Callable, Sequence
 
 import optuna
 import torch
-from optuna.study import StudyDirection
 
-from diswot.proxies import arch_flops
-from diswot.spaces import ArchError
+from diswot.proxies import ProxyError, arch_flops
+from diswot.spaces import ArchError, Space
+from diswot.storage import deferred_params, record
 
-from .errors import DiswotError
-from .search import ScoringSetup, SearchObjective, limit_constraint, suggest_student
+from .assembly import ScoringSetup, flops_reason
 
 __all__ = [
-    "DIRECTIONS",
-    "best_score",
-    "check_directions",
-    "flops_constraint",
+    "TRIAL_ERRORS",
+    "MultiObjective",
+    "SearchObjective",
+    "failure_summary",
     "make_objective",
     "measure_latency",
-    "name_metrics",
-    "parse_objectives",
-    "search_constraint",
-    "study_directions",
+    "suggest_student",
 ]
-
-#: every objective a search can have and its direction; the score always comes first
-DIRECTIONS: dict[str, StudyDirection] = {
-    "score": StudyDirection.MAXIMIZE,
-    "params": StudyDirection.MINIMIZE,
-    "flops": StudyDirection.MINIMIZE,
-    "latency": StudyDirection.MINIMIZE,
-}
-#: the trial user attribute that holds each objective's value
-ATTRS = {"score": "score", "params": "params", "flops": "flops", "latency": "latency_ms"}
-
-
-def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``"score,params"`` -> ``("score", "params")``; the score must come first, no repeats."""
-    names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in DIRECTIONS]
-    if unknown:
-        raise DiswotError(f"--objectives: unknown {', '.join(map(repr, unknown))}; valid: {', '.join(DIRECTIONS)}")
-    if not names or names[0] != "score" or len(set(names)) != len(names):
-        raise DiswotError(
-            f"--objectives {','.join(names) or repr(text)}: give score first and each objective once, "
-            "e.g. score,params or score,flops,latency"
-        )
-    return tuple(names)
-
-
-def study_directions(objectives: Sequence[str]) -> list[StudyDirection]:
-    """The study directions of ``objectives`` (score maximised, costs minimised)."""
-    return [DIRECTIONS[name] for name in objectives]
-
-
-def check_directions(study: optuna.Study, objectives: Sequence[str]) -> None:
-    """Refuse a study whose directions do not match ``objectives`` (e.g. created by another tool)."""
-    want = study_directions(objectives)
-    if list(study.directions) != want:
-        have = ", ".join(d.name.lower() for d in study.directions)
-        raise DiswotError(
-            f"study {study.study_name!r} has directions ({have}) but --objectives {','.join(objectives)} needs "
-            f"({', '.join(d.name.lower() for d in want)}); use the study's objectives or another --study"
-        )
-
-
-def name_metrics(study: optuna.Study, objectives: Sequence[str]) -> None:
-    """Name a multi-objective study's values (optuna-dashboard labels its Pareto-front plot with them)."""
-    if len(objectives) > 1 and study.metric_names != list(objectives):
-        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(list(objectives))
-
-
-def best_score(study: optuna.Study) -> float:
-    """The highest score of the study's COMPLETE trials (its first objective)."""
-    if len(study.directions) == 1:
-        best: float = study.best_value
-        return best
-    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return max(float(t.values[0]) for t in trials)
 
 
 def measure_latency(net: torch.nn.Module, images: torch.Tensor, *, warmup: int = 2, runs: int = 7) -> float:
@@ -116,31 +59,6 @@ def measure_latency(net: torch.nn.Module, images: torch.Tensor, *, warmup: int =
     return statistics.median(times)
 
 
-def flops_constraint(
-    base: Callable[[dict[str, Any]], str | None], setup: ScoringSetup, max_flops: int
-) -> Callable[[dict[str, Any]], str | None]:
-    """``base`` (the params/layers limits), then the FLOPs limit (the sampler memoises verdicts)."""
-
-    def constraint(params: dict[str, Any]) -> str | None:
-        reason = base(params)
-        if reason is not None:
-            return reason
-        return _flops_reason(setup, setup.space.from_params(params), max_flops)
-
-    return constraint
-
-
-def _flops_reason(setup: ScoringSetup, arch: Hashable, max_flops: int) -> str | None:
-    flops = arch_flops(setup.space, arch, setup.num_classes, setup.image_size)
-    return f"{flops:,} FLOPs per image exceed the limit of {max_flops:,}" if flops > max_flops else None
-
-
-def search_constraint(setup: ScoringSetup, max_flops: int | None) -> Callable[[dict[str, Any]], str | None]:
-    """The evolutionary sampler's check: the space's limits, and ``max_flops`` when given."""
-    base = limit_constraint(setup.space, setup.limits, setup.num_classes)
-    return base if max_flops is None else flops_constraint(base, setup, max_flops)
-
-
 class MultiObjective:
     """A :class:`SearchObjective` under ``--max-flops`` and/or with several objectives.
 
@@ -159,7 +77,7 @@ class MultiObjective:
         s = self.inner.setup
         if self.max_flops is not None:
             arch = suggest_student(s.space, trial)  # the objective suggests it again: same values
-            reason = s.space.check(arch, s.limits, s.num_classes) or _flops_reason(s, arch, self.max_flops)
+            reason = s.space.check(arch, s.limits, s.num_classes) or flops_reason(s, arch, self.max_flops)
             if reason is not None:
                 trial.set_user_attr("arch", s.space.encode(arch))
                 raise ArchError(f"{s.space.encode(arch)}: {reason}")
@@ -169,9 +87,11 @@ class MultiObjective:
         if "latency" in self.objectives:
             arch = s.space.from_params(trial.params)
             net = s.scorer.build(arch)
-            trial.set_user_attr(ATTRS["latency"], measure_latency(net, s.scorer.batches[0].images))
+            trial.set_user_attr(record.LATENCY, measure_latency(net, s.scorer.batches[0].images))
         attrs = trial.user_attrs
-        return tuple(score if name == "score" else float(attrs[ATTRS[name]]) for name in self.objectives)
+        return tuple(
+            score if name == "score" else float(attrs[record.objective_attr(name)]) for name in self.objectives
+        )
 
 
 def make_objective(
@@ -182,9 +102,105 @@ def make_objective(
     reuse: bool = True,
 ) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
     """The study's objective: the plain :class:`SearchObjective` for a single-objective search
-    without a FLOPs limit (as before), else a :class:`MultiObjective`; ``reuse=False`` scores every
+    without a FLOPs limit, else a :class:`MultiObjective`; ``reuse=False`` scores every
     trial's student, even one the study has scored."""
     inner = SearchObjective(setup, reuse=reuse)
     if tuple(objectives) == ("score",) and max_flops is None:
         return inner
     return MultiObjective(inner, objectives, max_flops)
+
+
+class SearchObjective:
+    """The Optuna objective: suggest a student, check the limits, score it, record side figures.
+
+    User attributes: ``arch``, ``params``, ``flops``, ``layers``, each score term
+    (``score``, ``semantic``, ``relation``, ...) and ``score_seconds``. An invalid or over-limit
+    student, or a non-finite score, fails the trial with the reason (``fail_reason``). A student
+    the study has scored already gets the stored score and attributes back without a forward pass,
+    plus ``reused_from`` (the trial that scored it): S0 has only 64 students. ``reuse=False`` scores
+    every trial's student again (the score is deterministic: for timing the scorer). A student of the
+    reference sample takes its raw terms from there (the search's first candidates are drawn as the
+    sample was, so a short search scores little more than its own students): ``score_seconds`` 0.
+    """
+
+    def __init__(self, setup: ScoringSetup, *, reuse: bool = True) -> None:
+        self.setup = setup
+        self.reuse = reuse
+        #: arch string -> (trial number, value, user attributes) of a COMPLETE trial that scored it:
+        #: the study's when this worker starts, then this worker's own
+        self.known: dict[str, tuple[int, float, dict[str, Any]]] | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        s = self.setup
+        arch = suggest_student(s.space, trial)
+        encoded = s.space.encode(arch)
+        trial.set_user_attr("arch", encoded)
+        reason = s.space.check(arch, s.limits, s.num_classes)
+        if reason is not None:
+            trial.set_user_attr(record.FAIL_REASON, reason)
+            raise ArchError(f"{encoded}: {reason}")
+        if self.known is None:
+            self.known = _scored_students(trial.study) if self.reuse else {}
+        if encoded in self.known:  # the score is deterministic: reuse it, no forward pass
+            number, value, attrs = self.known[encoded]
+            for key, attr in attrs.items():
+                if key != "arch" and not key.startswith("distill_"):
+                    trial.set_user_attr(key, attr)
+            trial.set_user_attr(record.REUSED_FROM, number)
+            return value
+        attrs = {"params": int(s.space.count_params(arch, s.num_classes)), "layers": int(s.space.count_layers(arch))}
+        for key, attr in attrs.items():
+            trial.set_user_attr(key, attr)
+        try:
+            result = (s.scorer.from_reference(arch) if self.reuse else None) or s.scorer.score(arch)
+        except ProxyError as exc:
+            trial.set_user_attr(record.FAIL_REASON, str(exc))
+            raise
+        attrs["flops"] = result.flops or arch_flops(s.space, arch, s.num_classes, s.image_size)
+        attrs.update(result.terms)
+        attrs["score_seconds"] = result.seconds
+        for key in ("flops", *result.terms, "score_seconds"):
+            trial.set_user_attr(key, attrs[key])
+        if self.reuse and math.isfinite(result.score):
+            self.known[encoded] = (trial.number, float(result.score), attrs)
+        return result.score
+
+
+def suggest_student(space: Space, trial: optuna.Trial) -> Any:
+    """The trial's student (``space.suggest``); its params reach the storage in one write."""
+    with deferred_params(trial):
+        return space.suggest(trial)
+
+
+def _scored_students(study: optuna.Study) -> dict[str, tuple[int, float, dict[str, Any]]]:
+    """Arch string -> (trial number, score, user attributes) of the study's COMPLETE trials that scored it."""
+    return {
+        str(t.user_attrs["arch"]): (t.number, float(t.values[0]), dict(t.user_attrs))  # the score: first value
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if "arch" in t.user_attrs and t.values and record.REUSED_FROM not in t.user_attrs
+    }
+
+
+def failure_summary(trials: list[optuna.trial.FrozenTrial], *, sampler: str) -> str | None:
+    """One line when most of ``trials`` failed: how many, an example reason and what to change."""
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL and record.FAIL_REASON in t.user_attrs]
+    if not trials or 2 * len(failed) <= len(trials):
+        return None
+    reasons = Counter(re.sub(r"[0-9][0-9,.]*", "N", str(t.user_attrs[record.FAIL_REASON])) for t in failed)
+    common = reasons.most_common(1)[0][0]
+    example = next(t for t in failed if re.sub(r"[0-9][0-9,.]*", "N", str(t.user_attrs[record.FAIL_REASON])) == common)
+    hint = "see the trials' fail_reason"
+    if "exceed the limit" in common:
+        hint = (
+            f"--sampler {sampler} does not keep to the limits: use --sampler evolution, or raise --max-params/--max-layers"
+            if sampler != "evolution"
+            else "raise --max-params/--max-layers"
+        )
+    return (
+        f"{len(failed)} of {len(trials)} trials failed, e.g. trial {example.number} "
+        f"({example.user_attrs.get('arch', '?')}): {example.user_attrs[record.FAIL_REASON]}; {hint}"
+    )
+
+
+#: exceptions that fail one trial (recorded with the reason) without stopping the study
+TRIAL_ERRORS: tuple[type[Exception], ...] = (ArchError, ProxyError)

@@ -1,28 +1,25 @@
-"""Reading a study's Pareto front: the front as a table, and the best student within a budget."""
+"""Reading a study's Pareto front, and the best student within a budget."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import optuna
-from rich.table import Table
 
 from diswot.spaces import parse_count
-from diswot.storage import CONFIG_ATTR
+from diswot.storage import record
 
 from .errors import DiswotError
-from .objectives import ATTRS
-from .report import fmt_count
 
-__all__ = ["budget_best", "front_rows", "front_table", "pareto_front", "parse_budget"]
+__all__ = ["budget_best", "front_rows", "objectives_of", "pareto_front", "parse_budget"]
 
 #: budget keys and the trial user attribute each one limits
-BUDGET_ATTRS = {"params": "params", "flops": "flops", "latency": "latency_ms", "layers": "layers"}
+BUDGET_ATTRS = {"params": record.PARAMS, "flops": record.FLOPS, "latency": record.LATENCY, "layers": record.LAYERS}
 
 
 def objectives_of(study: optuna.Study) -> list[str]:
     """The study's objective names (``score`` alone for a single-objective study)."""
-    config = study.user_attrs.get(CONFIG_ATTR) or {}
+    config = study.user_attrs.get(record.CONFIG) or {}
     return list(config.get("objectives") or study.metric_names or ["score"])
 
 
@@ -35,7 +32,7 @@ def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     maximise = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     front, seen = [], set()
     for trial in sorted(study.best_trials, key=lambda t: (-t.values[0] if maximise else t.values[0], t.number)):
-        arch = trial.user_attrs.get("arch") or repr(sorted(trial.params.items()))
+        arch = trial.user_attrs.get(record.ARCH) or repr(sorted(trial.params.items()))
         if arch not in seen:
             seen.add(arch)
             front.append(trial)
@@ -87,29 +84,11 @@ def front_rows(trials: list[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
     return [
         {
             "trial": t.number,
-            "arch": t.user_attrs.get("arch"),
+            "arch": t.user_attrs.get(record.ARCH),
             "score": t.values[0],
-            "params": t.user_attrs.get("params"),
-            "flops": t.user_attrs.get("flops"),
-            ATTRS["latency"]: t.user_attrs.get(ATTRS["latency"]),
+            "params": t.user_attrs.get(record.PARAMS),
+            "flops": t.user_attrs.get(record.FLOPS),
+            record.LATENCY: t.user_attrs.get(record.LATENCY),
         }
         for t in trials
     ]
-
-
-def front_table(trials: list[optuna.trial.FrozenTrial], title: str) -> Table:
-    """The front as a table of arch, score, params, FLOPs and latency (ms per batch)."""
-    table = Table(title=title)
-    for col in ("trial", "arch", "score", "params", "FLOPs", "latency ms"):
-        table.add_column(col, justify="left" if col == "arch" else "right", overflow="fold", no_wrap=col != "arch")
-    for row in front_rows(trials):
-        latency = row[ATTRS["latency"]]
-        table.add_row(
-            str(row["trial"]),
-            str(row["arch"]),
-            f"{row['score']:.5g}",
-            fmt_count(row["params"]),
-            fmt_count(row["flops"]),
-            "-" if latency is None else f"{latency:.3g}",
-        )
-    return table

@@ -1,20 +1,18 @@
-"""Progress of the steps that take more than a few seconds (the reference sample, the pick, ranking):
-a rich bar on a terminal, and in a log (stdout not a terminal) a line every ``every`` seconds.
+"""Progress of the steps that take more than a few seconds (the reference sample, the pick, ranking).
 
-``steps(console, label, total)`` is a context manager whose value is the ``advance()`` to call
-after each unit of work.
+A step reports through a :data:`StepProgress`: ``progress(label, total)`` is a context manager whose
+value is the ``advance()`` to call after each unit of work. :func:`text_steps` writes plain lines
+(the start, one every ``every`` seconds, the end) to a stream; the command line draws a bar instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-__all__ = ["LOG_EVERY_SECONDS", "StepProgress", "steps"]
+__all__ = ["LOG_EVERY_SECONDS", "StepProgress", "text_steps"]
 
 #: seconds between two progress lines in a log
 LOG_EVERY_SECONDS = 30.0
@@ -23,38 +21,29 @@ LOG_EVERY_SECONDS = 30.0
 StepProgress = Callable[[str, int], contextlib.AbstractContextManager[Callable[[], None]]]
 
 
-@contextlib.contextmanager
-def steps(
-    console: Console,
-    label: str,
-    total: int,
-    *,
-    every: float = LOG_EVERY_SECONDS,
-    enabled: bool = True,
-    bar: bool = True,
-) -> Iterator[Callable[[], None]]:
-    """Show ``label: done/total`` while the body calls ``advance()`` once per unit of work
-    (``bar=False``: lines even on a terminal, as ``--no-progress`` asks)."""
-    if not enabled or total < 1:
-        yield lambda: None
-        return
-    if console.is_terminal and bar:
-        columns = (TextColumn(f"[bold blue]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task(label, total=total)
-            yield lambda: progress.advance(task)
-        return
-    start = last = time.monotonic()
-    done = 0
-    console.print(f"{label}: 0/{total}", highlight=False)
+def text_steps(stream: TextIO | None = None, *, every: float = LOG_EVERY_SECONDS) -> StepProgress:
+    """A :data:`StepProgress` that writes ``label: done/total`` lines to ``stream`` (default stderr)."""
 
-    def advance() -> None:
-        nonlocal done, last
-        done += 1
-        now = time.monotonic()
-        if now - last >= every and done < total:
-            last = now
-            console.print(f"{label}: {done}/{total} ({now - start:.0f} s)", highlight=False)
+    @contextlib.contextmanager
+    def steps(label: str, total: int) -> Iterator[Callable[[], None]]:
+        out = stream or sys.stderr
+        if total < 1:
+            yield lambda: None
+            return
+        start = last = time.monotonic()
+        done = 0
+        out.write(f"{label}: 0/{total}\n")
 
-    yield advance
-    console.print(f"{label}: {done}/{total} done in {time.monotonic() - start:.0f} s", highlight=False)
+        def advance() -> None:
+            nonlocal done, last
+            done += 1
+            now = time.monotonic()
+            if now - last >= every and done < total:
+                last = now
+                out.write(f"{label}: {done}/{total} ({now - start:.0f} s)\n")
+
+        yield advance
+        out.write(f"{label}: {done}/{total} done in {time.monotonic() - start:.0f} s\n")
+        out.flush()
+
+    return steps

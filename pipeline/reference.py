@@ -3,53 +3,40 @@
 A proxy with ``reference_terms`` (``diswot-plus``) ranks each candidate's raw terms against the
 raw terms of a fixed, seeded sample of the search space (:class:`~.proxies.Reference`). A search
 scores that sample when it creates the study and stores it as the study's system attribute
-:data:`REFERENCE_ATTR`; a resumed study and every other worker read it back, so a trial's value
+``record.REFERENCE``; a resumed study and every other worker read it back, so a trial's value
 never depends on the order in which trials ran.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Hashable
+from typing import Callable, Hashable
 
 import optuna
 
+from diswot.proxies import ProxyError, Reference
 from diswot.spaces import ArchError, Limits, Space
+from diswot.storage import record
 
-from .config import DEFAULT_REFERENCE_SIZE
-from .errors import DiswotError, ProxyError
-from diswot.proxies import Reference
+from .errors import DiswotError
 from .scoring import Scorer
 
-__all__ = ["DEFAULT_REFERENCE_SIZE", "REFERENCE_ATTR", "build_reference", "reference_archs", "study_reference"]
+__all__ = ["build_reference", "reference_archs", "study_reference"]
 
 log = logging.getLogger(__name__)
 
-#: the study system attribute that holds the scored reference sample
-REFERENCE_ATTR = "diswot:reference"
 
-
-def reference_archs(space: Space, limits: Limits, num_classes: int, *, size: int, seed: int) -> list[Hashable]:
-    """``size`` distinct architectures within ``limits``: the evolutionary sampler's random phase.
+def reference_archs(
+    space: Space, limits: Limits, num_classes: int, *, size: int, sampler: optuna.samplers.BaseSampler
+) -> list[Hashable]:
+    """``size`` distinct architectures within ``limits``, drawn by ``sampler`` in a throw-away
+    in-memory study (the search passes its evolutionary sampler held in its random phase: random,
+    repaired by shrinking mutations when over the limits).
 
     A small space under tight limits may hold fewer: then every distinct one found (at least 8).
-
-    These are the candidates a search starts from (random, repaired by shrinking mutations when
-    over the limits), drawn with ``seed`` in a throw-away in-memory study.
     """
-    from .search import make_sampler
-
     if size < 8:
-        raise DiswotError(f"--reference-size must be at least 8 (a rank needs a sample), got {size}")
-    sampler = make_sampler(
-        "evolution",
-        space=space,
-        limits=limits,
-        num_classes=num_classes,
-        seed=seed,
-        population_size=10**9,
-        tournament_size=1,  # never leaves the random phase
-    )
+        raise DiswotError(f"reference_size must be at least 8 (a rank needs a sample), got {size}")
     quiet = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
     try:
@@ -111,13 +98,5 @@ def build_reference(scorer: Scorer, archs: list[Hashable], *, on_arch: Callable[
 
 
 def study_reference(study: optuna.Study, make: Callable[[], Reference]) -> Reference:
-    """The study's stored reference, or ``make()``'s, stored first (the stored one wins a race)."""
-    storage, study_id = study._storage, study._study_id
-    stored: Any = storage.get_study_system_attrs(study_id).get(REFERENCE_ATTR)
-    if stored is None:
-        made = make()
-        stored = storage.get_study_system_attrs(study_id).get(REFERENCE_ATTR)  # another worker was faster?
-        if stored is None:
-            storage.set_study_system_attr(study_id, REFERENCE_ATTR, made.to_json())
-            return made
-    return Reference.from_json(stored)
+    """The study's stored reference sample, or ``make()``'s, stored first (the stored one wins a race)."""
+    return Reference.from_json(record.share_reference_sample(study, lambda: make().to_json()))

@@ -1,353 +1,246 @@
-"""Search assembly: config -> space, teacher, probe batches, scorer, objective, sampler, study."""
+"""A DisWOT search as a library: ``run_search(config, storage) -> optuna.Study``.
+
+A search opens its study (:func:`~.study.open_search`: storage, recorded configuration, reference
+sample, stale trials), runs this worker's trials (:func:`run_trials`) with the dashboard's study
+note (:class:`~.notes.StudyNotes`), and ends with the pick (:func:`pick_search`: the best students
+re-scored before one is recommended). ``diswot search`` is :func:`run_search` with
+:class:`SearchHooks`: it prints, draws a progress bar and runs its extra local workers alongside.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import re
-import warnings
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Mapping
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, ContextManager, Sequence
 
 import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial
 from torch import nn
 
-from diswot.spaces import ArchError, Limits, Space, get_space
-from diswot.storage import deferred_params
+from diswot.storage import fail_stale_trials, has_native_heartbeat, study_storage, worker_identity
 
-from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
-from .data import dataset_info, network_batches, num_classes_of, probe_batches
-from .errors import DiswotError, ProxyError
-from diswot.proxies import Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
-from .scoring import Scorer, resolve_device
-from .teachers import load_teacher
+from .assembly import ScoringSetup, make_scoring
+from .config import SearchConfig
+from .errors import DiswotError
+from .notes import StudyNotes
+from .objectives import TRIAL_ERRORS, make_objective
+from .pick import pick_size, pick_study
+from .progress import StepProgress, text_steps
+from .study import COUNTED_STATES, OpenSearch, WorkerOptions, open_search
+from .worker import Interrupts, WorkerObjective
 
-__all__ = [
-    "ScoringSetup",
-    "SearchObjective",
-    "attach_reference",
-    "check_limits_feasible",
-    "make_sampler",
-    "make_scoring",
-    "suggest_student",
-]
+__all__ = ["SearchHooks", "TrialCallback", "pick_search", "run_search", "run_trials"]
 
 log = logging.getLogger(__name__)
 
+#: how often a worker looks for stale RUNNING trials during a search (it scans the study's trials)
+STALE_CHECK_SECONDS = 30.0
 
-@dataclass
-class ScoringSetup:
-    """A ready scorer and what it was resolved from."""
-
-    config: SearchConfig
-    space: Space
-    scorer: Scorer
-    num_classes: int
-    image_size: int
-    semantic: str
-    limits: Limits
-    #: the resolved teacher fields recorded on the study (fingerprint; input size if not the students')
-    teacher_record: dict[str, Any] = field(default_factory=dict)
-    #: the resolution the teacher runs at
-    teacher_image_size: int | None = None
-    #: the module given as the teacher (``run_search(teacher=...)``), for setups made from this one
-    teacher_module: nn.Module | None = None
-
-    def recorded(self) -> dict[str, Any]:
-        """The configuration stored on the study."""
-        return self.config.recorded(self.num_classes, self.semantic, self.teacher_record)
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
-def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> None:
-    """Refuse limits that no architecture of ``space`` can meet, naming the smallest one."""
-    smallest = space.smallest(num_classes)
-    reason = space.check(smallest, limits, num_classes)
-    if reason is not None:
-        n = space.count_params(smallest, num_classes)
-        raise DiswotError(
-            f"no {space.name} architecture fits the limits: the smallest, {space.encode(smallest)} "
-            f"({n:,} parameters, {space.count_layers(smallest)} layers), fails because {reason}; "
-            "raise --max-params/--max-layers"
+@dataclass(frozen=True)
+class SearchHooks:
+    """What a caller of :func:`run_search` adds to a search; every hook is optional."""
+
+    #: before the reference sample of a rank-aggregated score: ``(config, reused)``, ``reused`` when
+    #: the study has it stored
+    on_reference: Callable[[SearchConfig, bool], None] | None = None
+    #: the study is open, before any trial (also when ``max_trials`` leaves nothing to run)
+    on_open: Callable[[OpenSearch], None] | None = None
+    #: a context manager entered around this worker's trials (e.g. other workers started and
+    #: waited for); it gets the opened search and the interrupts that stop the trials
+    alongside: Callable[[OpenSearch, Interrupts], ContextManager[Any]] | None = None
+    #: before the pick re-scores: ``(opened search, students to re-score)``
+    on_pick: Callable[[OpenSearch, int], None] | None = None
+
+
+class _QuietKnownFailures(logging.Filter):
+    """Optuna's two warnings about a trial failed for a known reason -> one short line.
+
+    Optuna prints the whole params dict and the traceback; the reason is enough (the params are
+    in the storage). A trial stopped by Ctrl-C or SIGTERM gets no warning: the search says so.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, KeyboardInterrupt):
+            return False
+        message = record.getMessage() if record.name.startswith("optuna") else ""
+        if re.fullmatch(r"Trial \d+ failed with value None\.", message):
+            return False  # the first warning said why
+        if isinstance(exc, TRIAL_ERRORS):
+            number = re.match(r"Trial (\d+) ", message)
+            record.msg, record.args = f"Trial {number[1] if number else '?'} failed: {exc}", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _throttled(check: Callable[[optuna.Study], object], seconds: float) -> TrialCallback:
+    """A trial callback that runs ``check(study)`` at most once every ``seconds``."""
+    last = time.monotonic()
+
+    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        nonlocal last
+        if time.monotonic() - last >= seconds:
+            last = time.monotonic()
+            check(study)
+
+    return callback
+
+
+def _worker_callbacks(run: OpenSearch, notes: StudyNotes | None) -> list[TrialCallback]:
+    """The callbacks after each trial: the ``max_trials`` cap, the stale-trial scan, the study note."""
+    options = run.options
+    callbacks: list[TrialCallback] = []
+    if options.max_trials is not None:
+        callbacks.append(MaxTrialsCallback(options.max_trials, states=COUNTED_STATES))
+    if not has_native_heartbeat(study_storage(run.study)[0]):
+        grace, retry = options.grace, run.retry
+        callbacks.append(
+            _throttled(lambda s: fail_stale_trials(s, grace_period=grace, retry=retry), STALE_CHECK_SECONDS)
         )
+    if notes is not None:
+        callbacks.append(notes.callback)
+    return callbacks
 
 
-def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> ScoringSetup:
-    """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once).
-
-    ``teacher`` is a module to use as the teacher, named ``config.teacher``; else ``config.teacher``
-    is built (any ``--teacher`` form). The teacher sees the probe images at its own input size
-    and normalisation, the students at theirs.
-    """
-    space = get_space(config.space)
-    device = resolve_device(config.device)
-    if config.precision != "fp32" and device.type != "cuda":
-        # tf32 does nothing on a CPU, and bf16 autocast crashed a CPU convolution (SIGFPE in oneDNN)
-        raise DiswotError(f"--precision {config.precision} is for CUDA GPUs; on {device.type} use --precision fp32")
-    # synthetic and plain ImageFolder data, and spaces that need their own size (ViTs), take the
-    # space's resolution unless --image-size says otherwise
-    own = config.dataset in ("synthetic", "imagefolder") or space.own_image_size
-    default_size = space.image_size if own else None
-    info = dataset_info(config.dataset, image_size=config.image_size or default_size)
-    num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
-    limits = config.limits()
-    check_limits_feasible(space, limits, num_classes)
-    built = load_teacher(
-        config.teacher,
-        num_classes,
-        weights=config.teacher_weights,
-        features=config.teacher_features,
-        classifier=config.teacher_classifier,
-        image_size=config.teacher_image_size,
-        module=teacher,
-        probe_size=info.image_size,
-        seed=config.seed,
-    )
-    network = built.network
-    teacher_size = built.image_size(info.image_size)
-    semantic = resolve_semantic_mode(
-        config.semantic, network.classifier.in_features, getattr(space, "fixed_feature_width", None)
-    )
-    # one resolved setup for the reference sample and every trial: each proxy takes what it declares
-    proxy = make_proxy(config.proxy, {"semantic": semantic})
-    check_supported(proxy, space, num_classes, info.image_size)  # a proxy that refuses the space says so here, once
-    batches = probe_batches(
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        repeats=config.repeats,
-        num_classes=num_classes,
-        info=info,
-    )
-    teacher_batches = network_batches(
-        batches,
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        seed=config.seed,
-        info=info,
-        image_size=teacher_size,
-        mean=built.input.mean,
-        std=built.input.std,
-    )
-    scorer = Scorer(
-        space=space,
-        proxy=proxy,
-        batches=batches,
-        teacher_batches=teacher_batches,
-        teacher=network,
-        device=device,
-        init=config.init,
-        seed=config.seed,
-        num_classes=num_classes,
-        init_teacher=config.teacher_weights is None,
-        precision=config.precision,
-    )
-    record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
-    if teacher_size != info.image_size:
-        record["teacher_image_size"] = teacher_size
-    return ScoringSetup(
-        config, space, scorer, num_classes, info.image_size, semantic, limits, record, teacher_size, teacher
-    )
-
-
-def attach_reference(
-    setup: ScoringSetup, study: optuna.Study | None = None, on_arch: Callable[[], None] | None = None
-) -> None:
-    """Give a rank-aggregated proxy its reference sample: the study's stored one, or a new one.
-
-    The sample is ``config.reference_size`` architectures within the limits, drawn with the
-    study's seed and scored with the study's scorer (:mod:`.reference`). Without a ``study`` it is
-    built and not stored (``diswot rank``).
-    """
-    if not setup.scorer.proxy.reference_terms:
-        return
-    from .reference import build_reference, reference_archs, study_reference
-
-    def make() -> Reference:
-        size = setup.config.reference_size or DEFAULT_REFERENCE_SIZE
-        archs = reference_archs(setup.space, setup.limits, setup.num_classes, size=size, seed=setup.config.seed)
-        log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
-        return build_reference(setup.scorer, archs, on_arch=on_arch)
-
-    setup.scorer.reference = make() if study is None else study_reference(study, make)
-
-
-class SearchObjective:
-    """The Optuna objective: suggest a student, check the limits, score it, record side figures.
-
-    User attributes: ``arch``, ``params``, ``flops``, ``layers``, each score term
-    (``score``, ``semantic``, ``relation``, ...) and ``score_seconds``. An invalid or over-limit
-    student, or a non-finite score, fails the trial with the reason (``fail_reason``). A student
-    the study has scored already gets the stored score and attributes back without a forward pass,
-    plus ``reused_from`` (the trial that scored it): S0 has only 64 students. ``reuse=False`` scores
-    every trial's student again (the score is deterministic: for timing the scorer). A student of the
-    reference sample takes its raw terms from there (the search's first candidates are drawn as the
-    sample was, so a short search scores little more than its own students): ``score_seconds`` 0.
-    """
-
-    def __init__(self, setup: ScoringSetup, *, reuse: bool = True) -> None:
-        self.setup = setup
-        self.reuse = reuse
-        #: arch string -> (trial number, value, user attributes) of a COMPLETE trial that scored it:
-        #: the study's when this worker starts, then this worker's own
-        self.known: dict[str, tuple[int, float, dict[str, Any]]] | None = None
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        s = self.setup
-        arch = suggest_student(s.space, trial)
-        encoded = s.space.encode(arch)
-        trial.set_user_attr("arch", encoded)
-        reason = s.space.check(arch, s.limits, s.num_classes)
-        if reason is not None:
-            trial.set_user_attr(FAIL_REASON, reason)
-            raise ArchError(f"{encoded}: {reason}")
-        if self.known is None:
-            self.known = _scored_students(trial.study) if self.reuse else {}
-        if encoded in self.known:  # the score is deterministic: reuse it, no forward pass
-            number, value, attrs = self.known[encoded]
-            for key, attr in attrs.items():
-                if key != "arch" and not key.startswith("distill_"):
-                    trial.set_user_attr(key, attr)
-            trial.set_user_attr(REUSED_FROM, number)
-            return value
-        attrs = {"params": int(s.space.count_params(arch, s.num_classes)), "layers": int(s.space.count_layers(arch))}
-        for key, attr in attrs.items():
-            trial.set_user_attr(key, attr)
-        try:
-            result = (s.scorer.from_reference(arch) if self.reuse else None) or s.scorer.score(arch)
-        except ProxyError as exc:
-            trial.set_user_attr(FAIL_REASON, str(exc))
-            raise
-        attrs["flops"] = result.flops or arch_flops(s.space, arch, s.num_classes, s.image_size)
-        attrs.update(result.terms)
-        attrs["score_seconds"] = result.seconds
-        for key in ("flops", *result.terms, "score_seconds"):
-            trial.set_user_attr(key, attrs[key])
-        if self.reuse and math.isfinite(result.score):
-            self.known[encoded] = (trial.number, float(result.score), attrs)
-        return result.score
-
-
-def suggest_student(space: Space, trial: optuna.Trial) -> Any:
-    """The trial's student (``space.suggest``); its params reach the storage in one write."""
-    with deferred_params(trial):
-        return space.suggest(trial)
-
-
-def _scored_students(study: optuna.Study) -> dict[str, tuple[int, float, dict[str, Any]]]:
-    """Arch string -> (trial number, score, user attributes) of the study's COMPLETE trials that scored it."""
-    return {
-        str(t.user_attrs["arch"]): (t.number, float(t.values[0]), dict(t.user_attrs))  # the score: first value
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if "arch" in t.user_attrs and t.values and REUSED_FROM not in t.user_attrs
-    }
-
-
-#: user attribute of a failed trial: why it failed
-FAIL_REASON = "fail_reason"
-#: user attribute of a trial whose student the study had scored already: that trial's number
-REUSED_FROM = "reused_from"
-
-
-def name_objective(study: optuna.Study, proxy: str) -> None:
-    """Name the objective after the proxy (Optuna's metric names): optuna-dashboard's plots and best-trial card show it."""
-    if study.metric_names == [proxy]:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([proxy])
-
-
-def failure_summary(trials: list[optuna.trial.FrozenTrial], *, sampler: str) -> str | None:
-    """One line when most of ``trials`` failed: how many, an example reason and what to change."""
-    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL and FAIL_REASON in t.user_attrs]
-    if not trials or 2 * len(failed) <= len(trials):
-        return None
-    reasons = Counter(re.sub(r"[0-9][0-9,.]*", "N", str(t.user_attrs[FAIL_REASON])) for t in failed)
-    common = reasons.most_common(1)[0][0]
-    example = next(t for t in failed if re.sub(r"[0-9][0-9,.]*", "N", str(t.user_attrs[FAIL_REASON])) == common)
-    hint = "see the trials' fail_reason"
-    if "exceed the limit" in common:
-        hint = (
-            f"--sampler {sampler} does not keep to the limits: use --sampler evolution, or raise --max-params/--max-layers"
-            if sampler != "evolution"
-            else "raise --max-params/--max-layers"
-        )
-    return (
-        f"{len(failed)} of {len(trials)} trials failed, e.g. trial {example.number} "
-        f"({example.user_attrs.get('arch', '?')}): {example.user_attrs[FAIL_REASON]}; {hint}"
-    )
-
-
-#: exceptions that fail one trial (recorded with the reason) without stopping the study
-TRIAL_ERRORS: tuple[type[Exception], ...] = (ArchError, ProxyError)
-
-
-def make_sampler(
-    name: str,
+def run_trials(
+    run: OpenSearch,
+    n_trials: int,
     *,
-    space: Space,
-    limits: Limits,
-    num_classes: int,
-    seed: int | None,
-    population_size: int = 20,
-    tournament_size: int = 10,
-    constraint: Callable[[dict[str, Any]], str | None] | None = None,
-    objectives: int = 1,
-) -> optuna.samplers.BaseSampler:
-    """``evolution`` (DisWOT's mutation under the limits), ``random`` or ``tpe``, seeded.
+    timeout: float | None = None,
+    callbacks: Sequence[TrialCallback] = (),
+    notes: StudyNotes | None = None,
+    interrupts: Interrupts | None = None,
+) -> None:
+    """This worker's loop: ``n_trials`` trials (or until ``timeout`` seconds) on the opened study.
 
-    ``constraint`` replaces the evolution's check of ``limits`` (e.g. to add a FLOPs limit). With
-    several ``objectives`` the evolution counts equivalent students (:func:`student_key`) as
-    duplicates; a single-objective search compares params, as it always has.
+    Each trial is marked with this worker, beats its heartbeat (where Optuna's does not) and gets
+    its dashboard note (with ``notes``); a student that fails for a known reason fails its trial
+    only, with one short log line. ``callbacks`` run first after each trial. A Ctrl-C or SIGTERM
+    caught by ``interrupts`` (installed by the caller) fails the running trial and raises
+    :class:`KeyboardInterrupt` once the loop has stopped.
     """
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name != "evolution":
-        raise DiswotError(f"unknown --sampler {name!r}; valid: {', '.join(SAMPLERS)}")
-    from diswot.samplers import EvolutionSampler
-
-    sampler: optuna.samplers.BaseSampler = EvolutionSampler(
-        suggest_func=space.suggest,
-        constraint=constraint or limit_constraint(space, limits, num_classes),
-        population_size=population_size,
-        tournament_size=tournament_size,
-        seed=seed,
-        key=student_key(space) if objectives > 1 else None,
+    interrupts = interrupts or Interrupts()
+    interrupts.study = run.study
+    objective = WorkerObjective(
+        objective=make_objective(run.setup, run.config.objectives, run.config.max_flops, reuse=not run.options.rescore),
+        interrupts=interrupts,
+        identity={**worker_identity(), "index": run.options.worker_index},
+        heartbeat=None if run.native_heartbeat else run.options.heartbeat,
+        notes=notes is not None,
     )
-    return sampler
+    # Optuna's trial-failure warnings come from child loggers: filter at the handlers.
+    quiet = _QuietKnownFailures()
+    handlers = {*logging.getLogger("optuna").handlers, *logging.getLogger().handlers}
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        if interrupts.interrupted:
+            raise KeyboardInterrupt
+        run.study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            catch=TRIAL_ERRORS,
+            callbacks=[*callbacks, *_worker_callbacks(run, notes)],
+        )
+        if interrupts.interrupted:
+            raise KeyboardInterrupt
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
-def student_key(space: Space) -> Callable[[Mapping[str, Any]], Hashable]:
-    """``key(params)``: the encoded representative of the student the params build
-    (:meth:`Space.representative`), so that equivalent students share it; params that build no
-    student are their own key."""
+def run_search(
+    config: SearchConfig,
+    storage: str | None = None,
+    *,
+    n_trials: int = 100,
+    timeout: float | None = None,
+    study_name: str = "diswot",
+    callbacks: Sequence[TrialCallback] = (),
+    teacher: nn.Module | None = None,
+    progress: bool | StepProgress = True,
+    pick: bool = True,
+    study_trials: int | None = None,
+    hooks: SearchHooks = SearchHooks(),
+    **options: Any,
+) -> optuna.Study:
+    """Run (or resume) a DisWOT search of ``n_trials`` trials in ``storage`` and return its study.
 
-    def key(params: Mapping[str, Any]) -> Hashable:
+    ``storage`` is a storage URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``);
+    ``options`` are the :class:`~.study.WorkerOptions` (``max_trials``, ``heartbeat``,
+    ``note_every``, ``allow_change``, ...). ``teacher`` is an ``nn.Module`` to distil from, named by
+    ``config.teacher`` (README, "Teachers"): its features and classifier are found as for a named
+    teacher. ``progress`` reports the reference sample and the pick: ``True`` as lines on stderr
+    (:func:`~.progress.text_steps`), or any :data:`~.progress.StepProgress`. ``pick=False`` leaves
+    the pick out (a worker that others wait for). ``study_trials``, the trials of the whole run when
+    several workers share it (default ``n_trials``), sizes a new study's reference sample.
+    Many processes may run it on one study: each is a worker. Ctrl-C (or SIGTERM) fails the running
+    trial, so nothing stays RUNNING, and raises :class:`KeyboardInterrupt`.
+    """
+    if n_trials < 1:
+        raise DiswotError(f"n_trials must be >= 1, got {n_trials}")
+    worker = WorkerOptions(study_name=study_name, **options)
+    shown = (text_steps() if progress else None) if isinstance(progress, bool) else progress
+    run = open_search(
+        config,
+        storage,
+        worker,
+        on_reference=hooks.on_reference,
+        progress=shown,
+        n_trials=study_trials or n_trials,
+        teacher=teacher,
+    )
+    if hooks.on_open is not None:
+        hooks.on_open(run)
+    if run.capped():
+        return run.study
+    notes = StudyNotes(run.study, run.note_config(), every=worker.note_every) if worker.note_every else None
+    interrupts = Interrupts()
+    with interrupts.installed():
+        if notes is not None:
+            notes.write()
         try:
-            text: str = space.encode(space.representative(space.from_params(params)))
-        except ArchError:
-            return frozenset(params.items())
-        return text
-
-    return key
-
-
-def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[dict[str, Any]], str | None]:
-    """The sampler's constraint: None when the params' arch is valid and within the limits."""
-
-    def constraint(params: dict[str, Any]) -> str | None:
-        try:
-            arch: Hashable = space.from_params(params)
-        except ArchError as exc:
-            return str(exc)
-        reason: str | None = space.check(arch, limits, num_classes)
-        return reason
-
-    return constraint
+            with hooks.alongside(run, interrupts) if hooks.alongside else contextlib.nullcontext():
+                run_trials(run, n_trials, timeout=timeout, callbacks=callbacks, notes=notes, interrupts=interrupts)
+        finally:
+            if notes is not None:
+                notes.write()  # with every worker's trials
+    if pick:
+        pick_search(run, progress=shown, on_pick=hooks.on_pick)
+    return run.study
 
 
-__all__ += ["FAIL_REASON", "REUSED_FROM", "TRIAL_ERRORS", "failure_summary", "limit_constraint", "name_objective"]
+def pick_search(
+    run: OpenSearch,
+    *,
+    progress: StepProgress | None = None,
+    on_pick: Callable[[OpenSearch, int], None] | None = None,
+) -> dict[str, float]:
+    """The pick (:mod:`.pick`): re-score the study's best students; their confirmed scores.
+
+    The re-scoring runs the study's scorer with more repeats: the same teacher module and
+    reference sample, built here only when a student is re-scored.
+    """
+    config = run.config
+    top = pick_size(run.study, config.confirm_top)
+    if len(run.study.directions) != 1 or top < 1 or not run.completed():
+        return {}
+    if on_pick is not None:
+        on_pick(run, top)
+
+    def rescoring(repeats: int) -> ScoringSetup:
+        extra = make_scoring(replace(config, repeats=repeats), teacher=run.setup.teacher_module)
+        extra.scorer.reference = run.setup.scorer.reference
+        return extra
+
+    return pick_study(
+        run.study, run.setup, rescoring=rescoring, top=top, repeats=config.confirm_repeats, progress=progress
+    )

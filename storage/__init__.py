@@ -1,4 +1,5 @@
-"""Storage URLs and backends, heartbeats and resume, study metadata."""
+"""Storage URLs and backends, heartbeats and resume, the study record (:mod:`.record`), and the one door to
+Optuna's private names (``_optuna.py``)."""
 
 from ._batch import deferred_params, deferred_user_attrs, write_attrs, write_params
 from ._errors import ConfigMismatchError, StorageError
@@ -15,13 +16,39 @@ from ._heartbeat import (
 )
 from ._logging import MaskPasswordsFilter, install_log_masking, uninstall_log_masking
 from ._metadata import CHANGES_ATTR, CONFIG_ATTR, config_diff, record_config
-from ._url import DEFAULT_STORAGE, StorageURL, mask_url, open_storage, parse_storage_url
+from ._optuna import (
+    cached_frozen_trial,
+    dashboard_note_attrs,
+    finished_trial_writes,
+    in_optimize_loop,
+    study_storage,
+    trial_storage,
+)
+from ._url import (
+    DEFAULT_STORAGE,
+    STORAGE_ENV,
+    StorageURL,
+    default_artifact_dir,
+    mask_url,
+    open_storage,
+    parse_storage_url,
+    storage_url,
+)
 
 __all__ = [
+    "trial_storage",
+    "study_storage",
+    "storage_url",
+    "in_optimize_loop",
+    "finished_trial_writes",
+    "default_artifact_dir",
+    "dashboard_note_attrs",
+    "cached_frozen_trial",
     "CHANGES_ATTR",
     "CONFIG_ATTR",
     "ConfigMismatchError",
     "DEFAULT_STORAGE",
+    "STORAGE_ENV",
     "HEARTBEAT_KEY",
     "MaskPasswordsFilter",
     "RetryStaleTrial",

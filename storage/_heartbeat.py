@@ -32,6 +32,9 @@ from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
+from . import record
+from ._optuna import stale_trial_ids, study_storage
+
 __all__ = [
     "HEARTBEAT_KEY",
     "WORKER_KEY",
@@ -46,10 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: trial system attribute: the worker running the trial, ``{"host", "pidns", "pid", "start"}``
-WORKER_KEY = "diswot:worker"
-#: trial system attribute: the last heartbeat of a journal/gRPC trial (seconds since the epoch)
-HEARTBEAT_KEY = "diswot:heartbeat"
+#: trial system attributes: the worker running the trial, and its last heartbeat (:mod:`.record`)
+WORKER_KEY, HEARTBEAT_KEY = record.WORKER, record.HEARTBEAT
 
 
 def _proc_start(pid: int) -> int | None:
@@ -202,9 +203,9 @@ def fail_stale_trials(
     host, or when its :data:`HEARTBEAT_KEY` is older than ``grace_period`` seconds. Each trial
     this call fails goes to ``retry``. Returns the numbers of the failed trials.
     """
-    storage = study._storage
+    storage, study_id = study_storage(study)
     if has_native_heartbeat(storage):
-        stale = storage._get_stale_trial_ids(study._study_id)  # type: ignore[attr-defined]
+        stale = stale_trial_ids(storage, study_id)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)

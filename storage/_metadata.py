@@ -9,16 +9,15 @@ from typing import Any, Iterable, Mapping
 
 import optuna
 
+from . import record
 from ._errors import ConfigMismatchError
 
 __all__ = ["CHANGES_ATTR", "CONFIG_ATTR", "config_diff", "record_config"]
 
 log = logging.getLogger(__name__)
 
-#: study user attribute: the configuration the study was created with
-CONFIG_ATTR = "diswot:config"
-#: study user attribute: accepted changes of mutable fields, ``[{"time", "changes"}, ...]``
-CHANGES_ATTR = "diswot:config_changes"
+#: study user attributes: the configuration the study was created with, and accepted changes of it
+CONFIG_ATTR, CHANGES_ATTR = record.CONFIG, record.CHANGES
 
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, mutable: Iterable[str] = ()) -> list[str]:

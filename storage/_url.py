@@ -30,6 +30,7 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import optuna
@@ -37,11 +38,41 @@ from optuna.storages import BaseStorage
 
 from ._errors import StorageError
 
-__all__ = ["DEFAULT_STORAGE", "StorageURL", "mask_url", "open_storage", "parse_storage_url"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "STORAGE_ENV",
+    "StorageURL",
+    "default_artifact_dir",
+    "mask_url",
+    "open_storage",
+    "parse_storage_url",
+    "storage_url",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///diswot.db"
+#: the environment variable that gives the storage URL when none is passed (keeps a password off command lines)
+STORAGE_ENV = "DISWOT_STORAGE"
+
+
+def storage_url(url: str | None = None) -> str:
+    """``url``, else ``$DISWOT_STORAGE``, else the default SQLite file: where a study is kept."""
+    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def default_artifact_dir(url: str) -> Path:
+    """Where distilled students' checkpoints go (Optuna artifacts): ``<SQLite file's folder>/artifacts``,
+    else ``./artifacts``."""
+    if url.startswith("sqlite:"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        if database and database != ":memory:":
+            return Path(database).expanduser().resolve().parent / "artifacts"
+    return Path("artifacts").resolve()
+
+
 #: ``scheme://user:`` then the password: everything up to the authority's last ``@`` (a password
 #: with an unescaped ``@`` is masked whole, not just up to its first ``@``)
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^/\s'\"]*)(?P<tail>@)")

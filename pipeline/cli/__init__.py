@@ -2,7 +2,7 @@
 
 Each command module (``search``, ``score``, ...) has ``add_parser(sub)`` and ``run(args)``; what
 several commands share lives in the private modules (``_console``, ``_study``, ``_training``,
-``_front``) and in :mod:`diswot.pipeline._options`. No command module imports another.
+``_front``) and in :mod:`diswot.pipeline.cli._options`. No command module imports another.
 """
 
 from __future__ import annotations

@@ -8,7 +8,12 @@ import json
 import optuna
 from rich.console import Console
 
-from ..report import fmt_count
+from rich.table import Table
+
+from diswot.storage import record
+
+from .._format import fmt_count
+from ..pareto import front_rows
 
 __all__ = ["add_front_options", "show_front"]
 
@@ -26,7 +31,7 @@ def add_front_options(p: argparse.ArgumentParser) -> None:
 def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) -> int | None:
     """Print the front or the best student within ``--budget`` and return the exit status
     (1: no student fits the budget); ``None`` when neither was asked for."""
-    from ..pareto import budget_best, front_rows, front_table, objectives_of, pareto_front, parse_budget
+    from ..pareto import budget_best, objectives_of, pareto_front, parse_budget
 
     if args.pareto and len(study.directions) == 1:
         from ..errors import DiswotError
@@ -67,3 +72,21 @@ def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) 
             )
         return 0
     return None
+
+
+def front_table(trials: list[optuna.trial.FrozenTrial], title: str) -> Table:
+    """The front as a table of arch, score, params, FLOPs and latency (ms per batch)."""
+    table = Table(title=title)
+    for col in ("trial", "arch", "score", "params", "FLOPs", "latency ms"):
+        table.add_column(col, justify="left" if col == "arch" else "right", overflow="fold", no_wrap=col != "arch")
+    for row in front_rows(trials):
+        latency = row[record.LATENCY]
+        table.add_row(
+            str(row["trial"]),
+            str(row["arch"]),
+            f"{row['score']:.5g}",
+            fmt_count(row["params"]),
+            fmt_count(row["flops"]),
+            "-" if latency is None else f"{latency:.3g}",
+        )
+    return table

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._choices import CHECKPOINT_NAME, DATASETS, RESULTS_NAME
-from .._options import Bounded
+from ._options import Bounded
 from ..errors import DiswotError
 from ..presets import PRESETS, Preset, preset_for
 from ..progress import LOG_EVERY_SECONDS

@@ -11,9 +11,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from diswot.storage import install_log_masking, open_storage, parse_storage_url
 
-from .._options import Bounded, add_artifact_dir_option, add_storage_option, default_artifact_dir
+from ._options import Bounded, add_artifact_dir_option, add_storage_option, default_artifact_dir
 from ..errors import DiswotError
-from ..workers import sigterm_as_interrupt
+from ._workers import sigterm_as_interrupt
 from ._console import console
 
 __all__ = ["add_parser", "make_dashboard_server", "run"]

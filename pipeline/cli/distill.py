@@ -19,10 +19,9 @@ from optuna.storages import BaseStorage, RDBStorage
 
 from diswot.storage import CONFIG_ATTR, mask_url, open_storage
 
-from .._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options, default_artifact_dir
+from ._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options, default_artifact_dir
 from ..errors import DiswotError
-from ..confirm import recommended_trial
-from ..report import top_trials
+from ..pick import recommended_trial, top_trials
 from ._console import console
 from ._study import load_existing_study
 from ._training import add_training_options, reporter_for, resolve_run, summary_line

@@ -13,15 +13,15 @@ import numpy as np
 from rich import box
 from rich.table import Table
 
-from .._options import Bounded, add_scoring_options
-from ..config import DEFAULT_REFERENCE_SIZE, config_from_args
+from ..config import DEFAULT_REFERENCE_SIZE
+from ._options import Bounded, add_scoring_options, config_from_args
 from ..errors import DiswotError
-from ..progress import steps
+from ._progress import steps
 from ._console import console
 
 if TYPE_CHECKING:  # the scoring side (torch) is imported when the command runs, not when options are parsed
     from ..ranking import GroundTruth, ProxyRanking
-    from ..search import ScoringSetup
+    from ..assembly import ScoringSetup
 
 __all__ = ["add_parser", "run"]
 
@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     from diswot.spaces import get_space
 
     from ..ranking import METRICS, default_top_k, rank_proxy
-    from ..search import attach_reference, make_scoring
+    from ..assembly import attach_reference, make_scoring
 
     space = get_space(args.space)  # UnknownNameError lists the spaces
     proxies = _supported(_proxy_names(args.proxies), space, skip=args.proxies is None)

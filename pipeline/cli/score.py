@@ -7,10 +7,10 @@ import json
 
 from rich.table import Table
 
-from .._options import add_scoring_options
-from ..config import DEFAULT_REFERENCE_SIZE, config_from_args
-from ..progress import steps
-from ..report import fmt_count
+from .._format import fmt_count
+from ..config import DEFAULT_REFERENCE_SIZE
+from ._options import add_scoring_options, config_from_args
+from ._progress import steps
 from ._console import console
 
 __all__ = ["add_parser", "run"]
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """Score ``--arch`` and print the result."""
     from diswot.proxies import arch_flops
 
-    from ..search import attach_reference, make_scoring
+    from ..assembly import attach_reference, make_scoring
 
     config = config_from_args(args)
     from diswot.spaces import get_space

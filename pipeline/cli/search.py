@@ -1,6 +1,6 @@
 """``diswot search``: run (or resume) a DisWOT student search in an Optuna study, with N workers.
 
-The search itself is :func:`diswot.pipeline.run_search`'s pieces (:mod:`diswot.pipeline.runner`);
+The search itself is :func:`diswot.pipeline.run_search`'s pieces (:mod:`diswot.pipeline.search`);
 this command parses the options, prints, and runs the extra local workers. Every worker is a plain
 ``diswot search`` on the same study: Optuna's storage makes trial numbers unique and the evolution
 population is read from it, so workers started in N shells, on N hosts or with ``--workers N``
@@ -11,49 +11,41 @@ storage URL goes to them through ``DISWOT_STORAGE``, never their command line).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
 import signal
 import subprocess
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
 from optuna.trial import TrialState
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .._options import Bounded, add_scoring_options, add_storage_options
-from ..confirm import pick_size
-from ..config import (
-    CHANGEABLE_FIELDS,
-    DEFAULT_CONFIRM_REPEATS,
-    DEFAULT_CONFIRM_TOP,
-    SAMPLERS,
-    SearchConfig,
-    config_from_args,
-)
+from .._format import fmt_limits
+from ..config import CHANGEABLE_FIELDS, DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SAMPLERS, SearchConfig
 from ..errors import DiswotError
-from ..notes import StudyNotes
-from ..progress import LOG_EVERY_SECONDS, StepProgress, steps
-from ..report import fmt_limits, print_top
-from ..workers import Interrupts, local_workers, split_trials, start_workers, usable_cores, wait_workers
+from ..progress import LOG_EVERY_SECONDS, StepProgress
+from ..worker import Interrupts
 from ._console import console, err_console
+from ._options import Bounded, add_scoring_options, add_storage_options, config_from_args
+from ._progress import steps
+from ._report import print_top
+from ._workers import local_workers, split_trials, start_workers, usable_cores, wait_workers
 
 if TYPE_CHECKING:  # the search itself (torch) is imported when it runs, not when options are parsed
-    from ..runner import OpenSearch, WorkerOptions
+    from ..study import OpenSearch
 
 __all__ = ["add_parser", "run", "worker_options"]
 
 log = logging.getLogger(__name__)
 
-_parser: argparse.ArgumentParser | None = None
-
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``search`` sub-command."""
-    global _parser
     p = sub.add_parser("search", help="search a student for a teacher (resumes an existing study)")
     add_scoring_options(p)
     add_storage_options(p, hint="; see README: many workers")
@@ -159,38 +151,37 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
     w.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    p.set_defaults(run=run)
-    _parser = p
+    p.set_defaults(run=run, parser=p)  # the parser: worker subprocesses get the options that differ from it
 
 
-def _checked_options(args: argparse.Namespace) -> WorkerOptions:
-    """Check the options of the command and the worker's (:class:`WorkerOptions`); the latter."""
+def _checked_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the options of the command and the worker's; the latter, as :func:`run_search` takes them."""
+    from ..study import WorkerOptions
+
     for name in ("n_trials", "workers"):
         value = getattr(args, name)
         if value < 1:
             raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     options = worker_options(args)
+    WorkerOptions(study_name=args.study, **options)  # refused here, before any storage is opened
     if args.workers > 1 and args.worker_index is not None:
         raise DiswotError("--worker-index is for workers started by hand; --workers numbers its workers itself")
     return options
 
 
-def worker_options(args: argparse.Namespace) -> WorkerOptions:
-    """This worker's :class:`WorkerOptions` from the parsed options."""
-    from ..runner import WorkerOptions
-
-    return WorkerOptions(
-        study_name=args.study,
-        worker_index=args.worker_index if args.worker_index is not None else 0,
-        max_trials=args.max_trials,
-        heartbeat=args.heartbeat,
-        grace_period=args.grace_period,
-        max_retry=args.max_retry,
-        note_every=args.note_every,
-        allow_change=tuple(args.allow_change),
-        keep_study_proxy=args.proxy is None,  # a resumed study keeps its score; a new one gets the default
-        rescore=args.rescore,
-    )
+def worker_options(args: argparse.Namespace) -> dict[str, Any]:
+    """This worker's :class:`~diswot.pipeline.study.WorkerOptions` fields (but the study name) from the options."""
+    return {
+        "worker_index": args.worker_index if args.worker_index is not None else 0,
+        "max_trials": args.max_trials,
+        "heartbeat": args.heartbeat,
+        "grace_period": args.grace_period,
+        "max_retry": args.max_retry,
+        "note_every": args.note_every,
+        "allow_change": tuple(args.allow_change),
+        "keep_study_proxy": args.proxy is None,  # a resumed study keeps its score; a new one gets the default
+        "rescore": args.rescore,
+    }
 
 
 def _share_cores(workers: int) -> int | None:
@@ -244,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..runner import open_search
+    from ..search import SearchHooks, run_search
 
     options = _checked_options(args)
     if args.verbose == 0:
@@ -259,118 +250,125 @@ def _run(args: argparse.Namespace) -> int:
             highlight=False,
         )
     shares = split_trials(args.n_trials, workers)
-    threads = _share_cores(len(shares))
-    search = open_search(
+    view = _SearchView(args, shares, _share_cores(len(shares)), child=child)
+    hooks = SearchHooks(
+        on_reference=None if child else _announce_reference,
+        on_open=view.opened,
+        alongside=view.alongside,
+        on_pick=None if child else _announce_pick,
+    )
+    run_search(
         config,
         args.storage,
-        options,
-        on_reference=None if child else _announce_reference,
-        progress=None if child else _progress(args),
-        n_trials=args.n_trials,
+        n_trials=shares[0],
+        timeout=args.timeout,
+        study_name=args.study,
+        callbacks=[view.on_trial],
+        progress=False if child else _progress(args),
+        pick=not child,
+        study_trials=args.n_trials,
+        hooks=hooks,
+        **options,
     )
-    done = search.completed()
-    if not child:
-        _print_header(search, done, len(shares))
-    if search.capped():
-        if not child:
-            console.print(
-                f"study {options.study_name} already has {search.counted()} scored trials "
-                f"(--max-trials {options.max_trials}); nothing to run"
-            )
-        return 0
-    notes = StudyNotes(search.study, search.note_config(), every=options.note_every) if options.note_every else None
-    if notes is not None and not child:
-        notes.write()
-    ran, codes = _run_workers(args, search, shares, threads, notes, done)
+    search = view.search
+    assert search is not None
     if child:
-        log.info("worker %d finished %d trials", options.worker_index, shares[0])
+        log.info("worker %d finished %d trials", search.options.worker_index, len(view.ran))
         return 0
-    _confirm(search, _progress(args))
-    return _report(args, search, ran, codes)
+    if view.nothing_to_run:
+        return 0
+    return _report(args, search, view.ran, view.codes)
 
 
-def _confirm(search: OpenSearch, progress: StepProgress) -> None:
-    """Re-score the best students before the report names one (:mod:`diswot.pipeline.confirm`)."""
-    from ..runner import confirm_search
-
-    config = search.config
-    top = pick_size(search.study, config.confirm_top)
-    if len(search.study.directions) == 1 and top > 0 and search.completed():
-        console.print(
-            f"confirming the {top} best students with {config.confirm_repeats} repeats each",
-            highlight=False,
-        )
-        confirm_search(search, progress=progress)
+def _announce_pick(search: OpenSearch, top: int) -> None:
+    console.print(
+        f"confirming the {top} best students with {search.config.confirm_repeats} repeats each", highlight=False
+    )
 
 
-def _run_workers(
-    args: argparse.Namespace,
-    search: OpenSearch,
-    shares: list[int],
-    threads: int | None,
-    notes: StudyNotes | None,
-    done: int,
-) -> tuple[list[optuna.trial.FrozenTrial], list[int]]:
-    """Run this worker's trials under a progress bar while workers 1..N-1 run theirs; their exit codes."""
-    from ..objectives import best_score
-    from ..runner import run_trials
+class _SearchView:
+    """What ``diswot search`` shows and adds around :func:`~diswot.pipeline.search.run_search`: the
+    header, the progress bar of this worker's trials, and workers 1..N-1 as subprocesses."""
 
-    best = best_score(search.study) if done else -math.inf
-    ran: list[optuna.trial.FrozenTrial] = []  # this worker's trials, for the failure summary
-    children: list[subprocess.Popen[bytes]] = []
-    codes: list[int] = []
-    interrupted = False
-    interrupts = Interrupts()
-    with (
-        interrupts.installed(),
-        Progress(
-            TextColumn("[bold blue]search" + (" (worker 0)" if len(shares) > 1 else "")),
+    def __init__(self, args: argparse.Namespace, shares: list[int], threads: int | None, *, child: bool) -> None:
+        self.args, self.shares, self.threads, self.child = args, shares, threads, child
+        self.search: OpenSearch | None = None
+        self.nothing_to_run = False
+        self.ran: list[optuna.trial.FrozenTrial] = []  # this worker's trials, for the failure summary
+        self.codes: list[int] = []
+        self.best = -math.inf
+        self.advance: Callable[[], None] = lambda: None
+
+    def opened(self, search: OpenSearch) -> None:
+        """The header, or why nothing runs."""
+        self.search = search
+        done = search.completed()
+        self.best = best_score(search.study) if done else -math.inf
+        if self.child:
+            return
+        _print_header(search, done, len(self.shares))
+        if search.capped():
+            self.nothing_to_run = True
+            console.print(
+                f"study {search.options.study_name} already has {search.counted()} scored trials "
+                f"(--max-trials {search.options.max_trials}); nothing to run"
+            )
+
+    @contextlib.contextmanager
+    def alongside(self, search: OpenSearch, interrupts: Interrupts) -> Iterator[None]:
+        """This worker's progress bar, and the other local workers, started and waited for."""
+        children: list[subprocess.Popen[bytes]] = []
+        interrupted = False
+        with Progress(
+            TextColumn("[bold blue]search" + (" (worker 0)" if len(self.shares) > 1 else "")),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("best {task.fields[best]}"),
             TimeElapsedColumn(),
             console=console,
             transient=False,
-            disable=args.no_progress,
-        ) as progress,
-    ):
-        task = progress.add_task("search", total=shares[0], best=f"{best:.6g}" if done else "-")
-        lines = args.no_progress or not console.is_terminal  # in a log: a line every 30 s instead of the bar
+            disable=self.args.no_progress,
+        ) as progress:
+            shown = f"{self.best:.6g}" if math.isfinite(self.best) else "-"
+            task = progress.add_task("search", total=self.shares[0], best=shown)
+            self.advance = self._advancer(progress, task)
+            try:
+                children = start_workers(self.args.parser, self.args, self.shares, self.threads)
+                yield
+            except BaseException:  # Ctrl-C, SIGTERM or an error: stop the other workers too
+                interrupted = True
+                raise
+            finally:
+                self.codes = wait_workers(children, interrupts, interrupted=interrupted)
+
+    def _advancer(self, progress: Progress, task: TaskID) -> Callable[[], None]:
+        """Advance the bar with the best score; in a log, a line every 30 s instead."""
+        lines = self.args.no_progress or not console.is_terminal
         started = last_line = time.monotonic()
 
-        def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            nonlocal best
-            ran.append(trial)
-            if trial.state == TrialState.COMPLETE and trial.values and trial.values[0] > best:
-                best = trial.values[0]
-            progress.update(task, advance=1, best=f"{best:.6g}" if math.isfinite(best) else "-")
+        def advance() -> None:
             nonlocal last_line
+            progress.update(task, advance=1, best=f"{self.best:.6g}" if math.isfinite(self.best) else "-")
             if lines and time.monotonic() - last_line >= LOG_EVERY_SECONDS:
                 last_line = time.monotonic()
                 console.print(
-                    f"search: {len(ran)}/{shares[0]} trials, best {best:.6g} ({last_line - started:.0f} s)",
+                    f"search: {len(self.ran)}/{self.shares[0]} trials, best {self.best:.6g} ({last_line - started:.0f} s)",
                     highlight=False,
                 )
 
-        try:
-            assert _parser is not None
-            children = start_workers(_parser, args, shares, threads)
-            run_trials(
-                search, shares[0], timeout=args.timeout, callbacks=[on_trial], notes=notes, interrupts=interrupts
-            )
-        except BaseException:  # Ctrl-C, SIGTERM or an error: stop the other workers too
-            interrupted = True
-            raise
-        finally:
-            codes = wait_workers(children, interrupts, interrupted=interrupted)
-            if notes is not None:
-                notes.write()  # with every worker's trials
-    return ran, codes
+        return advance
+
+    def on_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Trial callback: count the trial and show it."""
+        self.ran.append(trial)
+        if trial.state == TrialState.COMPLETE and trial.values and trial.values[0] > self.best:
+            self.best = trial.values[0]
+        self.advance()
 
 
 def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial.FrozenTrial], codes: list[int]) -> int:
     """The counts, the best students, and one line on failures; the exit status."""
-    from ..search import failure_summary
+    from ..objectives import failure_summary
 
     states = [t.state for t in search.study.get_trials(deepcopy=False)]
     console.print(
@@ -395,3 +393,12 @@ def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial
     for i, code in failed:
         console.print(f"[yellow]worker {i} exited with status {code}[/yellow]", highlight=False)
     return 1 if failed else 0
+
+
+def best_score(study: optuna.Study) -> float:
+    """The highest score of the study's COMPLETE trials (its first objective)."""
+    if len(study.directions) == 1:
+        best: float = study.best_value
+        return best
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return max(float(t.values[0]) for t in trials)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from .._options import Bounded, add_storage_options
-from ..report import print_top, top_trials
+from ._options import Bounded, add_storage_options
+from ..pick import top_trials
+from ._report import print_top
 from ._console import console
 from ._front import add_front_options, show_front
 from ._study import load_existing_study

@@ -11,9 +11,9 @@ import optuna
 
 from diswot.storage import StorageError, install_log_masking, open_storage, parse_storage_url
 
-from .._options import Bounded, add_storage_option
+from ._options import Bounded, add_storage_option
 from ..errors import DiswotError
-from ..workers import sigterm_as_interrupt
+from ._workers import sigterm_as_interrupt
 from ._console import console
 
 __all__ = ["add_parser", "run"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from diswot.pipeline._options import Bounded
+from diswot.pipeline.cli._options import Bounded
 from diswot.pipeline.cli import build_parser
 from diswot.pipeline.config import FIXED_FIELDS
 

@@ -1,4 +1,4 @@
-"""The pick: the search's best students re-scored with more repeats (``diswot.pipeline.confirm``)."""
+"""The pick: the search's best students re-scored with more repeats (``diswot.pipeline.pick``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from diswot.pipeline.cli.distill import _pick_trial
 from diswot.pipeline.config import SearchConfig
-from diswot.pipeline.confirm import CONFIRM_ATTR, confirmed_scores, recommended_trial, student_of, top_candidates
-from diswot.pipeline.search import attach_reference, make_scoring
+from diswot.pipeline.pick import CONFIRM_ATTR, confirmed_scores, recommended_trial, student_of, top_candidates
+from diswot.pipeline.assembly import attach_reference, make_scoring
 from diswot.proxies import Reference
 from diswot.spaces import get_space
 
@@ -146,7 +146,7 @@ def test_equivalent_students_are_one_candidate() -> None:
 
 
 def test_repeats_the_study_has_already_need_no_scoring() -> None:
-    from diswot.pipeline.confirm import confirm_scores
+    from diswot.pipeline.pick import confirm_scores
 
     setup = make_scoring(SearchConfig(proxy="diswot", repeats=2, **SMALL))
     attach_reference(setup)

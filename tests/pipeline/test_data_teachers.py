@@ -164,7 +164,7 @@ def test_vit_students_take_their_own_size_on_cifar_data(cifar100_dir: Path) -> N
     """Each network at its own size: on CIFAR-100, ViT students see the probe images at 224 px and
     the CIFAR teacher at 32 px; a CIFAR student space keeps the dataset's 32 px."""
     from diswot.pipeline.config import SearchConfig
-    from diswot.pipeline.search import make_scoring
+    from diswot.pipeline.assembly import make_scoring
 
     common = dict(teacher="resnet20", dataset="cifar100", data_dir=str(cifar100_dir), batch_size=4, proxy="diswot")
     vit = make_scoring(SearchConfig(space="pit-ti", **common))

@@ -10,9 +10,9 @@ import optuna
 import pytest
 
 from diswot.pipeline.config import DEFAULT_PROXY, MIN_REFERENCE_SIZE, SearchConfig, reference_size_for
-from diswot.pipeline.confirm import pick_size
+from diswot.pipeline.pick import pick_size
 from diswot.pipeline.reference import REFERENCE_ATTR, build_reference, reference_archs
-from diswot.pipeline.search import make_scoring
+from diswot.pipeline.assembly import make_scoring
 from diswot.proxies import arch_flops, get_proxy
 from diswot.spaces import Limits, get_space
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import optuna
 
-from diswot.pipeline.confirm import recommended_trial
+from diswot.pipeline.pick import recommended_trial
 import pytest
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
 import torch
 
-from diswot.pipeline._options import default_artifact_dir
+from diswot.pipeline.cli._options import default_artifact_dir
 from diswot.pipeline.training import CHECKPOINT_NAME, read_results
 from diswot.spaces import get_space
 

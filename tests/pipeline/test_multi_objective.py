@@ -16,7 +16,7 @@ from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.errors import DiswotError
 from diswot.proxies import arch_flops
 from diswot.pipeline.objectives import measure_latency, parse_objectives
-from diswot.pipeline.search import make_sampler, student_key
+from diswot.pipeline.assembly import make_sampler, student_key
 from diswot.spaces import Limits, NB201Arch, get_space
 
 from .conftest import run_cli, run_process

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from diswot.pipeline._options import SCORING_OPTIONS
+from diswot.pipeline.cli._options import SCORING_OPTIONS
 from diswot.pipeline.cli import build_parser
 from diswot.pipeline.config import SAMPLERS, SearchConfig, config_from_args
 from diswot.pipeline.errors import DiswotError

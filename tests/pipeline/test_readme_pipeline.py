@@ -13,7 +13,7 @@ from pathlib import Path
 
 import optuna
 
-from diswot.pipeline.confirm import recommended_trial
+from diswot.pipeline.pick import recommended_trial
 import pytest
 import torch
 

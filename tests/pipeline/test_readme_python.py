@@ -10,8 +10,8 @@ from optuna.trial import TrialState
 
 from diswot.pipeline import SearchConfig, recommended_trial, run_search
 from diswot.pipeline.config import DEFAULT_PROXY
-from diswot.pipeline.confirm import confirmed_scores
-from diswot.pipeline._options import STORAGE_ENV
+from diswot.pipeline.pick import confirmed_scores
+from diswot.pipeline.cli._options import STORAGE_ENV
 from diswot.storage import CONFIG_ATTR, ConfigMismatchError
 
 README = Path(__file__).resolve().parents[2] / "README.md"

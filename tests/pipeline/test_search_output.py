@@ -11,7 +11,7 @@ from rich.console import Console
 
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.report import fmt_limits, print_top
-from diswot.pipeline.search import REUSED_FROM, SearchObjective, make_scoring
+from diswot.pipeline.assembly import REUSED_FROM, SearchObjective, make_scoring
 from diswot.spaces import Limits, get_space
 
 from .conftest import SMALL_S0, run_cli, run_process

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from diswot.pipeline._options import TEACHER_OPTIONS
+from diswot.pipeline.cli._options import TEACHER_OPTIONS
 from diswot.pipeline.cli import build_parser
 from diswot.pipeline.teachers import FORMS, TEACHERS
 

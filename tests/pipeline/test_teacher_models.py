@@ -15,7 +15,7 @@ from torch import nn
 
 from diswot.pipeline import SearchConfig, run_search
 from diswot.pipeline.errors import DiswotError
-from diswot.pipeline.search import make_scoring
+from diswot.pipeline.assembly import make_scoring
 from diswot.pipeline.teachers import load_teacher
 
 from ._teacher_files import write_user_teacher

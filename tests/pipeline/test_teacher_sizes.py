@@ -15,7 +15,7 @@ from torch import nn
 from diswot.pipeline import SearchConfig, run_search
 from diswot.pipeline.data import dataset_info, network_batches, probe_batches
 from diswot.pipeline.kd import TeacherInput
-from diswot.pipeline.search import make_scoring
+from diswot.pipeline.assembly import make_scoring
 
 from .conftest import run_cli
 from .test_train import make_cifar_folder

@@ -14,7 +14,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from diswot.pipeline import runner, workers
+from diswot.pipeline import search, workers
 from diswot.pipeline.cli import search as cmd_search
 from diswot.pipeline.cli import build_parser
 from diswot.storage import WORKER_KEY, open_storage

@@ -10,7 +10,7 @@ import pytest
 from diswot.pipeline.config import DEFAULT_PROXY, SearchConfig
 from diswot.proxies import Reference, get_proxy
 from diswot.pipeline.reference import REFERENCE_ATTR, reference_archs
-from diswot.pipeline.search import attach_reference, make_scoring
+from diswot.pipeline.assembly import attach_reference, make_scoring
 from diswot.spaces import Limits, get_space
 
 from .conftest import SMALL_S0, run_cli

@@ -11,7 +11,7 @@ import pytest
 
 from diswot.pipeline import SearchConfig
 from diswot.pipeline.cli import main
-from diswot.pipeline.search import make_scoring
+from diswot.pipeline.assembly import make_scoring
 from diswot.proxies import PROXIES, ProxyError
 from diswot.spaces import get_space
 

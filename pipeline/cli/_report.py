@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Collection
+from typing import Collection
 
 import optuna
 from rich import get_console
@@ -10,52 +10,10 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from .confirm import confirmed_scores, recommended_trial
+from .._format import fmt_count
+from ..pick import confirmed_scores, recommended_trial, top_trials
 
-if TYPE_CHECKING:
-    from diswot.spaces import Limits
-
-__all__ = ["fmt_count", "fmt_limits", "print_recommended", "print_top", "top_trials", "top_table"]
-
-
-def fmt_count(n: float | int | None) -> str:
-    """``259890`` -> ``259.89K``; ``None`` -> ``-``."""
-    if n is None:
-        return "-"
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{suffix}"
-    return str(int(n))
-
-
-def fmt_limits(limits: Limits) -> str:
-    """``Limits(max_params=1000000, max_layers=20)`` -> ``at most 1.00M params and 20 layers``."""
-    parts = []
-    if limits.max_params is not None:
-        parts.append(f"{fmt_count(limits.max_params)} params")
-    if limits.max_layers is not None:
-        parts.append(f"{limits.max_layers} layers")
-    return f"at most {' and '.join(parts)}" if parts else "none"
-
-
-def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTrial]:
-    """The ``n`` best distinct students (the earliest trial of each arch), in the order the pick uses:
-    confirmed scores first (the recommended student leads), then the score (the first objective)."""
-    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    stored = confirmed_scores(study) if len(study.directions) == 1 else None
-    confirmed: dict[str, float] = stored["scores"] if stored else {}
-
-    def order(t: optuna.trial.FrozenTrial) -> tuple[int, float, float, int]:
-        score = confirmed.get(str(t.user_attrs.get("arch")))
-        return (score is None, sign * (score or 0.0), sign * float(t.values[0]), t.number)
-
-    seen: dict[str, optuna.trial.FrozenTrial] = {}
-    for t in sorted(trials, key=order):
-        seen.setdefault(str(t.user_attrs.get("arch", f"trial {t.number}")), t)
-        if len(seen) == n:
-            break
-    return list(seen.values())
+__all__ = ["print_recommended", "print_top", "top_table"]
 
 
 def _distilled(trials: list[optuna.trial.FrozenTrial]) -> bool:
@@ -157,7 +115,7 @@ def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
 
 
 def print_recommended(console: Console, study: optuna.Study) -> None:
-    """One line: the student the search recommends (:func:`~diswot.pipeline.confirm.recommended_trial`)."""
+    """One line: the student the search recommends (:func:`~diswot.pipeline.pick.recommended_trial`)."""
     best = recommended_trial(study)
     if best is None:
         return

@@ -6,7 +6,7 @@ its student, a search therefore re-scores its ``top`` best distinct students wit
 probe batches and initialisations in all (the trial's own repeats are reused, the others are the
 study's next seeds) and recommends the best mean. A confirmed score is exactly what a study with
 ``--repeats repeats`` would have given the student; it is stored in the study
-(:data:`CONFIRM_ATTR`), so ``show``, ``distill`` and a resumed search agree on the pick.
+(``record.PICK``), so ``show``, ``distill`` and a resumed search agree on the pick.
 
 It costs ``top * (repeats - study repeats)`` scorings. By default ``top`` is sized to the search
 (:func:`pick_size`): one student for every 8 the study scored, from 3 to 10, so a 24-trial search
@@ -18,11 +18,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from diswot.storage import record
 
 from .config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP
 
@@ -30,25 +31,22 @@ if TYPE_CHECKING:  # the scoring side (torch) is imported only when a confirmati
     from diswot.spaces import Space
 
     from .progress import StepProgress
-    from .search import ScoringSetup
+    from .assembly import ScoringSetup
 
 __all__ = [
-    "CONFIRM_ATTR",
     "DEFAULT_CONFIRM_REPEATS",
     "DEFAULT_CONFIRM_TOP",
-    "confirm_scores",
-    "confirm_study",
+    "pick_scores",
+    "pick_study",
     "pick_size",
     "confirmed_scores",
     "recommended_trial",
     "student_of",
     "top_candidates",
+    "top_trials",
 ]
 
 log = logging.getLogger(__name__)
-
-#: the study system attribute that holds the confirmed scores: ``{"repeats": R, "scores": {arch: score}}``
-CONFIRM_ATTR = "diswot:confirmed"
 
 
 def top_candidates(
@@ -59,10 +57,10 @@ def top_candidates(
     ``same`` maps an arch string to its student (:func:`student_of`): equivalent archs build the
     same network and score the same, so only the first of them is a candidate.
     """
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and "arch" in t.user_attrs]
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and record.ARCH in t.user_attrs]
     seen: dict[Hashable, FrozenTrial] = {}
     for t in sorted(done, key=lambda t: (-float(t.values[0]), t.number)):
-        arch = t.user_attrs["arch"]
+        arch = t.user_attrs[record.ARCH]
         seen.setdefault(arch if same is None else same(arch), t)
         if len(seen) == top:
             break
@@ -75,7 +73,7 @@ def pick_size(study: optuna.Study, top: int | None) -> int:
     if top is not None:
         return top
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    students = len({t.user_attrs.get("arch") for t in trials})
+    students = len({t.user_attrs.get(record.ARCH) for t in trials})
     return max(3, min(DEFAULT_CONFIRM_TOP, math.ceil(students / 8)))
 
 
@@ -88,19 +86,11 @@ def student_of(space: Space) -> Callable[[str], Hashable]:
     return student
 
 
-def _extra_setup(setup: ScoringSetup, repeats: int) -> ScoringSetup:
-    """The study's scoring with ``repeats`` probe batches; the same reference sample."""
-    from .search import make_scoring
-
-    extra = make_scoring(replace(setup.config, repeats=repeats), teacher=setup.teacher_module)
-    extra.scorer.reference = setup.scorer.reference
-    return extra
-
-
-def confirm_scores(
+def pick_scores(
     setup: ScoringSetup,
     trials: Iterable[FrozenTrial],
     *,
+    rescoring: Callable[[int], ScoringSetup],
     top: int = DEFAULT_CONFIRM_TOP,
     repeats: int = DEFAULT_CONFIRM_REPEATS,
     known: Mapping[str, float] | None = None,
@@ -108,20 +98,22 @@ def confirm_scores(
 ) -> dict[str, float]:
     """Confirmed scores (mean over ``repeats``) of the ``top`` best distinct students of ``trials``.
 
-    ``known`` holds confirmed scores computed before (reused, not recomputed); the students to
+    ``rescoring(repeats)`` gives the study's scoring with ``repeats`` probe batches and initialisations
+    (the same teacher and reference sample), called only when a student is re-scored. ``known``
+    holds confirmed scores computed before (reused, not recomputed); the students to
     re-score are counted under ``progress`` (:mod:`.progress`). A student whose
     extra repeat fails to score is left out with a log line: it cannot be recommended.
     """
     have = setup.config.repeats
     candidates = top_candidates(trials, top, same=student_of(setup.space))
-    out = {a: float(v) for a, v in (known or {}).items() if a in {t.user_attrs["arch"] for t in candidates}}
-    todo = [t for t in candidates if t.user_attrs["arch"] not in out]
+    out = {a: float(v) for a, v in (known or {}).items() if a in {t.user_attrs[record.ARCH] for t in candidates}}
+    todo = [t for t in candidates if t.user_attrs[record.ARCH] not in out]
     if repeats <= have:
-        out.update({t.user_attrs["arch"]: float(t.values[0]) for t in todo})
+        out.update({t.user_attrs[record.ARCH]: float(t.values[0]) for t in todo})
         return out
     if not todo:
         return out
-    extra = _extra_setup(setup, repeats)
+    extra = rescoring(repeats)
     label = f"the pick: {len(todo)} students re-scored with {repeats} repeats"
     with contextlib.nullcontext(lambda: None) if progress is None else progress(label, len(todo)) as advance:
         _confirm_each(extra, todo, have, repeats, out, advance)
@@ -141,7 +133,7 @@ def _confirm_each(
 
     scorer, proxy = extra.scorer, extra.scorer.proxy
     for t in todo:
-        arch = t.user_attrs["arch"]
+        arch = t.user_attrs[record.ARCH]
         try:
             new = scorer.raw(extra.space.decode(arch), repeats=range(have, repeats))
         except ProxyError as exc:
@@ -165,28 +157,29 @@ def _confirm_each(
 
 def confirmed_scores(study: optuna.Study) -> dict[str, Any] | None:
     """The study's stored confirmation (``{"repeats": R, "scores": {arch: score}}``), if any."""
-    stored = study._storage.get_study_system_attrs(study._study_id).get(CONFIRM_ATTR)
-    return stored if isinstance(stored, dict) and stored.get("scores") else None
+    stored: dict[str, Any] | None = record.pick(study)
+    return stored
 
 
-def confirm_study(
+def pick_study(
     study: optuna.Study,
     setup: ScoringSetup,
     *,
+    rescoring: Callable[[int], ScoringSetup],
     top: int = DEFAULT_CONFIRM_TOP,
     repeats: int = DEFAULT_CONFIRM_REPEATS,
     progress: StepProgress | None = None,
 ) -> dict[str, float]:
     """Confirm the study's ``top`` best students (reusing stored confirmations) and store the result;
-    the re-scoring shows under ``progress``."""
+    the re-scoring (with ``rescoring``, see :func:`pick_scores`) shows under ``progress``."""
     if len(study.directions) != 1 or top < 1:
         return {}
     stored = confirmed_scores(study)
     known = stored["scores"] if stored and stored.get("repeats") == repeats else None
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    scores = confirm_scores(setup, trials, top=top, repeats=repeats, known=known, progress=progress)
+    scores = pick_scores(setup, trials, rescoring=rescoring, top=top, repeats=repeats, known=known, progress=progress)
     if scores:
-        study._storage.set_study_system_attr(study._study_id, CONFIRM_ATTR, {"repeats": repeats, "scores": scores})
+        record.set_pick(study, repeats, scores)
     return scores
 
 
@@ -202,8 +195,28 @@ def recommended_trial(study: optuna.Study) -> FrozenTrial | None:
     stored = confirmed_scores(study)
     if stored:
         scores: dict[str, float] = stored["scores"]
-        confirmed = [t for t in trials if t.user_attrs.get("arch") in scores]
+        confirmed = [t for t in trials if t.user_attrs.get(record.ARCH) in scores]
         if confirmed:
-            return min(confirmed, key=lambda t: (-scores[t.user_attrs["arch"]], t.number))
+            return min(confirmed, key=lambda t: (-scores[t.user_attrs[record.ARCH]], t.number))
     sign = -1.0 if maximise else 1.0
     return min(trials, key=lambda t: (sign * float(t.values[0]), t.number))
+
+
+def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTrial]:
+    """The ``n`` best distinct students (the earliest trial of each arch), in the order the pick uses:
+    confirmed scores first (the recommended student leads), then the score (the first objective)."""
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    stored = confirmed_scores(study) if len(study.directions) == 1 else None
+    confirmed: dict[str, float] = stored["scores"] if stored else {}
+
+    def order(t: optuna.trial.FrozenTrial) -> tuple[int, float, float, int]:
+        score = confirmed.get(str(t.user_attrs.get(record.ARCH)))
+        return (score is None, sign * (score or 0.0), sign * float(t.values[0]), t.number)
+
+    seen: dict[str, optuna.trial.FrozenTrial] = {}
+    for t in sorted(trials, key=order):
+        seen.setdefault(str(t.user_attrs.get(record.ARCH, f"trial {t.number}")), t)
+        if len(seen) == n:
+            break
+    return list(seen.values())

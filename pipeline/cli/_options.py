@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from diswot.storage import DEFAULT_STORAGE
+from diswot.storage import DEFAULT_STORAGE, STORAGE_ENV, default_artifact_dir, storage_url
 
-from ._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
-from .config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig
+from .._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
+from ..config import DEFAULT_CONFIRM_REPEATS, DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig, parse_objectives
+from ..errors import DiswotError
 
 __all__ = [
     "SCORING_OPTIONS",
@@ -32,12 +32,11 @@ __all__ = [
     "add_storage_option",
     "add_storage_options",
     "add_teacher_options",
+    "config_from_args",
     "default_artifact_dir",
     "storage_url",
 ]
 
-#: the environment variable every ``--storage`` defaults to (keeps a password off command lines)
-STORAGE_ENV = "DISWOT_STORAGE"
 
 #: SearchConfig's defaults: the defaults of the scoring options
 _DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(SearchConfig)}
@@ -219,11 +218,6 @@ def add_scoring_options(p: argparse.ArgumentParser, *, leave_out: Iterable[str] 
             option.add_to(group)
 
 
-def storage_url(url: str | None = None) -> str:
-    """``url``, else ``$DISWOT_STORAGE``, else the default SQLite file: where a study is kept."""
-    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
-
-
 def add_storage_option(p: argparse.ArgumentParser, *, what: str = "storage URL", hint: str = "") -> None:
     """``--storage``, defaulting to ``$DISWOT_STORAGE`` (read when the parser is built), else SQLite."""
     p.add_argument(
@@ -244,21 +238,71 @@ def add_storage_options(p: argparse.ArgumentParser, *, study_required: bool = Fa
     )
 
 
-def default_artifact_dir(storage_url: str) -> Path:
-    """Where ``distill`` puts and ``dashboard`` finds artifacts: ``<SQLite file's folder>/artifacts``, else ``./artifacts``."""
-    if storage_url.startswith("sqlite:"):
-        from sqlalchemy.engine import make_url
-
-        database = make_url(storage_url).database
-        if database and database != ":memory:":
-            return Path(database).expanduser().resolve().parent / "artifacts"
-    return Path("artifacts").resolve()
-
-
 def add_artifact_dir_option(p: argparse.ArgumentParser, *, what: str) -> None:
     """``--artifact-dir``: the Optuna FileSystemArtifactStore folder, by default next to the storage."""
     p.add_argument(
         "--artifact-dir",
         metavar="DIR",
         help=f"folder of Optuna artifacts, {what} (default: <SQLite file's folder>/artifacts, ./artifacts for other storages)",
+    )
+
+
+def _count(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    from diswot.spaces import parse_count
+
+    try:
+        count: int | None = parse_count(value)
+    except ValueError as exc:
+        raise DiswotError(f"{flag}: {exc}") from None
+    return count
+
+
+def _absolute(path: str | None) -> str | None:
+    """A path as the study records it: absolute, so that ``distill`` finds it from any folder."""
+    return None if path is None else str(Path(path).expanduser().absolute())
+
+
+def _objectives(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ("score",)
+    return parse_objectives(value)
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    """Build a :class:`SearchConfig` from parsed CLI options (missing options keep defaults)."""
+
+    def get(name: str, default: Any = None) -> Any:
+        return getattr(args, name, default)
+
+    return SearchConfig(
+        space=args.space,
+        teacher=args.teacher,
+        teacher_weights=_absolute(get("teacher_weights")),
+        teacher_features=get("teacher_features"),
+        teacher_classifier=get("teacher_classifier"),
+        teacher_image_size=get("teacher_image_size"),
+        proxy=get("proxy") or DEFAULT_PROXY,
+        dataset=get("dataset", "cifar100"),
+        data_dir=get("data_dir"),
+        seed=get("seed", 0),
+        batch_size=get("batch_size", 64),
+        repeats=get("repeats", 1),
+        init=get("init", "gaussian"),
+        device=get("device", "auto"),
+        num_classes=get("num_classes"),
+        image_size=get("image_size"),
+        semantic=get("semantic", "auto"),
+        precision=get("precision", "fp32"),
+        max_params=_count(get("max_params"), "--max-params"),
+        max_layers=get("max_layers"),
+        objectives=_objectives(get("objectives")),
+        max_flops=_count(get("max_flops"), "--max-flops"),
+        sampler=get("sampler", "evolution"),
+        population_size=get("population_size", 20),
+        tournament_size=get("tournament_size", 10),
+        reference_size=get("reference_size"),
+        confirm_top=get("confirm_top"),
+        confirm_repeats=get("confirm_repeats", DEFAULT_CONFIRM_REPEATS),
     )

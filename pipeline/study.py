@@ -1,72 +1,59 @@
-"""A DisWOT search as a library: ``run_search(config, storage) -> optuna.Study``.
+"""The study of a search: open or create it, record its configuration (or check a resumed study's
+against it), give a rank-aggregated score its reference sample, and fail the trials of dead workers.
 
-``diswot search`` parses its options and calls the same pieces: :func:`open_search` (storage,
-heartbeat, the study's recorded configuration, stale trials of dead workers, the reference
-sample), :class:`~diswot.pipeline.notes.StudyNotes` (the dashboard's study note) and
-:func:`run_trials` (this worker's optimize loop).
+:func:`open_search` returns an :class:`OpenSearch`, a study ready for this worker's trials
+(:mod:`.search` runs them).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import time
+import os
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Sequence
 
 import optuna
-from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
 from torch import nn
-from optuna.trial import FrozenTrial, TrialState
 
 from diswot.storage import (
-    CONFIG_ATTR,
     ConfigMismatchError,
     RetryStaleTrial,
+    StorageError,
     fail_stale_trials,
-    has_native_heartbeat,
     install_log_masking,
     open_storage,
     parse_storage_url,
+    record,
     record_config,
-    worker_identity,
+    storage_url,
 )
 
-from ._options import storage_url
-from .confirm import confirm_study, pick_size
+from .assembly import ScoringSetup, attach_reference, make_sampler, make_scoring, search_constraint
 from .config import (
     CHANGEABLE_FIELDS,
     DEFAULT_PROXY,
     FIXED_FIELDS,
     SearchConfig,
     reference_size_for,
+    study_directions,
     uses_reference,
 )
 from .errors import DiswotError
-from .notes import StudyNotes
-from .progress import StepProgress, steps
-from .objectives import check_directions, make_objective, name_metrics, search_constraint, study_directions
-from .search import TRIAL_ERRORS, ScoringSetup, attach_reference, make_sampler, make_scoring, name_objective
-from .workers import Interrupts, WorkerObjective, sampler_seed
+from .progress import StepProgress
+from .worker import sampler_seed
 
-__all__ = [
-    "COUNTED_STATES",
-    "OpenSearch",
-    "WorkerOptions",
-    "confirm_search",
-    "open_search",
-    "recorded_proxy",
-    "run_search",
-    "run_trials",
-]
+__all__ = ["COUNTED_STATES", "OpenSearch", "WorkerOptions", "open_search", "recorded_proxy"]
 
 log = logging.getLogger(__name__)
+
 
 #: the trial states that ``max_trials`` counts: scored (or pruned) students; failures are not counted,
 #: so a killed worker's trial and its retried copy count once
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-#: how often a worker looks for stale RUNNING trials during a search (it scans the study's trials)
-STALE_CHECK_SECONDS = 30.0
+
+
 #: options that are never recorded on the study and may change on every run
 UNRECORDED = (
     "n_trials",
@@ -87,8 +74,6 @@ UNRECORDED = (
     "confirm_top",
     "confirm_repeats",
 )
-
-TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
 @dataclass(frozen=True)
@@ -210,29 +195,18 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
 def _study_config(url: str, study_name: str) -> dict[str, Any]:
     """The configuration recorded on the study in ``url``, empty when the storage or study does not
     exist; creates nothing."""
-    from diswot.storage import StorageError
-
     try:
         backend = open_storage(url, must_exist=True)
     except StorageError:
         return {}
-    return _recorded(backend, study_name)
+    config: dict[str, Any] = record.study_config(backend, study_name)
+    return config
 
 
 def recorded_proxy(storage: optuna.storages.BaseStorage, study_name: str) -> str | None:
     """The proxy recorded on an existing study (None for a new study); creates nothing."""
-    value = _recorded(storage, study_name).get("proxy")
+    value = record.study_config(storage, study_name).get("proxy")
     return value if isinstance(value, str) else None
-
-
-def _recorded(storage: optuna.storages.BaseStorage, study_name: str) -> dict[str, Any]:
-    """The configuration recorded on an existing study (empty for a new study); creates nothing."""
-    try:
-        study_id = storage.get_study_id_from_name(study_name)
-    except KeyError:
-        return {}
-    config = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR) or {}
-    return config if isinstance(config, dict) else {}
 
 
 def _sized_to_the_search(config: SearchConfig, recorded_config: dict[str, Any], n_trials: int | None) -> SearchConfig:
@@ -247,8 +221,6 @@ def _sized_to_the_search(config: SearchConfig, recorded_config: dict[str, Any], 
 def _as_recorded(config: dict[str, Any], stored: Any) -> dict[str, Any]:
     """``config`` with the stored ``teacher_weights`` where both name the same file: studies made before
     paths were recorded absolute hold the relative path they were given."""
-    import os
-
     old, new = (
         (stored or {}).get("teacher_weights") if isinstance(stored, dict) else None,
         config.get("teacher_weights"),
@@ -261,8 +233,8 @@ def _as_recorded(config: dict[str, Any], stored: Any) -> dict[str, Any]:
 def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -> bool:
     """Record the configuration on a new study, or check it against a resumed one's; name the objectives."""
     objectives = setup.config.objectives
-    recorded = _as_recorded(setup.recorded(), study.user_attrs.get(CONFIG_ATTR))
-    if CONFIG_ATTR not in study.user_attrs:  # a study from elsewhere: check it before writing to it
+    recorded = _as_recorded(setup.recorded(), study.user_attrs.get(record.CONFIG))
+    if record.CONFIG not in study.user_attrs:  # a study from elsewhere: check it before writing to it
         check_directions(study, objectives)
     try:
         # studies made before the teacher's fingerprint was recorded resume without one
@@ -355,9 +327,7 @@ def _study_reference(
     """Attach the study's reference sample: the stored one (reused), or a new one scored under ``progress``."""
     if not setup.scorer.proxy.reference_terms:
         return
-    from .reference import REFERENCE_ATTR
-
-    reused = REFERENCE_ATTR in study._storage.get_study_system_attrs(study._study_id)
+    reused = record.reference_sample(study) is not None
     if on_reference is not None:
         on_reference(setup.config, reused)
     if reused or progress is None:
@@ -367,160 +337,29 @@ def _study_reference(
         attach_reference(setup, study, on_arch=advance)
 
 
-class _QuietKnownFailures(logging.Filter):
-    """Optuna's two warnings about a trial failed for a known reason -> one short line.
-
-    Optuna prints the whole params dict and the traceback; the reason is enough (the params are
-    in the storage). A trial stopped by Ctrl-C or SIGTERM gets no warning: the search says so.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, KeyboardInterrupt):
-            return False
-        message = record.getMessage() if record.name.startswith("optuna") else ""
-        if re.fullmatch(r"Trial \d+ failed with value None\.", message):
-            return False  # the first warning said why
-        if isinstance(exc, TRIAL_ERRORS):
-            number = re.match(r"Trial (\d+) ", message)
-            record.msg, record.args = f"Trial {number[1] if number else '?'} failed: {exc}", None
-            record.exc_info = record.exc_text = None
-        return True
+def name_objective(study: optuna.Study, proxy: str) -> None:
+    """Name the objective after the proxy (Optuna's metric names): optuna-dashboard's plots and best-trial card show it."""
+    if study.metric_names == [proxy]:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([proxy])
 
 
-def _throttled(check: Callable[[optuna.Study], object], seconds: float) -> TrialCallback:
-    """A trial callback that runs ``check(study)`` at most once every ``seconds``."""
-    last = time.monotonic()
-
-    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
-        nonlocal last
-        if time.monotonic() - last >= seconds:
-            last = time.monotonic()
-            check(study)
-
-    return callback
-
-
-def _worker_callbacks(run: OpenSearch, notes: StudyNotes | None) -> list[TrialCallback]:
-    """The callbacks after each trial: the ``max_trials`` cap, the stale-trial scan, the study note."""
-    options = run.options
-    callbacks: list[TrialCallback] = []
-    if options.max_trials is not None:
-        callbacks.append(MaxTrialsCallback(options.max_trials, states=COUNTED_STATES))
-    if not has_native_heartbeat(run.study._storage):
-        grace, retry = options.grace, run.retry
-        callbacks.append(
-            _throttled(lambda s: fail_stale_trials(s, grace_period=grace, retry=retry), STALE_CHECK_SECONDS)
+def check_directions(study: optuna.Study, objectives: Sequence[str]) -> None:
+    """Refuse a study whose directions do not match ``objectives`` (e.g. created by another tool)."""
+    want = study_directions(objectives)
+    if list(study.directions) != want:
+        have = ", ".join(d.name.lower() for d in study.directions)
+        raise DiswotError(
+            f"study {study.study_name!r} has directions ({have}) but --objectives {','.join(objectives)} needs "
+            f"({', '.join(d.name.lower() for d in want)}); use the study's objectives or another --study"
         )
-    if notes is not None:
-        callbacks.append(notes.callback)
-    return callbacks
 
 
-def run_trials(
-    run: OpenSearch,
-    n_trials: int,
-    *,
-    timeout: float | None = None,
-    callbacks: Sequence[TrialCallback] = (),
-    notes: StudyNotes | None = None,
-    interrupts: Interrupts | None = None,
-) -> None:
-    """This worker's loop: ``n_trials`` trials (or until ``timeout`` seconds) on the opened study.
-
-    Each trial is marked with this worker, beats its heartbeat (where Optuna's does not) and gets
-    its dashboard note (with ``notes``); a student that fails for a known reason fails its trial
-    only, with one short log line. ``callbacks`` run first after each trial. A Ctrl-C or SIGTERM
-    caught by ``interrupts`` (installed by the caller) fails the running trial and raises
-    :class:`KeyboardInterrupt` once the loop has stopped.
-    """
-    interrupts = interrupts or Interrupts()
-    interrupts.study = run.study
-    objective = WorkerObjective(
-        objective=make_objective(run.setup, run.config.objectives, run.config.max_flops, reuse=not run.options.rescore),
-        interrupts=interrupts,
-        identity={**worker_identity(), "index": run.options.worker_index},
-        heartbeat=None if run.native_heartbeat else run.options.heartbeat,
-        notes=notes is not None,
-    )
-    # Optuna's trial-failure warnings come from child loggers: filter at the handlers.
-    quiet = _QuietKnownFailures()
-    handlers = {*logging.getLogger("optuna").handlers, *logging.getLogger().handlers}
-    for handler in handlers:
-        handler.addFilter(quiet)
-    try:
-        if interrupts.interrupted:
-            raise KeyboardInterrupt
-        run.study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=timeout,
-            catch=TRIAL_ERRORS,
-            callbacks=[*callbacks, *_worker_callbacks(run, notes)],
-        )
-        if interrupts.interrupted:
-            raise KeyboardInterrupt
-    finally:
-        for handler in handlers:
-            handler.removeFilter(quiet)
-
-
-def run_search(
-    config: SearchConfig,
-    storage: str | None = None,
-    *,
-    n_trials: int = 100,
-    timeout: float | None = None,
-    study_name: str = "diswot",
-    callbacks: Sequence[TrialCallback] = (),
-    teacher: nn.Module | None = None,
-    progress: bool = True,
-    **options: Any,
-) -> optuna.Study:
-    """Run (or resume) a DisWOT search of ``n_trials`` trials in ``storage`` and return its study.
-
-    ``storage`` is a storage URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``);
-    ``options`` are the :class:`WorkerOptions` (``max_trials``, ``heartbeat``, ``note_every``,
-    ``allow_change``, ...). ``teacher`` is an ``nn.Module`` to distil from, named by ``config.teacher``
-    (README, "Teachers"): its features and classifier are found as for ``--teacher``. ``progress``
-    shows the reference sample and the pick on stderr (a bar on a terminal, else a line every 30 s).
-    Many processes may run it on one study: each is a worker. Ctrl-C
-    (or SIGTERM) fails the running trial, so nothing stays RUNNING, and raises
-    :class:`KeyboardInterrupt`.
-    """
-    if n_trials < 1:
-        raise DiswotError(f"--n-trials must be >= 1, got {n_trials}")
-    worker = WorkerOptions(study_name=study_name, **options)
-    shown = _stderr_steps() if progress else None
-    run = open_search(config, storage, worker, progress=shown, n_trials=n_trials, teacher=teacher)
-    if run.capped():
-        return run.study
-    notes = StudyNotes(run.study, run.note_config(), every=worker.note_every) if worker.note_every else None
-    interrupts = Interrupts()
-    with interrupts.installed():
-        if notes is not None:
-            notes.write()
-        try:
-            run_trials(run, n_trials, timeout=timeout, callbacks=callbacks, notes=notes, interrupts=interrupts)
-        finally:
-            if notes is not None:
-                notes.write()
-    confirm_search(run, progress=shown)
-    return run.study
-
-
-def _stderr_steps() -> StepProgress:
-    """:func:`~.progress.steps` on stderr, for :func:`run_search`."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    return lambda label, total: steps(console, label, total)
-
-
-def confirm_search(run: OpenSearch, *, progress: StepProgress | None = None) -> dict[str, float]:
-    """The pick (:mod:`.confirm`): re-score the study's best students; their confirmed scores."""
-    config = run.config
-    top = pick_size(run.study, config.confirm_top)
-    if len(run.study.directions) != 1 or top < 1:
-        return {}
-    return confirm_study(run.study, run.setup, top=top, repeats=config.confirm_repeats, progress=progress)
+def name_metrics(study: optuna.Study, objectives: Sequence[str]) -> None:
+    """Name a multi-objective study's values (optuna-dashboard labels its Pareto-front plot with them)."""
+    if len(objectives) > 1 and study.metric_names != list(objectives):
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(objectives))

@@ -1,0 +1,280 @@
+"""Search assembly: a config -> space, teacher, probe batches, scorer (a :class:`ScoringSetup`), the
+sampler and its constraint, and the reference sample of a rank-aggregated score."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Mapping
+
+import optuna
+from torch import nn
+
+from diswot.proxies import Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
+from diswot.spaces import ArchError, Limits, Space, get_space
+
+from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
+from .data import dataset_info, network_batches, num_classes_of, probe_batches
+from .errors import DiswotError
+from .reference import build_reference, reference_archs, study_reference
+from .scoring import Scorer, resolve_device
+from .teachers import load_teacher
+
+__all__ = [
+    "ScoringSetup",
+    "attach_reference",
+    "check_limits_feasible",
+    "flops_reason",
+    "limit_constraint",
+    "make_sampler",
+    "make_scoring",
+    "random_phase_sampler",
+    "search_constraint",
+    "student_key",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoringSetup:
+    """A ready scorer and what it was resolved from."""
+
+    config: SearchConfig
+    space: Space
+    scorer: Scorer
+    num_classes: int
+    image_size: int
+    semantic: str
+    limits: Limits
+    #: the resolved teacher fields recorded on the study (fingerprint; input size if not the students')
+    teacher_record: dict[str, Any] = field(default_factory=dict)
+    #: the resolution the teacher runs at
+    teacher_image_size: int | None = None
+    #: the module given as the teacher (``run_search(teacher=...)``), for setups made from this one
+    teacher_module: nn.Module | None = None
+
+    def recorded(self) -> dict[str, Any]:
+        """The configuration stored on the study."""
+        return self.config.recorded(self.num_classes, self.semantic, self.teacher_record)
+
+
+def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> None:
+    """Refuse limits that no architecture of ``space`` can meet, naming the smallest one."""
+    smallest = space.smallest(num_classes)
+    reason = space.check(smallest, limits, num_classes)
+    if reason is not None:
+        n = space.count_params(smallest, num_classes)
+        raise DiswotError(
+            f"no {space.name} architecture fits the limits: the smallest, {space.encode(smallest)} "
+            f"({n:,} parameters, {space.count_layers(smallest)} layers), fails because {reason}; "
+            "raise --max-params/--max-layers"
+        )
+
+
+def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> ScoringSetup:
+    """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once).
+
+    ``teacher`` is a module to use as the teacher, named ``config.teacher``; else ``config.teacher``
+    is built (any ``--teacher`` form). The teacher sees the probe images at its own input size
+    and normalisation, the students at theirs.
+    """
+    space = get_space(config.space)
+    device = resolve_device(config.device)
+    if config.precision != "fp32" and device.type != "cuda":
+        # tf32 does nothing on a CPU, and bf16 autocast crashed a CPU convolution (SIGFPE in oneDNN)
+        raise DiswotError(f"--precision {config.precision} is for CUDA GPUs; on {device.type} use --precision fp32")
+    # synthetic and plain ImageFolder data, and spaces that need their own size (ViTs), take the
+    # space's resolution unless --image-size says otherwise
+    own = config.dataset in ("synthetic", "imagefolder") or space.own_image_size
+    default_size = space.image_size if own else None
+    info = dataset_info(config.dataset, image_size=config.image_size or default_size)
+    num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
+    limits = config.limits()
+    check_limits_feasible(space, limits, num_classes)
+    built = load_teacher(
+        config.teacher,
+        num_classes,
+        weights=config.teacher_weights,
+        features=config.teacher_features,
+        classifier=config.teacher_classifier,
+        image_size=config.teacher_image_size,
+        module=teacher,
+        probe_size=info.image_size,
+        seed=config.seed,
+    )
+    network = built.network
+    teacher_size = built.image_size(info.image_size)
+    semantic = resolve_semantic_mode(
+        config.semantic, network.classifier.in_features, getattr(space, "fixed_feature_width", None)
+    )
+    # one resolved setup for the reference sample and every trial: each proxy takes what it declares
+    proxy = make_proxy(config.proxy, {"semantic": semantic})
+    check_supported(proxy, space, num_classes, info.image_size)  # a proxy that refuses the space says so here, once
+    batches = probe_batches(
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        repeats=config.repeats,
+        num_classes=num_classes,
+        info=info,
+    )
+    teacher_batches = network_batches(
+        batches,
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        info=info,
+        image_size=teacher_size,
+        mean=built.input.mean,
+        std=built.input.std,
+    )
+    scorer = Scorer(
+        space=space,
+        proxy=proxy,
+        batches=batches,
+        teacher_batches=teacher_batches,
+        teacher=network,
+        device=device,
+        init=config.init,
+        seed=config.seed,
+        num_classes=num_classes,
+        init_teacher=config.teacher_weights is None,
+        precision=config.precision,
+    )
+    teacher_record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
+    if teacher_size != info.image_size:
+        teacher_record["teacher_image_size"] = teacher_size
+    return ScoringSetup(
+        config, space, scorer, num_classes, info.image_size, semantic, limits, teacher_record, teacher_size, teacher
+    )
+
+
+def attach_reference(
+    setup: ScoringSetup, study: optuna.Study | None = None, on_arch: Callable[[], None] | None = None
+) -> None:
+    """Give a rank-aggregated proxy its reference sample: the study's stored one, or a new one.
+
+    The sample is ``config.reference_size`` architectures within the limits, drawn by the
+    evolutionary sampler's random phase with the study's seed (so the search's first candidates
+    are its students) and scored with the study's scorer (:mod:`.reference`). Without a ``study``
+    it is built and not stored (``diswot rank``).
+    """
+    if not setup.scorer.proxy.reference_terms:
+        return
+
+    def make() -> Reference:
+        size = setup.config.reference_size or DEFAULT_REFERENCE_SIZE
+        draw = random_phase_sampler(setup.space, setup.limits, setup.num_classes, seed=setup.config.seed)
+        archs = reference_archs(setup.space, setup.limits, setup.num_classes, size=size, sampler=draw)
+        log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
+        return build_reference(setup.scorer, archs, on_arch=on_arch)
+
+    setup.scorer.reference = make() if study is None else study_reference(study, make)
+
+
+def random_phase_sampler(space: Space, limits: Limits, num_classes: int, *, seed: int) -> optuna.samplers.BaseSampler:
+    """The evolutionary sampler held in its random phase: random students within the limits, drawn
+    exactly as a search with ``seed`` draws its first candidates."""
+    return make_sampler(
+        "evolution",
+        space=space,
+        limits=limits,
+        num_classes=num_classes,
+        seed=seed,
+        population_size=10**9,
+        tournament_size=1,
+    )
+
+
+def make_sampler(
+    name: str,
+    *,
+    space: Space,
+    limits: Limits,
+    num_classes: int,
+    seed: int | None,
+    population_size: int = 20,
+    tournament_size: int = 10,
+    constraint: Callable[[dict[str, Any]], str | None] | None = None,
+    objectives: int = 1,
+) -> optuna.samplers.BaseSampler:
+    """``evolution`` (DisWOT's mutation under the limits), ``random`` or ``tpe``, seeded.
+
+    ``constraint`` replaces the evolution's check of ``limits`` (e.g. to add a FLOPs limit). With
+    several ``objectives`` the evolution counts equivalent students (:func:`student_key`) as
+    duplicates; a single-objective search compares params.
+    """
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name != "evolution":
+        raise DiswotError(f"unknown --sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+    from diswot.samplers import EvolutionSampler
+
+    sampler: optuna.samplers.BaseSampler = EvolutionSampler(
+        suggest_func=space.suggest,
+        constraint=constraint or limit_constraint(space, limits, num_classes),
+        population_size=population_size,
+        tournament_size=tournament_size,
+        seed=seed,
+        key=student_key(space) if objectives > 1 else None,
+    )
+    return sampler
+
+
+def student_key(space: Space) -> Callable[[Mapping[str, Any]], Hashable]:
+    """``key(params)``: the encoded representative of the student the params build
+    (:meth:`Space.representative`), so that equivalent students share it; params that build no
+    student are their own key."""
+
+    def key(params: Mapping[str, Any]) -> Hashable:
+        try:
+            text: str = space.encode(space.representative(space.from_params(params)))
+        except ArchError:
+            return frozenset(params.items())
+        return text
+
+    return key
+
+
+def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[dict[str, Any]], str | None]:
+    """The sampler's constraint: None when the params' arch is valid and within the limits."""
+
+    def constraint(params: dict[str, Any]) -> str | None:
+        try:
+            arch: Hashable = space.from_params(params)
+        except ArchError as exc:
+            return str(exc)
+        reason: str | None = space.check(arch, limits, num_classes)
+        return reason
+
+    return constraint
+
+
+def flops_constraint(
+    base: Callable[[dict[str, Any]], str | None], setup: ScoringSetup, max_flops: int
+) -> Callable[[dict[str, Any]], str | None]:
+    """``base`` (the params/layers limits), then the FLOPs limit (the sampler memoises verdicts)."""
+
+    def constraint(params: dict[str, Any]) -> str | None:
+        reason = base(params)
+        if reason is not None:
+            return reason
+        return flops_reason(setup, setup.space.from_params(params), max_flops)
+
+    return constraint
+
+
+def flops_reason(setup: ScoringSetup, arch: Hashable, max_flops: int) -> str | None:
+    """Why ``arch`` breaks the FLOPs limit, or None."""
+    flops = arch_flops(setup.space, arch, setup.num_classes, setup.image_size)
+    return f"{flops:,} FLOPs per image exceed the limit of {max_flops:,}" if flops > max_flops else None
+
+
+def search_constraint(setup: ScoringSetup, max_flops: int | None) -> Callable[[dict[str, Any]], str | None]:
+    """The evolutionary sampler's check: the space's limits, and ``max_flops`` when given."""
+    base = limit_constraint(setup.space, setup.limits, setup.num_classes)
+    return base if max_flops is None else flops_constraint(base, setup, max_flops)

@@ -1,0 +1,161 @@
+"""The study record: every key diswot writes on a study or a trial, and the typed functions that
+read and write them.
+
+A study holds, besides Optuna's own data:
+
+- study user attributes :data:`CONFIG` (the configuration it was created with) and :data:`CHANGES`
+  (accepted changes of that configuration);
+- study system attributes :data:`REFERENCE` (the scored reference sample of a rank-aggregated
+  score) and :data:`PICK` (the pick's re-scored students);
+- trial system attributes :data:`WORKER` (the worker running the trial), :data:`HEARTBEAT` (its
+  last beat where Optuna keeps none) and :data:`LINEAGE` (the sampler's origin and parent);
+- trial user attributes :data:`ARCH`, :data:`PARAMS`, :data:`LAYERS`, :data:`FLOPS`, the score and
+  its terms (named by the proxy: :data:`SCORE` first), :data:`SCORE_SECONDS`, :data:`LATENCY`,
+  :data:`FAIL_REASON`, :data:`REUSED_FROM` and, after ``distill``, the ``distill_*`` figures
+  (:data:`DISTILL_PREFIX`).
+
+The key strings are stored data: a study written by one release is read by the next, so they
+never change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from ._optuna import study_storage
+
+__all__ = [
+    "ARCH",
+    "CHANGES",
+    "CONFIG",
+    "DISTILL_ARTIFACT",
+    "DISTILL_PREFIX",
+    "FAIL_REASON",
+    "FLOPS",
+    "HEARTBEAT",
+    "LATENCY",
+    "LAYERS",
+    "LINEAGE",
+    "PARAMS",
+    "PICK",
+    "REFERENCE",
+    "REUSED_FROM",
+    "SCORE",
+    "SCORE_SECONDS",
+    "WORKER",
+    "arch",
+    "objective_attr",
+    "pick",
+    "reference_sample",
+    "set_pick",
+    "share_reference_sample",
+    "study_config",
+]
+
+# study user attributes
+#: the configuration the study was created with (``storage.record_config``)
+CONFIG = "diswot:config"
+#: accepted changes of mutable fields, ``[{"time", "changes"}, ...]``
+CHANGES = "diswot:config_changes"
+
+# study system attributes
+#: the scored reference sample of a rank-aggregated score (``proxies.Reference.to_json``)
+REFERENCE = "diswot:reference"
+#: the pick: ``{"repeats": R, "scores": {arch: score}}``, the best students re-scored
+PICK = "diswot:confirmed"
+
+# trial system attributes
+#: the worker running the trial, ``{"host", "pidns", "pid", "start"}``
+WORKER = "diswot:worker"
+#: the last heartbeat of a journal/gRPC trial (seconds since the epoch)
+HEARTBEAT = "diswot:heartbeat"
+#: where the evolutionary sampler's candidate came from, ``{"origin", "parent"}``
+LINEAGE = "diswot:lineage"
+
+# trial user attributes
+#: the student, as its space's canonical arch string
+ARCH = "arch"
+#: the student's parameter count
+PARAMS = "params"
+#: the student's layer count (the space's definition)
+LAYERS = "layers"
+#: the student's FLOPs per image
+FLOPS = "flops"
+#: the proxy's score (its other terms are stored under the names the proxy gives them)
+SCORE = "score"
+#: seconds spent scoring the student (0 when the score was reused)
+SCORE_SECONDS = "score_seconds"
+#: median milliseconds of one forward pass of the probe batch (objective ``latency``)
+LATENCY = "latency_ms"
+#: why a trial failed
+FAIL_REASON = "fail_reason"
+#: the trial whose stored score a trial of the same student took
+REUSED_FROM = "reused_from"
+#: prefix of the attributes ``distill`` writes on the trial it trained
+DISTILL_PREFIX = "distill_"
+#: the trained student's checkpoint, an Optuna artifact id
+DISTILL_ARTIFACT = "distill_artifact"
+
+#: the trial user attribute that holds each objective's value
+_OBJECTIVE_ATTRS = {"score": SCORE, "params": PARAMS, "flops": FLOPS, "latency": LATENCY}
+
+
+def objective_attr(objective: str) -> str:
+    """The trial user attribute of a study objective (``latency`` -> :data:`LATENCY`)."""
+    return _OBJECTIVE_ATTRS[objective]
+
+
+def arch(trial: FrozenTrial) -> str | None:
+    """The arch string of a trial's student, if it got that far."""
+    value = trial.user_attrs.get(ARCH)
+    return None if value is None else str(value)
+
+
+def study_config(storage: optuna.storages.BaseStorage, study_name: str) -> dict[str, Any]:
+    """The configuration recorded on the study ``study_name`` (empty when it does not exist or has
+    none); creates nothing."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return {}
+    config = storage.get_study_user_attrs(study_id).get(CONFIG) or {}
+    return config if isinstance(config, dict) else {}
+
+
+def _system_attr(study: optuna.Study, key: str) -> Any:
+    storage, study_id = study_storage(study)
+    return storage.get_study_system_attrs(study_id).get(key)
+
+
+def reference_sample(study: optuna.Study) -> Any:
+    """The study's stored reference sample (JSON), or None."""
+    return _system_attr(study, REFERENCE)
+
+
+def share_reference_sample(study: optuna.Study, make: Callable[[], Any]) -> Any:
+    """The study's reference sample: the stored one, else ``make()``'s, stored (when another worker
+    stored one meanwhile, that one wins, so every worker ranks against the same sample)."""
+    stored = reference_sample(study)
+    if stored is None:
+        made = make()
+        stored = reference_sample(study)
+        if stored is None:
+            storage, study_id = study_storage(study)
+            storage.set_study_system_attr(study_id, REFERENCE, made)
+            return made
+    return stored
+
+
+def pick(study: optuna.Study) -> dict[str, Any] | None:
+    """The study's stored pick, ``{"repeats": R, "scores": {arch: score}}``, if any."""
+    stored = _system_attr(study, PICK)
+    return stored if isinstance(stored, dict) and stored.get("scores") else None
+
+
+def set_pick(study: optuna.Study, repeats: int, scores: Mapping[str, float]) -> None:
+    """Store the pick: the re-scored students' scores, each a mean over ``repeats``."""
+    storage, study_id = study_storage(study)
+    storage.set_study_system_attr(study_id, PICK, {"repeats": repeats, "scores": dict(scores)})
