@@ -2,7 +2,8 @@
 
 Every teacher is a :class:`~diswot.spaces.FeatureNetwork`. The short names are the CIFAR ResNets,
 WRN-40-2 and torchvision's ResNets (through
-:func:`torchvision.models.feature_extraction.create_feature_extractor`, not copied code);
+:func:`torchvision.models.feature_extraction.create_feature_extractor`, not copied code), each
+registered on its builder with :func:`register_teacher`;
 ``torchvision:NAME``, ``timm:NAME``, ``SPACE:ARCH`` and user factories are parsed in
 :mod:`._teacher_source`, their features and classifier found in :mod:`._teacher_wrap`, their
 weights loaded in :mod:`._teacher_weights`. :func:`load_teacher` gives a :class:`Teacher`: the
@@ -16,20 +17,13 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 from torch import nn
 
-from diswot.spaces import (
-    FeatureNetwork,
-    Registry,
-    UnknownNameError,
-    WrappedNetwork,
-    cifar_resnet,
-    get_space,
-    wide_resnet,
-)
+from diswot.registry import Registry, UnknownNameError
+from diswot.spaces import FeatureNetwork, WrappedNetwork, cifar_resnet, get_space, wide_resnet
 
 from ._teacher_source import FORMS, InputSpec, TeacherSource, parse_teacher
 from ._teacher_weights import load_teacher_weights
@@ -44,8 +38,10 @@ __all__ = [
     "TeacherSpec",
     "build_teacher",
     "fingerprint",
+    "list_teachers",
     "load_teacher",
     "load_weights",
+    "register_teacher",
     "teacher_names",
     "teacher_spec",
 ]
@@ -64,44 +60,97 @@ class TeacherSpec:
     description: str = ""
 
 
+#: the short names of ``--teacher``, in registration order
 TEACHERS: Registry[TeacherSpec] = Registry("teacher")
+Builder = TypeVar("Builder", bound=Callable[[int], FeatureNetwork])
+#: the input resolution of each kind of short-name teacher
+_IMAGE_SIZES = {"cifar": 32, "imagenet": 224}
 
 
-def _register(name: str, builder: Callable[[int], FeatureNetwork], kind: str, description: str) -> None:
-    TEACHERS.register(name, TeacherSpec(name, builder, kind, 32 if kind == "cifar" else 224, description))
+def register_teacher(name: str, kind: str, description: str) -> Callable[[Builder], Builder]:
+    """Decorator: register a builder ``(num_classes) -> FeatureNetwork`` as the short name ``name``.
+
+    ``kind`` is ``"cifar"`` (32 px inputs) or ``"imagenet"`` (224 px).
+    """
+    if kind not in _IMAGE_SIZES:
+        raise ValueError(f"teacher kind must be one of {', '.join(_IMAGE_SIZES)}, got {kind!r}")
+
+    def add(builder: Builder) -> Builder:
+        TEACHERS.register(name, TeacherSpec(name, builder, kind, _IMAGE_SIZES[kind], description))
+        return builder
+
+    return add
 
 
-def _cifar_resnet(n: int) -> Callable[[int], FeatureNetwork]:
-    """The builder of the CIFAR ResNet with ``n`` blocks a stage."""
-    return lambda k: cifar_resnet((n, n, n), num_classes=k)
+@register_teacher("resnet20", "cifar", "CIFAR ResNet-20 (16/32/64 channels, 3 blocks a stage)")
+def resnet20(num_classes: int) -> FeatureNetwork:
+    return cifar_resnet((3, 3, 3), num_classes=num_classes)
 
 
-for _n in (3, 5, 7, 9, 18):
-    _register(
-        f"resnet{6 * _n + 2}",
-        _cifar_resnet(_n),
-        "cifar",
-        f"CIFAR ResNet-{6 * _n + 2} (16/32/64 channels, {_n} blocks a stage)",
-    )
-_register("resnet8x4", lambda k: cifar_resnet((1, 1, 1), (64, 128, 256), 32, num_classes=k), "cifar", "CRD resnet8x4")
-_register("resnet32x4", lambda k: cifar_resnet((5, 5, 5), (64, 128, 256), 32, num_classes=k), "cifar", "CRD resnet32x4")
-_register("wrn-40-2", lambda k: wide_resnet(40, 2, num_classes=k), "cifar", "Wide ResNet 40-2")
+@register_teacher("resnet32", "cifar", "CIFAR ResNet-32 (16/32/64 channels, 5 blocks a stage)")
+def resnet32(num_classes: int) -> FeatureNetwork:
+    return cifar_resnet((5, 5, 5), num_classes=num_classes)
 
 
-def _torchvision(arch: str) -> Callable[[int], FeatureNetwork]:
-    def build(num_classes: int) -> FeatureNetwork:
-        import torchvision
-        from torchvision.models.feature_extraction import create_feature_extractor
-
-        model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
-        body = create_feature_extractor(model, return_nodes={"layer4": "features"})
-        return WrappedNetwork(body=body, classifier=model.fc)
-
-    return build
+@register_teacher("resnet44", "cifar", "CIFAR ResNet-44 (16/32/64 channels, 7 blocks a stage)")
+def resnet44(num_classes: int) -> FeatureNetwork:
+    return cifar_resnet((7, 7, 7), num_classes=num_classes)
 
 
-for _arch in ("resnet18", "resnet34", "resnet50"):
-    _register(_arch, _torchvision(_arch), "imagenet", f"torchvision {_arch} (ImageNet)")
+@register_teacher("resnet56", "cifar", "CIFAR ResNet-56 (16/32/64 channels, 9 blocks a stage)")
+def resnet56(num_classes: int) -> FeatureNetwork:
+    return cifar_resnet((9, 9, 9), num_classes=num_classes)
+
+
+@register_teacher("resnet110", "cifar", "CIFAR ResNet-110 (16/32/64 channels, 18 blocks a stage)")
+def resnet110(num_classes: int) -> FeatureNetwork:
+    return cifar_resnet((18, 18, 18), num_classes=num_classes)
+
+
+@register_teacher("resnet8x4", "cifar", "CRD resnet8x4")
+def resnet8x4(num_classes: int) -> FeatureNetwork:
+    return cifar_resnet((1, 1, 1), (64, 128, 256), 32, num_classes=num_classes)
+
+
+@register_teacher("resnet32x4", "cifar", "CRD resnet32x4")
+def resnet32x4(num_classes: int) -> FeatureNetwork:
+    return cifar_resnet((5, 5, 5), (64, 128, 256), 32, num_classes=num_classes)
+
+
+@register_teacher("wrn-40-2", "cifar", "Wide ResNet 40-2")
+def wrn_40_2(num_classes: int) -> FeatureNetwork:
+    return wide_resnet(40, 2, num_classes=num_classes)
+
+
+def _torchvision_resnet(arch: str, num_classes: int) -> FeatureNetwork:
+    """torchvision's ``arch`` with random init, its ``layer4`` output as the features."""
+    import torchvision
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    body = create_feature_extractor(model, return_nodes={"layer4": "features"})
+    return WrappedNetwork(body=body, classifier=model.fc)
+
+
+@register_teacher("resnet18", "imagenet", "torchvision resnet18 (ImageNet)")
+def resnet18(num_classes: int) -> FeatureNetwork:
+    return _torchvision_resnet("resnet18", num_classes)
+
+
+@register_teacher("resnet34", "imagenet", "torchvision resnet34 (ImageNet)")
+def resnet34(num_classes: int) -> FeatureNetwork:
+    return _torchvision_resnet("resnet34", num_classes)
+
+
+@register_teacher("resnet50", "imagenet", "torchvision resnet50 (ImageNet)")
+def resnet50(num_classes: int) -> FeatureNetwork:
+    return _torchvision_resnet("resnet50", num_classes)
+
+
+def list_teachers(pattern: str | None = None) -> list[str]:
+    """The registered short names, or those matching the glob ``pattern`` (case-insensitive)."""
+    names: list[str] = TEACHERS.names(pattern)
+    return names
 
 
 def teacher_names() -> list[str]:
@@ -151,13 +200,13 @@ def fingerprint(model: nn.Module) -> str:
 
 def _source(spec: str) -> TeacherSource:
     def short_input(name: str) -> InputSpec:
-        # the dataset's normalisation, as before these had sizes: an old study at its old size scores the same
+        # the short name's size and the dataset's normalisation
         return InputSpec(teacher_spec(name).image_size)
 
     try:
         return parse_teacher(spec, TEACHERS.names(), lambda n, k: teacher_spec(n).builder(k), short_input)
     except DiswotError as exc:
-        if ":" not in spec:  # a short name: the registry's message, as before, with the other forms
+        if ":" not in spec:  # a short name: the registry's message with the close matches and the other forms
             teacher_spec(spec)
         raise exc from None
 

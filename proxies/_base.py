@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from scipy import special
 
-from diswot.spaces import FeatureNetwork, NetworkOutput, Registry, Space
+from diswot.registry import Registry
+from diswot.spaces import FeatureNetwork, NetworkOutput, Space
 
 from ._errors import ProxyError
 
@@ -26,6 +27,7 @@ __all__ = [
     "check_supported",
     "finite",
     "get_proxy",
+    "list_proxies",
     "make_proxy",
     "register_proxy",
     "set_bn_mode",
@@ -160,8 +162,8 @@ class Proxy(abc.ABC):
     needs_grad: ClassVar[bool] = False
     #: mode the student's BatchNorm runs in: "train" (batch statistics), "eval", or "none" (removed)
     bn_mode: ClassVar[BNMode] = "train"
-    #: paper or doc reference for the formula
-    reference: ClassVar[str] = ""
+    #: the paper (or document) that defines the formula
+    citation: ClassVar[str] = ""
     #: raw terms that :meth:`combine` ranks against a :class:`Reference` sample of the space; empty
     #: for a proxy whose :meth:`evaluate` gives its ``score`` directly
     reference_terms: ClassVar[tuple[str, ...]] = ()
@@ -262,14 +264,21 @@ def finite(name: str, terms: dict[str, float]) -> dict[str, float]:
     return out
 
 
+#: every proxy, by name, in registration order
 PROXIES: Registry[type[Proxy]] = Registry("proxy")
 P = TypeVar("P", bound=Proxy)
 
 
 def register_proxy(cls: type[P]) -> type[P]:
-    """Class decorator: register a :class:`Proxy` subclass under ``cls.name``."""
+    """Class decorator: register a :class:`Proxy` subclass under its ``name``."""
     PROXIES.register(cls.name, cls)
     return cls
+
+
+def list_proxies(pattern: str | None = None) -> list[str]:
+    """Names of the registered proxies, or those matching the glob ``pattern`` (case-insensitive)."""
+    names: list[str] = PROXIES.names(pattern)
+    return names
 
 
 def get_proxy(name: str, **options: Any) -> Proxy:

@@ -29,7 +29,7 @@ class ParamsProxy(Proxy):
 
     name: ClassVar[str] = "params"
     needs_data: ClassVar[bool] = False
-    reference: ClassVar[str] = "Abdelfattah et al., ICLR 2021 (#params baseline)"
+    citation: ClassVar[str] = "Abdelfattah et al., ICLR 2021 (#params baseline)"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """``score`` = trainable parameters / 1e6; ``count`` = the exact number."""
@@ -66,7 +66,7 @@ class FlopsProxy(Proxy):
     name: ClassVar[str] = "flops"
     needs_data: ClassVar[bool] = False
     bn_mode: ClassVar[BNMode] = "eval"
-    reference: ClassVar[str] = "Abdelfattah et al., ICLR 2021 (FLOPs baseline)"
+    citation: ClassVar[str] = "Abdelfattah et al., ICLR 2021 (FLOPs baseline)"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """``score`` = MACs / 1e6 per image; ``flops`` = FlopCounterMode's count (2 per MAC)."""

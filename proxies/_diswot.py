@@ -121,7 +121,7 @@ class _DisWOTBase(Proxy):
     needs_labels: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = False  # closed form: no backward pass
     bn_mode: ClassVar[BNMode] = "train"
-    reference: ClassVar[str] = "Dong et al., DisWOT, CVPR 2023, supplementary C.2 (Listings 1, 2)"
+    citation: ClassVar[str] = "Dong et al., DisWOT, CVPR 2023, supplementary C.2 (Listings 1, 2)"
     use_semantic: ClassVar[bool] = True
     use_relation: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = ("semantic",)

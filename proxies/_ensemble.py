@@ -46,7 +46,7 @@ class DisWOTPlus(_DisWOTBase):
 
     name: ClassVar[str] = "diswot-plus"
     needs_grad: ClassVar[bool] = True  # the input gradient of jacov
-    reference: ClassVar[str] = (
+    citation: ClassVar[str] = (
         "Dong et al., DisWOT, CVPR 2023 (C.2); Mellor et al. 2020 (jacov); Tanaka et al. 2020 (SynFlow); "
         "Lee & Ham, AZ-NAS, CVPR 2024 (rank aggregation)"
     )
@@ -128,7 +128,7 @@ class DisWOTFlow(_DisWOTBase):
 
     name: ClassVar[str] = "diswot-flow"
     needs_grad: ClassVar[bool] = True  # SynFlow's backward, on its own copy
-    reference: ClassVar[str] = (
+    citation: ClassVar[str] = (
         "Dong et al., DisWOT, CVPR 2023 (C.2, Listing 2); Tanaka et al., SynFlow, NeurIPS 2020; "
         "Lee & Ham, AZ-NAS, CVPR 2024 (rank aggregation)"
     )
@@ -172,7 +172,7 @@ class DisWOTBalance(DisWOTFlow):
     """
 
     name: ClassVar[str] = "diswot-balance"
-    reference: ClassVar[str] = (
+    citation: ClassVar[str] = (
         "Dong et al., DisWOT, CVPR 2023 (C.2, Listings 1 and 2); Tanaka et al., SynFlow, NeurIPS 2020"
     )
     reference_terms: ClassVar[tuple[str, ...]] = ("relation", "semantic", "synflow", "log_flops")

@@ -23,7 +23,7 @@ from ._util import capture_outputs, cross_entropy, weight_layers
 
 __all__ = ["FisherProxy", "GradNormProxy", "GraspProxy", "SnipProxy", "loss_and_weight_grads"]
 
-_REF = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
+_ZERO_COST_CITATION = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
 
 
 @contextlib.contextmanager
@@ -70,7 +70,7 @@ class GradNormProxy(Proxy):
     name: ClassVar[str] = "grad_norm"
     needs_labels: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = True
-    reference: ClassVar[str] = _REF
+    citation: ClassVar[str] = _ZERO_COST_CITATION
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One forward and backward on the probe batch."""
@@ -92,7 +92,7 @@ class SnipProxy(Proxy):
     name: ClassVar[str] = "snip"
     needs_labels: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = True
-    reference: ClassVar[str] = "Lee et al., SNIP, ICLR 2019; " + _REF
+    citation: ClassVar[str] = "Lee et al., SNIP, ICLR 2019; " + _ZERO_COST_CITATION
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One forward and backward on the probe batch."""
@@ -115,7 +115,7 @@ class GraspProxy(Proxy):
     name: ClassVar[str] = "grasp"
     needs_labels: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = True
-    reference: ClassVar[str] = "Wang et al., GraSP, ICLR 2020; " + _REF
+    citation: ClassVar[str] = "Wang et al., GraSP, ICLR 2020; " + _ZERO_COST_CITATION
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One forward, a backward with graph, and a Hessian-vector product.
@@ -153,7 +153,7 @@ class FisherProxy(Proxy):
     name: ClassVar[str] = "fisher"
     needs_labels: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = True
-    reference: ClassVar[str] = "Theis et al., Fisher pruning, arXiv:1801.05787 (2018); " + _REF
+    citation: ClassVar[str] = "Theis et al., Fisher pruning, arXiv:1801.05787 (2018); " + _ZERO_COST_CITATION
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One forward and a backward to the activations."""

@@ -46,7 +46,7 @@ class JacovProxy(Proxy):
 
     name: ClassVar[str] = "jacov"
     needs_grad: ClassVar[bool] = True
-    reference: ClassVar[str] = "Mellor et al., Neural Architecture Search without Training, arXiv:2006.04647v1"
+    citation: ClassVar[str] = "Mellor et al., Neural Architecture Search without Training, arXiv:2006.04647v1"
 
     def __init__(self, *, k: float = 1e-5) -> None:
         if not k > 0:

@@ -154,7 +154,7 @@ class KDProxy(_KDProxyBase):
     """
 
     name: ClassVar[str] = "kd"
-    reference: ClassVar[str] = "Hinton et al., arXiv:1503.02531 (2015); DisWOT supplementary A.6, Eq. 1"
+    citation: ClassVar[str] = "Hinton et al., arXiv:1503.02531 (2015); DisWOT supplementary A.6, Eq. 1"
 
     def __init__(self, *, temperature: float = 4.0) -> None:
         if not temperature > 0:
@@ -175,7 +175,7 @@ class CCProxy(_KDProxyBase):
     """
 
     name: ClassVar[str] = "cc"
-    reference: ClassVar[str] = "Peng et al., Correlation Congruence for Knowledge Distillation, ICCV 2019"
+    citation: ClassVar[str] = "Peng et al., Correlation Congruence for Knowledge Distillation, ICCV 2019"
 
     def __init__(self, *, gamma: float = 0.4, order: int = 2) -> None:
         if not gamma > 0:
@@ -199,7 +199,7 @@ class NSTProxy(_KDProxyBase):
     """
 
     name: ClassVar[str] = "nst"
-    reference: ClassVar[str] = "Huang & Wang, Neuron Selectivity Transfer, arXiv:1707.01219 (2017)"
+    citation: ClassVar[str] = "Huang & Wang, Neuron Selectivity Transfer, arXiv:1707.01219 (2017)"
 
     def __init__(self, *, degree: int = 2, c: float = 0.0) -> None:
         if not isinstance(degree, int) or degree < 1:
@@ -230,7 +230,7 @@ class SPProxy(_KDProxyBase):
     """
 
     name: ClassVar[str] = "sp"
-    reference: ClassVar[str] = "Tung & Mori, Similarity-Preserving Knowledge Distillation, ICCV 2019"
+    citation: ClassVar[str] = "Tung & Mori, Similarity-Preserving Knowledge Distillation, ICCV 2019"
 
     def loss(self, teacher: dict[str, torch.Tensor], student: NetworkOutput) -> torch.Tensor:
         """SP loss on the pre-pool features."""

@@ -40,7 +40,7 @@ class NwotProxy(Proxy):
     """
 
     name: ClassVar[str] = "nwot"
-    reference: ClassVar[str] = "Mellor et al., Neural Architecture Search without Training, ICML 2021"
+    citation: ClassVar[str] = "Mellor et al., Neural Architecture Search without Training, ICML 2021"
 
     def refusal(self, student: FeatureNetwork, out: NetworkOutput) -> str | None:
         """Networks without an ``nn.ReLU`` (a ViT's GELU) have no binary activation codes."""

@@ -27,7 +27,7 @@ class PlainProxy(Proxy):
     name: ClassVar[str] = "plain"
     needs_labels: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = True
-    reference: ClassVar[str] = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
+    citation: ClassVar[str] = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One forward and backward on the probe batch."""
@@ -48,7 +48,7 @@ class L2NormProxy(Proxy):
 
     name: ClassVar[str] = "l2_norm"
     needs_data: ClassVar[bool] = False
-    reference: ClassVar[str] = "Krishnakumar et al., NAS-Bench-Suite-Zero, NeurIPS 2022 D&B"
+    citation: ClassVar[str] = "Krishnakumar et al., NAS-Bench-Suite-Zero, NeurIPS 2022 D&B"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """No forward pass."""

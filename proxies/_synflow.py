@@ -33,7 +33,7 @@ class SynflowProxy(Proxy):
     needs_data: ClassVar[bool] = False
     needs_grad: ClassVar[bool] = True
     bn_mode: ClassVar[BNMode] = "none"
-    reference: ClassVar[str] = "Tanaka et al., SynFlow, NeurIPS 2020; Abdelfattah et al., ICLR 2021"
+    citation: ClassVar[str] = "Tanaka et al., SynFlow, NeurIPS 2020; Abdelfattah et al., ICLR 2021"
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """Works on a BN-free float64 copy with |parameters|; the student is untouched."""

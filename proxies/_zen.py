@@ -38,7 +38,7 @@ class ZenProxy(Proxy):
 
     name: ClassVar[str] = "zen"
     needs_data: ClassVar[bool] = False
-    reference: ClassVar[str] = "Lin et al., Zen-NAS, ICCV 2021 (Algorithm 1)"
+    citation: ClassVar[str] = "Lin et al., Zen-NAS, ICCV 2021 (Algorithm 1)"
 
     def __init__(self, *, alpha: float = 0.01) -> None:
         if not alpha > 0:

@@ -39,7 +39,7 @@ import optuna
 import torch
 from torch import nn
 
-from ._base import ArchError, Limits, Space
+from ._base import ArchError, Limits, Space, register_space
 from ._network import FeatureNetwork
 from ._vit import LN_EPS, ClassTokenNetwork, EncoderBlock, block_params, resize_grid
 
@@ -135,6 +135,7 @@ class AutoFormerNetwork(ClassTokenNetwork):
         return out
 
 
+@register_space
 class AutoFormerSpace(Space[AutoFormerArch]):
     """AutoFormer-Ti (module docstring): 3 widths x 3 depths x 4 choices per layer, 224 px."""
 

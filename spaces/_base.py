@@ -10,9 +10,21 @@ from typing import Any, Generic, Hashable, Iterator, Mapping, TypeVar
 import optuna
 from optuna.trial import FixedTrial
 
+from diswot.registry import Registry
+
 from ._network import FeatureNetwork
 
-__all__ = ["ArchError", "ArchT", "Limits", "Space", "parse_count"]
+__all__ = [
+    "SPACES",
+    "ArchError",
+    "ArchT",
+    "Limits",
+    "Space",
+    "get_space",
+    "list_spaces",
+    "parse_count",
+    "register_space",
+]
 
 #: a space's architecture type: a frozen, hashable value with a canonical string
 ArchT = TypeVar("ArchT", bound=Hashable)
@@ -68,7 +80,7 @@ class Space(abc.ABC, Generic[ArchT]):
     ``ArchT`` is the space's architecture type (``Space[Any]`` where the space is not known).
     """
 
-    #: registry name, e.g. ``"s0"``
+    #: registry name, e.g. ``"s0"`` (:func:`register_space`)
     name: str = ""
     #: input resolution and default number of classes
     image_size: int = 32
@@ -159,3 +171,28 @@ class Space(abc.ABC, Generic[ArchT]):
     def smallest(self, num_classes: int | None = None) -> ArchT:
         """An architecture with the fewest parameters (used to explain an impossible limit)."""
         return min(self.enumerate(), key=lambda a: self.count_params(a, num_classes))
+
+
+#: every space, by name, in registration order
+SPACES: Registry[type[Space[Any]]] = Registry("space")
+SpaceT = TypeVar("SpaceT", bound=Space[Any])
+
+
+def register_space(cls: type[SpaceT]) -> type[SpaceT]:
+    """Class decorator: register a :class:`Space` subclass under its ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no name to register")
+    SPACES.register(cls.name, cls)
+    return cls
+
+
+def get_space(name: str, **options: Any) -> Space[Any]:
+    """Instantiate the space registered as ``name`` (raises UnknownNameError listing valid names)."""
+    space: Space[Any] = SPACES.get(name)(**options)
+    return space
+
+
+def list_spaces(pattern: str | None = None) -> list[str]:
+    """Names of the registered spaces, or those matching the glob ``pattern`` (case-insensitive)."""
+    names: list[str] = SPACES.names(pattern)
+    return names

@@ -33,7 +33,7 @@ import optuna
 import torch
 from torch import nn
 
-from ._base import ArchError, Limits, Space
+from ._base import ArchError, Limits, Space, register_space
 from ._network import FeatureNetwork
 
 __all__ = ["MacroArch", "MacroNetwork", "MacroSpace"]
@@ -154,6 +154,7 @@ def macro_params(arch: MacroArch, num_classes: int) -> int:
     return total + c * HEAD_WIDTH + _bn(HEAD_WIDTH) + HEAD_WIDTH * num_classes + num_classes
 
 
+@register_space
 class MacroSpace(Space[MacroArch]):
     """NAS-Bench-Macro's 6,561 MobileNetV2 students for CIFAR (32 px, 10 classes by default)."""
 

@@ -26,7 +26,7 @@ import optuna
 import torch
 from torch import nn
 
-from ._base import ArchError, Limits, Space
+from ._base import ArchError, Limits, Space, register_space
 from ._network import FeatureNetwork
 
 __all__ = ["EDGES", "NB201Arch", "NB201Network", "NB201Space", "OPS", "naslib_to_nb201", "nb201_to_naslib"]
@@ -204,6 +204,7 @@ def _conv_bn(c_in: int, c_out: int, k: int) -> int:
     return c_in * c_out * k * k + 2 * c_out
 
 
+@register_space
 class NB201Space(Space[NB201Arch]):
     """The 15,625 NAS-Bench-201 cells in the benchmark's C=16, N=5 skeleton (CIFAR, 32x32)."""
 

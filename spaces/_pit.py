@@ -46,7 +46,7 @@ import optuna
 import torch
 from torch import nn
 
-from ._base import ArchError, Limits, Space
+from ._base import ArchError, Limits, Space, register_space
 from ._network import FeatureNetwork
 from ._vit import LN_EPS, ClassTokenNetwork, EncoderBlock, block_params, resize_grid
 
@@ -158,6 +158,7 @@ class PiTNetwork(ClassTokenNetwork):
         return out
 
 
+@register_space
 class PiTSpace(Space[PiTArch]):
     """PiT-Ti-like pooling ViTs (module docstring): 4 x 4 x 27 x 27 = 11,664 students, 224 px."""
 

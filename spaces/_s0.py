@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import optuna
 
-from ._base import ArchError, Limits, Space
+from ._base import ArchError, Limits, Space, register_space
 from ._network import FeatureNetwork
 from ._resnet_cifar import cifar_resnet, cifar_resnet_params
 
@@ -46,6 +46,7 @@ class ResNetArch:
         return f"ResNet[{','.join(map(str, self.depths))}]"
 
 
+@register_space
 class S0Space(Space[ResNetArch]):
     """The 64 depth variants of ResNet20 for CIFAR-100 (DisWOT supplementary, Table 8)."""
 

@@ -47,7 +47,7 @@ import optuna
 import torch
 from torch import nn
 
-from ._base import ArchError, Limits, Space
+from ._base import ArchError, Limits, Space, register_space
 from ._network import FeatureNetwork
 
 __all__ = [
@@ -413,6 +413,7 @@ class _S2Space(Space[S2Arch]):
         return _EXAMPLE + ("|H1024" if self.has_head else "")
 
 
+@register_space
 class S2CifarSpace(_S2Space):
     """S2 for CIFAR (Table 10): 3x3 stride-1 stem, up to 6 stages, 32x32 inputs, 100 classes."""
 
@@ -426,6 +427,7 @@ class S2CifarSpace(_S2Space):
     has_head = False
 
 
+@register_space
 class S2ImageNetSpace(_S2Space):
     """S2 for ImageNet (Table 11): 7x7 stride-2 stem, 4 stages, optional head conv, 224x224 inputs.
 

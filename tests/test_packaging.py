@@ -1,4 +1,4 @@
-"""Packaging: import direction between the five packages, no import cycle, the library/CLI seam, and the
+"""Packaging: import direction between the packages, no import cycle, the library/CLI seam, and the
 wheel: every module and its data, built from exactly the files the Docker image copies."""
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "proxies", "samplers", "spaces", "storage")
+PACKAGES = ("pipeline", "proxies", "registry", "samplers", "spaces", "storage")
 #: what each package may import from the project (ARCHITECTURE.md, "Imports flow one way")
 ALLOWED = {
-    "pipeline": {"spaces", "proxies", "samplers", "storage", "pipeline"},
-    "proxies": {"proxies", "spaces"},
-    "spaces": {"spaces"},
-    "samplers": {"samplers"},
-    "storage": {"storage"},
+    "pipeline": {"spaces", "proxies", "samplers", "storage", "pipeline", "registry"},
+    "proxies": {"proxies", "spaces", "registry"},
+    "spaces": {"spaces", "registry"},
+    "samplers": {"samplers", "registry"},
+    "storage": {"storage", "registry"},
+    "registry": {"registry"},
 }
 FORBIDDEN_THIRD_PARTY = {
     "samplers": {"torch", "torchvision", "rich"},

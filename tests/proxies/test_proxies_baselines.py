@@ -57,7 +57,7 @@ def test_every_proxy_is_registered_with_its_contract() -> None:
     for name in BASELINES + KD:
         cls = PROXIES.get(name)
         assert issubclass(cls, Proxy) and cls.name == name
-        assert cls.reference and cls.__doc__, name
+        assert cls.citation and cls.__doc__, name
         assert cls.bn_mode in ("train", "eval", "none")
         assert cls.needs_teacher == (name in KD)
     assert PROXIES.get("synflow").bn_mode == "none"

@@ -1,13 +1,26 @@
-"""A small named registry that refuses duplicates and suggests close matches on a miss."""
+"""Named registries: a name per item, no duplicates, close matches on a miss, listing by glob pattern.
+
+Each room keeps its own :class:`Registry` (spaces, proxies, teachers) and registers an item where
+it is defined, with a decorator. This module imports no other part of diswot.
+"""
 
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Generic, Iterator, TypeVar
+import fnmatch
+from typing import Callable, Generic, Iterable, Iterator, TypeVar, overload
 
-__all__ = ["Registry", "UnknownNameError"]
+__all__ = ["Registry", "UnknownNameError", "match_names"]
 
 T = TypeVar("T")
+
+
+def match_names(names: Iterable[str], pattern: str | None) -> list[str]:
+    """The ``names`` that match the glob ``pattern`` (``fnmatch``, case-insensitive), in order; all when ``None``."""
+    if pattern is None:
+        return list(names)
+    folded = pattern.casefold()
+    return [name for name in names if fnmatch.fnmatchcase(name.casefold(), folded)]
 
 
 class UnknownNameError(KeyError):
@@ -24,11 +37,18 @@ class UnknownNameError(KeyError):
 
 
 class Registry(Generic[T]):
-    """Map names to factories; ``register`` raises on duplicates, ``get`` lists names on a miss."""
+    """Map names to items; ``register`` refuses duplicates, ``get`` lists the names on a miss."""
 
     def __init__(self, kind: str) -> None:
+        #: what the items are, for messages: ``"space"``, ``"proxy"``, ``"teacher"``
         self.kind = kind
         self._items: dict[str, T] = {}
+
+    @overload
+    def register(self, name: str) -> Callable[[T], T]: ...
+
+    @overload
+    def register(self, name: str, item: T) -> T: ...
 
     def register(self, name: str, item: T | None = None) -> Callable[[T], T] | T:
         """Register ``item`` under ``name`` (usable as a decorator when ``item`` is omitted)."""
@@ -48,12 +68,16 @@ class Registry(Generic[T]):
         except KeyError:
             raise UnknownNameError(self.kind, name, self.names()) from None
 
-    def names(self) -> list[str]:
-        """Registered names, in registration order."""
-        return list(self._items)
+    def names(self, pattern: str | None = None) -> list[str]:
+        """Registered names in registration order; with ``pattern``, those matching that glob
+        (``fnmatch``, case-insensitive: ``"resnet*"``, ``"diswot-?lo*"``)."""
+        return match_names(self._items, pattern)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
