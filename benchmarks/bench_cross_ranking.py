@@ -9,7 +9,7 @@ Two benchmarks with full ground truth, from two different families:
   (packaged); teacher: ``22222222``, the largest student; probe images: real CIFAR-10 test images.
 
 A fixed, seeded sample of each space (``--sample``) and the search's own reference sample
-(``reference_archs``, 64 architectures, seed ``r``) are scored through the search's scoring path
+(``draw_reference``, 64 architectures, seed ``r``) are scored through the search's scoring path
 (:class:`~diswot.pipeline.scoring.Scorer`: Gaussian init, batch 64, teacher at random init, seed
 ``r`` for the probe batch and the inits) with each signal proxy; raw terms go to a JSONL cache, so
 a run resumes where it stopped. Every candidate score is then computed from the cached terms,
@@ -44,7 +44,7 @@ from diswot.pipeline.benchmark_truth import benchmark_truth, nb201_truth
 from diswot.pipeline.data import probe_batches
 from diswot.pipeline.errors import ProxyError
 from diswot.pipeline.ranking import top_mean
-from diswot.pipeline.reference import reference_archs
+from diswot.pipeline.assembly import draw_reference
 from diswot.pipeline.scoring import Scorer
 from diswot.proxies import PROXIES, Reference, make_proxy, resolve_semantic_mode
 from diswot.spaces import Limits, Space, get_space
@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         info[bench.name] = {"n": len(names), "oracle_top10": oracle, "truth": bench.truth}
         per_seed: dict[str, list[dict[str, float]]] = {name: [] for name in CANDIDATES}
         for seed in seeds:
-            refs = reference_archs(space, Limits(), bench.num_classes, size=REFERENCE_SIZE, seed=seed)
+            refs = draw_reference(space, Limits(), bench.num_classes, size=REFERENCE_SIZE, seed=seed)
             if not args.report_only:
                 i, n = (int(x) for x in args.shard.split("/"))
                 sec = score_missing(

@@ -15,7 +15,7 @@ parameter budget (best accuracy within the budget minus the accuracy of the scor
 it, over 10 budgets spread over the sample's parameter range; mean and max).
 
 Rank-aggregated scores (``diswot-plus`` and the variants in :data:`VARIANTS`) rank each signal
-against a reference sample of 64 cells drawn by the search's own ``reference_archs`` (seed
+against a reference sample of 64 cells drawn by the search's own ``draw_reference`` (seed
 ``r``), scored in the same run, exactly as a search does.
 
     python benchmarks/bench_nb201_ranking.py --sample 1000 --repeats 3 \\
@@ -41,7 +41,8 @@ from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.errors import ProxyError
 from diswot.proxies import PROXIES, Reference
 from diswot.pipeline.ranking import budget_regret, top_mean
-from diswot.pipeline.reference import DEFAULT_REFERENCE_SIZE, reference_archs
+from diswot.pipeline.assembly import draw_reference
+from diswot.pipeline.config import DEFAULT_REFERENCE_SIZE
 from diswot.pipeline.assembly import make_scoring
 from diswot.spaces import Limits, get_space
 
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = build_imagefolder(args.data_dir)
     cache = read_cache(args.cache)
     seconds: dict[str, float] = {}
-    refs = {r: reference_archs(space, Limits(), 100, size=DEFAULT_REFERENCE_SIZE, seed=r) for r in range(args.repeats)}
+    refs = {r: draw_reference(space, Limits(), 100, size=DEFAULT_REFERENCE_SIZE, seed=r) for r in range(args.repeats)}
     for r in range(args.repeats):
         for proxy in proxies:
             if proxy not in PROXIES:

@@ -39,6 +39,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,8 @@ from optuna.trial import FrozenTrial
 
 from diswot.pipeline.benchmark_truth import nb201_key, nb201_table, nb201_truth
 from diswot.pipeline.config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SearchConfig
-from diswot.pipeline.pick import confirm_scores, student_of, top_candidates
-from diswot.pipeline.reference import REFERENCE_ATTR
+from diswot.pipeline.pick import pick_scores, student_of, top_candidates
+from diswot.storage import record
 from diswot.pipeline.assembly import ScoringSetup, make_scoring
 from diswot.proxies import Reference
 from diswot.spaces import get_space
@@ -127,7 +128,7 @@ def complete(study: optuna.Study, n: int, term: str | None = None) -> list[Froze
 
 
 class Picker:
-    """The pick stage of a search (:func:`confirm_scores`) for one study's scoring, cached on disk."""
+    """The pick stage of a search (:func:`pick_scores`) for one study's scoring, cached on disk."""
 
     def __init__(
         self,
@@ -163,9 +164,14 @@ class Picker:
             study = self._args["study"]
             assert isinstance(study, optuna.Study)
             if self._setup.scorer.proxy.reference_terms:
-                stored = study._storage.get_study_system_attrs(study._study_id)[REFERENCE_ATTR]
-                self._setup.scorer.reference = Reference.from_json(stored)
+                self._setup.scorer.reference = Reference.from_json(record.reference_sample(study))
         return self._setup
+
+    def rescoring(self, repeats: int) -> ScoringSetup:
+        """The study's scoring with ``repeats`` repeats and the same reference sample (the search's pick)."""
+        extra = make_scoring(replace(self.setup().config, repeats=repeats))
+        extra.scorer.reference = self.setup().scorer.reference
+        return extra
 
     def pick(self, trials: list[FrozenTrial]) -> str | None:
         """The arch the search recommends from ``trials``: the best confirmed score of its top students."""
@@ -173,7 +179,9 @@ class Picker:
             return None
         cands = top_candidates(trials, self.top, same=self.same)
         if any(t.user_attrs["arch"] not in self.known for t in cands):
-            scores = confirm_scores(self.setup(), trials, top=self.top, repeats=self.repeats, known=self.known)
+            scores = pick_scores(
+                self.setup(), trials, rescoring=self.rescoring, top=self.top, repeats=self.repeats, known=self.known
+            )
             self.known.update(scores)
             self.cache.write_text(json.dumps(self.known))
         confirmed = [t for t in cands if t.user_attrs["arch"] in self.known]

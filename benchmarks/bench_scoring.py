@@ -33,8 +33,9 @@ import torch
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.init import initialise
 from diswot.pipeline.teachers import build_teacher
-from diswot.proxies._diswot import reference_diswot
-from diswot.pipeline.assembly import SearchObjective, TRIAL_ERRORS, make_sampler, make_scoring
+from diswot.proxies._diswot import naive_diswot
+from diswot.pipeline.assembly import make_sampler, make_scoring
+from diswot.pipeline.objectives import TRIAL_ERRORS, SearchObjective
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _search import search_argv  # noqa: E402
@@ -92,7 +93,7 @@ def time_setting(name: str, students: int, batch: int, device: str, naive_studen
             _sync(dev)
             t = time.perf_counter()
             student = scorer.build(arch)
-            reference_diswot(teacher, student, batch0, semantic=setup.semantic)
+            naive_diswot(teacher, student, batch0, semantic=setup.semantic)
             _sync(dev)
             naive.append(time.perf_counter() - t)
     k = len(naive)

@@ -4,7 +4,7 @@ A user's first search is a short one. This runs a whole search in this process w
 :func:`~diswot.pipeline.run_search` (a new SQLite study: teacher, probe batch, the reference sample of
 a rank-aggregated score, the trials, the pick stage) and then scores the distinct students that
 search evaluated with the paper's two listings called as printed
-(:func:`~diswot.proxies._diswot.reference_diswot`: teacher and student forward and backward for
+(:func:`~diswot.proxies._diswot.naive_diswot`: teacher and student forward and backward for
 Listing 1, both forward again for Listing 2, for every candidate). The ratio naive / search is the
 figure; each proxy is timed in the same run. Times are this process's CPU seconds
 (``time.process_time``, one compute thread), which a machine shared with other jobs disturbs far
@@ -30,7 +30,7 @@ from diswot.pipeline.config import DEFAULT_PROXY
 from diswot.pipeline.init import initialise
 from diswot.pipeline.assembly import make_scoring
 from diswot.pipeline.teachers import build_teacher
-from diswot.proxies._diswot import reference_diswot
+from diswot.proxies._diswot import naive_diswot
 
 
 def search_seconds(config: SearchConfig, trials: int, folder: Path) -> tuple[float, list[str], int]:
@@ -56,7 +56,7 @@ def naive_seconds(config: SearchConfig, archs: list[str]) -> float:
     for text in archs:
         torch.manual_seed(0)
         student = initialise(setup.space.build(setup.space.decode(text), num_classes=setup.num_classes), config.init)
-        reference_diswot(teacher, student.train(), batch, semantic=setup.semantic)
+        naive_diswot(teacher, student.train(), batch, semantic=setup.semantic)
     return time.process_time() - start
 
 

@@ -29,7 +29,7 @@ import torch
 
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.data import dataset_info, network_batches, probe_batches
-from diswot.pipeline.reference import reference_archs
+from diswot.pipeline.assembly import draw_reference
 from diswot.pipeline.scoring import Scorer
 from diswot.pipeline.teachers import load_teacher
 from diswot.proxies import make_proxy, resolve_semantic_mode
@@ -93,7 +93,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     space = get_space("s2-cifar")
-    archs = reference_archs(space, Limits(max_params=1_000_000), 100, size=args.students, seed=0)
+    archs = draw_reference(space, Limits(max_params=1_000_000), 100, size=args.students, seed=0)
     rows = []
     for proxy in args.proxies.split(","):
         for teacher in TEACHERS:

@@ -38,8 +38,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from diswot.pipeline.assembly import REUSED_FROM
 from diswot.storage import open_storage
+from diswot.storage.record import REUSED_FROM
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _search import search_argv, trials_per_second  # noqa: E402

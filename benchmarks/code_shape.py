@@ -41,11 +41,15 @@ def main() -> None:
     lib = [m for m in modules if m not in cli]
     count = lambda ms: sum(len(m.read_text().splitlines()) for m in ms)  # noqa: E731
     print(f"{root}/: {count(modules)} lines in {len(modules)} modules")
-    print(f"  library: {count(lib)} lines in {len(lib)} modules; command line ({root}/cli/): {count(cli)} lines in {len(cli)} modules")
+    print(
+        f"  library: {count(lib)} lines in {len(lib)} modules; command line ({root}/cli/): {count(cli)} lines in {len(cli)} modules"
+    )
     ranked = sorted(((n, f"{m.relative_to(root)}::{name}") for m in modules for n, name in functions(m)), reverse=True)
     print(f"longest functions (lines): {', '.join(f'{name} {n}' for n, name in ranked[: args.top])}")
     sizes = [n for n, _ in ranked]
-    print(f"functions: {len(sizes)}, over 50 lines: {sum(n > 50 for n in sizes)}, median {sorted(sizes)[len(sizes) // 2]}")
+    print(
+        f"functions: {len(sizes)}, over 50 lines: {sum(n > 50 for n in sizes)}, median {sorted(sizes)[len(sizes) // 2]}"
+    )
 
 
 if __name__ == "__main__":

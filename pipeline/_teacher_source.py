@@ -187,7 +187,7 @@ def _user(spec: str) -> TeacherSource:
     target, _, attr = spec.rpartition(":")
     if not target or not attr.isidentifier():
         raise DiswotError(
-            f"--teacher {spec!r}: expected package.module:factory or path/to/file.py:factory (see diswot teachers)"
+            f"`teacher` {spec!r}: expected package.module:factory or path/to/file.py:factory (see diswot teachers)"
         )
     module = _import_user(target, spec)
     factory = getattr(module, attr, None)
@@ -216,18 +216,18 @@ def _import_user(target: str, spec: str) -> Any:
     if target.endswith(".py"):
         path = Path(target).expanduser().resolve()
         if not path.is_file():
-            raise DiswotError(f"--teacher {spec!r}: no file {target!r}")
+            raise DiswotError(f"`teacher` {spec!r}: no file {target!r}")
         name = "diswot_user_teacher_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
         loader = importlib.util.spec_from_file_location(name, path)
         if loader is None or loader.loader is None:
-            raise DiswotError(f"--teacher {spec!r}: {target!r} is not a Python file")
+            raise DiswotError(f"`teacher` {spec!r}: {target!r} is not a Python file")
         module = importlib.util.module_from_spec(loader)
         sys.modules[name] = module
         try:
             loader.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[name]
-            raise DiswotError(f"--teacher {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
+            raise DiswotError(f"`teacher` {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
         return module
     try:
         return importlib.import_module(target)
@@ -236,8 +236,8 @@ def _import_user(target: str, spec: str) -> Any:
         close = difflib.get_close_matches(target, forms, n=1, cutoff=0.7)
         hint = f"; did you mean {close[0]}:{spec.rpartition(':')[2]}?" if close else ""
         raise DiswotError(
-            f"--teacher {spec!r}: cannot import {target!r} ({exc}); is it installed, or give path/to/file.py:factory"
+            f"`teacher` {spec!r}: cannot import {target!r} ({exc}); is it installed, or give path/to/file.py:factory"
             f"{hint}"
         ) from None
     except Exception as exc:
-        raise DiswotError(f"--teacher {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
+        raise DiswotError(f"`teacher` {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None

@@ -32,8 +32,8 @@ __all__ = ["HookedTeacher", "TimmTeacher", "TracedTeacher", "has_timm_api", "wra
 
 #: what a failed discovery tells the user to pass
 _OVERRIDE_HINT = (
-    "pass --teacher-features NODE (the last feature map before the global pool) and "
-    "--teacher-classifier NAME (the final nn.Linear)"
+    "pass `teacher_features` NODE (the last feature map before the global pool) and "
+    "`teacher_classifier` NAME (the final nn.Linear)"
 )
 
 
@@ -287,7 +287,7 @@ def _linear(model: nn.Module, path: str, name: str) -> nn.Linear:
     module = model.get_submodule(_module(model, path, name))
     if not isinstance(module, nn.Linear):
         raise DiswotError(
-            f"teacher {name}: --teacher-classifier {path!r} is a {type(module).__name__}, not an nn.Linear"
+            f"teacher {name}: `teacher_classifier` {path!r} is a {type(module).__name__}, not an nn.Linear"
         )
     return module
 
@@ -329,5 +329,5 @@ def _size_error(name: str, image_size: int, exc: Exception) -> DiswotError:
     """One line: the teacher does not run at ``image_size``, and the option that sets its size."""
     return DiswotError(
         f"teacher {name} fails on a {image_size} px image ({type(exc).__name__}: {_first_line(exc)}); "
-        "pass its input size with --teacher-image-size"
+        "pass its input size with `teacher_image_size`"
     )

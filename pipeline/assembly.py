@@ -24,6 +24,7 @@ __all__ = [
     "ScoringSetup",
     "attach_reference",
     "check_limits_feasible",
+    "draw_reference",
     "flops_reason",
     "limit_constraint",
     "make_sampler",
@@ -68,7 +69,7 @@ def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> Non
         raise DiswotError(
             f"no {space.name} architecture fits the limits: the smallest, {space.encode(smallest)} "
             f"({n:,} parameters, {space.count_layers(smallest)} layers), fails because {reason}; "
-            "raise --max-params/--max-layers"
+            "raise `max_params`/`max_layers`"
         )
 
 
@@ -83,7 +84,7 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
     device = resolve_device(config.device)
     if config.precision != "fp32" and device.type != "cuda":
         # tf32 does nothing on a CPU, and bf16 autocast crashed a CPU convolution (SIGFPE in oneDNN)
-        raise DiswotError(f"--precision {config.precision} is for CUDA GPUs; on {device.type} use --precision fp32")
+        raise DiswotError(f"`precision` {config.precision} is for CUDA GPUs; on {device.type} use `precision` fp32")
     # synthetic and plain ImageFolder data, and spaces that need their own size (ViTs), take the
     # space's resolution unless --image-size says otherwise
     own = config.dataset in ("synthetic", "imagefolder") or space.own_image_size
@@ -166,12 +167,18 @@ def attach_reference(
 
     def make() -> Reference:
         size = setup.config.reference_size or DEFAULT_REFERENCE_SIZE
-        draw = random_phase_sampler(setup.space, setup.limits, setup.num_classes, seed=setup.config.seed)
-        archs = reference_archs(setup.space, setup.limits, setup.num_classes, size=size, sampler=draw)
+        archs = draw_reference(setup.space, setup.limits, setup.num_classes, size=size, seed=setup.config.seed)
         log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
         return build_reference(setup.scorer, archs, on_arch=on_arch)
 
     setup.scorer.reference = make() if study is None else study_reference(study, make)
+
+
+def draw_reference(space: Space, limits: Limits, num_classes: int, *, size: int, seed: int) -> list[Hashable]:
+    """The architectures of a reference sample: ``size`` distinct students within ``limits``, drawn by
+    :func:`random_phase_sampler` with ``seed`` (:func:`~.reference.reference_archs`)."""
+    sampler = random_phase_sampler(space, limits, num_classes, seed=seed)
+    return reference_archs(space, limits, num_classes, size=size, sampler=sampler)
 
 
 def random_phase_sampler(space: Space, limits: Limits, num_classes: int, *, seed: int) -> optuna.samplers.BaseSampler:
@@ -211,7 +218,7 @@ def make_sampler(
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name != "evolution":
-        raise DiswotError(f"unknown --sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+        raise DiswotError(f"unknown `sampler` {name!r}; valid: {', '.join(SAMPLERS)}")
     from diswot.samplers import EvolutionSampler
 
     sampler: optuna.samplers.BaseSampler = EvolutionSampler(

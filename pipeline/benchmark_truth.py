@@ -117,10 +117,10 @@ def sample_indices(total: int, sample: int | None, seed: int) -> list[int]:
     if sample is None:
         return list(range(total))
     if sample < 3:
-        raise DiswotError(f"--sample must be at least 3 (a ranking needs 3 architectures), got {sample}")
+        raise DiswotError(f"`sample` must be at least 3 (a ranking needs 3 architectures), got {sample}")
     if sample > total:
         raise DiswotError(
-            f"--sample {sample} is larger than the {total:,} architectures available; use at most {total}"
+            f"`sample` {sample} is larger than the {total:,} architectures available; use at most {total}"
         )
     rng = np.random.default_rng(seed)
     return sorted(rng.choice(total, size=sample, replace=False).tolist())
@@ -134,7 +134,7 @@ def nb201_truth(spec: str, space: Space, *, sample: int | None = None, seed: int
     """
     if space.name != "nb201":
         raise DiswotError(
-            f"--ground-truth {spec} holds NAS-Bench-201 cells; use it with --space nb201, not {space.name}"
+            f"`ground_truth` {spec} holds NAS-Bench-201 cells; use it with `space` nb201, not {space.name}"
         )
     name = _dataset_name(spec)
     nb201_table(name)  # the extra and the file, checked before any work
@@ -168,7 +168,7 @@ def macro_truth(spec: str, space: Space, *, sample: int | None = None, seed: int
     """The ground truth ``macro:<dataset>`` over all 6,561 students, or a seeded ``sample``."""
     if space.name != "macro":
         raise DiswotError(
-            f"--ground-truth {spec} holds NAS-Bench-Macro students; use it with --space macro, not {space.name}"
+            f"`ground_truth` {spec} holds NAS-Bench-Macro students; use it with `space` macro, not {space.name}"
         )
     dataset = spec.split(":", 1)[1]
     macro_table(dataset)  # a known dataset, checked before any work

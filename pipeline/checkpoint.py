@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 #: the checkpoint file of a run folder (what ``diswot train --out DIR`` writes, every epoch)
 
 
-def weights_path(value: str | Path, *, option: str = "--teacher-weights") -> Path:
+def weights_path(value: str | Path, *, option: str = "`teacher_weights`") -> Path:
     """The checkpoint behind ``value``: a checkpoint file, or a run folder holding :data:`CHECKPOINT_NAME`.
 
     One rule for every command that takes weights; raises :class:`DiswotError` naming what is missing.
@@ -55,12 +55,12 @@ def weights_path(value: str | Path, *, option: str = "--teacher-weights") -> Pat
         if not inner.is_file():
             raise DiswotError(
                 f"{option} {str(value)!r} is a folder without {CHECKPOINT_NAME}: pass a checkpoint file or a "
-                "run folder of diswot train --out (is the training finished?)"
+                "run folder of diswot train `out` (is the training finished?)"
             )
         return inner
     if not path.exists():
         raise DiswotError(
-            f"{option} {str(value)!r} does not exist: pass a checkpoint file or a run folder of diswot train --out"
+            f"{option} {str(value)!r} does not exist: pass a checkpoint file or a run folder of diswot train `out`"
         )
     if not path.is_file():
         raise DiswotError(f"{option} {str(value)!r} is not a file or a folder: pass a checkpoint file or a run folder")
@@ -184,7 +184,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
             f"{str(path)!r} is not a diswot training checkpoint (no format tag {FORMAT!r}); "
-            "it can still serve as --teacher-weights if it holds a state dict"
+            "it can still serve as `teacher_weights` if it holds a state dict"
         )
     if data.get("version") != VERSION:
         raise CheckpointError(
@@ -209,7 +209,7 @@ def check_config(
     if diff:
         raise CheckpointError(
             f"checkpoint {str(path)!r} was written by another run ({'; '.join(diff)}); "
-            "use the original options, or another --out without --resume"
+            "use the original options, or another `out` without `resume`"
         )
 
 

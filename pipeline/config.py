@@ -126,34 +126,32 @@ class SearchConfig:
 
         get_space(self.space)  # raises UnknownNameError listing the valid names
         if self.dataset not in DATASETS:
-            raise DiswotError(f"unknown --dataset {self.dataset!r}; valid: {', '.join(DATASETS)}")
+            raise DiswotError(f"unknown `dataset` {self.dataset!r}; valid: {', '.join(DATASETS)}")
         if self.init not in INITS:
-            raise DiswotError(f"unknown --init {self.init!r}; valid: {', '.join(INITS)}")
+            raise DiswotError(f"unknown `init` {self.init!r}; valid: {', '.join(INITS)}")
         if self.sampler not in SAMPLERS:
-            raise DiswotError(f"unknown --sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+            raise DiswotError(f"unknown `sampler` {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
         if self.precision not in PRECISIONS:
-            raise DiswotError(f"unknown --precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+            raise DiswotError(f"unknown `precision` {self.precision!r}; valid: {', '.join(PRECISIONS)}")
         if self.semantic not in SEMANTIC_MODES:
-            raise DiswotError(f"unknown --semantic {self.semantic!r}; valid: {', '.join(SEMANTIC_MODES)}")
+            raise DiswotError(f"unknown `semantic` {self.semantic!r}; valid: {', '.join(SEMANTIC_MODES)}")
         for name in ("max_params", "max_layers"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise DiswotError(
-                    f"--{name.replace('_', '-')} must be >= 1 (omit it for the space's default), got {getattr(self, name)}"
-                )
+                raise DiswotError(f"`{name}` must be >= 1 (omit it for the space's default), got {getattr(self, name)}")
         if self.teacher_image_size is not None and self.teacher_image_size < 8:
-            raise DiswotError(f"--teacher-image-size must be >= 8 pixels, got {self.teacher_image_size}")
+            raise DiswotError(f"`teacher_image_size` must be >= 8 pixels, got {self.teacher_image_size}")
         if self.reference_size is not None and self.reference_size < 8:
-            raise DiswotError(f"--reference-size must be >= 8, got {self.reference_size}")
+            raise DiswotError(f"`reference_size` must be >= 8, got {self.reference_size}")
         if self.confirm_top is not None and self.confirm_top < 0:
             raise DiswotError(
-                f"--confirm-top must be >= 0 (0: recommend the best score as it is), got {self.confirm_top}"
+                f"`confirm_top` must be >= 0 (0: recommend the best score as it is), got {self.confirm_top}"
             )
         for name in ("batch_size", "repeats", "population_size", "tournament_size", "confirm_repeats"):
             if getattr(self, name) < 1:
-                raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise DiswotError(f"`{name}` must be >= 1, got {getattr(self, name)}")
         if self.tournament_size > self.population_size:
             raise DiswotError(
-                f"--tournament-size {self.tournament_size} cannot exceed --population-size {self.population_size}"
+                f"`tournament_size` {self.tournament_size} cannot exceed `population_size` {self.population_size}"
             )
 
     def limits(self) -> Limits:
@@ -225,10 +223,10 @@ def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
     names = [n for n in names if n]
     unknown = [n for n in names if n not in DIRECTIONS]
     if unknown:
-        raise DiswotError(f"--objectives: unknown {', '.join(map(repr, unknown))}; valid: {', '.join(DIRECTIONS)}")
+        raise DiswotError(f"`objectives`: unknown {', '.join(map(repr, unknown))}; valid: {', '.join(DIRECTIONS)}")
     if not names or names[0] != "score" or len(set(names)) != len(names):
         raise DiswotError(
-            f"--objectives {','.join(names) or repr(text)}: give score first and each objective once, "
+            f"`objectives` {','.join(names) or repr(text)}: give score first and each objective once, "
             "e.g. score,params or score,flops,latency"
         )
     return tuple(names)

@@ -72,7 +72,7 @@ def dataset_info(
     info = _INFO[name]
     for label, value in (("mean", mean), ("std", std)):
         if value is not None and (len(value) != 3 or (label == "std" and min(value) <= 0)):
-            raise DiswotError(f"--{label} needs three numbers (R G B){' > 0' if label == 'std' else ''}, got {value}")
+            raise DiswotError(f"`{label}` needs three numbers (R G B){' > 0' if label == 'std' else ''}, got {value}")
     return DatasetInfo(
         info.name,
         info.num_classes,
@@ -158,7 +158,7 @@ class SyntheticImages(Dataset[Any]):
 def _missing(name: str, data_dir: str | Path, why: str) -> DiswotError:
     put = "put it there (or allow the download)" if name in ("cifar10", "cifar100") else "put the class folders there"
     return DiswotError(
-        f"dataset {name} is not available in --data-dir {str(data_dir)!r} ({why}); {put}, or use --dataset synthetic"
+        f"dataset {name} is not available in `data_dir` {str(data_dir)!r} ({why}); {put}, or use `dataset` synthetic"
     )
 
 
@@ -201,7 +201,7 @@ def load_dataset(
     import torchvision
 
     if name == "synthetic":
-        raise DiswotError("--dataset synthetic has no images to train on; use cifar10/cifar100/imagefolder")
+        raise DiswotError("`dataset` synthetic has no images to train on; use cifar10/cifar100/imagefolder")
     data_dir = Path(data_dir or "data").expanduser()
     if name in ("cifar10", "cifar100"):
         cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
@@ -210,7 +210,7 @@ def load_dataset(
             return dataset
         except RuntimeError:
             if not download:
-                raise _missing(name, data_dir, "not found and --no-download was given") from None
+                raise _missing(name, data_dir, "not found and `no_download` was given") from None
         existed = data_dir.exists()
         try:
             log.info("downloading %s to %s", name, data_dir)
@@ -248,7 +248,7 @@ def num_classes_of(name: str, data_dir: str | Path | None, default: int) -> int:
     classes = len(load_dataset(name, data_dir, train=True).classes)  # type: ignore[attr-defined]
     if classes < 2:
         raise DiswotError(
-            f"dataset {name} in --data-dir {str(data_dir or 'data')!r} has one class folder: scores and training "
+            f"dataset {name} in `data_dir` {str(data_dir or 'data')!r} has one class folder: scores and training "
             "need two or more (train/<class>/*.png, one folder per class)"
         )
     return classes
@@ -273,9 +273,9 @@ def probe_batches(
     study is reproducible.
     """
     if batch_size < 2:
-        raise DiswotError(f"--batch-size must be at least 2 (the relation term compares samples), got {batch_size}")
+        raise DiswotError(f"`batch_size` must be at least 2 (the relation term compares samples), got {batch_size}")
     if repeats < 1:
-        raise DiswotError(f"--repeats must be at least 1, got {repeats}")
+        raise DiswotError(f"`repeats` must be at least 1, got {repeats}")
     info = info or dataset_info(dataset)
     batches = []
     if dataset == "synthetic":
@@ -302,8 +302,8 @@ def _dataset_batches(
     n = len(data)  # type: ignore[arg-type]
     if n < batch_size:
         raise DiswotError(
-            f"dataset {dataset} has {n} training images, fewer than --batch-size {batch_size}: the probe batch takes "
-            f"--batch-size distinct images; use --batch-size {n} or less, or add images"
+            f"dataset {dataset} has {n} training images, fewer than `batch_size` {batch_size}: the probe batch takes "
+            f"`batch_size` distinct images; use `batch_size` {n} or less, or add images"
         )
     batches = []
     for r in range(repeats):

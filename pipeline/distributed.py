@@ -56,7 +56,7 @@ def init_distributed(device: torch.device) -> DistEnv:
         if local >= torch.cuda.device_count():
             raise DiswotError(
                 f"LOCAL_RANK {local} has no GPU ({torch.cuda.device_count()} visible); "
-                "use --nproc-per-node <= the GPU count"
+                "use `nproc_per_node` <= the GPU count"
             )
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)

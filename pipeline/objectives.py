@@ -79,7 +79,7 @@ class MultiObjective:
             arch = suggest_student(s.space, trial)  # the objective suggests it again: same values
             reason = s.space.check(arch, s.limits, s.num_classes) or flops_reason(s, arch, self.max_flops)
             if reason is not None:
-                trial.set_user_attr("arch", s.space.encode(arch))
+                trial.set_user_attr(record.ARCH, s.space.encode(arch))
                 raise ArchError(f"{s.space.encode(arch)}: {reason}")
         score = self.inner(trial)
         if len(self.objectives) == 1:
@@ -134,7 +134,7 @@ class SearchObjective:
         s = self.setup
         arch = suggest_student(s.space, trial)
         encoded = s.space.encode(arch)
-        trial.set_user_attr("arch", encoded)
+        trial.set_user_attr(record.ARCH, encoded)
         reason = s.space.check(arch, s.limits, s.num_classes)
         if reason is not None:
             trial.set_user_attr(record.FAIL_REASON, reason)
@@ -144,11 +144,14 @@ class SearchObjective:
         if encoded in self.known:  # the score is deterministic: reuse it, no forward pass
             number, value, attrs = self.known[encoded]
             for key, attr in attrs.items():
-                if key != "arch" and not key.startswith("distill_"):
+                if key != record.ARCH and not key.startswith(record.DISTILL_PREFIX):
                     trial.set_user_attr(key, attr)
             trial.set_user_attr(record.REUSED_FROM, number)
             return value
-        attrs = {"params": int(s.space.count_params(arch, s.num_classes)), "layers": int(s.space.count_layers(arch))}
+        attrs = {
+            record.PARAMS: int(s.space.count_params(arch, s.num_classes)),
+            record.LAYERS: int(s.space.count_layers(arch)),
+        }
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
         try:
@@ -156,10 +159,10 @@ class SearchObjective:
         except ProxyError as exc:
             trial.set_user_attr(record.FAIL_REASON, str(exc))
             raise
-        attrs["flops"] = result.flops or arch_flops(s.space, arch, s.num_classes, s.image_size)
+        attrs[record.FLOPS] = result.flops or arch_flops(s.space, arch, s.num_classes, s.image_size)
         attrs.update(result.terms)
-        attrs["score_seconds"] = result.seconds
-        for key in ("flops", *result.terms, "score_seconds"):
+        attrs[record.SCORE_SECONDS] = result.seconds
+        for key in (record.FLOPS, *result.terms, record.SCORE_SECONDS):
             trial.set_user_attr(key, attrs[key])
         if self.reuse and math.isfinite(result.score):
             self.known[encoded] = (trial.number, float(result.score), attrs)
@@ -175,9 +178,9 @@ def suggest_student(space: Space, trial: optuna.Trial) -> Any:
 def _scored_students(study: optuna.Study) -> dict[str, tuple[int, float, dict[str, Any]]]:
     """Arch string -> (trial number, score, user attributes) of the study's COMPLETE trials that scored it."""
     return {
-        str(t.user_attrs["arch"]): (t.number, float(t.values[0]), dict(t.user_attrs))  # the score: first value
+        str(t.user_attrs[record.ARCH]): (t.number, float(t.values[0]), dict(t.user_attrs))  # the score: first value
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if "arch" in t.user_attrs and t.values and record.REUSED_FROM not in t.user_attrs
+        if record.ARCH in t.user_attrs and t.values and record.REUSED_FROM not in t.user_attrs
     }
 
 
@@ -192,9 +195,9 @@ def failure_summary(trials: list[optuna.trial.FrozenTrial], *, sampler: str) -> 
     hint = "see the trials' fail_reason"
     if "exceed the limit" in common:
         hint = (
-            f"--sampler {sampler} does not keep to the limits: use --sampler evolution, or raise --max-params/--max-layers"
+            f"`sampler` {sampler} does not keep to the limits: use `sampler` evolution, or raise `max_params`/`max_layers`"
             if sampler != "evolution"
-            else "raise --max-params/--max-layers"
+            else "raise `max_params`/`max_layers`"
         )
     return (
         f"{len(failed)} of {len(trials)} trials failed, e.g. trial {example.number} "

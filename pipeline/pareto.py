@@ -47,13 +47,13 @@ def parse_budget(text: str) -> dict[str, float]:
         key = key.strip().lower()
         if not sep or key not in BUDGET_ATTRS:
             raise DiswotError(
-                f"--budget {text!r}: write KEY=VALUE[,KEY=VALUE], KEY one of {', '.join(BUDGET_ATTRS)}, "
+                f"`budget` {text!r}: write KEY=VALUE[,KEY=VALUE], KEY one of {', '.join(BUDGET_ATTRS)}, "
                 "e.g. params=1M or flops=300M,latency=5"
             )
         try:
             budget[key] = float(value) if key == "latency" else float(parse_count(value.strip()))
         except ValueError as exc:
-            raise DiswotError(f"--budget {key}={value}: {exc}") from None
+            raise DiswotError(f"`budget` {key}={value}: {exc}") from None
     return budget
 
 

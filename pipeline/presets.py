@@ -82,7 +82,7 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise DiswotError(f"unknown --preset {name!r}; valid: auto, {', '.join(PRESETS)}") from None
+        raise DiswotError(f"unknown `preset` {name!r}; valid: auto, {', '.join(PRESETS)}") from None
 
 
 def preset_for(name: str, image_size: int) -> Preset:

@@ -66,7 +66,7 @@ def reference_archs(
         return list(archs)
     raise DiswotError(
         f"found only {len(archs)} distinct {space.name} architectures within the limits for a reference sample "
-        f"(at least 8 needed); relax --max-params/--max-layers"
+        f"(at least 8 needed); relax `max_params`/`max_layers`"
     )
 
 
@@ -89,7 +89,7 @@ def build_reference(scorer: Scorer, archs: list[Hashable], *, on_arch: Callable[
                 on_arch()
         kept.append(scorer.space.encode(arch))
         terms = {k: sum(t[k] for t in per_repeat) / len(per_repeat) for k in per_repeat[0]}
-        terms["flops"] = float(scorer.last_flops or 0)
+        terms[record.FLOPS] = float(scorer.last_flops or 0)
         for k, v in terms.items():
             values.setdefault(k, []).append(v)
     if len(kept) < 8:

@@ -28,11 +28,11 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DiswotError("--device cuda was given but no CUDA GPU is available; use --device cpu or auto")
+        raise DiswotError("`device` cuda was given but no CUDA GPU is available; use `device` cpu or auto")
     try:
         return torch.device(device)
     except RuntimeError:
-        raise DiswotError(f"unknown --device {device!r}; use auto, cpu or cuda[:N]") from None
+        raise DiswotError(f"unknown `device` {device!r}; use auto, cpu or cuda[:N]") from None
 
 
 @dataclass

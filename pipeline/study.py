@@ -111,9 +111,9 @@ class WorkerOptions:
         ):
             value = getattr(self, name)
             if value is not None and value < minimum:
-                raise DiswotError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
+                raise DiswotError(f"`{name}` must be >= {minimum}, got {value}")
         if self.grace_period is not None and self.heartbeat is None:
-            raise DiswotError("--grace-period needs --heartbeat SECONDS")
+            raise DiswotError("`grace_period` needs `heartbeat` SECONDS")
 
     @property
     def grace(self) -> int | None:
@@ -176,18 +176,18 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
             field_name = part.strip().lstrip("-").replace("-", "_")
             if field_name in FIXED_FIELDS:
                 raise DiswotError(
-                    f"--allow-change {part}: {field_name} can never change ({FIXED_FIELDS[field_name]}); "
-                    "search it in a new --study"
+                    f"`allow_change` {part}: {field_name} can never change ({FIXED_FIELDS[field_name]}); "
+                    "search it in a new `study`"
                 )
             if field_name in CHANGEABLE_FIELDS:
                 fields.add(field_name)
                 if field_name == "teacher":  # another teacher has another fingerprint and input
                     fields.update(("teacher_fingerprint", "teacher_image_size"))
             elif field_name in UNRECORDED:
-                log.info("--allow-change %s: %s is never recorded and may always change", part, field_name)
+                log.info("`allow_change` %s: %s is never recorded and may always change", part, field_name)
             else:
                 raise DiswotError(
-                    f"--allow-change {part!r}: not a recorded field; valid: {', '.join(CHANGEABLE_FIELDS)}"
+                    f"`allow_change` {part!r}: not a recorded field; valid: {', '.join(CHANGEABLE_FIELDS)}"
                 )
     return fields
 
@@ -240,7 +240,7 @@ def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -
         # studies made before the teacher's fingerprint was recorded resume without one
         resumed: bool = record_config(study, recorded, mutable=mutable, optional=("teacher_fingerprint",))
     except ConfigMismatchError as exc:
-        raise ConfigMismatchError(f"{exc}, or allow it with --allow-change FIELD") from None
+        raise ConfigMismatchError(f"{exc}, or allow it with `allow_change` FIELD") from None
     check_directions(study, objectives)
     name_metrics(study, objectives)
     if len(study.directions) == 1:  # optuna-dashboard names the objective after the proxy
@@ -352,8 +352,8 @@ def check_directions(study: optuna.Study, objectives: Sequence[str]) -> None:
     if list(study.directions) != want:
         have = ", ".join(d.name.lower() for d in study.directions)
         raise DiswotError(
-            f"study {study.study_name!r} has directions ({have}) but --objectives {','.join(objectives)} needs "
-            f"({', '.join(d.name.lower() for d in want)}); use the study's objectives or another --study"
+            f"study {study.study_name!r} has directions ({have}) but `objectives` {','.join(objectives)} needs "
+            f"({', '.join(d.name.lower() for d in want)}); use the study's objectives or another `study`"
         )
 
 

@@ -102,31 +102,31 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            ("--epochs", self.epochs >= 1, "at least 1"),
-            ("--batch-size", self.batch_size >= 1, "at least 1"),
-            ("--lr", self.lr > 0 and math.isfinite(self.lr), "a positive number"),
-            ("--momentum", 0 <= self.momentum < 1, "in [0, 1)"),
-            ("--weight-decay", self.weight_decay >= 0, ">= 0"),
-            ("--lr-decay", 0 < self.lr_decay <= 1, "in (0, 1]"),
-            ("--workers", self.workers >= 0, ">= 0"),
+            ("`epochs`", self.epochs >= 1, "at least 1"),
+            ("`batch_size`", self.batch_size >= 1, "at least 1"),
+            ("`lr`", self.lr > 0 and math.isfinite(self.lr), "a positive number"),
+            ("`momentum`", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("`weight_decay`", self.weight_decay >= 0, ">= 0"),
+            ("`lr_decay`", 0 < self.lr_decay <= 1, "in (0, 1]"),
+            ("`workers`", self.workers >= 0, ">= 0"),
             (
-                "--milestones",
+                "`milestones`",
                 all(m > 0 for m in self.milestones) and list(self.milestones) == sorted(self.milestones),
                 "increasing positive epochs",
             ),
         ]
         if self.teacher is not None:
             checks += [
-                ("--kd-gamma", (self.kd_gamma or 0) >= 0, ">= 0"),
-                ("--kd-alpha", (self.kd_alpha or 0) >= 0, ">= 0"),
-                ("--kd-rho", (self.kd_rho or 0) > 0, "> 0"),
+                ("`kd_gamma`", (self.kd_gamma or 0) >= 0, ">= 0"),
+                ("`kd_alpha`", (self.kd_alpha or 0) >= 0, ">= 0"),
+                ("`kd_rho`", (self.kd_rho or 0) > 0, "> 0"),
             ]
         for flag, ok, what in checks:
             if not ok:
                 raise DiswotError(f"{flag} must be {what}, got {getattr(self, flag[2:].replace('-', '_'))!r}")
         if self.batch_size % self.world_size:
             raise DiswotError(
-                f"--batch-size {self.batch_size} (the global batch) must divide evenly over {self.world_size} processes"
+                f"`batch_size` {self.batch_size} (the global batch) must divide evenly over {self.world_size} processes"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -251,30 +251,30 @@ def make_datasets(
 
     if info.name == "synthetic":
         if val_dir is not None:
-            raise DiswotError("--val-dir is for image folders; --dataset synthetic has its own evaluation split")
+            raise DiswotError("`val_dir` is for image folders; `dataset` synthetic has its own evaluation split")
         classes = info.num_classes or 100
         sizes = dict(num_classes=classes, image_size=info.image_size)
         return SyntheticImages(train=True, **sizes), SyntheticImages(train=False, **sizes), classes
     train_set = load_dataset(info.name, data_dir, train=True, transform=train_transform(info))
     if val_dir is not None:
         if not Path(val_dir).is_dir():
-            raise DiswotError(f"--val-dir {str(val_dir)!r} is not a folder of class folders")
+            raise DiswotError(f"`val_dir` {str(val_dir)!r} is not a folder of class folders")
         try:
             val_set: Dataset[Any] = torchvision.datasets.ImageFolder(
                 str(val_dir), transform=eval_transform(info), loader=read_image
             )
         except (FileNotFoundError, RuntimeError) as exc:
-            raise DiswotError(f"--val-dir {str(val_dir)!r}: {str(exc).splitlines()[0]}") from None
+            raise DiswotError(f"`val_dir` {str(val_dir)!r}: {str(exc).splitlines()[0]}") from None
     else:
         val_set = load_dataset(info.name, data_dir, train=False, transform=eval_transform(info))
         if info.name == "imagefolder" and getattr(val_set, "root", None) == getattr(train_set, "root", None):
-            log.warning("%s has no val/ folder and no --val-dir was given: evaluating on the training images", data_dir)
+            log.warning("%s has no val/ folder and no `val_dir` was given: evaluating on the training images", data_dir)
     train_classes = getattr(train_set, "classes", None)
     val_classes = getattr(val_set, "classes", None)
     if train_classes is not None and val_classes is not None and list(train_classes) != list(val_classes):
         raise DiswotError(
             f"the evaluation split has other classes than the training split ({len(val_classes)} vs "
-            f"{len(train_classes)}); give --val-dir the same class folders"
+            f"{len(train_classes)}); give `val_dir` the same class folders"
         )
     num_classes = info.num_classes or len(train_classes or [])
     if num_classes < 1:
@@ -299,9 +299,9 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if mode == "fp16":
         if device.type != "cuda":
-            raise DiswotError("--amp fp16 needs a CUDA device; use --amp bf16 or off on the CPU")
+            raise DiswotError("`amp` fp16 needs a CUDA device; use `amp` bf16 or off on the CPU")
         return torch.float16
-    raise DiswotError(f"unknown --amp {mode!r}; valid: auto, bf16, fp16, off")
+    raise DiswotError(f"unknown `amp` {mode!r}; valid: auto, bf16, fp16, off")
 
 
 _AMP_NAMES = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}
@@ -430,11 +430,11 @@ def train_model(
     if ckpt_path is not None and ckpt_path.exists():
         if not resume:
             raise DiswotError(
-                f"{str(ckpt_path)!r} already holds a checkpoint; pass --resume to continue it, or another --out"
+                f"{str(ckpt_path)!r} already holds a checkpoint; pass `resume` to continue it, or another `out`"
             )
         start, history = _restore(ckpt_path, model, optimizer, scheduler, scaler, config, env)
     elif resume:
-        log.warning("--resume: no checkpoint in %s yet, starting from epoch 1", out)
+        log.warning("`resume`: no checkpoint in %s yet, starting from epoch 1", out)
     resumed_from = start
     if start >= config.epochs:
         log.info("checkpoint is already at epoch %d of %d: nothing to train", start, config.epochs)
@@ -577,7 +577,7 @@ def _train_epoch(
             if not math.isfinite(loss_sum):
                 raise DiswotError(
                     f"the training loss is not finite at epoch {epoch + 1}, batch {i + 1}; "
-                    "lower --lr, check the data, or try --amp off"
+                    "lower `lr`, check the data, or try `amp` off"
                 )
             reporter.batch(i + 1, loss_sum / seen, hits / seen)
     all_reduce_sum(env, sums)
@@ -602,7 +602,7 @@ def _restore(
     ckpt = load_checkpoint(path)
     if ckpt["arch"] != config.model:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is for {ckpt['arch']}, not {config.model}; use another --out or drop --resume"
+            f"checkpoint {str(path)!r} is for {ckpt['arch']}, not {config.model}; use another `out` or drop `resume`"
         )
     check_config(ckpt["config"], config.to_dict(), mutable=RESUME_MUTABLE, path=path)
     load_model_state(model, ckpt["model"], what=config.model, path=path)

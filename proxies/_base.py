@@ -252,7 +252,7 @@ def check_supported(proxy: Proxy, space: Space[Any], num_classes: int, image_siz
             out = net.forward_all(torch.empty(2, 3, image_size, image_size))
     reason = proxy.refusal(net, out)
     if reason is not None:
-        raise ProxyError(f"proxy {proxy.name!r} cannot score {space.name} students: {reason}; choose another --proxy")
+        raise ProxyError(f"proxy {proxy.name!r} cannot score {space.name} students: {reason}; choose another `proxy`")
 
 
 def finite(name: str, terms: dict[str, float]) -> dict[str, float]:

@@ -40,7 +40,7 @@ __all__ = [
     "class_similarity",
     "fc_weight_grad",
     "flatten_samples",
-    "reference_diswot",
+    "naive_diswot",
     "resolve_semantic_mode",
     "SEMANTIC_MODES",
 ]
@@ -197,7 +197,7 @@ class DisWOTRelation(_DisWOTBase):
     use_semantic: ClassVar[bool] = False
 
 
-def reference_diswot(
+def naive_diswot(
     teacher: FeatureNetwork, student: FeatureNetwork, batch: Batch, semantic: SemanticMode = "channel"
 ) -> dict[str, float]:
     """The paper's two listings called as printed, once per candidate: the naive pattern.

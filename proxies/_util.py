@@ -110,7 +110,7 @@ def capture_outputs(
 def require_teacher(name: str, teacher: FeatureNetwork | None) -> FeatureNetwork:
     """The teacher, or a :class:`ProxyError` saying that ``name`` needs one."""
     if teacher is None:
-        raise ProxyError(f"proxy {name!r} compares the student with a teacher; give one (--teacher)")
+        raise ProxyError(f"proxy {name!r} compares the student with a teacher; give one (`teacher`)")
     return teacher
 
 

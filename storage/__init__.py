@@ -21,6 +21,7 @@ from ._optuna import (
     dashboard_note_attrs,
     finished_trial_writes,
     in_optimize_loop,
+    set_trial_user_attrs,
     study_storage,
     trial_storage,
 )
@@ -36,6 +37,7 @@ from ._url import (
 )
 
 __all__ = [
+    "set_trial_user_attrs",
     "trial_storage",
     "study_storage",
     "storage_url",

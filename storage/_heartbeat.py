@@ -130,7 +130,7 @@ class RetryStaleTrial:
         retries = len(attrs.get("retry_history", [])) + 1
         if self.max_retry is not None and retries > self.max_retry:
             log.warning(
-                "trial %d of a dead worker failed; not retried (--max-retry %d reached)", trial.number, self.max_retry
+                "trial %d of a dead worker failed; not retried (`max_retry` %d reached)", trial.number, self.max_retry
             )
             return
         log.warning("trial %d of a dead worker failed; retrying it with the same params %s", trial.number, trial.params)

@@ -52,7 +52,7 @@ def record_config(
         raise ConfigMismatchError(
             f"study {study.study_name!r} was created with a different configuration ("
             + "; ".join(diff)
-            + "); use the original options, or a new --study name"
+            + "); use the original options, or a new `study` name"
         )
     allowed = config_diff(stored, config)
     if allowed:

@@ -10,7 +10,7 @@ against the installed releases, so an Optuna release that changes one fails ther
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
@@ -23,6 +23,7 @@ __all__ = [
     "dashboard_note_attrs",
     "finished_trial_writes",
     "in_optimize_loop",
+    "set_trial_user_attrs",
     "stale_trial_ids",
     "study_storage",
     "trial_storage",
@@ -77,6 +78,12 @@ def finished_trial_writes(storage: BaseStorage) -> Iterator[BaseStorage]:
         yield storage
     finally:
         del storage.check_trial_is_updatable
+
+
+def set_trial_user_attrs(storage: BaseStorage, trial: FrozenTrial, attrs: Mapping[str, Any]) -> None:
+    """Set ``attrs`` on ``trial`` (a finished one inside :func:`finished_trial_writes`)."""
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(trial._trial_id, key, value)
 
 
 def dashboard_note_attrs(trial_id: int, body: str) -> dict[str, Any] | None:

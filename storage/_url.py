@@ -270,7 +270,7 @@ def _open_rdb(
     if url.startswith("sqlite:///") and must_exist:
         path = url[len("sqlite:///") :]
         if path and path != ":memory:" and not os.path.exists(path):
-            raise StorageError(f"no SQLite database at {path}; check --storage")
+            raise StorageError(f"no SQLite database at {path}; check `storage`")
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :].split("?", 1)[0]
         folder = os.path.dirname(os.path.abspath(path)) if path and path != ":memory:" else ""
@@ -288,7 +288,7 @@ def _open_rdb(
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
     if must_exist and not _has_studies_table(url, engine_kwargs):
         raise StorageError(
-            f"storage {mask_url(url)} holds no Optuna studies (no tables); check --storage, or run diswot search first"
+            f"storage {mask_url(url)} holds no Optuna studies (no tables); check `storage`, or run diswot search first"
         )
     if async_commit and _scheme(url) in ("postgresql+psycopg2", "postgresql+psycopg"):
         engine_kwargs["connect_args"]["options"] = "-c synchronous_commit=off"
@@ -432,7 +432,7 @@ def _open_journal_file(parsed: StorageURL, *, must_exist: bool, async_commit: bo
 
     path = parsed.target
     if must_exist and not os.path.isfile(path):
-        raise StorageError(f"no journal file at {path}; check --storage")
+        raise StorageError(f"no journal file at {path}; check `storage`")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise StorageError(f"cannot create journal {path}: folder {folder} does not exist")
@@ -463,7 +463,7 @@ def _open_journal_redis(parsed: StorageURL) -> BaseStorage:
 
 def _open_grpc(parsed: StorageURL, *, timeout: float) -> BaseStorage:
     host, _, port = parsed.target.rpartition(":")
-    hint = f"start one with: diswot storage-server --storage URL --host {host} --port {port}"
+    hint = f"start one with: diswot storage-server `storage` URL `host` {host} `port` {port}"
     deadline = time.monotonic() + timeout
     while True:  # the server may be starting (workers and proxy started together): wait up to timeout
         try:

@@ -32,6 +32,10 @@ __all__ = [
     "CHANGES",
     "CONFIG",
     "DISTILL_ARTIFACT",
+    "DISTILL_EPOCHS",
+    "DISTILL_TOP1",
+    "DISTILL_TOP5",
+    "DISTILL_FIGURES",
     "DISTILL_PREFIX",
     "FAIL_REASON",
     "FLOPS",
@@ -47,6 +51,7 @@ __all__ = [
     "SCORE_SECONDS",
     "WORKER",
     "arch",
+    "distill_result",
     "objective_attr",
     "pick",
     "reference_sample",
@@ -96,8 +101,29 @@ FAIL_REASON = "fail_reason"
 REUSED_FROM = "reused_from"
 #: prefix of the attributes ``distill`` writes on the trial it trained
 DISTILL_PREFIX = "distill_"
+#: the distilled student's top-1 and top-5 accuracy and its epochs
+DISTILL_TOP1, DISTILL_TOP5, DISTILL_EPOCHS = (DISTILL_PREFIX + n for n in ("top1", "top5", "epochs"))
 #: the trained student's checkpoint, an Optuna artifact id
 DISTILL_ARTIFACT = "distill_artifact"
+
+#: the figures ``distill`` writes on a trial, in the order tables show them
+DISTILL_FIGURES = (DISTILL_TOP1, DISTILL_TOP5, DISTILL_EPOCHS, DISTILL_PREFIX + "teacher")
+
+
+def distill_result(
+    *, top1: float, top5: float, epochs: int, teacher: str, teacher_weights: str | None, loss: list[float]
+) -> dict[str, Any]:
+    """The trial user attributes of a finished distillation: its accuracies, epochs, teacher and losses."""
+    values = {
+        "top1": top1,
+        "top5": top5,
+        "epochs": epochs,
+        "teacher": teacher,
+        "teacher_weights": teacher_weights,
+        "loss": loss,
+    }
+    return {DISTILL_PREFIX + name: value for name, value in values.items()}
+
 
 #: the trial user attribute that holds each objective's value
 _OBJECTIVE_ATTRS = {"score": SCORE, "params": PARAMS, "flops": FLOPS, "latency": LATENCY}

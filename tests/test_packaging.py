@@ -210,14 +210,6 @@ def _describe(graph: dict[str, set[str]], group: frozenset[str]) -> str:
     return "{" + ", ".join(sorted(m.removeprefix("diswot.") for m in group)) + "}: " + " -> ".join(short)
 
 
-#: the import cycles that function-level imports close today, as the modules of each strongly connected
-#: component (without ``diswot.``): config -(in ``_objectives``)-> objectives -> search -> config, and
-#: search -(in ``attach_reference``)-> reference -> config, reference -(in ``reference_archs``)-> search
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {frozenset({"pipeline.config", "pipeline.objectives", "pipeline.reference", "pipeline.search"})}
-)
-
-
 def test_no_module_level_import_cycle() -> None:
     """Every module can be imported first, on its own: no cycle among the imports that run on import."""
     graph = _import_graph(function_level=False)
@@ -226,31 +218,13 @@ def test_no_module_level_import_cycle() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known import cycles closed by function-level imports: "
-    + "; ".join(sorted("{" + ", ".join(sorted(g)) + "}" for g in KNOWN_CYCLES)),
-)
 def test_no_import_cycle() -> None:
     """No cycle among the project's imports, function-level ones included: a module that needs another
-    only inside a function still depends on it. The known cycles keep this test an expected failure;
-    any other set of cycles fails it outright (a new one, or a known one changed or fixed: update
-    ``KNOWN_CYCLES``), and none at all makes it pass, which fails the strict xfail: remove the mark."""
+    only inside a function still depends on it."""
     graph = _import_graph()
     assert "diswot.pipeline.cli.search" in graph and "diswot.proxies._base" in graph
-    found = {frozenset(m.removeprefix("diswot.") for m in g): g for g in _cycle_groups(graph)}
-    if found and set(found) != KNOWN_CYCLES:
-        pytest.fail(
-            "the import cycles are not the known ones (KNOWN_CYCLES): "
-            + "; ".join(_describe(graph, found[g]) for g in sorted(set(found) - KNOWN_CYCLES, key=sorted))
-            + (
-                " | gone: " + "; ".join(str(sorted(g)) for g in KNOWN_CYCLES - set(found))
-                if KNOWN_CYCLES - set(found)
-                else ""
-            )
-        )
-    assert not found, "import cycles: " + "; ".join(_describe(graph, g) for g in found.values())
+    found = _cycle_groups(graph)
+    assert not found, "import cycles: " + "; ".join(_describe(graph, g) for g in found)
 
 
 def test_the_cycle_check_finds_a_cycle() -> None:
@@ -295,39 +269,10 @@ def _cli_imports_outside_cli() -> set[str]:
     }
 
 
-#: the library modules that import a command-line module today
-KNOWN_CLI_IMPORTS: frozenset[str] = frozenset(
-    {
-        "pipeline/_options.py: argparse",
-        "pipeline/config.py: argparse",
-        "pipeline/pareto.py: rich",
-        "pipeline/progress.py: rich",
-        "pipeline/report.py: rich",
-        "pipeline/runner.py: rich",
-        "pipeline/workers.py: argparse",
-        "pipeline/workers.py: subprocess",
-    }
-)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="argparse, rich or subprocess imported outside pipeline/cli/: " + ", ".join(sorted(KNOWN_CLI_IMPORTS)),
-)
 def test_cli_modules_only_in_cli() -> None:
     """``argparse``, ``rich`` and ``subprocess`` are imported in ``pipeline/cli/`` only: the library parses
-    no options, draws nothing and starts no process. Today's offenders keep this an expected failure; a
-    different list fails it outright (update ``KNOWN_CLI_IMPORTS``), and none makes it pass, which fails
-    the strict xfail: remove the mark."""
+    no options, draws nothing and starts no process."""
     found = _cli_imports_outside_cli()
-    if found and found != KNOWN_CLI_IMPORTS:
-        pytest.fail(
-            "the library's imports of argparse/rich/subprocess are not the known ones (KNOWN_CLI_IMPORTS): new "
-            + ", ".join(sorted(found - KNOWN_CLI_IMPORTS))
-            + "; gone "
-            + ", ".join(sorted(KNOWN_CLI_IMPORTS - found))
-        )
     assert not found, "imported outside pipeline/cli/: " + ", ".join(sorted(found))
 
 
@@ -498,3 +443,43 @@ def test_files_point_inside_the_repository() -> None:
             assert section in architecture, (
                 f"{path.relative_to(ROOT)} cites a missing ARCHITECTURE.md section {section!r}"
             )
+
+
+def _python_files(*, outside: tuple[str, ...]) -> list[Path]:
+    return [
+        path
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if not path.relative_to(ROOT).as_posix().startswith(outside)
+    ]
+
+
+def test_one_module_spells_the_study_record_keys() -> None:
+    """Every ``diswot:*`` attribute key is spelled in ``storage/record.py`` only (the study record)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in _python_files(outside=("storage/record.py",))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if '"diswot:' in line or "'diswot:" in line
+    ]
+    assert not found, "a study-record key spelled outside storage/record.py: " + ", ".join(found)
+
+
+#: Optuna's private attributes of studies and trials, and imports of private Optuna/optuna-dashboard modules
+_PRIVATE_OPTUNA = re.compile(
+    r"\._(storage|study_id|trial_id|thread_local|cached_frozen_trial)\b|"
+    r"^\s*(from|import) optuna(_dashboard)?(\.\w+)*\._\w+|from optuna(_dashboard)?(\.\w+)* import _\w+",
+    re.M,
+)
+
+
+def test_optuna_private_names_only_behind_the_door() -> None:
+    """Optuna's and optuna-dashboard's private names are used in ``storage/`` and ``samplers/`` only,
+    where ``tests/storage/test_optuna_door.py`` checks each against the installed releases."""
+    found = [
+        f"{path.relative_to(ROOT)}:{text[: m.start()].count(chr(10)) + 1}: {m.group(0).strip()}"
+        for path in _python_files(outside=("storage/", "samplers/"))
+        for text in [path.read_text()]
+        for m in _PRIVATE_OPTUNA.finditer(text)
+    ]
+    assert not found, "a private Optuna name outside storage/ and samplers/: " + "; ".join(found)

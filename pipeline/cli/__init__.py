@@ -22,7 +22,7 @@ from diswot.storage import StorageError, install_log_masking, mask_url
 from ..errors import DiswotError
 from ._console import console, err_console
 
-__all__ = ["build_parser", "console", "err_console", "main"]
+__all__ = ["build_parser", "console", "err_console", "main", "name_flags"]
 
 #: sub-command name -> module (relative to this package) with ``add_parser(sub)`` and ``run(args)``
 COMMANDS: dict[str, str] = {
@@ -73,6 +73,28 @@ class DiswotParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every ``--flag`` of ``parser`` and its sub-commands."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _flags(sub)
+    return found
+
+
+def name_flags(message: str, flags: set[str]) -> str:
+    """A library message in the command line's words: an option named as a field (```max_params```)
+    becomes its flag (``--max-params``) where the command line has that flag."""
+
+    def flag(m: re.Match[str]) -> str:
+        name = "--" + m[1].replace("_", "-")
+        return name if name in flags else m[0]
+
+    return re.sub(r"`([a-z][a-z0-9_]*)`", flag, message)
+
+
 def _version() -> str:
     try:
         return version("diswot")
@@ -111,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not is_user_error(exc) or args.verbose >= 2:
             raise
-        message = mask_url(str(exc)).replace("\n", " ")
+        message = name_flags(mask_url(str(exc)).replace("\n", " "), _flags(parser))
         err_console.print(
             f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False, soft_wrap=True
         )

@@ -13,7 +13,6 @@ from rich.table import Table
 from diswot.storage import record
 
 from .._format import fmt_count
-from ..pareto import front_rows
 
 __all__ = ["add_front_options", "show_front"]
 
@@ -31,7 +30,7 @@ def add_front_options(p: argparse.ArgumentParser) -> None:
 def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) -> int | None:
     """Print the front or the best student within ``--budget`` and return the exit status
     (1: no student fits the budget); ``None`` when neither was asked for."""
-    from ..pareto import budget_best, objectives_of, pareto_front, parse_budget
+    from ..pareto import budget_best, front_rows, objectives_of, pareto_front, parse_budget
 
     if args.pareto and len(study.directions) == 1:
         from ..errors import DiswotError
@@ -76,6 +75,8 @@ def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) 
 
 def front_table(trials: list[optuna.trial.FrozenTrial], title: str) -> Table:
     """The front as a table of arch, score, params, FLOPs and latency (ms per batch)."""
+    from ..pareto import front_rows
+
     table = Table(title=title)
     for col in ("trial", "arch", "score", "params", "FLOPs", "latency ms"):
         table.add_column(col, justify="left" if col == "arch" else "right", overflow="fold", no_wrap=col != "arch")

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from diswot.storage import record
+
 from .._format import fmt_count
 from ..pick import confirmed_scores, recommended_trial, top_trials
 
@@ -17,7 +19,7 @@ __all__ = ["print_recommended", "print_top", "top_table"]
 
 
 def _distilled(trials: list[optuna.trial.FrozenTrial]) -> bool:
-    return any("distill_top1" in t.user_attrs for t in trials)
+    return any(record.DISTILL_TOP1 in t.user_attrs for t in trials)
 
 
 def top_table(
@@ -63,19 +65,19 @@ def top_table(
     for i, t in enumerate(trials, 1):
         a = t.user_attrs
         distill = (
-            [f"{100 * a['distill_top1']:.2f}%", str(a.get("distill_epochs", "-"))]
-            if "distill_top1" in a
+            [f"{100 * a[record.DISTILL_TOP1]:.2f}%", str(a.get(record.DISTILL_EPOCHS, "-"))]
+            if record.DISTILL_TOP1 in a
             else ["-", "-"]
         )
         cells = {
             "#": str(i),
             "trial": str(t.number),
-            "arch": str(a.get("arch", "?")),
+            "arch": str(a.get(record.ARCH, "?")),
             "score": f"{t.values[0]:.5g}",
-            "confirmed": f"{confirmed[a['arch']]:.5g}" if a.get("arch") in confirmed else "-",
+            "confirmed": f"{confirmed[a['arch']]:.5g}" if a.get(record.ARCH) in confirmed else "-",
             **{k: f"{a[k]:.4g}" if k in a else "-" for k in term_cols},
-            "params": fmt_count(a.get("params")),
-            "FLOPs": fmt_count(a.get("flops")),
+            "params": fmt_count(a.get(record.PARAMS)),
+            "FLOPs": fmt_count(a.get(record.FLOPS)),
             **dict(zip(distill_cols, distill)),
         }
         table.add_row(*(cells[c.header] for c in table.columns))  # type: ignore[index]
@@ -120,7 +122,7 @@ def print_recommended(console: Console, study: optuna.Study) -> None:
     if best is None:
         return
     stored = confirmed_scores(study)
-    arch = best.user_attrs.get("arch", "?")
+    arch = best.user_attrs.get(record.ARCH, "?")
     how = (
         f"best confirmed score {stored['scores'][arch]:.5g} over {stored['repeats']} repeats"
         if stored and arch in stored["scores"]

@@ -9,17 +9,22 @@ at the end the trial gets ``distill_top1``, ``distill_top5``, ``distill_epochs``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.storages import BaseStorage, RDBStorage
 
-from diswot.storage import CONFIG_ATTR, mask_url, open_storage
+from diswot.storage import (
+    default_artifact_dir,
+    finished_trial_writes,
+    mask_url,
+    open_storage,
+    record,
+    set_trial_user_attrs,
+)
 
-from ._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options, default_artifact_dir
+from ._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options
 from ..errors import DiswotError
 from ..pick import recommended_trial, top_trials
 from ._console import console
@@ -34,7 +39,7 @@ __all__ = ["DISTILL_ATTRS", "add_parser", "default_artifact_dir", "run", "write_
 log = logging.getLogger(__name__)
 
 #: trial user attributes written at the end of a distillation
-DISTILL_ATTRS = ("distill_top1", "distill_top5", "distill_epochs", "distill_teacher")
+DISTILL_ATTRS = record.DISTILL_FIGURES
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,24 +96,6 @@ def _teacher_weights_path(given: str | None, recorded: str | None) -> str:
     return str(weights_path(value))
 
 
-@contextlib.contextmanager
-def _finished_trial_writes(storage: BaseStorage) -> Iterator[None]:
-    """Let this storage object update a finished trial's attributes.
-
-    Optuna refuses writes to finished trials; distillation results belong to the searched trial,
-    so for RDB storages the check is lifted on this one storage object while writing.
-    """
-    if not isinstance(storage, RDBStorage):
-        raise DiswotError(
-            f"storage {type(storage).__name__} cannot update a finished trial; use an RDB storage (sqlite/postgresql/mysql)"
-        )
-    storage.check_trial_is_updatable = lambda trial_id, trial_state: None  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del storage.check_trial_is_updatable
-
-
 def write_trial_results(
     storage_url: str,
     trial: optuna.trial.FrozenTrial,
@@ -122,9 +109,8 @@ def write_trial_results(
 
     storage = open_storage(storage_url, must_exist=True)
     artifact_id = None
-    with _finished_trial_writes(storage):
-        for key, value in attrs.items():
-            storage.set_trial_user_attr(trial._trial_id, key, value)
+    with finished_trial_writes(storage):
+        set_trial_user_attrs(storage, trial, attrs)
         if checkpoint is not None:
             artifact_dir.mkdir(parents=True, exist_ok=True)
             artifact_id = upload_artifact(
@@ -134,7 +120,7 @@ def write_trial_results(
                 storage=storage,
                 mimetype="application/octet-stream",  # mimetypes guesses .pt as a SNES page table
             )
-            storage.set_trial_user_attr(trial._trial_id, "distill_artifact", artifact_id)
+            set_trial_user_attrs(storage, trial, {record.DISTILL_ARTIFACT: artifact_id})
     return artifact_id
 
 
@@ -157,16 +143,18 @@ def run(args: argparse.Namespace) -> int:
     from ..training import seed_everything, teacher_for_training, train_model
 
     study = load_existing_study(args.storage, args.study)
-    recorded: dict[str, Any] = dict(study.user_attrs.get(CONFIG_ATTR) or {})
+    recorded: dict[str, Any] = dict(study.user_attrs.get(record.CONFIG) or {})
     trial = _pick_trial(study, args.trial)
     space_name = args.space or recorded.get("space")
     teacher_name = args.teacher or recorded.get("teacher")
     if not space_name or not teacher_name:
-        raise DiswotError(f"study {args.study!r} records no space/teacher ({CONFIG_ATTR}); pass --space and --teacher")
+        raise DiswotError(
+            f"study {args.study!r} records no space/teacher ({record.CONFIG}); pass --space and --teacher"
+        )
     space = get_space(space_name)
     arch = space.from_params(trial.params)
     model_name = f"{space.name}:{space.encode(arch)}"
-    recorded_arch = trial.user_attrs.get("arch")
+    recorded_arch = trial.user_attrs.get(record.ARCH)
     if recorded_arch is not None and recorded_arch != space.encode(arch):
         raise DiswotError(
             f"trial {trial.number} records arch {recorded_arch!r} but its params give {space.encode(arch)!r} in "
@@ -234,14 +222,14 @@ def run(args: argparse.Namespace) -> int:
             )
         if env.is_main and result.history:
             final = result.final
-            attrs = {
-                "distill_top1": final["top1"],
-                "distill_top5": final["top5"],
-                "distill_epochs": final["epoch"],
-                "distill_teacher": teacher_name,
-                "distill_teacher_weights": config.teacher_weights,
-                "distill_loss": [round(r["loss"], 6) for r in result.history],
-            }
+            attrs = record.distill_result(
+                top1=final["top1"],
+                top5=final["top5"],
+                epochs=final["epoch"],
+                teacher=teacher_name,
+                teacher_weights=config.teacher_weights,
+                loss=[round(r["loss"], 6) for r in result.history],
+            )
             artifact_dir = Path(args.artifact_dir) if args.artifact_dir else default_artifact_dir(args.storage)
             artifact = write_trial_results(
                 args.storage, trial, attrs, checkpoint=result.checkpoint, artifact_dir=artifact_dir

@@ -387,6 +387,10 @@ def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial
         )
     summary = failure_summary(ran, sampler=search.config.sampler)
     if summary:
+        from . import _flags, name_flags
+
+        summary = name_flags(summary, _flags(args.parser))
+    if summary:
         err_console.print(f"[bold red]error:[/bold red] {escape(summary)}", highlight=False, soft_wrap=True)
         return 1
     failed = [(i + 1, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT, -signal.SIGTERM)]

@@ -9,8 +9,9 @@ import pytest
 
 from diswot.pipeline.cli.distill import _pick_trial
 from diswot.pipeline.config import SearchConfig
-from diswot.pipeline.pick import CONFIRM_ATTR, confirmed_scores, recommended_trial, student_of, top_candidates
-from diswot.pipeline.assembly import attach_reference, make_scoring
+from diswot.pipeline.pick import confirmed_scores, recommended_trial, student_of, top_candidates
+from diswot.storage.record import PICK as CONFIRM_ATTR
+from diswot.pipeline.assembly import ScoringSetup, attach_reference, make_scoring
 from diswot.proxies import Reference
 from diswot.spaces import get_space
 
@@ -145,15 +146,21 @@ def test_equivalent_students_are_one_candidate() -> None:
     assert [t.number for t in top_candidates(study.trials, 2)] == [0, 1]
 
 
+def _no_rescoring(repeats: int) -> ScoringSetup:
+    raise AssertionError(f"the pick re-scored with {repeats} repeats: the study's own repeats were enough")
+
+
 def test_repeats_the_study_has_already_need_no_scoring() -> None:
-    from diswot.pipeline.pick import confirm_scores
+    from diswot.pipeline.pick import pick_scores
 
     setup = make_scoring(SearchConfig(proxy="diswot", repeats=2, **SMALL))
     attach_reference(setup)
     study = optuna.create_study(direction="maximize")
     study.add_trial(optuna.trial.create_trial(value=-1.0, user_attrs={"arch": "ResNet[1,1,1]"}))
-    assert confirm_scores(setup, study.trials, top=5, repeats=2) == {"ResNet[1,1,1]": -1.0}
-    assert confirm_scores(replace(setup), study.trials, top=5, repeats=1) == {"ResNet[1,1,1]": -1.0}
+    assert pick_scores(setup, study.trials, rescoring=_no_rescoring, top=5, repeats=2) == {"ResNet[1,1,1]": -1.0}
+    assert pick_scores(replace(setup), study.trials, rescoring=_no_rescoring, top=5, repeats=1) == {
+        "ResNet[1,1,1]": -1.0
+    }
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from diswot.pipeline.worker import local_workers
+from diswot.pipeline.cli._workers import local_workers
 from diswot.storage import WORKER_KEY, open_storage
 
 from .conftest import SMALL_S0, run_process

@@ -21,10 +21,10 @@ import pytest
 from optuna_dashboard import get_note, save_note
 from optuna_dashboard._note import get_note_from_system_attrs
 
-from diswot.pipeline.cli._options import default_artifact_dir
+from diswot.storage import default_artifact_dir
 from diswot.pipeline.cli.distill import write_trial_results
 from diswot.pipeline.notes import _save_new_trial_note, stage_rows, study_note, trial_note
-from diswot.pipeline.report import top_trials
+from diswot.pipeline.pick import top_trials
 
 from ..storage.conftest import unavailable, wait_for_line
 from .conftest import SMALL_S0, run_cli

@@ -11,7 +11,9 @@ import pytest
 
 from diswot.pipeline.config import DEFAULT_PROXY, MIN_REFERENCE_SIZE, SearchConfig, reference_size_for
 from diswot.pipeline.pick import pick_size
-from diswot.pipeline.reference import REFERENCE_ATTR, build_reference, reference_archs
+from diswot.pipeline.assembly import draw_reference
+from diswot.pipeline.reference import build_reference
+from diswot.storage.record import REFERENCE as REFERENCE_ATTR
 from diswot.pipeline.assembly import make_scoring
 from diswot.proxies import arch_flops, get_proxy
 from diswot.spaces import Limits, get_space
@@ -47,7 +49,7 @@ def test_terms_equal_the_papers_terms_and_the_flops() -> None:
 @pytest.fixture(scope="module")
 def balance():  # noqa: ANN201
     setup = make_scoring(SearchConfig(proxy="diswot-balance", reference_size=16, **SMALL))
-    archs = reference_archs(setup.space, Limits(), 100, size=16, seed=0)
+    archs = draw_reference(setup.space, Limits(), 100, size=16, seed=0)
     setup.scorer.reference = build_reference(setup.scorer, archs)
     return setup
 

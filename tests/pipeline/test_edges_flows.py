@@ -10,8 +10,8 @@ import optuna
 import pytest
 from PIL import Image
 
-from diswot.pipeline.progress import steps
-from diswot.pipeline.report import top_trials
+from diswot.pipeline.cli._progress import steps
+from diswot.pipeline.pick import top_trials
 from rich.console import Console
 
 from .conftest import SMALL_S0, run_cli
@@ -215,7 +215,7 @@ def test_top_lists_distinct_students_in_the_pick_order() -> None:
 
 
 def test_top_table_fits_80_columns() -> None:
-    from diswot.pipeline.report import print_top
+    from diswot.pipeline.cli._report import print_top
 
     rows = [(f"ResNet[{i},{i},{i}]", -1.23456789 * i) for i in range(1, 12)]
     study = _study(rows, confirmed={"ResNet[3,3,3]": -1.5}, distilled=True)

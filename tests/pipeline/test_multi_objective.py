@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.errors import DiswotError
 from diswot.proxies import arch_flops
-from diswot.pipeline.objectives import measure_latency, parse_objectives
+from diswot.pipeline.config import parse_objectives
+from diswot.pipeline.objectives import measure_latency
 from diswot.pipeline.assembly import make_sampler, student_key
 from diswot.spaces import Limits, NB201Arch, get_space
 

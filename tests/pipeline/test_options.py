@@ -8,7 +8,8 @@ import pytest
 
 from diswot.pipeline.cli._options import SCORING_OPTIONS
 from diswot.pipeline.cli import build_parser
-from diswot.pipeline.config import SAMPLERS, SearchConfig, config_from_args
+from diswot.pipeline.cli._options import config_from_args
+from diswot.pipeline.config import SAMPLERS, SearchConfig
 from diswot.pipeline.errors import DiswotError
 from diswot.pipeline.scoring import PRECISIONS
 from diswot.proxies import SEMANTIC_MODES

@@ -10,8 +10,11 @@ import pytest
 from rich.console import Console
 
 from diswot.pipeline.config import SearchConfig
-from diswot.pipeline.report import fmt_limits, print_top
-from diswot.pipeline.assembly import REUSED_FROM, SearchObjective, make_scoring
+from diswot.pipeline._format import fmt_limits
+from diswot.pipeline.assembly import make_scoring
+from diswot.pipeline.cli._report import print_top
+from diswot.pipeline.objectives import SearchObjective
+from diswot.storage.record import REUSED_FROM
 from diswot.spaces import Limits, get_space
 
 from .conftest import SMALL_S0, run_cli, run_process

@@ -14,7 +14,9 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from diswot.pipeline import search, workers
+from diswot.pipeline import study as runner
+from diswot.pipeline import worker
+from diswot.pipeline.cli import _workers as workers
 from diswot.pipeline.cli import search as cmd_search
 from diswot.pipeline.cli import build_parser
 from diswot.storage import WORKER_KEY, open_storage
@@ -73,9 +75,9 @@ def running(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
 def test_split_and_seeds() -> None:
     assert workers.split_trials(10, 3) == [4, 3, 3]
     assert workers.split_trials(2, 4) == [1, 1]
-    assert workers.sampler_seed(5, None) == workers.sampler_seed(5, 0) == 5
-    seeds = {workers.sampler_seed(5, i) for i in range(8)}
-    assert len(seeds) == 8 and workers.sampler_seed(5, 3) == workers.sampler_seed(5, 3)
+    assert worker.sampler_seed(5, None) == worker.sampler_seed(5, 0) == 5
+    seeds = {worker.sampler_seed(5, i) for i in range(8)}
+    assert len(seeds) == 8 and worker.sampler_seed(5, 3) == worker.sampler_seed(5, 3)
 
 
 def test_worker_command_line_keeps_options_but_not_the_password() -> None:
@@ -101,7 +103,7 @@ def test_worker_command_line_keeps_options_but_not_the_password() -> None:
             "7",
         ]
     )
-    argv = workers.worker_argv(cmd_search._parser, args, 2, 3)
+    argv = workers.worker_argv(args.parser, args, 2, 3)
     assert "secret" not in " ".join(argv) and "--storage" not in argv
     joined = " ".join(argv)
     for part in (

@@ -133,7 +133,7 @@ def test_non_finite_score_is_an_error() -> None:
 
 def test_scorer_equals_naive_autograd_on_real_s0_students() -> None:
     """The fast path (teacher once, inference mode, closed form) equals the naive pattern."""
-    from diswot.proxies._diswot import reference_diswot
+    from diswot.proxies._diswot import naive_diswot
     from diswot.pipeline.scoring import Scorer
     from diswot.spaces import get_space
 
@@ -145,7 +145,7 @@ def test_scorer_equals_naive_autograd_on_real_s0_students() -> None:
     for arch in ("ResNet[1,1,1]", "ResNet[3,3,3]", "ResNet[7,1,3]"):
         a = space.decode(arch)
         fast = scorer.score(a)
-        naive = reference_diswot(teacher, scorer.build(a), batch)
+        naive = naive_diswot(teacher, scorer.build(a), batch)
         assert fast.score == pytest.approx(naive["score"], rel=1e-5)
         assert fast.terms["semantic"] == pytest.approx(naive["semantic"], rel=1e-5)
         assert fast.terms["relation"] == pytest.approx(naive["relation"], rel=1e-5)

@@ -9,7 +9,8 @@ import pytest
 
 from diswot.pipeline.config import DEFAULT_PROXY, SearchConfig
 from diswot.proxies import Reference, get_proxy
-from diswot.pipeline.reference import REFERENCE_ATTR, reference_archs
+from diswot.pipeline.assembly import draw_reference
+from diswot.storage.record import REFERENCE as REFERENCE_ATTR
 from diswot.pipeline.assembly import attach_reference, make_scoring
 from diswot.spaces import Limits, get_space
 
@@ -70,11 +71,9 @@ def test_reference_ranks_smoothly() -> None:
 def test_reference_sample_is_seeded_and_within_limits() -> None:
     space = get_space("s2-cifar")
     limits = Limits(max_params=1_000_000)
-    a = reference_archs(space, limits, 100, size=16, seed=1)
+    a = draw_reference(space, limits, 100, size=16, seed=1)
     assert (
-        a
-        == reference_archs(space, limits, 100, size=16, seed=1)
-        != reference_archs(space, limits, 100, size=16, seed=2)
+        a == draw_reference(space, limits, 100, size=16, seed=1) != draw_reference(space, limits, 100, size=16, seed=2)
     )
     assert len(set(a)) == 16 and all(space.check(x, limits, 100) is None for x in a)
 

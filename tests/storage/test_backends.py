@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from diswot.pipeline import worker
+from diswot.pipeline.cli import _workers as workers
 from diswot.samplers import lineage
 from diswot.storage import WORKER_KEY, open_storage
 
