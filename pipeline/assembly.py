@@ -12,6 +12,7 @@ from torch import nn
 
 from diswot.proxies import Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
 from diswot.spaces import ArchError, Limits, Space, get_space
+from diswot.storage import record
 
 from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
 from .data import dataset_info, network_batches, num_classes_of, probe_batches
@@ -228,6 +229,7 @@ def make_sampler(
         tournament_size=tournament_size,
         seed=seed,
         key=student_key(space) if objectives > 1 else None,
+        lineage_key=record.LINEAGE,
     )
     return sampler
 

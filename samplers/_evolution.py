@@ -19,6 +19,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+
 from ._candidates import Candidates, Verdicts
 from ._child_generation import ChildGeneration, MutationChildGeneration
 from ._history import History as _History
@@ -33,17 +34,19 @@ __all__ = ["LINEAGE_KEY", "EvolutionSampler", "lineage"]
 
 _logger = logging.getLogger(__name__)
 
-#: Trial system attribute ``{"origin": "random" | "mutation" | "fallback", "parent": number | None}``:
-#: how the candidate was made and the parent's trial number (one attribute: one storage write).
-LINEAGE_KEY = "diswot:lineage"
+#: The default trial system attribute ``{"origin": "random" | "mutation" | "fallback", "parent": number | None}``:
+#: how the candidate was made and the parent's trial number (one attribute: one storage write). A study
+#: may name its own (``EvolutionSampler(lineage_key=...)``), as diswot's searches do.
+LINEAGE_KEY = "evolution:lineage"
 
 # Bound on the plans of trials whose after_trial never came.
 _PLAN_LIMIT = 1_000
 
 
-def lineage(trial: FrozenTrial) -> tuple[str | None, int | None]:
-    """``(origin, parent)`` of a trial proposed by :class:`EvolutionSampler`; ``(None, None)`` otherwise."""
-    record = trial.system_attrs.get(LINEAGE_KEY) or {}
+def lineage(trial: FrozenTrial, key: str = LINEAGE_KEY) -> tuple[str | None, int | None]:
+    """``(origin, parent)`` of a trial proposed by :class:`EvolutionSampler` (its ``lineage_key``);
+    ``(None, None)`` otherwise."""
+    record = trial.system_attrs.get(key) or {}
     return record.get("origin"), record.get("parent")
 
 
@@ -120,6 +123,8 @@ class EvolutionSampler(BaseSampler):
         child_generation: ``f(candidates, parents)``, the proposal from a ready population, in
             place of :class:`~diswot.samplers.MutationChildGeneration` made of ``max_attempts``
             and the width arguments.
+        lineage_key: The trial system attribute that records each candidate's origin and parent
+            (:func:`lineage` reads it).
     """
 
     def __init__(
@@ -138,6 +143,7 @@ class EvolutionSampler(BaseSampler):
         key: Callable[[Mapping[str, Any]], Hashable] | None = None,
         selection: BaseSelection | None = None,
         child_generation: ChildGeneration | None = None,
+        lineage_key: str = LINEAGE_KEY,
     ) -> None:
         _check_callables(suggest_func, key, constraint, child_generation)
         sizes = {"population_size": population_size, "tournament_size": tournament_size}
@@ -152,7 +158,10 @@ class EvolutionSampler(BaseSampler):
         if not isinstance(avoid_duplicates, bool):
             raise TypeError(f"avoid_duplicates must be a bool, got {avoid_duplicates!r}")
 
+        if not isinstance(lineage_key, str) or not lineage_key:
+            raise TypeError(f"lineage_key must be a non-empty str, got {lineage_key!r}")
         self._suggest_func = suggest_func
+        self._lineage_key = lineage_key
         self._student_key = key
         self._verdicts = Verdicts(constraint)
         self._selection = selection
@@ -242,7 +251,7 @@ class EvolutionSampler(BaseSampler):
             history.population, history.fresh = parents.trials, []
             proposal = self._child_generation(candidates, parents)
         record = {"origin": proposal.origin, "parent": proposal.parent}
-        study._storage.set_trial_system_attr(trial._trial_id, LINEAGE_KEY, record)
+        study._storage.set_trial_system_attr(trial._trial_id, self._lineage_key, record)
         return proposal.params
 
     def _history(self, study: Study) -> _History:

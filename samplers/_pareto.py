@@ -68,13 +68,13 @@ def crowding_distance(points: np.ndarray) -> np.ndarray:
     return distance
 
 
-def hypervolume(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> float:
-    """The volume dominated by ``points`` (minimisation) and bounded by ``reference``.
+def hypervolume(points: np.ndarray, bound: Sequence[float] | np.ndarray) -> float:
+    """The volume dominated by ``points`` (minimisation) and bounded by ``bound``.
 
     Exact: a sweep in two dimensions, slicing along the first objective above that (fine for the
     few hundred points of a study's front).
     """
-    ref = np.asarray(reference, dtype=float)
+    ref = np.asarray(bound, dtype=float)
     points = np.asarray(points, dtype=float).reshape(-1, len(ref))
     points = points[(points < ref).all(axis=1)]
     if len(points) == 0:
@@ -96,14 +96,14 @@ def hypervolume(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> 
     return volume
 
 
-def contributions(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> np.ndarray:
+def contributions(points: np.ndarray, bound: Sequence[float] | np.ndarray) -> np.ndarray:
     """Each point's exclusive hypervolume: what the set's hypervolume loses without it.
 
-    A dominated point, one of two equal points, or one not below ``reference`` contributes 0.
+    A dominated point, one of two equal points, or one not below ``bound`` contributes 0.
     Exact: a sweep in one and two dimensions; above, the sum over slices along the first objective
     of the contributions in the others (the same slicing as :func:`hypervolume`).
     """
-    ref = np.asarray(reference, dtype=float)
+    ref = np.asarray(bound, dtype=float)
     points = np.asarray(points, dtype=float).reshape(-1, len(ref))
     out = np.zeros(len(points))
     inside = np.flatnonzero((points < ref).all(axis=1))
@@ -159,20 +159,20 @@ def normalised(points: np.ndarray) -> np.ndarray:
     return out
 
 
-#: reference point of normalised objectives for hypervolume contributions (nadir + 10% of the range)
-REFERENCE = 1.1
+#: bounding point of normalised objectives for hypervolume contributions (nadir + 10% of the range)
+BOUND = 1.1
 
 
 def survivors(points: np.ndarray, size: int) -> np.ndarray:
     """Indices (ascending) of the ``size`` best rows of ``points`` (minimisation), as SMS-EMOA keeps
     its population: whole Pareto fronts in rank order, then the front that does not fit loses, one
     at a time, the member of least hypervolume contribution to that front (in objectives normalised
-    over ``points``, reference point 1.1), the lowest index first among equals."""
+    over ``points``, bounding point 1.1), the lowest index first among equals."""
     points = np.asarray(points, dtype=float)
     if len(points) <= size:
         return np.arange(len(points))
     scaled = normalised(points)
-    reference = np.full(points.shape[1], REFERENCE)
+    bound = np.full(points.shape[1], BOUND)
     ranks = pareto_ranks(points)
     fronts = [np.flatnonzero(ranks == r) for r in range(int(ranks.max()) + 1)]
     keep: list[int] = []
@@ -180,7 +180,7 @@ def survivors(points: np.ndarray, size: int) -> np.ndarray:
         room = size - len(keep)
         members = front.tolist()
         while len(members) > room:
-            del members[int(np.argmin(contributions(scaled[members], reference)))]
+            del members[int(np.argmin(contributions(scaled[members], bound)))]
         keep.extend(members)
         if len(keep) == size:
             break

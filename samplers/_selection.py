@@ -16,7 +16,7 @@ import numpy as np
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from ._pareto import REFERENCE, contributions, crowding_distance, losses, normalised, pareto_ranks, survivors
+from ._pareto import BOUND, contributions, crowding_distance, losses, normalised, pareto_ranks, survivors
 
 __all__ = ["BaseSelection", "Parents", "RegularizedSelection", "SMSEMOASelection", "check_int"]
 
@@ -109,7 +109,7 @@ class SMSEMOASelection(BaseSelection):
 
     Trials completed since the last proposal join the population ``P`` at a time; whole Pareto
     fronts survive first and the front that does not fit loses its members of least hypervolume
-    contribution (objectives normalised over the candidates, reference point 1.1;
+    contribution (objectives normalised over the candidates, bounding point 1.1;
     :func:`~diswot.samplers._pareto.survivors`). Tournaments start once ``S`` trials are complete
     and prefer the lower Pareto rank, then the larger hypervolume contribution to the member's
     front, then the larger crowding distance, so parents are the front members that cover most.
@@ -154,13 +154,13 @@ def _fitness(values: Sequence[Sequence[float]], directions: Sequence[StudyDirect
 def _pareto_fitness(values: Sequence[Sequence[float]], directions: Sequence[StudyDirection]) -> list[Any]:
     """Tournament keys of several objectives, larger is better: ``(-Pareto rank, hypervolume
     contribution to its front, crowding distance)``, the contribution in objectives normalised over
-    the population with the reference point 1.1 (SMS-EMOA's measure), crowding breaking its ties."""
+    the population with the bounding point 1.1 (SMS-EMOA's measure), crowding breaking its ties."""
     ranked = _fitness(values, directions)
     points = normalised(losses(values, directions))
     ranks = np.array([-negative for negative, _ in ranked])
     share = np.zeros(len(points))
-    reference = np.full(points.shape[1], REFERENCE)
+    bound = np.full(points.shape[1], BOUND)
     for rank in np.unique(ranks):
         members = np.flatnonzero(ranks == rank)
-        share[members] = contributions(points[members], reference)
+        share[members] = contributions(points[members], bound)
     return [(negative, s, crowding) for (negative, crowding), s in zip(ranked, share.tolist())]

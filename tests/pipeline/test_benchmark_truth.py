@@ -70,9 +70,9 @@ def test_reader_covers_the_connected_cells_and_samples_reproducibly() -> None:
     ("call", "needle"),
     [
         (lambda s: nb201_truth("nb201:svhn", s), "unknown NAS-Bench-201 dataset 'svhn'; valid: nb201:cifar10"),
-        (lambda s: nb201_truth("nb201:cifar10", s, sample=20_000), "--sample 20000 is larger than the 15,284"),
-        (lambda s: nb201_truth("nb201:cifar10", get_space("s0")), "use it with --space nb201"),
-        (lambda s: sample_indices(10, 2, 0), "--sample must be at least 3"),
+        (lambda s: nb201_truth("nb201:cifar10", s, sample=20_000), "`sample` 20000 is larger than the 15,284"),
+        (lambda s: nb201_truth("nb201:cifar10", get_space("s0")), "use it with `space` nb201"),
+        (lambda s: sample_indices(10, 2, 0), "`sample` must be at least 3"),
     ],
 )
 def test_bad_input_is_one_line(call, needle: str) -> None:  # noqa: ANN001

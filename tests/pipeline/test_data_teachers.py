@@ -62,7 +62,7 @@ def test_missing_cifar_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyP
         raise OSError("network unreachable")
 
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", no_network)
-    with pytest.raises(DiswotError, match="--data-dir.*--dataset synthetic"):
+    with pytest.raises(DiswotError, match="`data_dir`.*`dataset` synthetic"):
         probe_batches(dataset="cifar10", data_dir=tmp_path, batch_size=8, seed=0, num_classes=10)
 
 

@@ -80,7 +80,7 @@ def test_bad_overrides_name_close_matches(tmp_path: Path, capsys: pytest.Capture
 
 def test_a_model_without_a_final_linear_is_refused_with_the_overrides_to_pass() -> None:
     with pytest.raises(
-        DiswotError, match="no final nn.Linear found on the path to the logits; pass --teacher-features"
+        DiswotError, match="no final nn.Linear found on the path to the logits; pass `teacher_features`"
     ):
         load_teacher("torchvision:squeezenet1_0", 10)  # its classifier is a 1x1 convolution
 

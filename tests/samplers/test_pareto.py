@@ -68,7 +68,7 @@ def test_hypervolume_matches_counting_cells(m: int) -> None:
     points = rng.integers(0, 8, size=(25, m)).astype(float)
     ref = (8,) * m
     assert hypervolume(points, ref) == pytest.approx(grid_volume(points, ref))
-    assert hypervolume(points + 10, ref) == 0.0  # nothing below the reference point
+    assert hypervolume(points + 10, ref) == 0.0  # nothing below the bounding point
 
 
 @pytest.mark.parametrize("m", [1, 2, 3])

@@ -13,7 +13,7 @@ import pytest
 
 from diswot.pipeline.cli import _workers as workers
 from diswot.samplers import lineage
-from diswot.storage import WORKER_KEY, open_storage
+from diswot.storage import WORKER_KEY, open_storage, record
 
 from ..pipeline.conftest import run_cli
 from .conftest import FAST_SEARCH, journal_path, unique
@@ -80,4 +80,4 @@ def test_four_workers_many_trials(
     trials = study.get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(24))
     assert {t.system_attrs[WORKER_KEY]["index"] for t in trials} == {0, 1, 2, 3}
-    assert any(lineage(t)[0] == "mutation" for t in trials)
+    assert any(lineage(t, key=record.LINEAGE)[0] == "mutation" for t in trials)

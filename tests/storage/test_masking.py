@@ -43,7 +43,7 @@ def test_password_never_logged(pg_server: str) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert "INFO diswot.pipeline.search: worker 1: study" in output, "both workers logged"
+    assert "INFO diswot.pipeline.study: worker 1: study" in output, "both workers logged"
     assert "***@" in output, "the storage is shown, masked"
     assert "secret" not in output
     study = optuna.load_study(study_name=name, storage=open_storage(url))

@@ -187,11 +187,11 @@ def _prefill(study: optuna.Study, n: int) -> None:
 
 def test_a_search_writes_the_same_per_trial_at_any_study_size(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Writes per trial of ``diswot search`` (S0, notes on) at study sizes 0-12 and 500-512."""
-    from diswot.pipeline import notes, runner
+    from diswot.pipeline import notes, search, study
     from diswot.pipeline.cli import main
 
     marks: list[dict[str, int]] = []
-    real_open, real_throttled = runner.open_storage, runner._throttled
+    real_open, real_throttled = study.open_storage, search._throttled
 
     def counted_open(*args: Any, **kwargs: Any) -> BaseStorage:
         storage = real_open(*args, **kwargs)
@@ -208,12 +208,12 @@ def test_a_search_writes_the_same_per_trial_at_any_study_size(url: str, monkeypa
 
         return callback
 
-    monkeypatch.setattr(runner, "open_storage", counted_open)
-    monkeypatch.setattr(runner, "_throttled", marking)
+    monkeypatch.setattr(study, "open_storage", counted_open)
+    monkeypatch.setattr(search, "_throttled", marking)
     # the study note (every 10 trials, spaced in time) and the stale-trial scan (every 30 s) are
     # time-driven: keep them out of the trials counted here
     monkeypatch.setattr(notes, "NOTE_MIN_SECONDS", 1e9)
-    monkeypatch.setattr(runner, "STALE_CHECK_SECONDS", 1e9)
+    monkeypatch.setattr(search, "STALE_CHECK_SECONDS", 1e9)
     study_name = unique()
     search = [*FAST_SEARCH, "--storage", url, "--study", study_name, "--n-trials", "12"]
 
