@@ -483,3 +483,36 @@ def test_optuna_private_names_only_behind_the_door() -> None:
         for m in _PRIVATE_OPTUNA.finditer(text)
     ]
     assert not found, "a private Optuna name outside storage/ and samplers/: " + "; ".join(found)
+
+
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def _message_strings(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of the string literals of ``path`` that are not docstrings."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_library_messages_name_no_flags() -> None:
+    """The library's messages name options as fields (```max_params```); only ``pipeline/cli/`` speaks
+    of flags, and its error line turns each such field into its flag (``--max-params``)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {_FLAG.search(text).group(0)}"  # type: ignore[union-attr]
+        for path in _python_files(outside=("pipeline/cli/",))
+        for line, text in _message_strings(path)
+        if _FLAG.search(text)
+    ]
+    assert not found, "a flag named outside pipeline/cli/: " + ", ".join(found)

@@ -190,3 +190,39 @@ def test_pareto_of_a_single_objective_study(tmp_path: Path, capsys: pytest.Captu
     assert run_cli("show", "--storage", url, "--study", "one", "--pareto") == 2
     err = capsys.readouterr().err
     assert "has one objective" in err and "--objectives score,params" in err
+
+
+def test_library_fields_become_flags_in_the_error_line() -> None:
+    from diswot.pipeline.cli import _flags, build_parser, name_flags
+
+    flags = _flags(build_parser())
+    assert {"--max-params", "--teacher-weights", "--study", "--n-trials"} <= flags
+    message = "`max_params` must be >= 1; `teacher_weights` or `nothing_like_a_flag`, see `study`"
+    assert (
+        name_flags(message, flags)
+        == "--max-params must be >= 1; --teacher-weights or `nothing_like_a_flag`, see --study"
+    )
+
+
+def test_a_library_error_names_the_flag_on_the_command_line(tmp_path: Path) -> None:
+    """``SearchConfig`` names its fields; the command line says the flags."""
+    argv = [
+        "search",
+        "--space",
+        "s0",
+        "--dataset",
+        "synthetic",
+        "--population-size",
+        "4",
+        "--tournament-size",
+        "8",
+        "--storage",
+        f"sqlite:///{tmp_path}/x.db",
+    ]
+    code = f"import sys\nfrom diswot.pipeline.cli import main\nsys.exit(main({argv!r}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "error: --tournament-size 8 cannot exceed --population-size 4" in done.stderr and "`" not in done.stderr, (
+        done.stderr
+    )
+    assert not (tmp_path / "x.db").exists(), "a refused search creates no storage"
