@@ -68,7 +68,7 @@ def search_students(config: SearchConfig, n: int) -> tuple[object, list[object]]
 
 def time_setting(name: str, students: int, batch: int, device: str, naive_students: int) -> dict[str, float]:
     """ms per candidate for fast, naive and a bare forward, on the same students."""
-    config = SearchConfig(dataset="synthetic", batch_size=batch, device=device, **SETTINGS[name])
+    config = SearchConfig(dataset="synthetic", batch_size=batch, device=device, proxy="diswot", **SETTINGS[name])
     setup, archs = search_students(config, students)
     scorer, dev = setup.scorer, setup.scorer.device
     batch0 = scorer.batches[0]
@@ -109,7 +109,9 @@ def time_setting(name: str, students: int, batch: int, device: str, naive_studen
 
 def peak_memory_s2_imagenet(students: int, batch: int, device: str) -> dict[str, float]:
     """Peak RSS (and CUDA peak) while scoring S2-ImageNet candidates at 224 px."""
-    config = SearchConfig(space="s2-imagenet", teacher="resnet34", dataset="synthetic", batch_size=batch, device=device)
+    config = SearchConfig(
+        space="s2-imagenet", teacher="resnet34", dataset="synthetic", batch_size=batch, device=device, proxy="diswot"
+    )
     if torch.cuda.is_available() and device != "cpu":
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()

@@ -80,7 +80,7 @@ def run_search(url: str, args: argparse.Namespace, n_trials: int, workers: int) 
             "--device",
             args.device,
             "--top",
-            "0",
+            "1",
             *(["--rescore"] * args.rescore),
             *(["--proxy", args.proxy] * bool(args.proxy)),
         ],
