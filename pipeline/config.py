@@ -38,7 +38,7 @@ DEFAULT_PROXY = "diswot-balance"
 #: sample to the search's trials (at least :data:`MIN_REFERENCE_SIZE`) unless ``--reference-size`` is given
 DEFAULT_REFERENCE_SIZE = 64
 MIN_REFERENCE_SIZE = 16
-#: the most distinct best students re-scored before a search recommends one (:mod:`.confirm`); a
+#: the most distinct best students re-scored before a search recommends one (:mod:`.pick`); a
 #: search confirms one for every 8 of its students, at least 3, unless ``--confirm-top`` is given
 DEFAULT_CONFIRM_TOP = 10
 #: repeats (probe batches and initialisations) of a confirmed score, the trial's own included

@@ -1,10 +1,10 @@
 """The options several commands share, each declared once: scoring (``search``, ``score``,
-``rank``), storage (with ``$DISWOT_STORAGE``) and artifact folders.
+``rank``), storage (with ``$DISWOT_STORAGE``) and artifact folders; and :func:`config_from_args`,
+the parsed options as a :class:`~diswot.pipeline.config.SearchConfig`.
 
-The choice lists come from where they are implemented (datasets from :mod:`.data`, inits from
-:mod:`.init`, precisions from the scorer, semantic forms from the DisWOT proxy, samplers from
-:mod:`.config`) and the defaults from :class:`~diswot.pipeline.config.SearchConfig`, so argparse,
-the config and the scorer agree.
+The choice lists come from the torch-free :mod:`diswot.pipeline._choices` (datasets, inits,
+precisions, semantic forms) and :mod:`diswot.pipeline.config` (samplers), and the defaults from
+``SearchConfig``, so argparse, the config and the scorer agree.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``diswot search``: run (or resume) a DisWOT student search in an Optuna study, with N workers.
 
-The search itself is :func:`diswot.pipeline.run_search`'s pieces (:mod:`diswot.pipeline.search`);
-this command parses the options, prints, and runs the extra local workers. Every worker is a plain
+The search itself is :func:`diswot.pipeline.run_search` (:mod:`diswot.pipeline.search`); this command
+parses the options and passes :class:`~diswot.pipeline.search.SearchHooks` that print, draw the
+progress bar and run the extra local workers alongside this worker's trials. Every worker is a plain
 ``diswot search`` on the same study: Optuna's storage makes trial numbers unique and the evolution
 population is read from it, so workers started in N shells, on N hosts or with ``--workers N``
 cooperate. ``--workers N`` runs this process as worker 0 and starts N-1 more as subprocesses (the
