@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Iterable, Sequence
 
 import optuna
@@ -35,6 +35,8 @@ from .config import (
     CHANGEABLE_FIELDS,
     DEFAULT_PROXY,
     FIXED_FIELDS,
+    RECORDED_FIELDS,
+    TEACHER_FIELDS,
     SearchConfig,
     reference_size_for,
     study_directions,
@@ -52,28 +54,6 @@ log = logging.getLogger(__name__)
 #: the trial states that ``max_trials`` counts: scored (or pruned) students; failures are not counted,
 #: so a killed worker's trial and its retried copy count once
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-#: options that are never recorded on the study and may change on every run
-UNRECORDED = (
-    "n_trials",
-    "timeout",
-    "data_dir",
-    "device",
-    "workers",
-    "worker_index",
-    "max_trials",
-    "heartbeat",
-    "grace_period",
-    "max_retry",
-    "sampler",
-    "population_size",
-    "tournament_size",
-    "top",
-    "note_every",
-    "confirm_top",
-    "confirm_repeats",
-)
 
 
 @dataclass(frozen=True)
@@ -119,6 +99,15 @@ class WorkerOptions:
     def grace(self) -> int | None:
         """The grace period in force: the given one, else twice the heartbeat (None without one)."""
         return self.grace_period or (2 * self.heartbeat if self.heartbeat else None)
+
+
+#: the run's settings that the study never records: they may change on every run
+UNRECORDED = frozenset(
+    {f.name for f in fields(SearchConfig)}
+    - {*RECORDED_FIELDS, *TEACHER_FIELDS, "objectives", "max_flops", "reference_size", "extra"}
+    | {f.name for f in fields(WorkerOptions)}
+    | {"n_trials", "timeout"}
+)
 
 
 @dataclass

@@ -111,3 +111,22 @@ def test_choice_lists_are_shared_by_argparse_and_the_config(
         SearchConfig(space="s0", **{dest: value})
     with pytest.raises(DiswotError, match=f"valid: {', '.join(values)}"):
         SearchConfig(space="s0", **{dest: "nope"})
+
+
+def test_allow_change_knows_the_recorded_and_the_unrecorded_fields(caplog: pytest.LogCaptureFixture) -> None:
+    from diswot.pipeline.study import UNRECORDED, mutable_fields
+
+    assert mutable_fields(["teacher", "max-params,--proxy"]) >= {
+        "teacher",
+        "teacher_fingerprint",
+        "max_params",
+        "proxy",
+    }
+    assert {"device", "sampler", "n_trials", "heartbeat", "confirm_top"} <= UNRECORDED
+    with caplog.at_level("INFO"):
+        assert mutable_fields(["device"]) == set()
+    assert "never recorded" in caplog.text
+    with pytest.raises(DiswotError, match="can never change"):
+        mutable_fields(["space"])
+    with pytest.raises(DiswotError, match="not a recorded field"):
+        mutable_fields(["colour"])
