@@ -516,3 +516,10 @@ def test_library_messages_name_no_flags() -> None:
         if _FLAG.search(text)
     ]
     assert not found, "a flag named outside pipeline/cli/: " + ", ".join(found)
+
+
+def test_the_library_search_imports_no_rich() -> None:
+    """``run_search`` and what it imports draw nothing: rich is the command line's."""
+    code = "import sys, diswot.pipeline.search, diswot.pipeline.study; print('rich' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "False", done.stderr
