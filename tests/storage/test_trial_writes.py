@@ -185,6 +185,13 @@ def _prefill(study: optuna.Study, n: int) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "url",
+    # PostgreSQL's per-trial writes are the SQL path SQLite takes, and PostgreSQL's round trips are
+    # counted by the tests above; its 500-trial search runs with -m slow
+    ["sqlite", "journal", pytest.param("postgresql", marks=[pytest.mark.integration, pytest.mark.slow])],
+    indirect=True,
+)
 def test_a_search_writes_the_same_per_trial_at_any_study_size(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Writes per trial of ``diswot search`` (S0, notes on) at study sizes 0-12 and 500-512."""
     from diswot.pipeline import notes, search, study
