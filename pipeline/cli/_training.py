@@ -178,7 +178,7 @@ def resolve_run(
         else:
             milestones = preset.milestones_for(epochs)
 
-        def pick(name: str) -> Any:
+        def given(name: str) -> Any:
             """The option ``name`` if given, else the preset's value."""
             value = getattr(args, name, None)
             return value if value is not None else getattr(preset, name)
@@ -190,12 +190,12 @@ def resolve_run(
             image_size=info.image_size,
             preset=preset.name,
             epochs=epochs,
-            batch_size=pick("batch_size"),
-            lr=pick("lr"),
-            momentum=pick("momentum"),
-            weight_decay=pick("weight_decay"),
+            batch_size=given("batch_size"),
+            lr=given("lr"),
+            momentum=given("momentum"),
+            weight_decay=given("weight_decay"),
             milestones=milestones,
-            lr_decay=pick("lr_decay"),
+            lr_decay=given("lr_decay"),
             nesterov=bool(args.nesterov),
             seed=args.seed,
             workers=args.workers,
@@ -207,9 +207,9 @@ def resolve_run(
             val_dir=str(Path(args.val_dir).resolve()) if args.val_dir else None,
             teacher=teacher,
             teacher_weights=teacher_weights,
-            kd_gamma=pick("kd_gamma") if teacher else None,
-            kd_alpha=pick("kd_alpha") if teacher else None,
-            kd_rho=pick("kd_rho") if teacher else None,
+            kd_gamma=given("kd_gamma") if teacher else None,
+            kd_alpha=given("kd_alpha") if teacher else None,
+            kd_rho=given("kd_rho") if teacher else None,
             extra=dict(extra or {}),
         )
     except BaseException:

@@ -64,7 +64,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
-def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
+def _trial_to_distill(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if number is None:
         if not complete:
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
     study = load_existing_study(args.storage, args.study)
     recorded: dict[str, Any] = dict(study.user_attrs.get(record.CONFIG) or {})
-    trial = _pick_trial(study, args.trial)
+    trial = _trial_to_distill(study, args.trial)
     space_name = args.space or recorded.get("space")
     teacher_name = args.teacher or recorded.get("teacher")
     if not space_name or not teacher_name:

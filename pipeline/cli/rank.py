@@ -140,7 +140,7 @@ def _table(results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats:
         title=f"{truth.space}: {len(truth)} archs, {repeats} repeat(s), top-k = {top_k}",
         caption=f"mean (±std over repeats); P@{top_k}: share of the true top-{top_k} in the predicted top-{top_k}; "
         f"best@{top_k}: best true rank among the predicted top-{top_k}; regret: mean/max over 10 parameter budgets "
-        "of the best accuracy within the budget minus that of the score's pick; s/arch: wall seconds per architecture",
+        "of the best accuracy within the budget minus that of the score's best student; s/arch: wall seconds per architecture",
     )
     for col in ("proxy", "Kendall", "Spearman", "Pearson", f"P@{top_k}", f"best@{top_k}", "regret", "fail", "s/arch"):
         table.add_column(

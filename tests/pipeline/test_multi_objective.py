@@ -201,12 +201,12 @@ def test_bad_objectives_is_one_line(tmp_path) -> None:  # type: ignore[no-untype
 def test_show_and_distill_pick_by_score_in_a_multi_objective_study(
     two_objective: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from diswot.pipeline.cli.distill import _pick_trial
+    from diswot.pipeline.cli.distill import _trial_to_distill
 
     study = two_objective.study
     best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0])
-    assert _pick_trial(study, None).values[0] == best.values[0]  # distill's default: the best score
-    assert _pick_trial(study, 3).number == 3  # distill --trial N: any trial, e.g. one from the front
+    assert _trial_to_distill(study, None).values[0] == best.values[0]  # distill's default: the best score
+    assert _trial_to_distill(study, 3).number == 3  # distill --trial N: any trial, e.g. one from the front
     capsys.readouterr()
     assert run_cli("show", "--storage", two_objective.url, "--study", "mo", "--json", "--top", "3") == 0
     rows = json.loads(capsys.readouterr().out)

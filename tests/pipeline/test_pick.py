@@ -7,7 +7,7 @@ from dataclasses import replace
 import optuna
 import pytest
 
-from diswot.pipeline.cli.distill import _pick_trial
+from diswot.pipeline.cli.distill import _trial_to_distill
 from diswot.pipeline.config import SearchConfig
 from diswot.pipeline.pick import confirmed_scores, recommended_trial, student_of, top_candidates
 from diswot.storage.record import PICK as CONFIRM_ATTR
@@ -77,7 +77,7 @@ def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) 
         assert score == pytest.approx(setup.scorer.score(setup.space.decode(arch)).score, rel=1e-6), arch
     best = recommended_trial(study)
     assert best is not None and stored["scores"][best.user_attrs["arch"]] == max(stored["scores"].values())
-    assert _pick_trial(study, None).number == best.number  # distill takes the recommended student
+    assert _trial_to_distill(study, None).number == best.number  # distill takes the recommended student
 
 
 def test_recommendation_is_shown_and_survives_a_resume(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
