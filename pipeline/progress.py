@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Callable, Iterator, TextIO
 
-__all__ = ["LOG_EVERY_SECONDS", "StepProgress", "text_steps"]
+__all__ = ["LOG_EVERY_SECONDS", "StepProgress", "step_lines", "text_steps"]
 
 #: seconds between two progress lines in a log
 LOG_EVERY_SECONDS = 30.0
@@ -21,29 +21,41 @@ LOG_EVERY_SECONDS = 30.0
 StepProgress = Callable[[str, int], contextlib.AbstractContextManager[Callable[[], None]]]
 
 
+@contextlib.contextmanager
+def step_lines(
+    write: Callable[[str], None], label: str, total: int, *, every: float = LOG_EVERY_SECONDS
+) -> Iterator[Callable[[], None]]:
+    """``label: done/total`` through ``write`` (one line each): at the start, every ``every`` seconds
+    while the body calls ``advance()`` once per unit of work, and at the end."""
+    if total < 1:
+        yield lambda: None
+        return
+    start = last = time.monotonic()
+    done = 0
+    write(f"{label}: 0/{total}")
+
+    def advance() -> None:
+        nonlocal done, last
+        done += 1
+        now = time.monotonic()
+        if now - last >= every and done < total:
+            last = now
+            write(f"{label}: {done}/{total} ({now - start:.0f} s)")
+
+    yield advance
+    write(f"{label}: {done}/{total} done in {time.monotonic() - start:.0f} s")
+
+
 def text_steps(stream: TextIO | None = None, *, every: float = LOG_EVERY_SECONDS) -> StepProgress:
-    """A :data:`StepProgress` that writes ``label: done/total`` lines to ``stream`` (default stderr)."""
+    """A :data:`StepProgress` that writes :func:`step_lines` to ``stream`` (default stderr)."""
 
-    @contextlib.contextmanager
-    def steps(label: str, total: int) -> Iterator[Callable[[], None]]:
+    def steps(label: str, total: int) -> contextlib.AbstractContextManager[Callable[[], None]]:
         out = stream or sys.stderr
-        if total < 1:
-            yield lambda: None
-            return
-        start = last = time.monotonic()
-        done = 0
-        out.write(f"{label}: 0/{total}\n")
 
-        def advance() -> None:
-            nonlocal done, last
-            done += 1
-            now = time.monotonic()
-            if now - last >= every and done < total:
-                last = now
-                out.write(f"{label}: {done}/{total} ({now - start:.0f} s)\n")
+        def write(line: str) -> None:
+            out.write(line + "\n")
+            out.flush()
 
-        yield advance
-        out.write(f"{label}: {done}/{total} done in {time.monotonic() - start:.0f} s\n")
-        out.flush()
+        return step_lines(write, label, total, every=every)
 
     return steps

@@ -9,13 +9,12 @@ after each unit of work.
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..progress import LOG_EVERY_SECONDS
+from ..progress import LOG_EVERY_SECONDS, step_lines
 
 __all__ = ["steps"]
 
@@ -41,17 +40,5 @@ def steps(
             task = progress.add_task(label, total=total)
             yield lambda: progress.advance(task)
         return
-    start = last = time.monotonic()
-    done = 0
-    console.print(f"{label}: 0/{total}", highlight=False)
-
-    def advance() -> None:
-        nonlocal done, last
-        done += 1
-        now = time.monotonic()
-        if now - last >= every and done < total:
-            last = now
-            console.print(f"{label}: {done}/{total} ({now - start:.0f} s)", highlight=False)
-
-    yield advance
-    console.print(f"{label}: {done}/{total} done in {time.monotonic() - start:.0f} s", highlight=False)
+    with step_lines(lambda line: console.print(line, highlight=False), label, total, every=every) as advance:
+        yield advance

@@ -14,6 +14,17 @@ from diswot.pipeline.cli import main
 
 #: the start of a small, fast S0 search on synthetic images, for tests that need a study
 SMALL_S0 = ["search", "--space", "s0", "--teacher", "resnet20", "--dataset", "synthetic", "--batch-size", "8"]
+#: ``SearchConfig`` keywords of a small, fast S0 scoring with a rank-aggregated score's reference sample of 8
+SMALL_CONFIG = dict(
+    space="s0",
+    teacher="resnet20",
+    dataset="synthetic",
+    batch_size=8,
+    image_size=16,
+    device="cpu",
+    num_classes=10,
+    reference_size=8,
+)
 
 
 def run_cli(*args: str) -> int:

@@ -265,3 +265,21 @@ def test_multi_objective_search_points_to_the_front(tmp_path: Path, capsys: pyte
     assert run_cli(*argv, "--n-trials", "3", "--objectives", "score,params") == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "no single student is best" in out and "diswot show --study mo --pareto" in out and "--budget" in out
+
+
+def test_the_library_progress_writes_lines() -> None:
+    """``run_search``'s progress (no rich): the start, the end, and nothing for an empty step."""
+    import io
+
+    from diswot.pipeline.progress import text_steps
+
+    out = io.StringIO()
+    steps = text_steps(out)
+    with steps("reference sample", 3) as advance:
+        for _ in range(3):
+            advance()
+    with steps("nothing", 0) as advance:
+        advance()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "reference sample: 0/3" and lines[-1].startswith("reference sample: 3/3 done in ")
+    assert len(lines) == 2

@@ -15,7 +15,7 @@ from diswot.pipeline.assembly import ScoringSetup, attach_reference, make_scorin
 from diswot.proxies import Reference
 from diswot.spaces import get_space
 
-from .conftest import SMALL_S0, run_cli
+from .conftest import SMALL_CONFIG, SMALL_S0, run_cli
 
 BASE = [
     *SMALL_S0,
@@ -27,16 +27,7 @@ BASE = [
     "--note-every",
     "0",
 ]
-SMALL = dict(
-    space="s0",
-    teacher="resnet20",
-    dataset="synthetic",
-    batch_size=8,
-    image_size=16,
-    device="cpu",
-    num_classes=10,
-    reference_size=8,
-)
+SMALL = SMALL_CONFIG
 
 
 def _stored(study: optuna.Study) -> dict:

@@ -8,9 +8,9 @@ from torch import nn
 
 from diswot.spaces import FeatureNetwork
 
-from ..pipeline.conftest import SMALL_S0, run_cli, sqlite_url
+from ..pipeline.conftest import SMALL_CONFIG, SMALL_S0, run_cli, sqlite_url
 
-__all__ = ["SMALL_S0", "TinyNet", "run_cli", "sqlite_url"]
+__all__ = ["SMALL_CONFIG", "SMALL_S0", "TinyNet", "run_cli", "sqlite_url"]
 
 
 class TinyNet(FeatureNetwork):

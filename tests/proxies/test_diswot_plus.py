@@ -14,19 +14,10 @@ from diswot.storage.record import REFERENCE as REFERENCE_ATTR
 from diswot.pipeline.assembly import attach_reference, make_scoring
 from diswot.spaces import Limits, get_space
 
-from .conftest import SMALL_S0, run_cli
+from .conftest import SMALL_CONFIG, SMALL_S0, run_cli
 
 ARCH = "ResNet[3,1,5]"
-SMALL = dict(
-    space="s0",
-    teacher="resnet20",
-    dataset="synthetic",
-    batch_size=8,
-    image_size=16,
-    device="cpu",
-    num_classes=10,
-    reference_size=8,
-)
+SMALL = SMALL_CONFIG
 
 
 def test_terms_equal_the_standalone_proxies() -> None:
