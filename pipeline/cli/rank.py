@@ -39,10 +39,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--ground-truth",
         required=True,
-        metavar="FILE.csv|nb201:DATASET|macro:cifar10",
+        metavar="FILE.csv|nb201:DATASET|macro:cifar10|s0:cifar100-kd",
         help="CSV with columns arch,accuracy, NAS-Bench-201's validation accuracy: nb201:cifar10, "
         "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]'), or NAS-Bench-Macro's "
-        "CIFAR-10 accuracy (--space macro): macro:cifar10",
+        "CIFAR-10 accuracy (--space macro): macro:cifar10, or the S0 students' CIFAR-100 accuracy distilled from "
+        "ResNet-110 (--space s0): s0:cifar100-kd (s0:cifar100-vanilla: trained alone)",
     )
     p.add_argument(
         "--sample",
