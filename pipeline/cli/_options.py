@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 from diswot.storage import DEFAULT_STORAGE, STORAGE_ENV, default_artifact_dir, storage_url
 
 from .._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
-from ..config import DEFAULT_CONFIRM_REPEATS, DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig, parse_objectives
+from ..config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig, parse_objectives
 from ..errors import DiswotError
 
 __all__ = [
@@ -303,6 +303,6 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         population_size=get("population_size", 20),
         tournament_size=get("tournament_size", 10),
         reference_size=get("reference_size"),
-        confirm_top=get("confirm_top"),
-        confirm_repeats=get("confirm_repeats", DEFAULT_CONFIRM_REPEATS),
+        pick_top=get("pick_top"),
+        pick_repeats=get("pick_repeats", _DEFAULT["pick_repeats"]),
     )

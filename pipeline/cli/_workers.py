@@ -67,8 +67,8 @@ def worker_argv(parser: argparse.ArgumentParser, args: argparse.Namespace, index
     """
     argv = [sys.executable, "-m", "diswot.pipeline.cli", *(["-v"] * args.verbose), "search"]
     for action in parser._actions:
-        if not action.option_strings or action.dest in _WORKER_OWN:
-            continue
+        if not action.option_strings or action.dest in _WORKER_OWN or action.help == argparse.SUPPRESS:
+            continue  # a hidden alias's value goes under the option it stands for
         value = getattr(args, action.dest, action.default)
         if value == action.default or value is None:
             continue

@@ -70,7 +70,7 @@ def _trial_to_distill(study: optuna.Study, number: int | None) -> optuna.trial.F
         if not complete:
             raise DiswotError(f"study {study.study_name!r} has no completed trial; run diswot search first")
         if len(study.directions) == 1:
-            return recommended_trial(study) or complete[0]  # the confirmed pick, else the best score
+            return recommended_trial(study) or complete[0]  # the best pick score, else the best score
         return top_trials(study, 1)[0]  # the best score
     trials = study.get_trials(deepcopy=False)
     match = [t for t in trials if t.number == number]

@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from .._format import fmt_limits
-from ..config import CHANGEABLE_FIELDS, DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SAMPLERS, SearchConfig
+from ..config import CHANGEABLE_FIELDS, DEFAULT_PICK_REPEATS, DEFAULT_PICK_TOP, SAMPLERS, SearchConfig
 from ..errors import DiswotError
 from ..progress import LOG_EVERY_SECONDS, StepProgress
 from ..worker import Interrupts
@@ -77,18 +77,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     g.add_argument("--top", type=Bounded(at_least=1), default=10, help="students in the final table (default 10)")
     g.add_argument(
-        "--confirm-top",
+        "--pick-top",
         type=Bounded(at_least=0),
         metavar="K",
-        help="re-score the K best distinct students with --confirm-repeats before recommending one (default: one "
-        f"for every 8 students scored, from 3 to {DEFAULT_CONFIRM_TOP}; 0: none)",
+        help="the pick: re-score the K best distinct students with --pick-repeats before recommending one "
+        f"(default: one for every 8 students scored, from 3 to {DEFAULT_PICK_TOP}; 0: none)",
     )
     g.add_argument(
-        "--confirm-repeats",
+        "--pick-repeats",
         type=Bounded(at_least=1),
-        default=DEFAULT_CONFIRM_REPEATS,
+        default=DEFAULT_PICK_REPEATS,
         metavar="R",
-        help=f"probe batches and initialisations of a confirmed score, the trial's own included (default {DEFAULT_CONFIRM_REPEATS})",
+        help=f"probe batches and initialisations of a pick score, the trial's own included (default {DEFAULT_PICK_REPEATS})",
+    )
+    # the names before the pick stage had one word, kept as hidden aliases
+    g.add_argument("--confirm-top", dest="pick_top", type=Bounded(at_least=0), help=argparse.SUPPRESS)
+    g.add_argument(
+        "--confirm-repeats",
+        dest="pick_repeats",
+        type=Bounded(at_least=1),
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
     g.add_argument(
         "--allow-change",
@@ -282,9 +291,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _announce_pick(search: OpenSearch, top: int) -> None:
-    console.print(
-        f"confirming the {top} best students with {search.config.confirm_repeats} repeats each", highlight=False
-    )
+    best = "the best student" if top == 1 else f"the {top} best students"
+    err_console.print(f"the pick: {best}, {search.config.pick_repeats} repeats each", highlight=False)
 
 
 class _SearchView:

@@ -149,7 +149,7 @@ def test_a_refused_search_creates_nothing(
 
 def test_resumed_search_says_the_reference_is_reused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = [*SMALL_S0, "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "1", "--reference-size", "8"]
-    argv += ["--confirm-top", "0", "--no-progress"]
+    argv += ["--pick-top", "0", "--no-progress"]
     assert run_cli(*argv) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "scored once for this new study" in out and "reference sample: 8/8 done" in out
@@ -176,7 +176,7 @@ def test_teacher_weights_are_recorded_absolute(tmp_path: Path, capsys: pytest.Ca
         argv = ["train", "--model", "resnet20", "--dataset", "synthetic", "--out", "runs/teacher", *TRAIN_FAST]
         assert run_cli(*argv) == 0
         search = [*SMALL_S0, "--proxy", "diswot", "--teacher-weights", "runs/teacher", "--n-trials", "2"]
-        assert run_cli(*search, "--storage", "sqlite:///s.db", "--confirm-top", "0") == 0
+        assert run_cli(*search, "--storage", "sqlite:///s.db", "--pick-top", "0") == 0
     finally:
         os.chdir(cwd)
     study = optuna.load_study(study_name="diswot", storage=f"sqlite:///{tmp_path / 's.db'}")
@@ -199,7 +199,7 @@ def _study(
             attrs.update(distill_top1=0.6543, distill_epochs=240)
         trial = optuna.trial.create_trial(value=value, user_attrs=attrs)
         study.add_trial(trial)
-    if confirmed:
+    if confirmed:  # as studies made before kept their pick scores
         study._storage.set_study_system_attr(study._study_id, "diswot:confirmed", {"repeats": 4, "scores": confirmed})
     return study
 
@@ -225,7 +225,7 @@ def test_top_table_fits_80_columns() -> None:
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in text, text
     header = next(line for line in lines if "trial" in line)
-    for name in ("#", "trial", "score", "confirmed", "params", "distill top-1"):
+    for name in ("#", "trial", "score", "pick score", "params", "distill top-1"):
         assert f" {name} " in header, header
     assert [line.split("│")[1].strip() for line in lines if line.startswith("│")][:2] == ["1", "2"], text
     assert "recommended: trial 2" in text
@@ -245,7 +245,7 @@ def test_train_and_search_write_progress_lines_in_a_log(
     out = capsys.readouterr().out
     assert "train epoch 1/1: batch 1/4" in out and "batch 3/4" in out
     argv = [*SMALL_S0, "--proxy", "diswot", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "3"]
-    assert run_cli(*argv, "--confirm-top", "2") == 0
+    assert run_cli(*argv, "--pick-top", "2") == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "search: 1/3 trials, best" in out and "the pick: 2 students re-scored with 4 repeats: 2/2 done" in out
 

@@ -122,7 +122,7 @@ def test_allow_change_knows_the_recorded_and_the_unrecorded_fields(caplog: pytes
         "max_params",
         "proxy",
     }
-    assert {"device", "sampler", "n_trials", "heartbeat", "confirm_top"} <= UNRECORDED
+    assert {"device", "sampler", "n_trials", "heartbeat", "pick_top"} <= UNRECORDED
     with caplog.at_level("INFO"):
         assert mutable_fields(["device"]) == set()
     assert "never recorded" in caplog.text

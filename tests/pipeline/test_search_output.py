@@ -91,7 +91,7 @@ def test_a_known_student_reuses_its_stored_score() -> None:
 def test_rescore_scores_a_known_student_again(tmp_path: Path, rescore: bool) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     # --max-layers 8 leaves one S0 student: ResNet[1,1,1]
-    args = [*SMALL_S0, "--max-layers", "8", "--n-trials", "3", "--proxy", "diswot", "--confirm-top", "0"]
+    args = [*SMALL_S0, "--max-layers", "8", "--n-trials", "3", "--proxy", "diswot", "--pick-top", "0"]
     assert run_cli(*args, "--storage", url, *(["--rescore"] * rescore)) == 0
     trials = optuna.load_study(study_name="diswot", storage=url).trials
     assert {t.user_attrs["arch"] for t in trials} == {"ResNet[1,1,1]"} and len({t.value for t in trials}) == 1
