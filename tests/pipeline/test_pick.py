@@ -172,3 +172,37 @@ def test_bad_pick_options_are_one_line(
     assert run_cli(*BASE, "--storage", sqlite_url, "--study", "b", "--n-trials", "1", flag, value) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_study_made_before_keeps_its_pick_and_later_evidence_wins() -> None:
+    """The old study key (one record of the last pick) is still read; a pick score with more repeats
+    stored per trial replaces it for its student, and every other student stays."""
+    from diswot.storage import record
+
+    study = optuna.create_study(direction="maximize")
+    for value, arch in ((3.0, "ResNet[1,1,1]"), (2.0, "ResNet[2,2,2]"), (1.0, "ResNet[3,3,3]")):
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"arch": arch}))
+    legacy = {"repeats": 4, "scores": {"ResNet[1,1,1]": 1.0, "ResNet[2,2,2]": 1.5}}
+    study._storage.set_study_system_attr(study._study_id, record.LEGACY_PICK, legacy)
+    assert {a: (p.trial, p.score) for a, p in stored_picks(study).items()} == {
+        "ResNet[1,1,1]": (None, 1.0),
+        "ResNet[2,2,2]": (None, 1.5),
+    }
+    assert recommended_trial(study).number == 1  # type: ignore[union-attr]
+    record.add_pick(study, record.PickScore(2, "ResNet[3,3,3]", 1.2, 4))
+    record.add_pick(study, record.PickScore(1, "ResNet[2,2,2]", 0.5, 8))  # more repeats: better evidence
+    picks = stored_picks(study)
+    assert {a: p.score for a, p in picks.items()} == {"ResNet[1,1,1]": 1.0, "ResNet[2,2,2]": 0.5, "ResNet[3,3,3]": 1.2}
+    assert recommended_trial(study).number == 2  # type: ignore[union-attr]
+
+
+def test_a_stored_pick_score_is_reused_not_rescored() -> None:
+    from diswot.pipeline.pick import pick_study
+    from diswot.storage import record
+
+    setup = make_scoring(SearchConfig(proxy="diswot", **SMALL))
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=-1.0, user_attrs={"arch": "ResNet[1,1,1]"}))
+    record.add_pick(study, record.PickScore(0, "ResNet[1,1,1]", -0.5, 4))
+    assert pick_study(study, setup, rescoring=_no_rescoring, top=3, repeats=4) == {"ResNet[1,1,1]": -0.5}
+    assert pick_study(study, setup, rescoring=_no_rescoring, top=3, repeats=2) == {"ResNet[1,1,1]": -0.5}
