@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_REFERENCE_SIZE",
     "FIXED_FIELDS",
     "RECORDED_FIELDS",
+    "SCORE_FIELDS",
     "SearchConfig",
     "TEACHER_FIELDS",
     "DIRECTIONS",
@@ -74,9 +75,30 @@ FIXED_FIELDS = {
     "image_size": "the image size decides each student's FLOPs and scores",
 }
 
-#: the fields ``--allow-change`` accepts: the recorded ones but :data:`FIXED_FIELDS`, and ``max_flops``
-#: (recorded when set); ``objectives`` cannot change, they fix the study's directions
-CHANGEABLE_FIELDS = (*(f for f in RECORDED_FIELDS if f not in FIXED_FIELDS), "max_flops")
+#: recorded fields that decide every stored score, the reference sample and the pick scores: a
+#: study under another value would rank students by two different scores, so ``--allow-change``
+#: refuses them and names a new study instead
+SCORE_FIELDS = (
+    "teacher",
+    "teacher_weights",
+    "teacher_features",
+    "teacher_classifier",
+    "teacher_image_size",
+    "proxy",
+    "reference_size",
+    "dataset",
+    "seed",
+    "batch_size",
+    "repeats",
+    "init",
+    "semantic",
+    "precision",
+)
+
+#: the fields ``--allow-change`` accepts: the limits, which decide which students are searched but
+#: no score (``max_flops`` is recorded when set); ``objectives`` cannot change, they fix the
+#: study's directions
+CHANGEABLE_FIELDS = tuple(f for f in (*RECORDED_FIELDS, "max_flops") if f not in FIXED_FIELDS and f not in SCORE_FIELDS)
 
 #: teacher fields recorded only when set (``teacher_fingerprint`` always, on new studies), so that
 #: studies created before them resume unchanged (:func:`diswot.storage.record_config`'s ``optional``)

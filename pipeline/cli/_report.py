@@ -13,6 +13,7 @@ from rich.table import Table
 from diswot.storage import record
 
 from .._format import fmt_count
+from ._hints import distill_hint
 from ..pick import recommended_trial, stored_picks, top_trials
 
 __all__ = ["print_recommended", "print_top", "top_table"]
@@ -93,8 +94,9 @@ _NARROW = (
 )
 
 
-def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
-    """Print :func:`top_table`; arch strings too long for the console go below it, one unbroken line each."""
+def print_top(console: Console, study: optuna.Study, n: int = 10, *, storage: str | None = None) -> None:
+    """Print :func:`top_table`; arch strings too long for the console go below it, one unbroken line each.
+    With ``storage`` (the study's URL), the ``distill`` command of the recommended student follows."""
     if not top_trials(study, 1):
         console.print(f"no completed trials in study {study.study_name}", highlight=False)
         return
@@ -113,11 +115,12 @@ def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
                 f"{i}. trial {t.number}: {t.user_attrs.get('arch', '?')}", soft_wrap=True, highlight=False, markup=False
             )
     if len(study.directions) == 1:
-        print_recommended(console, study)
+        print_recommended(console, study, storage=storage)
 
 
-def print_recommended(console: Console, study: optuna.Study) -> None:
-    """One line: the student the search recommends (:func:`~diswot.pipeline.pick.recommended_trial`)."""
+def print_recommended(console: Console, study: optuna.Study, *, storage: str | None = None) -> None:
+    """One line: the student the search recommends (:func:`~diswot.pipeline.pick.recommended_trial`);
+    with ``storage``, a second: the command that distils it."""
     best = recommended_trial(study)
     if best is None:
         return
@@ -125,3 +128,7 @@ def print_recommended(console: Console, study: optuna.Study) -> None:
     found = stored_picks(study).get(arch)
     how = "best score" if found is None else f"best pick score {found.score:.5g} over {found.repeats} repeats"
     console.print(f"recommended: trial {best.number} ({how}): {arch}", soft_wrap=True, highlight=False, markup=False)
+    if storage is not None:
+        console.print(
+            f"distil it: {distill_hint(study, storage, best.number)}", soft_wrap=True, highlight=False, markup=False
+        )

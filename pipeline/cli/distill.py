@@ -9,9 +9,10 @@ at the end the trial gets ``distill_top1``, ``distill_top5``, ``distill_epochs``
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
@@ -28,6 +29,7 @@ from ._options import Bounded, add_artifact_dir_option, add_storage_options, add
 from ..errors import DiswotError
 from ..pick import recommended_trial, top_trials
 from ._console import console
+from ._hints import distill_hint
 from ._study import load_existing_study
 from ._training import add_training_options, reporter_for, resolve_run, summary_line
 
@@ -82,15 +84,12 @@ def _trial_to_distill(study: optuna.Study, number: int | None) -> optuna.trial.F
     return trial
 
 
-def _teacher_weights_path(given: str | None, recorded: str | None) -> str:
+def _teacher_weights_path(given: str | None, recorded: str | None, hint: Callable[[], str]) -> str:
     from ..checkpoint import weights_path
 
     value = given or recorded
     if value is None:
-        raise DiswotError(
-            "distillation needs a trained teacher: pass --teacher-weights PATH "
-            "(make one with: diswot train --model <teacher> --out DIR)"
-        )
+        raise DiswotError(f"distillation needs a trained teacher: pass --teacher-weights PATH, e.g. {hint()}")
     if given is None:  # say where the path came from: the study, not a flag the user passed
         return str(weights_path(value, option="the study's recorded teacher_weights (pass --teacher-weights PATH)"))
     return str(weights_path(value))
@@ -160,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
             f"trial {trial.number} records arch {recorded_arch!r} but its params give {space.encode(arch)!r} in "
             f"space {space.name}; pass the study's --space"
         )
-    weights = _teacher_weights_path(args.teacher_weights, recorded.get("teacher_weights"))
+    hint = functools.partial(distill_hint, study, args.storage, trial.number)
+    weights = _teacher_weights_path(args.teacher_weights, recorded.get("teacher_weights"), hint)
     recorded_dataset = recorded.get("dataset")
     dataset_default = recorded_dataset or "cifar100"
     image_hint = recorded.get("image_size") or space.image_size

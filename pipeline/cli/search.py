@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from .._format import fmt_limits
 from ..config import CHANGEABLE_FIELDS, DEFAULT_PICK_REPEATS, DEFAULT_PICK_TOP, SAMPLERS, SearchConfig
-from ..errors import DiswotError
+from ..errors import DiswotError, ScoreChangeError
 from ..progress import LOG_EVERY_SECONDS, StepProgress
 from ..worker import Interrupts
 from ._console import console, err_console
@@ -166,8 +166,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _checked_options(args: argparse.Namespace) -> dict[str, Any]:
     """Check the options of the command and the worker's; the latter, as :func:`run_search` takes them."""
-    from ..study import WorkerOptions
+    from ..study import WorkerOptions, mutable_fields
 
+    try:
+        mutable_fields(args.allow_change)
+    except ScoreChangeError as exc:
+        from ._hints import new_study_command
+
+        raise DiswotError(f"{exc}: {new_study_command(args.parser, args, exc.field)}") from None
     for name in ("n_trials", "workers"):
         value = getattr(args, name)
         if value < 1:
@@ -385,14 +391,16 @@ def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial
         f"trials in study {search.options.study_name}",
         highlight=False,
     )
-    print_top(console, search.study, args.top)
+    print_top(console, search.study, args.top, storage=args.storage)
     if len(search.study.directions) > 1 and search.completed():
-        name = search.options.study_name
+        from ._hints import show_command
+
+        show = show_command(args.storage, search.options.study_name)
         console.print(
             f"{len(search.study.directions)} objectives: no single student is best; see the front with "
-            f"diswot show --study {name} --pareto, or the best within a budget with "
-            f"diswot show --study {name} --budget params=1M",
+            f"{show} --pareto, or the best within a budget with {show} --budget params=1M",
             highlight=False,
+            soft_wrap=True,
         )
     summary = failure_summary(ran, sampler=search.config.sampler)
     if summary:

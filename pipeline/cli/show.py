@@ -39,5 +39,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         console.print_json(json.dumps(pick_report(study, args.top)))
     else:
-        print_top(console, study, args.top)
+        print_top(console, study, args.top, storage=args.storage)
     return 0

@@ -78,6 +78,7 @@ def test_one_class_image_folder_is_refused(tmp_path: Path, capsys: pytest.Captur
     ]
     assert run_cli(*argv, *TRAIN_FAST) == 2
     assert "one class folder" in _err(capsys)
+    assert not (tmp_path / "r").exists()  # a refused command leaves no --out folder
     argv = ["score", "--space", "s0", "--arch", "ResNet[1,1,1]", "--dataset", "imagefolder", "--data-dir", str(data)]
     assert run_cli(*argv, "--batch-size", "4", "--proxy", "diswot") == 2
     assert "one class folder" in _err(capsys)

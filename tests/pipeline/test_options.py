@@ -9,8 +9,8 @@ import pytest
 from diswot.pipeline.cli._options import SCORING_OPTIONS
 from diswot.pipeline.cli import build_parser
 from diswot.pipeline.cli._options import config_from_args
-from diswot.pipeline.config import SAMPLERS, SearchConfig
-from diswot.pipeline.errors import DiswotError
+from diswot.pipeline.config import SAMPLERS, SCORE_FIELDS, SearchConfig
+from diswot.pipeline.errors import DiswotError, ScoreChangeError
 from diswot.pipeline.scoring import PRECISIONS
 from diswot.proxies import SEMANTIC_MODES
 
@@ -116,12 +116,10 @@ def test_choice_lists_are_shared_by_argparse_and_the_config(
 def test_allow_change_knows_the_recorded_and_the_unrecorded_fields(caplog: pytest.LogCaptureFixture) -> None:
     from diswot.pipeline.study import UNRECORDED, mutable_fields
 
-    assert mutable_fields(["teacher", "max-params,--proxy"]) >= {
-        "teacher",
-        "teacher_fingerprint",
-        "max_params",
-        "proxy",
-    }
+    assert mutable_fields(["max-layers", "max-params,--max-flops"]) == {"max_layers", "max_params", "max_flops"}
+    for field in SCORE_FIELDS:  # a field that decides every score never changes in a study
+        with pytest.raises(ScoreChangeError, match=f"computed with the study's {field}"):
+            mutable_fields([field.replace("_", "-")])
     assert {"device", "sampler", "n_trials", "heartbeat", "pick_top"} <= UNRECORDED
     with caplog.at_level("INFO"):
         assert mutable_fields(["device"]) == set()

@@ -39,8 +39,9 @@ def test_another_teacher_is_refused_with_the_diff(tmp_path: Path, capsys: pytest
     err = " ".join(capsys.readouterr().err.split())
     assert "teacher: 'resnet20' -> 'torchvision:mobilenet_v3_small'" in err and "teacher_fingerprint: '" in err
     assert "teacher_image_size: None -> 224" in err
-    # asked for: the teacher (with its fingerprint and input size) and the semantic form it implies change
-    assert run_cli(*args, "--allow-change", "teacher,semantic") == 0
+    # another teacher never mixes with the stored scores: a new study is the way
+    assert run_cli(*args, "--allow-change", "teacher,semantic") == 2
+    assert "computed with the study's teacher" in capsys.readouterr().err
 
 
 def test_another_module_under_the_same_name_is_refused(tmp_path: Path) -> None:
