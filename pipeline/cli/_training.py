@@ -6,7 +6,7 @@ import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,13 +16,13 @@ from ._options import Bounded
 from ..errors import DiswotError
 from ..presets import PRESETS, Preset, preset_for
 from ..progress import LOG_EVERY_SECONDS
-from ._console import console
+from ._console import err_console
 
 if TYPE_CHECKING:  # training (torch) is imported when the command runs, not when options are parsed
     from ..distributed import DistEnv
     from ..training import TrainConfig, TrainResult
 
-__all__ = ["RichReporter", "add_training_options", "reporter_for", "resolve_run", "summary_line"]
+__all__ = ["RichReporter", "add_training_options", "lr_text", "reporter_for", "resolve_run", "summary_line"]
 
 TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things out offline
 
@@ -295,15 +295,21 @@ class _Silent:
 
 def reporter_for(env: DistEnv, title: str) -> RichReporter | _Silent:
     """Rank 0 draws the progress; the other ranks stay quiet."""
-    return RichReporter(console, title) if env.is_main else _Silent()
+    return RichReporter(err_console, title) if env.is_main else _Silent()  # progress: stderr
 
 
-def summary_line(result: TrainResult, out: str | Path) -> str:
-    """The final line: metrics and where the checkpoint is."""
+def summary_line(result: TrainResult, out: str | Path, classes: int) -> str:
+    """The final line: metrics (top-5 only with more than 5 classes) and where the checkpoint is."""
     f = result.final
     if not f:
         return f"nothing trained; see {out}"
+    top5 = f", top-5 {100 * f['top5']:.2f}%" if classes > 5 else ""
     return (
-        f"done: epoch {f['epoch']}, top-1 {100 * f['top1']:.2f}%, top-5 {100 * f['top5']:.2f}%, "
+        f"done: epoch {f['epoch']}, top-1 {100 * f['top1']:.2f}%{top5}, "
         f"train loss {f['loss']:.4f}; checkpoint {Path(out) / CHECKPOINT_NAME}"
     )
+
+
+def lr_text(lr: float, decay: float, milestones: Sequence[int]) -> str:
+    """``lr 0.05 x0.1 at [150, 180, 210]``, or ``lr 0.1, no decay`` without milestones."""
+    return f"lr {lr} x{decay} at {list(milestones)}" if milestones else f"lr {lr}, no decay"

@@ -28,7 +28,7 @@ from diswot.storage import (
 from ._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options
 from ..errors import DiswotError
 from ..pick import recommended_trial, top_trials
-from ._console import console
+from ._console import console, err_console
 from ._hints import distill_hint
 from ._study import load_existing_study
 from ._training import add_training_options, reporter_for, resolve_run, summary_line
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         teacher = teacher_for_training(built, info)
         student = space.build(arch, num_classes=num_classes)
         if env.is_main:
-            console.print(
+            err_console.print(
                 f"[bold]distill[/bold] trial {trial.number} of {args.study}: {model_name} "
                 f"(score {trial.values[0]:.6g}) from {teacher_name} ({weights}) on {config.dataset} "
                 f"({num_classes} classes, {len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: "
@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
             artifact = write_trial_results(
                 args.storage, trial, attrs, checkpoint=result.checkpoint, artifact_dir=artifact_dir
             )
-            console.print(summary_line(result, args.out), highlight=False)
+            console.print(summary_line(result, args.out, num_classes), highlight=False)
             console.print(
                 f"trial {trial.number}: distill_top1 {final['top1']:.4f} recorded; checkpoint artifact {artifact} in {artifact_dir}",
                 highlight=False,

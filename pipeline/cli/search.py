@@ -217,19 +217,19 @@ def _announce_reference(config: SearchConfig, reused: bool) -> None:
         if reused
         else "scored once for this new study, then stored in it"
     )
-    console.print(
+    err_console.print(
         f"{config.proxy}: reference sample of {config.reference_size} architectures ({what})", highlight=False
     )
 
 
 def _progress(args: argparse.Namespace) -> StepProgress:
     """The search's stages (reference sample, pick): a bar on a terminal, else a line every 30 s."""
-    return lambda label, total: steps(console, label, total, bar=not args.no_progress)
+    return lambda label, total: steps(err_console, label, total, bar=not args.no_progress)
 
 
 def _print_header(search: OpenSearch, done: int, workers: int) -> None:
     config, setup = search.config, search.setup
-    console.print(
+    err_console.print(
         f"[bold]{'resuming' if search.resumed else 'new'} study[/bold] {search.options.study_name} in {search.storage}: "
         f"space {config.space}, teacher {config.teacher}, proxy {config.proxy}, "
         f"{setup.num_classes} classes, limits: {fmt_limits(setup.limits)}, {done} completed trials so far"
@@ -260,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
     child = bool(getattr(args, "child", False))
     workers = local_workers(args.workers, config.device)
     if workers < args.workers and not child:
-        console.print(
+        err_console.print(
             f"--workers {args.workers} on {usable_cores()} CPU cores: running {workers} worker processes "
             "(one per core; more would share the cores and finish later)",
             highlight=False,
@@ -298,7 +298,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _announce_pick(search: OpenSearch, top: int) -> None:
     best = "the best student" if top == 1 else f"the {top} best students"
-    err_console.print(f"the pick: {best}, {search.config.pick_repeats} repeats each", highlight=False)
+    err_console.print(
+        f"the pick: {best}, {search.config.pick_repeats} repeats each (stored pick scores are reused)", highlight=False
+    )
 
 
 class _SearchView:
@@ -324,7 +326,7 @@ class _SearchView:
         _print_header(search, done, len(self.shares))
         if search.capped():
             self.nothing_to_run = True
-            console.print(
+            err_console.print(
                 f"study {search.options.study_name} already has {search.counted()} scored trials "
                 f"(--max-trials {search.options.max_trials}); nothing to run"
             )
@@ -340,7 +342,7 @@ class _SearchView:
             MofNCompleteColumn(),
             TextColumn("best {task.fields[best]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=err_console,
             transient=False,
             disable=self.args.no_progress,
         ) as progress:
@@ -358,7 +360,7 @@ class _SearchView:
 
     def _advancer(self, progress: Progress, task: TaskID) -> Callable[[], None]:
         """Advance the bar with the best score; in a log, a line every 30 s instead."""
-        lines = self.args.no_progress or not console.is_terminal
+        lines = self.args.no_progress or not err_console.is_terminal
         started = last_line = time.monotonic()
 
         def advance() -> None:
@@ -366,7 +368,7 @@ class _SearchView:
             progress.update(task, advance=1, best=f"{self.best:.6g}" if math.isfinite(self.best) else "-")
             if lines and time.monotonic() - last_line >= LOG_EVERY_SECONDS:
                 last_line = time.monotonic()
-                console.print(
+                err_console.print(
                     f"search: {len(self.ran)}/{self.shares[0]} trials, best {self.best:.6g} ({last_line - started:.0f} s)",
                     highlight=False,
                 )
@@ -412,7 +414,7 @@ def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial
         return 1
     failed = [(i + 1, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT, -signal.SIGTERM)]
     for i, code in failed:
-        console.print(f"[yellow]worker {i} exited with status {code}[/yellow]", highlight=False)
+        err_console.print(f"[yellow]worker {i} exited with status {code}[/yellow]", highlight=False)
     return 1 if failed else 0
 
 

@@ -152,11 +152,11 @@ def test_resumed_search_says_the_reference_is_reused(tmp_path: Path, capsys: pyt
     argv = [*SMALL_S0, "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "1", "--reference-size", "8"]
     argv += ["--pick-top", "0", "--no-progress"]
     assert run_cli(*argv) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "scored once for this new study" in out and "reference sample: 8/8 done" in out
+    err = " ".join(capsys.readouterr().err.split())  # progress goes to stderr
+    assert "scored once for this new study" in err and "reference sample: 8/8 done" in err
     assert run_cli(*argv) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "reused: scored when the study was created" in out and "reference sample: 0/" not in out
+    err = " ".join(capsys.readouterr().err.split())
+    assert "reused: scored when the study was created" in err and "reference sample: 0/" not in err
 
 
 def test_progress_lines_in_a_log(tmp_path: Path) -> None:
@@ -235,7 +235,8 @@ def test_top_table_fits_80_columns() -> None:
 def test_train_and_search_write_progress_lines_in_a_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """stdout is not a terminal here (a log): the bars draw nothing, so lines come instead."""
+    """stderr is not a terminal here (a log): the bars draw nothing, so lines come instead, on stderr;
+    stdout holds the results only."""
     import diswot.pipeline.cli._training as training_cli
     import diswot.pipeline.cli.search as search_cli
 
@@ -243,29 +244,31 @@ def test_train_and_search_write_progress_lines_in_a_log(
     monkeypatch.setattr(search_cli, "LOG_EVERY_SECONDS", 0.0)
     argv = ["train", "--model", "resnet20", "--dataset", "synthetic", "--out", str(tmp_path / "r"), *TRAIN_FAST]
     assert run_cli(*argv, "--batch-size", "256", "--log-every", "1") == 0
-    out = capsys.readouterr().out
-    assert "train epoch 1/1: batch 1/4" in out and "batch 3/4" in out
+    out, err = capsys.readouterr()
+    assert "train epoch 1/1: batch 1/4" in err and "batch 3/4" in err and "batch 1/4" not in out
+    assert out.startswith("done: epoch 1, top-1")
     argv = [*SMALL_S0, "--proxy", "diswot", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "3"]
     assert run_cli(*argv, "--pick-top", "2") == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "search: 1/3 trials, best" in out and "the pick: 2 students re-scored with 4 repeats: 2/2 done" in out
+    out, err = (" ".join(s.split()) for s in capsys.readouterr())
+    assert "search: 1/3 trials, best" in err and "the pick: 2 students re-scored with 4 repeats: 2/2 done" in err
+    assert "search: " not in out and "the pick: " not in out and "recommended: trial" in out
 
 
 def test_score_says_why_it_needs_a_reference_sample(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["score", "--space", "s0", "--arch", "ResNet[1,1,1]", "--teacher", "resnet20", "--dataset", "synthetic"]
     assert run_cli(*argv, "--batch-size", "8", "--reference-size", "8") == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "ranks each term against a reference sample of 8 architectures" in out and "--proxy diswot" in out
-    assert "reference sample: 8/8 done" in out
+    err = " ".join(capsys.readouterr().err.split())
+    assert "ranks each term against a reference sample of 8 architectures" in err and "--proxy diswot" in err
+    assert "reference sample: 8/8 done" in err
     assert run_cli(*argv, "--batch-size", "8", "--proxy", "diswot") == 0
-    assert "reference sample" not in capsys.readouterr().out
+    assert "reference sample" not in capsys.readouterr().err
 
 
 def test_multi_objective_search_points_to_the_front(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = [*SMALL_S0, "--proxy", "diswot", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "mo"]
     assert run_cli(*argv, "--n-trials", "3", "--objectives", "score,params") == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "no single student is best" in out and "diswot show --study mo --pareto" in out and "--budget" in out
+    assert "no single student is best" in out and "--study mo --pareto" in out and "--budget" in out
 
 
 def test_the_library_progress_writes_lines() -> None:

@@ -59,7 +59,7 @@ def test_a_search_whose_trials_mostly_fail_says_why_and_exits_non_zero(tmp_path:
     assert len(warnings) == 5, "one warning per failed trial"
     assert all("failed: C" in w and "parameters:" not in w and "{" not in w for w in warnings), warnings
     assert "top 0 students" not in proc.stdout and "no completed trials" in proc.stdout
-    assert "limits: at most 500.00K params," in " ".join(proc.stdout.split())
+    assert "limits: at most 500.00K params," in " ".join(proc.stderr.split())  # the header: a log line
 
 
 def test_a_known_student_reuses_its_stored_score() -> None:
