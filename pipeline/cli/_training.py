@@ -30,7 +30,8 @@ TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things 
 def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> None:
     """Data, recipe, run and output options of ``train`` and ``distill``."""
     d = p.add_argument_group("data")
-    d.add_argument("--dataset", default=None, choices=TRAIN_DATASETS, help="training data (default cifar100)")
+    shown = "default: the study's" if kd else "default cifar100"  # distill trains on the study's data
+    d.add_argument("--dataset", default=None, choices=TRAIN_DATASETS, help=f"training data ({shown})")
     d.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
     d.add_argument("--val-dir", metavar="DIR", help="evaluate on this ImageFolder instead of the test/val split")
     d.add_argument(
