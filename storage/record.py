@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -51,6 +51,7 @@ __all__ = [
     "PICK",
     "PickScore",
     "REFERENCE",
+    "REFERENCE_PART",
     "REUSED_FROM",
     "SCORE",
     "SCORE_SECONDS",
@@ -60,6 +61,8 @@ __all__ = [
     "objective_attr",
     "add_pick",
     "pick_scores",
+    "add_reference_part",
+    "reference_parts",
     "reference_sample",
     "share_reference_sample",
     "study_config",
@@ -74,6 +77,10 @@ CHANGES = "diswot:config_changes"
 # study system attributes
 #: the scored reference sample of a rank-aggregated score (``proxies.Reference.to_json``)
 REFERENCE = "diswot:reference"
+#: prefix of one architecture of a reference sample being scored: ``REFERENCE_PART + str(i)`` holds
+#: ``{"arch", "terms"}`` of the sample's i-th architecture (``terms`` None: it could not be scored),
+#: so that an interrupted sample resumes where it stopped
+REFERENCE_PART = "diswot:reference_part:"
 #: prefix of the pick's keys: ``PICK + str(trial number)`` holds ``{"arch", "score", "repeats"}``,
 #: the trial's student re-scored by the pick (one key per student, so workers never overwrite each other)
 PICK = "diswot:pick:"
@@ -167,6 +174,25 @@ def _system_attr(study: optuna.Study, key: str) -> Any:
 def reference_sample(study: optuna.Study) -> Any:
     """The study's stored reference sample (JSON), or None."""
     return _system_attr(study, REFERENCE)
+
+
+def reference_parts(study: optuna.Study) -> dict[str, dict[str, float] | None]:
+    """The architectures of an unfinished reference sample scored so far: arch -> its terms (None:
+    it could not be scored)."""
+    storage, study_id = study_storage(study)
+    parts: dict[str, dict[str, float] | None] = {}
+    for key, value in storage.get_study_system_attrs(study_id).items():
+        if key.startswith(REFERENCE_PART) and isinstance(value, dict) and isinstance(value.get("arch"), str):
+            terms = value.get("terms")
+            parts[value["arch"]] = dict(terms) if isinstance(terms, dict) else None
+    return parts
+
+
+def add_reference_part(study: optuna.Study, index: int, arch: str, terms: Mapping[str, float] | None) -> None:
+    """Store the reference sample's ``index``-th architecture as scored (``terms`` None: it failed)."""
+    storage, study_id = study_storage(study)
+    value: dict[str, Any] = {"arch": arch, "terms": None if terms is None else dict(terms)}
+    storage.set_study_system_attr(study_id, f"{REFERENCE_PART}{index}", value)
 
 
 def share_reference_sample(study: optuna.Study, make: Callable[[], Any]) -> Any:
