@@ -202,9 +202,10 @@ def test_resume_is_refused_for_another_run(small_dir: Path, tmp_path: Path, caps
 
     def refused(*args: str) -> str:
         assert run_cli("train", *args, *base, "--resume") == 2
-        err = capsys.readouterr().err.strip()
-        assert err.startswith("error:") and "Traceback" not in err
-        return " ".join(err.split())
+        err = capsys.readouterr().err.strip()  # the run's header (a log line), then one error line
+        error = err[err.index("error:") :]
+        assert "Traceback" not in err and "error:" not in error[1:]
+        return " ".join(error.split())
 
     assert "is for s0:ResNet[1,1,1], not resnet20" in refused("--model", "resnet20", "--epochs", "2")
     assert "lr: 0.05 -> 0.3" in refused("--model", "s0:ResNet[1,1,1]", "--epochs", "2", "--lr", "0.3")
