@@ -273,26 +273,15 @@ def pick_report(study: optuna.Study, n: int = 10) -> dict[str, Any]:
     """What ``diswot show --json`` prints: the recommended trial, the ``n`` best students (each with
     its pick score and repeats, ``None`` where it has none, and every trial user attribute, the
     ``distill_*`` results included) and every stored pick score of the study."""
-    best = recommended_trial(study)
-    picked = stored_picks(study) if len(study.directions) == 1 else {}
-    found = picked.get(str(best.user_attrs.get(record.ARCH))) if best is not None else None
+    single = len(study.directions) == 1
+    best = recommended_trial(study) if single else None  # a front recommends no single student
+    picked = stored_picks(study) if single else {}
     first = _first_trials(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    recommended = None
-    if best is not None and len(study.directions) == 1:
-        recommended = {
-            "trial": best.number,
-            "arch": best.user_attrs.get(record.ARCH),
-            "by": "score" if found is None else "pick score",
-            "score": best.values[0],
-            "pick_score": None if found is None else found.score,
-            "pick_repeats": None if found is None else found.repeats,
-        }
-    number = None if recommended is None else best.number if best is not None else None
     return {
         "study": study.study_name,
         "objectives": len(study.directions),
-        "recommended": recommended,
-        "students": [_student_row(t, picked, number) for t in top_trials(study, n)],
+        "recommended": None if best is None else _recommended_row(best, picked),
+        "students": [_student_row(t, picked, best.number if best else None) for t in top_trials(study, n)],
         "picks": [
             {
                 "trial": first[a].number if a in first else p.trial,
@@ -302,4 +291,17 @@ def pick_report(study: optuna.Study, n: int = 10) -> dict[str, Any]:
             }
             for a, p in sorted(picked.items(), key=lambda ap: -ap[1].score)
         ],
+    }
+
+
+def _recommended_row(best: FrozenTrial, picked: Mapping[str, record.PickScore]) -> dict[str, Any]:
+    """The recommended student of :func:`pick_report`: trial, arch, score and pick score (if any)."""
+    found = picked.get(str(best.user_attrs.get(record.ARCH)))
+    return {
+        "trial": best.number,
+        "arch": best.user_attrs.get(record.ARCH),
+        "by": "score" if found is None else "pick score",
+        "score": best.values[0],
+        "pick_score": None if found is None else found.score,
+        "pick_repeats": None if found is None else found.repeats,
     }

@@ -206,3 +206,36 @@ def test_a_stored_pick_score_is_reused_not_rescored() -> None:
     record.add_pick(study, record.PickScore(0, "ResNet[1,1,1]", -0.5, 4))
     assert pick_study(study, setup, rescoring=_no_rescoring, top=3, repeats=4) == {"ResNet[1,1,1]": -0.5}
     assert pick_study(study, setup, rescoring=_no_rescoring, top=3, repeats=2) == {"ResNet[1,1,1]": -0.5}
+
+
+def test_pick_report_carries_the_pick_and_the_distillation() -> None:
+    """What ``show --json`` prints: the recommended trial, each student's pick score and repeats, its
+    distillation results, and every pick score."""
+    import json
+
+    from diswot.pipeline.pick import pick_report
+    from diswot.storage import record
+
+    study = optuna.create_study(direction="maximize")
+    rows = (("ResNet[1,1,1]", 3.0, {}), ("ResNet[2,2,2]", 2.0, {"distill_top1": 0.61, "distill_epochs": 2}))
+    for arch, value, extra in rows:
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"arch": arch, **extra}))
+    record.add_pick(study, record.PickScore(1, "ResNet[2,2,2]", 1.5, 4))
+    report = json.loads(json.dumps(pick_report(study)))  # JSON as it is printed
+    assert report["recommended"] == {
+        "trial": 1,
+        "arch": "ResNet[2,2,2]",
+        "by": "pick score",
+        "score": 2.0,
+        "pick_score": 1.5,
+        "pick_repeats": 4,
+    }
+    first, second = report["students"]
+    assert (first["trial"], first["recommended"], first["pick_score"], first["distill_top1"]) == (1, True, 1.5, 0.61)
+    assert (second["trial"], second["recommended"], second["pick_score"], second["pick_repeats"]) == (
+        0,
+        False,
+        None,
+        None,
+    )
+    assert report["picks"] == [{"trial": 1, "arch": "ResNet[2,2,2]", "pick_score": 1.5, "repeats": 4}]
