@@ -64,6 +64,8 @@ NUMERIC: dict[str, dict[str, tuple[str, str]]] = {
         "--top": ("0", "1"),
         "--pick-top": ("-1", "0"),
         "--pick-repeats": ("0", "1"),
+        "--confirm-top": ("-1", "0"),  # the hidden aliases of the two, checked alike
+        "--confirm-repeats": ("0", "1"),
         "--workers": ("0", "1"),
         "--worker-index": ("-1", "0"),
         "--max-trials": ("0", "1"),

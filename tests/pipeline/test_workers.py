@@ -141,7 +141,7 @@ def test_workers_beyond_the_cores_run_as_one_per_core(
     monkeypatch.setattr(workers, "usable_cores", lambda: 2)
     url = f"sqlite:///{tmp_path / 's.db'}"
     assert run_cli(*FAST, "--storage", url, "--study", "cores", "--n-trials", "6", "--workers", "5") == 0
-    assert "--workers 5 on 2 CPU cores: running 2 worker processes" in " ".join(capsys.readouterr().out.split())
+    assert "--workers 5 on 2 CPU cores: running 2 worker processes" in " ".join(capsys.readouterr().err.split())
     trials = trials_of(url, "cores")
     assert len(trials) == 6 and {t.system_attrs[WORKER_KEY]["index"] for t in trials} == {0, 1}
 
