@@ -49,7 +49,8 @@ def top_table(
     pick_cols = ["pick score"] if picked else []
     repeats = sorted({p.repeats for p in picked.values()})
     how = f", pick score = mean of {'/'.join(map(str, repeats))} repeats" if picked else ""
-    table = Table(title=title or f"top {len(trials)} distinct students of {study.study_name}{how}")
+    which = "the one student" if len(trials) == 1 else f"top {len(trials)} distinct students"
+    table = Table(title=title or f"{which} of {study.study_name}{how}")
     for col in (
         "#",
         "trial",

@@ -156,3 +156,10 @@ def test_sigterm_prints_no_trial_failure_warnings(tmp_path: Path) -> None:
     assert proc.returncode == 130, out[-3000:]
     assert "KeyboardInterrupt" not in out and "failed" not in out.replace("failed trials", ""), out[-3000:]
     assert "interrupted" in out
+
+
+def test_figures_and_counts_read_naturally() -> None:
+    from diswot.pipeline._format import fmt_count, plural
+
+    assert fmt_count(1e99) == "1e+99" and fmt_count(999e9) == "999.00G" and fmt_count(259890) == "259.89K"
+    assert plural(1, "student") == "1 student" and plural(2, "student") == "2 students"
