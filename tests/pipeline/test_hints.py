@@ -65,6 +65,9 @@ def test_a_recorded_teacher_weights_needs_no_train(in_tmp: Path, capsys: pytest.
     assert run_cli(*args, "--pick-top", "0") == 0
     command = _suggested(capsys.readouterr().out, "distil it:")
     assert " train " not in f" {command} " and "--teacher-weights" not in command
+    refused = [*shlex.split(command)[1:], "--out", "refused", "--teacher", "resnet32", *ONE_EPOCH]
+    assert run_cli(*refused) == 2  # another teacher than the study's (its weights do not fit)
+    assert not (in_tmp / "refused").exists()  # a refused distill leaves no --out folder
     _run_printed(command, *ONE_EPOCH)
 
 
