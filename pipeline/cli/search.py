@@ -104,8 +104,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="append",
         default=[],
         metavar="FIELD",
-        help="a recorded field that may differ from the study's record when resuming (repeatable), "
-        f"one of: {', '.join(CHANGEABLE_FIELDS)}",
+        help="a recorded limit that may differ from the study's record when resuming (repeatable), "
+        f"one of: {', '.join(CHANGEABLE_FIELDS)}; a field that decides the scores (teacher, proxy, ...) "
+        "needs a new --study",
     )
     w = p.add_argument_group("workers (see README: many workers)")
     w.add_argument(
