@@ -170,7 +170,14 @@ def attach_reference(
         size = setup.config.reference_size or DEFAULT_REFERENCE_SIZE
         archs = draw_reference(setup.space, setup.limits, setup.num_classes, size=size, seed=setup.config.seed)
         log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
-        return build_reference(setup.scorer, archs, on_arch=on_arch)
+        if study is None:
+            return build_reference(setup.scorer, archs, on_arch=on_arch)
+        known = record.reference_parts(study)  # an interrupted sample resumes where it stopped
+
+        def keep(index: int, arch: str, terms: dict[str, float] | None) -> None:
+            record.add_reference_part(study, index, arch, terms)
+
+        return build_reference(setup.scorer, archs, on_arch=on_arch, known=known, on_scored=keep)
 
     setup.scorer.reference = make() if study is None else study_reference(study, make)
 

@@ -224,13 +224,13 @@ def pick_search(
     progress: StepProgress | None = None,
     on_pick: Callable[[OpenSearch, int], None] | None = None,
 ) -> dict[str, float]:
-    """The pick (:mod:`.pick`): re-score the study's best students; their confirmed scores.
+    """The pick (:mod:`.pick`): re-score the study's best students; their pick scores.
 
     The re-scoring runs the study's scorer with more repeats: the same teacher module and
     reference sample, built here only when a student is re-scored.
     """
     config = run.config
-    top = pick_size(run.study, config.confirm_top)
+    top = pick_size(run.study, config.pick_top)
     if len(run.study.directions) != 1 or top < 1 or not run.completed():
         return {}
     if on_pick is not None:
@@ -242,5 +242,5 @@ def pick_search(
         return extra
 
     return pick_study(
-        run.study, run.setup, rescoring=rescoring, top=top, repeats=config.confirm_repeats, progress=progress
+        run.study, run.setup, rescoring=rescoring, top=top, repeats=config.pick_repeats, progress=progress
     )

@@ -36,13 +36,14 @@ from .config import (
     DEFAULT_PROXY,
     FIXED_FIELDS,
     RECORDED_FIELDS,
+    SCORE_FIELDS,
     TEACHER_FIELDS,
     SearchConfig,
     reference_size_for,
     study_directions,
     uses_reference,
 )
-from .errors import DiswotError
+from .errors import DiswotError, ScoreChangeError
 from .progress import StepProgress
 from .worker import sampler_seed
 
@@ -168,10 +169,15 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
                     f"`allow_change` {part}: {field_name} can never change ({FIXED_FIELDS[field_name]}); "
                     "search it in a new `study`"
                 )
+            if field_name in SCORE_FIELDS:
+                raise ScoreChangeError(
+                    f"`allow_change` {part}: every stored score, the reference sample and the pick scores were "
+                    f"computed with the study's {field_name}, and another would mix two scores in one study; "
+                    "search it in a new `study`",
+                    field_name,
+                )
             if field_name in CHANGEABLE_FIELDS:
                 fields.add(field_name)
-                if field_name == "teacher":  # another teacher has another fingerprint and input
-                    fields.update(("teacher_fingerprint", "teacher_image_size"))
             elif field_name in UNRECORDED:
                 log.info("`allow_change` %s: %s is never recorded and may always change", part, field_name)
             else:
@@ -229,7 +235,11 @@ def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -
         # studies made before the teacher's fingerprint was recorded resume without one
         resumed: bool = record_config(study, recorded, mutable=mutable, optional=("teacher_fingerprint",))
     except ConfigMismatchError as exc:
-        raise ConfigMismatchError(f"{exc}, or allow it with `allow_change` FIELD") from None
+        stored = study.user_attrs.get(record.CONFIG) or {}
+        differ = {k for k in {*stored, *recorded} if stored.get(k) != recorded.get(k)} - mutable
+        if differ <= set(CHANGEABLE_FIELDS):  # a limit: it may change; a score field never does
+            raise ConfigMismatchError(f"{exc}, or allow it with `allow_change` FIELD") from None
+        raise
     check_directions(study, objectives)
     name_metrics(study, objectives)
     if len(study.directions) == 1:  # optuna-dashboard names the objective after the proxy

@@ -56,9 +56,10 @@ def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) 
             )
         else:
             console.print(front_table([trial], f"best student within {wanted}, from {source}"))
-            console.print(
-                f"distil it: diswot distill --study {study.study_name} --trial {trial.number}", highlight=False
-            )
+            from ._hints import distill_hint
+
+            hint = distill_hint(study, args.storage, trial.number)
+            console.print(f"distil it: {hint}", highlight=False, soft_wrap=True, markup=False)
         return 0 if trial is not None else 1
     if args.pareto:
         front = pareto_front(study)

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping
 
 from diswot.storage import DEFAULT_STORAGE, STORAGE_ENV, default_artifact_dir, storage_url
 
-from .._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
-from ..config import DEFAULT_CONFIRM_REPEATS, DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig, parse_objectives
+from .._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES, SPACES
+from ..config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig, parse_objectives
 from ..errors import DiswotError
 
 __all__ = [
@@ -101,14 +101,17 @@ def _option(flag: str, **kwargs: Any) -> Option:
     return Option((flag,), kwargs)
 
 
+#: the default ``--teacher`` as its help says it (``distill``'s default is the study's instead)
+_TEACHER_DEFAULT = f"; default {_DEFAULT['teacher']}"
+
 #: the teacher: which network (any form of ``diswot teachers``), its weights, and overrides of what is
 #: found in it; the same in ``search``, ``score``, ``rank`` and ``distill``
 TEACHER_OPTIONS: tuple[Option, ...] = (
     _option(
         "--teacher",
         default=_DEFAULT["teacher"],
-        help=f"teacher: a short name, torchvision:NAME, timm:NAME, SPACE:ARCH, package.module:factory or "
-        f"path/to/file.py:factory (default {_DEFAULT['teacher']}; list: diswot teachers)",
+        help="teacher: a short name, torchvision:NAME, timm:NAME, SPACE:ARCH, package.module:factory or "
+        f"path/to/file.py:factory (list: diswot teachers){_TEACHER_DEFAULT}",
     ),
     _option(
         "--teacher-weights",
@@ -143,13 +146,13 @@ def add_teacher_options(p: argparse.ArgumentParser, *, from_study: bool = False)
         kwargs = dict(option.kwargs)
         if from_study:
             kwargs["default"] = None
-            kwargs["help"] = f"{kwargs['help']}; default: the study's"
+            kwargs["help"] = f"{kwargs['help'].removesuffix(_TEACHER_DEFAULT)}; default: the study's"
         Option(option.flags, kwargs).add_to(group)
 
 
 #: options that decide a score: space, teacher, data, seed, batch, repeats, proxy, init, device
 SCORING_OPTIONS: tuple[Option, ...] = (
-    _option("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet"),
+    _option("--space", required=True, help=f"search space: {', '.join(SPACES)}"),
     *TEACHER_OPTIONS,
     _option(
         "--dataset", default=_DEFAULT["dataset"], choices=DATASETS, help=f"probe data (default {_DEFAULT['dataset']})"
@@ -303,6 +306,6 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         population_size=get("population_size", 20),
         tournament_size=get("tournament_size", 10),
         reference_size=get("reference_size"),
-        confirm_top=get("confirm_top"),
-        confirm_repeats=get("confirm_repeats", DEFAULT_CONFIRM_REPEATS),
+        pick_top=get("pick_top"),
+        pick_repeats=get("pick_repeats", _DEFAULT["pick_repeats"]),
     )

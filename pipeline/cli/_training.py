@@ -6,7 +6,7 @@ import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,13 +16,13 @@ from ._options import Bounded
 from ..errors import DiswotError
 from ..presets import PRESETS, Preset, preset_for
 from ..progress import LOG_EVERY_SECONDS
-from ._console import console
+from ._console import err_console
 
 if TYPE_CHECKING:  # training (torch) is imported when the command runs, not when options are parsed
     from ..distributed import DistEnv
     from ..training import TrainConfig, TrainResult
 
-__all__ = ["RichReporter", "add_training_options", "reporter_for", "resolve_run", "summary_line"]
+__all__ = ["RichReporter", "add_training_options", "lr_text", "reporter_for", "resolve_run", "summary_line"]
 
 TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things out offline
 
@@ -30,7 +30,8 @@ TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things 
 def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> None:
     """Data, recipe, run and output options of ``train`` and ``distill``."""
     d = p.add_argument_group("data")
-    d.add_argument("--dataset", default=None, choices=TRAIN_DATASETS, help="training data (default cifar100)")
+    shown = "default: the study's" if kd else "default cifar100"  # distill trains on the study's data
+    d.add_argument("--dataset", default=None, choices=TRAIN_DATASETS, help=f"training data ({shown})")
     d.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
     d.add_argument("--val-dir", metavar="DIR", help="evaluate on this ImageFolder instead of the test/val split")
     d.add_argument(
@@ -110,14 +111,19 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
 
 
 def check_out_dir(out: str | Path) -> None:
-    """Refuse an ``--out`` folder that cannot be written, before any data is read or trained on."""
+    """Refuse an ``--out`` folder that cannot be written, before any data is read or trained on; a
+    folder not there yet is made by the first checkpoint, so a refused command leaves none behind."""
     import os
     import tempfile
 
-    folder = Path(out).expanduser()
+    folder = Path(out).expanduser().absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".diswot-write-check-")
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a directory")
+        if existing != folder and not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".diswot-write-check-")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -290,15 +296,21 @@ class _Silent:
 
 def reporter_for(env: DistEnv, title: str) -> RichReporter | _Silent:
     """Rank 0 draws the progress; the other ranks stay quiet."""
-    return RichReporter(console, title) if env.is_main else _Silent()
+    return RichReporter(err_console, title) if env.is_main else _Silent()  # progress: stderr
 
 
-def summary_line(result: TrainResult, out: str | Path) -> str:
-    """The final line: metrics and where the checkpoint is."""
+def summary_line(result: TrainResult, out: str | Path, classes: int) -> str:
+    """The final line: metrics (top-5 only with more than 5 classes) and where the checkpoint is."""
     f = result.final
     if not f:
         return f"nothing trained; see {out}"
+    top5 = f", top-5 {100 * f['top5']:.2f}%" if classes > 5 else ""
     return (
-        f"done: epoch {f['epoch']}, top-1 {100 * f['top1']:.2f}%, top-5 {100 * f['top5']:.2f}%, "
+        f"done: epoch {f['epoch']}, top-1 {100 * f['top1']:.2f}%{top5}, "
         f"train loss {f['loss']:.4f}; checkpoint {Path(out) / CHECKPOINT_NAME}"
     )
+
+
+def lr_text(lr: float, decay: float, milestones: Sequence[int]) -> str:
+    """``lr 0.05 x0.1 at [150, 180, 210]``, or ``lr 0.1, no decay`` without milestones."""
+    return f"lr {lr} x{decay} at {list(milestones)}" if milestones else f"lr {lr}, no decay"

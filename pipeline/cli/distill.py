@@ -9,9 +9,10 @@ at the end the trial gets ``distill_top1``, ``distill_top5``, ``distill_epochs``
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
@@ -27,7 +28,8 @@ from diswot.storage import (
 from ._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options
 from ..errors import DiswotError
 from ..pick import recommended_trial, top_trials
-from ._console import console
+from ._console import console, err_console
+from ._hints import distill_hint
 from ._study import load_existing_study
 from ._training import add_training_options, reporter_for, resolve_run, summary_line
 
@@ -70,7 +72,7 @@ def _trial_to_distill(study: optuna.Study, number: int | None) -> optuna.trial.F
         if not complete:
             raise DiswotError(f"study {study.study_name!r} has no completed trial; run diswot search first")
         if len(study.directions) == 1:
-            return recommended_trial(study) or complete[0]  # the confirmed pick, else the best score
+            return recommended_trial(study) or complete[0]  # the best pick score, else the best score
         return top_trials(study, 1)[0]  # the best score
     trials = study.get_trials(deepcopy=False)
     match = [t for t in trials if t.number == number]
@@ -82,15 +84,12 @@ def _trial_to_distill(study: optuna.Study, number: int | None) -> optuna.trial.F
     return trial
 
 
-def _teacher_weights_path(given: str | None, recorded: str | None) -> str:
+def _teacher_weights_path(given: str | None, recorded: str | None, hint: Callable[[], str]) -> str:
     from ..checkpoint import weights_path
 
     value = given or recorded
     if value is None:
-        raise DiswotError(
-            "distillation needs a trained teacher: pass --teacher-weights PATH "
-            "(make one with: diswot train --model <teacher> --out DIR)"
-        )
+        raise DiswotError(f"distillation needs a trained teacher: pass --teacher-weights PATH, e.g. {hint()}")
     if given is None:  # say where the path came from: the study, not a flag the user passed
         return str(weights_path(value, option="the study's recorded teacher_weights (pass --teacher-weights PATH)"))
     return str(weights_path(value))
@@ -160,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
             f"trial {trial.number} records arch {recorded_arch!r} but its params give {space.encode(arch)!r} in "
             f"space {space.name}; pass the study's --space"
         )
-    weights = _teacher_weights_path(args.teacher_weights, recorded.get("teacher_weights"))
+    hint = functools.partial(distill_hint, study, args.storage, trial.number)
+    weights = _teacher_weights_path(args.teacher_weights, recorded.get("teacher_weights"), hint)
     recorded_dataset = recorded.get("dataset")
     dataset_default = recorded_dataset or "cifar100"
     image_hint = recorded.get("image_size") or space.image_size
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         teacher = teacher_for_training(built, info)
         student = space.build(arch, num_classes=num_classes)
         if env.is_main:
-            console.print(
+            err_console.print(
                 f"[bold]distill[/bold] trial {trial.number} of {args.study}: {model_name} "
                 f"(score {trial.values[0]:.6g}) from {teacher_name} ({weights}) on {config.dataset} "
                 f"({num_classes} classes, {len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: "
@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
             artifact = write_trial_results(
                 args.storage, trial, attrs, checkpoint=result.checkpoint, artifact_dir=artifact_dir
             )
-            console.print(summary_line(result, args.out), highlight=False)
+            console.print(summary_line(result, args.out, num_classes), highlight=False)
             console.print(
                 f"trial {trial.number}: distill_top1 {final['top1']:.4f} recorded; checkpoint artifact {artifact} in {artifact_dir}",
                 highlight=False,

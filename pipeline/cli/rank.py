@@ -17,7 +17,7 @@ from ..config import DEFAULT_REFERENCE_SIZE
 from ._options import Bounded, add_scoring_options, config_from_args
 from ..errors import DiswotError
 from ._progress import steps
-from ._console import console
+from ._console import console, err_console
 
 if TYPE_CHECKING:  # the scoring side (torch) is imported when the command runs, not when options are parsed
     from ..ranking import GroundTruth, ProxyRanking
@@ -91,7 +91,7 @@ def _supported(names: list[str], space: Any, *, skip: bool) -> list[str]:
         except ProxyError as exc:
             if not skip:
                 raise
-            console.print(f"skipped: {exc}")
+            err_console.print(f"skipped: {exc}", highlight=False)
             continue
         keep.append(name)
     return keep
@@ -250,9 +250,11 @@ def run(args: argparse.Namespace) -> int:
     for i, name in enumerate(proxies, 1):  # a bar per step on a terminal, a line every 30 s in a log
         setup = make_scoring(replace(base, proxy=name))
         if setup.scorer.proxy.reference_terms:
-            with steps(console, f"{name}: reference sample", base.reference_size or DEFAULT_REFERENCE_SIZE) as advance:
+            with steps(
+                err_console, f"{name}: reference sample", base.reference_size or DEFAULT_REFERENCE_SIZE
+            ) as advance:
                 attach_reference(setup, on_arch=advance)
-        with steps(console, f"scoring {name} ({i}/{len(proxies)})", len(truth)) as advance:
+        with steps(err_console, f"scoring {name} ({i}/{len(proxies)})", len(truth)) as advance:
             results.append(rank_proxy(name, truth, _per_repeat(setup), top_k=top_k, on_arch=advance))
     params = np.array([space.count_params(a, setup.num_classes) for a in truth.archs], dtype=float)
     regrets = {r.proxy: _regret(r, truth, params) for r in results}

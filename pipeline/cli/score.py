@@ -11,7 +11,7 @@ from .._format import fmt_count
 from ..config import DEFAULT_REFERENCE_SIZE
 from ._options import add_scoring_options, config_from_args
 from ._progress import steps
-from ._console import console
+from ._console import console, err_console
 
 __all__ = ["add_parser", "run"]
 
@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
     setup = make_scoring(config)
     if setup.scorer.proxy.reference_terms:  # the score is a rank: it needs the sample to rank against
         size = config.reference_size or DEFAULT_REFERENCE_SIZE
-        console.print(
+        err_console.print(
             f"{config.proxy} ranks each term against a reference sample of {size} architectures, "
             "scored here first (a search stores it in its study; --proxy diswot scores without one)",
             highlight=False,
         )
-        with steps(console, f"{config.proxy}: reference sample", size) as advance:
+        with steps(err_console, f"{config.proxy}: reference sample", size) as advance:
             attach_reference(setup, on_arch=advance)
     space = setup.space
     result = setup.scorer.score(arch)

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ._options import Bounded, add_storage_options
-from ..pick import top_trials
+from ..pick import pick_report
 from ._report import print_top
 from ._console import console
 from ._front import add_front_options, show_front
@@ -20,7 +20,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("show", help="list the best students of a study")
     add_storage_options(p, study_required=True)
     p.add_argument("--top", type=Bounded(at_least=1), default=10, help="how many (default 10)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of a table: the recommended trial, the best students with their pick scores "
+        "and distillation results, every pick score",
+    )
     add_front_options(p)
     p.set_defaults(run=run)
 
@@ -32,11 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if status is not None:
         return status
     if args.json:
-        rows = [
-            {"trial": t.number, "value": t.values[0], **{k: v for k, v in t.user_attrs.items()}}
-            for t in top_trials(study, args.top)
-        ]
-        console.print_json(json.dumps(rows))
+        console.print_json(json.dumps(pick_report(study, args.top)))
     else:
-        print_top(console, study, args.top)
+        print_top(console, study, args.top, storage=args.storage)
     return 0

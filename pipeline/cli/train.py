@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._console import console
-from ._training import add_training_options, reporter_for, resolve_run, summary_line
+from ._console import console, err_console
+from ._training import add_training_options, lr_text, reporter_for, resolve_run, summary_line
 
 __all__ = ["add_parser", "run"]
 
@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
         seed_everything(config.seed)
         model, canonical, _ = build_model(name, num_classes)
         if env.is_main:
-            console.print(
+            err_console.print(
                 f"[bold]train[/bold] {canonical} on {config.dataset} ({num_classes} classes, {config.image_size}px, "
                 f"{len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: {config.epochs} epochs, "
-                f"batch {config.batch_size}, lr {config.lr} x{config.lr_decay} at {config.milestones or 'never'}, "
+                f"batch {config.batch_size}, {lr_text(config.lr, config.lr_decay, config.milestones)}, "
                 f"wd {config.weight_decay}, {config.device}, AMP {config.amp}",
                 highlight=False,
             )
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 log_every=args.log_every,
             )
         if env.is_main:
-            console.print(summary_line(result, args.out), highlight=False)
+            console.print(summary_line(result, args.out, num_classes), highlight=False)
     finally:
         shutdown(env)
     return 0

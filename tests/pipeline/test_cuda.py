@@ -35,7 +35,7 @@ def test_two_workers_share_one_gpu(precision: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'gpu.db'}"
     args = [*SMALL_S0, "--device", "cuda", "--precision", precision, "--proxy", "diswot", "--rescore"]
     done = run_process(
-        *args, "--storage", url, "--workers", "2", "--n-trials", "12", "--no-progress", "--confirm-top", "0"
+        *args, "--storage", url, "--workers", "2", "--n-trials", "12", "--no-progress", "--pick-top", "0"
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     trials = optuna.load_study(study_name="diswot", storage=open_storage(url)).get_trials(deepcopy=False)

@@ -209,8 +209,10 @@ def test_show_and_distill_pick_by_score_in_a_multi_objective_study(
     assert _trial_to_distill(study, 3).number == 3  # distill --trial N: any trial, e.g. one from the front
     capsys.readouterr()
     assert run_cli("show", "--storage", two_objective.url, "--study", "mo", "--json", "--top", "3") == 0
-    rows = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    rows = report["students"]
     assert rows[0]["value"] == best.values[0] and len(rows) == 3
+    assert report["recommended"] is None and report["picks"] == []  # a front, not one student
 
 
 def test_a_foreign_study_with_other_directions_is_refused_untouched(

@@ -141,7 +141,7 @@ def test_workers_beyond_the_cores_run_as_one_per_core(
     monkeypatch.setattr(workers, "usable_cores", lambda: 2)
     url = f"sqlite:///{tmp_path / 's.db'}"
     assert run_cli(*FAST, "--storage", url, "--study", "cores", "--n-trials", "6", "--workers", "5") == 0
-    assert "--workers 5 on 2 CPU cores: running 2 worker processes" in " ".join(capsys.readouterr().out.split())
+    assert "--workers 5 on 2 CPU cores: running 2 worker processes" in " ".join(capsys.readouterr().err.split())
     trials = trials_of(url, "cores")
     assert len(trials) == 6 and {t.system_attrs[WORKER_KEY]["index"] for t in trials} == {0, 1}
 
@@ -209,10 +209,15 @@ def test_allow_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     capsys.readouterr()
     assert run_cli(*base, "--batch-size", "16", "--teacher", "resnet32") == 2
     err = capsys.readouterr().err
-    assert "batch_size: 8 -> 16" in err and "teacher: 'resnet20' -> 'resnet32'" in err and "--allow-change" in err
-    assert run_cli(*base, "--batch-size", "16", "--allow-change", "batch-size", "--allow-change", "n-trials") == 0
+    assert "batch_size: 8 -> 16" in err and "teacher: 'resnet20' -> 'resnet32'" in err and "new --study" in err
+    assert "--allow-change" not in err  # fields that decide the scores: only a new study helps
+    assert run_cli(*base, "--max-layers", "9") == 2
+    assert "max_layers: None -> 9" in (err := capsys.readouterr().err) and "--allow-change" in err
+    assert run_cli(*base, "--batch-size", "16", "--allow-change", "batch-size") == 2  # it decides every score
+    assert "computed with the study's batch_size" in capsys.readouterr().err
+    assert run_cli(*base, "--max-layers", "9", "--allow-change", "max-layers", "--allow-change", "n-trials") == 0
     study = optuna.load_study(study_name="ch", storage=url)
-    assert study.user_attrs["diswot:config_changes"][0]["changes"] == ["batch_size: 8 -> 16"]
+    assert study.user_attrs["diswot:config_changes"][0]["changes"] == ["max_layers: None -> 9"]
     capsys.readouterr()
     assert run_cli(*base, "--allow-change", "bogus") == 2
     assert "not a recorded field" in capsys.readouterr().err
