@@ -16,14 +16,12 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Hashable, Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-
-from diswot.spaces import FeatureNetwork, get_space
 
 from .checkpoint import (
     CHECKPOINT_NAME,
@@ -42,7 +40,8 @@ from .distributed import DistEnv, all_gather_objects, all_reduce_sum, barrier
 from ._choices import RESULTS_NAME
 from .errors import DiswotError
 from .kd import KDLoss, TeacherInput
-from .teachers import Teacher, teacher_spec
+from .models import resolve_model
+from .teachers import Teacher
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -187,28 +186,19 @@ __all__ += ["format_record"]
 # --------------------------------------------------------------------------- models and data
 
 
-def build_model(spec: str, num_classes: int) -> tuple[FeatureNetwork, str, int]:
-    """Build ``spec`` (a teacher name, ``nb201:<arch>``, or ``SPACE:ARCH`` such as ``s0:ResNet[3,3,3]``).
+def build_model(spec: str, num_classes: int) -> tuple[nn.Module, str, int | None]:
+    """Build ``spec`` (any form of :func:`~.models.resolve_model`) for ``num_classes`` classes.
 
-    Returns the network, its canonical string and its native input resolution.
+    Returns the network, its canonical string and its native input resolution (None: the data's).
     """
-    space_name, sep, arch_text = spec.partition(":")
-    if sep and space_name != "nb201":
-        space = get_space(space_name)
-        arch: Hashable = space.decode(arch_text)
-        return space.build(arch, num_classes=num_classes), f"{space.name}:{space.encode(arch)}", space.image_size
-    t = teacher_spec(spec)
-    return t.builder(num_classes), t.name, t.image_size
+    source = resolve_model(spec, field="model")
+    return source.build(num_classes), source.spec, source.native_input().image_size
 
 
-def describe_model(spec: str) -> tuple[str, int]:
-    """Canonical string and native input resolution of ``spec``, without building it."""
-    space_name, sep, arch_text = spec.partition(":")
-    if sep and space_name != "nb201":
-        space = get_space(space_name)
-        return f"{space.name}:{space.encode(space.decode(arch_text))}", space.image_size
-    t = teacher_spec(spec)
-    return t.name, t.image_size
+def describe_model(spec: str) -> tuple[str, int | None]:
+    """Canonical string and native input resolution of ``spec``, without building it for training."""
+    source = resolve_model(spec, field="model")
+    return source.spec, source.native_input().image_size
 
 
 def teacher_for_training(teacher: Teacher, info: DatasetInfo) -> nn.Module:
