@@ -23,6 +23,7 @@ from torch import nn
 from diswot.registry import Registry, UnknownNameError
 from diswot.spaces import FeatureNetwork, WrappedNetwork, cifar_resnet, wide_resnet
 
+from ._scoped import seeded
 from ._model_forms import FORMS, InputSpec, ModelSource, module_input, parse_form
 from .errors import DiswotError
 
@@ -105,9 +106,19 @@ def resolve_model(spec: str | nn.Module, *, name: str | None = None, field: str 
     return ModelSource(short.name, "name", short.builder, lambda _m: native, native)
 
 
-def create_model(spec: str | nn.Module, *, num_classes: int, field: str = "model") -> nn.Module:
-    """Build ``spec`` (any form of :func:`resolve_model`) for ``num_classes`` classes, random init."""
-    return resolve_model(spec, field=field).build(num_classes)
+def create_model(
+    spec: str | nn.Module, *, num_classes: int, seed: int | None = None, field: str = "model"
+) -> nn.Module:
+    """Build ``spec`` (any form of :func:`resolve_model`) for ``num_classes`` classes, random init.
+
+    With ``seed`` the init is drawn from torch's generators seeded with it, and their states are
+    restored afterwards; without, from the generators in force (as timm's ``create_model``).
+    """
+    source = resolve_model(spec, field=field)
+    if seed is None:
+        return source.build(num_classes)
+    with seeded(seed):
+        return source.build(num_classes)
 
 
 @register_teacher("resnet20", "cifar", "CIFAR ResNet-20 (16/32/64 channels, 3 blocks a stage)")

@@ -130,17 +130,20 @@ class Scorer:
     def _seed(self, repeat: int) -> int:
         return self.seed * 1000 + repeat
 
-    def build(self, arch: Hashable, repeat: int = 0) -> FeatureNetwork:
+    def seeded(self, repeat: int) -> contextlib.AbstractContextManager[None]:
+        """torch's generators seeded for ``repeat`` inside (the student's init and a proxy's draws), restored after."""
+        return seeded(self._seed(repeat), self.device)
+
+    def build(self, arch: Hashable, repeat: int | None = 0) -> FeatureNetwork:
         """Build and initialise the student for ``repeat``, directly on the scoring device.
 
+        ``repeat=None`` draws the init from torch's generator in force (inside :meth:`seeded`).
         Convolutions run channels-last (oneDNN/cuDNN's faster layout) unless disabled. A device context
         is entered only when the default device differs (it intercepts every tensor op of the build).
         """
-        with seeded(self._seed(repeat), self.device):
-            return self._build(arch)
-
-    def _build(self, arch: Hashable) -> FeatureNetwork:
-        """The student, initialised from torch's generator in force."""
+        if repeat is not None:
+            with self.seeded(repeat):
+                return self.build(arch, None)
         on_device = contextlib.nullcontext() if torch.get_default_device() == self.device else self.device
         with on_device:
             net = self.space.build(arch, num_classes=self.num_classes)
@@ -157,8 +160,8 @@ class Scorer:
         wanted = range(len(self.batches)) if repeats is None else repeats
         for r in wanted:
             ctx, batch = self.contexts[r], self.batches[r]
-            with seeded(self._seed(r), self.device):  # the proxy draws from the build's seeded stream
-                net = self._build(arch)
+            with self.seeded(r):  # the proxy draws from the build's seeded stream
+                net = self.build(arch, None)
                 with self._autocast(), FlopHooks(net) if r == 0 else contextlib.nullcontext() as hooks:
                     terms = self.proxy.run(ctx, net, batch)
                 if hooks is not None:

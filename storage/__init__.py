@@ -14,7 +14,7 @@ from ._heartbeat import (
     worker_identity,
     worker_is_dead,
 )
-from ._logging import MaskPasswordsFilter, install_log_masking, uninstall_log_masking
+from ._logging import MaskPasswordsFilter, install_log_masking, masked_logs, uninstall_log_masking
 from ._metadata import CHANGES_ATTR, CONFIG_ATTR, config_diff, record_config
 from ._optuna import (
     cached_frozen_trial,
@@ -64,6 +64,7 @@ __all__ = [
     "fail_stale_trials",
     "has_native_heartbeat",
     "install_log_masking",
+    "masked_logs",
     "uninstall_log_masking",
     "mark_trial_worker",
     "mask_url",
