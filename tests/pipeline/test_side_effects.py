@@ -55,7 +55,6 @@ def test_search_and_distillation_leave_the_process_unchanged(tmp_path: Path) -> 
     info = dataset_info("synthetic", image_size=32)
     train = Subset(SyntheticImages(train=True, num_classes=10, image_size=32), range(32))
     val = Subset(SyntheticImages(train=False, num_classes=10, image_size=32), range(16))
-    teacher = load_teacher("resnet20", 10, distill=True).network
     kd = {"kd_gamma": 0.1, "kd_alpha": 0.9, "kd_rho": 4.0}
     train_config = TrainConfig(
         model="s0:ResNet[1,1,1]", num_classes=10, dataset="synthetic", image_size=32, preset="cifar", epochs=1,
@@ -68,7 +67,7 @@ def test_search_and_distillation_leave_the_process_unchanged(tmp_path: Path) -> 
         val_set=val,
         device=torch.device("cpu"),
         out_dir=tmp_path / "distill",
-        teacher=teacher_for_training(load_teacher("resnet20", 10), info),
+        teacher=teacher_for_training(load_teacher("resnet20", 10, distill=True), info),
     )
     assert result.final["epoch"] == 1 and "kl" in result.final
     assert train_config.amp == "auto"  # the caller's config is not rewritten
