@@ -29,11 +29,10 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from . import record
-from ._optuna import stale_trial_ids, study_storage
+from ._optuna import heartbeat_enabled, stale_trial_ids, study_storage, trial_id_of
 
 __all__ = [
     "HEARTBEAT_KEY",
@@ -102,7 +101,7 @@ def worker_is_dead(identity: Any) -> bool:
 
 def has_native_heartbeat(storage: BaseStorage) -> bool:
     """Whether Optuna's own heartbeat runs for ``storage`` (an RDB storage with an interval)."""
-    return is_heartbeat_enabled(storage)
+    return heartbeat_enabled(storage)
 
 
 class RetryStaleTrial:
@@ -217,12 +216,12 @@ def fail_stale_trials(
         if reason is None:
             continue
         try:
-            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            if not storage.set_trial_state_values(trial_id_of(trial), state=TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker got there first
         log.warning("trial %d is stale (%s): marked FAIL", trial.number, reason)
         failed.append(trial.number)
         if retry is not None:
-            retry(study, storage.get_trial(trial._trial_id))
+            retry(study, storage.get_trial(trial_id_of(trial)))
     return failed

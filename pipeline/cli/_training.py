@@ -149,15 +149,11 @@ def resolve_run(
     from ..scoring import resolve_device
     from ..training import TrainConfig, describe_model, make_datasets, resolve_amp
 
-    if args.log_every < 1:
-        raise DiswotError(f"--log-every must be >= 1, got {args.log_every}")
     check_out_dir(args.out)
     dataset = args.dataset or dataset_default
     image_size = args.image_size
     if image_size is None and dataset in ("imagefolder", "synthetic"):
         image_size = image_size_hint or describe_model(model)[1]
-    if image_size is not None and image_size < 8:
-        raise DiswotError(f"--image-size must be at least 8, got {image_size}")
     info = dataset_info(dataset, image_size=image_size, mean=args.mean, std=args.std)
     if dataset == "synthetic":
         info = replace(info, num_classes=synthetic_classes or 100)
@@ -172,8 +168,6 @@ def resolve_run(
         if args.milestones is not None:
             milestones = list(args.milestones)
         elif args.lr_step is not None:
-            if args.lr_step < 1:
-                raise DiswotError(f"--lr-step must be >= 1, got {args.lr_step}")
             milestones = list(range(args.lr_step, epochs, args.lr_step))
         else:
             milestones = preset.milestones_for(epochs)

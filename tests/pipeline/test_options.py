@@ -130,3 +130,35 @@ def test_allow_change_knows_the_recorded_and_the_unrecorded_fields(caplog: pytes
         mutable_fields(["space"])
     with pytest.raises(DiswotError, match="not a recorded field"):
         mutable_fields(["colour"])
+
+
+def _sub_actions(command: str) -> dict[str, argparse.Action]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.dest: a for a in sub.choices[command]._actions}
+
+
+@pytest.mark.parametrize("command", ["search", "score", "rank"])
+def test_each_cli_default_is_the_dataclass_default(command: str) -> None:
+    """Every option of a ``SearchConfig`` or ``WorkerOptions`` field defaults to the field's default
+    (None where the field's default applies: config_from_args leaves the field out), and its help says it."""
+    from dataclasses import fields
+
+    from diswot.pipeline.config import WorkerOptions
+
+    actions = _sub_actions(command)
+    checked = 0
+    for dataclass in (SearchConfig, WorkerOptions):
+        for f in fields(dataclass):
+            action = actions.get(f.name)
+            if action is None or f.name == "study_name":
+                continue
+            checked += 1
+            default = tuple(action.default) if isinstance(action.default, list) else action.default  # append
+            assert default is None or default == f.default, (command, f.name)
+            if action.default is not None and not isinstance(action.default, (bool, list)):
+                assert f"{f.default}" in (action.help or ""), (command, f.name, action.help)
+    assert checked >= 15
+    needs, _ = SCORING_COMMANDS[command]
+    args = build_parser().parse_args([command, "--space", "s0", *needs])
+    assert config_from_args(args) == SearchConfig(space="s0")
