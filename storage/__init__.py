@@ -4,8 +4,6 @@ Optuna's private names (``_optuna.py``)."""
 from ._batch import deferred_params, deferred_user_attrs, write_attrs, write_params
 from ._errors import ConfigMismatchError, StorageError
 from ._heartbeat import (
-    HEARTBEAT_KEY,
-    WORKER_KEY,
     RetryStaleTrial,
     TrialHeartbeat,
     fail_stale_trials,
@@ -15,7 +13,7 @@ from ._heartbeat import (
     worker_is_dead,
 )
 from ._logging import MaskPasswordsFilter, install_log_masking, masked_logs, uninstall_log_masking
-from ._metadata import CHANGES_ATTR, CONFIG_ATTR, config_diff, record_config
+from ._metadata import config_diff, record_config
 from ._optuna import (
     cached_frozen_trial,
     dashboard_note_attrs,
@@ -46,18 +44,14 @@ __all__ = [
     "default_artifact_dir",
     "dashboard_note_attrs",
     "cached_frozen_trial",
-    "CHANGES_ATTR",
-    "CONFIG_ATTR",
     "ConfigMismatchError",
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
-    "HEARTBEAT_KEY",
     "MaskPasswordsFilter",
     "RetryStaleTrial",
     "StorageError",
     "StorageURL",
     "TrialHeartbeat",
-    "WORKER_KEY",
     "config_diff",
     "deferred_params",
     "deferred_user_attrs",

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.storage import CONFIG_ATTR
+from diswot.storage import record
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -23,6 +23,6 @@ def test_the_readme_teacher_from_python_runs_as_printed(
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
     study = optuna.load_study(study_name="my-mobilenet", storage=f"sqlite:///{tmp_path / 'teachers.db'}")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 10
-    recorded = study.user_attrs[CONFIG_ATTR]
+    recorded = study.user_attrs[record.CONFIG]
     assert recorded["teacher"] == "my-mobilenet" and recorded["teacher_image_size"] == 224  # torchvision's own size
     assert capsys.readouterr().out.split()[-1] == recorded["teacher_fingerprint"]
