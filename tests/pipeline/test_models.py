@@ -85,3 +85,13 @@ def test_train_trains_timm_and_torchvision_models(model: str, tiny_folder: Path,
     results = json.loads((out / RESULTS_NAME).read_text())
     assert results["config"]["model"] == model and results["config"]["num_classes"] == 2
     assert results["final"]["epoch"] == 1 and 0.0 <= results["final"]["top1"] <= 1.0
+
+
+def test_the_readme_resolver_example_runs_as_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Teachers\n", 1)[1].split("\n### ", 1)[0]
+    code = next(p.split("```", 1)[0] for p in section.split("```python\n")[1:] if "resolve_model" in p)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert capsys.readouterr().out.startswith("torchvision:mobilenet_v3_small InputSpec(image_size=224")
+    assert isinstance(namespace["student"], nn.Module)
