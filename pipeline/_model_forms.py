@@ -78,11 +78,18 @@ class ModelSource:
     known_input: InputSpec | None = None
 
     def native_input(self) -> InputSpec:
-        """The native input (size, mean, std); a form that needs the module builds it on the meta device."""
+        """The native input (size, mean, std); a form that needs the module builds it on the meta
+        device (on the CPU, seeded, where the meta device fails it)."""
         if self.known_input is not None:
             return self.known_input
-        with torch.device("meta"):
-            model = self.build(2)
+        try:
+            with torch.device("meta"):
+                model = self.build(2)
+        except DiswotError:
+            raise
+        except Exception:  # user code that cannot run on the meta device
+            with torch.random.fork_rng(devices=[]):
+                model = self.build(2)
         return self.input_of(model)
 
 

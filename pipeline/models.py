@@ -98,7 +98,10 @@ def resolve_model(spec: str | nn.Module, *, name: str | None = None, field: str 
     """
     if isinstance(spec, nn.Module):
         module = spec
-        return ModelSource(name or type(module).__name__, "module", lambda _k: copy.deepcopy(module), module_input)
+        native = module_input(module)
+        return ModelSource(
+            name or type(module).__name__, "module", lambda _k: copy.deepcopy(module), module_input, native
+        )
     if ":" in spec:
         return parse_form(spec, field=field)
     short = teacher_spec(spec)

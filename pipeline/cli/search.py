@@ -230,9 +230,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the search (this process is worker 0 of ``--workers``) and print the best students."""
     import torch
 
+    from .._scoped import optuna_verbosity
+
     threads = torch.get_num_threads()
+    quiet = optuna_verbosity(optuna.logging.WARNING) if args.verbose == 0 else contextlib.nullcontext()
     try:
-        return _run(args)
+        with quiet:  # Optuna's per-trial lines only with -v
+            return _run(args)
     finally:
         torch.set_num_threads(threads)  # --workers lowers them for this process only while it runs
 
@@ -241,8 +245,6 @@ def _run(args: argparse.Namespace) -> int:
     from ..search import SearchHooks, run_search
 
     options = _checked_options(args)
-    if args.verbose == 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config_from_args(args)  # every option checked before any storage is opened
     if args.proxy is None:  # no --proxy: a resumed study keeps its score; a new one gets the default
         from ..study import recorded_proxy
