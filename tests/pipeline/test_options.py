@@ -162,3 +162,19 @@ def test_each_cli_default_is_the_dataclass_default(command: str) -> None:
     needs, _ = SCORING_COMMANDS[command]
     args = build_parser().parse_args([command, "--space", "s0", *needs])
     assert config_from_args(args) == SearchConfig(space="s0")
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_the_recipe_options_help_reads_the_presets(command: str) -> None:
+    """The recipe options default to the preset (None: the preset's value applies) and their help
+    names each preset's value, read from ``PRESETS``."""
+    from diswot.pipeline.presets import PRESETS
+
+    actions = _sub_actions(command)
+    fields = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_decay")
+    fields += ("kd_gamma", "kd_alpha", "kd_rho") if command == "distill" else ()
+    for name in fields:
+        action = actions[name]
+        assert action.default is None, name
+        for preset in PRESETS.values():
+            assert f"{getattr(preset, name):g}" in (action.help or ""), (name, action.help)
