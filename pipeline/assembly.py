@@ -8,18 +8,19 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
 import optuna
+import torch
 from torch import nn
 
-from diswot.proxies import Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
+from diswot.proxies import Proxy, Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
 from diswot.spaces import ArchError, Limits, Space, get_space
 from diswot.storage import record
 
 from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
-from .data import dataset_info, network_batches, num_classes_of, probe_batches
+from .data import DatasetInfo, dataset_info, network_batches, num_classes_of, probe_batches
 from .errors import DiswotError
 from .reference import build_reference, reference_archs, study_reference
 from .scoring import Scorer, resolve_device
-from .teachers import load_teacher
+from .teachers import Teacher, load_teacher
 
 __all__ = [
     "ScoringSetup",
@@ -55,10 +56,26 @@ class ScoringSetup:
     teacher_image_size: int | None = None
     #: the module given as the teacher (``run_search(teacher=...)``), for setups made from this one
     teacher_module: nn.Module | None = None
+    #: the memoised limit checks, by FLOPs limit (:meth:`constraint`)
+    _constraints: dict[int | None, Callable[[Mapping[str, Any]], str | None]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def recorded(self) -> dict[str, Any]:
         """The configuration stored on the study."""
         return self.config.recorded(self.num_classes, self.semantic, self.teacher_record)
+
+    def constraint(self, max_flops: int | None = None) -> Callable[[Mapping[str, Any]], str | None]:
+        """``check(params)``: None when the params' student is valid and within the limits (and
+        ``max_flops``), else the reason. Memoised per student: the sampler's check before it
+        proposes a candidate and the objective's check of the trial are one computation."""
+        if max_flops not in self._constraints:
+            if max_flops is None:
+                check = limit_constraint(self.space, self.limits, self.num_classes)
+            else:  # on the memoised limits' check
+                check = flops_constraint(self.constraint(None), self, max_flops)
+            self._constraints[max_flops] = _memoised(check)
+        return self._constraints[max_flops]
 
 
 def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> None:
@@ -89,8 +106,7 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
     # synthetic and plain ImageFolder data, and spaces that need their own size (ViTs), take the
     # space's resolution unless --image-size says otherwise
     own = config.dataset in ("synthetic", "imagefolder") or space.own_image_size
-    default_size = space.image_size if own else None
-    info = dataset_info(config.dataset, image_size=config.image_size or default_size)
+    info = dataset_info(config.dataset, image_size=config.image_size or (space.image_size if own else None))
     num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
     limits = config.limits()
     check_limits_feasible(space, limits, num_classes)
@@ -105,14 +121,32 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
         probe_size=info.image_size,
         seed=config.seed,
     )
-    network = built.network
-    teacher_size = built.image_size(info.image_size)
     semantic = resolve_semantic_mode(
-        config.semantic, network.classifier.in_features, getattr(space, "fixed_feature_width", None)
+        config.semantic, built.network.classifier.in_features, getattr(space, "fixed_feature_width", None)
     )
     # one resolved setup for the reference sample and every trial: each proxy takes what it declares
     proxy = make_proxy(config.proxy, {"semantic": semantic})
     check_supported(proxy, space, num_classes, info.image_size)  # a proxy that refuses the space says so here, once
+    scorer = _scorer(config, space, proxy, built, info, num_classes, device)
+    teacher_size = built.image_size(info.image_size)
+    teacher_record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
+    if teacher_size != info.image_size:
+        teacher_record["teacher_image_size"] = teacher_size
+    return ScoringSetup(
+        config, space, scorer, num_classes, info.image_size, semantic, limits, teacher_record, teacher_size, teacher
+    )
+
+
+def _scorer(
+    config: SearchConfig,
+    space: Space,
+    proxy: Proxy,
+    built: Teacher,
+    info: DatasetInfo,
+    num_classes: int,
+    device: torch.device,
+) -> Scorer:
+    """The probe batches (the students' and the teacher's) and the scorer over them."""
     batches = probe_batches(
         dataset=config.dataset,
         data_dir=config.data_dir,
@@ -128,28 +162,22 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
         data_dir=config.data_dir,
         seed=config.seed,
         info=info,
-        image_size=teacher_size,
+        image_size=built.image_size(info.image_size),
         mean=built.input.mean,
         std=built.input.std,
     )
-    scorer = Scorer(
+    return Scorer(
         space=space,
         proxy=proxy,
         batches=batches,
         teacher_batches=teacher_batches,
-        teacher=network,
+        teacher=built.network,
         device=device,
         init=config.init,
         seed=config.seed,
         num_classes=num_classes,
         init_teacher=config.teacher_weights is None,
         precision=config.precision,
-    )
-    teacher_record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
-    if teacher_size != info.image_size:
-        teacher_record["teacher_image_size"] = teacher_size
-    return ScoringSetup(
-        config, space, scorer, num_classes, info.image_size, semantic, limits, teacher_record, teacher_size, teacher
     )
 
 
@@ -256,10 +284,23 @@ def student_key(space: Space) -> Callable[[Mapping[str, Any]], Hashable]:
     return key
 
 
-def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[dict[str, Any]], str | None]:
+def _memoised(check: Callable[[Mapping[str, Any]], str | None]) -> Callable[[Mapping[str, Any]], str | None]:
+    """``check`` computed once per distinct params."""
+    verdicts: dict[tuple[tuple[str, Any], ...], str | None] = {}
+
+    def memo(params: Mapping[str, Any]) -> str | None:
+        key = tuple(sorted(params.items()))
+        if key not in verdicts:
+            verdicts[key] = check(params)
+        return verdicts[key]
+
+    return memo
+
+
+def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[Mapping[str, Any]], str | None]:
     """The sampler's constraint: None when the params' arch is valid and within the limits."""
 
-    def constraint(params: dict[str, Any]) -> str | None:
+    def constraint(params: Mapping[str, Any]) -> str | None:
         try:
             arch: Hashable = space.from_params(params)
         except ArchError as exc:
@@ -271,11 +312,11 @@ def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable
 
 
 def flops_constraint(
-    base: Callable[[dict[str, Any]], str | None], setup: ScoringSetup, max_flops: int
-) -> Callable[[dict[str, Any]], str | None]:
-    """``base`` (the params/layers limits), then the FLOPs limit (the sampler memoises verdicts)."""
+    base: Callable[[Mapping[str, Any]], str | None], setup: ScoringSetup, max_flops: int
+) -> Callable[[Mapping[str, Any]], str | None]:
+    """``base`` (the params/layers limits), then the FLOPs limit."""
 
-    def constraint(params: dict[str, Any]) -> str | None:
+    def constraint(params: Mapping[str, Any]) -> str | None:
         reason = base(params)
         if reason is not None:
             return reason
@@ -290,7 +331,7 @@ def flops_reason(setup: ScoringSetup, arch: Hashable, max_flops: int) -> str | N
     return f"{flops:,} FLOPs per image exceed the limit of {max_flops:,}" if flops > max_flops else None
 
 
-def search_constraint(setup: ScoringSetup, max_flops: int | None) -> Callable[[dict[str, Any]], str | None]:
-    """The evolutionary sampler's check: the space's limits, and ``max_flops`` when given."""
-    base = limit_constraint(setup.space, setup.limits, setup.num_classes)
-    return base if max_flops is None else flops_constraint(base, setup, max_flops)
+def search_constraint(setup: ScoringSetup, max_flops: int | None) -> Callable[[Mapping[str, Any]], str | None]:
+    """The evolutionary sampler's check: the space's limits, and ``max_flops`` when given (the
+    setup's memoised :meth:`~ScoringSetup.constraint`, which the objective asks too)."""
+    return setup.constraint(max_flops)

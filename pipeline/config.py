@@ -26,6 +26,7 @@ __all__ = [
     "SCORE_FIELDS",
     "SearchConfig",
     "TEACHER_FIELDS",
+    "WorkerOptions",
     "DIRECTIONS",
     "parse_objectives",
     "study_directions",
@@ -44,8 +45,6 @@ MIN_REFERENCE_SIZE = 16
 DEFAULT_PICK_TOP = 10
 #: repeats (probe batches and initialisations) of a pick score, the trial's own included
 DEFAULT_PICK_REPEATS = 4
-#: the names of the two defaults before the pick stage had one word (benchmarks still read them)
-DEFAULT_CONFIRM_TOP, DEFAULT_CONFIRM_REPEATS = DEFAULT_PICK_TOP, DEFAULT_PICK_REPEATS
 
 #: fields stored on the study; resuming with any other value is refused (storage.record_config)
 RECORDED_FIELDS = (
@@ -209,6 +208,49 @@ class SearchConfig:
                 recorded[name] = values[name]
         recorded.update({k: v for k, v in (teacher or {}).items() if k in TEACHER_FIELDS and v is not None})
         return recorded
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How this worker runs the study; none of it is recorded on the study."""
+
+    study_name: str = "diswot"
+    #: this worker's index: its own sampler seed (the probe batch stays the study's)
+    worker_index: int = 0
+    #: stop once the study holds this many COMPLETE or PRUNED trials
+    max_trials: int | None = None
+    #: seconds between heartbeats of a running trial; a silent trial is failed and retried
+    heartbeat: int | None = None
+    #: silence before a trial is stale (default 2 x heartbeat)
+    grace_period: int | None = None
+    #: retries of a trial whose worker died
+    max_retry: int = 3
+    #: update the dashboard's study note every N trials (0: no notes)
+    note_every: int = 10
+    #: recorded fields that may differ from the study's record when resuming
+    allow_change: tuple[str, ...] = ()
+    #: score every trial's student, even one the study has scored (for timing the scorer)
+    rescore: bool = False
+
+    def __post_init__(self) -> None:
+        for name, minimum in (
+            ("max_trials", 1),
+            ("heartbeat", 1),
+            ("grace_period", 1),
+            ("max_retry", 0),
+            ("note_every", 0),
+            ("worker_index", 0),
+        ):
+            value = getattr(self, name)
+            if value is not None and value < minimum:
+                raise DiswotError(f"`{name}` must be >= {minimum}, got {value}")
+        if self.grace_period is not None and self.heartbeat is None:
+            raise DiswotError("`grace_period` needs `heartbeat` SECONDS")
+
+    @property
+    def grace(self) -> int | None:
+        """The grace period in force: the given one, else twice the heartbeat (None without one)."""
+        return self.grace_period or (2 * self.heartbeat if self.heartbeat else None)
 
 
 def reference_size_for(n_trials: int | None) -> int:

@@ -18,6 +18,7 @@ from diswot.proxies import ProxyError, Reference
 from diswot.spaces import ArchError, Limits, Space
 from diswot.storage import record
 
+from ._scoped import optuna_verbosity
 from .errors import DiswotError
 from .scoring import Scorer
 
@@ -37,12 +38,8 @@ def reference_archs(
     """
     if size < 8:
         raise DiswotError(f"reference_size must be at least 8 (a rank needs a sample), got {size}")
-    quiet = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
-    try:
+    with optuna_verbosity(optuna.logging.WARNING):  # no "new study created in memory" line
         study = optuna.create_study(sampler=sampler)
-    finally:
-        optuna.logging.set_verbosity(quiet)
     archs: dict[Hashable, None] = {}
     for _ in range(20 * size):
         trial = study.ask()

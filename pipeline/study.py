@@ -22,7 +22,7 @@ from diswot.storage import (
     RetryStaleTrial,
     StorageError,
     fail_stale_trials,
-    install_log_masking,
+    masked_logs,
     open_storage,
     parse_storage_url,
     record,
@@ -33,12 +33,12 @@ from diswot.storage import (
 from .assembly import ScoringSetup, attach_reference, make_sampler, make_scoring, search_constraint
 from .config import (
     CHANGEABLE_FIELDS,
-    DEFAULT_PROXY,
     FIXED_FIELDS,
     RECORDED_FIELDS,
     SCORE_FIELDS,
     TEACHER_FIELDS,
     SearchConfig,
+    WorkerOptions,
     reference_size_for,
     study_directions,
     uses_reference,
@@ -55,51 +55,6 @@ log = logging.getLogger(__name__)
 #: the trial states that ``max_trials`` counts: scored (or pruned) students; failures are not counted,
 #: so a killed worker's trial and its retried copy count once
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    """How this worker runs the study; none of it is recorded on the study."""
-
-    study_name: str = "diswot"
-    #: this worker's index: its own sampler seed (the probe batch stays the study's)
-    worker_index: int = 0
-    #: stop once the study holds this many COMPLETE or PRUNED trials
-    max_trials: int | None = None
-    #: seconds between heartbeats of a running trial; a silent trial is failed and retried
-    heartbeat: int | None = None
-    #: silence before a trial is stale (default 2 x heartbeat)
-    grace_period: int | None = None
-    #: retries of a trial whose worker died
-    max_retry: int = 3
-    #: update the dashboard's study note every N trials (0: no notes)
-    note_every: int = 10
-    #: recorded fields that may differ from the study's record when resuming
-    allow_change: tuple[str, ...] = ()
-    #: a resumed study keeps the proxy it recorded, whatever the config says (``--proxy`` left out)
-    keep_study_proxy: bool = False
-    #: score every trial's student, even one the study has scored (for timing the scorer)
-    rescore: bool = False
-
-    def __post_init__(self) -> None:
-        for name, minimum in (
-            ("max_trials", 1),
-            ("heartbeat", 1),
-            ("grace_period", 1),
-            ("max_retry", 0),
-            ("note_every", 0),
-            ("worker_index", 0),
-        ):
-            value = getattr(self, name)
-            if value is not None and value < minimum:
-                raise DiswotError(f"`{name}` must be >= {minimum}, got {value}")
-        if self.grace_period is not None and self.heartbeat is None:
-            raise DiswotError("`grace_period` needs `heartbeat` SECONDS")
-
-    @property
-    def grace(self) -> int | None:
-        """The grace period in force: the given one, else twice the heartbeat (None without one)."""
-        return self.grace_period or (2 * self.heartbeat if self.heartbeat else None)
 
 
 #: the run's settings that the study never records: they may change on every run
@@ -198,9 +153,16 @@ def _study_config(url: str, study_name: str) -> dict[str, Any]:
     return config
 
 
-def recorded_proxy(storage: optuna.storages.BaseStorage, study_name: str) -> str | None:
-    """The proxy recorded on an existing study (None for a new study); creates nothing."""
-    value = record.study_config(storage, study_name).get("proxy")
+def recorded_proxy(storage: str | optuna.storages.BaseStorage | None, study_name: str) -> str | None:
+    """The proxy recorded on an existing study (None for a new study or storage); creates nothing.
+
+    ``storage``: a storage or its URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``).
+    """
+    if isinstance(storage, optuna.storages.BaseStorage):
+        recorded = record.study_config(storage, study_name)
+    else:
+        recorded = _study_config(storage_url(storage), study_name)
+    value = recorded.get("proxy")
     return value if isinstance(value, str) else None
 
 
@@ -267,23 +229,33 @@ def open_search(
     and re-queued. ``n_trials``, the trials this run adds, sizes the reference sample of a new study
     (:func:`~.config.reference_size_for`). ``teacher`` is a module to use as the teacher, named
     ``config.teacher`` (its fingerprint is recorded, so another module under the name is refused).
+    Storage passwords are masked in the log records made meanwhile.
     """
-    install_log_masking()
-    url = storage_url(storage)
-    mutable = mutable_fields(options.allow_change)
-    parsed = parse_storage_url(url)
-    retry = RetryStaleTrial(max_retry=options.max_retry)
-    native = parsed.kind == "rdb" and options.heartbeat is not None
-    recorded: dict[str, Any] | None = None  # read once, only when needed
-    if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
-        recorded = _study_config(url, options.study_name)
-        config = replace(config, proxy=recorded.get("proxy") or config.proxy or DEFAULT_PROXY)
-    if config.reference_size is None and uses_reference(config.proxy):
-        recorded = _study_config(url, options.study_name) if recorded is None else recorded
-        config = _sized_to_the_search(config, recorded, n_trials)
-    # teacher, data, limits and probe batch are checked before the storage is created: a refused
-    # search leaves nothing behind
-    setup = make_scoring(config, teacher=teacher)
+    with masked_logs():
+        url = storage_url(storage)
+        mutable = mutable_fields(options.allow_change)
+        if config.reference_size is None and uses_reference(config.proxy):
+            config = _sized_to_the_search(config, _study_config(url, options.study_name), n_trials)
+        # teacher, data, limits and probe batch are checked before the storage is created: a refused
+        # search leaves nothing behind
+        setup = make_scoring(config, teacher=teacher)
+        parsed = parse_storage_url(url)
+        retry = RetryStaleTrial(max_retry=options.max_retry)
+        native = parsed.kind == "rdb" and options.heartbeat is not None
+        seed = sampler_seed(config.seed, options.worker_index)
+        study = _create_study(url, setup, options, seed=seed, native=native, retry=retry)
+        resumed = _record_study(study, setup, mutable)
+        _study_reference(study, setup, on_reference, progress)
+        log.info("worker %d: study %s in %s, sampler seed %d", options.worker_index, options.study_name, parsed, seed)
+        stale = fail_stale_trials(study, grace_period=options.grace, retry=retry)
+        return OpenSearch(study, setup, options, str(parsed), native, retry, resumed, stale)
+
+
+def _create_study(
+    url: str, setup: ScoringSetup, options: WorkerOptions, *, seed: int, native: bool, retry: RetryStaleTrial
+) -> optuna.Study:
+    """The study in ``url`` (created if new) with this worker's sampler; Optuna's heartbeat where ``native``."""
+    config = setup.config
     backend = open_storage(
         url,
         heartbeat_interval=options.heartbeat if native else None,
@@ -291,7 +263,6 @@ def open_search(
         stale_trial_callback=retry if native else None,
         async_commit=True,  # a trial's small writes are not flushed to the disk one by one
     )
-    seed = sampler_seed(config.seed, options.worker_index)
     sampler = make_sampler(
         config.sampler,
         space=setup.space,
@@ -303,18 +274,13 @@ def open_search(
         constraint=search_constraint(setup, config.max_flops),
         objectives=len(config.objectives),
     )
-    study = optuna.create_study(
+    return optuna.create_study(
         storage=backend,
         study_name=options.study_name,
         directions=study_directions(config.objectives),
         sampler=sampler,
         load_if_exists=True,
     )
-    resumed = _record_study(study, setup, mutable)
-    _study_reference(study, setup, on_reference, progress)
-    log.info("worker %d: study %s in %s, sampler seed %d", options.worker_index, options.study_name, parsed, seed)
-    stale = fail_stale_trials(study, grace_period=options.grace, retry=retry)
-    return OpenSearch(study, setup, options, str(parsed), native, retry, resumed, stale)
 
 
 def _study_reference(

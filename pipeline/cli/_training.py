@@ -27,6 +27,14 @@ __all__ = ["RichReporter", "add_training_options", "lr_text", "reporter_for", "r
 TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things out offline
 
 
+def _recipe(what: str, field: str) -> str:
+    """``what`` and each preset's value of ``field``: the help of a recipe option, from :data:`PRESETS`."""
+    values = {getattr(preset, field) for preset in PRESETS.values()}
+    if len(values) == 1:
+        return f"{what} ({next(iter(values)):g})"
+    return f"{what} ({', '.join(f'{name} {getattr(preset, field):g}' for name, preset in PRESETS.items())})"
+
+
 def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> None:
     """Data, recipe, run and output options of ``train`` and ``distill``."""
     d = p.add_argument_group("data")
@@ -45,39 +53,37 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
     r.add_argument(
         "--preset", default="auto", choices=("auto", *PRESETS), help="auto: cifar for <= 64 px, else imagenet"
     )
-    r.add_argument("--epochs", type=Bounded(at_least=1), help="epochs (cifar 240, imagenet 90)")
+    r.add_argument("--epochs", type=Bounded(at_least=1), help=_recipe("epochs", "epochs"))
     r.add_argument(
         "--batch-size",
         type=Bounded(at_least=1),
-        help="global batch size, split over torchrun processes (cifar 64, imagenet 256)",
+        help=_recipe("global batch size, split over torchrun processes", "batch_size"),
     )
-    r.add_argument("--lr", type=Bounded(float, above=0), help="initial learning rate (cifar 0.05, imagenet 0.1)")
-    r.add_argument("--momentum", type=Bounded(float, at_least=0), help="SGD momentum (0.9)")
-    r.add_argument("--weight-decay", type=Bounded(float, at_least=0), help="weight decay (cifar 5e-4, imagenet 1e-4)")
+    r.add_argument("--lr", type=Bounded(float, above=0), help=_recipe("initial learning rate", "lr"))
+    r.add_argument("--momentum", type=Bounded(float, at_least=0), help=_recipe("SGD momentum", "momentum"))
+    r.add_argument("--weight-decay", type=Bounded(float, at_least=0), help=_recipe("weight decay", "weight_decay"))
     r.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    milestones = ", ".join(f"{n} {' '.join(map(str, p.milestones))}" for n, p in PRESETS.items() if p.milestones)
+    steps = ", ".join(f"{n} {p.lr_step}" for n, p in PRESETS.items() if p.lr_step)
     r.add_argument(
-        "--milestones", type=Bounded(at_least=1), nargs="+", metavar="EPOCH", help="lr decay epochs (cifar 150 180 210)"
+        "--milestones", type=Bounded(at_least=1), nargs="+", metavar="EPOCH", help=f"lr decay epochs ({milestones})"
     )
     r.add_argument(
-        "--lr-step", type=Bounded(at_least=1), metavar="N", help="decay the lr every N epochs instead (imagenet 30)"
+        "--lr-step", type=Bounded(at_least=1), metavar="N", help=f"decay the lr every N epochs instead ({steps})"
     )
-    r.add_argument("--lr-decay", type=Bounded(float, above=0), help="lr factor at each milestone (0.1)")
+    r.add_argument("--lr-decay", type=Bounded(float, above=0), help=_recipe("lr factor at each milestone", "lr_decay"))
     if kd:
         k = p.add_argument_group("knowledge distillation (Eq. 1: gamma*CE + alpha*rho^2*KL)")
         k.add_argument(
-            "--kd-gamma",
-            type=Bounded(float, at_least=0),
-            help="weight of the label cross-entropy (cifar 0.1, imagenet 1)",
+            "--kd-gamma", type=Bounded(float, at_least=0), help=_recipe("weight of the label cross-entropy", "kd_gamma")
         )
-        k.add_argument(
-            "--kd-alpha", type=Bounded(float, at_least=0), help="weight of the KL term (cifar 0.9, imagenet 3)"
-        )
+        k.add_argument("--kd-alpha", type=Bounded(float, at_least=0), help=_recipe("weight of the KL term", "kd_alpha"))
         k.add_argument(
             "--kd-rho",
             "--temperature",
             dest="kd_rho",
             type=Bounded(float, above=0),
-            help="temperature rho (cifar 4, imagenet 1)",
+            help=_recipe("temperature rho", "kd_rho"),
         )
     x = p.add_argument_group("run")
     x.add_argument(
@@ -155,15 +161,11 @@ def resolve_run(
     from ..scoring import resolve_device
     from ..training import TrainConfig, describe_model, make_datasets, resolve_amp
 
-    if args.log_every < 1:
-        raise DiswotError(f"--log-every must be >= 1, got {args.log_every}")
     check_out_dir(args.out)
     dataset = args.dataset or dataset_default
     image_size = args.image_size
     if image_size is None and dataset in ("imagefolder", "synthetic"):
         image_size = image_size_hint or describe_model(model)[1]
-    if image_size is not None and image_size < 8:
-        raise DiswotError(f"--image-size must be at least 8, got {image_size}")
     info = dataset_info(dataset, image_size=image_size, mean=args.mean, std=args.std)
     if dataset == "synthetic":
         info = replace(info, num_classes=synthetic_classes or 100)
@@ -178,8 +180,6 @@ def resolve_run(
         if args.milestones is not None:
             milestones = list(args.milestones)
         elif args.lr_step is not None:
-            if args.lr_step < 1:
-                raise DiswotError(f"--lr-step must be >= 1, got {args.lr_step}")
             milestones = list(range(args.lr_step, epochs, args.lr_step))
         else:
             milestones = preset.milestones_for(epochs)

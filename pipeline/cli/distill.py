@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from diswot.spaces import get_space
 
     from ..data import dataset_info
+    from ..models import create_model
     from ..teachers import load_teacher
     from ..training import seed_everything, teacher_for_training, train_model
 
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         _check_fingerprint(built.fingerprint, recorded, teacher_name)
         info = dataset_info(config.dataset, image_size=config.image_size, mean=args.mean, std=args.std)
         teacher = teacher_for_training(built, info)
-        student = space.build(arch, num_classes=num_classes)
+        student = create_model(model_name, num_classes=num_classes)  # from the generator seeded above
         if env.is_main:
             err_console.print(
                 f"[bold]distill[/bold] trial {trial.number} of {args.study}: {model_name} "

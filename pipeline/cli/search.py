@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
@@ -27,12 +28,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from .._format import fmt_limits
-from ..config import CHANGEABLE_FIELDS, DEFAULT_PICK_REPEATS, DEFAULT_PICK_TOP, SAMPLERS, SearchConfig
+from ..config import CHANGEABLE_FIELDS, DEFAULT_PICK_REPEATS, DEFAULT_PICK_TOP, SAMPLERS, SearchConfig, WorkerOptions
 from ..errors import DiswotError, ScoreChangeError
 from ..progress import LOG_EVERY_SECONDS, StepProgress
 from ..worker import Interrupts
 from ._console import console, err_console
-from ._options import Bounded, add_scoring_options, add_storage_options, config_from_args
+from ._options import DEFAULT, WORKER_DEFAULT, Bounded, add_scoring_options, add_storage_options, config_from_args
 from ._progress import steps
 from ._report import print_top
 from ._workers import local_workers, split_trials, start_workers, usable_cores, wait_workers
@@ -68,12 +69,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="score (default), or the score against costs to minimise, e.g. score,params; "
         "any of params, flops, latency (ms per batch on the scoring device); see README: budgets",
     )
-    g.add_argument("--sampler", default="evolution", choices=SAMPLERS, help="default evolution")
+    g.add_argument("--sampler", default=DEFAULT["sampler"], choices=SAMPLERS, help=f"default {DEFAULT['sampler']}")
     g.add_argument(
-        "--population-size", type=Bounded(at_least=1), default=20, help="evolution population P (default 20)"
+        "--population-size",
+        type=Bounded(at_least=1),
+        default=DEFAULT["population_size"],
+        help=f"evolution population P (default {DEFAULT['population_size']})",
     )
     g.add_argument(
-        "--tournament-size", type=Bounded(at_least=1), default=10, help="evolution tournament S (default 10)"
+        "--tournament-size",
+        type=Bounded(at_least=1),
+        default=DEFAULT["tournament_size"],
+        help=f"evolution tournament S (default {DEFAULT['tournament_size']})",
     )
     g.add_argument("--top", type=Bounded(at_least=1), default=10, help="students in the final table (default 10)")
     g.add_argument(
@@ -143,16 +150,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     w.add_argument(
         "--max-retry",
         type=Bounded(at_least=0),
-        default=3,
+        default=WORKER_DEFAULT["max_retry"],
         metavar="N",
-        help="retries of a trial whose worker died (default 3)",
+        help=f"retries of a trial whose worker died (default {WORKER_DEFAULT['max_retry']})",
     )
     w.add_argument(
         "--note-every",
         type=Bounded(at_least=0),
-        default=10,
+        default=WORKER_DEFAULT["note_every"],
         metavar="N",
-        help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes (default 10)",
+        help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes "
+        f"(default {WORKER_DEFAULT['note_every']})",
     )
     w.add_argument(
         "--rescore",
@@ -167,7 +175,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _checked_options(args: argparse.Namespace) -> dict[str, Any]:
     """Check the options of the command and the worker's; the latter, as :func:`run_search` takes them."""
-    from ..study import WorkerOptions, mutable_fields
+    from ..study import mutable_fields
 
     try:
         mutable_fields(args.allow_change)
@@ -175,10 +183,6 @@ def _checked_options(args: argparse.Namespace) -> dict[str, Any]:
         from ._hints import new_study_command
 
         raise DiswotError(f"{exc}: {new_study_command(args.parser, args, exc.field)}") from None
-    for name in ("n_trials", "workers"):
-        value = getattr(args, name)
-        if value < 1:
-            raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     options = worker_options(args)
     WorkerOptions(study_name=args.study, **options)  # refused here, before any storage is opened
     if args.workers > 1 and args.worker_index is not None:
@@ -196,7 +200,6 @@ def worker_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_retry": args.max_retry,
         "note_every": args.note_every,
         "allow_change": tuple(args.allow_change),
-        "keep_study_proxy": args.proxy is None,  # a resumed study keeps its score; a new one gets the default
         "rescore": args.rescore,
     }
 
@@ -244,9 +247,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the search (this process is worker 0 of ``--workers``) and print the best students."""
     import torch
 
+    from .._scoped import optuna_verbosity
+
     threads = torch.get_num_threads()
+    quiet = optuna_verbosity(optuna.logging.WARNING) if args.verbose == 0 else contextlib.nullcontext()
     try:
-        return _run(args)
+        with quiet:  # Optuna's per-trial lines only with -v
+            return _run(args)
     finally:
         torch.set_num_threads(threads)  # --workers lowers them for this process only while it runs
 
@@ -255,9 +262,11 @@ def _run(args: argparse.Namespace) -> int:
     from ..search import SearchHooks, run_search
 
     options = _checked_options(args)
-    if args.verbose == 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config_from_args(args)  # every option checked before any storage is opened
+    if args.proxy is None:  # no --proxy: a resumed study keeps its score; a new one gets the default
+        from ..study import recorded_proxy
+
+        config = replace(config, proxy=recorded_proxy(args.storage, args.study) or config.proxy)
     child = bool(getattr(args, "child", False))
     workers = local_workers(args.workers, config.device)
     if workers < args.workers and not child:

@@ -15,10 +15,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser(
         "train",
         help="train a network with cross-entropy (e.g. a CIFAR teacher); resumable",
-        description="Train a teacher (resnet20, resnet56, ...) or a student (SPACE:ARCH, e.g. s0:ResNet[3,3,3]) "
-        "with cross-entropy. Presets: the paper's CIFAR recipe, torchvision's ImageNet recipe; every value is a flag.",
+        description="Train a teacher (resnet20, timm:NAME, torchvision:NAME, ...) or a student (SPACE:ARCH, e.g. "
+        "s0:ResNet[3,3,3]) with cross-entropy. Presets: the paper's CIFAR recipe, torchvision's ImageNet recipe; "
+        "every value is a flag.",
     )
-    p.add_argument("--model", required=True, help="teacher name (resnet20, resnet56, ...), nb201:<arch> or SPACE:ARCH")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="any model spec, as --teacher: a short name (resnet20, ...), SPACE:ARCH, torchvision:NAME, timm:NAME, "
+        "package.module:factory or path/to/file.py:factory (random init; list: diswot teachers)",
+    )
     add_training_options(p)
     p.set_defaults(run=run)
 

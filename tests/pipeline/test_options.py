@@ -166,3 +166,51 @@ def test_every_default_in_help_is_the_one_used() -> None:
     for flag in ("--teacher", "--dataset"):  # taken from the study: one default, the study's
         assert distill[flag].default is None and "the study's" in (distill[flag].help or ""), flag
         assert not shown_default.search((distill[flag].help or "").replace("default: the study's", "")), flag
+
+
+def _sub_actions(command: str) -> dict[str, argparse.Action]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.dest: a for a in sub.choices[command]._actions}
+
+
+@pytest.mark.parametrize("command", ["search", "score", "rank"])
+def test_each_cli_default_is_the_dataclass_default(command: str) -> None:
+    """Every option of a ``SearchConfig`` or ``WorkerOptions`` field defaults to the field's default
+    (None where the field's default applies: config_from_args leaves the field out), and its help says it."""
+    from dataclasses import fields
+
+    from diswot.pipeline.config import WorkerOptions
+
+    actions = _sub_actions(command)
+    checked = 0
+    for dataclass in (SearchConfig, WorkerOptions):
+        for f in fields(dataclass):
+            action = actions.get(f.name)
+            if action is None or f.name == "study_name":
+                continue
+            checked += 1
+            default = tuple(action.default) if isinstance(action.default, list) else action.default  # append
+            assert default is None or default == f.default, (command, f.name)
+            if action.default is not None and not isinstance(action.default, (bool, list)):
+                assert f"{f.default}" in (action.help or ""), (command, f.name, action.help)
+    assert checked >= 15
+    needs, _ = SCORING_COMMANDS[command]
+    args = build_parser().parse_args([command, "--space", "s0", *needs])
+    assert config_from_args(args) == SearchConfig(space="s0")
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_the_recipe_options_help_reads_the_presets(command: str) -> None:
+    """The recipe options default to the preset (None: the preset's value applies) and their help
+    names each preset's value, read from ``PRESETS``."""
+    from diswot.pipeline.presets import PRESETS
+
+    actions = _sub_actions(command)
+    fields = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_decay")
+    fields += ("kd_gamma", "kd_alpha", "kd_rho") if command == "distill" else ()
+    for name in fields:
+        action = actions[name]
+        assert action.default is None, name
+        for preset in PRESETS.values():
+            assert f"{getattr(preset, name):g}" in (action.help or ""), (name, action.help)

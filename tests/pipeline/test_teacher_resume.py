@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from diswot.pipeline import SearchConfig, run_search
-from diswot.storage import CONFIG_ATTR, ConfigMismatchError
+from diswot.storage import ConfigMismatchError, record
 
 from ._teacher_files import write_user_teacher
 from .conftest import SMALL_S0, run_cli
@@ -57,8 +57,8 @@ def test_another_module_under_the_same_name_is_refused(tmp_path: Path) -> None:
 def test_a_study_without_a_fingerprint_still_resumes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/old.db"
     study = run_search(CONFIG, url, n_trials=1, note_every=0)
-    old = {k: v for k, v in study.user_attrs[CONFIG_ATTR].items() if k != "teacher_fingerprint"}
-    study.set_user_attr(CONFIG_ATTR, old)  # as recorded before teachers had fingerprints
+    old = {k: v for k, v in study.user_attrs[record.CONFIG].items() if k != "teacher_fingerprint"}
+    study.set_user_attr(record.CONFIG, old)  # as recorded before teachers had fingerprints
     study = run_search(CONFIG, url, n_trials=1, note_every=0)
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 2
-    assert "teacher_fingerprint" not in study.user_attrs[CONFIG_ATTR]
+    assert "teacher_fingerprint" not in study.user_attrs[record.CONFIG]

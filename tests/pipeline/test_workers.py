@@ -19,7 +19,7 @@ from diswot.pipeline import worker
 from diswot.pipeline.cli import _workers as workers
 from diswot.pipeline.cli import search as cmd_search
 from diswot.pipeline.cli import build_parser
-from diswot.storage import WORKER_KEY, open_storage
+from diswot.storage import open_storage, record
 
 from .conftest import SMALL_S0, run_cli
 
@@ -68,7 +68,9 @@ def running(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
     except KeyError:  # the study is not created yet
         return []
     return [
-        t for t in trials if t.state == TrialState.RUNNING and "arch" in t.user_attrs and WORKER_KEY in t.system_attrs
+        t
+        for t in trials
+        if t.state == TrialState.RUNNING and "arch" in t.user_attrs and record.WORKER in t.system_attrs
     ]
 
 
@@ -143,7 +145,7 @@ def test_workers_beyond_the_cores_run_as_one_per_core(
     assert run_cli(*FAST, "--storage", url, "--study", "cores", "--n-trials", "6", "--workers", "5") == 0
     assert "--workers 5 on 2 CPU cores: running 2 worker processes" in " ".join(capsys.readouterr().err.split())
     trials = trials_of(url, "cores")
-    assert len(trials) == 6 and {t.system_attrs[WORKER_KEY]["index"] for t in trials} == {0, 1}
+    assert len(trials) == 6 and {t.system_attrs[record.WORKER]["index"] for t in trials} == {0, 1}
 
 
 @pytest.mark.integration
@@ -166,7 +168,7 @@ def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> No
 
     def both_running() -> bool:
         seen[:] = running(url, "int")
-        return {t.system_attrs[WORKER_KEY]["index"] for t in seen} == {0, 1}
+        return {t.system_attrs[record.WORKER]["index"] for t in seen} == {0, 1}
 
     wait_until(both_running, 300, proc)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every worker gets SIGINT
@@ -177,7 +179,7 @@ def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> No
     assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     failed = [t for t in trials if t.state == TrialState.FAIL]
     # a trial seen running may finish before the signal lands (a worker between two trials just stops)
-    assert failed and {t.system_attrs[WORKER_KEY]["index"] for t in failed} <= {0, 1}, "a running trial failed"
+    assert failed and {t.system_attrs[record.WORKER]["index"] for t in failed} <= {0, 1}, "a running trial failed"
     assert all(trials[t.number].state in (TrialState.FAIL, TrialState.COMPLETE) for t in seen)
     assert all(t.state == TrialState.COMPLETE for t in trials if t not in failed)
 
