@@ -1,10 +1,10 @@
 """Scoring cost and search picks on the student families (``macro``, ``autoformer-ti``, ``pit-ti``).
 
-``cost``: for each space, batch size and CPU thread count, the same seeded students are scored
-with the default score (``diswot-balance``: one forward in inference mode plus SynFlow's
-batch-of-one pass) and with the paper's score (``diswot``: one forward in inference mode),
-against one bare forward pass of the student (build and init
-excluded), each student's three timings back to back, the fastest of ``--reps`` kept, so the
+``cost``: for each space (every registered one by default), batch size and CPU thread count, the
+same seeded students are scored with the default score (``diswot-capacity``: one forward in
+inference mode plus SynFlow's batch-of-one pass), the paper's score (``diswot``: one forward in
+inference mode) and ``diswot-prior`` (one forward with FLOP hooks), against one bare forward pass of
+the student (build and init excluded), each student's three timings back to back, the fastest of ``--reps`` kept, so the
 ratios hold on a busy machine even where the absolute times drift. The raw terms are timed (the default's rank against its reference
 sample is a look-up and is left out, as is the reference sample itself).
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _search import search_argv  # noqa: E402
 
 SPACES = ("macro", "autoformer-ti", "pit-ti")
-PROXIES = (DEFAULT_PROXY, "diswot")
+PROXIES = (DEFAULT_PROXY, "diswot", "diswot-prior")
 #: the teacher of each family's cost figures: the largest macro student, else a CIFAR ResNet-56
 TEACHERS = {"macro": "macro:22222222"}
 
@@ -115,7 +115,8 @@ def run_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
                 print(
                     f"{space:14s} batch {batch:3d} threads {threads}: default {row[PROXIES[0]]:8.0f} ms, "
                     f"paper {row[PROXIES[1]]:8.0f} ms, forward {row['forward']:7.0f} ms; "
-                    f"default/forward {row[f'{PROXIES[0]}/forward']:.2f}, paper/forward {row[f'{PROXIES[1]}/forward']:.2f}",
+                    f"default/forward {row[f'{PROXIES[0]}/forward']:.2f}, paper/forward {row[f'{PROXIES[1]}/forward']:.2f}, "
+                    f"{PROXIES[2]}/forward {row[f'{PROXIES[2]}/forward']:.2f}",
                     flush=True,
                 )
     return rows
@@ -171,7 +172,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     cost = sub.add_parser("cost", help="ms per candidate: default and paper score against one forward")
-    cost.add_argument("--spaces", default=",".join(SPACES))
+    from diswot.spaces import list_spaces
+
+    cost.add_argument("--spaces", default=",".join(list_spaces()))
     cost.add_argument("--batches", default="32,64")
     cost.add_argument("--threads", default="1,2")
     cost.add_argument("--students", type=int, default=2)
