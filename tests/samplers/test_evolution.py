@@ -256,8 +256,8 @@ def test_multi_objective_warm_up_is_one_tournament(toy: SimpleNamespace) -> None
     assert lineage(study.trials[10])[0] == "mutation"
 
 
-def test_multi_objective_population_keeps_the_best_not_the_last(toy: SimpleNamespace, tmp_path: Any) -> None:
-    url = f"sqlite:///{tmp_path / 'mo.db'}"
+def test_multi_objective_population_keeps_the_best_not_the_last(toy: SimpleNamespace) -> None:
+    url = optuna.storages.InMemoryStorage()  # a resumed study: a new sampler loads the same storage
     sizes = {"population_size": 8, "tournament_size": 4}
     study = optuna.create_study(
         study_name="mo", storage=url, directions=["maximize", "minimize"], sampler=sampler(toy, seed=4, **sizes)
