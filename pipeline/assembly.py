@@ -4,7 +4,8 @@ sampler and its constraint, and the reference sample of a rank-aggregated score.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
 import optuna
@@ -17,11 +18,12 @@ from diswot.storage import record
 from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
 from .data import dataset_info, network_batches, num_classes_of, probe_batches
 from .errors import DiswotError
-from .reference import build_reference, reference_archs, study_reference
+from .reference import ReferenceCache, build_reference, reference_archs, study_reference
 from .scoring import Scorer, resolve_device
 from .teachers import load_teacher
 
 __all__ = [
+    "ReferenceSample",
     "ScoringSetup",
     "attach_reference",
     "check_limits_feasible",
@@ -55,6 +57,8 @@ class ScoringSetup:
     teacher_image_size: int | None = None
     #: the module given as the teacher (``run_search(teacher=...)``), for setups made from this one
     teacher_module: nn.Module | None = None
+    #: where the scorer's reference sample comes from when it was not given (:class:`ReferenceSample`)
+    reference_source: ReferenceSample | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The configuration stored on the study."""
@@ -74,12 +78,20 @@ def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> Non
         )
 
 
-def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> ScoringSetup:
+def make_scoring(
+    config: SearchConfig,
+    *,
+    teacher: nn.Module | None = None,
+    reference: Reference | None = None,
+    cache: ReferenceCache | None = None,
+) -> ScoringSetup:
     """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once).
 
     ``teacher`` is a module to use as the teacher, named ``config.teacher``; else ``config.teacher``
     is built (any ``--teacher`` form). The teacher sees the probe images at its own input size
-    and normalisation, the students at theirs.
+    and normalisation, the students at theirs. A rank-aggregated score ranks against ``reference``
+    when given, else against a :class:`ReferenceSample` scored when first needed (read from and
+    kept in ``cache`` when given; a search binds it to its study first).
     """
     space = get_space(config.space)
     device = resolve_device(config.device)
@@ -132,7 +144,14 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
         mean=built.input.mean,
         std=built.input.std,
     )
+    fingerprint = built.fingerprint
+    source = None
+    if reference is None:
+        teacher_key = {"fingerprint": fingerprint, "image_size": teacher_size, "semantic": semantic}
+        probe_key = {"image_size": info.image_size, "device": device.type}
+        source = ReferenceSample(config, space, limits, num_classes, cache=cache, teacher=teacher_key, probe=probe_key)
     scorer = Scorer(
+        reference=reference if reference is not None else source,
         space=space,
         proxy=proxy,
         batches=batches,
@@ -145,34 +164,101 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
         init_teacher=config.teacher_weights is None,
         precision=config.precision,
     )
-    teacher_record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
+    teacher_record: dict[str, Any] = {"teacher_fingerprint": fingerprint}
     if teacher_size != info.image_size:
         teacher_record["teacher_image_size"] = teacher_size
     return ScoringSetup(
-        config, space, scorer, num_classes, info.image_size, semantic, limits, teacher_record, teacher_size, teacher
+        config,
+        space,
+        scorer,
+        num_classes,
+        info.image_size,
+        semantic,
+        limits,
+        teacher_record,
+        teacher_size,
+        teacher,
+        source,
     )
+
+
+@dataclass
+class ReferenceSample:
+    """The reference sample of a rank-aggregated score, as its scorer's source (:data:`~.scoring.ReferenceSource`).
+
+    ``config.reference_size`` architectures within the limits, drawn by the evolutionary sampler's
+    random phase with the study's seed (so the search's first candidates are its students) and
+    scored with the scorer that asks for it (:mod:`.reference`). Bound to a study it is the study's
+    stored sample (scored and stored by the first worker); else it is read from ``cache`` when the
+    same scoring made it before, or scored (and kept there).
+    """
+
+    config: SearchConfig
+    space: Space
+    limits: Limits
+    num_classes: int
+    study: optuna.Study | None = None
+    cache: ReferenceCache | None = None
+    #: the resolved teacher and probe figures that decide the sample's terms (part of :meth:`key`)
+    teacher: dict[str, Any] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.config.reference_size or DEFAULT_REFERENCE_SIZE
+
+    def key(self) -> dict[str, Any]:
+        """What decides the sample's raw terms: the cache's key."""
+        config = asdict(self.config)
+        fields = ("space", "teacher", "teacher_features", "teacher_classifier", "proxy", "dataset", "seed")
+        weights = config["teacher_weights"]
+        stat = os.stat(weights) if weights and os.path.exists(weights) else None
+        return {
+            **{name: config[name] for name in (*fields, "batch_size", "repeats", "init", "precision")},
+            "data_dir": os.path.abspath(config["data_dir"]) if config["data_dir"] else None,
+            "teacher_weights": [os.path.abspath(weights), stat.st_size, stat.st_mtime_ns] if stat else weights,
+            "num_classes": self.num_classes,
+            "limits": [self.limits.max_params, self.limits.max_layers],
+            "size": self.size,
+            **{f"teacher_{k}": v for k, v in self.teacher.items()},
+            **self.probe,
+        }
+
+    def cached(self) -> bool:
+        """Whether the sample will be read rather than scored (stored in the study, or in the cache)."""
+        if self.study is not None:
+            return record.reference_sample(self.study) is not None
+        return self.cache is not None and self.cache.load(self.key()) is not None
+
+    def __call__(self, scorer: Scorer, on_arch: Callable[[], None] | None = None) -> Reference:
+        def make() -> Reference:
+            archs = draw_reference(self.space, self.limits, self.num_classes, size=self.size, seed=self.config.seed)
+            log.info("scoring a reference sample of %d architectures for %s", len(archs), self.config.proxy)
+            return build_reference(scorer, archs, on_arch=on_arch)
+
+        if self.study is not None:
+            return study_reference(self.study, make)
+        if self.cache is None:
+            return make()
+        key = self.key()
+        found = self.cache.load(key)
+        if found is not None:
+            log.info("reference sample read from the cache %s", self.cache.path(key))
+            return found
+        reference = make()
+        self.cache.store(key, reference)
+        return reference
 
 
 def attach_reference(
     setup: ScoringSetup, study: optuna.Study | None = None, on_arch: Callable[[], None] | None = None
 ) -> None:
-    """Give a rank-aggregated proxy its reference sample: the study's stored one, or a new one.
-
-    The sample is ``config.reference_size`` architectures within the limits, drawn by the
-    evolutionary sampler's random phase with the study's seed (so the search's first candidates
-    are its students) and scored with the study's scorer (:mod:`.reference`). Without a ``study``
-    it is built and not stored (``diswot rank``).
-    """
-    if not setup.scorer.proxy.reference_terms:
-        return
-
-    def make() -> Reference:
-        size = setup.config.reference_size or DEFAULT_REFERENCE_SIZE
-        archs = draw_reference(setup.space, setup.limits, setup.num_classes, size=size, seed=setup.config.seed)
-        log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
-        return build_reference(setup.scorer, archs, on_arch=on_arch)
-
-    setup.scorer.reference = make() if study is None else study_reference(study, make)
+    """Score (or read) the setup's reference sample now: the study's stored one when ``study`` is
+    given (a new one is stored there), else one scored for this setup; ``on_arch`` after each
+    architecture scored. Nothing for a score that needs no sample."""
+    if setup.reference_source is not None and study is not None:
+        setup.reference_source.study = study
+    setup.scorer.reference_sample(on_arch)
 
 
 def draw_reference(space: Space, limits: Limits, num_classes: int, *, size: int, seed: int) -> list[Hashable]:
