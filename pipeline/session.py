@@ -199,13 +199,20 @@ class Search:
     def student(self, trial: int | FrozenTrial | None = None, *, distilled: bool = True) -> nn.Module:
         """Trial ``trial``'s student (default: the recommended one) as an ``nn.Module``: with the
         weights ``distill`` recorded on the trial when there are any (and ``distilled``), else
-        randomly initialised, as the search scored it."""
+        initialised as the search scored it (the study's seed and init, its first repeat)."""
         from .distill import trial_student
+
+        import torch
+
+        from .init import initialise
 
         chosen = trial if isinstance(trial, FrozenTrial) else self.trial(trial)
         config = self.config
         space, arch = trial_student(chosen, config.space)
-        module: nn.Module = space.build(arch, num_classes=self._num_classes(space.default_num_classes))
+        with torch.random.fork_rng(devices=[]):  # the initialisation the search scored (its first repeat)
+            torch.manual_seed(config.seed * 1000)
+            module: nn.Module = space.build(arch, num_classes=self._num_classes(space.default_num_classes))
+            initialise(module, config.init)
         if distilled and record.DISTILL_ARTIFACT in chosen.user_attrs:
             self._load_distilled(module, chosen)
         return module
