@@ -1,4 +1,4 @@
-"""diswot: training-free student architecture search for knowledge distillation (DisWOT, Dong et al.,
+"""The diswot library: training-free student architecture search for knowledge distillation (DisWOT, Dong et al.,
 CVPR 2023) on Optuna.
 
 The library's face, as ``import optuna`` is Optuna's::

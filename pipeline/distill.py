@@ -116,7 +116,7 @@ def teacher_weights_path(given: str | None, recorded: str | None) -> str:
     if value is None:
         raise DiswotError(
             "distillation needs a trained teacher: pass `teacher_weights` PATH "
-            "(make one with: diswot train --model <teacher> --out DIR)"
+            "(make one with: diswot train, `model` <teacher>, `out` DIR)"
         )
     if given is None:  # say where the path came from: the study, not an option the user passed
         return str(weights_path(value, option="the study's recorded `teacher_weights` (pass `teacher_weights` PATH)"))
