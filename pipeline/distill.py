@@ -119,7 +119,7 @@ def teacher_weights_path(given: str | None, recorded: str | None) -> str:
             "(make one with: diswot train, `model` <teacher>, `out` DIR)"
         )
     if given is None:  # say where the path came from: the study, not an option the user passed
-        return str(weights_path(value, option="the study's recorded `teacher_weights` (pass `teacher_weights` PATH)"))
+        return str(weights_path(value, option="the study's recorded teacher_weights (pass `teacher_weights` PATH)"))
     return str(weights_path(value))
 
 

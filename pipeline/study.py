@@ -38,6 +38,7 @@ from .config import (
     RECORDED_FIELDS,
     TEACHER_FIELDS,
     SearchConfig,
+    StudyRecord,
     reference_size_for,
     study_directions,
     uses_reference,
@@ -46,7 +47,7 @@ from .errors import DiswotError
 from .progress import StepProgress
 from .worker import sampler_seed
 
-__all__ = ["COUNTED_STATES", "OpenSearch", "WorkerOptions", "open_search", "recorded_proxy"]
+__all__ = ["COUNTED_STATES", "OpenSearch", "WorkerOptions", "open_search"]
 
 log = logging.getLogger(__name__)
 
@@ -181,30 +182,22 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
     return fields
 
 
-def _study_config(url: str, study_name: str) -> dict[str, Any]:
-    """The configuration recorded on the study in ``url``, empty when the storage or study does not
-    exist; creates nothing."""
+def _study_record(url: str, study_name: str) -> StudyRecord | None:
+    """The configuration recorded on the study in ``url``, typed; ``None`` when the storage or study
+    does not exist (or records none); creates nothing."""
     try:
         backend = open_storage(url, must_exist=True)
     except StorageError:
-        return {}
-    config: dict[str, Any] = record.study_config(backend, study_name)
-    return config
+        return None
+    return StudyRecord.read(record.study_config(backend, study_name))
 
 
-def recorded_proxy(storage: optuna.storages.BaseStorage, study_name: str) -> str | None:
-    """The proxy recorded on an existing study (None for a new study); creates nothing."""
-    value = record.study_config(storage, study_name).get("proxy")
-    return value if isinstance(value, str) else None
-
-
-def _sized_to_the_search(config: SearchConfig, recorded_config: dict[str, Any], n_trials: int | None) -> SearchConfig:
+def _sized_to_the_search(config: SearchConfig, recorded: StudyRecord | None, n_trials: int | None) -> SearchConfig:
     """``config`` with its reference size resolved: the given one, the study's, or sized to ``n_trials``."""
     if config.reference_size is not None or not uses_reference(config.proxy):
         return config
-    recorded = recorded_config.get("reference_size")
-    size = recorded if isinstance(recorded, int) else reference_size_for(n_trials)
-    return replace(config, reference_size=size)
+    stored = recorded.config.reference_size if recorded is not None else None
+    return replace(config, reference_size=stored if stored is not None else reference_size_for(n_trials))
 
 
 def _as_recorded(config: dict[str, Any], stored: Any) -> dict[str, Any]:
@@ -264,12 +257,12 @@ def open_search(
     parsed = parse_storage_url(url)
     retry = RetryStaleTrial(max_retry=options.max_retry)
     native = parsed.kind == "rdb" and options.heartbeat is not None
-    recorded: dict[str, Any] | None = None  # read once, only when needed
+    read, recorded = False, None  # the study's record, read once, only when needed
     if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
-        recorded = _study_config(url, options.study_name)
-        config = replace(config, proxy=recorded.get("proxy") or config.proxy or DEFAULT_PROXY)
+        read, recorded = True, _study_record(url, options.study_name)
+        config = replace(config, proxy=recorded.config.proxy if recorded else config.proxy or DEFAULT_PROXY)
     if config.reference_size is None and uses_reference(config.proxy):
-        recorded = _study_config(url, options.study_name) if recorded is None else recorded
+        recorded = recorded if read else _study_record(url, options.study_name)
         config = _sized_to_the_search(config, recorded, n_trials)
     # teacher, data, limits and probe batch are checked before the storage is created: a refused
     # search leaves nothing behind

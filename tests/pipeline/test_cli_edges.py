@@ -74,6 +74,7 @@ NUMERIC: dict[str, dict[str, tuple[str, str]]] = {
     },
     "score": dict(_SCORING),
     "show": {"--top": ("0", "1")},
+    "export": {"--trial": ("-1", "0")},
     "dashboard": {"--port": ("65536", "0")},
     "storage-server": {"--port": ("-1", "65535")},
     "train": dict(_TRAINING),
