@@ -11,7 +11,7 @@ from typing import Any, Callable, Hashable, Mapping
 import optuna
 from torch import nn
 
-from diswot.proxies import Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
+from diswot.proxies import Batch, Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
 from diswot.spaces import ArchError, Limits, Space, get_space
 from diswot.storage import record
 
@@ -125,25 +125,7 @@ def make_scoring(
     # one resolved setup for the reference sample and every trial: each proxy takes what it declares
     proxy = make_proxy(config.proxy, {"semantic": semantic})
     check_supported(proxy, space, num_classes, info.image_size)  # a proxy that refuses the space says so here, once
-    batches = probe_batches(
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        repeats=config.repeats,
-        num_classes=num_classes,
-        info=info,
-    )
-    teacher_batches = network_batches(
-        batches,
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        seed=config.seed,
-        info=info,
-        image_size=teacher_size,
-        mean=built.input.mean,
-        std=built.input.std,
-    )
+    batches, teacher_batches = _probe_batches(config, info, num_classes, teacher_size, built.input)
     fingerprint = built.fingerprint
     source = None
     if reference is None:
@@ -180,6 +162,32 @@ def make_scoring(
         teacher,
         source,
     )
+
+
+def _probe_batches(
+    config: SearchConfig, info: Any, num_classes: int, teacher_size: int, teacher_input: Any
+) -> tuple[list[Batch], list[Batch]]:
+    """The study's probe batches for the students, and the same images at the teacher's size and normalisation."""
+    batches = probe_batches(
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        repeats=config.repeats,
+        num_classes=num_classes,
+        info=info,
+    )
+    teacher_batches = network_batches(
+        batches,
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        info=info,
+        image_size=teacher_size,
+        mean=teacher_input.mean,
+        std=teacher_input.std,
+    )
+    return list(batches), list(teacher_batches)
 
 
 @dataclass

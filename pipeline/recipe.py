@@ -37,6 +37,68 @@ def check_out_dir(out: str | Path) -> None:
         ) from None
 
 
+def _milestones(args: Any, preset: Preset, epochs: int) -> list[int]:
+    """The epochs where the learning rate decays: ``milestones``, every ``lr_step``, or the preset's."""
+    if args.milestones is not None and args.lr_step is not None:
+        raise DiswotError("give either `milestones` or `lr_step`, not both")
+    if args.milestones is not None:
+        return list(args.milestones)
+    if args.lr_step is not None:
+        if args.lr_step < 1:
+            raise DiswotError(f"`lr_step` must be >= 1, got {args.lr_step}")
+        return list(range(args.lr_step, epochs, args.lr_step))
+    return preset.milestones_for(epochs)
+
+
+def _data_info(args: Any, model: str, image_size_hint: int | None, dataset: str, synthetic_classes: int | None) -> Any:
+    """The dataset's :class:`~.data.DatasetInfo` at the run's image size."""
+    from .data import dataset_info
+    from .training import describe_model
+
+    image_size = args.image_size
+    if image_size is None and dataset in ("imagefolder", "synthetic"):
+        image_size = image_size_hint or describe_model(model)[1]
+    if image_size is not None and image_size < 8:
+        raise DiswotError(f"`image_size` must be at least 8, got {image_size}")
+    info = dataset_info(dataset, image_size=image_size, mean=args.mean, std=args.std)
+    return replace(info, num_classes=synthetic_classes or 100) if dataset == "synthetic" else info
+
+
+def _train_config(args: Any, preset: Preset, env: DistEnv, **resolved: Any) -> TrainConfig:
+    """The :class:`~.training.TrainConfig`: each recipe value given in ``args``, else the preset's."""
+    import torch
+
+    from .training import TrainConfig, resolve_amp
+
+    def given(name: str) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else getattr(preset, name)
+
+    teacher = resolved["teacher"]
+    amp = resolve_amp(args.amp, env.device)
+    return TrainConfig(
+        **resolved,
+        preset=preset.name,
+        batch_size=given("batch_size"),
+        lr=given("lr"),
+        momentum=given("momentum"),
+        weight_decay=given("weight_decay"),
+        lr_decay=given("lr_decay"),
+        nesterov=bool(args.nesterov),
+        seed=args.seed,
+        workers=args.workers,
+        amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp],
+        channels_last=args.channels_last == "on" or (args.channels_last == "auto" and env.device.type == "cuda"),
+        world_size=env.world_size,
+        device=str(env.device),
+        data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
+        val_dir=str(Path(args.val_dir).resolve()) if args.val_dir else None,
+        kd_gamma=given("kd_gamma") if teacher else None,
+        kd_alpha=given("kd_alpha") if teacher else None,
+        kd_rho=given("kd_rho") if teacher else None,
+    )
+
+
 def resolve_run(
     args: Any,
     *,
@@ -52,78 +114,35 @@ def resolve_run(
 
     ``args`` holds the options of ``train`` and ``distill`` as attributes (an ``argparse.Namespace``
     or a :class:`~.distill.DistillOptions`): data, recipe (``None``: the preset's) and run.
-
-    ``teacher`` set means distillation: the KD weights come from the flags or the preset.
+    ``teacher`` set means distillation: the KD weights come from the options or the preset.
     ``synthetic_classes``: the class count of the ``synthetic`` dataset (default 100, as CIFAR-100).
     """
-    import torch
-
-    from .data import dataset_info
     from .distributed import init_distributed, shutdown
     from .scoring import resolve_device
-    from .training import TrainConfig, describe_model, make_datasets, resolve_amp
+    from .training import make_datasets
 
     if args.log_every < 1:
         raise DiswotError(f"`log_every` must be >= 1, got {args.log_every}")
     check_out_dir(args.out)
     dataset = args.dataset or dataset_default
-    image_size = args.image_size
-    if image_size is None and dataset in ("imagefolder", "synthetic"):
-        image_size = image_size_hint or describe_model(model)[1]
-    if image_size is not None and image_size < 8:
-        raise DiswotError(f"`image_size` must be at least 8, got {image_size}")
-    info = dataset_info(dataset, image_size=image_size, mean=args.mean, std=args.std)
-    if dataset == "synthetic":
-        info = replace(info, num_classes=synthetic_classes or 100)
+    info = _data_info(args, model, image_size_hint, dataset, synthetic_classes)
     preset = preset_for(args.preset, info.image_size)
-    device = resolve_device(args.device)
-    env = init_distributed(device)
+    env = init_distributed(resolve_device(args.device))
     try:
         train_set, val_set, num_classes = make_datasets(info, args.data_dir, args.val_dir)
         epochs = args.epochs if args.epochs is not None else preset.epochs
-        if args.milestones is not None and args.lr_step is not None:
-            raise DiswotError("give either `milestones` or `lr_step`, not both")
-        if args.milestones is not None:
-            milestones = list(args.milestones)
-        elif args.lr_step is not None:
-            if args.lr_step < 1:
-                raise DiswotError(f"`lr_step` must be >= 1, got {args.lr_step}")
-            milestones = list(range(args.lr_step, epochs, args.lr_step))
-        else:
-            milestones = preset.milestones_for(epochs)
-
-        def given(name: str) -> Any:
-            """The option ``name`` if given, else the preset's value."""
-            value = getattr(args, name, None)
-            return value if value is not None else getattr(preset, name)
-
-        config = TrainConfig(
+        config = _train_config(
+            args,
+            preset,
+            env,
             model=model,
             num_classes=num_classes,
             dataset=dataset,
             image_size=info.image_size,
-            preset=preset.name,
             epochs=epochs,
-            batch_size=given("batch_size"),
-            lr=given("lr"),
-            momentum=given("momentum"),
-            weight_decay=given("weight_decay"),
-            milestones=milestones,
-            lr_decay=given("lr_decay"),
-            nesterov=bool(args.nesterov),
-            seed=args.seed,
-            workers=args.workers,
-            amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[resolve_amp(args.amp, env.device)],
-            channels_last=args.channels_last == "on" or (args.channels_last == "auto" and env.device.type == "cuda"),
-            world_size=env.world_size,
-            device=str(env.device),
-            data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
-            val_dir=str(Path(args.val_dir).resolve()) if args.val_dir else None,
+            milestones=_milestones(args, preset, epochs),
             teacher=teacher,
             teacher_weights=teacher_weights,
-            kd_gamma=given("kd_gamma") if teacher else None,
-            kd_alpha=given("kd_alpha") if teacher else None,
-            kd_rho=given("kd_rho") if teacher else None,
             extra=dict(extra or {}),
         )
     except BaseException:
