@@ -111,3 +111,16 @@ def test_export_refusals_are_one_line_and_leave_no_folder(
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "new").exists() and [p.name for p in existing.iterdir()] == ["keep.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["existing"]
+
+
+def test_an_export_that_does_not_match_the_module_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diswot.pipeline import export as export_module
+    from diswot.spaces import get_space
+
+    space = get_space("s0")
+    module, other = (space.build(space.decode("ResNet[1,1,1]"), num_classes=10) for _ in range(2))
+    real = export_module._program
+    monkeypatch.setattr(export_module, "_program", lambda m, x: real(other.eval(), x))  # another network's program
+    with pytest.raises(diswot.DiswotError, match="logits differ from the module's"):
+        diswot.export(module, tmp_path / "out", image_size=16)
+    assert not list(tmp_path.iterdir())

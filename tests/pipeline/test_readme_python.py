@@ -3,13 +3,17 @@ ranking, distillation and export), run exactly as printed; ``run_search`` and ``
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
+
+import diswot
 
 from diswot.pipeline import SearchConfig, recommended_trial, run_search
 from diswot.pipeline.config import DEFAULT_PROXY
@@ -84,6 +88,10 @@ def test_the_readme_search_from_python_runs_as_printed(
     assert set(eval(lines[2])) == {"diswot-balance", "params"}  # Kendall tau of each score
     assert lines[-1] == "torch.Size([5, 100])"
     assert "distill_top1" in study.trials[best.number].user_attrs  # distilled and recorded on the trial
+    state = torch.load(tmp_path / "runs" / "student" / "checkpoint.pt", weights_only=True)["model"]
+    student = diswot.Search.load(f"sqlite:///{tmp_path / 'diswot.db'}", "from-python").student()
+    assert all(torch.equal(v, state[k]) for k, v in student.state_dict().items())  # the distilled weights
+    assert json.loads((tmp_path / "runs" / "export" / "export.json").read_text())["distilled"] is True
     exported = tmp_path / "runs" / "export" / "student.pt2"
     done = subprocess.run(
         [sys.executable, "-I", "-c", LOAD_WITHOUT_DISWOT, str(exported)],
