@@ -190,6 +190,21 @@ def _probe_batches(
     return list(batches), list(teacher_batches)
 
 
+def _file_stamp(weights: str | None) -> list[Any] | str | None:
+    """The teacher's checkpoint file (a run folder's ``checkpoint.pt``), its size and modification time:
+    a retrained teacher is another file."""
+    from .checkpoint import weights_path
+
+    if weights is None:
+        return None
+    try:
+        file = weights_path(weights)
+        stat = file.stat()
+    except (DiswotError, OSError):
+        return weights
+    return [str(file.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
 @dataclass
 class ReferenceSample:
     """The reference sample of a rank-aggregated score, as its scorer's source (:data:`~.scoring.ReferenceSource`).
@@ -219,12 +234,10 @@ class ReferenceSample:
         """What decides the sample's raw terms: the cache's key."""
         config = asdict(self.config)
         fields = ("space", "teacher", "teacher_features", "teacher_classifier", "proxy", "dataset", "seed")
-        weights = config["teacher_weights"]
-        stat = os.stat(weights) if weights and os.path.exists(weights) else None
         return {
             **{name: config[name] for name in (*fields, "batch_size", "repeats", "init", "precision")},
             "data_dir": os.path.abspath(config["data_dir"]) if config["data_dir"] else None,
-            "teacher_weights": [os.path.abspath(weights), stat.st_size, stat.st_mtime_ns] if stat else weights,
+            "teacher_weights": _file_stamp(config["teacher_weights"]),
             "num_classes": self.num_classes,
             "limits": [self.limits.max_params, self.limits.max_layers],
             "size": self.size,
