@@ -26,6 +26,7 @@ REQUIRED = {
     "storage-server": [],
     "train": ["--model", "resnet20", "--out", "o"],
     "distill": ["--study", "s", "--out", "o"],
+    "export": ["--study", "s", "--out", "o"],
     "rank": ["--space", "s0", "--ground-truth", "g.csv"],
 }
 _TRAINING = {
