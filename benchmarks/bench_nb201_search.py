@@ -49,7 +49,7 @@ import torch
 from optuna.trial import FrozenTrial
 
 from diswot.pipeline.benchmark_truth import nb201_key, nb201_table, nb201_truth
-from diswot.pipeline.config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SearchConfig
+from diswot.pipeline.config import DEFAULT_PICK_REPEATS, DEFAULT_PICK_TOP, SearchConfig
 from diswot.pipeline.pick import pick_scores, student_of, top_candidates
 from diswot.storage import record
 from diswot.pipeline.assembly import ScoringSetup, make_scoring
@@ -102,7 +102,7 @@ def run_study(
             "0",
             "--device",
             "cpu",
-            "--confirm-top",
+            "--pick-top",
             "0",  # the pick stage is run below, for every budget
         ]
         start = time.perf_counter()
@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--derive", default="", help="scores read from the first proxy's random studies, e.g. diswot,params")
     p.add_argument("--trials", default="300,1000", help="budgets N: evaluations, the pick stage's included")
     p.add_argument("--seeds", default="0,1,2,3,4")
-    p.add_argument("--confirm-top", type=int, default=DEFAULT_CONFIRM_TOP)
-    p.add_argument("--confirm-repeats", type=int, default=DEFAULT_CONFIRM_REPEATS)
+    p.add_argument("--pick-top", type=int, default=DEFAULT_PICK_TOP)
+    p.add_argument("--pick-repeats", type=int, default=DEFAULT_PICK_REPEATS)
     p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".data" / "search")
     p.add_argument("--json", type=Path)
     p.add_argument("--report-only", action="store_true", help="run no search; report the studies in --work")
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     budgets = sorted(int(x) for x in args.trials.split(","))
     seeds = [int(x) for x in args.seeds.split(",")]
-    extra = args.confirm_top * (args.confirm_repeats - 1) if args.confirm_top > 0 else 0
+    extra = args.pick_top * (args.pick_repeats - 1) if args.pick_top > 0 else 0
     args.work.mkdir(parents=True, exist_ok=True)
     data_dir = build_imagefolder(ROOT / "benchmarks" / ".data" / "cifar100-fine")
     teacher = f"nb201:{best_cell()}"
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                 cache=args.work / f"{proxy}-{sampler}-seed{seed}.confirm.json",
                 data_dir=data_dir,
                 teacher=teacher,
-                top=args.confirm_top,
-                repeats=args.confirm_repeats,
+                top=args.pick_top,
+                repeats=args.pick_repeats,
             )
             for n in budgets:
                 arch = picker.pick(complete(study, n - extra, term)) if extra else best_scored(complete(study, n, term))
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     largest = float(everything.accuracy[int(np.argmax(params))])
     print(
         f"NB201 search picks, CIFAR-100 validation accuracy (mean ± std over seeds; median rank of 15,625); "
-        f"the pick re-scores the {args.confirm_top} best students with {args.confirm_repeats} repeats "
+        f"the pick re-scores the {args.pick_top} best students with {args.pick_repeats} repeats "
         f"({extra} of the N evaluations)"
     )
 
@@ -303,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             "teacher": teacher,
             "seeds": seeds,
             "budgets": budgets,
-            "confirm_top": args.confirm_top,
-            "confirm_repeats": args.confirm_repeats,
+            "pick_top": args.pick_top,
+            "pick_repeats": args.pick_repeats,
             "picks": rows,
             "oracle": oracle,
             "largest": {"acc": largest, "rank": rank(largest)},

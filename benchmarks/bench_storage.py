@@ -39,11 +39,11 @@ from diswot.pipeline.notes import write_trial_note
 from diswot.pipeline.assembly import make_sampler
 from diswot.spaces import Limits, get_space
 from diswot.storage import (
-    WORKER_KEY,
     RetryStaleTrial,
     fail_stale_trials,
     mark_trial_worker,
     open_storage,
+    record,
     worker_identity,
 )
 
@@ -101,7 +101,7 @@ def throughput(url: str, workers: int, n_trials: int, batch_size: int, threads: 
     # first worker has finished its last one (worker start-up and the tail are left out)
     by_worker: dict[int, list[optuna.trial.FrozenTrial]] = {}
     for t in trials:
-        by_worker.setdefault(t.system_attrs[WORKER_KEY]["index"], []).append(t)
+        by_worker.setdefault(t.system_attrs[record.WORKER]["index"], []).append(t)
     begin = max(min(t.datetime_start for t in ts) for ts in by_worker.values())  # type: ignore[type-var]
     end = min(max(t.datetime_complete for t in ts) for ts in by_worker.values())  # type: ignore[type-var]
     steady = [t for t in trials if begin <= t.datetime_complete <= end]  # type: ignore[operator]

@@ -17,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from diswot.samplers import EvolutionSampler, lineage
+from diswot.samplers import EvolutionSampler, MutationChildGeneration, lineage
 
 LIMIT = 1_000  # the largest allowed cost
 
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> optuna.Study:
     args = parser.parse_args(argv)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = EvolutionSampler(suggest_func=suggest, constraint=constraint, seed=args.seed)
+    # the strategies hold their own settings: widths mutated in multiples of 8, as the space's step
+    mutation = MutationChildGeneration(width_multiple=8, max_width=256)
+    sampler = EvolutionSampler(suggest_func=suggest, constraint=constraint, seed=args.seed, child_generation=mutation)
     study = optuna.create_study(
         study_name="evolution-example",
         storage=args.storage,

@@ -9,18 +9,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import SearchConfig
+    from .config import SearchConfig, WorkerOptions
+    from .models import create_model, resolve_model
     from .pick import recommended_trial
     from .search import run_search
-    from .study import WorkerOptions
 
-__all__ = ["SearchConfig", "WorkerOptions", "recommended_trial", "run_search"]
+__all__ = ["SearchConfig", "WorkerOptions", "create_model", "recommended_trial", "resolve_model", "run_search"]
 
 #: name -> module: imported on first use, so that ``diswot --help`` does not wait for torch
 _LAZY = {
     "SearchConfig": ".config",
+    "WorkerOptions": ".config",
+    "create_model": ".models",
     "recommended_trial": ".pick",
-    "WorkerOptions": ".study",
+    "resolve_model": ".models",
     "run_search": ".search",
 }
 

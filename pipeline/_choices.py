@@ -7,10 +7,13 @@ proxy) take them from here, or are checked against them (``tests/test_packaging.
 
 from __future__ import annotations
 
-__all__ = ["CHECKPOINT_NAME", "DATASETS", "INITS", "PRECISIONS", "RESULTS_NAME", "SEMANTIC_MODES"]
+__all__ = ["CHECKPOINT_NAME", "DATASETS", "INITS", "PRECISIONS", "RESULTS_NAME", "SEMANTIC_MODES", "SPACES"]
 
 #: ``--dataset``: torchvision's CIFARs, ImageFolders and seeded random images (:mod:`.data`)
 DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder", "synthetic")
+#: ``--space``: the registered search spaces, in their registration order (``diswot.spaces.list_spaces()``,
+#: which imports torch; ``tests/pipeline/test_options.py`` checks the two agree)
+SPACES = ("s0", "nb201", "s2-cifar", "s2-imagenet", "macro", "autoformer-ti", "pit-ti")
 #: ``--init`` (:mod:`.init`)
 INITS = ("gaussian", "kaiming", "normal", "torch")
 #: ``--precision`` of the scorer (:mod:`.scoring`)

@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from diswot.spaces import Limits
 
-__all__ = ["fmt_count", "fmt_limits"]
+__all__ = ["fmt_count", "fmt_limits", "plural"]
 
 
 def fmt_count(n: float | int | None) -> str:
-    """``259890`` -> ``259.89K``; ``None`` -> ``-``."""
+    """``259890`` -> ``259.89K``; ``None`` -> ``-``; beyond 1000G in powers of ten (``1e+99``)."""
     if n is None:
         return "-"
+    if abs(n) >= 1e12:
+        return f"{n:.3g}"
     for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= div:
             return f"{n / div:.2f}{suffix}"
@@ -28,3 +30,8 @@ def fmt_limits(limits: Limits) -> str:
     if limits.max_layers is not None:
         parts.append(f"{limits.max_layers} layers")
     return f"at most {' and '.join(parts)}" if parts else "none"
+
+
+def plural(n: int, noun: str) -> str:
+    """``(1, "student")`` -> ``1 student``; ``(3, "student")`` -> ``3 students``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

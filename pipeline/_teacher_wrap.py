@@ -151,6 +151,11 @@ def wrap_module(
                 model=model, features=_module(model, features, name), classifier=linear, classifier_name=classifier
             )
             return _checked(hooked, model, name, image_size), classifier
+        for field, override in (("teacher_features", features), ("teacher_classifier", classifier)):
+            if override is not None:
+                _named_module(model, field, override, name)  # a wrong name is the cause, not the trace
+        if classifier is not None:
+            _linear(model, classifier, name)
         raise DiswotError(
             f"teacher {name}: torch.fx cannot trace it ({type(exc).__name__}: {_first_line(exc)}); "
             f"{_OVERRIDE_HINT} as module names, to read them with hooks"
@@ -281,6 +286,19 @@ def _module(model: nn.Module, path: str, name: str) -> str:
             f"teacher {name} has no module {path!r}" + (f"; close matches: {', '.join(close)}" if close else "")
         )
     return path
+
+
+def _named_module(model: nn.Module, field: str, path: str, name: str) -> None:
+    """Refuse an override of an untraceable teacher that names none of its modules (only module names
+    work there: they are read with hooks)."""
+    names = [n for n, _ in model.named_modules() if n]
+    if path not in names:
+        close = difflib.get_close_matches(path, names, n=3)
+        raise DiswotError(
+            f"`{field}` {path!r} names no module of teacher {name} (torch.fx cannot trace it, so overrides are "
+            "module names); "
+            + (f"close matches: {', '.join(close)}" if close else f"its modules: {', '.join(names[:8])}, ...")
+        )
 
 
 def _linear(model: nn.Module, path: str, name: str) -> nn.Linear:

@@ -9,18 +9,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
 import optuna
+import torch
 from torch import nn
 
-from diswot.proxies import Batch, Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
+from diswot.proxies import Proxy, Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
 from diswot.spaces import ArchError, Limits, Space, get_space
 from diswot.storage import record
 
 from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
-from .data import dataset_info, network_batches, num_classes_of, probe_batches
+from .data import DatasetInfo, dataset_info, network_batches, num_classes_of, probe_batches
 from .errors import DiswotError
 from .reference import ReferenceCache, build_reference, reference_archs, study_reference
 from .scoring import Scorer, resolve_device
-from .teachers import load_teacher
+from .teachers import Teacher, load_teacher
 
 __all__ = [
     "ReferenceSample",
@@ -59,10 +60,26 @@ class ScoringSetup:
     teacher_module: nn.Module | None = None
     #: where the scorer's reference sample comes from when it was not given (:class:`ReferenceSample`)
     reference_source: ReferenceSample | None = None
+    #: the memoised limit checks, by FLOPs limit (:meth:`constraint`)
+    _constraints: dict[int | None, Callable[[Mapping[str, Any]], str | None]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def recorded(self) -> dict[str, Any]:
         """The configuration stored on the study."""
         return self.config.recorded(self.num_classes, self.semantic, self.teacher_record)
+
+    def constraint(self, max_flops: int | None = None) -> Callable[[Mapping[str, Any]], str | None]:
+        """``check(params)``: None when the params' student is valid and within the limits (and
+        ``max_flops``), else the reason. Memoised per student: the sampler's check before it
+        proposes a candidate and the objective's check of the trial are one computation."""
+        if max_flops not in self._constraints:
+            if max_flops is None:
+                check = limit_constraint(self.space, self.limits, self.num_classes)
+            else:  # on the memoised limits' check
+                check = flops_constraint(self.constraint(None), self, max_flops)
+            self._constraints[max_flops] = _memoised(check)
+        return self._constraints[max_flops]
 
 
 def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> None:
@@ -101,52 +118,27 @@ def make_scoring(
     # synthetic and plain ImageFolder data, and spaces that need their own size (ViTs), take the
     # space's resolution unless --image-size says otherwise
     own = config.dataset in ("synthetic", "imagefolder") or space.own_image_size
-    default_size = space.image_size if own else None
-    info = dataset_info(config.dataset, image_size=config.image_size or default_size)
+    info = dataset_info(config.dataset, image_size=config.image_size or (space.image_size if own else None))
     num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
     limits = config.limits()
     check_limits_feasible(space, limits, num_classes)
-    built = load_teacher(
-        config.teacher,
-        num_classes,
-        weights=config.teacher_weights,
-        features=config.teacher_features,
-        classifier=config.teacher_classifier,
-        image_size=config.teacher_image_size,
-        module=teacher,
-        probe_size=info.image_size,
-        seed=config.seed,
-    )
-    network = built.network
-    teacher_size = built.image_size(info.image_size)
+    built = _teacher(config, num_classes, info.image_size, teacher)
     semantic = resolve_semantic_mode(
-        config.semantic, network.classifier.in_features, getattr(space, "fixed_feature_width", None)
+        config.semantic, built.network.classifier.in_features, getattr(space, "fixed_feature_width", None)
     )
     # one resolved setup for the reference sample and every trial: each proxy takes what it declares
     proxy = make_proxy(config.proxy, {"semantic": semantic})
     check_supported(proxy, space, num_classes, info.image_size)  # a proxy that refuses the space says so here, once
-    batches, teacher_batches = _probe_batches(config, info, num_classes, teacher_size, built.input)
-    fingerprint = built.fingerprint
+    teacher_size = built.image_size(info.image_size)
     source = None
     if reference is None:
-        teacher_key = {"fingerprint": fingerprint, "image_size": teacher_size, "semantic": semantic}
+        teacher_key = {"fingerprint": built.fingerprint, "image_size": teacher_size, "semantic": semantic}
         probe_key = {"image_size": info.image_size, "device": device.type}
         source = ReferenceSample(config, space, limits, num_classes, cache=cache, teacher=teacher_key, probe=probe_key)
-    scorer = Scorer(
-        reference=reference if reference is not None else source,
-        space=space,
-        proxy=proxy,
-        batches=batches,
-        teacher_batches=teacher_batches,
-        teacher=network,
-        device=device,
-        init=config.init,
-        seed=config.seed,
-        num_classes=num_classes,
-        init_teacher=config.teacher_weights is None,
-        precision=config.precision,
+    scorer = _scorer(
+        config, space, proxy, built, info, num_classes, device, reference if reference is not None else source
     )
-    teacher_record: dict[str, Any] = {"teacher_fingerprint": fingerprint}
+    teacher_record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
     if teacher_size != info.image_size:
         teacher_record["teacher_image_size"] = teacher_size
     return ScoringSetup(
@@ -164,10 +156,33 @@ def make_scoring(
     )
 
 
-def _probe_batches(
-    config: SearchConfig, info: Any, num_classes: int, teacher_size: int, teacher_input: Any
-) -> tuple[list[Batch], list[Batch]]:
-    """The study's probe batches for the students, and the same images at the teacher's size and normalisation."""
+def _teacher(config: SearchConfig, num_classes: int, probe_size: int, module: nn.Module | None) -> Teacher:
+    """The study's teacher (``module``, named ``config.teacher``, when given) for the probe images' size."""
+    return load_teacher(
+        config.teacher,
+        num_classes,
+        weights=config.teacher_weights,
+        features=config.teacher_features,
+        classifier=config.teacher_classifier,
+        image_size=config.teacher_image_size,
+        module=module,
+        probe_size=probe_size,
+        seed=config.seed,
+    )
+
+
+def _scorer(
+    config: SearchConfig,
+    space: Space,
+    proxy: Proxy,
+    built: Teacher,
+    info: DatasetInfo,
+    num_classes: int,
+    device: torch.device,
+    reference: Reference | ReferenceSample | None,
+) -> Scorer:
+    """The probe batches (the students' and the teacher's) and the scorer over them, ranking
+    against ``reference`` (a sample, or its source)."""
     batches = probe_batches(
         dataset=config.dataset,
         data_dir=config.data_dir,
@@ -183,11 +198,24 @@ def _probe_batches(
         data_dir=config.data_dir,
         seed=config.seed,
         info=info,
-        image_size=teacher_size,
-        mean=teacher_input.mean,
-        std=teacher_input.std,
+        image_size=built.image_size(info.image_size),
+        mean=built.input.mean,
+        std=built.input.std,
     )
-    return list(batches), list(teacher_batches)
+    return Scorer(
+        reference=reference,
+        space=space,
+        proxy=proxy,
+        batches=batches,
+        teacher_batches=teacher_batches,
+        teacher=built.network,
+        device=device,
+        init=config.init,
+        seed=config.seed,
+        num_classes=num_classes,
+        init_teacher=config.teacher_weights is None,
+        precision=config.precision,
+    )
 
 
 def _file_stamp(weights: str | None) -> list[Any] | str | None:
@@ -252,13 +280,22 @@ class ReferenceSample:
         return self.cache is not None and self.cache.load(self.key()) is not None
 
     def __call__(self, scorer: Scorer, on_arch: Callable[[], None] | None = None) -> Reference:
+        study = self.study
+
         def make() -> Reference:
             archs = draw_reference(self.space, self.limits, self.num_classes, size=self.size, seed=self.config.seed)
             log.info("scoring a reference sample of %d architectures for %s", len(archs), self.config.proxy)
-            return build_reference(scorer, archs, on_arch=on_arch)
+            if study is None:
+                return build_reference(scorer, archs, on_arch=on_arch)
+            known = record.reference_parts(study)  # an interrupted sample resumes where it stopped
 
-        if self.study is not None:
-            return study_reference(self.study, make)
+            def keep(index: int, arch: str, terms: dict[str, float] | None) -> None:
+                record.add_reference_part(study, index, arch, terms)
+
+            return build_reference(scorer, archs, on_arch=on_arch, known=known, on_scored=keep)
+
+        if study is not None:
+            return study_reference(study, make)
         if self.cache is None:
             return make()
         key = self.key()
@@ -356,10 +393,23 @@ def student_key(space: Space) -> Callable[[Mapping[str, Any]], Hashable]:
     return key
 
 
-def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[dict[str, Any]], str | None]:
+def _memoised(check: Callable[[Mapping[str, Any]], str | None]) -> Callable[[Mapping[str, Any]], str | None]:
+    """``check`` computed once per distinct params."""
+    verdicts: dict[tuple[tuple[str, Any], ...], str | None] = {}
+
+    def memo(params: Mapping[str, Any]) -> str | None:
+        key = tuple(sorted(params.items()))
+        if key not in verdicts:
+            verdicts[key] = check(params)
+        return verdicts[key]
+
+    return memo
+
+
+def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable[[Mapping[str, Any]], str | None]:
     """The sampler's constraint: None when the params' arch is valid and within the limits."""
 
-    def constraint(params: dict[str, Any]) -> str | None:
+    def constraint(params: Mapping[str, Any]) -> str | None:
         try:
             arch: Hashable = space.from_params(params)
         except ArchError as exc:
@@ -371,11 +421,11 @@ def limit_constraint(space: Space, limits: Limits, num_classes: int) -> Callable
 
 
 def flops_constraint(
-    base: Callable[[dict[str, Any]], str | None], setup: ScoringSetup, max_flops: int
-) -> Callable[[dict[str, Any]], str | None]:
-    """``base`` (the params/layers limits), then the FLOPs limit (the sampler memoises verdicts)."""
+    base: Callable[[Mapping[str, Any]], str | None], setup: ScoringSetup, max_flops: int
+) -> Callable[[Mapping[str, Any]], str | None]:
+    """``base`` (the params/layers limits), then the FLOPs limit."""
 
-    def constraint(params: dict[str, Any]) -> str | None:
+    def constraint(params: Mapping[str, Any]) -> str | None:
         reason = base(params)
         if reason is not None:
             return reason
@@ -390,7 +440,7 @@ def flops_reason(setup: ScoringSetup, arch: Hashable, max_flops: int) -> str | N
     return f"{flops:,} FLOPs per image exceed the limit of {max_flops:,}" if flops > max_flops else None
 
 
-def search_constraint(setup: ScoringSetup, max_flops: int | None) -> Callable[[dict[str, Any]], str | None]:
-    """The evolutionary sampler's check: the space's limits, and ``max_flops`` when given."""
-    base = limit_constraint(setup.space, setup.limits, setup.num_classes)
-    return base if max_flops is None else flops_constraint(base, setup, max_flops)
+def search_constraint(setup: ScoringSetup, max_flops: int | None) -> Callable[[Mapping[str, Any]], str | None]:
+    """The evolutionary sampler's check: the space's limits, and ``max_flops`` when given (the
+    setup's memoised :meth:`~ScoringSetup.constraint`, which the objective asks too)."""
+    return setup.constraint(max_flops)

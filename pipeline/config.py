@@ -15,17 +15,19 @@ if TYPE_CHECKING:  # the spaces (torch) are imported when a config is made, not 
 
 __all__ = [
     "CHANGEABLE_FIELDS",
-    "DEFAULT_CONFIRM_REPEATS",
-    "DEFAULT_CONFIRM_TOP",
+    "DEFAULT_PICK_REPEATS",
+    "DEFAULT_PICK_TOP",
     "MIN_REFERENCE_SIZE",
     "reference_size_for",
     "DEFAULT_PROXY",
     "DEFAULT_REFERENCE_SIZE",
     "FIXED_FIELDS",
     "RECORDED_FIELDS",
+    "SCORE_FIELDS",
     "SearchConfig",
     "StudyRecord",
     "TEACHER_FIELDS",
+    "WorkerOptions",
     "DIRECTIONS",
     "parse_objectives",
     "study_directions",
@@ -39,11 +41,11 @@ DEFAULT_PROXY = "diswot-balance"
 #: sample to the search's trials (at least :data:`MIN_REFERENCE_SIZE`) unless ``--reference-size`` is given
 DEFAULT_REFERENCE_SIZE = 64
 MIN_REFERENCE_SIZE = 16
-#: the most distinct best students re-scored before a search recommends one (:mod:`.pick`); a
-#: search confirms one for every 8 of its students, at least 3, unless ``--confirm-top`` is given
-DEFAULT_CONFIRM_TOP = 10
-#: repeats (probe batches and initialisations) of a confirmed score, the trial's own included
-DEFAULT_CONFIRM_REPEATS = 4
+#: the most distinct best students re-scored before a search recommends one (:mod:`.pick`); the
+#: pick re-scores one for every 8 of the search's students, at least 3, unless ``pick_top`` is given
+DEFAULT_PICK_TOP = 10
+#: repeats (probe batches and initialisations) of a pick score, the trial's own included
+DEFAULT_PICK_REPEATS = 4
 
 #: fields stored on the study; resuming with any other value is refused (storage.record_config)
 RECORDED_FIELDS = (
@@ -73,9 +75,30 @@ FIXED_FIELDS = {
     "image_size": "the image size decides each student's FLOPs and scores",
 }
 
-#: the fields ``--allow-change`` accepts: the recorded ones but :data:`FIXED_FIELDS`, and ``max_flops``
-#: (recorded when set); ``objectives`` cannot change, they fix the study's directions
-CHANGEABLE_FIELDS = (*(f for f in RECORDED_FIELDS if f not in FIXED_FIELDS), "max_flops")
+#: recorded fields that decide every stored score, the reference sample and the pick scores: a
+#: study under another value would rank students by two different scores, so ``--allow-change``
+#: refuses them and names a new study instead
+SCORE_FIELDS = (
+    "teacher",
+    "teacher_weights",
+    "teacher_features",
+    "teacher_classifier",
+    "teacher_image_size",
+    "proxy",
+    "reference_size",
+    "dataset",
+    "seed",
+    "batch_size",
+    "repeats",
+    "init",
+    "semantic",
+    "precision",
+)
+
+#: the fields ``--allow-change`` accepts: the limits, which decide which students are searched but
+#: no score (``max_flops`` is recorded when set); ``objectives`` cannot change, they fix the
+#: study's directions
+CHANGEABLE_FIELDS = tuple(f for f in (*RECORDED_FIELDS, "max_flops") if f not in FIXED_FIELDS and f not in SCORE_FIELDS)
 
 #: teacher fields recorded only when set (``teacher_fingerprint`` always, on new studies), so that
 #: studies created before them resume unchanged (:func:`diswot.storage.record_config`'s ``optional``)
@@ -116,10 +139,10 @@ class SearchConfig:
     tournament_size: int = 10
     #: architectures of the reference sample; ``None``: the study's, or sized to the search for a new one
     reference_size: int | None = None
-    #: the pick: the best distinct students re-scored with ``confirm_repeats`` repeats (0: none;
-    #: ``None``: sized to the search, :func:`~.confirm.pick_size`)
-    confirm_top: int | None = None
-    confirm_repeats: int = DEFAULT_CONFIRM_REPEATS
+    #: the pick: the best distinct students re-scored with ``pick_repeats`` repeats (0: none;
+    #: ``None``: sized to the search, :func:`~.pick.pick_size`)
+    pick_top: int | None = None
+    pick_repeats: int = DEFAULT_PICK_REPEATS
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -143,11 +166,9 @@ class SearchConfig:
             raise DiswotError(f"`teacher_image_size` must be >= 8 pixels, got {self.teacher_image_size}")
         if self.reference_size is not None and self.reference_size < 8:
             raise DiswotError(f"`reference_size` must be >= 8, got {self.reference_size}")
-        if self.confirm_top is not None and self.confirm_top < 0:
-            raise DiswotError(
-                f"`confirm_top` must be >= 0 (0: recommend the best score as it is), got {self.confirm_top}"
-            )
-        for name in ("batch_size", "repeats", "population_size", "tournament_size", "confirm_repeats"):
+        if self.pick_top is not None and self.pick_top < 0:
+            raise DiswotError(f"`pick_top` must be >= 0 (0: recommend the best score as it is), got {self.pick_top}")
+        for name in ("batch_size", "repeats", "population_size", "tournament_size", "pick_repeats"):
             if getattr(self, name) < 1:
                 raise DiswotError(f"`{name}` must be >= 1, got {getattr(self, name)}")
         if self.tournament_size > self.population_size:
@@ -198,6 +219,49 @@ class SearchConfig:
                 recorded[name] = values[name]
         recorded.update({k: v for k, v in (teacher or {}).items() if k in TEACHER_FIELDS and v is not None})
         return recorded
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How this worker runs the study; none of it is recorded on the study."""
+
+    study_name: str = "diswot"
+    #: this worker's index: its own sampler seed (the probe batch stays the study's)
+    worker_index: int = 0
+    #: stop once the study holds this many COMPLETE or PRUNED trials
+    max_trials: int | None = None
+    #: seconds between heartbeats of a running trial; a silent trial is failed and retried
+    heartbeat: int | None = None
+    #: silence before a trial is stale (default 2 x heartbeat)
+    grace_period: int | None = None
+    #: retries of a trial whose worker died
+    max_retry: int = 3
+    #: update the dashboard's study note every N trials (0: no notes)
+    note_every: int = 10
+    #: recorded fields that may differ from the study's record when resuming
+    allow_change: tuple[str, ...] = ()
+    #: score every trial's student, even one the study has scored (for timing the scorer)
+    rescore: bool = False
+
+    def __post_init__(self) -> None:
+        for name, minimum in (
+            ("max_trials", 1),
+            ("heartbeat", 1),
+            ("grace_period", 1),
+            ("max_retry", 0),
+            ("note_every", 0),
+            ("worker_index", 0),
+        ):
+            value = getattr(self, name)
+            if value is not None and value < minimum:
+                raise DiswotError(f"`{name}` must be >= {minimum}, got {value}")
+        if self.grace_period is not None and self.heartbeat is None:
+            raise DiswotError("`grace_period` needs `heartbeat` SECONDS")
+
+    @property
+    def grace(self) -> int | None:
+        """The grace period in force: the given one, else twice the heartbeat (None without one)."""
+        return self.grace_period or (2 * self.heartbeat if self.heartbeat else None)
 
 
 @dataclass(frozen=True)

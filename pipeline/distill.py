@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Hashable
 
 import optuna
 
-from diswot.storage import default_artifact_dir, finished_trial_writes, mask_url, open_storage, record
+from diswot.storage import default_artifact_dir, finished_trial_writes, mask_url, masked_logs, open_storage, record
 from diswot.storage import set_trial_user_attrs
 
 from .config import StudyRecord
@@ -106,6 +106,8 @@ class DistillResult:
     result: TrainResult
     artifact: str | None
     artifact_dir: Path
+    #: the class count of the data it was distilled on
+    num_classes: int = 0
 
 
 def teacher_weights_path(given: str | None, recorded: str | None) -> str:
@@ -161,6 +163,7 @@ def _recorded(study: optuna.Study, options: DistillOptions) -> tuple[StudyRecord
 
 def prepare(study: optuna.Study, trial: optuna.trial.FrozenTrial, options: DistillOptions, storage: str) -> DistillPlan:
     """Resolve the run (device, data, recipe), the teacher (its fingerprint checked) and the student."""
+    from .models import create_model
     from .recipe import resolve_run
 
     recorded, space_name, teacher_name = _recorded(study, options)
@@ -180,7 +183,7 @@ def prepare(study: optuna.Study, trial: optuna.trial.FrozenTrial, options: Disti
     )
     try:
         teacher = _teacher(options, recorded, teacher_name, weights, train_config, num_classes)
-        student = space.build(arch, num_classes=num_classes)
+        student = create_model(model, num_classes=num_classes)  # from the generator the teacher seeded
     except BaseException:
         from .distributed import shutdown
 
@@ -279,7 +282,7 @@ def _record(plan: DistillPlan, result: TrainResult, storage: str, options: Disti
     )
     artifact_dir = Path(options.artifact_dir) if options.artifact_dir else default_artifact_dir(storage)
     artifact = write_trial_results(storage, plan.trial, attrs, checkpoint=result.checkpoint, artifact_dir=artifact_dir)
-    return DistillResult(plan.trial.number, plan.model, result, artifact, artifact_dir)
+    return DistillResult(plan.trial.number, plan.model, result, artifact, artifact_dir, plan.num_classes)
 
 
 def distill(
@@ -295,23 +298,26 @@ def distill(
 
     ``on_start(plan)`` runs once everything is resolved, before the first epoch; ``reporter(env)``
     gives the context manager that shows the epochs (default: log lines). ``None`` on the ranks of
-    a multi-process run other than 0.
+    a multi-process run other than 0. The run is seeded with ``options.seed``; the caller's random
+    states and log-record factory are restored afterwards (storage passwords masked meanwhile).
     """
+    from ._scoped import preserved_rng
     from .distributed import shutdown
     from .training import LogReporter
 
-    plan = prepare(study, trial, options, storage)
-    try:
-        if on_start is not None and plan.env.is_main:
-            on_start(plan)
-        shown = reporter(plan.env) if reporter is not None else contextlib.nullcontext(LogReporter())
-        with shown as epochs:
-            result = _train(plan, options, epochs)
-        if not (plan.env.is_main and result.history):
-            return None
-        return _record(plan, result, storage, options)
-    finally:
-        shutdown(plan.env)
+    with masked_logs(), preserved_rng():
+        plan = prepare(study, trial, options, storage)
+        try:
+            if on_start is not None and plan.env.is_main:
+                on_start(plan)
+            shown = reporter(plan.env) if reporter is not None else contextlib.nullcontext(LogReporter())
+            with shown as epochs:
+                result = _train(plan, options, epochs)
+            if not (plan.env.is_main and result.history):
+                return None
+            return _record(plan, result, storage, options)
+        finally:
+            shutdown(plan.env)
 
 
 def _train(plan: DistillPlan, options: DistillOptions, reporter: Reporter) -> TrainResult:

@@ -11,11 +11,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from diswot.proxies import ProxyError
 
-__all__ = ["DiswotError", "ProxyError"]
+__all__ = ["DiswotError", "ProxyError", "ScoreChangeError"]
 
 
 class DiswotError(Exception):
     """A problem with the user's input or environment, with a message that says how to fix it."""
+
+
+class ScoreChangeError(DiswotError):
+    """A resume asked to change a field that decides every score (``field``): refused, a new study is the way."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def __getattr__(name: str) -> Any:

@@ -26,7 +26,7 @@ from diswot.proxies import ProxyError, arch_flops
 from diswot.spaces import ArchError, Space
 from diswot.storage import deferred_params, record
 
-from .assembly import ScoringSetup, flops_reason
+from .assembly import ScoringSetup
 
 __all__ = [
     "TRIAL_ERRORS",
@@ -60,27 +60,19 @@ def measure_latency(net: torch.nn.Module, images: torch.Tensor, *, warmup: int =
 
 
 class MultiObjective:
-    """A :class:`SearchObjective` under ``--max-flops`` and/or with several objectives.
+    """A :class:`SearchObjective` with several objectives.
 
-    The FLOPs limit is checked before the student is scored (an over-limit trial fails with the
-    reason); the values are the trial's figures in the order of ``objectives``. With ``latency``
-    the student is timed on the scoring device (:func:`measure_latency`, user attribute
+    The values are the trial's figures in the order of ``objectives``. With ``latency`` the
+    student is timed on the scoring device (:func:`measure_latency`, user attribute
     ``latency_ms``).
     """
 
-    def __init__(self, inner: SearchObjective, objectives: Sequence[str], max_flops: int | None) -> None:
+    def __init__(self, inner: SearchObjective, objectives: Sequence[str]) -> None:
         self.inner = inner
         self.objectives = tuple(objectives)
-        self.max_flops = max_flops
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         s = self.inner.setup
-        if self.max_flops is not None:
-            arch = suggest_student(s.space, trial)  # the objective suggests it again: same values
-            reason = s.space.check(arch, s.limits, s.num_classes) or flops_reason(s, arch, self.max_flops)
-            if reason is not None:
-                trial.set_user_attr(record.ARCH, s.space.encode(arch))
-                raise ArchError(f"{s.space.encode(arch)}: {reason}")
         score = self.inner(trial)
         if len(self.objectives) == 1:
             return score
@@ -101,17 +93,18 @@ def make_objective(
     *,
     reuse: bool = True,
 ) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
-    """The study's objective: the plain :class:`SearchObjective` for a single-objective search
-    without a FLOPs limit, else a :class:`MultiObjective`; ``reuse=False`` scores every
+    """The study's objective: the plain :class:`SearchObjective` (under ``max_flops``) for a
+    single-objective search, else a :class:`MultiObjective`; ``reuse=False`` scores every
     trial's student, even one the study has scored."""
-    inner = SearchObjective(setup, reuse=reuse)
-    if tuple(objectives) == ("score",) and max_flops is None:
+    inner = SearchObjective(setup, max_flops=max_flops, reuse=reuse)
+    if tuple(objectives) == ("score",):
         return inner
-    return MultiObjective(inner, objectives, max_flops)
+    return MultiObjective(inner, objectives)
 
 
 class SearchObjective:
-    """The Optuna objective: suggest a student, check the limits, score it, record side figures.
+    """The Optuna objective: suggest a student, check the limits (and ``max_flops``), score it,
+    record side figures.
 
     User attributes: ``arch``, ``params``, ``flops``, ``layers``, each score term
     (``score``, ``semantic``, ``relation``, ...) and ``score_seconds``. An invalid or over-limit
@@ -123,9 +116,12 @@ class SearchObjective:
     sample was, so a short search scores little more than its own students): ``score_seconds`` 0.
     """
 
-    def __init__(self, setup: ScoringSetup, *, reuse: bool = True) -> None:
+    def __init__(self, setup: ScoringSetup, *, max_flops: int | None = None, reuse: bool = True) -> None:
         self.setup = setup
         self.reuse = reuse
+        #: the limits' check (with ``max_flops``), shared with (and memoised for) the evolutionary sampler's
+        self.check = setup.constraint(max_flops)
+        self.limits = setup.constraint(None)
         #: arch string -> (trial number, value, user attributes) of a COMPLETE trial that scored it:
         #: the study's when this worker starts, then this worker's own
         self.known: dict[str, tuple[int, float, dict[str, Any]]] | None = None
@@ -135,9 +131,10 @@ class SearchObjective:
         arch = suggest_student(s.space, trial)
         encoded = s.space.encode(arch)
         trial.set_user_attr(record.ARCH, encoded)
-        reason = s.space.check(arch, s.limits, s.num_classes)
+        reason = self.check(trial.params)  # the sampler's verdict on this student, where it gave one
         if reason is not None:
-            trial.set_user_attr(record.FAIL_REASON, reason)
+            if self.limits(trial.params) is not None:  # the FLOPs limit's failures record none, as ever
+                trial.set_user_attr(record.FAIL_REASON, reason)
             raise ArchError(f"{encoded}: {reason}")
         if self.known is None:
             self.known = _scored_students(trial.study) if self.reuse else {}

@@ -4,13 +4,17 @@ A search ranks candidates by one draw of a noisy score (one probe batch, one ini
 Among hundreds of candidates the best draw is biased upwards: the winner's curse. Before naming
 its student, a search therefore re-scores its ``top`` best distinct students with ``repeats``
 probe batches and initialisations in all (the trial's own repeats are reused, the others are the
-study's next seeds) and recommends the best mean. A confirmed score is exactly what a study with
-``--repeats repeats`` would have given the student; it is stored in the study
-(``record.PICK``), so ``show``, ``distill`` and a resumed search agree on the pick.
+study's next seeds) and recommends the best mean. A pick score is exactly what a study with
+``--repeats repeats`` would have given the student.
+
+Every pick score is kept in the study, one key per student (``record.PICK``): a pick only adds
+scores, so a resume or another worker adds evidence and never drops it. The recommendation
+(:func:`recommended_trial`) is the best pick score of the whole study, read from the storage, so
+``show``, ``distill``, a resumed search and every worker agree on it.
 
 It costs ``top * (repeats - study repeats)`` scorings. By default ``top`` is sized to the search
 (:func:`pick_size`): one student for every 8 the study scored, from 3 to 10, so a 24-trial search
-confirms 3 students (9 scorings) and one of 80 trials or more confirms 10 (30 scorings).
+re-scores 3 students (9 scorings) and one of 80 trials or more 10 (30 scorings).
 """
 
 from __future__ import annotations
@@ -25,22 +29,24 @@ from optuna.trial import FrozenTrial, TrialState
 
 from diswot.storage import record
 
-from .config import DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP
+from ._format import plural
+from .config import DEFAULT_PICK_REPEATS, DEFAULT_PICK_TOP
 
-if TYPE_CHECKING:  # the scoring side (torch) is imported only when a confirmation runs
+if TYPE_CHECKING:  # the scoring side (torch) is imported only when the pick re-scores
     from diswot.spaces import Space
 
     from .progress import StepProgress
     from .assembly import ScoringSetup
 
 __all__ = [
-    "DEFAULT_CONFIRM_REPEATS",
-    "DEFAULT_CONFIRM_TOP",
+    "DEFAULT_PICK_REPEATS",
+    "DEFAULT_PICK_TOP",
+    "pick_report",
     "pick_scores",
     "pick_study",
     "pick_size",
-    "confirmed_scores",
     "recommended_trial",
+    "stored_picks",
     "student_of",
     "top_candidates",
     "top_trials",
@@ -69,12 +75,12 @@ def top_candidates(
 
 def pick_size(study: optuna.Study, top: int | None) -> int:
     """The students the pick re-scores: ``top`` when given, else one for every 8 distinct students
-    of the study's COMPLETE trials, from 3 to :data:`DEFAULT_CONFIRM_TOP`."""
+    of the study's COMPLETE trials, from 3 to :data:`DEFAULT_PICK_TOP`."""
     if top is not None:
         return top
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     students = len({t.user_attrs.get(record.ARCH) for t in trials})
-    return max(3, min(DEFAULT_CONFIRM_TOP, math.ceil(students / 8)))
+    return max(3, min(DEFAULT_PICK_TOP, math.ceil(students / 8)))
 
 
 def student_of(space: Space) -> Callable[[str], Hashable]:
@@ -91,16 +97,16 @@ def pick_scores(
     trials: Iterable[FrozenTrial],
     *,
     rescoring: Callable[[int], ScoringSetup],
-    top: int = DEFAULT_CONFIRM_TOP,
-    repeats: int = DEFAULT_CONFIRM_REPEATS,
+    top: int = DEFAULT_PICK_TOP,
+    repeats: int = DEFAULT_PICK_REPEATS,
     known: Mapping[str, float] | None = None,
     progress: StepProgress | None = None,
 ) -> dict[str, float]:
-    """Confirmed scores (mean over ``repeats``) of the ``top`` best distinct students of ``trials``.
+    """Pick scores (mean over ``repeats``) of the ``top`` best distinct students of ``trials``.
 
     ``rescoring(repeats)`` gives the study's scoring with ``repeats`` probe batches and initialisations
     (the same teacher and reference sample), called only when a student is re-scored. ``known``
-    holds confirmed scores computed before (reused, not recomputed); the students to
+    holds pick scores computed before (reused, not recomputed); the students to
     re-score are counted under ``progress`` (:mod:`.progress`). A student whose
     extra repeat fails to score is left out with a log line: it cannot be recommended.
     """
@@ -114,13 +120,13 @@ def pick_scores(
     if not todo:
         return out
     extra = rescoring(repeats)
-    label = f"the pick: {len(todo)} students re-scored with {repeats} repeats"
+    label = f"the pick: {plural(len(todo), 'student')} re-scored with {repeats} repeats"
     with contextlib.nullcontext(lambda: None) if progress is None else progress(label, len(todo)) as advance:
-        _confirm_each(extra, todo, have, repeats, out, advance)
+        _rescore_each(extra, todo, have, repeats, out, advance)
     return out
 
 
-def _confirm_each(
+def _rescore_each(
     extra: ScoringSetup,
     todo: list[FrozenTrial],
     have: int,
@@ -128,7 +134,7 @@ def _confirm_each(
     out: dict[str, float],
     advance: Callable[[], None],
 ) -> None:
-    """Re-score ``todo`` into ``out`` (arch -> confirmed score), calling ``advance`` after each."""
+    """Re-score ``todo`` into ``out`` (arch -> pick score), calling ``advance`` after each."""
     from diswot.proxies import ProxyError
 
     scorer, proxy = extra.scorer, extra.scorer.proxy
@@ -137,7 +143,7 @@ def _confirm_each(
         try:
             new = scorer.raw(extra.space.decode(arch), repeats=range(have, repeats))
         except ProxyError as exc:
-            log.info("confirming trial %d left it out: %s", t.number, exc)
+            log.info("the pick left trial %d out: %s", t.number, exc)
             continue
         finally:
             advance()
@@ -155,10 +161,15 @@ def _confirm_each(
             out[arch] = float(score)
 
 
-def confirmed_scores(study: optuna.Study) -> dict[str, Any] | None:
-    """The study's stored confirmation (``{"repeats": R, "scores": {arch: score}}``), if any."""
-    stored: dict[str, Any] | None = record.pick(study)
-    return stored
+def stored_picks(study: optuna.Study) -> dict[str, record.PickScore]:
+    """The study's pick scores, arch -> the one with the most repeats (a student's later, better
+    evidenced score replaces an earlier one; every student ever re-scored stays)."""
+    best: dict[str, record.PickScore] = {}
+    for found in record.pick_scores(study):
+        old = best.get(found.arch)
+        if old is None or (found.repeats, found.trial is not None) > (old.repeats, old.trial is not None):
+            best[found.arch] = found
+    return best
 
 
 def pick_study(
@@ -166,53 +177,75 @@ def pick_study(
     setup: ScoringSetup,
     *,
     rescoring: Callable[[int], ScoringSetup],
-    top: int = DEFAULT_CONFIRM_TOP,
-    repeats: int = DEFAULT_CONFIRM_REPEATS,
+    top: int = DEFAULT_PICK_TOP,
+    repeats: int = DEFAULT_PICK_REPEATS,
     progress: StepProgress | None = None,
 ) -> dict[str, float]:
-    """Confirm the study's ``top`` best students (reusing stored confirmations) and store the result;
-    the re-scoring (with ``rescoring``, see :func:`pick_scores`) shows under ``progress``."""
+    """Re-score the study's ``top`` best students (a stored pick score with at least ``repeats`` is
+    reused) and store each new pick score under its trial; returns this pick's scores, arch -> score.
+
+    The re-scoring (with ``rescoring``, see :func:`pick_scores`) shows under ``progress``. Stored
+    pick scores are only added to, never replaced by fewer repeats: the recommendation over the
+    whole study (:func:`recommended_trial`) can only gain evidence.
+    """
     if len(study.directions) != 1 or top < 1:
         return {}
-    stored = confirmed_scores(study)
-    known = stored["scores"] if stored and stored.get("repeats") == repeats else None
+    known = {a: p.score for a, p in stored_picks(study).items() if p.repeats >= repeats}
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     scores = pick_scores(setup, trials, rescoring=rescoring, top=top, repeats=repeats, known=known, progress=progress)
-    if scores:
-        record.set_pick(study, repeats, scores)
+    numbers = {t.user_attrs[record.ARCH]: t.number for t in top_candidates(trials, top, same=student_of(setup.space))}
+    used = max(repeats, setup.config.repeats)  # with no more repeats than the study's, its own score
+    for arch, score in scores.items():
+        if arch not in known:
+            record.add_pick(study, record.PickScore(numbers[arch], arch, score, used))
     return scores
 
 
+def _first_trials(trials: Iterable[FrozenTrial]) -> dict[str, FrozenTrial]:
+    """Arch -> the earliest of ``trials`` with that arch."""
+    first: dict[str, FrozenTrial] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if record.ARCH in t.user_attrs:
+            first.setdefault(str(t.user_attrs[record.ARCH]), t)
+    return first
+
+
+def _best_picked(study: optuna.Study, trials: list[FrozenTrial]) -> tuple[FrozenTrial, record.PickScore] | None:
+    """The trial of the best stored pick score (ties: more repeats, then the earlier trial)."""
+    first = _first_trials(trials)
+    picked = [(first[a], p) for a, p in stored_picks(study).items() if a in first]
+    if not picked:
+        return None
+    return min(picked, key=lambda tp: (-tp[1].score, -tp[1].repeats, tp[0].number))
+
+
 def recommended_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The student a single-objective search recommends: the best confirmed score, else the best score.
+    """The student a search recommends: the best pick score of the whole study, else the best score.
 
     Among trials of the same arch the earliest is named. ``None`` when nothing completed.
     """
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not trials:
         return None
-    maximise = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    stored = confirmed_scores(study)
-    if stored:
-        scores: dict[str, float] = stored["scores"]
-        confirmed = [t for t in trials if t.user_attrs.get(record.ARCH) in scores]
-        if confirmed:
-            return min(confirmed, key=lambda t: (-scores[t.user_attrs[record.ARCH]], t.number))
-    sign = -1.0 if maximise else 1.0
+    best = _best_picked(study, trials) if len(study.directions) == 1 else None
+    if best is not None:
+        return best[0]
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
     return min(trials, key=lambda t: (sign * float(t.values[0]), t.number))
 
 
 def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTrial]:
     """The ``n`` best distinct students (the earliest trial of each arch), in the order the pick uses:
-    confirmed scores first (the recommended student leads), then the score (the first objective)."""
+    pick scores first (the recommended student leads), then the score (the first objective)."""
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    stored = confirmed_scores(study) if len(study.directions) == 1 else None
-    confirmed: dict[str, float] = stored["scores"] if stored else {}
+    picked = stored_picks(study) if len(study.directions) == 1 else {}
 
-    def order(t: optuna.trial.FrozenTrial) -> tuple[int, float, float, int]:
-        score = confirmed.get(str(t.user_attrs.get(record.ARCH)))
-        return (score is None, sign * (score or 0.0), sign * float(t.values[0]), t.number)
+    def order(t: optuna.trial.FrozenTrial) -> tuple[bool, float, int, float, int]:
+        found = picked.get(str(t.user_attrs.get(record.ARCH)))
+        if found is None:
+            return (True, 0.0, 0, sign * float(t.values[0]), t.number)
+        return (False, -found.score, -found.repeats, sign * float(t.values[0]), t.number)
 
     seen: dict[str, optuna.trial.FrozenTrial] = {}
     for t in sorted(trials, key=order):
@@ -220,3 +253,55 @@ def top_trials(study: optuna.Study, n: int = 10) -> list[optuna.trial.FrozenTria
         if len(seen) == n:
             break
     return list(seen.values())
+
+
+def _student_row(t: FrozenTrial, picked: Mapping[str, record.PickScore], recommended: int | None) -> dict[str, Any]:
+    """One student of :func:`pick_report`: its trial, values, pick score and every user attribute."""
+    found = picked.get(str(t.user_attrs.get(record.ARCH)))
+    return {
+        "trial": t.number,
+        "value": t.values[0],
+        "values": list(t.values),
+        "recommended": t.number == recommended,
+        "pick_score": None if found is None else found.score,
+        "pick_repeats": None if found is None else found.repeats,
+        **t.user_attrs,
+    }
+
+
+def pick_report(study: optuna.Study, n: int = 10) -> dict[str, Any]:
+    """What ``diswot show --json`` prints: the recommended trial, the ``n`` best students (each with
+    its pick score and repeats, ``None`` where it has none, and every trial user attribute, the
+    ``distill_*`` results included) and every stored pick score of the study."""
+    single = len(study.directions) == 1
+    best = recommended_trial(study) if single else None  # a front recommends no single student
+    picked = stored_picks(study) if single else {}
+    first = _first_trials(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return {
+        "study": study.study_name,
+        "objectives": len(study.directions),
+        "recommended": None if best is None else _recommended_row(best, picked),
+        "students": [_student_row(t, picked, best.number if best else None) for t in top_trials(study, n)],
+        "picks": [
+            {
+                "trial": first[a].number if a in first else p.trial,
+                "arch": a,
+                "pick_score": p.score,
+                "repeats": p.repeats,
+            }
+            for a, p in sorted(picked.items(), key=lambda ap: -ap[1].score)
+        ],
+    }
+
+
+def _recommended_row(best: FrozenTrial, picked: Mapping[str, record.PickScore]) -> dict[str, Any]:
+    """The recommended student of :func:`pick_report`: trial, arch, score and pick score (if any)."""
+    found = picked.get(str(best.user_attrs.get(record.ARCH)))
+    return {
+        "trial": best.number,
+        "arch": best.user_attrs.get(record.ARCH),
+        "by": "score" if found is None else "pick score",
+        "score": best.values[0],
+        "pick_score": None if found is None else found.score,
+        "pick_repeats": None if found is None else found.repeats,
+    }

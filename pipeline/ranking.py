@@ -91,44 +91,46 @@ def load_ground_truth(path: str | Path, space: Space) -> GroundTruth:
             f"{path}:1: the header {','.join(header)!r} lacks the column(s) {', '.join(missing)}; "
             "expected 'arch,accuracy'"
         )
-    i_arch, i_acc = columns.index("arch"), columns.index("accuracy")
-    archs: list[Hashable] = []
-    names: list[str] = []
-    acc: list[float] = []
-    lines: list[int] = []
-    seen: dict[Hashable, int] = {}
+    rows: dict[Hashable, tuple[float, int]] = {}  # arch -> accuracy and CSV line, in file order
     for row in reader:
-        line = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        extra = len(row) - len(header)
-        if extra > 0:  # an unquoted arch with commas, e.g. ResNet[7,1,3]: read it whole
-            row = row[:i_arch] + [",".join(row[i_arch : i_arch + extra + 1])] + row[i_arch + extra + 1 :]
-        if len(row) <= max(i_arch, i_acc):
-            raise DiswotError(f"{path}:{line}: expected the columns {','.join(header)}, got {','.join(row)!r}")
-        text_arch, text_acc = row[i_arch].strip(), row[i_acc].strip()
-        try:
-            arch = space.decode(text_arch)
-        except ArchError as exc:
-            raise DiswotError(f"{path}:{line}: arch {text_arch!r} is not a {space.name} architecture: {exc}") from None
-        try:
-            value = float(text_acc)
-        except ValueError:
-            raise DiswotError(f"{path}:{line}: accuracy {text_acc!r} is not a number") from None
-        if not math.isfinite(value):
-            raise DiswotError(f"{path}:{line}: accuracy {text_acc!r} is not a finite number")
-        if arch in seen:
-            raise DiswotError(
-                f"{path}:{line}: arch {space.encode(arch)} is a duplicate of line {seen[arch]}; give each arch once"
-            )
-        seen[arch] = line
-        archs.append(arch)
-        names.append(space.encode(arch))
-        acc.append(value)
-        lines.append(line)
-    if len(archs) < 3:
-        raise DiswotError(f"{path}: {len(archs)} architecture row(s); a ranking needs at least 3")
-    return GroundTruth(space.name, tuple(archs), tuple(names), np.asarray(acc, dtype=float), tuple(lines))
+        if row and any(cell.strip() for cell in row):
+            arch, value = _truth_row(path, reader.line_num, row, header, columns, space)
+            if arch in rows:
+                raise DiswotError(
+                    f"{path}:{reader.line_num}: arch {space.encode(arch)} is a duplicate of line {rows[arch][1]}; "
+                    "give each arch once"
+                )
+            rows[arch] = (value, reader.line_num)
+    if len(rows) < 3:
+        raise DiswotError(f"{path}: {len(rows)} architecture row(s); a ranking needs at least 3")
+    archs = tuple(rows)
+    accuracies = np.asarray([value for value, _ in rows.values()], dtype=float)
+    lines = tuple(line for _, line in rows.values())
+    return GroundTruth(space.name, archs, tuple(space.encode(a) for a in archs), accuracies, lines)
+
+
+def _truth_row(
+    path: Path, line: int, row: list[str], header: list[str], columns: list[str], space: Space
+) -> tuple[Hashable, float]:
+    """The arch and accuracy of one CSV row, or a one-line error naming the file and line."""
+    i_arch, i_acc = columns.index("arch"), columns.index("accuracy")
+    extra = len(row) - len(header)
+    if extra > 0:  # an unquoted arch with commas, e.g. ResNet[7,1,3]: read it whole
+        row = row[:i_arch] + [",".join(row[i_arch : i_arch + extra + 1])] + row[i_arch + extra + 1 :]
+    if len(row) <= max(i_arch, i_acc):
+        raise DiswotError(f"{path}:{line}: expected the columns {','.join(header)}, got {','.join(row)!r}")
+    text_arch, text_acc = row[i_arch].strip(), row[i_acc].strip()
+    try:
+        arch = space.decode(text_arch)
+    except ArchError as exc:
+        raise DiswotError(f"{path}:{line}: arch {text_arch!r} is not a {space.name} architecture: {exc}") from None
+    try:
+        value = float(text_acc)
+    except ValueError:
+        raise DiswotError(f"{path}:{line}: accuracy {text_acc!r} is not a number") from None
+    if not math.isfinite(value):
+        raise DiswotError(f"{path}:{line}: accuracy {text_acc!r} is not a finite number")
+    return arch, value
 
 
 def default_top_k(n: int) -> int:

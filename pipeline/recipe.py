@@ -21,14 +21,19 @@ __all__ = ["check_out_dir", "resolve_run"]
 
 
 def check_out_dir(out: str | Path) -> None:
-    """Refuse an ``out`` folder that cannot be written, before any data is read or trained on."""
+    """Refuse an ``out`` folder that cannot be written, before any data is read or trained on; a
+    folder not there yet is made by the first checkpoint, so a refused run leaves none behind."""
     import os
     import tempfile
 
-    folder = Path(out).expanduser()
+    folder = Path(out).expanduser().absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".diswot-write-check-")
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a directory")
+        if existing != folder and not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".diswot-write-check-")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

@@ -23,6 +23,7 @@ from diswot.proxies import ProxyError, Reference
 from diswot.spaces import ArchError, Limits, Space
 from diswot.storage import record
 
+from ._scoped import optuna_verbosity
 from .errors import DiswotError
 from .scoring import Scorer
 
@@ -46,12 +47,8 @@ def reference_archs(
     """
     if size < 8:
         raise DiswotError(f"reference_size must be at least 8 (a rank needs a sample), got {size}")
-    quiet = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
-    try:
+    with optuna_verbosity(optuna.logging.WARNING):  # no "new study created in memory" line
         study = optuna.create_study(sampler=sampler)
-    finally:
-        optuna.logging.set_verbosity(quiet)
     archs: dict[Hashable, None] = {}
     for _ in range(20 * size):
         trial = study.ask()
@@ -79,31 +76,56 @@ def reference_archs(
     )
 
 
-def build_reference(scorer: Scorer, archs: list[Hashable], *, on_arch: Callable[[], None] | None = None) -> Reference:
+def build_reference(
+    scorer: Scorer,
+    archs: list[Hashable],
+    *,
+    on_arch: Callable[[], None] | None = None,
+    known: Mapping[str, Mapping[str, float] | None] | None = None,
+    on_scored: Callable[[int, str, dict[str, float] | None], None] | None = None,
+) -> Reference:
     """Score ``archs`` (mean raw terms over the repeats); architectures that fail are left out.
 
     Every raw term is kept, with the FLOPs (``flops``), so that a trial of a reference architecture
-    reuses them instead of scoring it again (:class:`~.search.SearchObjective`).
+    reuses them instead of scoring it again (:class:`~.search.SearchObjective`). ``known`` holds
+    architectures scored before (arch -> terms, None: failed), taken as they are; ``on_scored(i,
+    arch, terms)`` is told each new one, so that an interrupted sample can resume.
     """
     kept: list[str] = []
     values: dict[str, list[float]] = {}
-    for arch in archs:
+    for i, arch in enumerate(archs):
+        encoded = scorer.space.encode(arch)
         try:
-            per_repeat = scorer.raw(arch)
-        except ProxyError as exc:
-            log.info("reference %s left out: %s", scorer.space.encode(arch), exc)
-            continue
+            terms = dict(known[encoded] or {}) if known and encoded in known else _terms(scorer, arch, i, on_scored)
         finally:
             if on_arch is not None:
                 on_arch()
-        kept.append(scorer.space.encode(arch))
-        terms = {k: sum(t[k] for t in per_repeat) / len(per_repeat) for k in per_repeat[0]}
-        terms[record.FLOPS] = float(scorer.last_flops or 0)
+        if not terms:
+            continue
+        kept.append(encoded)
         for k, v in terms.items():
             values.setdefault(k, []).append(v)
     if len(kept) < 8:
         raise DiswotError(f"only {len(kept)} of {len(archs)} reference architectures could be scored; need 8")
     return Reference(tuple(kept), values)
+
+
+def _terms(
+    scorer: Scorer, arch: Hashable, index: int, on_scored: Callable[[int, str, dict[str, float] | None], None] | None
+) -> dict[str, float]:
+    """The mean raw terms and FLOPs of ``arch`` (empty when it cannot be scored), told to ``on_scored``."""
+    encoded = scorer.space.encode(arch)
+    try:
+        per_repeat = scorer.raw(arch)
+    except ProxyError as exc:
+        log.info("reference %s left out: %s", encoded, exc)
+        terms: dict[str, float] = {}
+    else:
+        terms = {k: sum(t[k] for t in per_repeat) / len(per_repeat) for k in per_repeat[0]}
+        terms[record.FLOPS] = float(scorer.last_flops or 0)
+    if on_scored is not None:
+        on_scored(index, str(encoded), terms or None)
+    return terms
 
 
 def study_reference(study: optuna.Study, make: Callable[[], Reference]) -> Reference:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable, Sequence, Union
+from typing import Callable, Hashable, Iterable, Iterator, Sequence, Union
 
 import torch
 
@@ -13,6 +13,7 @@ from diswot.proxies import Batch, FlopHooks, Proxy, Reference, TeacherContext, f
 from diswot.spaces import FeatureNetwork, Space
 
 from ._choices import PRECISIONS
+from ._scoped import precision_flags, preserved_rng, seeded
 from .init import initialise
 from .errors import ProxyError
 
@@ -107,11 +108,12 @@ class Scorer:
             teacher = teacher.to(self.device, memory_format=self.memory_format).train()
         self.contexts: list[TeacherContext] = []
         for r, batch in enumerate(teacher_side):
-            if teacher is not None and init_teacher:
-                torch.manual_seed(self._seed(r) + 1)
-                initialise(teacher, init)
-            with self._autocast():
-                self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, proxy.visible(batch)))
+            init_here = teacher is not None and init_teacher
+            with seeded(self._seed(r) + 1, self.device) if init_here else preserved_rng(self.device):
+                if teacher is not None and init_teacher:
+                    initialise(teacher, init)
+                with self._autocast():
+                    self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, proxy.visible(batch)))
 
     @property
     def reference(self) -> Reference | None:
@@ -139,25 +141,31 @@ class Scorer:
             for b in batches
         ]
 
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        """bf16 autocast for ``precision="bf16"``; TF32 is a global CUDA switch set per call."""
-        if self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = self.precision == "tf32"
-            torch.backends.cudnn.allow_tf32 = self.precision == "tf32"
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        """bf16 autocast for ``precision="bf16"``; on CUDA, TF32 on for ``tf32`` only (restored after)."""
+        tf32 = self.precision == "tf32" if self.device.type == "cuda" else None
+        bf16 = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        with precision_flags(tf32=tf32), bf16:
+            yield
 
     def _seed(self, repeat: int) -> int:
         return self.seed * 1000 + repeat
 
-    def build(self, arch: Hashable, repeat: int = 0) -> FeatureNetwork:
+    def seeded(self, repeat: int) -> contextlib.AbstractContextManager[None]:
+        """torch's generators seeded for ``repeat`` inside (the student's init and a proxy's draws), restored after."""
+        return seeded(self._seed(repeat), self.device)
+
+    def build(self, arch: Hashable, repeat: int | None = 0) -> FeatureNetwork:
         """Build and initialise the student for ``repeat``, directly on the scoring device.
 
+        ``repeat=None`` draws the init from torch's generator in force (inside :meth:`seeded`).
         Convolutions run channels-last (oneDNN/cuDNN's faster layout) unless disabled. A device context
         is entered only when the default device differs (it intercepts every tensor op of the build).
         """
-        torch.manual_seed(self._seed(repeat))
+        if repeat is not None:
+            with self.seeded(repeat):
+                return self.build(arch, None)
         on_device = contextlib.nullcontext() if torch.get_default_device() == self.device else self.device
         with on_device:
             net = self.space.build(arch, num_classes=self.num_classes)
@@ -174,14 +182,12 @@ class Scorer:
         wanted = range(len(self.batches)) if repeats is None else repeats
         for r in wanted:
             ctx, batch = self.contexts[r], self.batches[r]
-            net = self.build(arch, r)
-            with self._autocast():
-                if r == 0:
-                    with FlopHooks(net) as hooks:
-                        terms = self.proxy.run(ctx, net, batch)
-                    self.last_flops = hooks.per_image or None
-                else:
+            with self.seeded(r):  # the proxy draws from the build's seeded stream
+                net = self.build(arch, None)
+                with self._autocast(), FlopHooks(net) if r == 0 else contextlib.nullcontext() as hooks:
                     terms = self.proxy.run(ctx, net, batch)
+                if hooks is not None:
+                    self.last_flops = hooks.per_image or None
             out.append(finite(self.proxy.name, terms))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

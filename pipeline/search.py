@@ -21,7 +21,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial
 from torch import nn
 
-from diswot.storage import fail_stale_trials, has_native_heartbeat, study_storage, worker_identity
+from diswot.storage import fail_stale_trials, has_native_heartbeat, masked_logs, study_storage, worker_identity
 
 from .assembly import ScoringSetup, make_scoring
 from .config import SearchConfig
@@ -189,20 +189,37 @@ def run_search(
         raise DiswotError(f"n_trials must be >= 1, got {n_trials}")
     worker = WorkerOptions(study_name=study_name, **options)
     shown = (text_steps() if progress else None) if isinstance(progress, bool) else progress
-    run = open_search(
-        config,
-        storage,
-        worker,
-        on_reference=hooks.on_reference,
-        progress=shown,
-        n_trials=study_trials or n_trials,
-        teacher=teacher,
-    )
-    if hooks.on_open is not None:
-        hooks.on_open(run)
-    if run.capped():
-        return run.study
-    notes = StudyNotes(run.study, run.note_config(), every=worker.note_every) if worker.note_every else None
+    with masked_logs():  # the process's log-record factory is restored afterwards
+        run = open_search(
+            config,
+            storage,
+            worker,
+            on_reference=hooks.on_reference,
+            progress=shown,
+            n_trials=study_trials or n_trials,
+            teacher=teacher,
+        )
+        if hooks.on_open is not None:
+            hooks.on_open(run)
+        if run.capped():
+            return run.study
+        _run_worker(run, n_trials, timeout=timeout, callbacks=callbacks, hooks=hooks)
+        if pick:
+            pick_search(run, progress=shown, on_pick=hooks.on_pick)
+    return run.study
+
+
+def _run_worker(
+    run: OpenSearch,
+    n_trials: int,
+    *,
+    timeout: float | None,
+    callbacks: Sequence[TrialCallback],
+    hooks: SearchHooks,
+) -> None:
+    """This worker's trials with its dashboard notes, Ctrl-C handling and the hooks' work alongside."""
+    every = run.options.note_every
+    notes = StudyNotes(run.study, run.note_config(), every=every) if every else None
     interrupts = Interrupts()
     with interrupts.installed():
         if notes is not None:
@@ -213,9 +230,6 @@ def run_search(
         finally:
             if notes is not None:
                 notes.write()  # with every worker's trials
-    if pick:
-        pick_search(run, progress=shown, on_pick=hooks.on_pick)
-    return run.study
 
 
 def pick_search(
@@ -224,13 +238,13 @@ def pick_search(
     progress: StepProgress | None = None,
     on_pick: Callable[[OpenSearch, int], None] | None = None,
 ) -> dict[str, float]:
-    """The pick (:mod:`.pick`): re-score the study's best students; their confirmed scores.
+    """The pick (:mod:`.pick`): re-score the study's best students; their pick scores.
 
     The re-scoring runs the study's scorer with more repeats: the same teacher module and
     reference sample, built here only when a student is re-scored.
     """
     config = run.config
-    top = pick_size(run.study, config.confirm_top)
+    top = pick_size(run.study, config.pick_top)
     if len(run.study.directions) != 1 or top < 1 or not run.completed():
         return {}
     if on_pick is not None:
@@ -241,5 +255,5 @@ def pick_search(
         return make_scoring(replace(config, repeats=repeats), teacher=run.setup.teacher_module, reference=reference)
 
     return pick_study(
-        run.study, run.setup, rescoring=rescoring, top=top, repeats=config.confirm_repeats, progress=progress
+        run.study, run.setup, rescoring=rescoring, top=top, repeats=config.pick_repeats, progress=progress
     )

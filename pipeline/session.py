@@ -21,7 +21,7 @@ from diswot.storage import default_artifact_dir, mask_url, open_storage, record,
 
 from .config import SearchConfig, StudyRecord
 from .errors import DiswotError
-from .pick import recommended_trial, top_trials
+from .pick import pick_report, recommended_trial, top_trials
 
 if TYPE_CHECKING:  # torch is imported when a student is built, not when a study is read
     from torch import nn
@@ -147,7 +147,7 @@ class Search:
     # -- the pick, the best students, the front -----------------------------------------------------
 
     def recommended_trial(self) -> FrozenTrial | None:
-        """The trial the search recommends (:func:`~.pick.recommended_trial`): the best confirmed score."""
+        """The trial the search recommends (:func:`~.pick.recommended_trial`): the best pick score."""
         return recommended_trial(self.study)
 
     def top_trials(self, n: int = 10) -> list[FrozenTrial]:
@@ -155,8 +155,13 @@ class Search:
         return top_trials(self.study, n)
 
     def top_rows(self, n: int = 10) -> list[dict[str, Any]]:
-        """The best students as JSON rows (``diswot show --json``): trial, value and user attributes."""
+        """The best students as JSON rows: trial, value and user attributes."""
         return [{"trial": t.number, "value": t.values[0], **dict(t.user_attrs)} for t in self.top_trials(n)]
+
+    def pick_report(self, n: int = 10) -> dict[str, Any]:
+        """What ``diswot show --json`` prints (:func:`~.pick.pick_report`): the recommended trial, the
+        ``n`` best students with their pick scores, and every stored pick score."""
+        return pick_report(self.study, n)
 
     def pareto_front(self) -> list[FrozenTrial]:
         """The Pareto front of a multi-objective study, best score first (``diswot show --pareto``)."""
@@ -184,7 +189,7 @@ class Search:
             if not complete:
                 raise DiswotError(f"study {study.study_name!r} has no completed trial; run diswot search first")
             if len(study.directions) == 1:
-                return recommended_trial(study) or complete[0]  # the confirmed pick, else the best score
+                return recommended_trial(study) or complete[0]  # the best pick score, else the best score
             return top_trials(study, 1)[0]  # the best score
         trials = study.get_trials(deepcopy=False)
         match = [t for t in trials if t.number == number]
@@ -202,15 +207,13 @@ class Search:
         initialised as the search scored it (the study's seed and init, its first repeat)."""
         from .distill import trial_student
 
-        import torch
-
+        from ._scoped import seeded
         from .init import initialise
 
         chosen = trial if isinstance(trial, FrozenTrial) else self.trial(trial)
         config = self.config
         space, arch = trial_student(chosen, config.space)
-        with torch.random.fork_rng(devices=[]):  # the initialisation the search scored (its first repeat)
-            torch.manual_seed(config.seed * 1000)
+        with seeded(config.seed * 1000):  # the initialisation the search scored (its first repeat)
             module: nn.Module = space.build(arch, num_classes=self._num_classes(space.default_num_classes))
             initialise(module, config.init)
         if distilled and record.DISTILL_ARTIFACT in chosen.user_attrs:

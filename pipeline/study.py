@@ -22,7 +22,7 @@ from diswot.storage import (
     RetryStaleTrial,
     StorageError,
     fail_stale_trials,
-    install_log_masking,
+    masked_logs,
     open_storage,
     parse_storage_url,
     record,
@@ -33,21 +33,22 @@ from diswot.storage import (
 from .assembly import ScoringSetup, attach_reference, make_sampler, make_scoring, search_constraint
 from .config import (
     CHANGEABLE_FIELDS,
-    DEFAULT_PROXY,
     FIXED_FIELDS,
     RECORDED_FIELDS,
+    SCORE_FIELDS,
     TEACHER_FIELDS,
     SearchConfig,
     StudyRecord,
+    WorkerOptions,
     reference_size_for,
     study_directions,
     uses_reference,
 )
-from .errors import DiswotError
+from .errors import DiswotError, ScoreChangeError
 from .progress import StepProgress
 from .worker import sampler_seed
 
-__all__ = ["COUNTED_STATES", "OpenSearch", "WorkerOptions", "open_search"]
+__all__ = ["COUNTED_STATES", "OpenSearch", "WorkerOptions", "open_search", "recorded_proxy"]
 
 log = logging.getLogger(__name__)
 
@@ -55,51 +56,6 @@ log = logging.getLogger(__name__)
 #: the trial states that ``max_trials`` counts: scored (or pruned) students; failures are not counted,
 #: so a killed worker's trial and its retried copy count once
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    """How this worker runs the study; none of it is recorded on the study."""
-
-    study_name: str = "diswot"
-    #: this worker's index: its own sampler seed (the probe batch stays the study's)
-    worker_index: int = 0
-    #: stop once the study holds this many COMPLETE or PRUNED trials
-    max_trials: int | None = None
-    #: seconds between heartbeats of a running trial; a silent trial is failed and retried
-    heartbeat: int | None = None
-    #: silence before a trial is stale (default 2 x heartbeat)
-    grace_period: int | None = None
-    #: retries of a trial whose worker died
-    max_retry: int = 3
-    #: update the dashboard's study note every N trials (0: no notes)
-    note_every: int = 10
-    #: recorded fields that may differ from the study's record when resuming
-    allow_change: tuple[str, ...] = ()
-    #: a resumed study keeps the proxy it recorded, whatever the config says (``--proxy`` left out)
-    keep_study_proxy: bool = False
-    #: score every trial's student, even one the study has scored (for timing the scorer)
-    rescore: bool = False
-
-    def __post_init__(self) -> None:
-        for name, minimum in (
-            ("max_trials", 1),
-            ("heartbeat", 1),
-            ("grace_period", 1),
-            ("max_retry", 0),
-            ("note_every", 0),
-            ("worker_index", 0),
-        ):
-            value = getattr(self, name)
-            if value is not None and value < minimum:
-                raise DiswotError(f"`{name}` must be >= {minimum}, got {value}")
-        if self.grace_period is not None and self.heartbeat is None:
-            raise DiswotError("`grace_period` needs `heartbeat` SECONDS")
-
-    @property
-    def grace(self) -> int | None:
-        """The grace period in force: the given one, else twice the heartbeat (None without one)."""
-        return self.grace_period or (2 * self.heartbeat if self.heartbeat else None)
 
 
 #: the run's settings that the study never records: they may change on every run
@@ -169,10 +125,15 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
                     f"`allow_change` {part}: {field_name} can never change ({FIXED_FIELDS[field_name]}); "
                     "search it in a new `study`"
                 )
+            if field_name in SCORE_FIELDS:
+                raise ScoreChangeError(
+                    f"`allow_change` {part}: every stored score, the reference sample and the pick scores were "
+                    f"computed with the study's {field_name}, and another would mix two scores in one study; "
+                    "search it in a new `study`",
+                    field_name,
+                )
             if field_name in CHANGEABLE_FIELDS:
                 fields.add(field_name)
-                if field_name == "teacher":  # another teacher has another fingerprint and input
-                    fields.update(("teacher_fingerprint", "teacher_image_size"))
             elif field_name in UNRECORDED:
                 log.info("`allow_change` %s: %s is never recorded and may always change", part, field_name)
             else:
@@ -190,6 +151,20 @@ def _study_record(url: str, study_name: str) -> StudyRecord | None:
     except StorageError:
         return None
     return StudyRecord.read(record.study_config(backend, study_name))
+
+
+def recorded_proxy(storage: str | optuna.storages.BaseStorage | None, study_name: str) -> str | None:
+    """The proxy recorded on an existing study (None for a new study or storage); creates nothing.
+
+    ``storage``: a storage or its URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``).
+    """
+    if not isinstance(storage, optuna.storages.BaseStorage):
+        try:
+            storage = open_storage(storage_url(storage), must_exist=True)
+        except StorageError:
+            return None
+    value = record.study_config(storage, study_name).get("proxy")
+    return value if isinstance(value, str) else None
 
 
 def _sized_to_the_search(config: SearchConfig, recorded: StudyRecord | None, n_trials: int | None) -> SearchConfig:
@@ -222,7 +197,11 @@ def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -
         # studies made before the teacher's fingerprint was recorded resume without one
         resumed: bool = record_config(study, recorded, mutable=mutable, optional=("teacher_fingerprint",))
     except ConfigMismatchError as exc:
-        raise ConfigMismatchError(f"{exc}, or allow it with `allow_change` FIELD") from None
+        stored = study.user_attrs.get(record.CONFIG) or {}
+        differ = {k for k in {*stored, *recorded} if stored.get(k) != recorded.get(k)} - mutable
+        if differ <= set(CHANGEABLE_FIELDS):  # a limit: it may change; a score field never does
+            raise ConfigMismatchError(f"{exc}, or allow it with `allow_change` FIELD") from None
+        raise
     check_directions(study, objectives)
     name_metrics(study, objectives)
     if len(study.directions) == 1:  # optuna-dashboard names the objective after the proxy
@@ -250,23 +229,33 @@ def open_search(
     and re-queued. ``n_trials``, the trials this run adds, sizes the reference sample of a new study
     (:func:`~.config.reference_size_for`). ``teacher`` is a module to use as the teacher, named
     ``config.teacher`` (its fingerprint is recorded, so another module under the name is refused).
+    Storage passwords are masked in the log records made meanwhile.
     """
-    install_log_masking()
-    url = storage_url(storage)
-    mutable = mutable_fields(options.allow_change)
-    parsed = parse_storage_url(url)
-    retry = RetryStaleTrial(max_retry=options.max_retry)
-    native = parsed.kind == "rdb" and options.heartbeat is not None
-    read, recorded = False, None  # the study's record, read once, only when needed
-    if options.keep_study_proxy:  # a resumed study keeps its score; a new one gets the config's
-        read, recorded = True, _study_record(url, options.study_name)
-        config = replace(config, proxy=recorded.config.proxy if recorded else config.proxy or DEFAULT_PROXY)
-    if config.reference_size is None and uses_reference(config.proxy):
-        recorded = recorded if read else _study_record(url, options.study_name)
-        config = _sized_to_the_search(config, recorded, n_trials)
-    # teacher, data, limits and probe batch are checked before the storage is created: a refused
-    # search leaves nothing behind
-    setup = make_scoring(config, teacher=teacher)
+    with masked_logs():
+        url = storage_url(storage)
+        mutable = mutable_fields(options.allow_change)
+        if config.reference_size is None and uses_reference(config.proxy):
+            config = _sized_to_the_search(config, _study_record(url, options.study_name), n_trials)
+        # teacher, data, limits and probe batch are checked before the storage is created: a refused
+        # search leaves nothing behind
+        setup = make_scoring(config, teacher=teacher)
+        parsed = parse_storage_url(url)
+        retry = RetryStaleTrial(max_retry=options.max_retry)
+        native = parsed.kind == "rdb" and options.heartbeat is not None
+        seed = sampler_seed(config.seed, options.worker_index)
+        study = _create_study(url, setup, options, seed=seed, native=native, retry=retry)
+        resumed = _record_study(study, setup, mutable)
+        _study_reference(study, setup, on_reference, progress)
+        log.info("worker %d: study %s in %s, sampler seed %d", options.worker_index, options.study_name, parsed, seed)
+        stale = fail_stale_trials(study, grace_period=options.grace, retry=retry)
+        return OpenSearch(study, setup, options, str(parsed), native, retry, resumed, stale)
+
+
+def _create_study(
+    url: str, setup: ScoringSetup, options: WorkerOptions, *, seed: int, native: bool, retry: RetryStaleTrial
+) -> optuna.Study:
+    """The study in ``url`` (created if new) with this worker's sampler; Optuna's heartbeat where ``native``."""
+    config = setup.config
     backend = open_storage(
         url,
         heartbeat_interval=options.heartbeat if native else None,
@@ -274,7 +263,6 @@ def open_search(
         stale_trial_callback=retry if native else None,
         async_commit=True,  # a trial's small writes are not flushed to the disk one by one
     )
-    seed = sampler_seed(config.seed, options.worker_index)
     sampler = make_sampler(
         config.sampler,
         space=setup.space,
@@ -286,18 +274,13 @@ def open_search(
         constraint=search_constraint(setup, config.max_flops),
         objectives=len(config.objectives),
     )
-    study = optuna.create_study(
+    return optuna.create_study(
         storage=backend,
         study_name=options.study_name,
         directions=study_directions(config.objectives),
         sampler=sampler,
         load_if_exists=True,
     )
-    resumed = _record_study(study, setup, mutable)
-    _study_reference(study, setup, on_reference, progress)
-    log.info("worker %d: study %s in %s, sampler seed %d", options.worker_index, options.study_name, parsed, seed)
-    stale = fail_stale_trials(study, grace_period=options.grace, retry=retry)
-    return OpenSearch(study, setup, options, str(parsed), native, retry, resumed, stale)
 
 
 def _study_reference(

@@ -14,16 +14,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Hashable, Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-
-from diswot.spaces import FeatureNetwork, get_space
 
 from .checkpoint import (
     CHECKPOINT_NAME,
@@ -41,8 +39,10 @@ from .data import DatasetInfo, SyntheticImages, check_images, eval_transform, lo
 from .distributed import DistEnv, all_gather_objects, all_reduce_sum, barrier
 from ._choices import RESULTS_NAME
 from .errors import DiswotError
+from ._scoped import precision_flags, preserved_rng
 from .kd import KDLoss, TeacherInput
-from .teachers import Teacher, teacher_spec
+from .models import resolve_model
+from .teachers import Teacher
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -187,28 +187,19 @@ __all__ += ["format_record"]
 # --------------------------------------------------------------------------- models and data
 
 
-def build_model(spec: str, num_classes: int) -> tuple[FeatureNetwork, str, int]:
-    """Build ``spec`` (a teacher name, ``nb201:<arch>``, or ``SPACE:ARCH`` such as ``s0:ResNet[3,3,3]``).
+def build_model(spec: str, num_classes: int) -> tuple[nn.Module, str, int | None]:
+    """Build ``spec`` (any form of :func:`~.models.resolve_model`) for ``num_classes`` classes.
 
-    Returns the network, its canonical string and its native input resolution.
+    Returns the network, its canonical string and its native input resolution (None: the data's).
     """
-    space_name, sep, arch_text = spec.partition(":")
-    if sep and space_name != "nb201":
-        space = get_space(space_name)
-        arch: Hashable = space.decode(arch_text)
-        return space.build(arch, num_classes=num_classes), f"{space.name}:{space.encode(arch)}", space.image_size
-    t = teacher_spec(spec)
-    return t.builder(num_classes), t.name, t.image_size
+    source = resolve_model(spec, field="model")
+    return source.build(num_classes), source.spec, source.native_input().image_size
 
 
-def describe_model(spec: str) -> tuple[str, int]:
-    """Canonical string and native input resolution of ``spec``, without building it."""
-    space_name, sep, arch_text = spec.partition(":")
-    if sep and space_name != "nb201":
-        space = get_space(space_name)
-        return f"{space.name}:{space.encode(space.decode(arch_text))}", space.image_size
-    t = teacher_spec(spec)
-    return t.name, t.image_size
+def describe_model(spec: str) -> tuple[str, int | None]:
+    """Canonical string and native input resolution of ``spec``, without building it for training."""
+    source = resolve_model(spec, field="model")
+    return source.spec, source.native_input().image_size
 
 
 def teacher_for_training(teacher: Teacher, info: DatasetInfo) -> nn.Module:
@@ -379,6 +370,23 @@ def _to_device(module: nn.Module, device: torch.device, fmt: torch.memory_format
     module.to(device, memory_format=fmt)  # type: ignore[call-overload]
 
 
+@dataclass
+class _Loop:
+    """What one training run's epochs share: the model as run, the loss, the optimisation state and the data."""
+
+    model: nn.Module
+    net: nn.Module  # the model, wrapped for DDP when distributed
+    teacher: nn.Module | None
+    criterion: KDLoss | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    amp: torch.dtype | None
+    fmt: torch.memory_format
+    device: torch.device
+    env: DistEnv
+
+
 def train_model(
     model: nn.Module,
     *,
@@ -397,16 +405,35 @@ def train_model(
 
     Checkpoints go to ``out_dir/checkpoint.pt`` after every epoch (rank 0 only, atomically) with
     ``out_dir/results.json``. With ``resume`` the run continues from that checkpoint; without it
-    an existing checkpoint is refused rather than overwritten.
+    an existing checkpoint is refused rather than overwritten. ``config`` is left as given (its
+    ``amp`` resolved in the recorded copy); the process's random states and ``cudnn.benchmark`` are
+    restored afterwards.
     """
     env = env or DistEnv(device=device)
-    reporter = reporter or LogReporter()
     amp = resolve_amp(config.amp, device)
-    config.amp = _AMP_NAMES[amp]
-    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    out = Path(out_dir) if out_dir is not None else None
-    ckpt_path = out / CHECKPOINT_NAME if out is not None else None
+    config = replace(config, amp=_AMP_NAMES[amp])  # the recorded copy; the caller's is not changed
+    ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+    with preserved_rng(device), precision_flags(benchmark=True if device.type == "cuda" else None):
+        loop = _make_loop(model, teacher, config, amp, device, env)
+        start, history = _resume_point(ckpt_path, resume, loop, config)
+        if start >= config.epochs:
+            log.info("checkpoint is already at epoch %d of %d: nothing to train", start, config.epochs)
+            return TrainResult(history, ckpt_path, start)
+        _log_start(config, loop, start)
+        _run_epochs(loop, config, (train_set, val_set), start, history, ckpt_path, reporter or LogReporter(), log_every)
+    return TrainResult(history, ckpt_path, start)
 
+
+def _make_loop(
+    model: nn.Module,
+    teacher: nn.Module | None,
+    config: TrainConfig,
+    amp: torch.dtype | None,
+    device: torch.device,
+    env: DistEnv,
+) -> _Loop:
+    """Model and teacher on the device, the KD loss, SGD, the lr schedule and the AMP scaler."""
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     _to_device(model, device, fmt)
     criterion: KDLoss | None = None
     if teacher is not None:
@@ -424,25 +451,54 @@ def train_model(
         optimizer, milestones=list(config.milestones), gamma=config.lr_decay
     )
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    net: nn.Module = model
+    if env.enabled:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return _Loop(model, net, teacher, criterion, optimizer, scheduler, scaler, amp, fmt, device, env)
 
-    history: list[dict[str, Any]] = []
-    start = 0
+
+def _resume_point(
+    ckpt_path: Path | None, resume: bool, loop: _Loop, config: TrainConfig
+) -> tuple[int, list[dict[str, Any]]]:
+    """The epoch to start from and the history so far: a checkpoint's with ``resume``, else none."""
     if ckpt_path is not None and ckpt_path.exists():
         if not resume:
             raise DiswotError(
                 f"{str(ckpt_path)!r} already holds a checkpoint; pass `resume` to continue it, or another `out`"
             )
-        start, history = _restore(ckpt_path, model, optimizer, scheduler, scaler, config, env)
-    elif resume:
-        log.warning("`resume`: no checkpoint in %s yet, starting from epoch 1", out)
-    resumed_from = start
-    if start >= config.epochs:
-        log.info("checkpoint is already at epoch %d of %d: nothing to train", start, config.epochs)
-        return TrainResult(history, ckpt_path, resumed_from)
+        return _restore(ckpt_path, loop.model, loop.optimizer, loop.scheduler, loop.scaler, config, loop.env)
+    if resume:
+        log.warning("`resume`: no checkpoint in %s yet, starting from epoch 1", ckpt_path.parent if ckpt_path else None)
+    return 0, []
 
-    net: nn.Module = model
-    if env.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+def _log_start(config: TrainConfig, loop: _Loop, start: int) -> None:
+    log.info(
+        "training %s for epochs %d..%d on %s (%d process(es), AMP %s, channels_last %s)%s",
+        config.model,
+        start + 1,
+        config.epochs,
+        loop.device,
+        loop.env.world_size,
+        config.amp,
+        config.channels_last,
+        f", distilling from {config.teacher}" if loop.teacher is not None else "",
+    )
+
+
+def _run_epochs(
+    loop: _Loop,
+    config: TrainConfig,
+    datasets: tuple[Dataset[Any], Dataset[Any]],
+    start: int,
+    history: list[dict[str, Any]],
+    ckpt_path: Path | None,
+    reporter: Reporter,
+    log_every: int,
+) -> None:
+    """Epochs ``start + 1 .. config.epochs``: train, evaluate, checkpoint; each record appended to ``history``."""
+    env, device = loop.env, loop.device
+    train_set, val_set = datasets
     per_rank = config.batch_size // env.world_size
     sampler: DistributedSampler[Any] = DistributedSampler(
         train_set, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=config.seed
@@ -464,114 +520,81 @@ def train_model(
         num_workers=config.workers,
         pin_memory=pin,
     )
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    log.info(
-        "training %s for epochs %d..%d on %s (%d process(es), AMP %s, channels_last %s)%s",
-        config.model,
-        start + 1,
-        config.epochs,
-        device,
-        env.world_size,
-        config.amp,
-        config.channels_last,
-        f", distilling from {config.teacher}" if teacher is not None else "",
-    )
-
     for epoch in range(start, config.epochs):
         sampler.set_epoch(epoch)
         loader_gen.manual_seed(_epoch_seed(config.seed, epoch, env.rank))
         reporter.epoch_start(epoch + 1, config.epochs, len(train_loader))
-        lr = optimizer.param_groups[0]["lr"]
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        train = _train_epoch(
-            net, teacher, criterion, train_loader, optimizer, scaler, device, amp, fmt, reporter, log_every, epoch, env
-        )
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_seconds = time.perf_counter() - t0
-        scheduler.step()
-        metrics = evaluate(model, val_loader, device=device, env=env, amp=amp, channels_last=config.channels_last)
-        record = {
-            "epoch": epoch + 1,
-            **train,
-            **metrics,
-            "lr": lr,
-            "seconds": time.perf_counter() - t0,
-            "train_seconds": train_seconds,
-            "samples_per_s": train["samples"] / max(train_seconds, 1e-9),
-        }
+        record = _epoch(loop, config, train_loader, val_loader, reporter, log_every, epoch)
         history.append(record)
-        states = all_gather_objects(env, rng_state())  # every rank joins, rank 0 writes
-        if env.is_main and ckpt_path is not None:
-            payload = {
-                "arch": config.model,
-                "num_classes": config.num_classes,
-                "epoch": epoch + 1,
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": states,
-                "config": config.to_dict(),
-                "history": to_jsonable(history),
-            }
-            save_checkpoint(ckpt_path, payload)
-            _write_results(ckpt_path.parent / RESULTS_NAME, config, history)
+        _checkpoint(loop, config, history, ckpt_path)
         reporter.epoch_end(record)
     barrier(env)
-    return TrainResult(history, ckpt_path, resumed_from)
 
 
-def _train_epoch(
-    net: nn.Module,
-    teacher: nn.Module | None,
-    criterion: KDLoss | None,
-    loader: DataLoader[Any],
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    device: torch.device,
-    amp: torch.dtype | None,
-    fmt: torch.memory_format,
+def _epoch(
+    loop: _Loop,
+    config: TrainConfig,
+    train_loader: DataLoader[Any],
+    val_loader: DataLoader[Any],
     reporter: Reporter,
     log_every: int,
     epoch: int,
-    env: DistEnv,
+) -> dict[str, Any]:
+    """One epoch's training pass, lr step and evaluation: its record."""
+    device = loop.device
+    lr = loop.optimizer.param_groups[0]["lr"]
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    train = _train_epoch(loop, train_loader, reporter, log_every, epoch)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    train_seconds = time.perf_counter() - t0
+    loop.scheduler.step()
+    metrics = evaluate(
+        loop.model, val_loader, device=device, env=loop.env, amp=loop.amp, channels_last=config.channels_last
+    )
+    return {
+        "epoch": epoch + 1,
+        **train,
+        **metrics,
+        "lr": lr,
+        "seconds": time.perf_counter() - t0,
+        "train_seconds": train_seconds,
+        "samples_per_s": train["samples"] / max(train_seconds, 1e-9),
+    }
+
+
+def _checkpoint(loop: _Loop, config: TrainConfig, history: list[dict[str, Any]], ckpt_path: Path | None) -> None:
+    """Every rank's RNG states gathered; rank 0 writes the checkpoint and ``results.json``."""
+    states = all_gather_objects(loop.env, rng_state())  # every rank joins, rank 0 writes
+    if not loop.env.is_main or ckpt_path is None:
+        return
+    payload = {
+        "arch": config.model,
+        "num_classes": config.num_classes,
+        "epoch": history[-1]["epoch"],
+        "model": {k: v.detach().cpu() for k, v in loop.model.state_dict().items()},
+        "optimizer": loop.optimizer.state_dict(),
+        "scheduler": loop.scheduler.state_dict(),
+        "scaler": loop.scaler.state_dict(),
+        "rng": states,
+        "config": config.to_dict(),
+        "history": to_jsonable(history),
+    }
+    save_checkpoint(ckpt_path, payload)
+    _write_results(ckpt_path.parent / RESULTS_NAME, config, history)
+
+
+def _train_epoch(
+    loop: _Loop, loader: DataLoader[Any], reporter: Reporter, log_every: int, epoch: int
 ) -> dict[str, float]:
     """One pass over ``loader``; returns the mean loss (and its KD parts) and training accuracy."""
-    net.train()
+    loop.net.train()
     # loss, ce, kl, correct, samples: summed on the device, read every ``log_every`` batches
-    sums = torch.zeros(5, dtype=torch.float64, device=device)
+    sums = torch.zeros(5, dtype=torch.float64, device=loop.device)
     for i, (images, labels) in enumerate(loader):
-        images = images.to(device, non_blocking=True, memory_format=fmt)
-        labels = labels.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            logits = net(images)
-            if teacher is not None:
-                with torch.no_grad():
-                    teacher_logits = teacher(images)
-        if criterion is not None:
-            loss, ce, kl = criterion(logits, teacher_logits, labels)
-        else:
-            loss = ce = F.cross_entropy(logits.float(), labels)
-            kl = torch.zeros((), device=device)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        n = labels.shape[0]
-        correct = (logits.detach().argmax(dim=1) == labels).sum()
-        sums += torch.stack(
-            [
-                loss.detach().double() * n,
-                ce.detach().double() * n,
-                kl.detach().double() * n,
-                correct.double(),
-                torch.tensor(float(n), dtype=torch.float64, device=device),
-            ]
-        )
+        sums += _step(loop, images.to(loop.device, non_blocking=True, memory_format=loop.fmt), labels)
         if (i + 1) % log_every == 0 or i + 1 == len(loader):
             loss_sum, _, _, hits, seen = sums.tolist()
             if not math.isfinite(loss_sum):
@@ -580,13 +603,44 @@ def _train_epoch(
                     "lower `lr`, check the data, or try `amp` off"
                 )
             reporter.batch(i + 1, loss_sum / seen, hits / seen)
-    all_reduce_sum(env, sums)
+    all_reduce_sum(loop.env, sums)
     loss_sum, ce_sum, kl_sum, hits, seen = sums.tolist()
     seen = max(seen, 1.0)
     out = {"loss": loss_sum / seen, "train_acc": hits / seen, "samples": int(seen)}
-    if criterion is not None:
+    if loop.criterion is not None:
         out.update(ce=ce_sum / seen, kl=kl_sum / seen)
     return out
+
+
+def _step(loop: _Loop, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """One optimisation step; the batch's summed loss, CE, KL, correct count and size."""
+    device, amp = loop.device, loop.amp
+    labels = labels.to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        logits = loop.net(images)
+        if loop.teacher is not None:
+            with torch.no_grad():
+                teacher_logits = loop.teacher(images)
+    if loop.criterion is not None:
+        loss, ce, kl = loop.criterion(logits, teacher_logits, labels)
+    else:
+        loss = ce = F.cross_entropy(logits.float(), labels)
+        kl = torch.zeros((), device=device)
+    loop.optimizer.zero_grad(set_to_none=True)
+    loop.scaler.scale(loss).backward()
+    loop.scaler.step(loop.optimizer)
+    loop.scaler.update()
+    n = labels.shape[0]
+    correct = (logits.detach().argmax(dim=1) == labels).sum()
+    return torch.stack(
+        [
+            loss.detach().double() * n,
+            ce.detach().double() * n,
+            kl.detach().double() * n,
+            correct.double(),
+            torch.tensor(float(n), dtype=torch.float64, device=device),
+        ]
+    )
 
 
 def _restore(

@@ -24,7 +24,6 @@ from ._candidates import Candidates, Verdicts
 from ._child_generation import ChildGeneration, MutationChildGeneration
 from ._history import History as _History
 from ._history import fetcher
-from ._mutation import DEFAULT_WIDTH_FACTORS
 from ._realize import Constraint, SuggestFunc, is_compatible
 from ._selection import BaseSelection, RegularizedSelection, SMSEMOASelection
 from ._selection import _fitness as _fitness  # the tournament keys, read by the tests
@@ -109,11 +108,7 @@ class EvolutionSampler(BaseSampler):
         population_size: ``P``, the number of complete trials that form the population.
         tournament_size: ``S``, the number of population members compared to pick a parent.
         seed: Seed of the sampler's own random number generator.
-        max_attempts: Attempts per trial at a valid, new child (and at a new random candidate).
         avoid_duplicates: Reject a child whose params equal a non-failed trial's.
-        width_factors: Multipliers for width mutations (paper: 0.67, 0.8, 1.25, 1.5).
-        width_multiple: A mutated width is rounded to a multiple of this.
-        max_width: A mutated width is at most this.
         key: ``f(params)``, the identity of the student the params build: candidates whose keys
             equal a trial's are duplicates (e.g. equivalent NAS-Bench-201 cells). Default: the
             params themselves.
@@ -121,8 +116,10 @@ class EvolutionSampler(BaseSampler):
             study's number of objectives (``population_size`` and ``tournament_size`` then size
             only the default).
         child_generation: ``f(candidates, parents)``, the proposal from a ready population, in
-            place of :class:`~diswot.samplers.MutationChildGeneration` made of ``max_attempts``
-            and the width arguments.
+            place of the default :class:`~diswot.samplers.MutationChildGeneration` (which holds
+            the attempts and the width mutations' settings). The random phase repairs candidates
+            with a :class:`~diswot.samplers.MutationChildGeneration`'s settings: this one's, else
+            the defaults.
         lineage_key: The trial system attribute that records each candidate's origin and parent
             (:func:`lineage` reads it).
     """
@@ -135,11 +132,7 @@ class EvolutionSampler(BaseSampler):
         population_size: int = 20,
         tournament_size: int = 10,
         seed: int | None = None,
-        max_attempts: int = 100,
         avoid_duplicates: bool = True,
-        width_factors: Sequence[float] = DEFAULT_WIDTH_FACTORS,
-        width_multiple: int = 8,
-        max_width: int = 2048,
         key: Callable[[Mapping[str, Any]], Hashable] | None = None,
         selection: BaseSelection | None = None,
         child_generation: ChildGeneration | None = None,
@@ -152,9 +145,6 @@ class EvolutionSampler(BaseSampler):
             raise TypeError(f"selection must be None or a BaseSelection; got {selection!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
-        mutation = MutationChildGeneration(
-            max_attempts=max_attempts, width_factors=width_factors, width_multiple=width_multiple, max_width=max_width
-        )
         if not isinstance(avoid_duplicates, bool):
             raise TypeError(f"avoid_duplicates must be a bool, got {avoid_duplicates!r}")
 
@@ -165,11 +155,12 @@ class EvolutionSampler(BaseSampler):
         self._student_key = key
         self._verdicts = Verdicts(constraint)
         self._selection = selection
-        self._child_generation: ChildGeneration = child_generation or mutation
-        self._max_attempts = max_attempts
+        self._child_generation: ChildGeneration = child_generation or MutationChildGeneration()
+        #: the settings of the random phase's repairs (attempts, width mutations)
+        self._mutation = (
+            child_generation if isinstance(child_generation, MutationChildGeneration) else MutationChildGeneration()
+        )
         self._avoid_duplicates = avoid_duplicates
-        self._width_factors = mutation.width_factors
-        self._width_multiple = width_multiple
         self._rng = np.random.RandomState(seed)
         self._random_sampler = RandomSampler(seed=self._rng.randint(2**31 - 1))
         self._plans: dict[int, dict[str, Any]] = {}
@@ -245,7 +236,7 @@ class EvolutionSampler(BaseSampler):
         directions = study.directions
         selection = self._selection or self._selections[len(directions) > 1]
         if len(history.complete) < selection.warm_up:
-            proposal = candidates.random(self._max_attempts)
+            proposal = candidates.random(self._mutation.max_attempts)
         else:
             parents = selection(history.population, history.fresh, directions)
             history.population, history.fresh = parents.trials, []
@@ -288,6 +279,6 @@ class EvolutionSampler(BaseSampler):
             check=self._verdicts,
             is_duplicate=is_duplicate,
             forced=forced,
-            width_factors=self._width_factors,
-            width_multiple=self._width_multiple,
+            width_factors=self._mutation.width_factors,
+            width_multiple=self._mutation.width_multiple,
         )

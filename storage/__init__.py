@@ -4,8 +4,6 @@ Optuna's private names (``_optuna.py``)."""
 from ._batch import deferred_params, deferred_user_attrs, write_attrs, write_params
 from ._errors import ConfigMismatchError, StorageError
 from ._heartbeat import (
-    HEARTBEAT_KEY,
-    WORKER_KEY,
     RetryStaleTrial,
     TrialHeartbeat,
     fail_stale_trials,
@@ -14,8 +12,8 @@ from ._heartbeat import (
     worker_identity,
     worker_is_dead,
 )
-from ._logging import MaskPasswordsFilter, install_log_masking, uninstall_log_masking
-from ._metadata import CHANGES_ATTR, CONFIG_ATTR, config_diff, record_config
+from ._logging import MaskPasswordsFilter, install_log_masking, masked_logs, uninstall_log_masking
+from ._metadata import config_diff, record_config
 from ._optuna import (
     cached_frozen_trial,
     dashboard_note_attrs,
@@ -46,24 +44,21 @@ __all__ = [
     "default_artifact_dir",
     "dashboard_note_attrs",
     "cached_frozen_trial",
-    "CHANGES_ATTR",
-    "CONFIG_ATTR",
     "ConfigMismatchError",
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
-    "HEARTBEAT_KEY",
     "MaskPasswordsFilter",
     "RetryStaleTrial",
     "StorageError",
     "StorageURL",
     "TrialHeartbeat",
-    "WORKER_KEY",
     "config_diff",
     "deferred_params",
     "deferred_user_attrs",
     "fail_stale_trials",
     "has_native_heartbeat",
     "install_log_masking",
+    "masked_logs",
     "uninstall_log_masking",
     "mark_trial_worker",
     "mask_url",

@@ -22,14 +22,25 @@ from optuna.distributions import BaseDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 
+from ._optuna import (
+    batches_journal,
+    batches_rdb_attrs,
+    batches_rdb_params,
+    cached_distributions,
+    journal_append,
+    journal_locked,
+    journal_operation,
+    journal_trial,
+    rdb_models,
+    rdb_set_trial_param,
+    rdb_set_trial_user_attr,
+    rdb_transaction,
+    study_storage,
+    trial_id_of,
+    uncached,
+)
+
 __all__ = ["deferred_params", "deferred_user_attrs", "write_attrs", "write_params"]
-
-
-def _unwrap(storage: BaseStorage) -> BaseStorage:
-    """The storage behind Optuna's RDB cache (``_CachedStorage`` holds no running-trial attributes)."""
-    from optuna.storages._cached_storage import _CachedStorage
-
-    return storage._backend if isinstance(storage, _CachedStorage) else storage
 
 
 def _upsert(session: Any, dialect: str, model: Any, owner: str, owner_id: int, values: Mapping[str, Any]) -> None:
@@ -49,15 +60,13 @@ def _upsert(session: Any, dialect: str, model: Any, owner: str, owner_id: int, v
 def _write_rdb(
     storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]
 ) -> None:
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
+    models = rdb_models()
     dialect = storage.engine.name
     multi_row = dialect == "postgresql" or (dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0))
-    with _create_scoped_session(storage.scoped_session, True) as session:
+    with rdb_transaction(storage) as session:
         if not multi_row:  # e.g. MySQL: Optuna's own statement per attribute, in one transaction
             for key, value in user_attrs.items():
-                storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+                rdb_set_trial_user_attr(storage, session, trial_id, key, value)
         elif user_attrs:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
             storage.check_trial_is_updatable(trial_id, trial.state)
@@ -80,17 +89,13 @@ def _write_rdb(
 def _write_journal(
     storage: Any, trial_id: int, user_attrs: Mapping[str, Any], study_id: int | None, study_attrs: Mapping[str, Any]
 ) -> None:
-    from optuna.storages.journal._storage import JournalOperation
-
-    with storage._thread_lock:
-        storage._sync_with_backend()
-        trial = storage._replay_result.get_trial(trial_id)  # KeyError for an unknown trial, as Optuna's
+    with journal_locked(storage, sync=True) as worker:
+        trial = journal_trial(storage, trial_id)
         if trial.state.is_finished():
             raise UpdateFinishedTrialError(f"trial #{trial.number} has already finished and cannot be updated")
-        worker = storage._replay_result.worker_id
         logs = [
             {
-                "op_code": JournalOperation.SET_TRIAL_USER_ATTR,
+                "op_code": journal_operation("SET_TRIAL_USER_ATTR"),
                 "worker_id": worker,
                 "trial_id": trial_id,
                 "user_attr": {k: v},
@@ -99,42 +104,21 @@ def _write_journal(
         ]
         logs += [
             {
-                "op_code": JournalOperation.SET_STUDY_SYSTEM_ATTR,
+                "op_code": journal_operation("SET_STUDY_SYSTEM_ATTR"),
                 "worker_id": worker,
                 "study_id": study_id,
                 "system_attr": {k: v},
             }
             for k, v in study_attrs.items()
         ]
-        _append_and_replay(storage, logs)
-
-
-def _append_and_replay(storage: Any, logs: list[dict[str, Any]]) -> None:
-    """Append ``logs`` to the journal in one write and replay them (under the storage's lock).
-
-    Replaying stops at the first operation of ours that fails (a trial another worker has just
-    finished); the rest is replayed too, so that no later read raises for them, and the first
-    error is raised.
-    """
-    storage._backend.append_logs(logs)
-    error: Exception | None = None
-    while True:
-        try:
-            storage._sync_with_backend()
-            break
-        except (UpdateFinishedTrialError, ValueError) as exc:
-            error = error or exc
-    if error is not None:
-        raise error
+        journal_append(storage, logs)
 
 
 def _batched(storage: BaseStorage) -> Any:
     """The one-round-trip writer for ``storage``'s kind, or None (use the public calls)."""
-    from optuna.storages import JournalStorage, RDBStorage
-
-    if isinstance(storage, RDBStorage) and hasattr(storage, "_set_trial_attr_without_commit"):
+    if batches_rdb_attrs(storage):
         return _write_rdb
-    if isinstance(storage, JournalStorage) and hasattr(storage, "_replay_result") and hasattr(storage, "_thread_lock"):
+    if batches_journal(storage):
         return _write_journal
     return None
 
@@ -157,7 +141,7 @@ def write_attrs(
         raise ValueError("study_system_attrs need the study_id")
     if not user_attrs and not study_attrs:
         return
-    backend = _unwrap(storage)
+    backend, _ = uncached(storage)
     writer = _batched(backend)
     if writer is not None:
         writer(backend, trial_id, user_attrs, study_id, study_attrs)
@@ -172,20 +156,20 @@ class _DeferringStorage:
     """``trial.storage`` while user attributes are deferred: keeps the trial's, passes the rest on."""
 
     def __init__(self, storage: BaseStorage, trial_id: int, pending: dict[str, Any], eager: frozenset[str]) -> None:
-        self._storage = storage
-        self._trial_id = trial_id
+        self._inner = storage
+        self._owner = trial_id
         self._pending = pending
         self._eager = eager
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        if trial_id != self._trial_id or key in self._eager:
-            self._storage.set_trial_user_attr(trial_id, key, value)
+        if trial_id != self._owner or key in self._eager:
+            self._inner.set_trial_user_attr(trial_id, key, value)
             return
         json.dumps(value)  # as the storage would: a value that is not JSON fails here, not later
         self._pending[key] = value
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._storage, name)
+        return getattr(self._inner, name)
 
 
 @contextmanager
@@ -198,7 +182,7 @@ def deferred_user_attrs(trial: optuna.Trial, *, eager: tuple[str, ...] = ()) -> 
     """
     pending: dict[str, Any] = {}
     storage = trial.storage
-    trial.storage = _DeferringStorage(storage, trial._trial_id, pending, frozenset(eager))  # type: ignore[assignment]
+    trial.storage = _DeferringStorage(storage, trial_id_of(trial), pending, frozenset(eager))  # type: ignore[assignment]
     try:
         yield pending
     finally:
@@ -212,29 +196,22 @@ Param = tuple[str, float, BaseDistribution]
 def _params_rdb(cache: Any, storage: Any, trial_id: int, params: list[Param]) -> None:
     """Optuna's own per-param statements, in one transaction (checked against the study's
     distributions as :meth:`set_trial_param` checks them, through the cache where there is one)."""
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    known: dict[str, BaseDistribution] = {}
-    if cache is not None:
-        study_id, _ = cache._trial_id_to_study_id_and_number[trial_id]
-        known = cache._studies[study_id].param_distribution
-    with _create_scoped_session(storage.scoped_session, True) as session:
-        for name, value, distribution in params:
-            storage._set_trial_param_without_commit(session, trial_id, name, value, distribution, known.get(name))
-    for name, _, distribution in params:
-        known.setdefault(name, distribution)
+    with cached_distributions(cache, trial_id) as known:
+        with rdb_transaction(storage) as session:
+            for param in params:
+                rdb_set_trial_param(storage, session, trial_id, param, known.get(param[0]))
+        for name, _, distribution in params:
+            known.setdefault(name, distribution)
 
 
 def _params_journal(storage: Any, trial_id: int, params: list[Param]) -> None:
     """The usual one-param journal operations, in one locked append."""
     from optuna.distributions import distribution_to_json
-    from optuna.storages.journal._storage import JournalOperation
 
-    with storage._thread_lock:
-        worker = storage._replay_result.worker_id
+    with journal_locked(storage) as worker:
         logs = [
             {
-                "op_code": JournalOperation.SET_TRIAL_PARAM,
+                "op_code": journal_operation("SET_TRIAL_PARAM"),
                 "worker_id": worker,
                 "trial_id": trial_id,
                 "param_name": name,
@@ -243,7 +220,7 @@ def _params_journal(storage: Any, trial_id: int, params: list[Param]) -> None:
             }
             for name, value, distribution in params
         ]
-        _append_and_replay(storage, logs)
+        journal_append(storage, logs)
 
 
 def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> None:
@@ -253,25 +230,12 @@ def write_params(storage: BaseStorage, trial_id: int, params: list[Param]) -> No
     one by one elsewhere; what is stored, and what is refused (a finished trial, a distribution
     the study already holds differently), is what :meth:`set_trial_param` stores and refuses.
     """
-    from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages._cached_storage import _CachedStorage
-
     if not params:
         return
-    backend = _unwrap(storage)
-    cache = storage if isinstance(storage, _CachedStorage) else None
-    if isinstance(backend, RDBStorage) and hasattr(backend, "_set_trial_param_without_commit"):
-        if cache is None:
-            _params_rdb(None, backend, trial_id, params)
-        else:
-            with cache._lock:
-                _params_rdb(cache, backend, trial_id, params)
-    elif (
-        isinstance(backend, JournalStorage)
-        and hasattr(backend, "_replay_result")
-        and hasattr(backend, "_thread_lock")
-        and len(params) > 1
-    ):
+    backend, cache = uncached(storage)
+    if batches_rdb_params(backend):
+        _params_rdb(cache, backend, trial_id, params)
+    elif batches_journal(backend) and len(params) > 1:
         _params_journal(backend, trial_id, params)
     else:
         for name, value, distribution in params:
@@ -282,18 +246,18 @@ class _ParamBuffer:
     """``trial.storage`` while params are deferred: keeps the trial's, passes the rest on."""
 
     def __init__(self, storage: Any, trial_id: int, pending: list[Param]) -> None:
-        self._storage = storage
-        self._trial_id = trial_id
+        self._inner = storage
+        self._owner = trial_id
         self._pending = pending
 
     def set_trial_param(self, trial_id: int, name: str, value: float, distribution: BaseDistribution) -> None:
-        if trial_id != self._trial_id:
-            self._storage.set_trial_param(trial_id, name, value, distribution)
+        if trial_id != self._owner:
+            self._inner.set_trial_param(trial_id, name, value, distribution)
         else:
             self._pending.append((name, value, distribution))
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._storage, name)
+        return getattr(self._inner, name)
 
 
 @contextmanager
@@ -305,9 +269,9 @@ def deferred_params(trial: optuna.Trial) -> Iterator[None]:
     """
     pending: list[Param] = []
     storage = trial.storage
-    trial.storage = _ParamBuffer(storage, trial._trial_id, pending)  # type: ignore[assignment]
+    trial.storage = _ParamBuffer(storage, trial_id_of(trial), pending)  # type: ignore[assignment]
     try:
         yield
     finally:
         trial.storage = storage
-        write_params(trial.study._storage, trial._trial_id, pending)
+        write_params(study_storage(trial.study)[0], trial_id_of(trial), pending)

@@ -4,8 +4,8 @@
   each trial, ``study.optimize`` fails the trials whose heartbeat is older than the grace period
   and hands them to :class:`RetryStaleTrial`.
 * Journal (file, Redis) and gRPC storages have no native heartbeat. Each trial records which
-  worker runs it (:data:`WORKER_KEY`) and, when a heartbeat interval is given, a timestamp
-  refreshed by :class:`TrialHeartbeat` (:data:`HEARTBEAT_KEY`). :func:`fail_stale_trials`, run
+  worker runs it (:data:`~.record.WORKER`) and, when a heartbeat interval is given, a timestamp
+  refreshed by :class:`TrialHeartbeat` (:data:`~.record.HEARTBEAT`). :func:`fail_stale_trials`, run
   when a worker starts and after each of its trials, fails a RUNNING trial whose worker process
   is gone (same host and PID namespace) or whose timestamp is older than the grace period, and
   retries it.
@@ -29,15 +29,12 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from . import record
-from ._optuna import stale_trial_ids, study_storage
+from ._optuna import heartbeat_enabled, stale_trial_ids, study_storage, trial_id_of
 
 __all__ = [
-    "HEARTBEAT_KEY",
-    "WORKER_KEY",
     "RetryStaleTrial",
     "TrialHeartbeat",
     "fail_stale_trials",
@@ -48,9 +45,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: trial system attributes: the worker running the trial, and its last heartbeat (:mod:`.record`)
-WORKER_KEY, HEARTBEAT_KEY = record.WORKER, record.HEARTBEAT
 
 
 def _proc_start(pid: int) -> int | None:
@@ -102,7 +96,7 @@ def worker_is_dead(identity: Any) -> bool:
 
 def has_native_heartbeat(storage: BaseStorage) -> bool:
     """Whether Optuna's own heartbeat runs for ``storage`` (an RDB storage with an interval)."""
-    return is_heartbeat_enabled(storage)
+    return heartbeat_enabled(storage)
 
 
 class RetryStaleTrial:
@@ -124,8 +118,8 @@ class RetryStaleTrial:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         trial = copy.deepcopy(trial)
         attrs = dict(trial.system_attrs)
-        attrs.pop(WORKER_KEY, None)
-        attrs.pop(HEARTBEAT_KEY, None)
+        attrs.pop(record.WORKER, None)
+        attrs.pop(record.HEARTBEAT, None)
         trial.system_attrs = attrs
         retries = len(attrs.get("retry_history", [])) + 1
         if self.max_retry is not None and retries > self.max_retry:
@@ -139,11 +133,11 @@ class RetryStaleTrial:
 
 def mark_trial_worker(storage: BaseStorage, trial_id: int, identity: dict[str, Any] | None = None) -> None:
     """Record on the trial which worker runs it (see :func:`worker_is_dead`)."""
-    storage.set_trial_system_attr(trial_id, WORKER_KEY, identity or worker_identity())
+    storage.set_trial_system_attr(trial_id, record.WORKER, identity or worker_identity())
 
 
 class TrialHeartbeat:
-    """A thread that stamps :data:`HEARTBEAT_KEY` on a running trial every ``interval`` seconds.
+    """A thread that stamps :data:`~.record.HEARTBEAT` on a running trial every ``interval`` seconds.
 
     For storages without Optuna's native heartbeat (journal, gRPC). Use as a context manager
     around the objective; it stops when the trial is finished or the context exits.
@@ -160,7 +154,7 @@ class TrialHeartbeat:
 
     def _beat(self) -> bool:
         try:
-            self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT_KEY, time.time())
+            self.storage.set_trial_system_attr(self.trial_id, record.HEARTBEAT, time.time())
         except optuna.exceptions.UpdateFinishedTrialError:
             return False
         except Exception as exc:  # a storage hiccup must not kill the trial; the next beat retries
@@ -184,9 +178,9 @@ class TrialHeartbeat:
 
 def _is_stale(trial: FrozenTrial, grace_period: float | None, now: float) -> str | None:
     attrs = trial.system_attrs
-    if worker_is_dead(attrs.get(WORKER_KEY)):
+    if worker_is_dead(attrs.get(record.WORKER)):
         return "its worker process is gone"
-    beat = attrs.get(HEARTBEAT_KEY)
+    beat = attrs.get(record.HEARTBEAT)
     if grace_period is not None and isinstance(beat, (int, float)) and now - beat > grace_period:
         return f"no heartbeat for {now - beat:.0f}s (grace period {grace_period:g}s)"
     return None
@@ -199,8 +193,8 @@ def fail_stale_trials(
 
     On a storage with Optuna's native heartbeat this is Optuna's
     :func:`optuna.storages.fail_stale_trials` (which runs the storage's stale-trial callback).
-    Otherwise a trial is stale when its worker (:data:`WORKER_KEY`) is a dead process of this
-    host, or when its :data:`HEARTBEAT_KEY` is older than ``grace_period`` seconds. Each trial
+    Otherwise a trial is stale when its worker (:data:`~.record.WORKER`) is a dead process of this
+    host, or when its :data:`~.record.HEARTBEAT` is older than ``grace_period`` seconds. Each trial
     this call fails goes to ``retry``. Returns the numbers of the failed trials.
     """
     storage, study_id = study_storage(study)
@@ -217,12 +211,12 @@ def fail_stale_trials(
         if reason is None:
             continue
         try:
-            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            if not storage.set_trial_state_values(trial_id_of(trial), state=TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker got there first
         log.warning("trial %d is stale (%s): marked FAIL", trial.number, reason)
         failed.append(trial.number)
         if retry is not None:
-            retry(study, storage.get_trial(trial._trial_id))
+            retry(study, storage.get_trial(trial_id_of(trial)))
     return failed

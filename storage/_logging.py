@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
-from typing import Any
+from typing import Any, Iterator
 
 from ._url import mask_url
 
-__all__ = ["MaskPasswordsFilter", "install_log_masking", "uninstall_log_masking"]
+__all__ = ["MaskPasswordsFilter", "install_log_masking", "masked_logs", "uninstall_log_masking"]
 
 #: the log-record factory that was in place before :func:`install_log_masking`, while installed
 _previous: Any = None
@@ -64,3 +65,19 @@ def uninstall_log_masking() -> None:
         return
     logging.setLogRecordFactory(_previous)
     _previous = None
+
+
+@contextlib.contextmanager
+def masked_logs() -> Iterator[None]:
+    """URL passwords masked in every log record inside the block; the factory in force restored after.
+
+    Inside an installed masking (the command line's, or an outer block) it changes nothing.
+    """
+    if _previous is not None:
+        yield
+        return
+    install_log_masking()
+    try:
+        yield
+    finally:
+        uninstall_log_masking()

@@ -12,12 +12,11 @@ import optuna
 from . import record
 from ._errors import ConfigMismatchError
 
-__all__ = ["CHANGES_ATTR", "CONFIG_ATTR", "config_diff", "record_config"]
+__all__ = ["config_diff", "record_config"]
 
 log = logging.getLogger(__name__)
 
 #: study user attributes: the configuration the study was created with, and accepted changes of it
-CONFIG_ATTR, CHANGES_ATTR = record.CONFIG, record.CHANGES
 
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, mutable: Iterable[str] = ()) -> list[str]:
@@ -33,7 +32,7 @@ def record_config(
     """Store ``config`` on a new study, or check it against the stored one.
 
     Fields named in ``mutable`` may differ: the stored record keeps the study's original values
-    and each accepted change is appended to the study user attribute :data:`CHANGES_ATTR`.
+    and each accepted change is appended to the study user attribute :data:`~.record.CHANGES`.
     Fields named in ``optional`` were added to the record later (e.g. the teacher's fingerprint):
     a stored record without one resumes as it did before; a stored one is compared.
 
@@ -42,9 +41,9 @@ def record_config(
     """
     mutable = set(mutable)
     config = json.loads(json.dumps(dict(config)))  # what storage round-trips
-    stored = study.user_attrs.get(CONFIG_ATTR)
+    stored = study.user_attrs.get(record.CONFIG)
     if stored is None:
-        study.set_user_attr(CONFIG_ATTR, config)
+        study.set_user_attr(record.CONFIG, config)
         return False
     config = {k: v for k, v in config.items() if k in stored or k not in set(optional)}
     diff = config_diff(stored, config, mutable=mutable)
@@ -57,7 +56,7 @@ def record_config(
     allowed = config_diff(stored, config)
     if allowed:
         log.warning("study %s resumes with changed %s", study.study_name, "; ".join(allowed))
-        changes = list(study.user_attrs.get(CHANGES_ATTR, []))
+        changes = list(study.user_attrs.get(record.CHANGES, []))
         changes.append({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "changes": allowed})
-        study.set_user_attr(CHANGES_ATTR, changes)
+        study.set_user_attr(record.CHANGES, changes)
     return True

@@ -21,7 +21,6 @@ journal file, and a plain path to an SQLite file is refused with the ``sqlite://
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import os
 import random
@@ -37,6 +36,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from ._errors import StorageError
+from ._optuna import journal_file_backend
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -400,34 +400,6 @@ def _sqlite_async_commit(storage: Any) -> None:
     storage.engine.dispose()  # the connections opened so far reconnect with the pragmas
 
 
-def _journal_backend(path: str, *, async_commit: bool) -> Any:
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-
-    # JournalFileOpenLock (O_EXCL lock file) is the lock that works on NFSv3+.
-    lock = JournalFileOpenLock(path)
-    if not async_commit:
-        return JournalFileBackend(path, lock_obj=lock)
-    try:
-        from optuna.storages.journal._file import get_lock_file
-    except ImportError:  # another Optuna layout: its own backend, which syncs every append
-        return JournalFileBackend(path, lock_obj=lock)
-
-    class _AsyncJournalFileBackend(JournalFileBackend):
-        """Optuna's journal file whose appends are written and closed under the lock but not fsync'ed.
-
-        Other processes (and NFS clients, by close-to-open consistency) read them at once; only a
-        power loss or an OS crash can lose the last appends.
-        """
-
-        def append_logs(self, logs: list[dict[str, Any]]) -> None:
-            with get_lock_file(self._lock):
-                text = "\n".join(json.dumps(entry, separators=(",", ":")) for entry in logs) + "\n"
-                with open(self._file_path, "ab") as f:
-                    f.write(text.encode("utf-8"))
-
-    return _AsyncJournalFileBackend(path, lock_obj=lock)
-
-
 def _open_journal_file(parsed: StorageURL, *, must_exist: bool, async_commit: bool = False) -> BaseStorage:
 
     path = parsed.target
@@ -439,7 +411,7 @@ def _open_journal_file(parsed: StorageURL, *, must_exist: bool, async_commit: bo
     if _is_sqlite_file(path):
         raise StorageError(f"{path} is an SQLite database, not a journal: use sqlite:///{path}")
     try:
-        return optuna.storages.JournalStorage(_journal_backend(path, async_commit=async_commit))
+        return optuna.storages.JournalStorage(journal_file_backend(path, async_commit=async_commit))
     except OSError as exc:
         raise StorageError(f"cannot open journal {path}: {exc.strerror or exc}") from None
 

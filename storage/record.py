@@ -6,7 +6,8 @@ A study holds, besides Optuna's own data:
 - study user attributes :data:`CONFIG` (the configuration it was created with) and :data:`CHANGES`
   (accepted changes of that configuration);
 - study system attributes :data:`REFERENCE` (the scored reference sample of a rank-aggregated
-  score) and :data:`PICK` (the pick's re-scored students);
+  score) and, one per re-scored student, :data:`PICK` + trial number (the pick's score of that
+  trial's student and its repeats; studies made before hold them all in :data:`LEGACY_PICK`);
 - trial system attributes :data:`WORKER` (the worker running the trial), :data:`HEARTBEAT` (its
   last beat where Optuna keeps none) and :data:`LINEAGE` (the sampler's origin and parent);
 - trial user attributes :data:`ARCH`, :data:`PARAMS`, :data:`LAYERS`, :data:`FLOPS`, the score and
@@ -20,6 +21,8 @@ never change.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import optuna
@@ -40,12 +43,15 @@ __all__ = [
     "FAIL_REASON",
     "FLOPS",
     "HEARTBEAT",
+    "LEGACY_PICK",
     "LATENCY",
     "LAYERS",
     "LINEAGE",
     "PARAMS",
     "PICK",
+    "PickScore",
     "REFERENCE",
+    "REFERENCE_PART",
     "REUSED_FROM",
     "SCORE",
     "SCORE_SECONDS",
@@ -53,9 +59,11 @@ __all__ = [
     "arch",
     "distill_result",
     "objective_attr",
-    "pick",
+    "add_pick",
+    "pick_scores",
+    "add_reference_part",
+    "reference_parts",
     "reference_sample",
-    "set_pick",
     "share_reference_sample",
     "study_config",
 ]
@@ -69,8 +77,15 @@ CHANGES = "diswot:config_changes"
 # study system attributes
 #: the scored reference sample of a rank-aggregated score (``proxies.Reference.to_json``)
 REFERENCE = "diswot:reference"
-#: the pick: ``{"repeats": R, "scores": {arch: score}}``, the best students re-scored
-PICK = "diswot:confirmed"
+#: prefix of one architecture of a reference sample being scored: ``REFERENCE_PART + str(i)`` holds
+#: ``{"arch", "terms"}`` of the sample's i-th architecture (``terms`` None: it could not be scored),
+#: so that an interrupted sample resumes where it stopped
+REFERENCE_PART = "diswot:reference_part:"
+#: prefix of the pick's keys: ``PICK + str(trial number)`` holds ``{"arch", "score", "repeats"}``,
+#: the trial's student re-scored by the pick (one key per student, so workers never overwrite each other)
+PICK = "diswot:pick:"
+#: the pick of studies made before: ``{"repeats": R, "scores": {arch: score}}`` (read, never written)
+LEGACY_PICK = "diswot:confirmed"
 
 # trial system attributes
 #: the worker running the trial, ``{"host", "pidns", "pid", "start"}``
@@ -161,6 +176,25 @@ def reference_sample(study: optuna.Study) -> Any:
     return _system_attr(study, REFERENCE)
 
 
+def reference_parts(study: optuna.Study) -> dict[str, dict[str, float] | None]:
+    """The architectures of an unfinished reference sample scored so far: arch -> its terms (None:
+    it could not be scored)."""
+    storage, study_id = study_storage(study)
+    parts: dict[str, dict[str, float] | None] = {}
+    for key, value in storage.get_study_system_attrs(study_id).items():
+        if key.startswith(REFERENCE_PART) and isinstance(value, dict) and isinstance(value.get("arch"), str):
+            terms = value.get("terms")
+            parts[value["arch"]] = dict(terms) if isinstance(terms, dict) else None
+    return parts
+
+
+def add_reference_part(study: optuna.Study, index: int, arch: str, terms: Mapping[str, float] | None) -> None:
+    """Store the reference sample's ``index``-th architecture as scored (``terms`` None: it failed)."""
+    storage, study_id = study_storage(study)
+    value: dict[str, Any] = {"arch": arch, "terms": None if terms is None else dict(terms)}
+    storage.set_study_system_attr(study_id, f"{REFERENCE_PART}{index}", value)
+
+
 def share_reference_sample(study: optuna.Study, make: Callable[[], Any]) -> Any:
     """The study's reference sample: the stored one, else ``make()``'s, stored (when another worker
     stored one meanwhile, that one wins, so every worker ranks against the same sample)."""
@@ -175,13 +209,43 @@ def share_reference_sample(study: optuna.Study, make: Callable[[], Any]) -> Any:
     return stored
 
 
-def pick(study: optuna.Study) -> dict[str, Any] | None:
-    """The study's stored pick, ``{"repeats": R, "scores": {arch: score}}``, if any."""
-    stored = _system_attr(study, PICK)
-    return stored if isinstance(stored, dict) and stored.get("scores") else None
+@dataclass(frozen=True)
+class PickScore:
+    """One student's pick score: the mean of ``repeats`` scorings of trial ``trial``'s ``arch``
+    (``trial`` is None for a study made before pick scores were kept per trial)."""
+
+    trial: int | None
+    arch: str
+    score: float
+    repeats: int
 
 
-def set_pick(study: optuna.Study, repeats: int, scores: Mapping[str, float]) -> None:
-    """Store the pick: the re-scored students' scores, each a mean over ``repeats``."""
+def _pick_score(trial: int | None, arch: Any, value: Any, repeats: Any) -> PickScore | None:
+    """A stored pick score, or None when the stored value is not one (a foreign or broken key)."""
+    ok = isinstance(arch, str) and isinstance(value, (int, float)) and isinstance(repeats, int)
+    return PickScore(trial, arch, float(value), repeats) if ok and math.isfinite(value) else None
+
+
+def pick_scores(study: optuna.Study) -> list[PickScore]:
+    """Every pick score stored on the study (one study read), the legacy record's included."""
+    attrs = study_storage(study)[0].get_study_system_attrs(study_storage(study)[1])
+    found: list[PickScore | None] = []
+    for key, value in attrs.items():
+        if key.startswith(PICK) and key[len(PICK) :].isdigit() and isinstance(value, dict):
+            found.append(
+                _pick_score(int(key[len(PICK) :]), value.get("arch"), value.get("score"), value.get("repeats"))
+            )
+    legacy = attrs.get(LEGACY_PICK)
+    if isinstance(legacy, dict) and isinstance(legacy.get("scores"), dict):
+        found += [_pick_score(None, a, v, legacy.get("repeats")) for a, v in legacy["scores"].items()]
+    return [p for p in found if p is not None]
+
+
+def add_pick(study: optuna.Study, pick: PickScore) -> None:
+    """Store one student's pick score under its trial's key (a key written by two workers at once gets
+    the same value: a pick score is deterministic)."""
+    if pick.trial is None:
+        raise ValueError("a pick score is stored under its trial's number")
     storage, study_id = study_storage(study)
-    storage.set_study_system_attr(study_id, PICK, {"repeats": repeats, "scores": dict(scores)})
+    value: dict[str, Any] = {"arch": pick.arch, "score": pick.score, "repeats": pick.repeats}
+    storage.set_study_system_attr(study_id, f"{PICK}{pick.trial}", value)

@@ -65,7 +65,10 @@ def _show_budget(search: Search, args: argparse.Namespace, console: Console) -> 
         )
     else:
         console.print(front_table([trial], f"best student within {wanted}, from {source}"))
-        console.print(f"distil it: diswot distill --study {search.study_name} --trial {trial.number}", highlight=False)
+        from ._hints import distill_hint
+
+        hint = distill_hint(search.study, search.storage, trial.number)
+        console.print(f"distil it: {hint}", highlight=False, soft_wrap=True, markup=False)
     return 0 if trial is not None else 1
 
 

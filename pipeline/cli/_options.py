@@ -17,12 +17,14 @@ from typing import Any, Iterable, Mapping
 
 from diswot.storage import DEFAULT_STORAGE, STORAGE_ENV, default_artifact_dir, storage_url
 
-from .._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
-from ..config import DEFAULT_CONFIRM_REPEATS, DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig, parse_objectives
+from .._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES, SPACES
+from ..config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig, WorkerOptions, parse_objectives
 from ..errors import DiswotError
 
 __all__ = [
+    "DEFAULT",
     "SCORING_OPTIONS",
+    "WORKER_DEFAULT",
     "TEACHER_OPTIONS",
     "Bounded",
     "STORAGE_ENV",
@@ -38,8 +40,11 @@ __all__ = [
 ]
 
 
-#: SearchConfig's defaults: the defaults of the scoring options
-_DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(SearchConfig)}
+#: SearchConfig's defaults: the defaults of the scoring and search options
+DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(SearchConfig)}
+_DEFAULT = DEFAULT
+#: WorkerOptions' defaults: the defaults of the worker options
+WORKER_DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(WorkerOptions)}
 
 
 @dataclass(frozen=True)
@@ -101,14 +106,17 @@ def _option(flag: str, **kwargs: Any) -> Option:
     return Option((flag,), kwargs)
 
 
+#: the default ``--teacher`` as its help says it (``distill``'s default is the study's instead)
+_TEACHER_DEFAULT = f"; default {_DEFAULT['teacher']}"
+
 #: the teacher: which network (any form of ``diswot teachers``), its weights, and overrides of what is
 #: found in it; the same in ``search``, ``score``, ``rank`` and ``distill``
 TEACHER_OPTIONS: tuple[Option, ...] = (
     _option(
         "--teacher",
         default=_DEFAULT["teacher"],
-        help=f"teacher: a short name, torchvision:NAME, timm:NAME, SPACE:ARCH, package.module:factory or "
-        f"path/to/file.py:factory (default {_DEFAULT['teacher']}; list: diswot teachers)",
+        help="teacher: a short name, torchvision:NAME, timm:NAME, SPACE:ARCH, package.module:factory or "
+        f"path/to/file.py:factory (list: diswot teachers){_TEACHER_DEFAULT}",
     ),
     _option(
         "--teacher-weights",
@@ -143,13 +151,13 @@ def add_teacher_options(p: argparse.ArgumentParser, *, from_study: bool = False)
         kwargs = dict(option.kwargs)
         if from_study:
             kwargs["default"] = None
-            kwargs["help"] = f"{kwargs['help']}; default: the study's"
+            kwargs["help"] = f"{kwargs['help'].removesuffix(_TEACHER_DEFAULT)}; default: the study's"
         Option(option.flags, kwargs).add_to(group)
 
 
 #: options that decide a score: space, teacher, data, seed, batch, repeats, proxy, init, device
 SCORING_OPTIONS: tuple[Option, ...] = (
-    _option("--space", required=True, help="search space: s0, nb201, s2-cifar, s2-imagenet"),
+    _option("--space", required=True, help=f"search space: {', '.join(SPACES)}"),
     *TEACHER_OPTIONS,
     _option(
         "--dataset", default=_DEFAULT["dataset"], choices=DATASETS, help=f"probe data (default {_DEFAULT['dataset']})"
@@ -177,7 +185,7 @@ SCORING_OPTIONS: tuple[Option, ...] = (
     ),
     _option(
         "--proxy",
-        help=f"score to use (default {DEFAULT_PROXY}, or the score a resumed study was made with; "
+        help=f"score to use (default {_DEFAULT['proxy']}, or the score a resumed study was made with; "
         "diswot is the paper's exact formula; see README: Which score?)",
     ),
     _option(
@@ -264,45 +272,21 @@ def _absolute(path: str | None) -> str | None:
     return None if path is None else str(Path(path).expanduser().absolute())
 
 
-def _objectives(value: str | None) -> tuple[str, ...]:
-    if value is None:
-        return ("score",)
-    return parse_objectives(value)
+#: how an option's text becomes its field's value, where it is not the parsed value itself
+_CONVERT: dict[str, Any] = {
+    "teacher_weights": _absolute,
+    "max_params": lambda v: _count(v, "--max-params"),
+    "max_flops": lambda v: _count(v, "--max-flops"),
+    "objectives": parse_objectives,
+}
 
 
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
-    """Build a :class:`SearchConfig` from parsed CLI options (missing options keep defaults)."""
-
-    def get(name: str, default: Any = None) -> Any:
-        return getattr(args, name, default)
-
-    return SearchConfig(
-        space=args.space,
-        teacher=args.teacher,
-        teacher_weights=_absolute(get("teacher_weights")),
-        teacher_features=get("teacher_features"),
-        teacher_classifier=get("teacher_classifier"),
-        teacher_image_size=get("teacher_image_size"),
-        proxy=get("proxy") or DEFAULT_PROXY,
-        dataset=get("dataset", "cifar100"),
-        data_dir=get("data_dir"),
-        seed=get("seed", 0),
-        batch_size=get("batch_size", 64),
-        repeats=get("repeats", 1),
-        init=get("init", "gaussian"),
-        device=get("device", "auto"),
-        num_classes=get("num_classes"),
-        image_size=get("image_size"),
-        semantic=get("semantic", "auto"),
-        precision=get("precision", "fp32"),
-        max_params=_count(get("max_params"), "--max-params"),
-        max_layers=get("max_layers"),
-        objectives=_objectives(get("objectives")),
-        max_flops=_count(get("max_flops"), "--max-flops"),
-        sampler=get("sampler", "evolution"),
-        population_size=get("population_size", 20),
-        tournament_size=get("tournament_size", 10),
-        reference_size=get("reference_size"),
-        confirm_top=get("confirm_top"),
-        confirm_repeats=get("confirm_repeats", DEFAULT_CONFIRM_REPEATS),
-    )
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> SearchConfig:
+    """The :class:`SearchConfig` of parsed CLI options: each field given (not None) as an option,
+    converted; the others keep ``SearchConfig``'s defaults; ``overrides`` win."""
+    values: dict[str, Any] = {}
+    for name in _DEFAULT:
+        value = getattr(args, name, None)
+        if value is not None and name != "extra":
+            values[name] = _CONVERT[name](value) if name in _CONVERT else value
+    return SearchConfig(**{**values, **overrides})

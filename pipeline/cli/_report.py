@@ -13,7 +13,8 @@ from rich.table import Table
 from diswot.storage import record
 
 from .._format import fmt_count
-from ..pick import confirmed_scores, recommended_trial, top_trials
+from ._hints import distill_hint
+from ..pick import recommended_trial, stored_picks, top_trials
 
 __all__ = ["print_recommended", "print_top", "top_table"]
 
@@ -44,17 +45,18 @@ def top_table(
     trials = top_trials(study, n)
     term_cols = [k for k in ("semantic", "relation") if terms and any(k in t.user_attrs for t in trials)]
     distill_cols = ["distill top-1", "distill epochs"] if _distilled(trials) else []
-    stored = confirmed_scores(study) if len(study.directions) == 1 else None
-    confirmed: dict[str, float] = stored["scores"] if stored else {}
-    confirm_cols = ["confirmed"] if stored else []
-    how = f", confirmed = mean of {stored['repeats']} repeats" if stored else ""
-    table = Table(title=title or f"top {len(trials)} distinct students of {study.study_name}{how}")
+    picked = stored_picks(study) if len(study.directions) == 1 else {}
+    pick_cols = ["pick score"] if picked else []
+    repeats = sorted({p.repeats for p in picked.values()})
+    how = f", pick score = mean of {'/'.join(map(str, repeats))} repeats" if picked else ""
+    which = "the one student" if len(trials) == 1 else f"top {len(trials)} distinct students"
+    table = Table(title=title or f"{which} of {study.study_name}{how}")
     for col in (
         "#",
         "trial",
         *(["arch"] if arch else []),
         "score",
-        *confirm_cols,
+        *pick_cols,
         *term_cols,
         "params",
         "FLOPs",
@@ -74,7 +76,7 @@ def top_table(
             "trial": str(t.number),
             "arch": str(a.get(record.ARCH, "?")),
             "score": f"{t.values[0]:.5g}",
-            "confirmed": f"{confirmed[a['arch']]:.5g}" if a.get(record.ARCH) in confirmed else "-",
+            "pick score": f"{picked[a['arch']].score:.5g}" if a.get(record.ARCH) in picked else "-",
             **{k: f"{a[k]:.4g}" if k in a else "-" for k in term_cols},
             "params": fmt_count(a.get(record.PARAMS)),
             "FLOPs": fmt_count(a.get(record.FLOPS)),
@@ -93,8 +95,9 @@ _NARROW = (
 )
 
 
-def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
-    """Print :func:`top_table`; arch strings too long for the console go below it, one unbroken line each."""
+def print_top(console: Console, study: optuna.Study, n: int = 10, *, storage: str | None = None) -> None:
+    """Print :func:`top_table`; arch strings too long for the console go below it, one unbroken line each.
+    With ``storage`` (the study's URL), the ``distill`` command of the recommended student follows."""
     if not top_trials(study, 1):
         console.print(f"no completed trials in study {study.study_name}", highlight=False)
         return
@@ -113,19 +116,20 @@ def print_top(console: Console, study: optuna.Study, n: int = 10) -> None:
                 f"{i}. trial {t.number}: {t.user_attrs.get('arch', '?')}", soft_wrap=True, highlight=False, markup=False
             )
     if len(study.directions) == 1:
-        print_recommended(console, study)
+        print_recommended(console, study, storage=storage)
 
 
-def print_recommended(console: Console, study: optuna.Study) -> None:
-    """One line: the student the search recommends (:func:`~diswot.pipeline.pick.recommended_trial`)."""
+def print_recommended(console: Console, study: optuna.Study, *, storage: str | None = None) -> None:
+    """One line: the student the search recommends (:func:`~diswot.pipeline.pick.recommended_trial`);
+    with ``storage``, a second: the command that distils it."""
     best = recommended_trial(study)
     if best is None:
         return
-    stored = confirmed_scores(study)
     arch = best.user_attrs.get(record.ARCH, "?")
-    how = (
-        f"best confirmed score {stored['scores'][arch]:.5g} over {stored['repeats']} repeats"
-        if stored and arch in stored["scores"]
-        else "best score"
-    )
+    found = stored_picks(study).get(arch)
+    how = "best score" if found is None else f"best pick score {found.score:.5g} over {found.repeats} repeats"
     console.print(f"recommended: trial {best.number} ({how}): {arch}", soft_wrap=True, highlight=False, markup=False)
+    if storage is not None:
+        console.print(
+            f"distil it: {distill_hint(study, storage, best.number)}", soft_wrap=True, highlight=False, markup=False
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,21 +15,38 @@ from ._options import Bounded
 from ..presets import PRESETS
 from ..recipe import check_out_dir, resolve_run
 from ..progress import LOG_EVERY_SECONDS
-from ._console import console
+from ._console import err_console
 
 if TYPE_CHECKING:  # training (torch) is imported when the command runs, not when options are parsed
     from ..distributed import DistEnv
     from ..training import TrainResult
 
-__all__ = ["RichReporter", "add_training_options", "check_out_dir", "reporter_for", "resolve_run", "summary_line"]
+__all__ = [
+    "RichReporter",
+    "add_training_options",
+    "check_out_dir",
+    "lr_text",
+    "reporter_for",
+    "resolve_run",
+    "summary_line",
+]
 
 TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things out offline
+
+
+def _recipe(what: str, field: str) -> str:
+    """``what`` and each preset's value of ``field``: the help of a recipe option, from :data:`PRESETS`."""
+    values = {getattr(preset, field) for preset in PRESETS.values()}
+    if len(values) == 1:
+        return f"{what} ({next(iter(values)):g})"
+    return f"{what} ({', '.join(f'{name} {getattr(preset, field):g}' for name, preset in PRESETS.items())})"
 
 
 def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> None:
     """Data, recipe, run and output options of ``train`` and ``distill``."""
     d = p.add_argument_group("data")
-    d.add_argument("--dataset", default=None, choices=TRAIN_DATASETS, help="training data (default cifar100)")
+    shown = "default: the study's" if kd else "default cifar100"  # distill trains on the study's data
+    d.add_argument("--dataset", default=None, choices=TRAIN_DATASETS, help=f"training data ({shown})")
     d.add_argument("--data-dir", metavar="DIR", help="where the dataset lives (default ./data)")
     d.add_argument("--val-dir", metavar="DIR", help="evaluate on this ImageFolder instead of the test/val split")
     d.add_argument(
@@ -43,39 +60,37 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
     r.add_argument(
         "--preset", default="auto", choices=("auto", *PRESETS), help="auto: cifar for <= 64 px, else imagenet"
     )
-    r.add_argument("--epochs", type=Bounded(at_least=1), help="epochs (cifar 240, imagenet 90)")
+    r.add_argument("--epochs", type=Bounded(at_least=1), help=_recipe("epochs", "epochs"))
     r.add_argument(
         "--batch-size",
         type=Bounded(at_least=1),
-        help="global batch size, split over torchrun processes (cifar 64, imagenet 256)",
+        help=_recipe("global batch size, split over torchrun processes", "batch_size"),
     )
-    r.add_argument("--lr", type=Bounded(float, above=0), help="initial learning rate (cifar 0.05, imagenet 0.1)")
-    r.add_argument("--momentum", type=Bounded(float, at_least=0), help="SGD momentum (0.9)")
-    r.add_argument("--weight-decay", type=Bounded(float, at_least=0), help="weight decay (cifar 5e-4, imagenet 1e-4)")
+    r.add_argument("--lr", type=Bounded(float, above=0), help=_recipe("initial learning rate", "lr"))
+    r.add_argument("--momentum", type=Bounded(float, at_least=0), help=_recipe("SGD momentum", "momentum"))
+    r.add_argument("--weight-decay", type=Bounded(float, at_least=0), help=_recipe("weight decay", "weight_decay"))
     r.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    milestones = ", ".join(f"{n} {' '.join(map(str, p.milestones))}" for n, p in PRESETS.items() if p.milestones)
+    steps = ", ".join(f"{n} {p.lr_step}" for n, p in PRESETS.items() if p.lr_step)
     r.add_argument(
-        "--milestones", type=Bounded(at_least=1), nargs="+", metavar="EPOCH", help="lr decay epochs (cifar 150 180 210)"
+        "--milestones", type=Bounded(at_least=1), nargs="+", metavar="EPOCH", help=f"lr decay epochs ({milestones})"
     )
     r.add_argument(
-        "--lr-step", type=Bounded(at_least=1), metavar="N", help="decay the lr every N epochs instead (imagenet 30)"
+        "--lr-step", type=Bounded(at_least=1), metavar="N", help=f"decay the lr every N epochs instead ({steps})"
     )
-    r.add_argument("--lr-decay", type=Bounded(float, above=0), help="lr factor at each milestone (0.1)")
+    r.add_argument("--lr-decay", type=Bounded(float, above=0), help=_recipe("lr factor at each milestone", "lr_decay"))
     if kd:
         k = p.add_argument_group("knowledge distillation (Eq. 1: gamma*CE + alpha*rho^2*KL)")
         k.add_argument(
-            "--kd-gamma",
-            type=Bounded(float, at_least=0),
-            help="weight of the label cross-entropy (cifar 0.1, imagenet 1)",
+            "--kd-gamma", type=Bounded(float, at_least=0), help=_recipe("weight of the label cross-entropy", "kd_gamma")
         )
-        k.add_argument(
-            "--kd-alpha", type=Bounded(float, at_least=0), help="weight of the KL term (cifar 0.9, imagenet 3)"
-        )
+        k.add_argument("--kd-alpha", type=Bounded(float, at_least=0), help=_recipe("weight of the KL term", "kd_alpha"))
         k.add_argument(
             "--kd-rho",
             "--temperature",
             dest="kd_rho",
             type=Bounded(float, above=0),
-            help="temperature rho (cifar 4, imagenet 1)",
+            help=_recipe("temperature rho", "kd_rho"),
         )
     x = p.add_argument_group("run")
     x.add_argument(
@@ -180,15 +195,21 @@ class _Silent:
 
 def reporter_for(env: DistEnv, title: str) -> RichReporter | _Silent:
     """Rank 0 draws the progress; the other ranks stay quiet."""
-    return RichReporter(console, title) if env.is_main else _Silent()
+    return RichReporter(err_console, title) if env.is_main else _Silent()  # progress: stderr
 
 
-def summary_line(result: TrainResult, out: str | Path) -> str:
-    """The final line: metrics and where the checkpoint is."""
+def summary_line(result: TrainResult, out: str | Path, classes: int) -> str:
+    """The final line: metrics (top-5 only with more than 5 classes) and where the checkpoint is."""
     f = result.final
     if not f:
         return f"nothing trained; see {out}"
+    top5 = f", top-5 {100 * f['top5']:.2f}%" if classes > 5 else ""
     return (
-        f"done: epoch {f['epoch']}, top-1 {100 * f['top1']:.2f}%, top-5 {100 * f['top5']:.2f}%, "
+        f"done: epoch {f['epoch']}, top-1 {100 * f['top1']:.2f}%{top5}, "
         f"train loss {f['loss']:.4f}; checkpoint {Path(out) / CHECKPOINT_NAME}"
     )
+
+
+def lr_text(lr: float, decay: float, milestones: Sequence[int]) -> str:
+    """``lr 0.05 x0.1 at [150, 180, 210]``, or ``lr 0.1, no decay`` without milestones."""
+    return f"lr {lr} x{decay} at {list(milestones)}" if milestones else f"lr {lr}, no decay"

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Iterable
 
 from diswot.storage import STORAGE_ENV
 
@@ -66,9 +66,20 @@ def worker_argv(parser: argparse.ArgumentParser, args: argparse.Namespace, index
     defaults (never the storage URL: workers get it from :data:`STORAGE_ENV`), its index and share.
     """
     argv = [sys.executable, "-m", "diswot.pipeline.cli", *(["-v"] * args.verbose), "search"]
+    argv += given_options(parser, args, _WORKER_OWN)
+    argv += ["--worker-index", str(index), "--n-trials", str(n_trials), "--no-progress", "--child"]
+    return argv
+
+
+def given_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, leave_out: Iterable[str] = ()
+) -> list[str]:
+    """The options of ``args`` that differ from ``parser``'s defaults, as command-line words (the
+    destinations in ``leave_out`` and hidden aliases left out)."""
+    argv: list[str] = []
     for action in parser._actions:
-        if not action.option_strings or action.dest in _WORKER_OWN:
-            continue
+        if not action.option_strings or action.dest in leave_out or action.help == argparse.SUPPRESS:
+            continue  # a hidden alias's value goes under the option it stands for
         value = getattr(args, action.dest, action.default)
         if value == action.default or value is None:
             continue
@@ -80,7 +91,6 @@ def worker_argv(parser: argparse.ArgumentParser, args: argparse.Namespace, index
                 argv += [opt, str(item)]
         else:
             argv += [opt, str(value)]
-    argv += ["--worker-index", str(index), "--n-trials", str(n_trials), "--no-progress", "--child"]
     return argv
 
 

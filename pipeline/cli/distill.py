@@ -18,8 +18,10 @@ from diswot.storage import default_artifact_dir, record
 
 from ._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options
 from ..distill import DistillOptions, write_trial_results
+from ..errors import DiswotError
 from ..session import Search
-from ._console import console
+from ._console import console, err_console
+from ._hints import distill_hint
 from ._training import add_training_options, reporter_for, summary_line
 
 if TYPE_CHECKING:
@@ -72,7 +74,7 @@ def options_from_args(args: argparse.Namespace) -> DistillOptions:
 def _starting(args: argparse.Namespace) -> Callable[[DistillPlan], None]:
     def say(plan: DistillPlan) -> None:
         config, trial = plan.config, plan.trial
-        console.print(
+        err_console.print(  # what is about to run: stderr, with the progress
             f"[bold]distill[/bold] trial {trial.number} of {args.study}: {plan.model} "
             f"(score {trial.values[0]:.6g}) from {plan.teacher_name} ({plan.weights}) on {config.dataset} "
             f"({plan.num_classes} classes, {len(plan.train_set)} train / {len(plan.val_set)} eval images), preset "
@@ -84,18 +86,28 @@ def _starting(args: argparse.Namespace) -> Callable[[DistillPlan], None]:
     return say
 
 
+def _check_teacher_weights(search: Search, args: argparse.Namespace, trial: int) -> None:
+    """Refuse a distillation without a teacher's checkpoint, with the commands that make and use one."""
+    recorded = search.record
+    if args.teacher_weights is None and not (recorded and recorded.config.teacher_weights):
+        hint = distill_hint(search.study, search.storage, trial)
+        raise DiswotError(f"distillation needs a trained teacher: pass --teacher-weights PATH, e.g. {hint}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Distil the chosen trial's student and record the result on the trial."""
     search = Search.load(args.storage, args.study)
+    trial = search.trial(args.trial)
+    _check_teacher_weights(search, args, trial.number)
     done = search.distill(
-        trial=args.trial,
+        trial=trial.number,
         options=options_from_args(args),
         reporter=lambda env: reporter_for(env, "distill"),
         on_start=_starting(args),
     )
     if done is not None:
         final = done.result.final
-        console.print(summary_line(done.result, args.out), highlight=False)
+        console.print(summary_line(done.result, args.out, done.num_classes), highlight=False)
         console.print(
             f"trial {done.trial}: distill_top1 {final['top1']:.4f} recorded; checkpoint artifact {done.artifact} "
             f"in {done.artifact_dir}",

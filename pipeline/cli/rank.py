@@ -14,7 +14,7 @@ from rich.table import Table
 from ._options import Bounded, add_scoring_options, config_from_args
 from ..errors import DiswotError
 from ._progress import steps
-from ._console import console
+from ._console import console, err_console
 
 if TYPE_CHECKING:  # the scoring side (torch) is imported when the command runs, not when options are parsed
     from ..ranking import GroundTruth, ProxyRanking
@@ -35,10 +35,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--ground-truth",
         required=True,
-        metavar="FILE.csv|nb201:DATASET|macro:cifar10",
+        metavar="FILE.csv|nb201:DATASET|macro:cifar10|s0:cifar100-kd",
         help="CSV with columns arch,accuracy, NAS-Bench-201's validation accuracy: nb201:cifar10, "
         "nb201:cifar100 or nb201:imagenet16 (needs pip install 'diswot[bench]'), or NAS-Bench-Macro's "
-        "CIFAR-10 accuracy (--space macro): macro:cifar10",
+        "CIFAR-10 accuracy (--space macro): macro:cifar10, or the S0 students' CIFAR-100 accuracy distilled from "
+        "ResNet-110 (--space s0): s0:cifar100-kd (s0:cifar100-vanilla: trained alone)",
     )
     p.add_argument(
         "--sample",
@@ -163,10 +164,10 @@ def run(args: argparse.Namespace) -> int:
         proxies=args.proxies,
         sample=args.sample,
         top_k=args.top_k,
-        progress=lambda label, total: steps(console, label, total),
+        progress=lambda label, total: steps(err_console, label, total),  # progress: stderr
     )
     for reason in report.skipped:
-        console.print(f"skipped: {reason}")
+        err_console.print(f"skipped: {reason}", highlight=False)
     results, truth, top_k = report.results, report.truth, report.top_k
     console.print(_table(results, truth, top_k, args.repeats))
     if args.json:

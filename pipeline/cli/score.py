@@ -11,7 +11,7 @@ from .._format import fmt_count
 from ..config import DEFAULT_REFERENCE_SIZE, SearchConfig
 from ._options import add_scoring_options, config_from_args
 from ._progress import steps
-from ._console import console
+from ._console import console, err_console
 
 __all__ = ["add_parser", "run"]
 
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _on_reference(config: SearchConfig, reused: bool) -> None:
     size = config.reference_size or DEFAULT_REFERENCE_SIZE
     how = "read from the cache" if reused else "scored here first"
-    console.print(
+    err_console.print(
         f"{config.proxy} ranks each term against a reference sample of {size} architectures, "
         f"{how} (a search stores it in its study; --proxy diswot scores without one)",
         highlight=False,
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     result = score(
-        config, args.arch, progress=lambda label, total: steps(console, label, total), on_reference=_on_reference
+        config, args.arch, progress=lambda label, total: steps(err_console, label, total), on_reference=_on_reference
     )
     out = result.to_json()
     if args.json:

@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
@@ -27,12 +28,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from .._format import fmt_limits
-from ..config import CHANGEABLE_FIELDS, DEFAULT_CONFIRM_REPEATS, DEFAULT_CONFIRM_TOP, SAMPLERS, SearchConfig
-from ..errors import DiswotError
+from ..config import CHANGEABLE_FIELDS, DEFAULT_PICK_REPEATS, DEFAULT_PICK_TOP, SAMPLERS, SearchConfig, WorkerOptions
+from ..errors import DiswotError, ScoreChangeError
 from ..progress import LOG_EVERY_SECONDS, StepProgress
 from ..worker import Interrupts
 from ._console import console, err_console
-from ._options import Bounded, add_scoring_options, add_storage_options, config_from_args
+from ._options import DEFAULT, WORKER_DEFAULT, Bounded, add_scoring_options, add_storage_options, config_from_args
 from ._progress import steps
 from ._report import print_top
 from ._workers import local_workers, split_trials, start_workers, usable_cores, wait_workers
@@ -68,35 +69,51 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="score (default), or the score against costs to minimise, e.g. score,params; "
         "any of params, flops, latency (ms per batch on the scoring device); see README: budgets",
     )
-    g.add_argument("--sampler", default="evolution", choices=SAMPLERS, help="default evolution")
+    g.add_argument("--sampler", default=DEFAULT["sampler"], choices=SAMPLERS, help=f"default {DEFAULT['sampler']}")
     g.add_argument(
-        "--population-size", type=Bounded(at_least=1), default=20, help="evolution population P (default 20)"
+        "--population-size",
+        type=Bounded(at_least=1),
+        default=DEFAULT["population_size"],
+        help=f"evolution population P (default {DEFAULT['population_size']})",
     )
     g.add_argument(
-        "--tournament-size", type=Bounded(at_least=1), default=10, help="evolution tournament S (default 10)"
+        "--tournament-size",
+        type=Bounded(at_least=1),
+        default=DEFAULT["tournament_size"],
+        help=f"evolution tournament S (default {DEFAULT['tournament_size']})",
     )
     g.add_argument("--top", type=Bounded(at_least=1), default=10, help="students in the final table (default 10)")
     g.add_argument(
-        "--confirm-top",
+        "--pick-top",
         type=Bounded(at_least=0),
         metavar="K",
-        help="re-score the K best distinct students with --confirm-repeats before recommending one (default: one "
-        f"for every 8 students scored, from 3 to {DEFAULT_CONFIRM_TOP}; 0: none)",
+        help="the pick: re-score the K best distinct students with --pick-repeats before recommending one "
+        f"(default: one for every 8 students scored, from 3 to {DEFAULT_PICK_TOP}; 0: none)",
     )
     g.add_argument(
-        "--confirm-repeats",
+        "--pick-repeats",
         type=Bounded(at_least=1),
-        default=DEFAULT_CONFIRM_REPEATS,
+        default=DEFAULT_PICK_REPEATS,
         metavar="R",
-        help=f"probe batches and initialisations of a confirmed score, the trial's own included (default {DEFAULT_CONFIRM_REPEATS})",
+        help=f"probe batches and initialisations of a pick score, the trial's own included (default {DEFAULT_PICK_REPEATS})",
+    )
+    # the names before the pick stage had one word, kept as hidden aliases
+    g.add_argument("--confirm-top", dest="pick_top", type=Bounded(at_least=0), help=argparse.SUPPRESS)
+    g.add_argument(
+        "--confirm-repeats",
+        dest="pick_repeats",
+        type=Bounded(at_least=1),
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
     g.add_argument(
         "--allow-change",
         action="append",
         default=[],
         metavar="FIELD",
-        help="a recorded field that may differ from the study's record when resuming (repeatable), "
-        f"one of: {', '.join(CHANGEABLE_FIELDS)}",
+        help="a recorded limit that may differ from the study's record when resuming (repeatable), "
+        f"one of: {', '.join(CHANGEABLE_FIELDS)}; a field that decides the scores (teacher, proxy, ...) "
+        "needs a new --study",
     )
     w = p.add_argument_group("workers (see README: many workers)")
     w.add_argument(
@@ -133,16 +150,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     w.add_argument(
         "--max-retry",
         type=Bounded(at_least=0),
-        default=3,
+        default=WORKER_DEFAULT["max_retry"],
         metavar="N",
-        help="retries of a trial whose worker died (default 3)",
+        help=f"retries of a trial whose worker died (default {WORKER_DEFAULT['max_retry']})",
     )
     w.add_argument(
         "--note-every",
         type=Bounded(at_least=0),
-        default=10,
+        default=WORKER_DEFAULT["note_every"],
         metavar="N",
-        help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes (default 10)",
+        help="update the dashboard study note every N trials (at most every 10 s, <= 2%% of the time); 0: no notes "
+        f"(default {WORKER_DEFAULT['note_every']})",
     )
     w.add_argument(
         "--rescore",
@@ -157,12 +175,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _checked_options(args: argparse.Namespace) -> dict[str, Any]:
     """Check the options of the command and the worker's; the latter, as :func:`run_search` takes them."""
-    from ..study import WorkerOptions
+    from ..study import mutable_fields
 
-    for name in ("n_trials", "workers"):
-        value = getattr(args, name)
-        if value < 1:
-            raise DiswotError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    try:
+        mutable_fields(args.allow_change)
+    except ScoreChangeError as exc:
+        from ._hints import new_study_command
+
+        raise DiswotError(f"{exc}: {new_study_command(args.parser, args, exc.field)}") from None
     options = worker_options(args)
     WorkerOptions(study_name=args.study, **options)  # refused here, before any storage is opened
     if args.workers > 1 and args.worker_index is not None:
@@ -180,7 +200,6 @@ def worker_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_retry": args.max_retry,
         "note_every": args.note_every,
         "allow_change": tuple(args.allow_change),
-        "keep_study_proxy": args.proxy is None,  # a resumed study keeps its score; a new one gets the default
         "rescore": args.rescore,
     }
 
@@ -202,19 +221,19 @@ def _announce_reference(config: SearchConfig, reused: bool) -> None:
         if reused
         else "scored once for this new study, then stored in it"
     )
-    console.print(
+    err_console.print(
         f"{config.proxy}: reference sample of {config.reference_size} architectures ({what})", highlight=False
     )
 
 
 def _progress(args: argparse.Namespace) -> StepProgress:
     """The search's stages (reference sample, pick): a bar on a terminal, else a line every 30 s."""
-    return lambda label, total: steps(console, label, total, bar=not args.no_progress)
+    return lambda label, total: steps(err_console, label, total, bar=not args.no_progress)
 
 
 def _print_header(search: OpenSearch, done: int, workers: int) -> None:
     config, setup = search.config, search.setup
-    console.print(
+    err_console.print(
         f"[bold]{'resuming' if search.resumed else 'new'} study[/bold] {search.options.study_name} in {search.storage}: "
         f"space {config.space}, teacher {config.teacher}, proxy {config.proxy}, "
         f"{setup.num_classes} classes, limits: {fmt_limits(setup.limits)}, {done} completed trials so far"
@@ -228,9 +247,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the search (this process is worker 0 of ``--workers``) and print the best students."""
     import torch
 
+    from .._scoped import optuna_verbosity
+
     threads = torch.get_num_threads()
+    quiet = optuna_verbosity(optuna.logging.WARNING) if args.verbose == 0 else contextlib.nullcontext()
     try:
-        return _run(args)
+        with quiet:  # Optuna's per-trial lines only with -v
+            return _run(args)
     finally:
         torch.set_num_threads(threads)  # --workers lowers them for this process only while it runs
 
@@ -239,13 +262,15 @@ def _run(args: argparse.Namespace) -> int:
     from ..search import SearchHooks, run_search
 
     options = _checked_options(args)
-    if args.verbose == 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config_from_args(args)  # every option checked before any storage is opened
+    if args.proxy is None:  # no --proxy: a resumed study keeps its score; a new one gets the default
+        from ..study import recorded_proxy
+
+        config = replace(config, proxy=recorded_proxy(args.storage, args.study) or config.proxy)
     child = bool(getattr(args, "child", False))
     workers = local_workers(args.workers, config.device)
     if workers < args.workers and not child:
-        console.print(
+        err_console.print(
             f"--workers {args.workers} on {usable_cores()} CPU cores: running {workers} worker processes "
             "(one per core; more would share the cores and finish later)",
             highlight=False,
@@ -282,8 +307,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _announce_pick(search: OpenSearch, top: int) -> None:
-    console.print(
-        f"confirming the {top} best students with {search.config.confirm_repeats} repeats each", highlight=False
+    best = "the best student" if top == 1 else f"the {top} best students"
+    err_console.print(
+        f"the pick: {best}, {search.config.pick_repeats} repeats each (stored pick scores are reused)", highlight=False
     )
 
 
@@ -310,7 +336,7 @@ class _SearchView:
         _print_header(search, done, len(self.shares))
         if search.capped():
             self.nothing_to_run = True
-            console.print(
+            err_console.print(
                 f"study {search.options.study_name} already has {search.counted()} scored trials "
                 f"(--max-trials {search.options.max_trials}); nothing to run"
             )
@@ -326,7 +352,7 @@ class _SearchView:
             MofNCompleteColumn(),
             TextColumn("best {task.fields[best]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=err_console,
             transient=False,
             disable=self.args.no_progress,
         ) as progress:
@@ -344,7 +370,7 @@ class _SearchView:
 
     def _advancer(self, progress: Progress, task: TaskID) -> Callable[[], None]:
         """Advance the bar with the best score; in a log, a line every 30 s instead."""
-        lines = self.args.no_progress or not console.is_terminal
+        lines = self.args.no_progress or not err_console.is_terminal
         started = last_line = time.monotonic()
 
         def advance() -> None:
@@ -352,7 +378,7 @@ class _SearchView:
             progress.update(task, advance=1, best=f"{self.best:.6g}" if math.isfinite(self.best) else "-")
             if lines and time.monotonic() - last_line >= LOG_EVERY_SECONDS:
                 last_line = time.monotonic()
-                console.print(
+                err_console.print(
                     f"search: {len(self.ran)}/{self.shares[0]} trials, best {self.best:.6g} ({last_line - started:.0f} s)",
                     highlight=False,
                 )
@@ -377,14 +403,16 @@ def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial
         f"trials in study {search.options.study_name}",
         highlight=False,
     )
-    print_top(console, search.study, args.top)
+    print_top(console, search.study, args.top, storage=args.storage)
     if len(search.study.directions) > 1 and search.completed():
-        name = search.options.study_name
+        from ._hints import show_command
+
+        show = show_command(args.storage, search.options.study_name)
         console.print(
             f"{len(search.study.directions)} objectives: no single student is best; see the front with "
-            f"diswot show --study {name} --pareto, or the best within a budget with "
-            f"diswot show --study {name} --budget params=1M",
+            f"{show} --pareto, or the best within a budget with {show} --budget params=1M",
             highlight=False,
+            soft_wrap=True,
         )
     summary = failure_summary(ran, sampler=search.config.sampler)
     if summary:
@@ -396,7 +424,7 @@ def _report(args: argparse.Namespace, search: OpenSearch, ran: list[optuna.trial
         return 1
     failed = [(i + 1, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT, -signal.SIGTERM)]
     for i, code in failed:
-        console.print(f"[yellow]worker {i} exited with status {code}[/yellow]", highlight=False)
+        err_console.print(f"[yellow]worker {i} exited with status {code}[/yellow]", highlight=False)
     return 1 if failed else 0
 
 

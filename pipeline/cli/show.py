@@ -19,7 +19,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("show", help="list the best students of a study")
     add_storage_options(p, study_required=True)
     p.add_argument("--top", type=Bounded(at_least=1), default=10, help="how many (default 10)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of a table: the recommended trial, the best students with their pick scores "
+        "and distillation results, every pick score",
+    )
     add_front_options(p)
     p.set_defaults(run=run)
 
@@ -31,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if status is not None:
         return status
     if args.json:
-        console.print_json(json.dumps(search.top_rows(args.top)))
+        console.print_json(json.dumps(search.pick_report(args.top)))
     else:
-        print_top(console, search.study, args.top)
+        print_top(console, search.study, args.top, storage=search.storage)
     return 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._console import console
-from ._training import add_training_options, reporter_for, resolve_run, summary_line
+from ._console import console, err_console
+from ._training import add_training_options, lr_text, reporter_for, resolve_run, summary_line
 
 __all__ = ["add_parser", "run"]
 
@@ -15,10 +15,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser(
         "train",
         help="train a network with cross-entropy (e.g. a CIFAR teacher); resumable",
-        description="Train a teacher (resnet20, resnet56, ...) or a student (SPACE:ARCH, e.g. s0:ResNet[3,3,3]) "
-        "with cross-entropy. Presets: the paper's CIFAR recipe, torchvision's ImageNet recipe; every value is a flag.",
+        description="Train a teacher (resnet20, timm:NAME, torchvision:NAME, ...) or a student (SPACE:ARCH, e.g. "
+        "s0:ResNet[3,3,3]) with cross-entropy. Presets: the paper's CIFAR recipe, torchvision's ImageNet recipe; "
+        "every value is a flag.",
     )
-    p.add_argument("--model", required=True, help="teacher name (resnet20, resnet56, ...), nb201:<arch> or SPACE:ARCH")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="any model spec, as --teacher: a short name (resnet20, ...), SPACE:ARCH, torchvision:NAME, timm:NAME, "
+        "package.module:factory or path/to/file.py:factory (random init; list: diswot teachers)",
+    )
     add_training_options(p)
     p.set_defaults(run=run)
 
@@ -34,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
         seed_everything(config.seed)
         model, canonical, _ = build_model(name, num_classes)
         if env.is_main:
-            console.print(
+            err_console.print(
                 f"[bold]train[/bold] {canonical} on {config.dataset} ({num_classes} classes, {config.image_size}px, "
                 f"{len(train_set)} train / {len(val_set)} eval images), preset {preset.name}: {config.epochs} epochs, "
-                f"batch {config.batch_size}, lr {config.lr} x{config.lr_decay} at {config.milestones or 'never'}, "
+                f"batch {config.batch_size}, {lr_text(config.lr, config.lr_decay, config.milestones)}, "
                 f"wd {config.weight_decay}, {config.device}, AMP {config.amp}",
                 highlight=False,
             )
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 log_every=args.log_every,
             )
         if env.is_main:
-            console.print(summary_line(result, args.out), highlight=False)
+            console.print(summary_line(result, args.out, num_classes), highlight=False)
     finally:
         shutdown(env)
     return 0

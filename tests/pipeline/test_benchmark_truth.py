@@ -195,3 +195,42 @@ def test_macro_truth_covers_every_student() -> None:
     truth = macro_truth("macro:cifar10", get_space("macro"))
     assert len(truth) == 6561 and truth.names[0] == "00000000"
     assert truth.accuracy.max() == pytest.approx(93.13, abs=0.01) and truth.accuracy.min() > 45
+
+
+def test_s0_truth_is_the_packaged_distillation_table() -> None:
+    """All 64 S0 students, distilled and vanilla, from the file as published (checked by its sha256)."""
+    import hashlib
+    from importlib import resources
+
+    from diswot.pipeline.benchmark_truth import s0_truth
+
+    blob = (resources.files("diswot.pipeline") / "truth" / "s0-distillation_cifar100.json").read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == "f353d783d4bc52a42f8210ba1a86c3f70899483dcd14e75923fd43a929117409"
+    space = get_space("s0")
+    kd = s0_truth("s0:cifar100-kd", space)
+    vanilla = s0_truth("s0:cifar100-vanilla", space)
+    assert len(kd) == len(vanilla) == 64 and kd.names == vanilla.names
+    assert dict(zip(kd.names, kd.accuracy))["ResNet[1,1,1]"] == pytest.approx(61.87)
+    assert dict(zip(vanilla.names, vanilla.accuracy))["ResNet[1,1,1]"] == pytest.approx(60.2)
+    assert float(np.mean(kd.accuracy - vanilla.accuracy)) > 1  # distillation helps every size on average
+    assert kd.names[int(np.argmax(kd.accuracy))] != vanilla.names[int(np.argmax(vanilla.accuracy))]
+    assert len(s0_truth("s0:cifar100-kd", space, sample=10, seed=3)) == 10
+
+
+def test_rank_reads_s0_distillation_ground_truth(tmp_path: Path) -> None:
+    out = tmp_path / "rank.json"
+    args = ["rank", "--space", "s0", "--ground-truth", "s0:cifar100-kd", "--proxies", "params,flops"]
+    assert run_cli(*args, "--dataset", "synthetic", "--batch-size", "4", "--json", str(out)) == 0
+    doc = json.loads(out.read_text())
+    assert doc["n"] == 64 and doc["ground_truth"] == "s0:cifar100-kd"
+    assert doc["proxies"]["params"]["kendall"] > doc["proxies"]["flops"]["kendall"] > 0.5
+
+
+@pytest.mark.parametrize(
+    ("space", "spec", "needle"),
+    [("s0", "s0:cifar10-kd", "unknown S0 ground truth"), ("macro", "s0:cifar100-kd", "use it with --space s0")],
+)
+def test_rank_bad_s0_ground_truth(space: str, spec: str, needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_cli("rank", "--space", space, "--proxies", "params", "--dataset", "synthetic", "--ground-truth", spec)
+    assert code == 2
+    assert needle in capsys.readouterr().err

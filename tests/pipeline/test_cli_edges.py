@@ -63,7 +63,9 @@ NUMERIC: dict[str, dict[str, tuple[str, str]]] = {
         "--population-size": ("0", "1"),
         "--tournament-size": ("0", "1"),
         "--top": ("0", "1"),
-        "--confirm-top": ("-1", "0"),
+        "--pick-top": ("-1", "0"),
+        "--pick-repeats": ("0", "1"),
+        "--confirm-top": ("-1", "0"),  # the hidden aliases of the two, checked alike
         "--confirm-repeats": ("0", "1"),
         "--workers": ("0", "1"),
         "--worker-index": ("-1", "0"),
@@ -171,7 +173,7 @@ def test_fixed_field_can_never_change(
     field: str, changed: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    base = [*SMALL_S0, "--proxy", "diswot", "--storage", url, "--study", "sig", "--n-trials", "2", "--confirm-top", "0"]
+    base = [*SMALL_S0, "--proxy", "diswot", "--storage", url, "--study", "sig", "--n-trials", "2", "--pick-top", "0"]
     assert run_cli(*base) == 0
     before = optuna.load_study(study_name="sig", storage=url)
     capsys.readouterr()

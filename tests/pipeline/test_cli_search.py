@@ -69,7 +69,9 @@ def test_show_lists_best(sqlite_url: str, capsys: pytest.CaptureFixture[str]) ->
     )
     capsys.readouterr()
     assert run_cli("show", "--storage", sqlite_url, "--study", "diswot", "--json") == 0
-    rows = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    rows = report["students"]
+    assert report["recommended"]["trial"] in {r["trial"] for r in rows}
     assert len(rows) == 3 and all(r["arch"].startswith("ResNet[") for r in rows)
     assert rows[0]["value"] >= rows[-1]["value"]
 

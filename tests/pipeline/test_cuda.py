@@ -15,7 +15,7 @@ import torch
 from optuna.trial import TrialState
 
 from diswot.pipeline.cli._workers import local_workers
-from diswot.storage import WORKER_KEY, open_storage
+from diswot.storage import open_storage, record
 
 from .conftest import SMALL_S0, run_process
 
@@ -35,11 +35,11 @@ def test_two_workers_share_one_gpu(precision: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'gpu.db'}"
     args = [*SMALL_S0, "--device", "cuda", "--precision", precision, "--proxy", "diswot", "--rescore"]
     done = run_process(
-        *args, "--storage", url, "--workers", "2", "--n-trials", "12", "--no-progress", "--confirm-top", "0"
+        *args, "--storage", url, "--workers", "2", "--n-trials", "12", "--no-progress", "--pick-top", "0"
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     trials = optuna.load_study(study_name="diswot", storage=open_storage(url)).get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(12))
     assert all(t.state == TrialState.COMPLETE and math.isfinite(t.value or math.nan) for t in trials)
-    assert sorted(t.system_attrs[WORKER_KEY]["index"] for t in trials) == [0] * 6 + [1] * 6
+    assert sorted(t.system_attrs[record.WORKER]["index"] for t in trials) == [0] * 6 + [1] * 6
     assert all("reused_from" not in t.user_attrs for t in trials), "--rescore: every trial ran a forward pass"

@@ -103,7 +103,7 @@ def test_a_short_search_reuses_the_reference_and_picks_few(sqlite_url: str) -> N
     # the evolution's first candidates are the reference sample's first architectures: no forward pass
     assert len(from_reference) >= 15
     assert all(t.user_attrs["arch"] in stored[REFERENCE_ATTR]["archs"] for t in from_reference)
-    assert len(stored["diswot:confirmed"]["scores"]) == 3  # one student in 8, at least 3
+    assert len([k for k in stored if k.startswith("diswot:pick:")]) == 3  # one student in 8, at least 3
     # resumed with more trials, the study keeps its reference
     assert run_cli(*args, "--n-trials", "2") == 0
     study = optuna.load_study(study_name="short", storage=sqlite_url)
@@ -113,7 +113,7 @@ def test_a_short_search_reuses_the_reference_and_picks_few(sqlite_url: str) -> N
 
 def test_rescore_scores_reference_students_again(sqlite_url: str) -> None:
     args = [*SMALL_S0, "--image-size", "16", "--storage", sqlite_url, "--study", "re", "--no-progress"]
-    assert run_cli(*args, "--n-trials", "4", "--rescore", "--confirm-top", "0") == 0
+    assert run_cli(*args, "--n-trials", "4", "--rescore", "--pick-top", "0") == 0
     study = optuna.load_study(study_name="re", storage=sqlite_url)
     assert all(t.user_attrs["score_seconds"] > 0 for t in study.trials)
 
@@ -126,3 +126,36 @@ def test_pick_sized_to_the_search() -> None:
     for i in range(24, 100):
         study.add_trial(optuna.trial.create_trial(value=float(i), user_attrs={"arch": f"a{i}"}))
     assert pick_size(study, None) == 10
+
+
+def test_an_interrupted_reference_sample_keeps_its_scorings_and_resumes_them(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the reference sample is scored: the architectures scored so far stay in the study,
+    and the next run scores only the rest."""
+    from diswot.pipeline import run_search
+    from diswot.pipeline.scoring import Scorer
+    from diswot.storage import record
+
+    raw = Scorer.raw
+    calls: list[int] = []
+
+    def interrupted(self: Scorer, arch: object, repeats: object = None) -> list[dict[str, float]]:
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return raw(self, arch, repeats)  # type: ignore[arg-type]
+
+    config = SearchConfig(**{**SMALL, "reference_size": 8})
+    monkeypatch.setattr(Scorer, "raw", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(config, sqlite_url, n_trials=1, note_every=0, progress=False, pick=False)
+    study = optuna.load_study(study_name="diswot", storage=sqlite_url)
+    assert len(record.reference_parts(study)) == 5 and record.reference_sample(study) is None
+    calls.clear()
+    monkeypatch.setattr(Scorer, "raw", lambda self, arch, repeats=None: calls.append(1) or raw(self, arch, repeats))
+    study = run_search(config, sqlite_url, n_trials=1, note_every=0, progress=False, pick=False)
+    assert len(calls) == 3  # the 3 architectures left; the first trial reuses the sample's first
+    stored = record.reference_sample(study)
+    parts = record.reference_parts(study)
+    assert stored is not None and set(stored["archs"]) == set(parts)

@@ -99,7 +99,7 @@ def test_distill_best_trial_writes_results_to_the_study(chain: dict[str, Any]) -
         == 0
     )
     study = optuna.load_study(study_name="chain", storage=chain["url"])
-    best = recommended_trial(study)  # the search's pick: its best confirmed score
+    best = recommended_trial(study)  # the search's pick: its best pick score
     assert best is not None
     attrs = best.user_attrs
     assert attrs["distill_epochs"] == 2 and attrs["distill_teacher"] == "resnet20"

@@ -78,6 +78,7 @@ def test_one_class_image_folder_is_refused(tmp_path: Path, capsys: pytest.Captur
     ]
     assert run_cli(*argv, *TRAIN_FAST) == 2
     assert "one class folder" in _err(capsys)
+    assert not (tmp_path / "r").exists()  # a refused command leaves no --out folder
     argv = ["score", "--space", "s0", "--arch", "ResNet[1,1,1]", "--dataset", "imagefolder", "--data-dir", str(data)]
     assert run_cli(*argv, "--batch-size", "4", "--proxy", "diswot") == 2
     assert "one class folder" in _err(capsys)
@@ -149,13 +150,13 @@ def test_a_refused_search_creates_nothing(
 
 def test_resumed_search_says_the_reference_is_reused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = [*SMALL_S0, "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "1", "--reference-size", "8"]
-    argv += ["--confirm-top", "0", "--no-progress"]
+    argv += ["--pick-top", "0", "--no-progress"]
     assert run_cli(*argv) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "scored once for this new study" in out and "reference sample: 8/8 done" in out
+    err = " ".join(capsys.readouterr().err.split())  # progress goes to stderr
+    assert "scored once for this new study" in err and "reference sample: 8/8 done" in err
     assert run_cli(*argv) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "reused: scored when the study was created" in out and "reference sample: 0/" not in out
+    err = " ".join(capsys.readouterr().err.split())
+    assert "reused: scored when the study was created" in err and "reference sample: 0/" not in err
 
 
 def test_progress_lines_in_a_log(tmp_path: Path) -> None:
@@ -176,7 +177,7 @@ def test_teacher_weights_are_recorded_absolute(tmp_path: Path, capsys: pytest.Ca
         argv = ["train", "--model", "resnet20", "--dataset", "synthetic", "--out", "runs/teacher", *TRAIN_FAST]
         assert run_cli(*argv) == 0
         search = [*SMALL_S0, "--proxy", "diswot", "--teacher-weights", "runs/teacher", "--n-trials", "2"]
-        assert run_cli(*search, "--storage", "sqlite:///s.db", "--confirm-top", "0") == 0
+        assert run_cli(*search, "--storage", "sqlite:///s.db", "--pick-top", "0") == 0
     finally:
         os.chdir(cwd)
     study = optuna.load_study(study_name="diswot", storage=f"sqlite:///{tmp_path / 's.db'}")
@@ -199,7 +200,7 @@ def _study(
             attrs.update(distill_top1=0.6543, distill_epochs=240)
         trial = optuna.trial.create_trial(value=value, user_attrs=attrs)
         study.add_trial(trial)
-    if confirmed:
+    if confirmed:  # as studies made before kept their pick scores
         study._storage.set_study_system_attr(study._study_id, "diswot:confirmed", {"repeats": 4, "scores": confirmed})
     return study
 
@@ -225,7 +226,7 @@ def test_top_table_fits_80_columns() -> None:
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in text, text
     header = next(line for line in lines if "trial" in line)
-    for name in ("#", "trial", "score", "confirmed", "params", "distill top-1"):
+    for name in ("#", "trial", "score", "pick score", "params", "distill top-1"):
         assert f" {name} " in header, header
     assert [line.split("│")[1].strip() for line in lines if line.startswith("│")][:2] == ["1", "2"], text
     assert "recommended: trial 2" in text
@@ -234,7 +235,8 @@ def test_top_table_fits_80_columns() -> None:
 def test_train_and_search_write_progress_lines_in_a_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """stdout is not a terminal here (a log): the bars draw nothing, so lines come instead."""
+    """stderr is not a terminal here (a log): the bars draw nothing, so lines come instead, on stderr;
+    stdout holds the results only."""
     import diswot.pipeline.cli._training as training_cli
     import diswot.pipeline.cli.search as search_cli
 
@@ -242,29 +244,31 @@ def test_train_and_search_write_progress_lines_in_a_log(
     monkeypatch.setattr(search_cli, "LOG_EVERY_SECONDS", 0.0)
     argv = ["train", "--model", "resnet20", "--dataset", "synthetic", "--out", str(tmp_path / "r"), *TRAIN_FAST]
     assert run_cli(*argv, "--batch-size", "256", "--log-every", "1") == 0
-    out = capsys.readouterr().out
-    assert "train epoch 1/1: batch 1/4" in out and "batch 3/4" in out
+    out, err = capsys.readouterr()
+    assert "train epoch 1/1: batch 1/4" in err and "batch 3/4" in err and "batch 1/4" not in out
+    assert out.startswith("done: epoch 1, top-1")
     argv = [*SMALL_S0, "--proxy", "diswot", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--n-trials", "3"]
-    assert run_cli(*argv, "--confirm-top", "2") == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "search: 1/3 trials, best" in out and "the pick: 2 students re-scored with 4 repeats: 2/2 done" in out
+    assert run_cli(*argv, "--pick-top", "2") == 0
+    out, err = (" ".join(s.split()) for s in capsys.readouterr())
+    assert "search: 1/3 trials, best" in err and "the pick: 2 students re-scored with 4 repeats: 2/2 done" in err
+    assert "search: " not in out and "the pick: " not in out and "recommended: trial" in out
 
 
 def test_score_says_why_it_needs_a_reference_sample(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["score", "--space", "s0", "--arch", "ResNet[1,1,1]", "--teacher", "resnet20", "--dataset", "synthetic"]
     assert run_cli(*argv, "--batch-size", "8", "--reference-size", "8") == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "ranks each term against a reference sample of 8 architectures" in out and "--proxy diswot" in out
-    assert "reference sample: 8/8 done" in out
+    err = " ".join(capsys.readouterr().err.split())
+    assert "ranks each term against a reference sample of 8 architectures" in err and "--proxy diswot" in err
+    assert "reference sample: 8/8 done" in err
     assert run_cli(*argv, "--batch-size", "8", "--proxy", "diswot") == 0
-    assert "reference sample" not in capsys.readouterr().out
+    assert "reference sample" not in capsys.readouterr().err
 
 
 def test_multi_objective_search_points_to_the_front(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = [*SMALL_S0, "--proxy", "diswot", "--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "mo"]
     assert run_cli(*argv, "--n-trials", "3", "--objectives", "score,params") == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "no single student is best" in out and "diswot show --study mo --pareto" in out and "--budget" in out
+    assert "no single student is best" in out and "--study mo --pareto" in out and "--budget" in out
 
 
 def test_the_library_progress_writes_lines() -> None:

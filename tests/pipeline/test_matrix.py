@@ -50,7 +50,7 @@ def test_small_search_completes(space: str, proxy: str, teacher: str, tmp_path: 
         image_size=_probe_size(space),
         reference_size=8,
         max_params=_max_params(space),
-        confirm_top=0,
+        pick_top=0,
         semantic="class",
     )
     study = run_search(config, f"sqlite:///{tmp_path}/m.db", n_trials=2, note_every=0)

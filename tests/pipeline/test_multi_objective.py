@@ -209,8 +209,10 @@ def test_show_and_distill_pick_by_score_in_a_multi_objective_study(
     assert _trial_to_distill(study, 3).number == 3  # distill --trial N: any trial, e.g. one from the front
     capsys.readouterr()
     assert run_cli("show", "--storage", two_objective.url, "--study", "mo", "--json", "--top", "3") == 0
-    rows = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    rows = report["students"]
     assert rows[0]["value"] == best.values[0] and len(rows) == 3
+    assert report["recommended"] is None and report["picks"] == []  # a front, not one student
 
 
 def test_a_foreign_study_with_other_directions_is_refused_untouched(
@@ -279,3 +281,44 @@ def test_multi_objective_evolution_counts_equivalent_students_once() -> None:
 
     assert len(set(run(2))) == 60  # every trial a different student
     assert len(set(run(1))) < 60  # params alone let equivalent cells repeat (single-objective searches keep that)
+
+
+def test_each_student_is_suggested_and_checked_once(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sampler's check before it proposes a student is the trial's: one limit check (and one
+    FLOPs count) per distinct student, one suggestion per trial, under several objectives and a FLOPs limit."""
+    from collections import Counter
+
+    from diswot.pipeline import run_search
+    from diswot.proxies import arch_flops as real_flops
+
+    from .conftest import SMALL_CONFIG
+
+    space = get_space("s0")
+    checks: Counter[str] = Counter()
+    suggests: Counter[int] = Counter()
+    flops: Counter[str] = Counter()
+    real_check, real_suggest = type(space).check, type(space).suggest
+
+    def check(self: Any, arch: Any, *args: Any, **kwargs: Any) -> Any:
+        checks[self.encode(arch)] += 1
+        return real_check(self, arch, *args, **kwargs)
+
+    def suggest(self: Any, trial: Any) -> Any:
+        if isinstance(trial, optuna.Trial):  # not the sampler's recording trials
+            suggests[trial.number] += 1
+        return real_suggest(self, trial)
+
+    def count_flops(space_: Any, arch: Any, *args: Any, **kwargs: Any) -> int:
+        flops[space_.encode(arch)] += 1
+        return int(real_flops(space_, arch, *args, **kwargs))
+
+    monkeypatch.setattr(type(space), "check", check)
+    monkeypatch.setattr(type(space), "suggest", suggest)
+    monkeypatch.setattr("diswot.pipeline.assembly.arch_flops", count_flops)
+    config = SearchConfig(**{**SMALL_CONFIG, "proxy": "diswot", "objectives": ("score", "params"), "max_flops": 10**9})
+    study = run_search(config, sqlite_url, n_trials=6, progress=False, note_every=0)
+    assert len(study.trials) == 6 and set(suggests.values()) == {1}
+    smallest = space.encode(space.smallest(10))  # checked once more when the limits are checked feasible
+    assert all(n <= 1 + (arch == smallest) for arch, n in checks.items()), checks
+    assert {t.user_attrs["arch"] for t in study.trials} <= set(checks)
+    assert set(flops.values()) == {1}, flops

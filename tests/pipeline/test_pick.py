@@ -9,8 +9,7 @@ import pytest
 
 from diswot.pipeline.cli.distill import _trial_to_distill
 from diswot.pipeline.config import SearchConfig
-from diswot.pipeline.pick import confirmed_scores, recommended_trial, student_of, top_candidates
-from diswot.storage.record import PICK as CONFIRM_ATTR
+from diswot.pipeline.pick import recommended_trial, stored_picks, student_of, top_candidates
 from diswot.pipeline.assembly import ScoringSetup, attach_reference, make_scoring
 from diswot.proxies import Reference
 from diswot.spaces import get_space
@@ -31,7 +30,10 @@ SMALL = SMALL_CONFIG
 
 
 def _stored(study: optuna.Study) -> dict:
-    return study._storage.get_study_system_attrs(study._study_id)[CONFIRM_ATTR]
+    """The stored pick scores as ``{"repeats": R, "scores": {arch: score}}`` (every one has R repeats)."""
+    picks = stored_picks(study)
+    (repeats,) = {p.repeats for p in picks.values()}
+    return {"repeats": repeats, "scores": {a: p.score for a, p in picks.items()}}
 
 
 @pytest.mark.parametrize("proxy", ["diswot-balance", "diswot-relation-plus", "diswot"])
@@ -47,9 +49,9 @@ def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) 
         "c",
         "--n-trials",
         "6",
-        "--confirm-top",
+        "--pick-top",
         "3",
-        "--confirm-repeats",
+        "--pick-repeats",
         "3",
     ]
     assert run_cli(*args) == 0
@@ -80,9 +82,9 @@ def test_recommendation_is_shown_and_survives_a_resume(sqlite_url: str, capsys: 
         sqlite_url,
         "--study",
         "r",
-        "--confirm-top",
+        "--pick-top",
         "2",
-        "--confirm-repeats",
+        "--pick-repeats",
         "2",
     ]
     assert run_cli(*args, "--n-trials", "4") == 0
@@ -91,26 +93,27 @@ def test_recommendation_is_shown_and_survives_a_resume(sqlite_url: str, capsys: 
     best = recommended_trial(study)
     assert best is not None
     out = capsys.readouterr().out
-    assert f"recommended: trial {best.number} (best confirmed score" in out
+    assert f"recommended: trial {best.number} (best pick score" in out
     assert run_cli("show", "--storage", sqlite_url, "--study", "r") == 0
     assert f"recommended: trial {best.number}" in capsys.readouterr().out
     assert run_cli(*args, "--n-trials", "3") == 0  # resumed: the new best students are confirmed too
     study = optuna.load_study(study_name="r", storage=sqlite_url)
     now = _stored(study)["scores"]
-    assert set(now) == {t.user_attrs["arch"] for t in top_candidates(study.trials, 2)}
-    for arch in set(first) & set(now):
-        assert now[arch] == first[arch]  # reused, the same value
+    assert set(now) >= {t.user_attrs["arch"] for t in top_candidates(study.trials, 2)}
+    assert {a: now[a] for a in first} == first  # kept, the same values
+    after = recommended_trial(study)
+    assert after is not None and now[after.user_attrs["arch"]] == max(now.values()) >= max(first.values())
 
 
 def test_no_confirmation_recommends_the_best_score(sqlite_url: str) -> None:
     assert (
         run_cli(
-            *BASE, "--proxy", "diswot", "--storage", sqlite_url, "--study", "n", "--n-trials", "3", "--confirm-top", "0"
+            *BASE, "--proxy", "diswot", "--storage", sqlite_url, "--study", "n", "--n-trials", "3", "--pick-top", "0"
         )
         == 0
     )
     study = optuna.load_study(study_name="n", storage=sqlite_url)
-    assert confirmed_scores(study) is None
+    assert stored_picks(study) == {}
     assert recommended_trial(study).number == study.best_trial.number  # type: ignore[union-attr]
 
 
@@ -157,14 +160,82 @@ def test_repeats_the_study_has_already_need_no_scoring() -> None:
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--confirm-top", "-1", "--confirm-top must be >= 0"),
-        ("--confirm-repeats", "0", "--confirm-repeats must be >= 1"),
+        ("--pick-top", "-1", "--pick-top must be >= 0"),
+        ("--confirm-top", "-1", "--confirm-top must be >= 0"),  # the option's name before, a hidden alias
+        ("--pick-repeats", "0", "--pick-repeats must be >= 1"),
         ("--reference-size", "0", "--reference-size must be >= 8"),
     ],
 )
-def test_bad_confirm_options_are_one_line(
+def test_bad_pick_options_are_one_line(
     sqlite_url: str, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
 ) -> None:
     assert run_cli(*BASE, "--storage", sqlite_url, "--study", "b", "--n-trials", "1", flag, value) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_study_made_before_keeps_its_pick_and_later_evidence_wins() -> None:
+    """The old study key (one record of the last pick) is still read; a pick score with more repeats
+    stored per trial replaces it for its student, and every other student stays."""
+    from diswot.storage import record
+
+    study = optuna.create_study(direction="maximize")
+    for value, arch in ((3.0, "ResNet[1,1,1]"), (2.0, "ResNet[2,2,2]"), (1.0, "ResNet[3,3,3]")):
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"arch": arch}))
+    legacy = {"repeats": 4, "scores": {"ResNet[1,1,1]": 1.0, "ResNet[2,2,2]": 1.5}}
+    study._storage.set_study_system_attr(study._study_id, record.LEGACY_PICK, legacy)
+    assert {a: (p.trial, p.score) for a, p in stored_picks(study).items()} == {
+        "ResNet[1,1,1]": (None, 1.0),
+        "ResNet[2,2,2]": (None, 1.5),
+    }
+    assert recommended_trial(study).number == 1  # type: ignore[union-attr]
+    record.add_pick(study, record.PickScore(2, "ResNet[3,3,3]", 1.2, 4))
+    record.add_pick(study, record.PickScore(1, "ResNet[2,2,2]", 0.5, 8))  # more repeats: better evidence
+    picks = stored_picks(study)
+    assert {a: p.score for a, p in picks.items()} == {"ResNet[1,1,1]": 1.0, "ResNet[2,2,2]": 0.5, "ResNet[3,3,3]": 1.2}
+    assert recommended_trial(study).number == 2  # type: ignore[union-attr]
+
+
+def test_a_stored_pick_score_is_reused_not_rescored() -> None:
+    from diswot.pipeline.pick import pick_study
+    from diswot.storage import record
+
+    setup = make_scoring(SearchConfig(proxy="diswot", **SMALL))
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=-1.0, user_attrs={"arch": "ResNet[1,1,1]"}))
+    record.add_pick(study, record.PickScore(0, "ResNet[1,1,1]", -0.5, 4))
+    assert pick_study(study, setup, rescoring=_no_rescoring, top=3, repeats=4) == {"ResNet[1,1,1]": -0.5}
+    assert pick_study(study, setup, rescoring=_no_rescoring, top=3, repeats=2) == {"ResNet[1,1,1]": -0.5}
+
+
+def test_pick_report_carries_the_pick_and_the_distillation() -> None:
+    """What ``show --json`` prints: the recommended trial, each student's pick score and repeats, its
+    distillation results, and every pick score."""
+    import json
+
+    from diswot.pipeline.pick import pick_report
+    from diswot.storage import record
+
+    study = optuna.create_study(direction="maximize")
+    rows = (("ResNet[1,1,1]", 3.0, {}), ("ResNet[2,2,2]", 2.0, {"distill_top1": 0.61, "distill_epochs": 2}))
+    for arch, value, extra in rows:
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"arch": arch, **extra}))
+    record.add_pick(study, record.PickScore(1, "ResNet[2,2,2]", 1.5, 4))
+    report = json.loads(json.dumps(pick_report(study)))  # JSON as it is printed
+    assert report["recommended"] == {
+        "trial": 1,
+        "arch": "ResNet[2,2,2]",
+        "by": "pick score",
+        "score": 2.0,
+        "pick_score": 1.5,
+        "pick_repeats": 4,
+    }
+    first, second = report["students"]
+    assert (first["trial"], first["recommended"], first["pick_score"], first["distill_top1"]) == (1, True, 1.5, 0.61)
+    assert (second["trial"], second["recommended"], second["pick_score"], second["pick_repeats"]) == (
+        0,
+        False,
+        None,
+        None,
+    )
+    assert report["picks"] == [{"trial": 1, "arch": "ResNet[2,2,2]", "pick_score": 1.5, "repeats": 4}]

@@ -31,7 +31,14 @@ def _show_json(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> Any:
 
 
 def test_show_prints_what_the_previous_release_printed(url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _show_json(capsys, url, "--study", "previous-release") == json.loads((DATA / "show.json").read_text())
+    """``show --json`` is one object now: its students carry every field of the previous release's
+    rows, with the same values and order, and the pick that release stored (``diswot:confirmed``)."""
+    previous = json.loads((DATA / "show.json").read_text())
+    report = _show_json(capsys, url, "--study", "previous-release")
+    assert [{k: row[k] for k in old} for row, old in zip(report["students"], previous)] == previous
+    assert len(report["students"]) == len(previous)
+    assert report["recommended"]["trial"] == previous[0]["trial"] and report["recommended"]["by"] == "pick score"
+    assert report["picks"] and all(p["pick_score"] is not None for p in report["picks"])
     front = _show_json(capsys, url, "--study", "previous-release-front", "--pareto")
     assert front == json.loads((DATA / "pareto.json").read_text())
     budget = _show_json(capsys, url, "--study", "previous-release-front", "--budget", "params=200K")

@@ -17,9 +17,9 @@ import diswot
 
 from diswot.pipeline import SearchConfig, recommended_trial, run_search
 from diswot.pipeline.config import DEFAULT_PROXY
-from diswot.pipeline.pick import confirmed_scores
+from diswot.pipeline.pick import stored_picks
 from diswot.pipeline.cli._options import STORAGE_ENV
-from diswot.storage import CONFIG_ATTR, ConfigMismatchError
+from diswot.storage import ConfigMismatchError, record
 
 from .conftest import run_cli
 
@@ -79,9 +79,11 @@ def test_the_readme_search_from_python_runs_as_printed(
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
     study = optuna.load_study(study_name="from-python", storage=f"sqlite:///{tmp_path / 'diswot.db'}")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 10
-    assert study.user_attrs[CONFIG_ATTR]["space"] == "s0" and study.user_attrs[CONFIG_ATTR]["proxy"] == DEFAULT_PROXY
+    assert (
+        study.user_attrs[record.CONFIG]["space"] == "s0" and study.user_attrs[record.CONFIG]["proxy"] == DEFAULT_PROXY
+    )
     best = recommended_trial(study)
-    assert best is not None and confirmed_scores(study) is not None  # the pick stage ran
+    assert best is not None and stored_picks(study)  # the pick stage ran
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [str(best.number), best.user_attrs["arch"]]
     float(lines[1])  # the score of one student

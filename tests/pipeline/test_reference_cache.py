@@ -72,8 +72,8 @@ def test_the_command_line_says_the_sample_was_read(
     args = ["score", "--space", "s0", "--arch", "ResNet[1,3,5]", "--teacher", "resnet20", "--dataset", "synthetic"]
     args += ["--batch-size", "8", "--image-size", "16", "--num-classes", "10", "--reference-size", "8"]
     assert run_cli(*args) == 0
-    assert "scored here first" in capsys.readouterr().out
+    assert "scored here first" in capsys.readouterr().err  # a note, with the progress: stderr
     assert run_cli(*args) == 0
-    assert "read from the cache" in capsys.readouterr().out
+    assert "read from the cache" in capsys.readouterr().err
     assert scored == [8]
     assert list((tmp_path / "reference").glob("*.json"))

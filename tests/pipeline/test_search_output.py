@@ -59,7 +59,7 @@ def test_a_search_whose_trials_mostly_fail_says_why_and_exits_non_zero(tmp_path:
     assert len(warnings) == 5, "one warning per failed trial"
     assert all("failed: C" in w and "parameters:" not in w and "{" not in w for w in warnings), warnings
     assert "top 0 students" not in proc.stdout and "no completed trials" in proc.stdout
-    assert "limits: at most 500.00K params," in " ".join(proc.stdout.split())
+    assert "limits: at most 500.00K params," in " ".join(proc.stderr.split())  # the header: a log line
 
 
 def test_a_known_student_reuses_its_stored_score() -> None:
@@ -91,7 +91,7 @@ def test_a_known_student_reuses_its_stored_score() -> None:
 def test_rescore_scores_a_known_student_again(tmp_path: Path, rescore: bool) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     # --max-layers 8 leaves one S0 student: ResNet[1,1,1]
-    args = [*SMALL_S0, "--max-layers", "8", "--n-trials", "3", "--proxy", "diswot", "--confirm-top", "0"]
+    args = [*SMALL_S0, "--max-layers", "8", "--n-trials", "3", "--proxy", "diswot", "--pick-top", "0"]
     assert run_cli(*args, "--storage", url, *(["--rescore"] * rescore)) == 0
     trials = optuna.load_study(study_name="diswot", storage=url).trials
     assert {t.user_attrs["arch"] for t in trials} == {"ResNet[1,1,1]"} and len({t.value for t in trials}) == 1
@@ -156,3 +156,10 @@ def test_sigterm_prints_no_trial_failure_warnings(tmp_path: Path) -> None:
     assert proc.returncode == 130, out[-3000:]
     assert "KeyboardInterrupt" not in out and "failed" not in out.replace("failed trials", ""), out[-3000:]
     assert "interrupted" in out
+
+
+def test_figures_and_counts_read_naturally() -> None:
+    from diswot.pipeline._format import fmt_count, plural
+
+    assert fmt_count(1e99) == "1e+99" and fmt_count(999e9) == "999.00G" and fmt_count(259890) == "259.89K"
+    assert plural(1, "student") == "1 student" and plural(2, "student") == "2 students"

@@ -114,3 +114,20 @@ def test_missing_timm_names_the_extra(monkeypatch: pytest.MonkeyPatch, capsys: p
     assert "pip install 'diswot[timm]'" in message
     assert run_cli("teachers", "--list", "timm") == 2
     assert "diswot[timm]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        (["--teacher-features", "nosuchnode"], "--teacher-features 'nosuchnode' names no module of teacher resnet20"),
+        (["--teacher-classifier", "stages.2"], "--teacher-classifier 'stages.2' is a Sequential, not an nn.Linear"),
+        (["--teacher-classifier", "fcc"], "--teacher-classifier 'fcc' names no module of teacher resnet20"),
+    ],
+)
+def test_an_override_naming_no_module_of_a_built_in_teacher_says_so(
+    override: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A built-in teacher torch.fx cannot trace: the wrong name is the diagnosis, not the trace."""
+    err = _one_line_error(capsys, "--teacher", "resnet20", *override)
+    assert err.startswith(f"error: {needle}") or err.startswith(f"error: teacher resnet20: {needle}"), err
+    assert not Path("e.db").exists()  # nothing created

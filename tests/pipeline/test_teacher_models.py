@@ -44,7 +44,7 @@ def _config(teacher: str, **changes: object) -> SearchConfig:
         dataset="synthetic",
         num_classes=10,
         batch_size=4,
-        confirm_top=0,
+        pick_top=0,
         semantic="class",
     )
     return replace(base, **changes)  # type: ignore[arg-type]

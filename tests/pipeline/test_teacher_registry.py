@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-import diswot.pipeline.teachers as teachers
+import diswot.pipeline.models as models
 from diswot.pipeline.teachers import TEACHERS, FORMS, list_teachers, register_teacher, teacher_spec
 from diswot.registry import Registry
 
@@ -41,8 +41,8 @@ def test_teachers_is_a_registry_of_specs() -> None:
 @pytest.mark.parametrize("name", SHORT_NAMES)
 def test_each_short_name_is_registered_on_its_builder(name: str) -> None:
     builder = TEACHERS.get(name).builder
-    assert builder.__module__ == "diswot.pipeline.teachers"
-    source = inspect.getsource(teachers)
+    assert builder.__module__ == "diswot.pipeline.models"
+    source = inspect.getsource(models)
     assert f'@register_teacher("{name}", ' in source
     assert f"\ndef {builder.__name__}(num_classes: int) -> FeatureNetwork:" in source
 

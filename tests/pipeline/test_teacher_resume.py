@@ -11,13 +11,13 @@ import optuna
 import pytest
 
 from diswot.pipeline import SearchConfig, run_search
-from diswot.storage import CONFIG_ATTR, ConfigMismatchError
+from diswot.storage import ConfigMismatchError, record
 
 from ._teacher_files import write_user_teacher
 from .conftest import SMALL_S0, run_cli
 
 CONFIG = SearchConfig(
-    space="s0", teacher="resnet20", proxy="diswot", dataset="synthetic", num_classes=10, batch_size=4, confirm_top=0
+    space="s0", teacher="resnet20", proxy="diswot", dataset="synthetic", num_classes=10, batch_size=4, pick_top=0
 )
 
 
@@ -31,7 +31,7 @@ def _user_module(tmp_path: Path) -> ModuleType:
 
 def test_another_teacher_is_refused_with_the_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path}/r.db"
-    base = [*SMALL_S0[:3], *SMALL_S0[5:], "--n-trials", "2", "--proxy", "diswot", "--confirm-top", "0"]
+    base = [*SMALL_S0[:3], *SMALL_S0[5:], "--n-trials", "2", "--proxy", "diswot", "--pick-top", "0"]
     assert run_cli(*base, "--teacher", "resnet20", "--storage", url, "--study", "r") == 0
     capsys.readouterr()
     args = (*base, "--teacher", "torchvision:mobilenet_v3_small", "--storage", url, "--study", "r")
@@ -39,8 +39,9 @@ def test_another_teacher_is_refused_with_the_diff(tmp_path: Path, capsys: pytest
     err = " ".join(capsys.readouterr().err.split())
     assert "teacher: 'resnet20' -> 'torchvision:mobilenet_v3_small'" in err and "teacher_fingerprint: '" in err
     assert "teacher_image_size: None -> 224" in err
-    # asked for: the teacher (with its fingerprint and input size) and the semantic form it implies change
-    assert run_cli(*args, "--allow-change", "teacher,semantic") == 0
+    # another teacher never mixes with the stored scores: a new study is the way
+    assert run_cli(*args, "--allow-change", "teacher,semantic") == 2
+    assert "computed with the study's teacher" in capsys.readouterr().err
 
 
 def test_another_module_under_the_same_name_is_refused(tmp_path: Path) -> None:
@@ -56,8 +57,8 @@ def test_another_module_under_the_same_name_is_refused(tmp_path: Path) -> None:
 def test_a_study_without_a_fingerprint_still_resumes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/old.db"
     study = run_search(CONFIG, url, n_trials=1, note_every=0)
-    old = {k: v for k, v in study.user_attrs[CONFIG_ATTR].items() if k != "teacher_fingerprint"}
-    study.set_user_attr(CONFIG_ATTR, old)  # as recorded before teachers had fingerprints
+    old = {k: v for k, v in study.user_attrs[record.CONFIG].items() if k != "teacher_fingerprint"}
+    study.set_user_attr(record.CONFIG, old)  # as recorded before teachers had fingerprints
     study = run_search(CONFIG, url, n_trials=1, note_every=0)
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 2
-    assert "teacher_fingerprint" not in study.user_attrs[CONFIG_ATTR]
+    assert "teacher_fingerprint" not in study.user_attrs[record.CONFIG]

@@ -117,7 +117,7 @@ def timm_study(tmp_path_factory: pytest.TempPathFactory, folder: Path) -> dict[s
         image_size=32,
         batch_size=8,
         max_params=300_000,
-        confirm_top=0,
+        pick_top=0,
     )
     study = run_search(config, url, n_trials=2, study_name="timm", note_every=0)
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 2

@@ -202,9 +202,10 @@ def test_resume_is_refused_for_another_run(small_dir: Path, tmp_path: Path, caps
 
     def refused(*args: str) -> str:
         assert run_cli("train", *args, *base, "--resume") == 2
-        err = capsys.readouterr().err.strip()
-        assert err.startswith("error:") and "Traceback" not in err
-        return " ".join(err.split())
+        err = capsys.readouterr().err.strip()  # the run's header (a log line), then one error line
+        error = err[err.index("error:") :]
+        assert "Traceback" not in err and "error:" not in error[1:]
+        return " ".join(error.split())
 
     assert "is for s0:ResNet[1,1,1], not resnet20" in refused("--model", "resnet20", "--epochs", "2")
     assert "lr: 0.05 -> 0.3" in refused("--model", "s0:ResNet[1,1,1]", "--epochs", "2", "--lr", "0.3")
@@ -259,3 +260,15 @@ def test_ddp_two_processes_gloo(small_dir: Path, tmp_path: Path) -> None:
     assert len(ckpt["rng"]) == 2  # one RNG state per rank, written by rank 0
     assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT_NAME, "results.json"]
     assert json.dumps(results)  # plain JSON
+
+
+def test_the_summary_reads_naturally() -> None:
+    """top-5 only with more than 5 classes (it is 100% with fewer); "no decay" without milestones."""
+    from diswot.pipeline.cli._training import lr_text, summary_line
+    from diswot.pipeline.training import TrainResult
+
+    result = TrainResult(history=[{"epoch": 2, "top1": 0.5, "top5": 1.0, "loss": 0.25}], checkpoint=None)
+    assert "top-5" not in summary_line(result, "runs/x", 3)
+    assert "top-1 50.00%, top-5 100.00%" in summary_line(result, "runs/x", 10)
+    assert lr_text(0.1, 0.1, []) == "lr 0.1, no decay"
+    assert lr_text(0.05, 0.1, [150, 180]) == "lr 0.05 x0.1 at [150, 180]"

@@ -19,7 +19,7 @@ from diswot.pipeline import worker
 from diswot.pipeline.cli import _workers as workers
 from diswot.pipeline.cli import search as cmd_search
 from diswot.pipeline.cli import build_parser
-from diswot.storage import WORKER_KEY, open_storage
+from diswot.storage import open_storage, record
 
 from .conftest import SMALL_S0, run_cli
 
@@ -68,7 +68,9 @@ def running(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
     except KeyError:  # the study is not created yet
         return []
     return [
-        t for t in trials if t.state == TrialState.RUNNING and "arch" in t.user_attrs and WORKER_KEY in t.system_attrs
+        t
+        for t in trials
+        if t.state == TrialState.RUNNING and "arch" in t.user_attrs and record.WORKER in t.system_attrs
     ]
 
 
@@ -141,9 +143,9 @@ def test_workers_beyond_the_cores_run_as_one_per_core(
     monkeypatch.setattr(workers, "usable_cores", lambda: 2)
     url = f"sqlite:///{tmp_path / 's.db'}"
     assert run_cli(*FAST, "--storage", url, "--study", "cores", "--n-trials", "6", "--workers", "5") == 0
-    assert "--workers 5 on 2 CPU cores: running 2 worker processes" in " ".join(capsys.readouterr().out.split())
+    assert "--workers 5 on 2 CPU cores: running 2 worker processes" in " ".join(capsys.readouterr().err.split())
     trials = trials_of(url, "cores")
-    assert len(trials) == 6 and {t.system_attrs[WORKER_KEY]["index"] for t in trials} == {0, 1}
+    assert len(trials) == 6 and {t.system_attrs[record.WORKER]["index"] for t in trials} == {0, 1}
 
 
 @pytest.mark.integration
@@ -166,7 +168,7 @@ def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> No
 
     def both_running() -> bool:
         seen[:] = running(url, "int")
-        return {t.system_attrs[WORKER_KEY]["index"] for t in seen} == {0, 1}
+        return {t.system_attrs[record.WORKER]["index"] for t in seen} == {0, 1}
 
     wait_until(both_running, 300, proc)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every worker gets SIGINT
@@ -177,7 +179,7 @@ def test_ctrl_c_fails_running_trials_and_a_rerun_continues(tmp_path: Path) -> No
     assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     failed = [t for t in trials if t.state == TrialState.FAIL]
     # a trial seen running may finish before the signal lands (a worker between two trials just stops)
-    assert failed and {t.system_attrs[WORKER_KEY]["index"] for t in failed} <= {0, 1}, "a running trial failed"
+    assert failed and {t.system_attrs[record.WORKER]["index"] for t in failed} <= {0, 1}, "a running trial failed"
     assert all(trials[t.number].state in (TrialState.FAIL, TrialState.COMPLETE) for t in seen)
     assert all(t.state == TrialState.COMPLETE for t in trials if t not in failed)
 
@@ -209,10 +211,15 @@ def test_allow_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     capsys.readouterr()
     assert run_cli(*base, "--batch-size", "16", "--teacher", "resnet32") == 2
     err = capsys.readouterr().err
-    assert "batch_size: 8 -> 16" in err and "teacher: 'resnet20' -> 'resnet32'" in err and "--allow-change" in err
-    assert run_cli(*base, "--batch-size", "16", "--allow-change", "batch-size", "--allow-change", "n-trials") == 0
+    assert "batch_size: 8 -> 16" in err and "teacher: 'resnet20' -> 'resnet32'" in err and "new --study" in err
+    assert "--allow-change" not in err  # fields that decide the scores: only a new study helps
+    assert run_cli(*base, "--max-layers", "9") == 2
+    assert "max_layers: None -> 9" in (err := capsys.readouterr().err) and "--allow-change" in err
+    assert run_cli(*base, "--batch-size", "16", "--allow-change", "batch-size") == 2  # it decides every score
+    assert "computed with the study's batch_size" in capsys.readouterr().err
+    assert run_cli(*base, "--max-layers", "9", "--allow-change", "max-layers", "--allow-change", "n-trials") == 0
     study = optuna.load_study(study_name="ch", storage=url)
-    assert study.user_attrs["diswot:config_changes"][0]["changes"] == ["batch_size: 8 -> 16"]
+    assert study.user_attrs["diswot:config_changes"][0]["changes"] == ["max_layers: None -> 9"]
     capsys.readouterr()
     assert run_cli(*base, "--allow-change", "bogus") == 2
     assert "not a recorded field" in capsys.readouterr().err

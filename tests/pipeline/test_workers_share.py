@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.storage import WORKER_KEY, open_storage
+from diswot.storage import open_storage, record
 
 from .conftest import SMALL_S0, run_process
 
@@ -32,7 +32,7 @@ def test_two_workers_one_study_no_duplicate_trial(kind: str, tmp_path: Path) -> 
     assert sorted(t.number for t in trials) == list(range(16)), "16 trials, each number once"
     assert len({t._trial_id for t in trials}) == 16
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    by_worker = [t.system_attrs[WORKER_KEY]["index"] for t in trials]
+    by_worker = [t.system_attrs[record.WORKER]["index"] for t in trials]
     assert sorted(by_worker) == [0] * 8 + [1] * 8, "each worker ran its share, no trial ran twice"
     for t in trials:  # each trial holds its own, complete record
         assert {"arch", "params", "flops", "layers", "score", "score_seconds"} <= set(t.user_attrs)

@@ -46,8 +46,8 @@ def test_declared_needs_leave_every_registered_score_unchanged(
     full = Batch(s.batches[0].images, s.batches[0].labels, CLASSES)
     # the teacher's side was prepared by the scorer (with the seeded teacher init); reuse it
     ctx = s.contexts[0] if proxy.needs_teacher else proxy.prepare(None, full)
-    net = s.build(arch).train()  # seeds the RNG as the scorer does (zen draws from it)
-    with torch.enable_grad():
+    with s.seeded(0), torch.enable_grad():  # the scorer's seeded stream (zen draws from it)
+        net = s.build(arch, None).train()
         everything = finite(name, proxy.evaluate(ctx, net, full))
     assert declared == pytest.approx(everything, rel=1e-6, abs=1e-9)
 

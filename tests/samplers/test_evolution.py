@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.samplers import LINEAGE_KEY, EvolutionSampler, lineage
+from diswot.samplers import LINEAGE_KEY, EvolutionSampler, MutationChildGeneration, lineage
 from diswot.samplers._evolution import _fitness, _History, _pareto_fitness
 from diswot.samplers._mutation import param_block
 from diswot.samplers._pareto import losses, pareto_ranks
@@ -344,18 +344,34 @@ def test_unhandled_directions_are_refused_from_both_entry_points(toy: SimpleName
         ({"tournament_size": 30}, ValueError, "cannot exceed population_size"),
         ({"tournament_size": True}, ValueError, "tournament_size"),
         ({"seed": "x"}, TypeError, "seed"),
-        ({"max_attempts": 0}, ValueError, "max_attempts"),
         ({"avoid_duplicates": 1}, TypeError, "avoid_duplicates"),
-        ({"width_factors": ()}, ValueError, "width_factors"),
-        ({"width_factors": (0.5, 1)}, ValueError, "other than 1"),
-        ({"width_factors": (0.5, -2.0)}, ValueError, "positive"),
-        ({"width_multiple": 0}, ValueError, "width_multiple"),
-        ({"max_width": 4}, ValueError, "max_width must be an int >= 8"),
     ],
 )
 def test_arguments_are_validated(toy: SimpleNamespace, kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         EvolutionSampler(**{"suggest_func": toy.space, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"width_factors": ()}, "width_factors"),
+        ({"width_factors": (0.5, 1)}, "other than 1"),
+        ({"width_factors": (0.5, -2.0)}, "positive"),
+        ({"width_multiple": 0}, "width_multiple"),
+        ({"max_width": 4}, "max_width must be an int >= 8"),
+    ],
+)
+def test_the_child_generation_owns_its_settings(toy: SimpleNamespace, kwargs: dict, match: str) -> None:
+    """The mutation's settings are the child generation's, checked there; the sampler takes none of them."""
+    with pytest.raises(ValueError, match=match):
+        MutationChildGeneration(**kwargs)
+    with pytest.raises(TypeError):
+        EvolutionSampler(**{"suggest_func": toy.space, **kwargs})
+    mutation = MutationChildGeneration(max_attempts=7, width_factors=(0.5, 2.0))
+    sampler = EvolutionSampler(suggest_func=toy.space, child_generation=mutation)
+    assert sampler._child_generation is mutation and sampler._mutation is mutation
 
 
 def test_constructor_is_keyword_only(toy: SimpleNamespace) -> None:

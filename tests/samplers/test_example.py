@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from diswot.samplers import lineage
+from diswot.samplers import EvolutionSampler, lineage
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "evolution_sampler.py"
@@ -73,3 +73,7 @@ def test_readme_sampler_example_runs() -> None:
     study = namespace["study"]
     assert isinstance(study, optuna.Study) and len(study.trials) == 200
     assert 900 < study.best_value <= 1000
+    strategies = section.split("```python\n", 2)[2].split("```", 1)[0]  # the strategies' own settings
+    exec(compile(strategies, "README.md", "exec"), namespace)
+    sampler = namespace["sampler"]
+    assert isinstance(sampler, EvolutionSampler) and sampler._child_generation is namespace["mutation"]

@@ -179,7 +179,8 @@ def test_mutation_child_generation_with_its_own_settings(toy: SimpleNamespace) -
     assert history(explicit) == history(default)
     coarse = MutationChildGeneration(max_attempts=3, width_factors=(0.5, 2.0), width_multiple=16, max_width=128)
     other = run(toy, ["maximize"], 30, seed=0, child_generation=coarse, **sizes)
-    assert history(other)[:6] == history(default)[:6] and history(other) != history(default)
+    # the random phase repairs over-limit candidates with the child generation's settings too
+    assert history(other) != history(default)
     assert origins(other)["mutation"] > 15
 
 

@@ -62,7 +62,7 @@ def test_small_autoformer_search_completes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     args = ["search", "--space", "autoformer-ti", "--teacher", "resnet56", "--dataset", "synthetic"]
     small = ["--batch-size", "4", "--n-trials", "3", "--reference-size", "8"]
-    small += ["--max-layers", "50", "--confirm-top", "0"]  # 12-layer students, no pick stage: about 12 scorings
+    small += ["--max-layers", "50", "--pick-top", "0"]  # 12-layer students, no pick stage: about 12 scorings
     assert main([*args, *small, "--storage", url, "--study", "vit", "--no-progress"]) == 0
     study = optuna.load_study(study_name="vit", storage=url)
     space = get_space("autoformer-ti")

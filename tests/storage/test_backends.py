@@ -13,7 +13,7 @@ import pytest
 
 from diswot.pipeline.cli import _workers as workers
 from diswot.samplers import lineage
-from diswot.storage import WORKER_KEY, open_storage, record
+from diswot.storage import open_storage, record
 
 from ..pipeline.conftest import run_cli
 from .conftest import FAST_SEARCH, journal_path, unique
@@ -34,9 +34,9 @@ def check_two_worker_search(url: str) -> None:
     trials = study.get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), [t.state for t in trials]
-    workers = {t.system_attrs[WORKER_KEY]["index"] for t in trials}
+    workers = {t.system_attrs[record.WORKER]["index"] for t in trials}
     assert workers == {0, 1}, "both workers ran trials"
-    pids = {t.system_attrs[WORKER_KEY]["pid"] for t in trials}
+    pids = {t.system_attrs[record.WORKER]["pid"] for t in trials}
     assert len(pids) == 2
     assert all(t.user_attrs["arch"].startswith("ResNet[") for t in trials)
 
@@ -79,5 +79,5 @@ def test_four_workers_many_trials(
     study = optuna.load_study(study_name=name, storage=open_storage(url))
     trials = study.get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(24))
-    assert {t.system_attrs[WORKER_KEY]["index"] for t in trials} == {0, 1, 2, 3}
+    assert {t.system_attrs[record.WORKER]["index"] for t in trials} == {0, 1, 2, 3}
     assert any(lineage(t, key=record.LINEAGE)[0] == "mutation" for t in trials)

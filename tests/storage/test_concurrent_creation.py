@@ -54,7 +54,7 @@ def test_searches_started_together_in_an_empty_folder(tmp_path: Path) -> None:
     search = [
         *(sys.executable, "-m", "diswot.pipeline.cli", "search", "--space", "s0", "--teacher", "resnet20"),
         *("--dataset", "synthetic", "--batch-size", "4", "--proxy", "diswot", "--n-trials", "1"),
-        *("--study", "c", "--confirm-top", "0", "--note-every", "0", "--no-progress"),
+        *("--study", "c", "--pick-top", "0", "--note-every", "0", "--no-progress"),
     ]
     done = _start_together([search] * 3, tmp_path)
     assert [d.returncode for d in done] == [0] * 3, [d.stderr[-400:] for d in done if d.returncode]

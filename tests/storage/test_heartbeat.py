@@ -15,12 +15,11 @@ from optuna.trial import TrialState
 
 from diswot.samplers import EvolutionSampler
 from diswot.storage import (
-    HEARTBEAT_KEY,
-    WORKER_KEY,
     RetryStaleTrial,
     TrialHeartbeat,
     fail_stale_trials,
     open_storage,
+    record,
     worker_identity,
     worker_is_dead,
 )
@@ -86,8 +85,8 @@ def test_worker_is_dead() -> None:
 def test_dead_worker_trial_is_failed_and_retried_with_same_params(journal_study: optuna.Study) -> None:
     study = journal_study
     sampler: SpySampler = study.sampler  # type: ignore[assignment]
-    dead = running_trial(study, **{WORKER_KEY: dead_identity()})
-    alive = running_trial(study, **{WORKER_KEY: worker_identity()})
+    dead = running_trial(study, **{record.WORKER: dead_identity()})
+    alive = running_trial(study, **{record.WORKER: worker_identity()})
     unknown = running_trial(study)
     assert fail_stale_trials(study, retry=RetryStaleTrial()) == [dead.number]
     trials = study.get_trials(deepcopy=False)
@@ -96,7 +95,7 @@ def test_dead_worker_trial_is_failed_and_retried_with_same_params(journal_study:
     (copy,) = [t for t in trials if t.state == TrialState.WAITING]
     assert copy.params == trials[dead.number].params
     assert copy.system_attrs["failed_trial"] == dead.number and copy.system_attrs["retry_history"] == [dead.number]
-    assert WORKER_KEY not in copy.system_attrs, "the dead worker's identity is not copied"
+    assert record.WORKER not in copy.system_attrs, "the dead worker's identity is not copied"
 
     sampler.asked.clear()
     study.optimize(objective, n_trials=1)  # pops the WAITING copy first
@@ -123,22 +122,22 @@ def test_enqueued_fixed_params_are_not_sampled(journal_study: optuna.Study) -> N
 def test_silent_heartbeat_is_stale(journal_study: optuna.Study) -> None:
     study = journal_study
     far = {**worker_identity(), "host": "another-host"}
-    old = running_trial(study, **{WORKER_KEY: far, HEARTBEAT_KEY: time.time() - 60})
-    fresh = running_trial(study, **{WORKER_KEY: far, HEARTBEAT_KEY: time.time()})
+    old = running_trial(study, **{record.WORKER: far, record.HEARTBEAT: time.time() - 60})
+    fresh = running_trial(study, **{record.WORKER: far, record.HEARTBEAT: time.time()})
     assert fail_stale_trials(study, grace_period=None) == [], "without a grace period only dead local workers count"
     assert fail_stale_trials(study, grace_period=10, retry=RetryStaleTrial()) == [old.number]
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
     assert states[old.number] == TrialState.FAIL and states[fresh.number] == TrialState.RUNNING
-    assert HEARTBEAT_KEY not in study.get_trials(states=(TrialState.WAITING,))[0].system_attrs
+    assert record.HEARTBEAT not in study.get_trials(states=(TrialState.WAITING,))[0].system_attrs
 
 
 def test_trial_heartbeat_thread(journal_study: optuna.Study) -> None:
     study = journal_study
     trial = running_trial(study)
     with TrialHeartbeat(storage=study._storage, trial_id=trial._trial_id, interval=0.1):
-        first = study._storage.get_trial(trial._trial_id).system_attrs[HEARTBEAT_KEY]
+        first = study._storage.get_trial(trial._trial_id).system_attrs[record.HEARTBEAT]
         time.sleep(0.45)
-        later = study._storage.get_trial(trial._trial_id).system_attrs[HEARTBEAT_KEY]
+        later = study._storage.get_trial(trial._trial_id).system_attrs[record.HEARTBEAT]
     assert later > first
     with pytest.raises(ValueError, match="interval"):
         TrialHeartbeat(storage=study._storage, trial_id=trial._trial_id, interval=0)
@@ -148,12 +147,12 @@ def test_trial_heartbeat_thread(journal_study: optuna.Study) -> None:
 def test_retry_limit(journal_study: optuna.Study) -> None:
     study = journal_study
     retry = RetryStaleTrial(max_retry=1)
-    running_trial(study, **{WORKER_KEY: dead_identity()})
+    running_trial(study, **{record.WORKER: dead_identity()})
     fail_stale_trials(study, retry=retry)
     (copy,) = study.get_trials(states=(TrialState.WAITING,))
     trial = study.ask()  # pops the copy
     assert trial.number == copy.number
-    study._storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, dead_identity())
+    study._storage.set_trial_system_attr(trial._trial_id, record.WORKER, dead_identity())
     fail_stale_trials(study, retry=retry)
     assert study.get_trials(states=(TrialState.WAITING,)) == [], "no second retry with max_retry=1"
     with pytest.raises(ValueError, match="max_retry"):

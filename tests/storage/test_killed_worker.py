@@ -16,7 +16,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from diswot.storage import WORKER_KEY, open_storage
+from diswot.storage import open_storage, record
 
 from .conftest import FAST_SEARCH, unique
 
@@ -48,7 +48,7 @@ def _worker(url: str, study: str, index: int, *extra: str) -> subprocess.Popen[s
 
 def _running_trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial | None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.system_attrs.get(WORKER_KEY) or {}
+        worker = t.system_attrs.get(record.WORKER) or {}
         if worker.get("pid") == pid and "arch" in t.user_attrs:
             return t
     return None
@@ -90,7 +90,7 @@ def test_killed_worker_trial_is_retried(pg_url: str) -> None:
     assert copy.user_attrs["arch"] == dead.user_attrs["arch"]
     # nothing lost or duplicated: every other trial completed, each by one live worker
     assert [t.number for t in trials if t.state == TrialState.FAIL] == [killed.number]
-    pids = {(t.system_attrs.get(WORKER_KEY) or {}).get("pid") for t in trials}
+    pids = {(t.system_attrs.get(record.WORKER) or {}).get("pid") for t in trials}
     assert pids <= {victim.pid, *(p.pid for p in survivors)}
-    assert (copy.system_attrs[WORKER_KEY]["pid"]) in {p.pid for p in survivors}
-    assert dead.system_attrs[WORKER_KEY]["pid"] == victim.pid
+    assert (copy.system_attrs[record.WORKER]["pid"]) in {p.pid for p in survivors}
+    assert dead.system_attrs[record.WORKER]["pid"] == victim.pid

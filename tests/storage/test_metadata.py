@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from diswot.storage import CHANGES_ATTR, CONFIG_ATTR, ConfigMismatchError, config_diff, record_config
+from diswot.storage import ConfigMismatchError, config_diff, record, record_config
 
 CONFIG = {"space": "s0", "teacher": "resnet20", "seed": 0, "batch_size": 64, "max_params": None}
 
@@ -13,9 +13,9 @@ CONFIG = {"space": "s0", "teacher": "resnet20", "seed": 0, "batch_size": 64, "ma
 def test_new_then_resume() -> None:
     study = optuna.create_study()
     assert record_config(study, CONFIG) is False
-    assert study.user_attrs[CONFIG_ATTR] == CONFIG
+    assert study.user_attrs[record.CONFIG] == CONFIG
     assert record_config(study, dict(CONFIG)) is True
-    assert CHANGES_ATTR not in study.user_attrs
+    assert record.CHANGES not in study.user_attrs
 
 
 def test_changed_teacher_is_refused_with_the_diff() -> None:
@@ -34,8 +34,8 @@ def test_mutable_fields_may_change_and_are_logged() -> None:
     with pytest.raises(ConfigMismatchError, match="teacher"):
         record_config(study, {**CONFIG, "teacher": "resnet56", "batch_size": 32}, mutable=["batch_size"])
     assert record_config(study, {**CONFIG, "batch_size": 32}, mutable=["batch_size"]) is True
-    assert study.user_attrs[CONFIG_ATTR]["batch_size"] == 64, "the record keeps the original"
-    (change,) = study.user_attrs[CHANGES_ATTR]
+    assert study.user_attrs[record.CONFIG]["batch_size"] == 64, "the record keeps the original"
+    (change,) = study.user_attrs[record.CHANGES]
     assert change["changes"] == ["batch_size: 64 -> 32"]
 
 

@@ -1,5 +1,5 @@
-"""The one door to Optuna's private names (``storage/_optuna.py``, and the storage and sampler modules
-that batch writes and read a study's trials): each private name the project uses exists in the
+"""The one door to Optuna's private names (``storage/_optuna.py``, and the sampler modules that read a
+study's trials): each private name the project uses exists in the
 installed Optuna and optuna-dashboard and does what the project relies on, so a release that changes
 one fails here, by name."""
 
@@ -39,18 +39,25 @@ PRIVATE_NAMES = (
     ("optuna.storages._cached_storage", "_CachedStorage._trial_id_to_study_id_and_number"),
     ("optuna.storages._cached_storage", "_CachedStorage._lock"),
     ("optuna.storages._rdb.models", "TrialUserAttributeModel"),
+    ("optuna.storages._rdb.models", "TrialModel.find_or_raise_by_id"),
+    ("optuna.storages._rdb.models", "StudyModel.find_or_raise_by_id"),
+    ("optuna.storages._rdb.models", "StudySystemAttributeModel.find_by_study_and_key"),
     ("optuna.storages._rdb.storage", "_create_scoped_session"),
     ("optuna.storages._rdb.storage", "RDBStorage._set_trial_attr_without_commit"),
     ("optuna.storages._rdb.storage", "RDBStorage._set_trial_param_without_commit"),
     ("optuna.storages._rdb.storage", "RDBStorage._get_stale_trial_ids"),
     ("optuna.storages._rdb.storage", "RDBStorage.check_trial_is_updatable"),
     ("optuna.storages._heartbeat", "is_heartbeat_enabled"),
-    ("optuna.storages.journal._storage", "JournalOperation"),
+    ("optuna.storages.journal._storage", "JournalOperation.SET_TRIAL_USER_ATTR"),
+    ("optuna.storages.journal._storage", "JournalOperation.SET_STUDY_SYSTEM_ATTR"),
+    ("optuna.storages.journal._storage", "JournalOperation.SET_TRIAL_PARAM"),
     ("optuna.storages.journal._storage", "JournalStorage._thread_lock"),
     ("optuna.storages.journal._storage", "JournalStorage._sync_with_backend"),
     ("optuna.storages.journal._storage", "JournalStorage._replay_result"),
     ("optuna.storages.journal._storage", "JournalStorage._backend"),
     ("optuna.storages.journal._file", "get_lock_file"),
+    ("optuna.storages.journal._file", "JournalFileBackend._lock"),
+    ("optuna.storages.journal._file", "JournalFileBackend._file_path"),
     ("optuna_dashboard._note", "note_ver_key"),
     ("optuna_dashboard._note", "split_body"),
 )

@@ -1,10 +1,12 @@
-"""The forms of ``--teacher``: what to build, and at which input size and normalisation.
+"""The forms of a model spec (``--teacher``, ``train --model``): what to build, at which input size
+and normalisation.
 
 ``torchvision:NAME`` (any classification model of ``torchvision.models.list_models``),
 ``timm:NAME`` (any ``timm.list_models()`` name, extra ``diswot[timm]``), ``SPACE:ARCH`` (an
 architecture of any registered search space), ``package.module:factory`` or
-``path/to/file.py:factory`` (user code: ``factory(num_classes=K)`` returns an ``nn.Module``), and
-the registered short names (:data:`~diswot.pipeline.teachers.TEACHERS`).
+``path/to/file.py:factory`` (user code: ``factory(num_classes=K)`` returns an ``nn.Module``). The
+registered short names and the one entry point, :func:`~diswot.pipeline.models.resolve_model`,
+are in :mod:`.models`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import torch
 from torch import nn
 
 from diswot.spaces import SPACES, get_space
@@ -29,13 +32,14 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "InputSpec",
-    "TeacherSource",
+    "ModelSource",
     "module_input",
-    "parse_teacher",
+    "parse_form",
+    "unknown_name",
     "torchvision_input",
 ]
 
-#: the forms of ``--teacher``, for ``diswot teachers`` and the option's help
+#: the forms of a model spec, for ``diswot teachers`` and the options' help
 FORMS: tuple[tuple[str, str], ...] = (
     ("NAME", "a short name below (CIFAR ResNets, WRN-40-2, torchvision ResNets)"),
     ("torchvision:NAME", "any torchvision classification model, e.g. torchvision:mobilenet_v3_small"),
@@ -59,55 +63,67 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
-class TeacherSource:
-    """A parsed ``--teacher``: its form, a builder for a class count, and where its input size comes from."""
+class ModelSource:
+    """A resolved model spec: its canonical text, its form, a builder for a class count, and its input."""
 
+    #: the canonical text (``s0:ResNet[1,3,5]``, ``timm:resnet18``, the short name, ...)
     spec: str
+    #: ``name``, ``torchvision``, ``timm``, ``space``, ``user`` or ``module``
     form: str
+    #: ``build(num_classes)``: a new network with random init (from torch's generator in force)
     build: Callable[[int], nn.Module]
-    #: the native input, read from the built module (timm's ``pretrained_cfg``, torchvision's weights meta)
+    #: the native input, read from a built module (timm's ``pretrained_cfg``, torchvision's weights meta)
     input_of: Callable[[nn.Module], InputSpec]
+    #: the native input when known without building (short names, spaces, torchvision)
+    known_input: InputSpec | None = None
+
+    def native_input(self) -> InputSpec:
+        """The native input (size, mean, std); a form that needs the module builds it on the meta
+        device (on the CPU, seeded, where the meta device fails it)."""
+        if self.known_input is not None:
+            return self.known_input
+        try:
+            with torch.device("meta"):
+                model = self.build(2)
+        except DiswotError:
+            raise
+        except Exception:  # user code that cannot run on the meta device
+            with torch.random.fork_rng(devices=[]):
+                model = self.build(2)
+        return self.input_of(model)
 
 
-def parse_teacher(
-    spec: str,
-    short_names: Sequence[str],
-    build_short: Callable[[str, int], nn.Module],
-    short_input: Callable[[str], InputSpec],
-) -> TeacherSource:
-    """The :class:`TeacherSource` of ``spec``; an unknown name is one line with close matches."""
-    prefix, sep, rest = spec.partition(":")
-    if not sep:
-        if spec not in short_names:
-            raise DiswotError(_unknown("teacher", spec, short_names, "; see diswot teachers for the forms"))
-        return TeacherSource(spec, "name", lambda k: build_short(spec, k), lambda _m: short_input(spec))
+def parse_form(spec: str, *, field: str = "teacher") -> ModelSource:
+    """The :class:`ModelSource` of a ``PREFIX:REST`` spec; ``field`` names the option in messages."""
+    prefix, _, rest = spec.partition(":")
     if prefix == "torchvision":
         return _torchvision(rest)
     if prefix == "timm":
         return _timm(rest)
     if prefix in SPACES.names():
         return _space(prefix, rest)
-    return _user(spec)
+    return _user(spec, field)
 
 
-def _unknown(what: str, name: str, valid: Sequence[str], hint: str = "") -> str:
+def unknown_name(what: str, name: str, valid: Sequence[str], hint: str = "") -> str:
     close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.5)
     found = f"; close matches: {', '.join(close)}" if close else ""
     return f"unknown {what} {name!r}{found}{hint}"
 
 
-def _torchvision(name: str) -> TeacherSource:
+def _torchvision(name: str) -> ModelSource:
     import torchvision
 
     names = torchvision.models.list_models(module=torchvision.models)
     if name not in names:
-        raise DiswotError(_unknown("torchvision model", name, names, " (torchvision.models.list_models)"))
+        raise DiswotError(unknown_name("torchvision model", name, names, " (torchvision.models.list_models)"))
 
     def build(num_classes: int) -> nn.Module:
         model: nn.Module = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
         return model
 
-    return TeacherSource(f"torchvision:{name}", "torchvision", build, lambda _m: torchvision_input(name))
+    native = torchvision_input(name)
+    return ModelSource(f"torchvision:{name}", "torchvision", build, lambda _m: native, native)
 
 
 def torchvision_input(name: str) -> InputSpec:
@@ -134,21 +150,21 @@ def _timm_module() -> Any:
     try:
         import timm
     except ImportError:
-        raise DiswotError("timm teachers need timm: pip install 'diswot[timm]' (timm>=1.0)") from None
+        raise DiswotError("timm models need timm: pip install 'diswot[timm]' (timm>=1.0)") from None
     return timm
 
 
-def _timm(name: str) -> TeacherSource:
+def _timm(name: str) -> ModelSource:
     timm = _timm_module()
     names = timm.list_models()
     if name not in names:
-        raise DiswotError(_unknown("timm model", name, names, " (timm.list_models())"))
+        raise DiswotError(unknown_name("timm model", name, names, " (timm.list_models())"))
 
     def build(num_classes: int) -> nn.Module:
         model: nn.Module = timm.create_model(name, pretrained=False, num_classes=num_classes)
         return model
 
-    return TeacherSource(f"timm:{name}", "timm", build, module_input)
+    return ModelSource(f"timm:{name}", "timm", build, module_input)
 
 
 def module_input(model: nn.Module) -> InputSpec:
@@ -171,7 +187,7 @@ def module_input(model: nn.Module) -> InputSpec:
     return InputSpec(size)
 
 
-def _space(space_name: str, arch_text: str) -> TeacherSource:
+def _space(space_name: str, arch_text: str) -> ModelSource:
     space = get_space(space_name)
     arch = space.decode(arch_text)  # ArchError: one line saying what is wrong
     text = f"{space.name}:{space.encode(arch)}" if space_name != "nb201" else f"nb201:{arch_text}"
@@ -180,54 +196,55 @@ def _space(space_name: str, arch_text: str) -> TeacherSource:
         model: nn.Module = space.build(arch, num_classes=num_classes)
         return model
 
-    return TeacherSource(text, "space", build, lambda _m: InputSpec(space.image_size))
+    native = InputSpec(space.image_size)
+    return ModelSource(text, "space", build, lambda _m: native, native)
 
 
-def _user(spec: str) -> TeacherSource:
+def _user(spec: str, field: str) -> ModelSource:
     target, _, attr = spec.rpartition(":")
     if not target or not attr.isidentifier():
         raise DiswotError(
-            f"`teacher` {spec!r}: expected package.module:factory or path/to/file.py:factory (see diswot teachers)"
+            f"`{field}` {spec!r}: expected package.module:factory or path/to/file.py:factory (see diswot teachers)"
         )
-    module = _import_user(target, spec)
+    module = _import_user(target, spec, field)
     factory = getattr(module, attr, None)
     if factory is None or not callable(factory):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-        raise DiswotError(_unknown(f"factory in {target}", attr, names, "; it must be a callable of num_classes"))
+        raise DiswotError(unknown_name(f"factory in {target}", attr, names, "; it must be a callable of num_classes"))
 
     def build(num_classes: int) -> nn.Module:
         try:
             model = factory(num_classes=num_classes)
         except Exception as exc:
             raise DiswotError(
-                f"teacher factory {spec} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                f"{field} factory {spec} raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
                 f"it must accept num_classes={num_classes} and return an nn.Module"
             ) from None
         if not isinstance(model, nn.Module):
             raise DiswotError(
-                f"teacher factory {spec} returned {type(model).__name__}, not an nn.Module; return the network"
+                f"{field} factory {spec} returned {type(model).__name__}, not an nn.Module; return the network"
             )
         return model
 
-    return TeacherSource(spec, "user", build, module_input)
+    return ModelSource(spec, "user", build, module_input)
 
 
-def _import_user(target: str, spec: str) -> Any:
+def _import_user(target: str, spec: str, field: str) -> Any:
     if target.endswith(".py"):
         path = Path(target).expanduser().resolve()
         if not path.is_file():
-            raise DiswotError(f"`teacher` {spec!r}: no file {target!r}")
+            raise DiswotError(f"`{field}` {spec!r}: no file {target!r}")
         name = "diswot_user_teacher_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
         loader = importlib.util.spec_from_file_location(name, path)
         if loader is None or loader.loader is None:
-            raise DiswotError(f"`teacher` {spec!r}: {target!r} is not a Python file")
+            raise DiswotError(f"`{field}` {spec!r}: {target!r} is not a Python file")
         module = importlib.util.module_from_spec(loader)
         sys.modules[name] = module
         try:
             loader.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[name]
-            raise DiswotError(f"`teacher` {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
+            raise DiswotError(f"`{field}` {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
         return module
     try:
         return importlib.import_module(target)
@@ -236,8 +253,8 @@ def _import_user(target: str, spec: str) -> Any:
         close = difflib.get_close_matches(target, forms, n=1, cutoff=0.7)
         hint = f"; did you mean {close[0]}:{spec.rpartition(':')[2]}?" if close else ""
         raise DiswotError(
-            f"`teacher` {spec!r}: cannot import {target!r} ({exc}); is it installed, or give path/to/file.py:factory"
+            f"`{field}` {spec!r}: cannot import {target!r} ({exc}); is it installed, or give path/to/file.py:factory"
             f"{hint}"
         ) from None
     except Exception as exc:
-        raise DiswotError(f"`teacher` {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
+        raise DiswotError(f"`{field}` {spec!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
