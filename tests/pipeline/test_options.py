@@ -169,9 +169,11 @@ def test_every_default_in_help_is_the_one_used() -> None:
 
 
 def _sub_actions(command: str) -> dict[str, argparse.Action]:
+    """The visible option of each destination (a hidden alias such as ``--confirm-repeats`` shares its
+    option's destination and leaves the default to it)."""
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return {a.dest: a for a in sub.choices[command]._actions}
+    return {a.dest: a for a in sub.choices[command]._actions if a.help is not argparse.SUPPRESS}
 
 
 @pytest.mark.parametrize("command", ["search", "score", "rank"])
