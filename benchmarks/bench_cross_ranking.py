@@ -346,6 +346,8 @@ CANDIDATES: dict[str, Candidate] = {
     "diswot-rank": registered("diswot-rank"),
     "diswot-flow": registered("diswot-flow"),
     "diswot-balance": registered("diswot-balance"),
+    "diswot-prior": registered("diswot-prior"),
+    "diswot-capacity": registered("diswot-capacity"),
 }
 
 
@@ -419,6 +421,58 @@ def worst(row: dict[str, dict[str, float]], benches: list[str]) -> dict[str, flo
     }
 
 
+# ---------------------------------------------------------------- leave one benchmark out
+#: the family searched for a default: a weighted sum of normal scores; the grid of each weight
+FAMILY: dict[str, tuple[float, ...]] = {
+    "flops": (0.0, 0.5, 1.0, 2.0),
+    "params": (0.0, 0.25, 0.5, 1.0, 2.0),
+    "relation": (0.0, 0.25, 0.5, 1.0),
+    "semantic": (0.0, 0.25, 0.5, 1.0),
+    "synflow": (0.0, 0.25, 0.5, 1.0),
+}
+Columns = dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]]
+
+
+def _margin(m: dict[str, float], base: dict[str, dict[str, float]]) -> float:
+    """How far a score's Kendall tau is above the better of ``params`` and ``flops`` (negative: below)."""
+    return m["kendall"] - max(base["params"]["kendall"], base["flops"]["kendall"])
+
+
+def leave_one_out(columns: Columns) -> dict[str, Any]:
+    """For each benchmark, the family's weights with the best worst margin on the other two, judged
+    on the one left out: does a choice made without a benchmark still beat size there?"""
+    import itertools
+
+    normal = {b: {s: normal_sum(s)(cols, ref) for s in FAMILY} for b, (cols, ref, _, _) in columns.items()}
+    base = {b: {s: metrics(normal[b][s], acc, p) for s in ("params", "flops")} for b, (_, _, acc, p) in columns.items()}
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for weights in itertools.product(*FAMILY.values()):
+        w = dict(zip(FAMILY, weights))
+        if not any(w.values()):
+            continue
+        key = ",".join(f"{v:g}{k}" for k, v in w.items() if v)
+        table[key] = {
+            b: metrics(sum(v * normal[b][k] for k, v in w.items() if v), acc, p)
+            for b, (_, _, acc, p) in columns.items()
+        }
+    out: dict[str, Any] = {}
+    for held in columns:
+        train = [b for b in columns if b != held]
+        key = max(table, key=lambda k: min(_margin(table[k][b], base[b]) for b in train))
+        m = table[key][held]
+        out[held] = {
+            "weights": key,
+            "train_worst_margin": min(_margin(table[key][b], base[b]) for b in train),
+            "held_out": {"kendall": m["kendall"], "regret_mean": m["regret_mean"]},
+            "held_out_margin": _margin(m, base[held]),
+            "params": base[held]["params"]["kendall"],
+            "flops": base[held]["flops"]["kendall"],
+        }
+    best = max(table, key=lambda k: min(_margin(table[k][b], base[b]) for b in columns))
+    out["all"] = {"weights": best, "worst_margin": min(_margin(table[best][b], base[b]) for b in columns)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--benches", default="nb201,macro")
@@ -444,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     for extra in args.read_cache:
         cache.update(read_cache(extra))
     rows: dict[str, dict[str, Any]] = {name: {} for name in CANDIDATES}
+    columns: Columns = {}
     info: dict[str, Any] = {}
     for bench in benches:
         space = get_space(bench.space)
@@ -475,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
             ref = {s: column(cache, bench.name, seed, ref_names, s) for s in SIGNALS}
             if np.all(np.isnan(cols["params"])):
                 continue
+            if seed == seeds[0]:
+                columns[bench.name] = (cols, ref, truth.accuracy, params)
             for name, candidate in CANDIDATES.items():
                 score = candidate(cols, ref)
                 if np.isfinite(score).mean() > 0.9:  # a candidate whose signals are all cached
@@ -500,6 +557,16 @@ def main(argv: list[str] | None = None) -> int:
             f" {row[b]['kendall']:10.3f} {row[b]['top10_acc']:6.2f} {row[b]['regret_mean']:6.2f}" for b in names_b
         )
         print(f"{name:58s}{cells} {row['worst']['kendall']:9.3f} {row['worst']['regret_mean']:12.2f}")
+    lobo = leave_one_out(columns) if len(columns) == 3 else {}
+    for held, row in lobo.items():
+        if held == "all":
+            print(f"best worst margin over all three: {row['weights']} ({row['worst_margin']:+.3f})")
+            continue
+        print(
+            f"without {held}: {row['weights']} (worst margin on the other two {row['train_worst_margin']:+.3f}); "
+            f"on {held}: tau {row['held_out']['kendall']:.3f} regret {row['held_out']['regret_mean']:.2f} "
+            f"(params {row['params']:.3f}, flops {row['flops']:.3f}; margin {row['held_out_margin']:+.3f})"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         doc = {
@@ -508,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds": seeds,
             "batch_size": args.batch_size,
             "scores": done,
+            "leave_one_benchmark_out": lobo,
         }
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
     return 0

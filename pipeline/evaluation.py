@@ -87,9 +87,9 @@ def score(
 ) -> StudentScore:
     """Score one architecture of ``config.space`` (its arch string, or an arch) against ``config.teacher``.
 
-    A rank-aggregated score (the default ``diswot-balance``) ranks against a reference sample, read
-    from ``cache`` (``True``: :func:`~.reference.cache_dir`; a folder; ``False``: none) or scored
-    there first under ``progress``.
+    A rank-aggregated score (such as the default, :data:`~.config.DEFAULT_PROXY`) ranks against a
+    reference sample, read from ``cache`` (``True``: :func:`~.reference.cache_dir`; a folder;
+    ``False``: none) or scored there first under ``progress``.
     """
     from diswot.proxies import arch_flops
     from diswot.spaces import get_space

@@ -37,7 +37,15 @@ from ._flops import FlopHooks
 from ._jacov import jacobian_covariance_score
 from ._synflow import SynflowProxy, synaptic_flow
 
-__all__ = ["DisWOTBalance", "DisWOTFlow", "DisWOTPlus", "DisWOTRank", "DisWOTRelationPlus"]
+__all__ = [
+    "DisWOTBalance",
+    "DisWOTCapacity",
+    "DisWOTFlow",
+    "DisWOTPlus",
+    "DisWOTPrior",
+    "DisWOTRank",
+    "DisWOTRelationPlus",
+]
 
 
 @register_proxy
@@ -187,3 +195,74 @@ class DisWOTBalance(DisWOTFlow):
             for k in self.similarity_terms_ranked
         ]
         return float(sum(side) / len(side) + reference.normal_score("log_flops", terms["log_flops"]))
+
+
+@register_proxy
+class DisWOTCapacity(DisWOTBalance):
+    """DisWOT's two terms and SynFlow, balanced against the student's size measured two ways.
+
+    :class:`DisWOTBalance` with the size side made of the student's capacity and compute: the mean
+    normal score of M_r, M_s (the paper's relation and semantic distances to the teacher, Listings
+    2 and 1) and SynFlow, plus the mean normal score of the log parameters and the log FLOPs. One
+    forward pass and SynFlow's batch-of-one pass, as ``diswot-balance``; no free weight beyond
+    "each side weighs the same, each signal the same within its side". Which size measure tracks
+    accuracy differs by family (parameters on S0's ResNets distilled from ResNet-110, FLOPs on
+    NAS-Bench-Macro's MobileNetV2 students), so the score takes both. Chosen by its worst margin over
+    ``params`` and ``flops`` on three development benchmarks, one of them distillation ground truth
+    (BENCHMARKS.md, "Three benchmarks").
+    """
+
+    name: ClassVar[str] = "diswot-capacity"
+    reference_terms: ClassVar[tuple[str, ...]] = ("relation", "semantic", "synflow", "log_params", "log_flops")
+    #: the two measures of the student's size, averaged on the other side
+    size_terms: ClassVar[tuple[str, ...]] = ("log_params", "log_flops")
+
+    def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
+        """Mean normal score of M_r, M_s and SynFlow, plus the mean normal score of log params and log FLOPs."""
+        side = [
+            reference.normal_score(k, terms[k], sign=-1.0 if k in self.lower_is_better else 1.0)
+            for k in self.similarity_terms_ranked
+        ]
+        size = [reference.normal_score(k, terms[k]) for k in self.size_terms]
+        return float(sum(side) / len(side) + sum(size) / len(size))
+
+
+@register_proxy
+class DisWOTPrior(_DisWOTBase):
+    """The student's compute as the prior, DisWOT's two terms as the evidence: one forward pass.
+
+    Each signal is ranked against the study's reference sample as a standard-normal score
+    (:meth:`~diswot.proxies.Reference.normal_score`): the log FLOPs (counted by hooks on the same
+    forward), and M_r and M_s, the paper's relation and semantic distances to the teacher (Listings
+    2 and 1, lower is better). The score is the normal score of the compute plus half the mean of
+    the two similarity scores: among students of similar compute, the one whose features and
+    Grad-CAM resemble the teacher's ranks first. One free weight (the half), chosen by the worst
+    of three development benchmarks, one of them distillation ground truth (BENCHMARKS.md, "Three
+    benchmarks"). No SynFlow pass: the raw terms cost one student forward in inference mode.
+    """
+
+    name: ClassVar[str] = "diswot-prior"
+    citation: ClassVar[str] = "Dong et al., DisWOT, CVPR 2023 (C.2, Listings 1 and 2)"
+    reference_terms: ClassVar[tuple[str, ...]] = ("relation", "semantic", "log_flops")
+    lower_is_better: ClassVar[tuple[str, ...]] = ("relation", "semantic")
+    #: the weight of the teacher-similarity evidence against the compute prior
+    similarity_weight: ClassVar[float] = 0.5
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """Raw terms: ``semantic``, ``relation``, ``diswot``, ``log_flops`` and ``log_params``."""
+        with FlopHooks(student) as hooks, torch.inference_mode():
+            out = student.forward_all(batch.images)
+        similarity = self.similarity_terms(ctx, out, batch)
+        return {
+            "semantic": similarity["semantic"],
+            "relation": similarity["relation"],
+            "diswot": similarity["score"],
+            "log_flops": math.log(max(hooks.per_image, 1)),
+            "log_params": math.log(sum(p.numel() for p in student.parameters() if p.requires_grad)),
+        }
+
+    def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
+        """Normal score of the log FLOPs plus ``similarity_weight`` x the mean normal score of M_r and M_s."""
+        similarity = [reference.normal_score(k, terms[k], sign=-1.0) for k in self.lower_is_better]
+        prior = reference.normal_score("log_flops", terms["log_flops"])
+        return float(prior + self.similarity_weight * sum(similarity) / len(similarity))

@@ -1,4 +1,4 @@
-"""The default score (``diswot-balance``) and ``diswot-flow``: their terms, their ranking against a
+"""The default score (``diswot-capacity``), ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
 reference sample, and what a short search costs (the reference sized to the search and reused by
 its first candidates, the pick sized to the search)."""
 
@@ -23,11 +23,43 @@ from .conftest import SMALL_S0, run_cli
 SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu")
 
 
-def test_the_default_is_diswot_balance_on_one_forward_pass() -> None:
-    assert DEFAULT_PROXY == "diswot-balance"
+def test_the_default_is_diswot_capacity_on_one_forward_pass() -> None:
+    assert DEFAULT_PROXY == "diswot-capacity"
     proxy = get_proxy(DEFAULT_PROXY)
-    assert proxy.reference_terms == ("relation", "semantic", "synflow", "log_flops")
+    assert proxy.reference_terms == ("relation", "semantic", "synflow", "log_params", "log_flops")
     assert "semantic" in proxy.options  # the study's resolved semantic form reaches the reference too
+    assert get_proxy("diswot-balance").reference_terms == ("relation", "semantic", "synflow", "log_flops")
+
+
+@pytest.mark.parametrize("name", ["diswot-capacity", "diswot-prior"])
+def test_the_capacity_and_prior_scores_have_the_flow_terms(name: str) -> None:
+    """Both read the raw terms of ``diswot-flow`` (``diswot-prior`` without SynFlow's pass)."""
+    arch = get_space("s0").decode("ResNet[3,1,5]")
+    terms = make_scoring(SearchConfig(proxy=name, **SMALL)).scorer.raw(arch)[0]
+    flow = make_scoring(SearchConfig(proxy="diswot-flow", **SMALL)).scorer.raw(arch)[0]
+    assert terms == pytest.approx({k: v for k, v in flow.items() if k in terms}, rel=1e-6)
+    assert ("synflow" in terms) == (name == "diswot-capacity")
+
+
+def test_capacity_weighs_both_sizes_and_the_prior_weighs_similarity_half() -> None:
+    """``diswot-capacity``: the size side is the mean of log params and log FLOPs, the other side the
+    mean of M_r, M_s and SynFlow; ``diswot-prior``: log FLOPs plus half the mean of M_r and M_s."""
+    from diswot.proxies import Reference
+
+    rng = __import__("numpy").random.default_rng(0)
+    keys = ("relation", "semantic", "synflow", "log_params", "log_flops")
+    ref = Reference(tuple(str(i) for i in range(32)), {k: rng.normal(size=32).tolist() for k in keys})
+    mid = {k: float(sorted(ref.values[k])[16]) for k in keys}
+    capacity, prior = get_proxy("diswot-capacity"), get_proxy("diswot-prior")
+    base = capacity.combine(mid, ref)
+    assert capacity.combine({**mid, "log_params": mid["log_params"] + 0.1}, ref) > base
+    assert capacity.combine({**mid, "log_flops": mid["log_flops"] + 0.1}, ref) > base
+    assert capacity.combine({**mid, "relation": mid["relation"] - 0.1}, ref) > base  # closer to the teacher
+    z = {k: ref.normal_score(k, mid[k], sign=-1.0 if k in ("relation", "semantic") else 1.0) for k in keys}
+    assert base == pytest.approx(
+        (z["relation"] + z["semantic"] + z["synflow"]) / 3 + (z["log_params"] + z["log_flops"]) / 2
+    )
+    assert prior.combine(mid, ref) == pytest.approx(z["log_flops"] + 0.5 * (z["relation"] + z["semantic"]) / 2)
 
 
 def test_terms_equal_the_papers_terms_and_the_flops() -> None:
