@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # diswot: DisWOT student search on Optuna, in two stages.
-# "build" copies the files the package is made of (pyproject.toml, README.md, LICENSE and the six package
-# folders, which hold the seven packages of pyproject.toml's package-dir: pipeline/cli is inside pipeline),
+# "build" copies the files the package is made of (pyproject.toml, README.md, LICENSE and the seven package
+# folders, which hold the eight packages of pyproject.toml's package-dir: pipeline/cli is inside pipeline),
 # builds the wheel from them and installs that wheel, with the storage drivers and timm but without the
 # test tools, into a virtualenv that has no pip. "runtime" is the slim base image plus that virtualenv:
 # no source tree, wheel, compiler or build tools; it runs as a non-root user. CI (.ci/run) builds the
@@ -15,6 +15,7 @@ FROM python:${PYTHON_VERSION}-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_PROGRESS_BAR=off PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
+COPY diswot ./diswot
 COPY pipeline ./pipeline
 COPY proxies ./proxies
 COPY registry ./registry

@@ -4,7 +4,8 @@ sampler and its constraint, and the reference sample of a rank-aggregated score.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
 import optuna
@@ -18,11 +19,12 @@ from diswot.storage import record
 from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
 from .data import DatasetInfo, dataset_info, network_batches, num_classes_of, probe_batches
 from .errors import DiswotError
-from .reference import build_reference, reference_archs, study_reference
+from .reference import ReferenceCache, build_reference, reference_archs, study_reference
 from .scoring import Scorer, resolve_device
 from .teachers import Teacher, load_teacher
 
 __all__ = [
+    "ReferenceSample",
     "ScoringSetup",
     "attach_reference",
     "check_limits_feasible",
@@ -56,6 +58,8 @@ class ScoringSetup:
     teacher_image_size: int | None = None
     #: the module given as the teacher (``run_search(teacher=...)``), for setups made from this one
     teacher_module: nn.Module | None = None
+    #: where the scorer's reference sample comes from when it was not given (:class:`ReferenceSample`)
+    reference_source: ReferenceSample | None = None
     #: the memoised limit checks, by FLOPs limit (:meth:`constraint`)
     _constraints: dict[int | None, Callable[[Mapping[str, Any]], str | None]] = field(
         default_factory=dict, init=False, repr=False
@@ -91,12 +95,20 @@ def check_limits_feasible(space: Space, limits: Limits, num_classes: int) -> Non
         )
 
 
-def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> ScoringSetup:
+def make_scoring(
+    config: SearchConfig,
+    *,
+    teacher: nn.Module | None = None,
+    reference: Reference | None = None,
+    cache: ReferenceCache | None = None,
+) -> ScoringSetup:
     """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once).
 
     ``teacher`` is a module to use as the teacher, named ``config.teacher``; else ``config.teacher``
     is built (any ``--teacher`` form). The teacher sees the probe images at its own input size
-    and normalisation, the students at theirs.
+    and normalisation, the students at theirs. A rank-aggregated score ranks against ``reference``
+    when given, else against a :class:`ReferenceSample` scored when first needed (read from and
+    kept in ``cache`` when given; a search binds it to its study first).
     """
     space = get_space(config.space)
     device = resolve_device(config.device)
@@ -110,30 +122,52 @@ def make_scoring(config: SearchConfig, *, teacher: nn.Module | None = None) -> S
     num_classes = config.num_classes or num_classes_of(config.dataset, config.data_dir, space.default_num_classes)
     limits = config.limits()
     check_limits_feasible(space, limits, num_classes)
-    built = load_teacher(
-        config.teacher,
-        num_classes,
-        weights=config.teacher_weights,
-        features=config.teacher_features,
-        classifier=config.teacher_classifier,
-        image_size=config.teacher_image_size,
-        module=teacher,
-        probe_size=info.image_size,
-        seed=config.seed,
-    )
+    built = _teacher(config, num_classes, info.image_size, teacher)
     semantic = resolve_semantic_mode(
         config.semantic, built.network.classifier.in_features, getattr(space, "fixed_feature_width", None)
     )
     # one resolved setup for the reference sample and every trial: each proxy takes what it declares
     proxy = make_proxy(config.proxy, {"semantic": semantic})
     check_supported(proxy, space, num_classes, info.image_size)  # a proxy that refuses the space says so here, once
-    scorer = _scorer(config, space, proxy, built, info, num_classes, device)
     teacher_size = built.image_size(info.image_size)
+    source = None
+    if reference is None:
+        teacher_key = {"fingerprint": built.fingerprint, "image_size": teacher_size, "semantic": semantic}
+        probe_key = {"image_size": info.image_size, "device": device.type}
+        source = ReferenceSample(config, space, limits, num_classes, cache=cache, teacher=teacher_key, probe=probe_key)
+    scorer = _scorer(
+        config, space, proxy, built, info, num_classes, device, reference if reference is not None else source
+    )
     teacher_record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
     if teacher_size != info.image_size:
         teacher_record["teacher_image_size"] = teacher_size
     return ScoringSetup(
-        config, space, scorer, num_classes, info.image_size, semantic, limits, teacher_record, teacher_size, teacher
+        config,
+        space,
+        scorer,
+        num_classes,
+        info.image_size,
+        semantic,
+        limits,
+        teacher_record,
+        teacher_size,
+        teacher,
+        source,
+    )
+
+
+def _teacher(config: SearchConfig, num_classes: int, probe_size: int, module: nn.Module | None) -> Teacher:
+    """The study's teacher (``module``, named ``config.teacher``, when given) for the probe images' size."""
+    return load_teacher(
+        config.teacher,
+        num_classes,
+        weights=config.teacher_weights,
+        features=config.teacher_features,
+        classifier=config.teacher_classifier,
+        image_size=config.teacher_image_size,
+        module=module,
+        probe_size=probe_size,
+        seed=config.seed,
     )
 
 
@@ -145,8 +179,10 @@ def _scorer(
     info: DatasetInfo,
     num_classes: int,
     device: torch.device,
+    reference: Reference | ReferenceSample | None,
 ) -> Scorer:
-    """The probe batches (the students' and the teacher's) and the scorer over them."""
+    """The probe batches (the students' and the teacher's) and the scorer over them, ranking
+    against ``reference`` (a sample, or its source)."""
     batches = probe_batches(
         dataset=config.dataset,
         data_dir=config.data_dir,
@@ -167,6 +203,7 @@ def _scorer(
         std=built.input.std,
     )
     return Scorer(
+        reference=reference,
         space=space,
         proxy=proxy,
         batches=batches,
@@ -181,33 +218,105 @@ def _scorer(
     )
 
 
+def _file_stamp(weights: str | None) -> list[Any] | str | None:
+    """The teacher's checkpoint file (a run folder's ``checkpoint.pt``), its size and modification time:
+    a retrained teacher is another file."""
+    from .checkpoint import weights_path
+
+    if weights is None:
+        return None
+    try:
+        file = weights_path(weights)
+        stat = file.stat()
+    except (DiswotError, OSError):
+        return weights
+    return [str(file.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+@dataclass
+class ReferenceSample:
+    """The reference sample of a rank-aggregated score, as its scorer's source (:data:`~.scoring.ReferenceSource`).
+
+    ``config.reference_size`` architectures within the limits, drawn by the evolutionary sampler's
+    random phase with the study's seed (so the search's first candidates are its students) and
+    scored with the scorer that asks for it (:mod:`.reference`). Bound to a study it is the study's
+    stored sample (scored and stored by the first worker); else it is read from ``cache`` when the
+    same scoring made it before, or scored (and kept there).
+    """
+
+    config: SearchConfig
+    space: Space
+    limits: Limits
+    num_classes: int
+    study: optuna.Study | None = None
+    cache: ReferenceCache | None = None
+    #: the resolved teacher and probe figures that decide the sample's terms (part of :meth:`key`)
+    teacher: dict[str, Any] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.config.reference_size or DEFAULT_REFERENCE_SIZE
+
+    def key(self) -> dict[str, Any]:
+        """What decides the sample's raw terms: the cache's key."""
+        config = asdict(self.config)
+        fields = ("space", "teacher", "teacher_features", "teacher_classifier", "proxy", "dataset", "seed")
+        return {
+            **{name: config[name] for name in (*fields, "batch_size", "repeats", "init", "precision")},
+            "data_dir": os.path.abspath(config["data_dir"]) if config["data_dir"] else None,
+            "teacher_weights": _file_stamp(config["teacher_weights"]),
+            "num_classes": self.num_classes,
+            "limits": [self.limits.max_params, self.limits.max_layers],
+            "size": self.size,
+            **{f"teacher_{k}": v for k, v in self.teacher.items()},
+            **self.probe,
+        }
+
+    def cached(self) -> bool:
+        """Whether the sample will be read rather than scored (stored in the study, or in the cache)."""
+        if self.study is not None:
+            return record.reference_sample(self.study) is not None
+        return self.cache is not None and self.cache.load(self.key()) is not None
+
+    def __call__(self, scorer: Scorer, on_arch: Callable[[], None] | None = None) -> Reference:
+        study = self.study
+
+        def make() -> Reference:
+            archs = draw_reference(self.space, self.limits, self.num_classes, size=self.size, seed=self.config.seed)
+            log.info("scoring a reference sample of %d architectures for %s", len(archs), self.config.proxy)
+            if study is None:
+                return build_reference(scorer, archs, on_arch=on_arch)
+            known = record.reference_parts(study)  # an interrupted sample resumes where it stopped
+
+            def keep(index: int, arch: str, terms: dict[str, float] | None) -> None:
+                record.add_reference_part(study, index, arch, terms)
+
+            return build_reference(scorer, archs, on_arch=on_arch, known=known, on_scored=keep)
+
+        if study is not None:
+            return study_reference(study, make)
+        if self.cache is None:
+            return make()
+        key = self.key()
+        found = self.cache.load(key)
+        if found is not None:
+            log.info("reference sample read from the cache %s", self.cache.path(key))
+            return found
+        reference = make()
+        self.cache.store(key, reference)
+        return reference
+
+
 def attach_reference(
     setup: ScoringSetup, study: optuna.Study | None = None, on_arch: Callable[[], None] | None = None
 ) -> None:
-    """Give a rank-aggregated proxy its reference sample: the study's stored one, or a new one.
-
-    The sample is ``config.reference_size`` architectures within the limits, drawn by the
-    evolutionary sampler's random phase with the study's seed (so the search's first candidates
-    are its students) and scored with the study's scorer (:mod:`.reference`). Without a ``study``
-    it is built and not stored (``diswot rank``).
-    """
-    if not setup.scorer.proxy.reference_terms:
-        return
-
-    def make() -> Reference:
-        size = setup.config.reference_size or DEFAULT_REFERENCE_SIZE
-        archs = draw_reference(setup.space, setup.limits, setup.num_classes, size=size, seed=setup.config.seed)
-        log.info("scoring a reference sample of %d architectures for %s", len(archs), setup.config.proxy)
-        if study is None:
-            return build_reference(setup.scorer, archs, on_arch=on_arch)
-        known = record.reference_parts(study)  # an interrupted sample resumes where it stopped
-
-        def keep(index: int, arch: str, terms: dict[str, float] | None) -> None:
-            record.add_reference_part(study, index, arch, terms)
-
-        return build_reference(setup.scorer, archs, on_arch=on_arch, known=known, on_scored=keep)
-
-    setup.scorer.reference = make() if study is None else study_reference(study, make)
+    """Score (or read) the setup's reference sample now: the study's stored one when ``study`` is
+    given (a new one is stored there), else one scored for this setup; ``on_arch`` after each
+    architecture scored. Nothing for a score that needs no sample."""
+    if setup.reference_source is not None and study is not None:
+        setup.reference_source.study = study
+    setup.scorer.reference_sample(on_arch)
 
 
 def draw_reference(space: Space, limits: Limits, num_classes: int, *, size: int, seed: int) -> list[Hashable]:

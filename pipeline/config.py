@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from optuna.study import StudyDirection
@@ -25,6 +25,7 @@ __all__ = [
     "RECORDED_FIELDS",
     "SCORE_FIELDS",
     "SearchConfig",
+    "StudyRecord",
     "TEACHER_FIELDS",
     "WorkerOptions",
     "DIRECTIONS",
@@ -175,6 +176,16 @@ class SearchConfig:
                 f"`tournament_size` {self.tournament_size} cannot exceed `population_size` {self.population_size}"
             )
 
+    @classmethod
+    def from_record(cls, recorded: Mapping[str, Any]) -> SearchConfig:
+        """The configuration a study recorded (:meth:`recorded`); fields it does not hold keep their
+        defaults (studies recorded before them), keys that are not fields are left out."""
+        names = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in recorded.items() if k in names and v is not None}
+        if "objectives" in values:
+            values["objectives"] = tuple(values["objectives"])
+        return cls(**values)
+
     def limits(self) -> Limits:
         """The hard limits: the given ones, else the space's defaults."""
         from diswot.spaces import Limits, get_space
@@ -251,6 +262,23 @@ class WorkerOptions:
     def grace(self) -> int | None:
         """The grace period in force: the given one, else twice the heartbeat (None without one)."""
         return self.grace_period or (2 * self.heartbeat if self.heartbeat else None)
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """What a study recorded (``diswot:config``), typed: its :class:`SearchConfig` and the resolved
+    teacher's fingerprint (``None`` for studies recorded before it)."""
+
+    config: SearchConfig
+    teacher_fingerprint: str | None = None
+
+    @classmethod
+    def read(cls, recorded: Mapping[str, Any] | None) -> StudyRecord | None:
+        """The record of a study's stored configuration; ``None`` when it has none (a study from elsewhere)."""
+        if not recorded:
+            return None
+        fingerprint = recorded["teacher_fingerprint"] if "teacher_fingerprint" in recorded else None
+        return cls(SearchConfig.from_record(recorded), fingerprint)
 
 
 def reference_size_for(n_trials: int | None) -> int:

@@ -9,6 +9,7 @@ import optuna
 from diswot.spaces import parse_count
 from diswot.storage import record
 
+from .config import StudyRecord
 from .errors import DiswotError
 
 __all__ = ["budget_best", "front_rows", "objectives_of", "pareto_front", "parse_budget"]
@@ -19,8 +20,10 @@ BUDGET_ATTRS = {"params": record.PARAMS, "flops": record.FLOPS, "latency": recor
 
 def objectives_of(study: optuna.Study) -> list[str]:
     """The study's objective names (``score`` alone for a single-objective study)."""
-    config = study.user_attrs.get(record.CONFIG) or {}
-    return list(config.get("objectives") or study.metric_names or ["score"])
+    recorded = StudyRecord.read(study.user_attrs.get(record.CONFIG))
+    if recorded is not None and recorded.config.objectives != ("score",):  # recorded only when not the score alone
+        return list(recorded.config.objectives)
+    return list(study.metric_names or ["score"])
 
 
 def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

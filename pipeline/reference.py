@@ -9,8 +9,13 @@ never depends on the order in which trials ran.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from typing import Callable, Hashable, Mapping
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Hashable, Mapping
 
 import optuna
 
@@ -22,7 +27,11 @@ from ._scoped import optuna_verbosity
 from .errors import DiswotError
 from .scoring import Scorer
 
-__all__ = ["build_reference", "reference_archs", "study_reference"]
+__all__ = ["CACHE_ENV", "ReferenceCache", "build_reference", "cache_dir", "reference_archs", "study_reference"]
+
+#: the folder where ``score`` and ``rank`` keep the reference samples they scored (default
+#: ``$XDG_CACHE_HOME/diswot``, else ``~/.cache/diswot``)
+CACHE_ENV = "DISWOT_CACHE"
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +131,49 @@ def _terms(
 def study_reference(study: optuna.Study, make: Callable[[], Reference]) -> Reference:
     """The study's stored reference sample, or ``make()``'s, stored first (the stored one wins a race)."""
     return Reference.from_json(record.share_reference_sample(study, lambda: make().to_json()))
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$DISWOT_CACHE``, else ``$XDG_CACHE_HOME/diswot``, else ``~/.cache/diswot``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "diswot"
+
+
+@dataclass(frozen=True)
+class ReferenceCache:
+    """Reference samples scored outside a study (``score``, ``rank``), one small JSON file each.
+
+    A file is named by a hash of what decides the sample's raw terms (space, teacher and its
+    weights, probe batch, proxy, limits, size: :meth:`~.assembly.ReferenceSample.key`) and holds
+    that key, so a sample is reused only for exactly the same scoring.
+    """
+
+    directory: Path
+
+    def path(self, key: Mapping[str, Any]) -> Path:
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+        return self.directory / "reference" / f"{digest[:32]}.json"
+
+    def load(self, key: Mapping[str, Any]) -> Reference | None:
+        """The sample stored under ``key``, or ``None`` (none, or an unreadable file)."""
+        try:
+            doc = json.loads(self.path(key).read_text())
+            if doc.get("key") != json.loads(json.dumps(key, default=str)):
+                return None
+            return Reference.from_json(doc["reference"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store(self, key: Mapping[str, Any], reference: Reference) -> None:
+        """Keep ``reference`` under ``key``; a cache that cannot be written is logged, not an error."""
+        path = self.path(key)
+        doc = {"key": key, "reference": reference.to_json()}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(doc, default=str))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("reference sample not cached in %s: %s", path.parent, exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Iterator, Sequence
+from typing import Callable, Hashable, Iterable, Iterator, Sequence, Union
 
 import torch
 
@@ -17,7 +17,11 @@ from ._scoped import precision_flags, preserved_rng, seeded
 from .init import initialise
 from .errors import ProxyError
 
-__all__ = ["PRECISIONS", "ScoreResult", "Scorer", "resolve_device"]
+__all__ = ["PRECISIONS", "ReferenceSource", "ScoreResult", "Scorer", "resolve_device"]
+
+#: how a scorer gets its reference sample when first needed: ``source(scorer, on_arch)`` scores (or
+#: reads) it with that scorer, calling ``on_arch`` after each architecture it scores (:mod:`.reference`)
+ReferenceSource = Callable[["Scorer", Union[Callable[[], None], None]], Reference]
 
 #: scoring precisions: ``fp32`` (default), ``tf32`` (TF32 matmuls/convs on CUDA), ``bf16`` (autocast)
 
@@ -76,7 +80,7 @@ class Scorer:
         init_teacher: bool = True,
         precision: str = "fp32",
         channels_last: bool = True,
-        reference: Reference | None = None,
+        reference: Reference | ReferenceSource | None = None,
         teacher_batches: Sequence[Batch] | None = None,
     ) -> None:
         if not batches:
@@ -84,8 +88,10 @@ class Scorer:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
-        #: the reference sample a ``reference_terms`` proxy ranks against (:mod:`.reference`)
-        self.reference = reference
+        # the reference sample a ``reference_terms`` proxy ranks against (:mod:`.reference`): given,
+        # or built from its source when first needed (:meth:`reference_sample`)
+        self._reference = reference if isinstance(reference, Reference) else None
+        self._reference_source = None if isinstance(reference, Reference) else reference
         self.last_flops: int | None = None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.space = space
@@ -108,6 +114,22 @@ class Scorer:
                     initialise(teacher, init)
                 with self._autocast():
                     self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, proxy.visible(batch)))
+
+    @property
+    def reference(self) -> Reference | None:
+        """The reference sample a ``reference_terms`` proxy ranks against, built when first read."""
+        return self.reference_sample()
+
+    @reference.setter
+    def reference(self, value: Reference | None) -> None:
+        self._reference, self._reference_source = value, None
+
+    def reference_sample(self, on_arch: Callable[[], None] | None = None) -> Reference | None:
+        """The reference sample, built from its source on the first call (``on_arch`` after each
+        architecture scored for it); ``None`` for a proxy that needs none or a scorer given none."""
+        if self._reference is None and self._reference_source is not None and self.proxy.reference_terms:
+            self._reference = self._reference_source(self, on_arch)
+        return self._reference
 
     def _on_device(self, batches: Sequence[Batch]) -> list[Batch]:
         return [

@@ -251,9 +251,8 @@ def pick_search(
         on_pick(run, top)
 
     def rescoring(repeats: int) -> ScoringSetup:
-        extra = make_scoring(replace(config, repeats=repeats), teacher=run.setup.teacher_module)
-        extra.scorer.reference = run.setup.scorer.reference
-        return extra
+        reference = run.setup.scorer.reference
+        return make_scoring(replace(config, repeats=repeats), teacher=run.setup.teacher_module, reference=reference)
 
     return pick_study(
         run.study, run.setup, rescoring=rescoring, top=top, repeats=config.pick_repeats, progress=progress

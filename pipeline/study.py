@@ -38,6 +38,7 @@ from .config import (
     SCORE_FIELDS,
     TEACHER_FIELDS,
     SearchConfig,
+    StudyRecord,
     WorkerOptions,
     reference_size_for,
     study_directions,
@@ -142,15 +143,14 @@ def mutable_fields(names: Iterable[str]) -> set[str]:
     return fields
 
 
-def _study_config(url: str, study_name: str) -> dict[str, Any]:
-    """The configuration recorded on the study in ``url``, empty when the storage or study does not
-    exist; creates nothing."""
+def _study_record(url: str, study_name: str) -> StudyRecord | None:
+    """The configuration recorded on the study in ``url``, typed; ``None`` when the storage or study
+    does not exist (or records none); creates nothing."""
     try:
         backend = open_storage(url, must_exist=True)
     except StorageError:
-        return {}
-    config: dict[str, Any] = record.study_config(backend, study_name)
-    return config
+        return None
+    return StudyRecord.read(record.study_config(backend, study_name))
 
 
 def recorded_proxy(storage: str | optuna.storages.BaseStorage | None, study_name: str) -> str | None:
@@ -158,21 +158,21 @@ def recorded_proxy(storage: str | optuna.storages.BaseStorage | None, study_name
 
     ``storage``: a storage or its URL (default ``$DISWOT_STORAGE``, else ``sqlite:///diswot.db``).
     """
-    if isinstance(storage, optuna.storages.BaseStorage):
-        recorded = record.study_config(storage, study_name)
-    else:
-        recorded = _study_config(storage_url(storage), study_name)
-    value = recorded.get("proxy")
+    if not isinstance(storage, optuna.storages.BaseStorage):
+        try:
+            storage = open_storage(storage_url(storage), must_exist=True)
+        except StorageError:
+            return None
+    value = record.study_config(storage, study_name).get("proxy")
     return value if isinstance(value, str) else None
 
 
-def _sized_to_the_search(config: SearchConfig, recorded_config: dict[str, Any], n_trials: int | None) -> SearchConfig:
+def _sized_to_the_search(config: SearchConfig, recorded: StudyRecord | None, n_trials: int | None) -> SearchConfig:
     """``config`` with its reference size resolved: the given one, the study's, or sized to ``n_trials``."""
     if config.reference_size is not None or not uses_reference(config.proxy):
         return config
-    recorded = recorded_config.get("reference_size")
-    size = recorded if isinstance(recorded, int) else reference_size_for(n_trials)
-    return replace(config, reference_size=size)
+    stored = recorded.config.reference_size if recorded is not None else None
+    return replace(config, reference_size=stored if stored is not None else reference_size_for(n_trials))
 
 
 def _as_recorded(config: dict[str, Any], stored: Any) -> dict[str, Any]:
@@ -235,7 +235,7 @@ def open_search(
         url = storage_url(storage)
         mutable = mutable_fields(options.allow_change)
         if config.reference_size is None and uses_reference(config.proxy):
-            config = _sized_to_the_search(config, _study_config(url, options.study_name), n_trials)
+            config = _sized_to_the_search(config, _study_record(url, options.study_name), n_trials)
         # teacher, data, limits and probe batch are checked before the storage is created: a refused
         # search leaves nothing behind
         setup = make_scoring(config, teacher=teacher)

@@ -21,6 +21,12 @@ torch.set_num_threads(1)
 SERVER_FIXTURES = frozenset({"pg_server", "pg_url", "mysql_url", "redis_url", "grpc_url", "dashboard"})
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps its reference samples (``diswot score``/``rank``) in a cache of its own."""
+    monkeypatch.setenv("DISWOT_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests that use a server fixture ``integration``, and leave out the ``slow`` ones

@@ -1,8 +1,7 @@
 """The ``diswot`` command line: one module per sub-command, user errors as one clear line.
 
 Each command module (``search``, ``score``, ...) has ``add_parser(sub)`` and ``run(args)``; what
-several commands share lives in the private modules (``_console``, ``_study``, ``_training``,
-``_front``) and in :mod:`diswot.pipeline.cli._options`. No command module imports another.
+several commands share lives in the private modules (``_console``, ``_training``, ``_front``) and in :mod:`diswot.pipeline.cli._options`. No command module imports another.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "storage-server": ".storage_server",
     "train": ".train",
     "distill": ".distill",
+    "export": ".export",
     "rank": ".rank",
     "teachers": ".teachers",
 }

@@ -12,6 +12,8 @@ from rich.table import Table
 
 from diswot.storage import record
 
+from ..session import Search
+
 from .._format import fmt_count
 
 __all__ = ["add_front_options", "show_front"]
@@ -27,51 +29,47 @@ def add_front_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def show_front(study: optuna.Study, args: argparse.Namespace, console: Console) -> int | None:
+def show_front(search: Search, args: argparse.Namespace, console: Console) -> int | None:
     """Print the front or the best student within ``--budget`` and return the exit status
     (1: no student fits the budget); ``None`` when neither was asked for."""
-    from ..pareto import budget_best, front_rows, objectives_of, pareto_front, parse_budget
+    from ..pareto import front_rows, objectives_of
 
-    if args.pareto and len(study.directions) == 1:
-        from ..errors import DiswotError
-
-        raise DiswotError(
-            f"study {study.study_name!r} has one objective (the score), so it has no Pareto front: search a new "
-            "--study with --objectives score,params (or flops, latency), or leave out --pareto for its best students"
-        )
-    if args.budget:
-        budget = parse_budget(args.budget)
-        trial, source = budget_best(study, budget)
-        wanted = ", ".join(
-            f"{k} <= {v:g} ms" if k == "latency" else f"{k} <= {fmt_count(v)}" for k, v in budget.items()
-        )
-        if args.json:
-            console.print_json(
-                json.dumps({"budget": budget, "source": source, "best": front_rows([trial]) if trial else []})
-            )
-        elif trial is None:
-            console.print(
-                f"no student of study {study.study_name} within {wanted} (searched {source}); raise the budget",
-                highlight=False,
-            )
-        else:
-            console.print(front_table([trial], f"best student within {wanted}, from {source}"))
-            from ._hints import distill_hint
-
-            hint = distill_hint(study, args.storage, trial.number)
-            console.print(f"distil it: {hint}", highlight=False, soft_wrap=True, markup=False)
-        return 0 if trial is not None else 1
     if args.pareto:
-        front = pareto_front(study)
-        if args.json:
-            console.print_json(json.dumps(front_rows(front)))
-        else:
-            objectives = ", ".join(objectives_of(study))
-            console.print(
-                front_table(front, f"Pareto front of {study.study_name} ({objectives}): {len(front)} students")
-            )
-        return 0
-    return None
+        front = search.pareto_front()  # a single-objective study has none: one line
+    if args.budget:
+        return _show_budget(search, args, console)
+    if not args.pareto:
+        return None
+    if args.json:
+        console.print_json(json.dumps(front_rows(front)))
+    else:
+        objectives = ", ".join(objectives_of(search.study))
+        console.print(front_table(front, f"Pareto front of {search.study_name} ({objectives}): {len(front)} students"))
+    return 0
+
+
+def _show_budget(search: Search, args: argparse.Namespace, console: Console) -> int:
+    from ..pareto import front_rows, parse_budget
+
+    budget = parse_budget(args.budget)
+    trial, source = search.budget_best(budget)
+    wanted = ", ".join(f"{k} <= {v:g} ms" if k == "latency" else f"{k} <= {fmt_count(v)}" for k, v in budget.items())
+    if args.json:
+        console.print_json(
+            json.dumps({"budget": budget, "source": source, "best": front_rows([trial]) if trial else []})
+        )
+    elif trial is None:
+        console.print(
+            f"no student of study {search.study_name} within {wanted} (searched {source}); raise the budget",
+            highlight=False,
+        )
+    else:
+        console.print(front_table([trial], f"best student within {wanted}, from {source}"))
+        from ._hints import distill_hint
+
+        hint = distill_hint(search.study, search.storage, trial.number)
+        console.print(f"distil it: {hint}", highlight=False, soft_wrap=True, markup=False)
+    return 0 if trial is not None else 1
 
 
 def front_table(trials: list[optuna.trial.FrozenTrial], title: str) -> Table:

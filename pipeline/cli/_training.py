@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -13,16 +12,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .._choices import CHECKPOINT_NAME, DATASETS, RESULTS_NAME
 from ._options import Bounded
-from ..errors import DiswotError
-from ..presets import PRESETS, Preset, preset_for
+from ..presets import PRESETS
+from ..recipe import check_out_dir, resolve_run
 from ..progress import LOG_EVERY_SECONDS
 from ._console import err_console
 
 if TYPE_CHECKING:  # training (torch) is imported when the command runs, not when options are parsed
     from ..distributed import DistEnv
-    from ..training import TrainConfig, TrainResult
+    from ..training import TrainResult
 
-__all__ = ["RichReporter", "add_training_options", "lr_text", "reporter_for", "resolve_run", "summary_line"]
+__all__ = [
+    "RichReporter",
+    "add_training_options",
+    "check_out_dir",
+    "lr_text",
+    "reporter_for",
+    "resolve_run",
+    "summary_line",
+]
 
 TRAIN_DATASETS = DATASETS  # synthetic: seeded random images, for trying things out offline
 
@@ -114,114 +121,6 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
         metavar="N",
         help="update the progress every N batches (default 10)",
     )
-
-
-def check_out_dir(out: str | Path) -> None:
-    """Refuse an ``--out`` folder that cannot be written, before any data is read or trained on; a
-    folder not there yet is made by the first checkpoint, so a refused command leaves none behind."""
-    import os
-    import tempfile
-
-    folder = Path(out).expanduser().absolute()
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "not a directory")
-        if existing != folder and not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(13, "Permission denied")
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".diswot-write-check-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise DiswotError(
-            f"--out {str(out)!r} cannot be written ({exc.strerror or exc}); choose a folder you can write to"
-        ) from None
-
-
-def resolve_run(
-    args: argparse.Namespace,
-    *,
-    model: str,
-    image_size_hint: int | None = None,
-    dataset_default: str = "cifar100",
-    teacher: str | None = None,
-    teacher_weights: str | None = None,
-    extra: dict[str, Any] | None = None,
-    synthetic_classes: int | None = None,
-) -> tuple[DistEnv, Preset, TrainConfig, Any, Any, int]:
-    """Resolve device, process group, data and recipe: ``(env, preset, config, train_set, val_set, classes)``.
-
-    ``teacher`` set means distillation: the KD weights come from the flags or the preset.
-    ``synthetic_classes``: the class count of ``--dataset synthetic`` (default 100, as CIFAR-100).
-    """
-    import torch
-
-    from ..data import dataset_info
-    from ..distributed import init_distributed, shutdown
-    from ..scoring import resolve_device
-    from ..training import TrainConfig, describe_model, make_datasets, resolve_amp
-
-    check_out_dir(args.out)
-    dataset = args.dataset or dataset_default
-    image_size = args.image_size
-    if image_size is None and dataset in ("imagefolder", "synthetic"):
-        image_size = image_size_hint or describe_model(model)[1]
-    info = dataset_info(dataset, image_size=image_size, mean=args.mean, std=args.std)
-    if dataset == "synthetic":
-        info = replace(info, num_classes=synthetic_classes or 100)
-    preset = preset_for(args.preset, info.image_size)
-    device = resolve_device(args.device)
-    env = init_distributed(device)
-    try:
-        train_set, val_set, num_classes = make_datasets(info, args.data_dir, args.val_dir)
-        epochs = args.epochs if args.epochs is not None else preset.epochs
-        if args.milestones is not None and args.lr_step is not None:
-            raise DiswotError("give either --milestones or --lr-step, not both")
-        if args.milestones is not None:
-            milestones = list(args.milestones)
-        elif args.lr_step is not None:
-            milestones = list(range(args.lr_step, epochs, args.lr_step))
-        else:
-            milestones = preset.milestones_for(epochs)
-
-        def given(name: str) -> Any:
-            """The option ``name`` if given, else the preset's value."""
-            value = getattr(args, name, None)
-            return value if value is not None else getattr(preset, name)
-
-        config = TrainConfig(
-            model=model,
-            num_classes=num_classes,
-            dataset=dataset,
-            image_size=info.image_size,
-            preset=preset.name,
-            epochs=epochs,
-            batch_size=given("batch_size"),
-            lr=given("lr"),
-            momentum=given("momentum"),
-            weight_decay=given("weight_decay"),
-            milestones=milestones,
-            lr_decay=given("lr_decay"),
-            nesterov=bool(args.nesterov),
-            seed=args.seed,
-            workers=args.workers,
-            amp={None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[resolve_amp(args.amp, env.device)],
-            channels_last=args.channels_last == "on" or (args.channels_last == "auto" and env.device.type == "cuda"),
-            world_size=env.world_size,
-            device=str(env.device),
-            data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
-            val_dir=str(Path(args.val_dir).resolve()) if args.val_dir else None,
-            teacher=teacher,
-            teacher_weights=teacher_weights,
-            kd_gamma=given("kd_gamma") if teacher else None,
-            kd_alpha=given("kd_alpha") if teacher else None,
-            kd_rho=given("kd_rho") if teacher else None,
-            extra=dict(extra or {}),
-        )
-    except BaseException:
-        shutdown(env)
-        raise
-    return env, preset, config, train_set, val_set, num_classes
 
 
 class RichReporter:

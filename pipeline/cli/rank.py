@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich import box
 from rich.table import Table
 
-from ..config import DEFAULT_REFERENCE_SIZE
 from ._options import Bounded, add_scoring_options, config_from_args
 from ..errors import DiswotError
 from ._progress import steps
@@ -21,7 +18,6 @@ from ._console import console, err_console
 
 if TYPE_CHECKING:  # the scoring side (torch) is imported when the command runs, not when options are parsed
     from ..ranking import GroundTruth, ProxyRanking
-    from ..assembly import ScoringSetup
 
 __all__ = ["add_parser", "run"]
 
@@ -59,62 +55,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)"
     )
     p.set_defaults(run=run)
-
-
-def _proxy_names(text: str | None) -> list[str]:
-    from diswot.proxies import PROXIES
-
-    known: list[str] = PROXIES.names()
-    if text is None:
-        return known
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise DiswotError(f"--proxies is empty; known proxies: {', '.join(known)}")
-    unknown = [n for n in names if n not in PROXIES]
-    if unknown:
-        raise DiswotError(f"unknown proxy {', '.join(map(repr, unknown))}; known proxies: {', '.join(known)}")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DiswotError(f"--proxies names {', '.join(dupes)} more than once")
-    return names
-
-
-def _supported(names: list[str], space: Any, *, skip: bool) -> list[str]:
-    """``names`` without the proxies that refuse ``space`` (said in one line each) when ``skip``;
-    otherwise the first refusal is the error. Checked before anything is scored."""
-    from diswot.proxies import ProxyError, check_supported, get_proxy
-
-    keep = []
-    for name in names:
-        try:
-            check_supported(get_proxy(name), space, space.default_num_classes, space.image_size)
-        except ProxyError as exc:
-            if not skip:
-                raise
-            err_console.print(f"skipped: {exc}", highlight=False)
-            continue
-        keep.append(name)
-    return keep
-
-
-def _ground_truth(spec: str, space: Any, sample: int | None, seed: int) -> GroundTruth:
-    """The CSV file or packaged benchmark ``spec``, or a seeded sample of it."""
-    from ..benchmark_truth import benchmark_truth, is_benchmark_spec, sample_indices
-    from ..ranking import GroundTruth, load_ground_truth
-
-    if is_benchmark_spec(spec):
-        return benchmark_truth(spec, space, sample=sample, seed=seed)
-    truth = load_ground_truth(Path(spec), space)
-    if sample is None:
-        return truth
-    keep = sample_indices(len(truth), sample, seed)
-    return GroundTruth(
-        truth.space,
-        tuple(truth.archs[i] for i in keep),
-        tuple(truth.names[i] for i in keep),
-        truth.accuracy[keep],
-        tuple(truth.lines[i] for i in keep),
-    )
 
 
 def _check_plot(directory: Path | None) -> None:
@@ -188,20 +128,6 @@ def _plot(directory: Path, res: ProxyRanking, truth: GroundTruth) -> Path:
     return out
 
 
-def _regret(res: ProxyRanking, truth: GroundTruth, params: np.ndarray) -> dict[str, Any] | None:
-    """Budget regret of ``res``'s scores (archs that failed left out); stored in its metrics too."""
-    from ..ranking import budget_regret
-
-    keep = [i for i, name in enumerate(truth.names) if res.scores[name] is not None]
-    if len(keep) < 3:
-        res.metrics.update(regret_mean=None, regret_max=None)
-        return None
-    scores = np.array([res.scores[truth.names[i]] for i in keep], dtype=float)
-    regret = budget_regret(scores, truth.accuracy[keep], params[keep])
-    res.metrics.update(regret_mean=regret["mean"], regret_max=regret["max"])
-    return regret
-
-
 def _plot_regret(directory: Path, regrets: dict[str, dict[str, Any] | None]) -> Path:
     import matplotlib
 
@@ -222,46 +148,31 @@ def _plot_regret(directory: Path, regrets: dict[str, dict[str, Any] | None]) -> 
     return out
 
 
-def _per_repeat(setup: ScoringSetup) -> Callable[[Hashable], Sequence[float]]:
-    """``arch -> its score under each repeat`` with ``setup``'s scorer."""
-
-    def score(arch: Hashable) -> Sequence[float]:
-        return setup.scorer.score(arch).per_repeat
-
-    return score
-
-
 def run(args: argparse.Namespace) -> int:
     """Score the ground truth with every proxy and report the rank correlations."""
     from diswot.spaces import get_space
 
-    from ..ranking import METRICS, default_top_k, rank_proxy
-    from ..assembly import attach_reference, make_scoring
+    from ..evaluation import proxy_names, rank
+    from ..ranking import METRICS
 
-    space = get_space(args.space)  # UnknownNameError lists the spaces
-    proxies = _supported(_proxy_names(args.proxies), space, skip=args.proxies is None)
+    get_space(args.space)  # UnknownNameError lists the spaces
+    proxy_names(args.proxies)  # an unknown proxy is refused before the plot folder is checked
     _check_plot(args.plot)
-    truth = _ground_truth(args.ground_truth, space, args.sample, args.seed)
-    if args.top_k is not None and args.top_k < 1:
-        raise DiswotError(f"--top-k must be >= 1, got {args.top_k}")
-    top_k = min(args.top_k or default_top_k(len(truth)), len(truth))
-    base = replace(config_from_args(args), proxy=proxies[0])
-    results: list[ProxyRanking] = []
-    for i, name in enumerate(proxies, 1):  # a bar per step on a terminal, a line every 30 s in a log
-        setup = make_scoring(replace(base, proxy=name))
-        if setup.scorer.proxy.reference_terms:
-            with steps(
-                err_console, f"{name}: reference sample", base.reference_size or DEFAULT_REFERENCE_SIZE
-            ) as advance:
-                attach_reference(setup, on_arch=advance)
-        with steps(err_console, f"scoring {name} ({i}/{len(proxies)})", len(truth)) as advance:
-            results.append(rank_proxy(name, truth, _per_repeat(setup), top_k=top_k, on_arch=advance))
-    params = np.array([space.count_params(a, setup.num_classes) for a in truth.archs], dtype=float)
-    regrets = {r.proxy: _regret(r, truth, params) for r in results}
+    report = rank(
+        args.ground_truth,
+        config=config_from_args(args),
+        proxies=args.proxies,
+        sample=args.sample,
+        top_k=args.top_k,
+        progress=lambda label, total: steps(err_console, label, total),  # progress: stderr
+    )
+    for reason in report.skipped:
+        err_console.print(f"skipped: {reason}", highlight=False)
+    results, truth, top_k = report.results, report.truth, report.top_k
     console.print(_table(results, truth, top_k, args.repeats))
     if args.json:
         doc: dict[str, Any] = {
-            "space": space.name,
+            "space": truth.space,
             "n": len(truth),
             "ground_truth": str(args.ground_truth),
             "dataset": args.dataset,
@@ -281,6 +192,6 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         for res in results:
             _plot(args.plot, res, truth)
-        _plot_regret(args.plot, regrets)
+        _plot_regret(args.plot, report.regrets)
         console.print(f"wrote {len(results) + 1} plot(s) to {args.plot}")
     return 0

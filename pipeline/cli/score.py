@@ -8,7 +8,7 @@ import json
 from rich.table import Table
 
 from .._format import fmt_count
-from ..config import DEFAULT_REFERENCE_SIZE
+from ..config import DEFAULT_REFERENCE_SIZE, SearchConfig
 from ._options import add_scoring_options, config_from_args
 from ._progress import steps
 from ._console import console, err_console
@@ -25,43 +25,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
+def _on_reference(config: SearchConfig, reused: bool) -> None:
+    size = config.reference_size or DEFAULT_REFERENCE_SIZE
+    how = "read from the cache" if reused else "scored here first"
+    err_console.print(
+        f"{config.proxy} ranks each term against a reference sample of {size} architectures, "
+        f"{how} (a search stores it in its study; --proxy diswot scores without one)",
+        highlight=False,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Score ``--arch`` and print the result."""
-    from diswot.proxies import arch_flops
-
-    from ..assembly import attach_reference, make_scoring
+    from ..evaluation import score
 
     config = config_from_args(args)
-    from diswot.spaces import get_space
-
-    arch = get_space(config.space).decode(args.arch)  # fail fast on a malformed string
-    setup = make_scoring(config)
-    if setup.scorer.proxy.reference_terms:  # the score is a rank: it needs the sample to rank against
-        size = config.reference_size or DEFAULT_REFERENCE_SIZE
-        err_console.print(
-            f"{config.proxy} ranks each term against a reference sample of {size} architectures, "
-            "scored here first (a search stores it in its study; --proxy diswot scores without one)",
-            highlight=False,
-        )
-        with steps(err_console, f"{config.proxy}: reference sample", size) as advance:
-            attach_reference(setup, on_arch=advance)
-    space = setup.space
-    result = setup.scorer.score(arch)
-    out = {
-        "space": space.name,
-        "arch": space.encode(arch),
-        "teacher": config.teacher,
-        "proxy": config.proxy,
-        "score": result.score,
-        "terms": {k: v for k, v in result.terms.items() if k != "score"},
-        "params": space.count_params(arch, setup.num_classes),
-        "layers": space.count_layers(arch),
-        "flops": result.flops
-        if result.flops is not None
-        else arch_flops(space, arch, setup.num_classes, setup.image_size),
-        "within_limits": space.check(arch, setup.limits, setup.num_classes) is None,
-        "seconds": result.seconds,
-    }
+    result = score(
+        config, args.arch, progress=lambda label, total: steps(err_console, label, total), on_reference=_on_reference
+    )
+    out = result.to_json()
     if args.json:
         console.print_json(json.dumps(out))
         return 0

@@ -6,11 +6,10 @@ import argparse
 import json
 
 from ._options import Bounded, add_storage_options
-from ..pick import pick_report
+from ..session import Search
 from ._report import print_top
 from ._console import console
 from ._front import add_front_options, show_front
-from ._study import load_existing_study
 
 __all__ = ["add_parser", "run"]
 
@@ -32,12 +31,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Print the top trials."""
-    study = load_existing_study(args.storage, args.study)
-    status = show_front(study, args, console)
+    search = Search.load(args.storage, args.study)
+    status = show_front(search, args, console)
     if status is not None:
         return status
     if args.json:
-        console.print_json(json.dumps(pick_report(study, args.top)))
+        console.print_json(json.dumps(search.pick_report(args.top)))
     else:
-        print_top(console, study, args.top, storage=args.storage)
+        print_top(console, search.study, args.top, storage=search.storage)
     return 0

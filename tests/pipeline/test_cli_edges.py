@@ -26,6 +26,7 @@ REQUIRED = {
     "storage-server": [],
     "train": ["--model", "resnet20", "--out", "o"],
     "distill": ["--study", "s", "--out", "o"],
+    "export": ["--study", "s", "--out", "o"],
     "rank": ["--space", "s0", "--ground-truth", "g.csv"],
 }
 _TRAINING = {
@@ -76,6 +77,7 @@ NUMERIC: dict[str, dict[str, tuple[str, str]]] = {
     },
     "score": dict(_SCORING),
     "show": {"--top": ("0", "1")},
+    "export": {"--trial": ("-1", "0")},
     "dashboard": {"--port": ("65536", "0")},
     "storage-server": {"--port": ("-1", "65535")},
     "train": dict(_TRAINING),

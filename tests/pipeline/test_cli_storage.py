@@ -16,6 +16,7 @@ STORAGE_COMMANDS = {
     "search": ["--space", "s0"],
     "show": ["--study", "x"],
     "distill": ["--study", "x", "--out", "o"],
+    "export": ["--study", "x", "--out", "o"],
     "dashboard": [],
     "storage-server": [],
 }

@@ -28,6 +28,7 @@ SIZES: dict[str, tuple[dict[str, str], list[str]]] = {
     "search": ({"--n-trials": "4"}, ["--batch-size", "16", "--no-progress"]),
     "show": ({}, []),
     "distill": ({}, ["--epochs", "1", "--batch-size", "32"]),
+    "export": ({}, []),
     "dashboard": ({}, ["--port", "0"]),
 }
 
@@ -76,6 +77,7 @@ def test_readme_pipeline_runs_as_printed(tmp_path: Path) -> None:
         assert proc.returncode == 0, f"{shlex.join(argv)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         if argv[1] == "show":
             assert "top " in proc.stdout and "ResNet[" in proc.stdout
+    assert (tmp_path / "runs" / "export" / "student.pt2").is_file()  # diswot export's program
     study = optuna.load_study(study_name="diswot", storage=f"sqlite:///{tmp_path / 'diswot.db'}")
     best = recommended_trial(study)  # what distill takes by default
     assert best is not None and "distill_top1" in best.user_attrs and (tmp_path / "artifacts").is_dir()
