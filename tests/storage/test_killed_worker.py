@@ -59,7 +59,8 @@ def test_killed_worker_trial_is_retried(pg_url: str) -> None:
     storage = open_storage(pg_url)
     optuna.create_study(study_name=name, storage=storage, direction="maximize")  # no creation race
     survivors = [_worker(pg_url, name, i, "--n-trials", "500", "--timeout", str(SURVIVOR_SECONDS)) for i in (0, 1)]
-    victim = _worker(pg_url, name, 2, "--n-trials", "500")
+    # the victim scores every student (no stored score reused), so its trial is still running when killed
+    victim = _worker(pg_url, name, 2, "--n-trials", "500", "--rescore")
     study = optuna.load_study(study_name=name, storage=storage)
     deadline = time.monotonic() + 240
     killed = None
