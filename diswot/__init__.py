@@ -16,8 +16,9 @@ wait for torch. The rooms stay importable on their own: :mod:`diswot.spaces`, :m
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from diswot.pipeline._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from diswot.pipeline.config import SearchConfig
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from diswot.pipeline.evaluation import rank, score
     from diswot.pipeline.export import export
     from diswot.pipeline.search import run_search
-    from diswot.pipeline.session import Search
+    from diswot.pipeline.handle import Search
     from diswot.pipeline.teachers import list_teachers
     from diswot.proxies import list_proxies
     from diswot.spaces import list_spaces
@@ -50,7 +51,7 @@ __all__ = [
 _LAZY = {
     "DistillOptions": "diswot.pipeline.distill",
     "DiswotError": "diswot.pipeline.errors",
-    "Search": "diswot.pipeline.session",
+    "Search": "diswot.pipeline.handle",
     "SearchConfig": "diswot.pipeline.config",
     "distill": "diswot.pipeline.distill",
     "export": "diswot.pipeline.export",
@@ -63,11 +64,10 @@ _LAZY = {
 }
 
 
+_lazy = lazy_attribute(__name__, _LAZY)
+
+
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # once imported, a plain attribute
-        return value
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -75,8 +75,4 @@ def __getattr__(name: str) -> Any:
             return version("diswot")
         except PackageNotFoundError:  # pragma: no cover - a checkout that is not installed
             return "unknown"
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return _lazy(name)

@@ -4,7 +4,7 @@ Step 3 of DisWOT (supplementary B.2): vanilla KD (Eq. 1) of a trial's student. T
 and class count come from the study's record (:class:`~.config.StudyRecord`); at the end the trial
 gets ``distill_top1``, ``distill_top5``, ``distill_epochs``, ``distill_teacher`` and the final
 checkpoint as an Optuna artifact (shown by optuna-dashboard). ``diswot distill`` and
-:meth:`~.session.Search.distill` run it.
+:meth:`~.handle.Search.distill` run it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from diswot.storage import record
 
-from ..session import Search
+from ..handle import Search
 
 from .._format import fmt_count
 

@@ -1,6 +1,6 @@
 """``diswot distill``: distil a searched student from the teacher and write the result to the study.
 
-Parse -> :meth:`Search.load(...).distill <diswot.pipeline.session.Search.distill>` -> print: the
+Parse -> :meth:`Search.load(...).distill <diswot.pipeline.handle.Search.distill>` -> print: the
 library (:mod:`diswot.pipeline.distill`) trains the trial's student with KD (DisWOT Eq. 1) and
 records ``distill_top1``, ``distill_top5``, ``distill_epochs``, ``distill_teacher`` and the final
 checkpoint (an Optuna artifact) on the trial.
@@ -19,7 +19,7 @@ from diswot.storage import default_artifact_dir, record
 from ._options import Bounded, add_artifact_dir_option, add_storage_options, add_teacher_options
 from ..distill import DistillOptions, write_trial_results
 from ..errors import DiswotError
-from ..session import Search
+from ..handle import Search
 from ._console import console, err_console
 from ._hints import distill_hint
 from ._training import add_training_options, reporter_for, summary_line

@@ -1,6 +1,6 @@
 """``diswot export``: a searched student as a self-contained ``torch.export`` program and its state dict.
 
-Parse -> :meth:`Search.load(...).export <diswot.pipeline.session.Search.export>` -> print. The
+Parse -> :meth:`Search.load(...).export <diswot.pipeline.handle.Search.export>` -> print. The
 program (``DIR/student.pt2``) loads with ``torch.export.load`` without diswot, for any batch size.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ._options import Bounded, add_storage_options
-from ..session import Search
+from ..handle import Search
 from ._console import console
 
 __all__ = ["add_parser", "run"]

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ._options import Bounded, add_storage_options
-from ..session import Search
+from ..handle import Search
 from ._report import print_top
 from ._console import console
 from ._front import add_front_options, show_front

@@ -1,4 +1,4 @@
-"""``import diswot``: the library's face (lazy), the study session ``diswot.Search`` and ``diswot export``."""
+"""``import diswot``: the library's face (lazy), the study handle ``diswot.Search`` and ``diswot export``."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_the_face_lists_its_names_and_imports_no_torch() -> None:
 
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 4-trial S0 search made through the session, scored with the paper's formula."""
+    """A 4-trial S0 search made through the study handle, scored with the paper's formula."""
     url = f"sqlite:///{tmp_path_factory.mktemp('face') / 'study.db'}"
     config = SearchConfig(**{**SMALL_CONFIG, "proxy": "diswot"})  # type: ignore[arg-type]
     search = diswot.Search.open(config, url, study_name="face", note_every=0)

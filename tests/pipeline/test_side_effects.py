@@ -76,7 +76,7 @@ def test_search_and_distillation_leave_the_process_unchanged(tmp_path: Path) -> 
 
 def test_a_library_distillation_leaves_the_process_unchanged(tmp_path: Path) -> None:
     """``Search.distill`` seeds its run with the options' seed; the caller's states come back."""
-    from diswot.pipeline.session import Search
+    from diswot.pipeline.handle import Search
 
     teacher = tmp_path / "teacher"
     teacher_config = TrainConfig(

@@ -1,6 +1,6 @@
-"""One study session: a DisWOT study, its typed record, its trials, pick and front, and its students.
+"""One study handle: a DisWOT study, its typed record, its trials, pick and front, and its students.
 
-``Search.open(config, storage, study_name=...)`` is the session of a search that :meth:`Search.run`
+``Search.open(config, storage, study_name=...)`` is the handle of a search that :meth:`Search.run`
 creates or resumes; ``Search.load(storage, study_name)`` reads an existing study and creates
 nothing. Either gives what the commands do: the trials (``diswot search``), the pick and the best
 students, the Pareto front and budgets (``diswot show``), a student as an ``nn.Module`` (with its
@@ -48,7 +48,7 @@ def load_existing_study(storage: str | None, study_name: str) -> optuna.Study:
 
 
 class Search:
-    """The session of one study; make it with :meth:`open` or :meth:`load`."""
+    """The handle of one study; make it with :meth:`open` or :meth:`load`."""
 
     def __init__(
         self,
@@ -77,7 +77,7 @@ class Search:
         teacher: nn.Module | None = None,
         **options: Any,
     ) -> Search:
-        """The session of the search of ``config`` in ``storage`` (default ``$DISWOT_STORAGE``, else
+        """The handle of the search of ``config`` in ``storage`` (default ``$DISWOT_STORAGE``, else
         ``sqlite:///diswot.db``): :meth:`run` creates the study or resumes it (its record checked
         against ``config``). ``teacher`` is a module to distil from, named ``config.teacher``;
         ``options`` are the worker's (:class:`~.study.WorkerOptions`: ``max_trials``, ``heartbeat``, ...)."""
@@ -85,7 +85,7 @@ class Search:
 
     @classmethod
     def load(cls, storage: str | None = None, study_name: str = "diswot") -> Search:
-        """The session of the existing study ``study_name``; a missing storage or study is one line, and nothing is created."""
+        """The handle of the existing study ``study_name``; a missing storage or study is one line, and nothing is created."""
         study = load_existing_study(storage, study_name)
         return cls(storage=storage, study_name=study_name, study=study)
 
