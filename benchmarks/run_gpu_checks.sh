@@ -13,7 +13,7 @@ mkdir -p "$out"
 python -c "import diswot" 2>/dev/null || pip install -q --no-deps --no-build-isolation -e . >"$out/install.txt" 2>&1
 { nvidia-smi; python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.is_available())"; } \
     2>&1 | tee "$out/device.txt"
-timeout "${TEST_LIMIT:-240}" python -m pytest -q -m cuda -rs tests/pipeline/test_cuda.py 2>&1 | tee "$out/tests.txt"
+timeout "${TEST_LIMIT:-240}" python -m pytest -q -n 0 -m cuda -rs tests/pipeline/test_cuda.py 2>&1 | tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}
 DEVICE=cuda timeout "${SPEED_LIMIT:-480}" benchmarks/run_speed.sh 2>&1 | tee "$out/speed.txt"
 speed=${PIPESTATUS[0]}

@@ -210,6 +210,8 @@ def test_train_and_distill_offline_on_synthetic_data(tmp_path: Path) -> None:
             "1",
             "--batch-size",
             "64",
+            "--image-size",
+            "16",
             "--out",
             str(teacher),
         )
@@ -230,6 +232,8 @@ def test_train_and_distill_offline_on_synthetic_data(tmp_path: Path) -> None:
             "synthetic",
             "--batch-size",
             "8",
+            "--image-size",
+            "16",
             "--n-trials",
             "2",
             "--storage",

@@ -13,7 +13,7 @@ from .conftest import SMALL_S0, run_cli
 #: a small search whose pick re-scores 2 students
 SEARCH = [*SMALL_S0, "--image-size", "16", "--proxy", "diswot", "--no-progress", "--note-every", "0"]
 #: appended to a suggested train or distill command: one short epoch (the command itself is as printed)
-ONE_EPOCH = ["--epochs", "1", "--batch-size", "8", "--device", "cpu"]
+ONE_EPOCH = ["--epochs", "1", "--batch-size", "64", "--image-size", "16", "--device", "cpu"]
 
 
 def _suggested(out: str, prefix: str) -> str:

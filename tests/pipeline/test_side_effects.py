@@ -80,16 +80,22 @@ def test_a_library_distillation_leaves_the_process_unchanged(tmp_path: Path) -> 
 
     teacher = tmp_path / "teacher"
     teacher_config = TrainConfig(
-        model="resnet20", num_classes=10, dataset="synthetic", image_size=32, preset="cifar", epochs=1,
+        model="resnet20", num_classes=10, dataset="synthetic", image_size=16, preset="cifar", epochs=1,
         batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4, milestones=[], amp="off",
     )  # fmt: skip
-    train = Subset(SyntheticImages(train=True, num_classes=10, image_size=32), range(32))
-    val = Subset(SyntheticImages(train=False, num_classes=10, image_size=32), range(16))
+    train = Subset(SyntheticImages(train=True, num_classes=10, image_size=16), range(32))
+    val = Subset(SyntheticImages(train=False, num_classes=10, image_size=16), range(16))
     model = create_model("resnet20", num_classes=10, seed=0)
     train_model(model, config=teacher_config, train_set=train, val_set=val, device=torch.device("cpu"), out_dir=teacher)
     url = f"sqlite:///{tmp_path / 's.db'}"
     config = SearchConfig(
-        space="s0", teacher="resnet20", teacher_weights=str(teacher), dataset="synthetic", batch_size=8, num_classes=10
+        space="s0",
+        teacher="resnet20",
+        teacher_weights=str(teacher),
+        dataset="synthetic",
+        batch_size=8,
+        num_classes=10,
+        image_size=16,
     )
     run_search(config, url, n_trials=2, progress=False, note_every=0, study_name="d")
     before = _process_state()

@@ -1,0 +1,113 @@
+"""Where a search's configuration travels: the modules a ``run_search`` call hands its config to.
+
+``python benchmarks/config_walk.py`` runs a small S0 search (synthetic probe data, a
+temporary SQLite file, 4 trials) under a profiler and follows the :class:`SearchConfig` object: every call that
+receives it as an argument is one step of the walk. It prints
+
+- the modules entered: the distinct library modules whose functions receive the config;
+- the module crossings: calls that receive it from a function of another module (how often a
+  reader following the config has to open another file), and the busiest module;
+- the climbs back: crossings into a module that is already on the stack of functions holding the
+  config (a reader who left a file has to come back to it).
+
+The same script runs on any commit (``PYTHONPATH`` or an editable install of that checkout), so a
+restructuring is judged by before/after figures (BENCHMARKS.md, "The shape of the code").
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any
+
+
+def _module(code: types.CodeType, roots: tuple[str, ...]) -> str | None:
+    """The library module of ``code`` (``pipeline/search.py``), or None outside the packages."""
+    path = Path(code.co_filename).resolve().as_posix()
+    for root in roots:
+        if path.startswith(root):
+            rel = path[len(root) :].lstrip("/")
+            return None if rel.startswith("tests/") else rel
+    return None
+
+
+def walk(n_trials: int) -> dict[str, Any]:
+    """Run the search under :func:`sys.setprofile` and return the walk's figures."""
+    import diswot.pipeline as dp
+    from diswot.pipeline import SearchConfig, run_search
+
+    config = SearchConfig(
+        space="s0",
+        teacher="resnet20",
+        dataset="synthetic",
+        batch_size=8,
+        image_size=16,
+        device="cpu",
+        num_classes=10,
+        reference_size=8,
+    )
+    root = Path(dp.__file__).resolve().parent.parent.as_posix()
+    roots = (root,)
+    entered: collections.Counter[str] = collections.Counter()
+    crossings = 0
+    climbs = 0
+    stack: list[tuple[types.FrameType, str]] = []  # frames holding the config, innermost last
+
+    def profile(frame: types.FrameType, event: str, arg: object) -> None:
+        nonlocal crossings, climbs
+        if event == "return" and stack and stack[-1][0] is frame:
+            stack.pop()
+            return
+        if event != "call":
+            return
+        code = frame.f_code
+        nargs = code.co_argcount + code.co_kwonlyargcount
+        args = code.co_varnames[:nargs]
+        if not any(frame.f_locals.get(a) is config for a in args):
+            return
+        mod = _module(code, roots)
+        if mod is None:
+            return
+        caller = frame.f_back
+        caller_mod = _module(caller.f_code, roots) if caller is not None else None
+        if caller_mod != mod:
+            crossings += 1
+            entered[mod] += 1
+            if any(m == mod for _, m in stack):
+                climbs += 1
+        stack.append((frame, mod))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sys.setprofile(profile)
+        try:
+            run_search(config, f"sqlite:///{tmp}/walk.db", n_trials=n_trials, progress=False)
+        finally:
+            sys.setprofile(None)
+    busiest, times = entered.most_common(1)[0] if entered else ("-", 0)
+    return {
+        "modules": len(entered),
+        "crossings": crossings,
+        "climbs_back": climbs,
+        "busiest": f"{busiest} ({times})",
+        "entries": dict(entered.most_common()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=4)
+    args = parser.parse_args()
+    out = walk(args.trials)
+    print(
+        f"modules entered {out['modules']}, crossings {out['crossings']}, climbs back {out['climbs_back']},"
+        f" busiest {out['busiest']}"
+    )
+    print("entries: " + ", ".join(f"{m} {n}" for m, n in out["entries"].items()))
+
+
+if __name__ == "__main__":
+    main()
