@@ -36,9 +36,19 @@ def _module(code: types.CodeType, roots: tuple[str, ...]) -> str | None:
 
 
 def walk(n_trials: int) -> dict[str, Any]:
-    """Run the search under :func:`sys.setprofile` and return the walk's figures."""
+    """Run the search with every ``SearchConfig`` noting the module of each read of its fields."""
     import diswot.pipeline as dp
     from diswot.pipeline import SearchConfig, run_search
+
+    root = Path(dp.__file__).resolve().parent.parent.as_posix()
+    reads: list[str] = []
+
+    def traced(self: SearchConfig, name: str) -> Any:
+        if not name.startswith("__"):
+            mod = _module(sys._getframe(1).f_code, (root,))
+            if mod is not None and (not reads or reads[-1] != mod):
+                reads.append(mod)
+        return object.__getattribute__(self, name)
 
     config = SearchConfig(
         space="s0",
@@ -50,47 +60,20 @@ def walk(n_trials: int) -> dict[str, Any]:
         num_classes=10,
         reference_size=8,
     )
-    root = Path(dp.__file__).resolve().parent.parent.as_posix()
-    roots = (root,)
-    entered: collections.Counter[str] = collections.Counter()
-    crossings = 0
-    climbs = 0
-    stack: list[tuple[types.FrameType, str]] = []  # frames holding the config, innermost last
-
-    def profile(frame: types.FrameType, event: str, arg: object) -> None:
-        nonlocal crossings, climbs
-        if event == "return" and stack and stack[-1][0] is frame:
-            stack.pop()
-            return
-        if event != "call":
-            return
-        code = frame.f_code
-        nargs = code.co_argcount + code.co_kwonlyargcount
-        args = code.co_varnames[:nargs]
-        if not any(frame.f_locals.get(a) is config for a in args):
-            return
-        mod = _module(code, roots)
-        if mod is None:
-            return
-        caller = frame.f_back
-        caller_mod = _module(caller.f_code, roots) if caller is not None else None
-        if caller_mod != mod:
-            crossings += 1
-            entered[mod] += 1
-            if any(m == mod for _, m in stack):
-                climbs += 1
-        stack.append((frame, mod))
-
+    SearchConfig.__getattribute__ = traced  # type: ignore[method-assign]  (every SearchConfig, copies included)
     with tempfile.TemporaryDirectory() as tmp:
-        sys.setprofile(profile)
         try:
             run_search(config, f"sqlite:///{tmp}/walk.db", n_trials=n_trials, progress=False)
         finally:
-            sys.setprofile(None)
+            del SearchConfig.__getattribute__  # type: ignore[misc]
+    reads = [m for m in reads if m != "pipeline/config.py"]  # the config reading itself
+    steps = [m for i, m in enumerate(reads) if i == 0 or reads[i - 1] != m]
+    entered = collections.Counter(steps)
+    climbs = sum(1 for i, m in enumerate(steps) if m in steps[:i])
     busiest, times = entered.most_common(1)[0] if entered else ("-", 0)
     return {
         "modules": len(entered),
-        "crossings": crossings,
+        "crossings": max(len(steps) - 1, 0),
         "climbs_back": climbs,
         "busiest": f"{busiest} ({times})",
         "entries": dict(entered.most_common()),
@@ -99,7 +82,7 @@ def walk(n_trials: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=1)
     args = parser.parse_args()
     out = walk(args.trials)
     print(
