@@ -34,6 +34,7 @@ import torch
 from diswot.pipeline import SearchConfig, recommended_trial
 from diswot.pipeline.config import DEFAULT_PROXY
 from diswot.pipeline.assembly import make_scoring
+from diswot.spaces import parse_count
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _search import search_argv  # noqa: E402
@@ -44,18 +45,23 @@ PROXIES = (DEFAULT_PROXY, "diswot", "diswot-prior")
 TEACHERS = {"macro": "macro:22222222"}
 
 
-def _students(space_name: str, n: int, seed: int = 0) -> list[Any]:
-    """``n`` seeded random students of the space (a RandomSampler's draws)."""
+def _students(space_name: str, n: int, seed: int = 0, max_params: float | None = None) -> list[Any]:
+    """``n`` seeded random students of the space (a RandomSampler's draws; with ``max_params``, the
+    first ``n`` draws within it, as a search under that limit would score)."""
     from diswot.spaces import get_space
 
     space = get_space(space_name)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    archs = []
-    for _ in range(n):
+    archs: list[Any] = []
+    for _ in range(1000 * n):
         trial = study.ask()
-        archs.append(space.suggest(trial))
+        arch = space.suggest(trial)
         study.tell(trial, 0.0)
-    return archs
+        if max_params is None or space.count_params(arch, 100) <= max_params:
+            archs.append(arch)
+        if len(archs) == n:
+            return archs
+    raise SystemExit(f"{space_name}: fewer than {n} of {1000 * n} random students within {max_params:g} parameters")
 
 
 def _ms(fn: Any, *args: Any) -> float:
@@ -65,7 +71,9 @@ def _ms(fn: Any, *args: Any) -> float:
     return 1000 * (time.perf_counter() - start)
 
 
-def time_one(space: str, batch: int, threads: int, students: int, reps: int) -> dict[str, Any]:
+def time_one(
+    space: str, batch: int, threads: int, students: int, reps: int, max_params: float | None = None
+) -> dict[str, Any]:
     """ms per candidate of each proxy's terms and of one bare forward, on the same students.
 
     The three are timed back to back for each student, ``reps`` times, and the fastest of each is
@@ -73,8 +81,9 @@ def time_one(space: str, batch: int, threads: int, students: int, reps: int) -> 
     ratios compare measurements taken seconds apart.
     """
     torch.set_num_threads(threads)
-    archs = _students(space, students)
+    archs = _students(space, students, max_params=max_params)
     row: dict[str, Any] = {"space": space, "batch": batch, "threads": threads, "students": len(archs), "reps": reps}
+    row["max_params"] = max_params
     scorers = {
         proxy: make_scoring(
             SearchConfig(
@@ -110,7 +119,8 @@ def run_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     for space in args.spaces.split(","):
         for batch in map(int, args.batches.split(",")):
             for threads in map(int, args.threads.split(",")):
-                row = time_one(space, batch, threads, args.students, args.reps)
+                limit = parse_count(args.max_params) if args.max_params else None
+                row = time_one(space, batch, threads, args.students, args.reps, limit)
                 rows.append(row)
                 print(
                     f"{space:14s} batch {batch:3d} threads {threads}: default {row[PROXIES[0]]:8.0f} ms, "
@@ -179,6 +189,9 @@ def main() -> None:
     cost.add_argument("--threads", default="1,2")
     cost.add_argument("--students", type=int, default=2)
     cost.add_argument("--reps", type=int, default=2, help="timings per student; the fastest is kept")
+    cost.add_argument(
+        "--max-params", help="students within this many parameters only (e.g. 5M), as a limited search scores"
+    )
     search = sub.add_parser("search", help="what a diswot search recommends")
     search.add_argument("--space", choices=SPACES, required=True)
     search.add_argument("--n-trials", type=int, default=300)

@@ -136,9 +136,25 @@ def test_synflow_closed_form(batch: Batch) -> None:
     w2 = net.classifier.weight.detach().double().abs()
     r = float(torch.ones(2, dtype=torch.float64) @ w2 @ w1 @ torch.ones(3, dtype=torch.float64))
     out = evaluate("synflow", net, batch)
+    assert out["synflow"] == pytest.approx(2 * r, rel=1e-6)  # the pass runs in float32
+    assert out["score"] == pytest.approx(math.log1p(2 * r), rel=1e-6)
+    assert isinstance(net.bn, nn.BatchNorm2d)  # the student keeps its BN: synflow works on a copy
+
+
+def test_synflow_beyond_float32_is_computed_in_float64(batch: Batch) -> None:
+    """S above float32's range (3.4e38) is not inf: the pass runs again in float64."""
+    torch.manual_seed(0)
+    net = LinearNet().train()
+    with torch.no_grad():
+        net.conv.weight.mul_(1e25)
+        net.classifier.weight.mul_(1e25)
+    w1 = net.conv.weight.detach().double().abs().reshape(4, 3)
+    w2 = net.classifier.weight.detach().double().abs()
+    r = float(torch.ones(2, dtype=torch.float64) @ w2 @ w1 @ torch.ones(3, dtype=torch.float64))
+    assert r > 1e40
+    out = evaluate("synflow", net, batch)
     assert out["synflow"] == pytest.approx(2 * r, rel=1e-12)
     assert out["score"] == pytest.approx(math.log1p(2 * r), rel=1e-12)
-    assert isinstance(net.bn, nn.BatchNorm2d)  # the student keeps its BN: synflow works on a copy
 
 
 def _manual_grads(net: FeatureNetwork, batch: Batch) -> list[tuple[torch.Tensor, torch.Tensor]]:
