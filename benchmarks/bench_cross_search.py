@@ -96,6 +96,23 @@ def search(bench: str, protocol: str, proxy: str, seed: int, trials: int, work: 
     return str(best.user_attrs["arch"]), time.perf_counter() - start
 
 
+Known = dict[tuple[str, str, str, int, int], tuple[str, float]]
+
+
+def read_previous(paths: list[Path]) -> Known:
+    """The picks of earlier runs' results JSON, by (bench, protocol, proxy, seed, trials): their
+    searches are not run again (their studies may be gone with the machine that ran them)."""
+    known: Known = {}
+    for path in paths:
+        doc = json.loads(path.read_text())
+        words = doc["command"].split()
+        seeds = [int(x) for x in words[words.index("--seeds") + 1].split(",")]
+        for row in doc["rows"]:
+            for seed, arch, sec in zip(seeds, row["picks"], row["seconds"]):
+                known[(row["bench"], row["protocol"], row["proxy"], seed, doc["trials"])] = (arch, sec)
+    return known
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--benches", default="nb201,macro")
@@ -106,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".data" / "cross-search")
     p.add_argument("--json", type=Path)
+    p.add_argument("--previous", type=Path, nargs="*", default=[], help="results JSON whose picks are reused")
     args = p.parse_args(argv)
+    known = read_previous(args.previous)
     torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows: list[dict[str, Any]] = []
@@ -132,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         for protocol in args.protocols.split(","):
             for proxy in args.proxies.split(","):
-                picks = [search(bench, protocol, proxy, int(s), args.trials, args.work) for s in args.seeds.split(",")]
+                picks = [
+                    known.get((bench, protocol, proxy, int(s), args.trials))
+                    or search(bench, protocol, proxy, int(s), args.trials, args.work)
+                    for s in args.seeds.split(",")
+                ]
                 accs = [acc[a] for a, _ in picks]
                 rank = [int(sum(acc[space.encode(a)] > acc[p] for a in within)) + 1 for p, _ in picks]
                 rows.append(
