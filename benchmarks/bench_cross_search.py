@@ -18,7 +18,9 @@ CIFAR-100 validation, NAS-Bench-Macro CIFAR-10 test), mean ± std over the seeds
 student within the budget and the largest one that fits (by parameters, and by FLOPs): what a
 user who "takes the largest student that fits" gets without any search.
 
-Finished studies are kept in ``--work`` and reused, so the benchmark resumes where it stopped.
+Finished studies are kept in ``--work`` and reused, so the benchmark resumes where it stopped;
+``--previous`` reads the picks of earlier results JSON (their studies may be gone with the machine
+that ran them), so more seeds can be added to a run.
 
     python benchmarks/bench_cross_search.py --benches nb201,macro --protocols inside,resnet56 \
         --proxies diswot-balance,diswot --seeds 0,1,2,3,4 --trials 300 --json benchmarks/results/cross-search.json
