@@ -24,8 +24,8 @@ import optuna
 import torch
 
 from diswot.pipeline.init import initialise
-from diswot.proxies._synflow import _flow, synaptic_flow
-from diswot.proxies._util import fresh_copy, strip_batchnorm
+from diswot.proxies._synflow import _flow, absolute_network, synaptic_flow
+from diswot.proxies._util import fresh_copy
 from diswot.spaces import get_space
 
 #: input size of each space's students
@@ -34,13 +34,7 @@ SIZES = {"autoformer-ti": 224, "pit-ti": 224, "s2-imagenet": 224}
 
 def synflow_float64(net: torch.nn.Module, images: torch.Tensor) -> float:
     """SynFlow in float64 throughout (the implementation before the float32 pass)."""
-    net = strip_batchnorm(net).double()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.abs_()
-    for p in net.parameters():
-        p.requires_grad_(True)
-    return _flow(net, images, torch.float64)
+    return _flow(absolute_network(net).double(), images, torch.float64)
 
 
 def _ms(fn: Any, *args: Any) -> tuple[float, Any]:

@@ -12,7 +12,7 @@ from diswot.spaces import FeatureNetwork
 from ._base import Batch, BNMode, Proxy, TeacherContext, register_proxy
 from ._util import fresh_copy, strip_batchnorm, weight_layers
 
-__all__ = ["SynflowProxy", "synaptic_flow"]
+__all__ = ["SynflowProxy", "absolute_network", "synaptic_flow"]
 
 
 @register_proxy
@@ -50,16 +50,22 @@ def synaptic_flow(net: torch.nn.Module, images: torch.Tensor) -> float:
     not fit float32 (ln S above about 88: deep NAS-Bench-201 cells, S0's deepest ResNets): the same
     S to float32's precision (ln S to about 1e-6) at a third of the float64 pass's cost on a CPU.
     """
-    net = strip_batchnorm(net).float()
+    net = absolute_network(net).float()
+    s = _flow(net, images, torch.float32)
+    if not math.isfinite(s):
+        s = _flow(net.double(), images, torch.float64)
+    return s
+
+
+def absolute_network(net: torch.nn.Module) -> torch.nn.Module:
+    """``net`` (in place) as SynFlow reads it: BatchNorm removed, every parameter |theta|, with gradients."""
+    net = strip_batchnorm(net)
     with torch.no_grad():
         for p in net.parameters():
             p.abs_()
     for p in net.parameters():
         p.requires_grad_(True)
-    s = _flow(net, images, torch.float32)
-    if not math.isfinite(s):
-        s = _flow(net.double(), images, torch.float64)
-    return s
+    return net
 
 
 def _flow(net: torch.nn.Module, images: torch.Tensor, dtype: torch.dtype) -> float:
