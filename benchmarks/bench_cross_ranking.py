@@ -73,6 +73,8 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "synflow": ("diswot-flow", "synflow", 1.0),
     "snip": ("snip", "score", 1.0),
     "nwot": ("nwot", "score", 1.0),
+    "meco": ("meco", "score", 1.0),
+    "zico": ("zico", "score", 1.0),
     # scored on S0 only (64 students): the other zero-cost proxies, for the record
     "zen": ("zen", "score", 1.0),
     "grad_norm": ("grad_norm", "score", 1.0),
@@ -442,6 +444,19 @@ FAMILY_WIDE: dict[str, tuple[float, ...]] = {
     "snip": (0.0, 0.5, 1.0),
     "nwot": (0.0, 0.5, 1.0),
 }
+#: ``--family zoo``: the wide family with ZiCo and MeCo added (each weight 0, 0.5 or 1): the other
+#: published zero-cost proxies that claim to beat the size counts on NAS-Bench-201
+FAMILY_ZOO: dict[str, tuple[float, ...]] = {
+    "flops": (0.0, 1.0, 2.0),
+    "params": (0.0, 1.0, 2.0),
+    "relation": (0.0, 0.5, 1.0),
+    "synflow": (0.0, 0.5, 1.0),
+    "snip": (0.0, 0.5, 1.0),
+    "nwot": (0.0, 0.5, 1.0),
+    "zico": (0.0, 0.5, 1.0),
+    "meco": (0.0, 0.5, 1.0),
+}
+FAMILIES = {"default": FAMILY, "wide": FAMILY_WIDE, "zoo": FAMILY_ZOO}
 Columns = dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]]
 
 
@@ -506,7 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true", help="score nothing; report what the cache holds")
     p.add_argument("--shard", default="0/1", help="I/N: score every N-th architecture from the I-th")
     p.add_argument(
-        "--family", choices=("default", "wide"), default="default", help="leave-one-out's family (wide: + snip, nwot)"
+        "--family",
+        choices=tuple(FAMILIES),
+        default="default",
+        help="leave-one-out's family (wide: + snip, nwot; zoo: + snip, nwot, zico, meco)",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
@@ -587,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         "tau margin: the worst benchmark's Kendall tau minus the better of params and flops there; "
         "regret margin: the worst benchmark's lower regret of params and flops minus the score's"
     )
-    lobo = leave_one_out(columns, FAMILY_WIDE if args.family == "wide" else FAMILY) if len(columns) == 3 else {}
+    lobo = leave_one_out(columns, FAMILIES[args.family]) if len(columns) == 3 else {}
     for held, row in lobo.items():
         if held == "all":
             print(

@@ -30,6 +30,8 @@ BASELINES = [
     "plain",
     "l2_norm",
     "zen",
+    "zico",
+    "meco",
 ]
 KD = ["kd", "cc", "nst", "sp"]
 NUM_CLASSES = 5
@@ -63,7 +65,7 @@ def test_every_proxy_is_registered_with_its_contract() -> None:
     assert PROXIES.get("synflow").bn_mode == "none"
     for name in ("params", "flops", "synflow", "l2_norm", "zen"):
         assert not PROXIES.get(name).needs_data, name
-    for name in ("grad_norm", "snip", "grasp", "fisher", "plain"):
+    for name in ("grad_norm", "snip", "grasp", "fisher", "plain", "zico"):
         assert PROXIES.get(name).needs_labels and PROXIES.get(name).needs_grad, name
 
 
@@ -278,6 +280,60 @@ def test_nwot_singular_kernel_and_no_relu(batch: Batch) -> None:
         evaluate("nwot", make_net(), same)
     with pytest.raises(ProxyError, match="ReLU"):
         evaluate("nwot", LinearNet(), batch)
+
+
+def test_zico_formula(batch: Batch) -> None:
+    """Eq. 9 of ZiCo: per layer, log of the sum over weights of mean|g| / std(g) over two mini-batches."""
+    net = make_net()
+    grads: list[list[torch.Tensor]] = []
+    for images, labels in zip(batch.images.chunk(2), batch.labels.chunk(2)):
+        net.zero_grad()
+        F.cross_entropy(net(images), labels).backward()
+        layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        grads.append([m.weight.grad.detach().double().reshape(-1).clone() for m in layers])
+    expected = 0.0
+    for layer in zip(*grads):
+        g = torch.stack(layer)
+        mean, std = g.abs().mean(0), g.std(0, unbiased=False)
+        expected += math.log(float((mean[std > 0] / std[std > 0]).sum()))
+    net.zero_grad(set_to_none=True)
+    assert evaluate("zico", net, batch)["score"] == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ProxyError, match="at least 4"):
+        evaluate("zico", make_net(), Batch(batch.images[:3], batch.labels[:3], NUM_CLASSES))
+
+
+def test_meco_formula(batch: Batch) -> None:
+    """Eq. 4 of MeCo: the smallest eigenvalue of the first image's channel correlation, every map, summed."""
+    net = make_net()
+    maps: list[torch.Tensor] = []
+
+    def keep(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
+        if out.dim() == 4:
+            maps.append(out[0].reshape(out.shape[1], -1))
+
+    for m in net.modules():
+        m.register_forward_hook(keep)
+    with torch.no_grad():
+        net(batch.images)
+    for m in net.modules():
+        m._forward_hooks.clear()
+    expected = sum(float(torch.linalg.eigvalsh(torch.corrcoef(f.double()).nan_to_num(0.0)).min()) for f in maps)
+    out = evaluate("meco", net, batch)
+    assert out["score"] == pytest.approx(expected, rel=1e-9)
+    assert out["maps"] == len(maps) == 3 * 3 + 1  # conv, BN, ReLU of the stem and 2 blocks, and the body
+    with pytest.raises(ProxyError, match="feature maps"):
+        evaluate("meco", FlatNet(), batch)
+
+
+class FlatNet(FeatureNetwork):
+    """Flattened pixels -> linear: no feature map at all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(3 * 8 * 8, NUM_CLASSES)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
 
 
 def test_zen_uses_its_own_gaussian_copy(batch: Batch) -> None:
