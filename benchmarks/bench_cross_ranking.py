@@ -127,11 +127,26 @@ def teacher_arch(bench: Bench, space: Space) -> Hashable:
     return truth.archs[int(np.argmax(truth.accuracy))]
 
 
+#: ``--teacher-weights``: benchmark -> a trained teacher's weights (otherwise the teacher is at random init)
+TRAINED: dict[str, Path] = {}
+#: proxies whose raw terms depend on the teacher: cached apart when the teacher is trained
+TEACHER_PROXIES = ("diswot-flow", "diswot-plus")
+
+
+def cache_label(bench: str, proxy: str) -> str:
+    """The cache's benchmark key: ``bench@trained`` for a teacher-dependent proxy of a trained teacher."""
+    return f"{bench}@trained" if bench in TRAINED and proxy in TEACHER_PROXIES else bench
+
+
 def teacher_network(bench: Bench, space: Space) -> FeatureNetwork:
-    """The teacher at random init: a registered teacher (from outside the space), or an architecture of it."""
+    """The teacher: a registered teacher (from outside the space) or an architecture of it, at random
+    init or with the weights of ``--teacher-weights``."""
     if bench.teacher in list_teachers():
-        return build_teacher(bench.teacher, bench.num_classes)
-    return space.build(teacher_arch(bench, space), num_classes=bench.num_classes)
+        return build_teacher(bench.teacher, bench.num_classes, weights=TRAINED.get(bench.name))
+    arch = teacher_arch(bench, space)
+    if bench.name in TRAINED:
+        return build_teacher(f"{bench.space}:{space.encode(arch)}", bench.num_classes, weights=TRAINED[bench.name])
+    return space.build(arch, num_classes=bench.num_classes)
 
 
 def make_scorers(
@@ -161,6 +176,7 @@ def make_scorers(
             teacher=teacher,
             seed=seed,
             num_classes=bench.num_classes,
+            init_teacher=bench.name not in TRAINED,
         )
         for name in proxies
     }
@@ -199,7 +215,8 @@ def score_missing(
     seconds: dict[str, float] = {}
     scorers: dict[str, Scorer] | None = None
     for proxy in proxies:
-        todo = [a for a in archs if (bench.name, proxy, seed, space.encode(a)) not in cache]
+        key = cache_label(bench.name, proxy)
+        todo = [a for a in archs if (key, proxy, seed, space.encode(a)) not in cache]
         if not todo:
             continue
         scorers = scorers or make_scorers(bench, seed, data_root, batch, proxies)
@@ -211,10 +228,10 @@ def score_missing(
                 try:
                     terms: dict[str, float] | None = scorer.raw(arch)[0]
                 except ProxyError as exc:
-                    log.info("%s %s %s: %s", bench.name, proxy, name, exc)
+                    log.info("%s %s %s: %s", key, proxy, name, exc)
                     terms = None
-                cache[(bench.name, proxy, seed, name)] = terms
-                fh.write(json.dumps({"bench": bench.name, "proxy": proxy, "seed": seed, "arch": name, "terms": terms}))
+                cache[(key, proxy, seed, name)] = terms
+                fh.write(json.dumps({"bench": key, "proxy": proxy, "seed": seed, "arch": name, "terms": terms}))
                 fh.write("\n")
                 fh.flush()
                 if (i + 1) % 50 == 0:
@@ -228,7 +245,7 @@ def column(cache: Cache, bench: str, seed: int, names: list[str], signal: str) -
     proxy, term, sign = SIGNALS[signal]
     out = []
     for name in names:
-        terms = cache.get((bench, proxy, seed, name))
+        terms = cache.get((cache_label(bench, proxy), proxy, seed, name))
         out.append(np.nan if not terms or term not in terms else sign * float(terms[term]))
     return np.array(out, dtype=float)
 
@@ -350,6 +367,7 @@ CANDIDATES: dict[str, Candidate] = {
     "diswot-balance": registered("diswot-balance"),
     "diswot-prior": registered("diswot-prior"),
     "diswot-capacity": registered("diswot-capacity"),
+    "diswot-semantic-capacity": registered("diswot-semantic-capacity"),
 }
 
 
@@ -402,6 +420,16 @@ def add_candidates() -> None:
     CANDIDATES["z(diswot,synflow,2flops)"] = normal_sum("diswot", "synflow", "flops", weights=(1, 1, 2))
     CANDIDATES["z(diswot,synflow,3flops)"] = normal_sum("diswot", "synflow", "flops", weights=(1, 1, 3))
     CANDIDATES["rank(relation,synflow,flops,flops)"] = rank_sum("relation", "synflow", "flops", "flops")
+    # the size side with SynFlow alone (no teacher), and with the later zero-cost proxies
+    CANDIDATES["z(synflow,0.5params,0.5flops)"] = normal_sum("synflow", "params", "flops", weights=(1, 0.5, 0.5))
+    CANDIDATES["z(params,flops)"] = normal_sum("params", "flops")
+    for extra in ("zico", "meco", "nwot"):
+        CANDIDATES[f"z(0.5semantic,0.5{extra},0.5params,0.5flops)"] = normal_sum(
+            "semantic", extra, "params", "flops", weights=(0.5, 0.5, 0.5, 0.5)
+        )
+    CANDIDATES["z(zico,flops)"] = normal_sum("zico", "flops")
+    CANDIDATES["z(zico,params)"] = normal_sum("zico", "params")
+    CANDIDATES["z(meco,flops)"] = normal_sum("meco", "flops")
     for combo in (
         ("relation", "jacov", "synflow", "params"),
         ("relation", "jacov", "synflow", "flops"),
@@ -519,6 +547,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--read-cache", type=Path, nargs="*", default=[], help="more caches to read (parallel runs)")
     p.add_argument("--json", type=Path)
     p.add_argument("--report-only", action="store_true", help="score nothing; report what the cache holds")
+    p.add_argument(
+        "--teacher-weights",
+        nargs="*",
+        default=[],
+        metavar="BENCH=DIR",
+        help="a trained teacher for a benchmark (diswot train's run folder); its terms are cached apart",
+    )
     p.add_argument("--shard", default="0/1", help="I/N: score every N-th architecture from the I-th")
     p.add_argument(
         "--family",
@@ -529,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
+    for item in args.teacher_weights:
+        bench_name, _, folder = item.partition("=")
+        TRAINED[bench_name] = Path(folder)
     add_candidates()
     benches = [BENCHES[b] for b in args.benches.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -629,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
             "benches": info,
             "seeds": seeds,
             "batch_size": args.batch_size,
+            "trained_teachers": {b: str(f) for b, f in TRAINED.items()},
             "scores": done,
             "leave_one_benchmark_out": lobo,
         }

@@ -6,7 +6,9 @@ with two teachers (``--protocols``):
 
 * ``inside``: the benchmark's own teacher (NAS-Bench-201: the best CIFAR-100 cell, 1.29M
   parameters; NAS-Bench-Macro: ``22222222``, 2.93M), the budget below it;
-* ``resnet56``: a CIFAR ResNet-56 teacher (0.86M), from outside the space, the same budget.
+* ``resnet56``: a CIFAR ResNet-56 teacher (0.86M), from outside the space, the same budget;
+* ``trained``: the benchmark's own teacher with trained weights (``--teacher-weights BENCH=DIR``,
+  e.g. trained by ``diswot train`` on the stored CIFAR images), the budget below it.
 
 Budgets (``BUDGETS``): NAS-Bench-201 under 500K parameters, NAS-Bench-Macro under 1M. For each
 benchmark, protocol, score and seed, one whole search runs in this process with
@@ -50,10 +52,16 @@ from bench_cross_ranking import BENCHES, ROOT, imagefolder, teacher_arch  # noqa
 BUDGETS = {"nb201": "500K", "macro": "1M"}
 
 
+#: ``--teacher-weights``: benchmark -> its own teacher trained (``diswot train``'s run folder), for
+#: the ``trained`` protocol
+TRAINED: dict[str, Path] = {}
+
+
 def teacher_of(bench: str, protocol: str) -> str:
-    """The ``--teacher`` of a protocol: the benchmark's own teacher (``inside``) or a registered one."""
+    """The ``--teacher`` of a protocol: the benchmark's own teacher (``inside``, and ``trained`` with
+    the weights of ``--teacher-weights``) or a registered one."""
     b = BENCHES[bench]
-    if protocol != "inside":
+    if protocol not in ("inside", "trained"):
         return protocol
     space = get_space(b.space)
     return f"{b.space}:{space.encode(teacher_arch(b, space))}"
@@ -85,6 +93,7 @@ def search(bench: str, protocol: str, proxy: str, seed: int, trials: int, work: 
         seed=seed,
         device="cpu",
         max_params=parse_count(BUDGETS[bench]),
+        teacher_weights=str(TRAINED[bench]) if protocol == "trained" else None,
     )
     work.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{work / f'{bench}-{protocol}-{proxy}-{seed}-{trials}.db'}"
@@ -125,8 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / ".data" / "cross-search")
     p.add_argument("--json", type=Path)
+    p.add_argument(
+        "--teacher-weights",
+        nargs="*",
+        default=[],
+        metavar="BENCH=DIR",
+        help="the benchmark's own teacher trained, for --protocols trained",
+    )
     p.add_argument("--previous", type=Path, nargs="*", default=[], help="results JSON whose picks are reused")
     args = p.parse_args(argv)
+    for item in args.teacher_weights:
+        bench_name, _, folder = item.partition("=")
+        TRAINED[bench_name] = Path(folder)
     known = read_previous(args.previous)
     torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -228,6 +228,24 @@ class DisWOTCapacity(DisWOTBalance):
 
 
 @register_proxy
+class DisWOTSemanticCapacity(DisWOTCapacity):
+    """DisWOT's semantic term and SynFlow, balanced against the student's size measured two ways.
+
+    :class:`DisWOTCapacity` without the relation distance M_r: the mean normal score of M_s (the
+    paper's semantic distance to the teacher, Listing 1, lower is better) and SynFlow, plus the mean
+    normal score of the log parameters and the log FLOPs. With a trained teacher, a user's, M_r ranks
+    students inversely on all three development benchmarks (Kendall -0.51 on S0, -0.15 on
+    NAS-Bench-201, -0.04 on NAS-Bench-Macro, against +0.13, +0.22 and +0.37 with a teacher at the
+    students' Gaussian init), so the teacher side keeps M_s alone (BENCHMARKS.md, "A trained
+    teacher"). The same forward pass and SynFlow pass as ``diswot-capacity``; no free weight.
+    """
+
+    name: ClassVar[str] = "diswot-semantic-capacity"
+    reference_terms: ClassVar[tuple[str, ...]] = ("semantic", "synflow", "log_params", "log_flops")
+    similarity_terms_ranked: ClassVar[tuple[str, ...]] = ("semantic", "synflow")
+
+
+@register_proxy
 class DisWOTPrior(_DisWOTBase):
     """The student's compute as the prior, DisWOT's two terms as the evidence: one forward pass.
 

@@ -62,6 +62,28 @@ def test_capacity_weighs_both_sizes_and_the_prior_weighs_similarity_half() -> No
     assert prior.combine(mid, ref) == pytest.approx(z["log_flops"] + 0.5 * (z["relation"] + z["semantic"]) / 2)
 
 
+def test_semantic_capacity_is_capacity_without_the_relation_term() -> None:
+    """``diswot-semantic-capacity``: the mean of M_s and SynFlow plus the mean of the two sizes; M_r
+    is neither stored in the reference nor read."""
+    from diswot.proxies import Reference
+
+    rng = __import__("numpy").random.default_rng(1)
+    keys = ("semantic", "synflow", "log_params", "log_flops")
+    ref = Reference(tuple(str(i) for i in range(32)), {k: rng.normal(size=32).tolist() for k in keys})
+    mid = {k: float(sorted(ref.values[k])[16]) for k in keys}
+    proxy = get_proxy("diswot-semantic-capacity")
+    assert proxy.reference_terms == keys
+    z = {k: ref.normal_score(k, mid[k], sign=-1.0 if k == "semantic" else 1.0) for k in keys}
+    expected = (z["semantic"] + z["synflow"]) / 2 + (z["log_params"] + z["log_flops"]) / 2
+    assert proxy.combine(mid, ref) == pytest.approx(expected)
+    assert proxy.combine({**mid, "relation": 1e9}, ref) == pytest.approx(expected)
+    assert proxy.combine({**mid, "semantic": mid["semantic"] - 0.1}, ref) > expected  # closer to the teacher
+    arch = get_space("s0").decode("ResNet[3,1,5]")
+    terms = make_scoring(SearchConfig(proxy="diswot-semantic-capacity", **SMALL)).scorer.raw(arch)[0]
+    flow = make_scoring(SearchConfig(proxy="diswot-flow", **SMALL)).scorer.raw(arch)[0]
+    assert terms == pytest.approx(flow, rel=1e-6)
+
+
 def test_terms_equal_the_papers_terms_and_the_flops() -> None:
     space = get_space("s0")
     arch = space.decode("ResNet[3,1,5]")
