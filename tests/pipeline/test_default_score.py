@@ -1,4 +1,4 @@
-"""The default score (``diswot-capacity``), ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
+"""The default score (``diswot-semantic-capacity``), ``diswot-capacity``, ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
 reference sample, and what a short search costs (the reference sized to the search and reused by
 its first candidates, the pick sized to the search)."""
 
@@ -23,10 +23,17 @@ from .conftest import SMALL_S0, run_cli
 SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu")
 
 
-def test_the_default_is_diswot_capacity_on_one_forward_pass() -> None:
-    assert DEFAULT_PROXY == "diswot-capacity"
+def test_the_default_is_diswot_semantic_capacity_on_one_forward_pass() -> None:
+    assert DEFAULT_PROXY == "diswot-semantic-capacity"
     proxy = get_proxy(DEFAULT_PROXY)
-    assert proxy.reference_terms == ("relation", "semantic", "synflow", "log_params", "log_flops")
+    assert proxy.reference_terms == ("semantic", "synflow", "log_params", "log_flops")
+    assert get_proxy("diswot-capacity").reference_terms == (
+        "relation",
+        "semantic",
+        "synflow",
+        "log_params",
+        "log_flops",
+    )
     assert "semantic" in proxy.options  # the study's resolved semantic form reaches the reference too
     assert get_proxy("diswot-balance").reference_terms == ("relation", "semantic", "synflow", "log_flops")
 
