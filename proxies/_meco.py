@@ -11,6 +11,7 @@ from diswot.spaces import FeatureNetwork
 
 from ._base import Batch, Proxy, TeacherContext, register_proxy
 from ._errors import ProxyError
+from ._util import run_hooked
 
 __all__ = ["MecoProxy", "min_correlation_eigenvalue"]
 
@@ -47,13 +48,7 @@ class MecoProxy(Proxy):
             if isinstance(out, torch.Tensor) and out.dim() >= 3:
                 maps.append(out[0].detach().reshape(out.shape[1], -1))
 
-        handles = [m.register_forward_hook(hook) for m in student.modules()]
-        try:
-            with torch.no_grad():
-                student(batch.images)
-        finally:
-            for h in handles:
-                h.remove()
+        run_hooked(student, batch.images, [m.register_forward_hook(hook) for m in student.modules()])
         if not maps:
             raise ProxyError("meco reads feature maps of shape (B, C, H, W) and this network gave none")
         return {"score": sum(min_correlation_eigenvalue(f) for f in maps), "maps": float(len(maps))}

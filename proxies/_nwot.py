@@ -11,6 +11,7 @@ from diswot.spaces import FeatureNetwork, NetworkOutput
 
 from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
+from ._util import run_hooked
 
 __all__ = ["NwotProxy", "relu_code_kernel_logdet"]
 
@@ -63,12 +64,7 @@ class NwotProxy(Proxy):
         handles = [m.register_forward_pre_hook(hook) for m in student.modules() if isinstance(m, _RELUS)]
         if not handles:
             raise ProxyError("nwot: the network has no nn.ReLU module whose activation codes could be read")
-        try:
-            with torch.no_grad():
-                student(batch.images)
-        finally:
-            for h in handles:
-                h.remove()
+        run_hooked(student, batch.images, handles)
         if count == 0:
             raise ProxyError("nwot: no ReLU module ran in the forward pass")
         return {"score": relu_code_kernel_logdet(kernel), "relus": float(count)}

@@ -22,6 +22,7 @@ __all__ = [
     "module_modes",
     "preserved_state",
     "require_teacher",
+    "run_hooked",
     "strip_batchnorm",
     "weight_layers",
 ]
@@ -102,6 +103,16 @@ def capture_outputs(
                 handles.append(m.register_forward_hook(lambda _m, _args, out: store.append(out)))
     try:
         yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def run_hooked(model: nn.Module, images: torch.Tensor, handles: list[torch.utils.hooks.RemovableHandle]) -> None:
+    """One forward pass of ``images`` without autograd, then remove ``handles`` (hooks that read it)."""
+    try:
+        with torch.no_grad():
+            model(images)
     finally:
         for h in handles:
             h.remove()
