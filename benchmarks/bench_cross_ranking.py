@@ -55,6 +55,7 @@ from diswot.spaces import FeatureNetwork, Limits, Space, get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nb201_ranking import metrics  # noqa: E402  (the same figures as the NAS-Bench-201 benchmark)
+from _significance import bootstrap_margins, one_run_ceiling  # noqa: E402
 
 log = logging.getLogger("bench_cross_ranking")
 ROOT = Path(__file__).resolve().parent.parent
@@ -533,6 +534,33 @@ def leave_one_out(columns: Columns, family: dict[str, tuple[float, ...]] = FAMIL
     return out
 
 
+def report_significance(
+    columns: Columns, archs_of: dict[str, tuple[list[str], list[Hashable]]], names: list[str], resamples: int
+) -> dict[str, Any]:
+    """Print (and return) the bootstrapped margins of ``names`` and the one-training-run ceiling."""
+    if resamples <= 0:
+        return {}
+    out: dict[str, Any] = {}
+    print(f"paired bootstrap over the students ({resamples} resamples): margin over the better count, 5-95%")
+    for bench, (cols, ref, acc, params) in columns.items():
+        scores = {name: CANDIDATES[name](cols, ref) for name in (*names, "params", "flops")}
+        boot = bootstrap_margins(scores, acc, params, names=names, resamples=resamples)
+        for name, b in boot.items():
+            print(
+                f"  {bench:6s} {name:28s} tau [{b['tau_lo']:+.3f}, {b['tau_hi']:+.3f}] P>0 {b['p_tau']:.2f}   "
+                f"regret [{b['regret_lo']:+.2f}, {b['regret_hi']:+.2f}] P>0 {b['p_regret']:.2f}   both {b['p_both']:.2f}"
+            )
+        ceiling = one_run_ceiling(bench, *archs_of[bench], {s: scores[s] for s in ("params", "flops")}, params)
+        print(
+            f"  {bench:6s} one training run as the score ({ceiling['runs']}): "
+            + ", ".join(
+                f"{k} tau {v['kendall']:.3f} regret {v['regret_mean']:.2f}" for k, v in ceiling.items() if k != "runs"
+            )
+        )
+        out[bench] = {"bootstrap": boot, "one_run": ceiling}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--benches", default="nb201,macro")
@@ -561,6 +589,18 @@ def main(argv: list[str] | None = None) -> int:
         default="default",
         help="leave-one-out's family (wide: + snip, nwot; zoo: + snip, nwot, zico, meco)",
     )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        help="resamples of each benchmark's students for the margins' 5-95%% intervals (0: none), "
+        "and one training run as the score beside them",
+    )
+    p.add_argument(
+        "--bootstrap-scores",
+        default="diswot-semantic-capacity,diswot-capacity,diswot,synflow,snip,nwot,zico",
+        help="the scores whose margins are bootstrapped",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -575,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         cache.update(read_cache(extra))
     rows: dict[str, dict[str, Any]] = {name: {} for name in CANDIDATES}
     columns: Columns = {}
+    archs_of: dict[str, tuple[list[str], list[Hashable]]] = {}
     info: dict[str, Any] = {}
     for bench in benches:
         space = get_space(bench.space)
@@ -608,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if seed == seeds[0]:
                 columns[bench.name] = (cols, ref, truth.accuracy, params)
+                archs_of[bench.name] = (names, list(truth.archs))
             for name, candidate in CANDIDATES.items():
                 score = candidate(cols, ref)
                 if np.isfinite(score).mean() > 0.9:  # a candidate whose signals are all cached
@@ -660,6 +702,7 @@ def main(argv: list[str] | None = None) -> int:
             f"on {held}: tau {row['held_out']['kendall']:.3f} regret {row['held_out']['regret_mean']:.2f} "
             f"(params {row['params']:.3f}, flops {row['flops']:.3f}; margin {row['held_out_margin']:+.3f})"
         )
+    significance = report_significance(columns, archs_of, args.bootstrap_scores.split(","), args.bootstrap)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         doc = {
@@ -670,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
             "trained_teachers": {b: str(f) for b, f in TRAINED.items()},
             "scores": done,
             "leave_one_benchmark_out": lobo,
+            **({"significance": significance} if significance else {}),
         }
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
     return 0
