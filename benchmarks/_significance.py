@@ -6,8 +6,9 @@ Two figures beside the cross-benchmark ranking (``bench_cross_ranking.py --boots
   score and for ``params`` and ``flops``; the 5-95% interval of its margins (Kendall tau minus the
   better count's, the lower count regret minus its own) and how often it beats both counts;
 * **one training run as the score** (the ceiling of any proxy of trained accuracy): on NAS-Bench-201
-  and NAS-Bench-Macro, each seed's accuracy ranks the mean of the two other seeds, and the counts
-  are judged against that same mean; on S0, whose table holds one run a student, the vanilla
+  and NAS-Bench-Macro, each seed's accuracy ranks the mean of the other seeds (the seeds every
+  sampled student has: two on NAS-Bench-201, three on Macro), and the counts are judged against
+  that same mean; on S0, whose table holds one run a student, the vanilla
   accuracy ranks the distilled accuracy.
 """
 
@@ -76,10 +77,12 @@ def bootstrap_margins(
 
 
 def _runs(bench: str, names: Sequence[str], archs: Sequence[Hashable]) -> np.ndarray:
-    """``(students, runs)`` accuracies: three seeds (NAS-Bench-201, Macro), or S0's vanilla and KD runs."""
+    """``(students, runs)`` accuracies: the seeds every student has (NAS-Bench-201, Macro), or S0's vanilla and KD runs."""
     if bench == "nb201":
         table = nb201_table("cifar100")
-        return np.array([table[nb201_key(a)]["val_acc"] for a in archs], dtype=float)  # type: ignore[arg-type]
+        runs = [table[nb201_key(a)]["val_acc"] for a in archs]
+        shared = min(len(r) for r in runs)  # about half of the cells hold two seeds, the rest three
+        return np.array([r[:shared] for r in runs], dtype=float)
     if bench == "macro":
         macro = macro_table("cifar10")
         return np.array([macro[n]["test_acc"] for n in names], dtype=float)
