@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from diswot.pipeline.benchmark_truth import macro_table, s0_table
 
@@ -125,7 +126,15 @@ def main(argv: list[str] | None = None) -> int:
                 + " ".join(f"{g:6.2f}" for g in prof["gain"])
                 + f"   R2 {prof['r2']:.2f}, {len(have)} students"
             )
-        doc[bench] = {"positions": positions, "levels": levels, "profiles": rows}
+        entry: dict[str, Any] = {"positions": positions, "levels": levels, "profiles": rows}
+        doc[bench] = entry
+        if "kd" in truths:  # what distillation adds over vanilla training, against each position's depth
+            gain = truths["kd"] - truths["vanilla"]
+            taus = [float(stats.kendalltau(gain, choices[:, i]).statistic) for i in range(len(positions))]
+            entry["kd_gain_kendall"] = taus
+            print(
+                "  KD gain (kd - vanilla), Kendall with each position's depth: " + " ".join(f"{t:+.2f}" for t in taus)
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
