@@ -183,6 +183,8 @@ class RankReport:
     skipped: list[str] = field(default_factory=list)
     #: budget regret of each proxy (``None`` where fewer than 3 students scored)
     regrets: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: each proxy's paired-bootstrap figures (:func:`~diswot.pipeline.ranking.bootstrap_kendall`); empty without ``bootstrap``
+    bootstrap: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def kendall(self) -> dict[str, float | None]:
         """Each proxy's Kendall tau (mean over the repeats)."""
@@ -212,14 +214,20 @@ def rank(
     top_k: int | None = None,
     cache: bool | str | Path = True,
     progress: StepProgress | None = None,
+    bootstrap: int = 0,
 ) -> RankReport:
     """How well each proxy ranks ``truth`` (a CSV ``arch,accuracy``, ``nb201:DATASET`` or ``macro:cifar10``).
 
     Every student (or a seeded ``sample`` of them, ``config.seed``) is scored with each proxy under
     ``config`` (its ``proxy`` field is not used); the metrics are DisWOT's A.2 (Kendall, Spearman,
     Pearson, precision@k) and the budget regret. Without ``proxies`` every registered proxy that
-    accepts the space is ranked (the others are listed in :attr:`RankReport.skipped`).
+    accepts the space is ranked (the others are listed in :attr:`RankReport.skipped`). With
+    ``bootstrap`` resamples of the students (seed ``config.seed``), each proxy's mean score over the
+    repeats also gets its tau's 5-95% interval and how often it ranks above the others
+    (:attr:`RankReport.bootstrap`).
     """
+    if bootstrap < 0:
+        raise DiswotError(f"`bootstrap` must be 0 (none) or a number of resamples, got {bootstrap}")
     from diswot.spaces import get_space
 
     from .ranking import default_top_k, rank_proxy
@@ -240,7 +248,19 @@ def rank(
             results.append(rank_proxy(name, students, _per_repeat(setup), top_k=k, on_arch=advance))
     params = np.array([space.count_params(a, num_classes) for a in students.archs], dtype=float)
     regrets = {r.proxy: _regret(r, students, params) for r in results}
-    return RankReport(students, results, k, skipped, regrets)
+    intervals = _bootstrap(results, students, bootstrap, config.seed) if bootstrap else {}
+    return RankReport(students, results, k, skipped, regrets, intervals)
+
+
+def _bootstrap(results: list[ProxyRanking], truth: GroundTruth, resamples: int, seed: int) -> dict[str, dict[str, Any]]:
+    """Paired bootstrap of the proxies' mean scores (a failed student is nan: left out of that proxy's tau)."""
+    from .ranking import bootstrap_kendall
+
+    scores = {
+        r.proxy: np.array([np.nan if (v := r.scores[n]) is None else v for n in truth.names], dtype=float)
+        for r in results
+    }
+    return bootstrap_kendall(scores, truth.accuracy, resamples=resamples, seed=seed)
 
 
 def _per_repeat(setup: ScoringSetup) -> Callable[[Hashable], Sequence[float]]:

@@ -39,6 +39,7 @@ __all__ = [
     "summarise_repeats",
     "top_k_metrics",
     "budget_regret",
+    "bootstrap_kendall",
     "top_mean",
 ]
 
@@ -203,6 +204,55 @@ def budget_regret(scores: ArrayLike, accuracy: ArrayLike, params: ArrayLike, *, 
         pick = inside[np.argmax(s[inside])]
         regret.append(float(a[inside].max() - a[pick]))
     return {"mean": float(np.mean(regret)), "max": float(np.max(regret)), "budgets": limits.tolist(), "regret": regret}
+
+
+#: the size counts a score has to beat: ``beats_size`` is the share of resamples above each of them
+SIZE_COUNTS = ("params", "flops")
+
+
+def _tau(s: np.ndarray, a: np.ndarray) -> float:
+    keep = np.isfinite(s)
+    s, a = s[keep], a[keep]
+    if len(s) < 3 or _constant(s) or _constant(a):
+        return math.nan
+    return float(stats.kendalltau(s, a).statistic)
+
+
+def bootstrap_kendall(
+    scores: Mapping[str, ArrayLike], accuracy: ArrayLike, *, resamples: int, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """How far each score's Kendall tau can be told from the others', by a paired bootstrap.
+
+    The students are resampled with replacement ``resamples`` times, the same resample for every
+    score (nan marks a student the score failed on: left out of its tau). Per score: the 5% and 95%
+    quantiles of its tau (``kendall_lo``, ``kendall_hi``), ``above``: for every other score, the
+    share of resamples in which its tau is higher, and ``beats_size``: the share in which it is
+    higher than that of every size count present (``params``, ``flops``; ``None`` without them).
+    """
+    if resamples < 1:
+        raise DiswotError(f"`resamples` must be at least 1, got {resamples}")
+    a = np.asarray(accuracy, dtype=float)
+    cols = {name: np.asarray(v, dtype=float) for name, v in scores.items()}
+    rng = np.random.default_rng(seed)
+    taus = {name: np.empty(resamples) for name in cols}
+    for r in range(resamples):
+        idx = rng.integers(0, len(a), len(a))
+        for name, s in cols.items():
+            taus[name][r] = _tau(s[idx], a[idx])
+    sizes = [c for c in SIZE_COUNTS if c in cols]
+    out: dict[str, dict[str, Any]] = {}
+    for name, t in taus.items():
+        ok = t[np.isfinite(t)]
+        above = {other: float(np.mean(t > taus[other])) for other in taus if other != name}
+        others = [c for c in sizes if c != name]
+        beats = np.all([t > taus[c] for c in others], axis=0) if others else None
+        out[name] = {
+            "kendall_lo": float(np.quantile(ok, 0.05)) if len(ok) else None,
+            "kendall_hi": float(np.quantile(ok, 0.95)) if len(ok) else None,
+            "above": above,
+            "beats_size": None if beats is None else float(np.mean(beats)),
+        }
+    return out
 
 
 def rank_metrics(scores: ArrayLike, accuracy: ArrayLike, k: int) -> dict[str, float | None]:

@@ -50,6 +50,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--proxies", help="comma-separated proxy names (default: every registered proxy)")
     add_scoring_options(p, leave_out=("proxy",))  # --proxies names the scores
     p.add_argument("--top-k", type=Bounded(at_least=1), help="k of precision@k and best-rank@k (default: the top 10%%)")
+    p.add_argument(
+        "--bootstrap",
+        type=Bounded(at_least=1),
+        metavar="N",
+        help="resample the students N times, the same resample for every proxy: each Kendall tau's 5-95%% "
+        "interval, and how often the proxy ranks above both params and flops (name them in --proxies)",
+    )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
     p.add_argument(
         "--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)"
@@ -75,20 +82,44 @@ def _fmt(metrics: dict[str, float | None], key: str, digits: int = 3) -> str:
     return f"{mean:.{digits}f}\n±{std:.{digits}f}" if std else f"{mean:.{digits}f}"
 
 
-def _table(results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats: int) -> Table:
+#: the widest cell of a column whose cells can be wider than its header ("0.17/0.45", "0.817..0.918", "0.86")
+_WIDTHS = {"regret": 9, "tau 5-95%": 12, "P": 4}
+
+
+def _boot_cells(boot: dict[str, Any] | None) -> list[str]:
+    if boot is None:
+        return []
+    lo, hi, beats = boot["kendall_lo"], boot["kendall_hi"], boot["beats_size"]
+    return ["n/a" if lo is None else f"{lo:.3f}..{hi:.3f}", "-" if beats is None else f"{beats:.2f}"]
+
+
+def _table(
+    results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats: int, bootstrap: dict[str, Any]
+) -> Table:
+    caption = (
+        f"mean (±std over repeats); P@{top_k}: share of the true top-{top_k} in the predicted top-{top_k}; "
+        f"best@{top_k}: best true rank among the predicted top-{top_k}; regret: mean/max over 10 parameter budgets "
+        "of the best accuracy within the budget minus that of the score's best student; s/arch: wall seconds per architecture"
+    )
+    if bootstrap:
+        caption += (
+            "; tau 5-95%: Kendall over resamples of the students; > size: share of resamples in which the "
+            "proxy's tau is above those of params and flops (those present)"
+        )
     table = Table(
         box=box.SIMPLE_HEAD,
         title=f"{truth.space}: {len(truth)} archs, {repeats} repeat(s), top-k = {top_k}",
-        caption=f"mean (±std over repeats); P@{top_k}: share of the true top-{top_k} in the predicted top-{top_k}; "
-        f"best@{top_k}: best true rank among the predicted top-{top_k}; regret: mean/max over 10 parameter budgets "
-        "of the best accuracy within the budget minus that of the score's best student; s/arch: wall seconds per architecture",
+        caption=caption,
     )
-    for col in ("proxy", "Kendall", "Spearman", "Pearson", f"P@{top_k}", f"best@{top_k}", "regret", "fail", "s/arch"):
+    columns = ["proxy", "Kendall", "Spearman", "Pearson", f"P@{top_k}", f"best@{top_k}", "regret", "fail", "s/arch"]
+    if bootstrap:
+        columns[2:2] = ["tau 5-95%", "> size"]
+    for col in columns:
         table.add_column(
             col,
             justify="left" if col == "proxy" else "right",
             no_wrap=col == "proxy",
-            min_width=len(col),
+            min_width=max(len(col), _WIDTHS.get(col.split("@")[0], 0)),
             overflow="fold",
         )
     for res in results:
@@ -96,6 +127,7 @@ def _table(results: list[ProxyRanking], truth: GroundTruth, top_k: int, repeats:
         table.add_row(
             res.proxy,
             _fmt(m, "kendall"),
+            *_boot_cells(bootstrap.get(res.proxy) if bootstrap else None),
             _fmt(m, "spearman"),
             _fmt(m, "pearson"),
             _fmt(m, "precision_at_k", 2),
@@ -165,11 +197,12 @@ def run(args: argparse.Namespace) -> int:
         sample=args.sample,
         top_k=args.top_k,
         progress=lambda label, total: steps(err_console, label, total),  # progress: stderr
+        bootstrap=args.bootstrap or 0,
     )
     for reason in report.skipped:
         err_console.print(f"skipped: {reason}", highlight=False)
     results, truth, top_k = report.results, report.truth, report.top_k
-    console.print(_table(results, truth, top_k, args.repeats))
+    console.print(_table(results, truth, top_k, args.repeats, report.bootstrap))
     if args.json:
         doc: dict[str, Any] = {
             "space": truth.space,
@@ -183,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
             "metrics": list(METRICS),
             "proxies": {r.proxy: r.to_json(top_k, args.repeats) for r in results},
         }
+        if report.bootstrap:
+            doc["bootstrap"] = {"resamples": args.bootstrap, "seed": args.seed, "proxies": report.bootstrap}
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(doc, indent=2) + "\n")

@@ -88,7 +88,7 @@ NUMERIC: dict[str, dict[str, tuple[str, str]]] = {
         "--kd-alpha": ("nan", "0"),
         "--kd-rho": ("0", "1"),
     },
-    "rank": {**_SCORING, "--sample": ("2", "3"), "--top-k": ("0", "1")},
+    "rank": {**_SCORING, "--sample": ("2", "3"), "--top-k": ("0", "1"), "--bootstrap": ("0", "1")},
     "teachers": {},
 }
 # the teacher's input size, in every command that runs a teacher

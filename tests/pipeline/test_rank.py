@@ -223,3 +223,46 @@ def test_cli_all_64_s0_architectures(tmp_path: Path) -> None:
     assert doc["n"] == 64 and doc["top_k"] == 7
     assert doc["proxies"]["params"]["spearman"] > 0.9
     assert all(doc["proxies"][p]["kendall"] is not None for p in ("params", "flops", "diswot"))
+
+
+# ---------------------------------------------------------------- bootstrap
+
+
+def test_bootstrap_kendall_is_paired_and_reads_size_counts() -> None:
+    """The truth beats noisy counts in every resample, its reverse in none; failures are left out."""
+    from diswot.pipeline.ranking import bootstrap_kendall
+
+    rng = np.random.default_rng(0)
+    acc = rng.normal(70, 2, 60)
+    noisy = acc + rng.normal(0, 2, 60)
+    failing = acc.copy()
+    failing[:5] = np.nan  # five students the proxy failed on
+    scores = {"truth": acc, "reverse": -acc, "params": noisy, "flops": noisy[::-1].copy(), "failing": failing}
+    out = bootstrap_kendall(scores, acc, resamples=100, seed=1)
+    assert out["truth"]["beats_size"] == 1.0 and out["truth"]["kendall_lo"] == pytest.approx(1.0)
+    assert out["reverse"]["beats_size"] == 0.0 and out["reverse"]["kendall_hi"] == pytest.approx(-1.0)
+    assert out["truth"]["above"]["params"] == 1.0 and out["reverse"]["above"]["params"] == 0.0
+    assert out["params"]["beats_size"] == out["params"]["above"]["flops"]  # a count is judged against the other
+    assert out["failing"]["kendall_lo"] == pytest.approx(1.0)  # its tau over the students it scored
+    lo, hi = out["params"]["kendall_lo"], out["params"]["kendall_hi"]
+    assert lo < float(stats.kendalltau(noisy, acc).statistic) < hi
+    assert bootstrap_kendall(scores, acc, resamples=100, seed=1) == out  # seeded
+    assert bootstrap_kendall({"truth": acc}, acc, resamples=5)["truth"]["beats_size"] is None
+    with pytest.raises(DiswotError, match="resamples"):
+        bootstrap_kendall(scores, acc, resamples=0)
+
+
+def test_rank_cli_bootstrap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``diswot rank --bootstrap N``: the interval and the share above the counts, in the table and the JSON."""
+    out = tmp_path / "rank.json"
+    args = ["rank", "--space", "s0", "--ground-truth", "s0:cifar100-kd", "--proxies", "params,flops"]
+    assert run_cli(*args, "--dataset", "synthetic", "--bootstrap", "50", "--json", str(out)) == 0
+    text = capsys.readouterr().out
+    assert "tau 5-95%" in text and "> size" in text
+    doc = json.loads(out.read_text())
+    assert doc["bootstrap"]["resamples"] == 50
+    params = doc["bootstrap"]["proxies"]["params"]
+    assert params["kendall_lo"] < doc["proxies"]["params"]["kendall"] < params["kendall_hi"]
+    assert params["beats_size"] > 0.9 and doc["bootstrap"]["proxies"]["flops"]["beats_size"] < 0.1
+    assert run_cli(*args, "--dataset", "synthetic", "--bootstrap", "0") == 2
+    assert "--bootstrap" in capsys.readouterr().err
