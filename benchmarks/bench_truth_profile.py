@@ -24,16 +24,20 @@ from scipy import stats
 
 from diswot.pipeline.benchmark_truth import macro_table, s0_table
 
-#: signal -> (proxy, term) in the cross-benchmark cache
+#: signal -> (proxy, term, sign) in the cross-benchmark cache; sign -1 turns a distance into a score
 SIGNALS = {
-    "params": ("diswot-flow", "log_params"),
-    "flops": ("diswot-flow", "log_flops"),
-    "synflow": ("diswot-flow", "synflow"),
-    "snip": ("snip", "score"),
-    "nwot": ("nwot", "score"),
-    "zico": ("zico", "score"),
-    "meco": ("meco", "score"),
+    "params": ("diswot-flow", "log_params", 1.0),
+    "flops": ("diswot-flow", "log_flops", 1.0),
+    "synflow": ("diswot-flow", "synflow", 1.0),
+    "snip": ("snip", "score", 1.0),
+    "nwot": ("nwot", "score", 1.0),
+    "zico": ("zico", "score", 1.0),
+    "meco": ("meco", "score", 1.0),
+    "semantic": ("diswot-flow", "semantic", -1.0),  # DisWOT's M_s
+    "relation": ("diswot-flow", "relation", -1.0),  # DisWOT's M_r
 }
+#: the teacher's terms, read again under ``bench@trained`` where the cache holds a trained teacher's
+TEACHER_SIGNALS = ("semantic", "relation")
 
 
 def one_hot(choices: np.ndarray, levels: Sequence[int]) -> np.ndarray:
@@ -55,16 +59,16 @@ def profile(y: np.ndarray, choices: np.ndarray, levels: Sequence[int]) -> dict[s
 
 
 def read_cache(paths: Sequence[Path], bench: str) -> dict[str, dict[str, float]]:
-    """``{arch: {signal: value}}`` of ``bench`` at seed 0 (the random teacher's terms)."""
+    """``{arch: {signal: value}}`` of ``bench`` at seed 0 (``bench@trained``: a trained teacher's terms)."""
     out: dict[str, dict[str, float]] = {}
     for path in paths:
         for line in path.read_text().splitlines():
             row = json.loads(line)
             if row["bench"] != bench or row["seed"] != 0:
                 continue
-            for signal, (proxy, term) in SIGNALS.items():
+            for signal, (proxy, term, sign) in SIGNALS.items():
                 if row["proxy"] == proxy and term in row["terms"]:
-                    out.setdefault(row["arch"], {})[signal] = float(row["terms"][term])
+                    out.setdefault(row["arch"], {})[signal] = sign * float(row["terms"][term])
     return out
 
 
@@ -135,6 +139,21 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 "  KD gain (kd - vanilla), Kendall with each position's depth: " + " ".join(f"{t:+.2f}" for t in taus)
             )
+            entry["kd_gain_signal_kendall"] = by_teacher = {}
+            for teacher, label in (("random teacher", bench), ("trained teacher", f"{bench}@trained")):
+                terms = read_cache(args.cache, label)
+                wanted = SIGNALS if teacher == "random teacher" else TEACHER_SIGNALS
+                taus_s = {
+                    s: float(stats.kendalltau(gain, [terms[n][s] for n in names]).statistic)
+                    for s in wanted
+                    if all(s in terms.get(n, {}) for n in names)
+                }
+                if taus_s:
+                    by_teacher[teacher] = taus_s
+                    print(
+                        f"  KD gain, Kendall with each signal ({teacher}): "
+                        + ", ".join(f"{s} {t:+.2f}" for s, t in taus_s.items())
+                    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
