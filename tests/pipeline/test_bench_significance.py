@@ -58,3 +58,21 @@ def test_one_run_ceiling_on_macro_uses_the_other_seeds() -> None:
     out = _module().one_run_ceiling("macro", list(truth.names), list(truth.archs), {"params": np.log(params)}, params)
     assert out["runs"] == "seed k ranks the mean of the other 2"
     assert out["one run"]["kendall"] > 0.8 > out["params"]["kendall"]
+
+
+def test_truth_profile_reads_opposite_ends(tmp_path: Path) -> None:
+    """S0's distilled accuracy grows with the last stage, NAS-Bench-Macro's with the first layers."""
+    import json
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_truth_profile.py"
+    spec = importlib.util.spec_from_file_location("bench_truth_profile", path)
+    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    out = tmp_path / "profile.json"
+    assert bench.main(["--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    s0 = doc["s0"]["profiles"]["truth:kd"]["gain"]
+    macro = doc["macro"]["profiles"]["truth:vanilla"]["gain"]
+    assert s0[0] < s0[1] < s0[2] and s0[2] == pytest.approx(6.46, abs=0.01)
+    assert min(macro[:3]) > max(macro[6:]) and macro[0] == pytest.approx(2.69, abs=0.01)
+    assert doc["s0"]["kd_gain_kendall"][2] == pytest.approx(0.54, abs=0.01)
