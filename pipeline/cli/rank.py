@@ -82,8 +82,8 @@ def _fmt(metrics: dict[str, float | None], key: str, digits: int = 3) -> str:
     return f"{mean:.{digits}f}\n±{std:.{digits}f}" if std else f"{mean:.{digits}f}"
 
 
-#: the widest cell of a column whose cells can be wider than its header ("0.17/0.45", "0.817..0.918", "0.86")
-_WIDTHS = {"regret": 9, "tau 5-95%": 12, "P": 4}
+#: the widest cell of a column whose cells can be wider than its header ("10.41/12.50", "-0.616..-0.448", "0.86")
+_WIDTHS = {"regret": 11, "tau 5-95%": 14, "P": 4}
 
 
 def _boot_cells(boot: dict[str, Any] | None) -> list[str]:
