@@ -24,18 +24,11 @@ from scipy import stats
 
 from diswot.pipeline.benchmark_truth import macro_table, s0_table
 
-#: signal -> (proxy, term, sign) in the cross-benchmark cache; sign -1 turns a distance into a score
-SIGNALS = {
-    "params": ("diswot-flow", "log_params", 1.0),
-    "flops": ("diswot-flow", "log_flops", 1.0),
-    "synflow": ("diswot-flow", "synflow", 1.0),
-    "snip": ("snip", "score", 1.0),
-    "nwot": ("nwot", "score", 1.0),
-    "zico": ("zico", "score", 1.0),
-    "meco": ("meco", "score", 1.0),
-    "semantic": ("diswot-flow", "semantic", -1.0),  # DisWOT's M_s
-    "relation": ("diswot-flow", "relation", -1.0),  # DisWOT's M_r
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cross_ranking import SIGNALS, read_cache as read_terms  # noqa: E402  (one table of signals, one cache reader)
+
+#: the signals profiled (``bench_cross_ranking.SIGNALS`` gives each one's proxy, term and sign)
+PROFILED = ("params", "flops", "synflow", "snip", "nwot", "zico", "meco", "semantic", "relation")
 #: the teacher's terms, read again under ``bench@trained`` where the cache holds a trained teacher's
 TEACHER_SIGNALS = ("semantic", "relation")
 
@@ -62,13 +55,13 @@ def read_cache(paths: Sequence[Path], bench: str) -> dict[str, dict[str, float]]
     """``{arch: {signal: value}}`` of ``bench`` at seed 0 (``bench@trained``: a trained teacher's terms)."""
     out: dict[str, dict[str, float]] = {}
     for path in paths:
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            if row["bench"] != bench or row["seed"] != 0:
+        for (label, proxy, seed, arch), terms in read_terms(path).items():
+            if label != bench or seed != 0 or not terms:
                 continue
-            for signal, (proxy, term, sign) in SIGNALS.items():
-                if row["proxy"] == proxy and term in row["terms"]:
-                    out.setdefault(row["arch"], {})[signal] = sign * float(row["terms"][term])
+            for signal in PROFILED:
+                want, term, sign = SIGNALS[signal]
+                if proxy == want and term in terms:
+                    out.setdefault(arch, {})[signal] = sign * float(terms[term])
     return out
 
 
@@ -118,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {'truth ' + label:16s} " + " ".join(f"{g:6.2f}" for g in prof["gain"]) + f"   R2 {prof['r2']:.2f}"
             )
         cached = read_cache(args.cache, bench)
-        for signal in SIGNALS:
+        for signal in PROFILED:
             have = [i for i, n in enumerate(names) if signal in cached.get(n, {})]
             if len(have) < 3 * len(positions):
                 continue
@@ -142,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["kd_gain_signal_kendall"] = by_teacher = {}
             for teacher, label in (("random teacher", bench), ("trained teacher", f"{bench}@trained")):
                 terms = read_cache(args.cache, label)
-                wanted = SIGNALS if teacher == "random teacher" else TEACHER_SIGNALS
+                wanted = PROFILED if teacher == "random teacher" else TEACHER_SIGNALS
                 taus_s = {
                     s: float(stats.kendalltau(gain, [terms[n][s] for n in names]).statistic)
                     for s in wanted

@@ -13,9 +13,10 @@ from diswot.pipeline.benchmark_truth import benchmark_truth
 from diswot.spaces import get_space
 
 
-def _module() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "_significance.py"
-    spec = importlib.util.spec_from_file_location("bench_significance", path)
+def _module(name: str = "_significance") -> ModuleType:
+    """A script of ``benchmarks/``, loaded by path (the folder is not a package)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name.strip('_')}", path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
@@ -64,10 +65,7 @@ def test_truth_profile_reads_opposite_ends(tmp_path: Path) -> None:
     """S0's distilled accuracy grows with the last stage, NAS-Bench-Macro's with the first layers."""
     import json
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_truth_profile.py"
-    spec = importlib.util.spec_from_file_location("bench_truth_profile", path)
-    bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    bench = _module("bench_truth_profile")
     out = tmp_path / "profile.json"
     assert bench.main(["--json", str(out)]) == 0
     doc = json.loads(out.read_text())
