@@ -12,7 +12,15 @@ import optuna
 import torch
 from torch import nn
 
-from diswot.proxies import Proxy, Reference, arch_flops, check_supported, make_proxy, resolve_semantic_mode
+from diswot.proxies import (
+    Proxy,
+    Reference,
+    TeacherContext,
+    arch_flops,
+    check_supported,
+    make_proxy,
+    resolve_semantic_mode,
+)
 from diswot.spaces import ArchError, Limits, Space, get_space
 from diswot.storage import record
 
@@ -101,6 +109,7 @@ def make_scoring(
     teacher: nn.Module | None = None,
     reference: Reference | None = None,
     cache: ReferenceCache | None = None,
+    contexts: Mapping[int, TeacherContext] | None = None,
 ) -> ScoringSetup:
     """Resolve a config into a :class:`ScoringSetup` (teacher side computed here, once).
 
@@ -108,7 +117,8 @@ def make_scoring(
     is built (any ``--teacher`` form). The teacher sees the probe images at its own input size
     and normalisation, the students at theirs. A rank-aggregated score ranks against ``reference``
     when given, else against a :class:`ReferenceSample` scored when first needed (read from and
-    kept in ``cache`` when given; a search binds it to its study first).
+    kept in ``cache`` when given; a search binds it to its study first). ``contexts`` are teacher
+    sides a scorer of the same study prepared (:meth:`Scorer.prepared`): they are not prepared again.
     """
     space = get_space(config.space)
     device = resolve_device(config.device)
@@ -136,7 +146,7 @@ def make_scoring(
         probe_key = {"image_size": info.image_size, "device": device.type}
         source = ReferenceSample(config, space, limits, num_classes, cache=cache, teacher=teacher_key, probe=probe_key)
     scorer = _scorer(
-        config, space, proxy, built, info, num_classes, device, reference if reference is not None else source
+        config, space, proxy, built, info, num_classes, device, reference if reference is not None else source, contexts
     )
     teacher_record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
     if teacher_size != info.image_size:
@@ -180,6 +190,7 @@ def _scorer(
     num_classes: int,
     device: torch.device,
     reference: Reference | ReferenceSample | None,
+    contexts: Mapping[int, TeacherContext] | None = None,
 ) -> Scorer:
     """The probe batches (the students' and the teacher's) and the scorer over them, ranking
     against ``reference`` (a sample, or its source)."""
@@ -215,6 +226,7 @@ def _scorer(
         num_classes=num_classes,
         init_teacher=config.teacher_weights is None,
         precision=config.precision,
+        contexts=contexts,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable, Iterator, Sequence, Union
+from typing import Callable, Hashable, Iterable, Iterator, Mapping, Sequence, Union
 
 import torch
 
@@ -56,8 +56,10 @@ class Scorer:
     """Scores architectures of ``space`` with ``proxy`` against a fixed ``teacher``.
 
     For repeat ``r`` the teacher is initialised with seed ``seed*1000 + r`` (unless it carries
-    trained weights), run once on ``teacher_batches[r]`` by ``proxy.prepare``, and the result is
-    reused for every candidate. ``teacher_batches`` are the probe images of ``batches`` at the
+    trained weights), run once on ``teacher_batches[r]`` by ``proxy.prepare`` when the repeat is
+    first scored (the first repeat at construction), and the result is reused for every candidate;
+    ``contexts`` hands over teacher sides another scorer of the same teacher, probe batches and
+    seed prepared (:meth:`prepared`). ``teacher_batches`` are the probe images of ``batches`` at the
     teacher's own input size and normalisation (:func:`~diswot.pipeline.data.network_batches`;
     default: ``batches``): each candidate costs one student forward at the student's size,
     whatever the teacher's. Each student is built directly on ``device`` with the same seed, so a
@@ -82,6 +84,7 @@ class Scorer:
         channels_last: bool = True,
         reference: Reference | ReferenceSource | None = None,
         teacher_batches: Sequence[Batch] | None = None,
+        contexts: Mapping[int, TeacherContext] | None = None,
     ) -> None:
         if not batches:
             raise ValueError("Scorer needs at least one probe batch")
@@ -103,17 +106,39 @@ class Scorer:
         self.batches = self._on_device(batches)
         if teacher_batches is not None and len(teacher_batches) != len(batches):
             raise ValueError(f"{len(teacher_batches)} teacher batches for {len(batches)} probe batches")
-        teacher_side = self.batches if teacher_batches is None else self._on_device(teacher_batches)
+        self._teacher_side = self.batches if teacher_batches is None else self._on_device(teacher_batches)
         if teacher is not None:
             teacher = teacher.to(self.device, memory_format=self.memory_format).train()
-        self.contexts: list[TeacherContext] = []
-        for r, batch in enumerate(teacher_side):
-            init_here = teacher is not None and init_teacher
-            with seeded(self._seed(r) + 1, self.device) if init_here else preserved_rng(self.device):
-                if teacher is not None and init_teacher:
-                    initialise(teacher, init)
+        self._teacher, self._init_teacher = teacher, init_teacher
+        given = dict(contexts or {})
+        if not set(given) <= set(range(len(self.batches))):
+            raise ValueError(f"teacher sides of repeats {sorted(given)} for {len(self.batches)} probe batches")
+        self._contexts: dict[int, TeacherContext] = given
+        missing = set(range(len(self.batches))) - set(given)
+        self.context(min(missing, default=0))  # a teacher that does not fit says so here, not in a trial
+
+    def context(self, repeat: int) -> TeacherContext:
+        """The teacher side of ``repeat`` (``proxy.prepare`` on its probe batch), prepared when first needed."""
+        if repeat not in self._contexts:
+            teacher = self._teacher
+            init_here = teacher is not None and self._init_teacher
+            with seeded(self._seed(repeat) + 1, self.device) if init_here else preserved_rng(self.device):
+                if teacher is not None and init_here:
+                    initialise(teacher, self.init)
                 with self._autocast():
-                    self.contexts.append(proxy.prepare(teacher if proxy.needs_teacher else None, proxy.visible(batch)))
+                    batch = self.proxy.visible(self._teacher_side[repeat])
+                    self._contexts[repeat] = self.proxy.prepare(teacher if self.proxy.needs_teacher else None, batch)
+        return self._contexts[repeat]
+
+    @property
+    def contexts(self) -> list[TeacherContext]:
+        """The teacher side of every repeat, in order (each prepared when first needed)."""
+        return [self.context(r) for r in range(len(self.batches))]
+
+    def prepared(self) -> dict[int, TeacherContext]:
+        """The teacher sides prepared so far, repeat -> side: a scorer of the same study with more
+        repeats (the pick's) takes them as ``contexts`` instead of preparing them again."""
+        return dict(self._contexts)
 
     @property
     def reference(self) -> Reference | None:
@@ -181,7 +206,7 @@ class Scorer:
         self.last_flops = None
         wanted = range(len(self.batches)) if repeats is None else repeats
         for r in wanted:
-            ctx, batch = self.contexts[r], self.batches[r]
+            ctx, batch = self.context(r), self.batches[r]
             with self.seeded(r):  # the proxy draws from the build's seeded stream
                 net = self.build(arch, None)
                 with self._autocast(), FlopHooks(net) if r == 0 else contextlib.nullcontext() as hooks:

@@ -240,8 +240,8 @@ def pick_search(
 ) -> dict[str, float]:
     """The pick (:mod:`.pick`): re-score the study's best students; their pick scores.
 
-    The re-scoring runs the study's scorer with more repeats: the same teacher module and
-    reference sample, built here only when a student is re-scored.
+    The re-scoring runs the study's scorer with more repeats: the same teacher module, reference
+    sample and teacher sides of the study's own repeats, built here only when a student is re-scored.
     """
     config = run.config
     top = pick_size(run.study, config.pick_top)
@@ -251,8 +251,11 @@ def pick_search(
         on_pick(run, top)
 
     def rescoring(repeats: int) -> ScoringSetup:
-        reference = run.setup.scorer.reference
-        return make_scoring(replace(config, repeats=repeats), teacher=run.setup.teacher_module, reference=reference)
+        scorer = run.setup.scorer
+        more = replace(config, repeats=repeats)
+        return make_scoring(
+            more, teacher=run.setup.teacher_module, reference=scorer.reference, contexts=scorer.prepared()
+        )
 
     return pick_study(
         run.study, run.setup, rescoring=rescoring, top=top, repeats=config.pick_repeats, progress=progress

@@ -239,3 +239,29 @@ def test_pick_report_carries_the_pick_and_the_distillation() -> None:
         None,
     )
     assert report["picks"] == [{"trial": 1, "arch": "ResNet[2,2,2]", "pick_score": 1.5, "repeats": 4}]
+
+
+def test_the_pick_prepares_only_the_teacher_sides_the_study_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pick's scorer takes the study's prepared teacher sides and prepares the others once,
+    when first needed: the same terms as a scorer that prepares every repeat itself."""
+    one = make_scoring(SearchConfig(proxy="diswot", **SMALL))
+    proxy_class = type(one.scorer.proxy)
+    real = proxy_class.prepare
+    calls: list[int] = []
+
+    def counted(self, teacher, batch):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(self, teacher, batch)
+
+    monkeypatch.setattr(proxy_class, "prepare", counted)
+    three = make_scoring(replace(one.config, repeats=3), contexts=one.scorer.prepared())
+    assert len(calls) == 1  # repeat 1 at construction (a teacher that does not fit says so there); repeat 0 handed over
+    arch = one.space.decode("ResNet[3,1,1]")
+    got = three.scorer.raw(arch, repeats=range(1, 3))
+    assert len(calls) == 2  # repeat 2 when first scored
+    three.scorer.raw(arch, repeats=range(1, 3))
+    assert len(calls) == 2  # and never again
+    fresh = make_scoring(replace(one.config, repeats=3))
+    assert len(calls) == 3  # a scorer handed nothing prepares its first repeat at once
+    assert got == [pytest.approx(t) for t in fresh.scorer.raw(arch, repeats=range(1, 3))]
+    assert three.scorer.raw(arch, repeats=[0]) == [pytest.approx(t) for t in one.scorer.raw(arch)]

@@ -1,0 +1,120 @@
+"""Where the README's quick-start search spends its wall time: start-up, reference sample, trials, pick.
+
+Runs the quick-start command (``diswot search --space s0 --teacher resnet110 --dataset synthetic
+--n-trials 30`` unless ``--args`` says otherwise) as a user does, a new process in a new folder, on
+the embedded SQLite default, ``--runs`` times. Each line the search writes to stderr is stamped on
+arrival; the phases are read from those lines and from the study:
+
+- start-up: from the process start to the reference sample's first line (imports, teacher, probe
+  batch, the study's creation);
+- reference sample: to the line saying it is done;
+- trials: from the first trial's start to the last trial's end (the study's own timestamps);
+- pick: from the pick's first line to the line saying its re-scoring is done;
+- the rest: everything else (between the phases, the final table, the exit).
+
+Each phase is printed in seconds and as a share of the run's wall time; the median run decides.
+
+    python benchmarks/bench_quickstart.py --runs 3 --json benchmarks/results/quickstart-split.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+QUICK_START = "search --space s0 --teacher resnet110 --dataset synthetic --n-trials 30"
+PHASES = ("start-up", "reference sample", "trials", "pick", "rest")
+
+
+def _stamped_lines(stream, out: list[tuple[float, str]]) -> None:  # noqa: ANN001 - a text pipe
+    for line in stream:
+        out.append((time.time(), line.rstrip("\n")))
+
+
+def _first(lines: list[tuple[float, str]], *needles: str) -> float | None:
+    for stamp, text in lines:
+        if all(n in text for n in needles):
+            return stamp
+    return None
+
+
+def one_run(args: list[str]) -> dict[str, float]:
+    """One quick-start search in a new folder: its phases in seconds, and ``wall``."""
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "diswot.pipeline.cli", *args, "--no-progress"],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[tuple[float, str]] = []
+        reader = threading.Thread(target=_stamped_lines, args=(proc.stderr, lines))
+        reader.start()
+        code = proc.wait()
+        end = time.time()
+        reader.join()
+        if code != 0:
+            raise SystemExit("the search failed:\n" + "\n".join(text for _, text in lines[-10:]))
+        study = optuna.load_study(study_name="diswot", storage=f"sqlite:///{Path(folder) / 'diswot.db'}")
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    first = min(_epoch(t.datetime_start) for t in trials)
+    last = max(_epoch(t.datetime_complete) for t in trials)
+    ref_start = _first(lines, "reference sample of") or start
+    ref_end = _first(lines, "reference sample:", "done") or ref_start
+    pick_start = _first(lines, "the pick:")
+    pick_end = _first(lines, "the pick:", "done") or pick_start
+    phases = {
+        "start-up": ref_start - start,
+        "reference sample": ref_end - ref_start,
+        "trials": last - first,
+        "pick": (pick_end - pick_start) if pick_start is not None else 0.0,
+    }
+    phases["rest"] = (end - start) - sum(phases.values())
+    phases["wall"] = end - start
+    phases["trials_run"] = float(len(trials))
+    return phases
+
+
+def _epoch(moment: datetime | None) -> float:
+    if moment is None:
+        raise SystemExit("a COMPLETE trial without its timestamps")
+    return moment.timestamp()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--args", default=QUICK_START, help=f"the diswot command line (default: {QUICK_START!r})")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--json", type=Path)
+    a = p.parse_args(argv)
+    runs = [one_run(shlex.split(a.args)) for _ in range(a.runs)]
+    median = {k: statistics.median(r[k] for r in runs) for k in (*PHASES, "wall")}
+    print(f"diswot {a.args}: {a.runs} runs")
+    print(
+        f"{'phase':<18}" + "".join(f"{'run ' + str(i + 1):>10}" for i in range(a.runs)) + f"{'median':>10}{'share':>8}"
+    )
+    for phase in (*PHASES, "wall"):
+        cells = "".join(f"{r[phase]:>9.2f}s" for r in runs)
+        share = f"{median[phase] / median['wall']:>7.0%}" if phase != "wall" else ""
+        print(f"{phase:<18}{cells}{median[phase]:>9.2f}s {share}")
+    if a.json:
+        a.json.write_text(json.dumps({"command": "diswot " + a.args, "runs": runs, "median": median}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
