@@ -30,6 +30,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import optuna
 from optuna.trial import TrialState
@@ -38,7 +39,7 @@ QUICK_START = "search --space s0 --teacher resnet110 --dataset synthetic --n-tri
 PHASES = ("start-up", "reference sample", "trials", "pick", "rest")
 
 
-def _stamped_lines(stream, out: list[tuple[float, str]]) -> None:  # noqa: ANN001 - a text pipe
+def _stamped_lines(stream: IO[str], out: list[tuple[float, str]]) -> None:
     for line in stream:
         out.append((time.time(), line.rstrip("\n")))
 
@@ -62,6 +63,7 @@ def one_run(args: list[str]) -> dict[str, float]:
             text=True,
         )
         lines: list[tuple[float, str]] = []
+        assert proc.stderr is not None
         reader = threading.Thread(target=_stamped_lines, args=(proc.stderr, lines))
         reader.start()
         code = proc.wait()
@@ -81,7 +83,7 @@ def one_run(args: list[str]) -> dict[str, float]:
         "start-up": ref_start - start,
         "reference sample": ref_end - ref_start,
         "trials": last - first,
-        "pick": (pick_end - pick_start) if pick_start is not None else 0.0,
+        "pick": (pick_end - pick_start) if pick_start is not None and pick_end is not None else 0.0,
     }
     phases["rest"] = (end - start) - sum(phases.values())
     phases["wall"] = end - start
