@@ -14,7 +14,11 @@ arrival; the phases are read from those lines and from the study:
 
 Each phase is printed in seconds and as a share of the run's wall time; the median run decides.
 
-    python benchmarks/bench_quickstart.py --runs 3 --json benchmarks/results/quickstart-split.json
+``--pick-sides N`` adds the pick's set-up in this process, N times each, alternating: the pick's
+scorer (the study's, with ``--pick-repeats`` probe batches) built with the teacher sides the study
+has already prepared handed over, against the same scorer preparing every repeat itself.
+
+    python benchmarks/bench_quickstart.py --runs 5 --pick-sides 5 --json benchmarks/results/quickstart-split.json
 """
 
 from __future__ import annotations
@@ -91,30 +95,69 @@ def one_run(args: list[str]) -> dict[str, float]:
     return phases
 
 
+def pick_setup_seconds(times: int) -> dict[str, float]:
+    """Median seconds of the pick's scorer set-up for the quick start's study: with the study's
+    prepared teacher sides handed over, and preparing every repeat (alternating, ``times`` each)."""
+    from dataclasses import replace
+
+    from diswot.pipeline import SearchConfig
+    from diswot.pipeline.assembly import make_scoring
+    from diswot.pipeline.config import DEFAULT_PICK_REPEATS
+
+    study = make_scoring(SearchConfig(space="s0", teacher="resnet110", dataset="synthetic"))
+    more = replace(study.config, repeats=DEFAULT_PICK_REPEATS)
+    reference = study.scorer.reference  # the study's reference sample, scored here once
+    handed, alone = [], []
+    for _ in range(times):
+        start = time.perf_counter()
+        assert (
+            len(make_scoring(more, reference=reference, contexts=study.scorer.prepared()).scorer.contexts)
+            == DEFAULT_PICK_REPEATS
+        )
+        handed.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        assert len(make_scoring(more, reference=reference).scorer.contexts) == DEFAULT_PICK_REPEATS
+        alone.append(time.perf_counter() - start)
+    return {"handed_over": statistics.median(handed), "every_repeat": statistics.median(alone)}
+
+
 def _epoch(moment: datetime | None) -> float:
     if moment is None:
         raise SystemExit("a COMPLETE trial without its timestamps")
     return moment.timestamp()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--args", default=QUICK_START, help=f"the diswot command line (default: {QUICK_START!r})")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--json", type=Path)
-    a = p.parse_args(argv)
-    runs = [one_run(shlex.split(a.args)) for _ in range(a.runs)]
-    median = {k: statistics.median(r[k] for r in runs) for k in (*PHASES, "wall")}
-    print(f"diswot {a.args}: {a.runs} runs")
-    print(
-        f"{'phase':<18}" + "".join(f"{'run ' + str(i + 1):>10}" for i in range(a.runs)) + f"{'median':>10}{'share':>8}"
-    )
+def _print_split(args: str, runs: list[dict[str, float]], median: dict[str, float]) -> None:
+    print(f"diswot {args}: {len(runs)} runs")
+    head = "".join(f"{'run ' + str(i + 1):>10}" for i in range(len(runs)))
+    print(f"{'phase':<18}{head}{'median':>10}{'share':>8}")
     for phase in (*PHASES, "wall"):
         cells = "".join(f"{r[phase]:>9.2f}s" for r in runs)
         share = f"{median[phase] / median['wall']:>7.0%}" if phase != "wall" else ""
         print(f"{phase:<18}{cells}{median[phase]:>9.2f}s {share}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--args", default=QUICK_START, help=f"the diswot command line (default: {QUICK_START!r})")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--pick-sides", type=int, default=0, help="time the pick's scorer set-up N times each way")
+    p.add_argument("--json", type=Path)
+    a = p.parse_args(argv)
+    runs = [one_run(shlex.split(a.args)) for _ in range(a.runs)]
+    median = {k: statistics.median(r[k] for r in runs) for k in (*PHASES, "wall")} if runs else {}
+    if runs:
+        _print_split(a.args, runs, median)
+    out = {"command": "diswot " + a.args, "runs": runs, "median": median}
+    if a.pick_sides:
+        sides = out["pick_setup"] = pick_setup_seconds(a.pick_sides)
+        print(
+            f"the pick's scorer set-up ({a.pick_sides} times each, median): {sides['handed_over']:.2f} s with the "
+            f"study's teacher sides handed over, {sides['every_repeat']:.2f} s preparing every repeat "
+            f"({sides['handed_over'] / sides['every_repeat']:.2f}x)"
+        )
     if a.json:
-        a.json.write_text(json.dumps({"command": "diswot " + a.args, "runs": runs, "median": median}, indent=1) + "\n")
+        a.json.write_text(json.dumps(out, indent=1) + "\n")
     return 0
 
 
