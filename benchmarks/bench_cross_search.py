@@ -176,9 +176,32 @@ def main(argv: list[str] | None = None) -> int:
     for bench in args.benches.split(","):
         for budget in budgets[bench]:
             rows += _searches(bench, budget, args, known)
+    _over_budgets(rows)
     if args.json:
         args.json.write_text(json.dumps({"command": " ".join(sys.argv), "trials": args.trials, "rows": rows}, indent=1))
     return 0
+
+
+def _over_budgets(rows: list[dict[str, Any]]) -> None:
+    """For a score searched under several budgets: its mean accuracy over them beside the largest
+    students', and its margin over the better of the two largest in each budget (worst, mean)."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["bench"], row["protocol"], row["proxy"]), []).append(row)
+    for (bench, protocol, proxy), group in groups.items():
+        if len(group) < 2:
+            continue
+        margins = [r["mean"] - max(r["budget_params_largest"], r["budget_flops_largest"]) for r in group]
+        mean = {
+            k: float(np.mean([r[k] for r in group]))
+            for k in ("mean", "budget_params_largest", "budget_flops_largest", "budget_best")
+        }
+        print(
+            f"{bench} {protocol} {proxy} over {len(group)} budgets: mean {mean['mean']:.2f} (params-largest "
+            f"{mean['budget_params_largest']:.2f}, FLOPs-largest {mean['budget_flops_largest']:.2f}, best "
+            f"{mean['budget_best']:.2f}); against the better of the two largest: worst {min(margins):+.2f}, "
+            f"mean {np.mean(margins):+.2f}"
+        )
 
 
 def _tied(baseline: dict[str, Any], count: str) -> str:
