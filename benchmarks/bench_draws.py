@@ -3,10 +3,11 @@
 A score is one draw: one probe batch, one initialisation of the student (and of a teacher at
 random init). A search's pick averages several draws of its best students before it recommends
 one (``--pick-repeats``), and ``--repeats K`` makes every trial the mean of K. This scores every
-student of a ground truth with ``--draws`` repeats through the search's own scorer and reference
-sample, then ranks the students by the mean of their first k draws, k = 1, 2, 4, ... The tau of a
-single draw is shown as the mean and range over the draws; ``params`` and ``flops`` (no noise) are
-printed beside. Where the tau of the mean levels off below a count, more draws cannot close the gap.
+student of a ground truth and the search's reference sample with ``--draws`` repeats through the
+search's own scorer, then ranks the students by the mean raw terms of their first k draws, k = 1, 2,
+4, ..., against the reference sample's means of the same draws: exactly what a study with
+``--repeats k`` ranks by. The tau of a single draw is shown as the mean and range over the draws;
+``params`` and ``flops`` (no noise) are printed beside. Where the tau of the mean levels off below a count, more draws cannot close the gap.
 
     python benchmarks/bench_draws.py --space s0 --truth s0:cifar100-kd --teacher resnet110 --draws 16 \
         --data-dir benchmarks/.data/cifar-imagefolders/cifar100 --json benchmarks/results/draws-s0.json
@@ -18,27 +19,44 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import kendalltau
 
 from diswot.pipeline import SearchConfig
-from diswot.pipeline.assembly import make_scoring
-from diswot.pipeline.config import DEFAULT_PROXY
-from diswot.pipeline.evaluation import ground_truth, ready_reference
-from diswot.proxies import arch_flops
+from diswot.pipeline.assembly import ScoringSetup, draw_reference, make_scoring
+from diswot.pipeline.config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE
+from diswot.pipeline.evaluation import ground_truth
+from diswot.proxies import Reference, arch_flops
 from diswot.spaces import get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cross_ranking import BENCHES, imagefolder  # noqa: E402
 
 
-def draws_matrix(config: SearchConfig, archs: list) -> np.ndarray:  # type: ignore[type-arg]
-    """Every student's score under each of ``config.repeats`` draws: (students, draws)."""
-    setup = make_scoring(config)
-    ready_reference(setup)
-    return np.array([setup.scorer.score(a).per_repeat for a in archs], dtype=np.float64)
+def raw_draws(setup: ScoringSetup, archs: list[Any]) -> list[list[dict[str, float]]]:
+    """Every architecture's raw terms under each draw (a list of draws per architecture)."""
+    return [setup.scorer.raw(a) for a in archs]
+
+
+def mean_terms(per_draw: list[dict[str, float]], k: int) -> dict[str, float]:
+    return {t: sum(d[t] for d in per_draw[:k]) / k for t in per_draw[0]}
+
+
+def scores_of_k(
+    setup: ScoringSetup, students: list[list[dict[str, float]]], reference: list[list[dict[str, float]]], k: int
+) -> np.ndarray:  # type: ignore[type-arg]
+    """The students' scores as a study with ``--repeats k`` gives them: the mean raw terms of the
+    first ``k`` draws, ranked against a reference sample whose terms are the same means."""
+    proxy = setup.scorer.proxy
+    if not proxy.reference_terms:
+        return np.array([np.mean([d["score"] for d in draws[:k]]) for draws in students])
+    names = [str(i) for i in range(len(reference))]
+    means = [mean_terms(draws, k) for draws in reference]
+    ref = Reference(tuple(names), {t: [m[t] for m in means] for t in means[0]})
+    return np.array([proxy.combine(mean_terms(draws, k), ref) for draws in students], dtype=np.float64)
 
 
 def tau(x: np.ndarray, y: np.ndarray) -> float:
@@ -74,14 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     truth = ground_truth(a.truth, space, a.sample, 0)
     acc = truth.accuracy
-    scores = draws_matrix(config, list(truth.archs))
+    setup = make_scoring(config)
+    size = config.reference_size or DEFAULT_REFERENCE_SIZE  # as a search draws it
+    sample = draw_reference(setup.space, setup.limits, setup.num_classes, size=size, seed=config.seed)
+    reference = raw_draws(setup, sample)
+    students = raw_draws(setup, list(truth.archs))
     params = np.array([space.count_params(x, bench.num_classes) for x in truth.archs], dtype=np.float64)
     flops = np.array([arch_flops(space, x, bench.num_classes, 32) for x in truth.archs], dtype=np.float64)
-    single = [tau(scores[:, d], acc) for d in range(a.draws)]
+    # one draw, each on its own: its terms against a reference of that draw alone
+    single = [
+        tau(scores_of_k(setup, [x[d:] for x in students], [x[d:] for x in reference], 1), acc) for d in range(a.draws)
+    ]
     print(f"{a.proxy} on {a.truth} ({len(acc)} students), teacher {a.teacher} at random init, {a.draws} draws")
     print(f"one draw: tau {np.mean(single):.3f} (min {min(single):.3f}, max {max(single):.3f})")
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= a.draws]
-    of_mean = {k: tau(scores[:, :k].mean(axis=1), acc) for k in ks}
+    of_mean = {k: tau(scores_of_k(setup, students, reference, k), acc) for k in ks}
     for k, t in of_mean.items():
         print(f"mean of the first {k:>2} draws: tau {t:.3f}")
     counts = {"params": tau(params, acc), "flops": tau(flops, acc)}
