@@ -30,7 +30,7 @@ from diswot.pipeline import SearchConfig
 from diswot.pipeline.assembly import ScoringSetup, draw_reference, make_scoring
 from diswot.pipeline.config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE
 from diswot.pipeline.evaluation import ground_truth
-from diswot.proxies import Reference, arch_flops
+from diswot.proxies import Proxy, Reference, arch_flops, get_proxy
 from diswot.spaces import get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,54 +42,67 @@ def raw_draws(setup: ScoringSetup, archs: list[Any]) -> list[list[dict[str, floa
     return [setup.scorer.raw(a) for a in archs]
 
 
+Draws = list[list[dict[str, float]]]
+
+
 def mean_terms(per_draw: list[dict[str, float]], k: int) -> dict[str, float]:
     return {t: sum(d[t] for d in per_draw[:k]) / k for t in per_draw[0]}
 
 
-def scores_of_k(
-    setup: ScoringSetup, students: list[list[dict[str, float]]], reference: list[list[dict[str, float]]], k: int
-) -> np.ndarray:  # type: ignore[type-arg]
-    """The students' scores as a study with ``--repeats k`` gives them: the mean raw terms of the
-    first ``k`` draws, ranked against a reference sample whose terms are the same means."""
-    proxy = setup.scorer.proxy
+def reference_of(reference: Draws, k: int) -> Reference:
+    """The reference sample as a study with ``--repeats k`` holds it: the mean terms of its first k draws."""
+    means = [mean_terms(draws, k) for draws in reference]
+    return Reference(tuple(str(i) for i in range(len(reference))), {t: [m[t] for m in means] for t in means[0]})
+
+
+def scores_of_k(proxy: Proxy, students: Draws, reference: Draws, k: int) -> np.ndarray:  # type: ignore[type-arg]
+    """The students' scores from the mean raw terms of their first ``k`` draws, ranked against a
+    reference sample whose terms are the same means (how the terms of k draws were averaged before)."""
     if not proxy.reference_terms:
         return np.array([np.mean([d["score"] for d in draws[:k]]) for draws in students])
-    names = [str(i) for i in range(len(reference))]
-    means = [mean_terms(draws, k) for draws in reference]
-    ref = Reference(tuple(names), {t: [m[t] for m in means] for t in means[0]})
+    ref = reference_of(reference, k)
     return np.array([proxy.combine(mean_terms(draws, k), ref) for draws in students], dtype=np.float64)
 
 
-def scores_averaged_k(
-    setup: ScoringSetup, students: list[list[dict[str, float]]], reference: list[list[dict[str, float]]], k: int
-) -> np.ndarray:  # type: ignore[type-arg]
-    """The other way to average k draws: each draw's score against the same reference sample (its
-    terms the means of the k draws), then the mean of those k scores. For a score that ranks its
-    terms against the sample (the default), this differs from :func:`scores_of_k`."""
-    proxy = setup.scorer.proxy
+def scores_averaged_k(proxy: Proxy, students: Draws, reference: Draws, k: int) -> np.ndarray:  # type: ignore[type-arg]
+    """The students' scores as a study with ``--repeats k`` gives them: each draw's score against the
+    reference sample (its terms the means of the k draws), then the mean of those k scores."""
     if not proxy.reference_terms:
-        return scores_of_k(setup, students, reference, k)
-    means = [mean_terms(draws, k) for draws in reference]
-    ref = Reference(tuple(str(i) for i in range(len(reference))), {t: [m[t] for m in means] for t in means[0]})
+        return scores_of_k(proxy, students, reference, k)
+    ref = reference_of(reference, k)
     return np.array([np.mean([proxy.combine(d, ref) for d in draws[:k]]) for draws in students], dtype=np.float64)
 
 
-def tau(x: np.ndarray, y: np.ndarray) -> float:
+def scores_of_the_pick(proxy: Proxy, students: Draws, reference: Draws, k: int) -> np.ndarray:  # type: ignore[type-arg]
+    """The pick's scores with ``--pick-repeats k`` in a study of one repeat: each of the k draws'
+    scores against the study's reference sample (one draw), then their mean."""
+    if not proxy.reference_terms:
+        return scores_of_k(proxy, students, reference, k)
+    ref = reference_of(reference, 1)
+    return np.array([np.mean([proxy.combine(d, ref) for d in draws[:k]]) for draws in students], dtype=np.float64)
+
+
+def tau(x: np.ndarray, y: np.ndarray) -> float:  # type: ignore[type-arg]
     return float(kendalltau(x, y)[0])
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--space", default="s0")
-    p.add_argument("--truth", default="s0:cifar100-kd")
-    p.add_argument("--teacher", default="resnet110")
-    p.add_argument("--proxy", default=DEFAULT_PROXY)
-    p.add_argument("--draws", type=int, default=16)
-    p.add_argument("--sample", type=int, default=None, help="a seeded sample of the ground truth")
-    p.add_argument("--data-dir", type=Path, help="an ImageFolder of probe images (default: the stored CIFAR images)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", type=Path)
-    a = p.parse_args(argv)
+def analyse(proxy: Proxy, saved: dict[str, Any]) -> dict[str, Any]:
+    """Every figure of the report from the saved draws (see ``--save-draws``)."""
+    students, reference, acc = saved["students"], saved["reference"], np.asarray(saved["accuracy"])
+    n = len(students[0])
+    single = [tau(scores_of_k(proxy, [x[d:] for x in students], [x[d:] for x in reference], 1), acc) for d in range(n)]
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= n]
+    return {
+        "one_draw": single,
+        "mean_of_first_k": {str(k): tau(scores_of_k(proxy, students, reference, k), acc) for k in ks},
+        "scores_of_first_k_averaged": {str(k): tau(scores_averaged_k(proxy, students, reference, k), acc) for k in ks},
+        "the_pick": {str(k): tau(scores_of_the_pick(proxy, students, reference, k), acc) for k in ks},
+        "counts": {"params": tau(np.asarray(saved["params"]), acc), "flops": tau(np.asarray(saved["flops"]), acc)},
+    }
+
+
+def score_draws(a: argparse.Namespace) -> dict[str, Any]:
+    """Score every student of the ground truth and the reference sample with ``--draws`` draws."""
     torch.set_num_threads(a.threads)
     space = get_space(a.space)
     bench = next(b for b in BENCHES.values() if b.space == a.space)
@@ -106,41 +119,62 @@ def main(argv: list[str] | None = None) -> int:
         device="cpu",
     )
     truth = ground_truth(a.truth, space, a.sample, 0)
-    acc = truth.accuracy
     setup = make_scoring(config)
     size = config.reference_size or DEFAULT_REFERENCE_SIZE  # as a search draws it
     sample = draw_reference(setup.space, setup.limits, setup.num_classes, size=size, seed=config.seed)
-    reference = raw_draws(setup, sample)
-    students = raw_draws(setup, list(truth.archs))
-    params = np.array([space.count_params(x, bench.num_classes) for x in truth.archs], dtype=np.float64)
-    flops = np.array([arch_flops(space, x, bench.num_classes, 32) for x in truth.archs], dtype=np.float64)
-    # one draw, each on its own: its terms against a reference of that draw alone
-    single = [
-        tau(scores_of_k(setup, [x[d:] for x in students], [x[d:] for x in reference], 1), acc) for d in range(a.draws)
-    ]
-    print(f"{a.proxy} on {a.truth} ({len(acc)} students), teacher {a.teacher} at random init, {a.draws} draws")
+    return {
+        "truth": a.truth,
+        "teacher": a.teacher,
+        "proxy": a.proxy,
+        "names": list(truth.names),
+        "accuracy": [float(x) for x in truth.accuracy],
+        "params": [float(space.count_params(x, bench.num_classes)) for x in truth.archs],
+        "flops": [float(arch_flops(space, x, bench.num_classes, 32)) for x in truth.archs],
+        "students": raw_draws(setup, list(truth.archs)),
+        "reference": raw_draws(setup, sample),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--space", default="s0")
+    p.add_argument("--truth", default="s0:cifar100-kd")
+    p.add_argument("--teacher", default="resnet110")
+    p.add_argument("--proxy", default=DEFAULT_PROXY)
+    p.add_argument("--draws", type=int, default=16)
+    p.add_argument("--sample", type=int, default=None, help="a seeded sample of the ground truth")
+    p.add_argument("--data-dir", type=Path, help="an ImageFolder of probe images (default: the stored CIFAR images)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--save-draws", type=Path, help="also write every draw's raw terms here (JSON)")
+    p.add_argument("--load-draws", type=Path, help="score nothing: report the draws saved by --save-draws")
+    a = p.parse_args(argv)
+    saved = json.loads(a.load_draws.read_text()) if a.load_draws else score_draws(a)
+    if a.save_draws:
+        a.save_draws.parent.mkdir(parents=True, exist_ok=True)
+        a.save_draws.write_text(json.dumps(saved) + "\n")
+    proxy = get_proxy(saved["proxy"])
+    out = analyse(proxy, saved)
+    single, n = out["one_draw"], len(out["one_draw"])
+    print(
+        f"{saved['proxy']} on {saved['truth']} ({len(saved['accuracy'])} students), teacher {saved['teacher']} at random init, {n} draws"
+    )
     print(f"one draw: tau {np.mean(single):.3f} (min {min(single):.3f}, max {max(single):.3f})")
-    ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= a.draws]
-    of_mean = {k: tau(scores_of_k(setup, students, reference, k), acc) for k in ks}
-    of_scores = {k: tau(scores_averaged_k(setup, students, reference, k), acc) for k in ks}
-    for k, t in of_mean.items():
+    for k, t in out["mean_of_first_k"].items():
         print(
-            f"mean of the first {k:>2} draws: tau {t:.3f} (as --repeats {k}); their scores averaged: {of_scores[k]:.3f}"
+            f"first {k:>2} draws: terms averaged {t:.3f}; scores averaged (as --repeats {k}) "
+            f"{out['scores_of_first_k_averaged'][k]:.3f}; as the pick (--pick-repeats {k}) {out['the_pick'][k]:.3f}"
         )
-    counts = {"params": tau(params, acc), "flops": tau(flops, acc)}
-    print(f"params: tau {counts['params']:.3f}; flops: tau {counts['flops']:.3f}")
+    print(f"params: tau {out['counts']['params']:.3f}; flops: tau {out['counts']['flops']:.3f}")
     if a.json:
-        out = {
-            "command": " ".join(["python", "benchmarks/bench_draws.py", *(argv or sys.argv[1:])]),
-            "proxy": a.proxy,
-            "truth": a.truth,
-            "students": len(acc),
-            "one_draw": single,
-            "mean_of_first_k": {str(k): t for k, t in of_mean.items()},
-            "scores_of_first_k_averaged": {str(k): t for k, t in of_scores.items()},
-            "counts": counts,
+        command = " ".join(["python", "benchmarks/bench_draws.py", *(argv if argv is not None else sys.argv[1:])])
+        head = {
+            "command": command,
+            "proxy": saved["proxy"],
+            "truth": saved["truth"],
+            "students": len(saved["accuracy"]),
         }
-        a.json.write_text(json.dumps(out, indent=1) + "\n")
+        a.json.write_text(json.dumps({**head, **out}, indent=1) + "\n")
     return 0
 
 

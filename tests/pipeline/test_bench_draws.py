@@ -29,15 +29,22 @@ def _module() -> ModuleType:
     return module
 
 
-def test_the_mean_of_k_draws_is_what_a_study_with_k_repeats_scores() -> None:
+def test_the_scores_of_k_draws_are_what_a_study_with_k_repeats_and_its_pick_score() -> None:
     bench = _module()
     config = SearchConfig(**{**SMALL_CONFIG, "repeats": 3})
     setup = make_scoring(config)
+    proxy = setup.scorer.proxy
     sample = draw_reference(setup.space, setup.limits, setup.num_classes, size=8, seed=config.seed)
     students = [setup.space.decode(a) for a in ("ResNet[1,1,1]", "ResNet[3,1,5]", "ResNet[7,7,7]")]
     reference, raws = bench.raw_draws(setup, sample), bench.raw_draws(setup, students)
+    one = build_reference(make_scoring(replace(config, repeats=1)).scorer, sample)
     for k in (1, 2, 3):
         study = make_scoring(replace(config, repeats=k))
         study.scorer.reference = build_reference(study.scorer, sample)
         expected = [study.scorer.score(a).score for a in students]
-        assert list(bench.scores_of_k(setup, raws, reference, k)) == pytest.approx(expected, rel=1e-9), k
+        assert list(bench.scores_averaged_k(proxy, raws, reference, k)) == pytest.approx(expected, rel=1e-9), k
+        study.scorer.reference = one  # the pick: k repeats ranked against a study of one repeat's reference
+        expected = [study.scorer.score(a).score for a in students]
+        assert list(bench.scores_of_the_pick(proxy, raws, reference, k)) == pytest.approx(expected, rel=1e-9), k
+    averaged_terms = bench.scores_of_k(proxy, raws, reference, 3)
+    assert list(averaged_terms) != pytest.approx(list(bench.scores_averaged_k(proxy, raws, reference, 3)))

@@ -265,3 +265,37 @@ def test_the_pick_prepares_only_the_teacher_sides_the_study_lacks(monkeypatch: p
     assert len(calls) == 3  # a scorer handed nothing prepares its first repeat at once
     assert got == [pytest.approx(t) for t in fresh.scorer.raw(arch, repeats=range(1, 3))]
     assert three.scorer.raw(arch, repeats=[0]) == [pytest.approx(t) for t in one.scorer.raw(arch)]
+
+
+def test_a_pick_score_that_averaged_the_terms_is_rescored_once(sqlite_url: str) -> None:
+    """A pick score stored by an earlier release (the mean raw terms ranked once, no ``averaged`` key)
+    is re-scored the way the pick scores now, its student in the top or not: the recommendation then
+    compares students scored one way. Stored again, it is reused."""
+    from diswot.pipeline.pick import pick_study
+    from diswot.storage import record
+
+    args = [*BASE, "--storage", sqlite_url, "--study", "old", "--n-trials", "6", "--pick-top", "2"]
+    assert run_cli(*args, "--pick-repeats", "3") == 0
+    study = optuna.load_study(study_name="old", storage=sqlite_url)
+    picks = stored_picks(study)
+    assert {p.averaged for p in picks.values()} == {"scores"} and len(picks) == 2
+    storage, sid = study._storage, study._study_id
+    outside = next(t for t in study.trials if t.user_attrs["arch"] not in picks)  # a student the top leaves out
+    for p in [*picks.values(), record.PickScore(outside.number, outside.user_attrs["arch"], 9.0, 3)]:
+        storage.set_study_system_attr(
+            sid, f"{record.PICK}{p.trial}", {"arch": p.arch, "score": p.score + 1.0, "repeats": 3}
+        )
+    assert {p.averaged for p in stored_picks(study).values()} == {"terms"}
+    setup = make_scoring(SearchConfig(proxy="diswot-semantic-capacity", **{**SMALL, "num_classes": None}))
+    setup.scorer.reference = Reference.from_json(storage.get_study_system_attrs(sid)[record.REFERENCE])
+
+    def rescoring(repeats: int) -> ScoringSetup:
+        return make_scoring(replace(setup.config, repeats=repeats), reference=setup.scorer.reference)
+
+    assert pick_study(study, setup, rescoring=rescoring, top=2, repeats=3) == {a: p.score for a, p in picks.items()}
+    again = stored_picks(study)
+    assert {p.averaged for p in again.values()} == {"scores"} and len(again) == 3
+    for arch, p in picks.items():
+        assert again[arch].score == pytest.approx(p.score, rel=1e-9)  # the score it had, not the old one
+    assert again[outside.user_attrs["arch"]].score != 9.0
+    assert pick_study(study, setup, rescoring=_no_rescoring, top=2, repeats=3) == {a: p.score for a, p in picks.items()}
