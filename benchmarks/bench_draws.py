@@ -1,17 +1,21 @@
-"""How much of a score's gap to a size count is noise: the Kendall tau of the mean of k draws.
+"""How much of a score's gap to a size count is noise: the Kendall tau of k draws averaged.
 
 A score is one draw: one probe batch, one initialisation of the student (and of a teacher at
 random init). A search's pick averages several draws of its best students before it recommends
 one (``--pick-repeats``), and ``--repeats K`` makes every trial the mean of K. This scores every
-student of a ground truth and the search's reference sample with ``--draws`` repeats through the
-search's own scorer, then ranks the students by the mean raw terms of their first k draws, k = 1, 2,
-4, ..., against the reference sample's means of the same draws: exactly what a study with
-``--repeats k`` ranks by. Beside it, the same draws averaged the other way (each draw's score
-against that reference, then their mean). The tau of a single draw is shown as the mean and range over the draws;
-``params`` and ``flops`` (no noise) are printed beside. Where the tau of the mean levels off below a count, more draws cannot close the gap.
+student of a ground truth and the search's reference sample with ``--draws`` draws through the
+search's own scorer and ranks the students with their first k draws, k = 1, 2, 4, ..., three ways:
+the mean raw terms against a reference sample of the same means (how ``--repeats k`` scored
+before); each draw's score against that reference, then their mean (``--repeats k`` now); and each
+draw's score against the reference of one draw, then their mean (the pick, ``--pick-repeats k``, in a
+study of one repeat). The tau of a single draw is shown as the mean and range over the draws;
+``params`` and ``flops`` (no noise) are printed beside. Where the tau levels off below a count, more
+draws cannot close the gap. ``--save-draws`` keeps every draw's raw terms (for ``--load-draws`` and
+``bench_draws_grid.py``).
 
     python benchmarks/bench_draws.py --space s0 --truth s0:cifar100-kd --teacher resnet110 --draws 16 \
-        --data-dir benchmarks/.data/cifar-imagefolders/cifar100 --json benchmarks/results/draws-s0.json
+        --save-draws benchmarks/.data/draws/s0.json
+    python benchmarks/bench_draws.py --load-draws benchmarks/.data/draws/s0.json --json benchmarks/results/draws-s0.json
 """
 
 from __future__ import annotations

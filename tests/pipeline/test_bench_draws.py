@@ -48,3 +48,57 @@ def test_the_scores_of_k_draws_are_what_a_study_with_k_repeats_and_its_pick_scor
         assert list(bench.scores_of_the_pick(proxy, raws, reference, k)) == pytest.approx(expected, rel=1e-9), k
     averaged_terms = bench.scores_of_k(proxy, raws, reference, 3)
     assert list(averaged_terms) != pytest.approx(list(bench.scores_averaged_k(proxy, raws, reference, 3)))
+
+
+def _grid_module() -> ModuleType:
+    folder = Path(__file__).resolve().parents[2] / "benchmarks"
+    spec = importlib.util.spec_from_file_location("bench_draws_grid", folder / "bench_draws_grid.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_the_grid_judges_each_weighting_by_its_worst_benchmark(tmp_path: Path) -> None:
+    """A weighting of the log params alone ranks as ``params`` does: margin 0 where params is the better
+    count. The draws are made up (the file format ``bench_draws.py --save-draws`` writes)."""
+    import json
+
+    import numpy as np
+
+    grid = _grid_module()
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in ("a", "b"):
+        params = rng.uniform(1e4, 1e6, 40)
+        flops = params * rng.uniform(0.5, 2.0, 40)
+        accuracy = np.log(params) + rng.normal(0, 0.3, 40)  # params is the better count
+
+        def draws(n: int, p: np.ndarray, f: np.ndarray) -> list[list[dict[str, float]]]:
+            return [
+                [
+                    {t: float(rng.normal()) for t in ("semantic", "relation", "synflow")}
+                    | {"log_params": float(np.log(p[i])), "log_flops": float(np.log(f[i]))}
+                    for _ in range(3)
+                ]
+                for i in range(n)
+            ]
+
+        saved = {
+            "truth": name,
+            "accuracy": accuracy.tolist(),
+            "params": params.tolist(),
+            "flops": flops.tolist(),
+            "students": draws(40, params, flops),
+            "reference": draws(16, rng.uniform(1e4, 1e6, 16), rng.uniform(1e4, 1e6, 16)),
+        }
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(saved))
+    out = tmp_path / "grid.json"
+    assert grid.main([*map(str, paths), "--k", "2", "--grid", "0,1", "--top", "40", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["weightings"] == 31
+    only_params = next(
+        r for r in report["best"] if r["weights"] == {**dict.fromkeys(grid.SIGNALS, 0.0), "log_params": 1.0}
+    )
+    assert only_params["margins"] == {"a": pytest.approx(0.0, abs=1e-12), "b": pytest.approx(0.0, abs=1e-12)}
+    assert all(r["worst"] == min(r["margins"].values()) for r in report["best"])
