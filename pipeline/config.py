@@ -47,6 +47,10 @@ DEFAULT_PICK_TOP = 10
 #: repeats (probe batches and initialisations) of a pick score, the trial's own included
 DEFAULT_PICK_REPEATS = 4
 
+#: the record's key of what a study of several repeats averages: ``"scores"`` (each repeat ranked
+#: against the reference sample); a study made before without it averaged the raw terms, and keeps that
+AVERAGED = "averaged"
+
 #: fields stored on the study; resuming with any other value is refused (storage.record_config)
 RECORDED_FIELDS = (
     "space",
@@ -214,6 +218,8 @@ class SearchConfig:
             recorded["max_flops"] = self.max_flops
         if uses_reference(self.proxy):  # only such studies record it, so older studies resume unchanged
             recorded["reference_size"] = self.reference_size
+            if self.repeats > 1:  # what a trial averages over its repeats (studies made before: the terms)
+                recorded[AVERAGED] = "scores"
         for name in ("teacher_features", "teacher_classifier"):
             if values[name] is not None:
                 recorded[name] = values[name]

@@ -152,10 +152,14 @@ def _rescore_each(
             reference = scorer.reference
             if reference is None:
                 raise ValueError(f"proxy {proxy.name!r} ranks against a reference sample; attach the study's first")
-            scores = [proxy.combine(r, reference) for r in new]  # each draw ranked, as Scorer.score does
-        else:
-            scores = [r["score"] for r in new]
-        score = (have * float(t.values[0]) + sum(scores)) / repeats
+        if proxy.reference_terms and scorer.average_terms:  # a study made before: its mean terms ranked once
+            terms = {
+                k: (have * float(t.user_attrs[k]) + sum(r[k] for r in new)) / repeats for k in proxy.reference_terms
+            }
+            score = proxy.combine(terms, reference)
+        else:  # each draw ranked, as Scorer.score does
+            scores = [proxy.combine(r, reference) for r in new] if proxy.reference_terms else [r["score"] for r in new]
+            score = (have * float(t.values[0]) + sum(scores)) / repeats
         if math.isfinite(score):
             out[arch] = float(score)
 
@@ -208,14 +212,16 @@ def pick_study(
     used = max(repeats, setup.config.repeats)  # with no more repeats than the study's, its own score
     for arch, score in scores_all.items():
         if arch not in known:
-            record.add_pick(study, record.PickScore(numbers[arch], arch, score, used))
+            averaged = "terms" if setup.scorer.average_terms else "scores"
+            record.add_pick(study, record.PickScore(numbers[arch], arch, score, used, averaged))
     return scores
 
 
 def _averaged_terms(pick: record.PickScore, setup: ScoringSetup) -> bool:
     """Whether ``pick`` averaged raw terms over its repeats where the pick now averages ranked scores
     (the two differ only for a score ranked against the reference sample, over more repeats than the study's)."""
-    return pick.averaged == "terms" and bool(setup.scorer.proxy.reference_terms) and pick.repeats > setup.config.repeats
+    ranked = bool(setup.scorer.proxy.reference_terms) and not setup.scorer.average_terms
+    return pick.averaged == "terms" and ranked and pick.repeats > setup.config.repeats
 
 
 def _first_trials(trials: Iterable[FrozenTrial]) -> dict[str, FrozenTrial]:

@@ -96,6 +96,9 @@ class Scorer:
         self._reference = reference if isinstance(reference, Reference) else None
         self._reference_source = None if isinstance(reference, Reference) else reference
         self.last_flops: int | None = None
+        #: rank the mean terms of the repeats once instead of averaging each repeat's score: how a
+        #: study of several repeats made before scored its trials (set when such a study resumes)
+        self.average_terms = False
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.space = space
         self.proxy = proxy
@@ -225,7 +228,9 @@ class Scorer:
         Equal to :meth:`score`'s, for a study of one repeat (the reference holds each architecture's
         mean raw terms, and a score of several repeats is the mean of theirs).
         """
-        if not self.proxy.reference_terms or self.reference is None or len(self.batches) > 1:
+        if not self.proxy.reference_terms or self.reference is None:
+            return None
+        if len(self.batches) > 1 and not self.average_terms:
             return None  # with several repeats the score is the mean of each repeat's: the reference holds means
         stored = self.reference.terms_of(self.space.encode(arch))
         if stored is None or "flops" not in stored:
@@ -242,7 +247,8 @@ class Scorer:
         score is the mean of those ranked scores, not the rank of the mean terms: a draw's terms are
         put on the reference's scale before they are averaged (on S0's distillation ground truth,
         Kendall 0.846 against 0.834 at 4 repeats; BENCHMARKS.md, "The noise of one draw"). The
-        terms reported are the means.
+        terms reported are the means. With :attr:`average_terms` (a study of several repeats made
+        before) the mean terms are ranked once, as that study's trials were.
         """
         start = time.perf_counter()
         per_terms = self.raw(arch)
@@ -252,7 +258,8 @@ class Scorer:
             if self.reference is None:
                 raise ProxyError(f"proxy {self.proxy.name!r} ranks against a reference sample; none was built")
             per_repeat = [self.proxy.combine(t, self.reference) for t in per_terms]
-            terms["score"] = sum(per_repeat) / n
+            mean_terms = self.proxy.combine(terms, self.reference) if self.average_terms else None
+            terms["score"] = sum(per_repeat) / n if mean_terms is None else mean_terms
         else:
             per_repeat = [t["score"] for t in per_terms]
         terms = finite(self.proxy.name, terms)

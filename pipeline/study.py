@@ -32,6 +32,7 @@ from diswot.storage import (
 
 from .assembly import ScoringSetup, attach_reference, make_sampler, make_scoring, search_constraint
 from .config import (
+    AVERAGED,
     CHANGEABLE_FIELDS,
     FIXED_FIELDS,
     RECORDED_FIELDS,
@@ -195,13 +196,16 @@ def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -
         check_directions(study, objectives)
     try:
         # studies made before the teacher's fingerprint was recorded resume without one
-        resumed: bool = record_config(study, recorded, mutable=mutable, optional=("teacher_fingerprint",))
+        resumed: bool = record_config(study, recorded, mutable=mutable, optional=("teacher_fingerprint", AVERAGED))
     except ConfigMismatchError as exc:
         stored = study.user_attrs.get(record.CONFIG) or {}
         differ = {k for k in {*stored, *recorded} if stored.get(k) != recorded.get(k)} - mutable
         if differ <= set(CHANGEABLE_FIELDS):  # a limit: it may change; a score field never does
             raise ConfigMismatchError(f"{exc}, or allow it with `allow_change` FIELD") from None
         raise
+    stored = study.user_attrs.get(record.CONFIG) or {}
+    # a study of several repeats made before averaged its trials' raw terms: it goes on doing so
+    setup.scorer.average_terms = AVERAGED in recorded and AVERAGED not in stored
     check_directions(study, objectives)
     name_metrics(study, objectives)
     if len(study.directions) == 1:  # optuna-dashboard names the objective after the proxy

@@ -299,3 +299,44 @@ def test_a_pick_score_that_averaged_the_terms_is_rescored_once(sqlite_url: str) 
         assert again[arch].score == pytest.approx(p.score, rel=1e-9)  # the score it had, not the old one
     assert again[outside.user_attrs["arch"]].score != 9.0
     assert pick_study(study, setup, rescoring=_no_rescoring, top=2, repeats=3) == {a: p.score for a, p in picks.items()}
+
+
+def test_a_study_of_several_repeats_made_before_keeps_averaging_its_terms(sqlite_url: str) -> None:
+    """A new study of several repeats records that its trials average their repeats' ranked scores;
+    one made before (no such record) resumes as it was scored: the mean terms ranked once, its pick
+    too. Neither resume is refused."""
+    from diswot.proxies import get_proxy
+    from diswot.storage import record
+
+    args = [
+        *BASE,
+        "--storage",
+        sqlite_url,
+        "--study",
+        "two",
+        "--repeats",
+        "2",
+        "--pick-top",
+        "2",
+        "--pick-repeats",
+        "3",
+    ]
+    assert run_cli(*args, "--n-trials", "3") == 0
+    study = optuna.load_study(study_name="two", storage=sqlite_url)
+    config = dict(study.user_attrs[record.CONFIG])
+    assert config["averaged"] == "scores"
+    proxy = get_proxy(config["proxy"])
+    reference = Reference.from_json(study._storage.get_study_system_attrs(study._study_id)[record.REFERENCE])
+
+    def ranked_once(t: optuna.trial.FrozenTrial) -> float:
+        return proxy.combine({k: float(t.user_attrs[k]) for k in proxy.reference_terms}, reference)
+
+    made_now = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert any(t.value != pytest.approx(ranked_once(t), rel=1e-9) for t in made_now)
+    del config["averaged"]  # as a release before recorded it
+    study.set_user_attr(record.CONFIG, config)
+    assert run_cli(*args, "--n-trials", "3") == 0
+    resumed = [t for t in study.trials if t.number >= 3 and t.state == optuna.trial.TrialState.COMPLETE]
+    assert resumed and all(t.value == pytest.approx(ranked_once(t), rel=1e-9) for t in resumed)
+    assert "averaged" not in optuna.load_study(study_name="two", storage=sqlite_url).user_attrs[record.CONFIG]
+    assert {p.averaged for p in stored_picks(study).values() if p.trial is not None and p.trial >= 3} <= {"terms"}
