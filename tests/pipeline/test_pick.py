@@ -29,6 +29,11 @@ BASE = [
 SMALL = SMALL_CONFIG
 
 
+def _args(url: str, study: str, top: int, repeats: int, *more: str) -> list[str]:
+    """A small search's arguments: ``study`` in ``url``, the pick's ``top`` students with ``repeats``."""
+    return [*BASE, *more, "--storage", url, "--study", study, "--pick-top", str(top), "--pick-repeats", str(repeats)]
+
+
 def _stored(study: optuna.Study) -> dict:
     """The stored pick scores as ``{"repeats": R, "scores": {arch: score}}`` (every one has R repeats)."""
     picks = stored_picks(study)
@@ -74,19 +79,7 @@ def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) 
 
 
 def test_recommendation_is_shown_and_survives_a_resume(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = [
-        *BASE,
-        "--proxy",
-        "diswot",
-        "--storage",
-        sqlite_url,
-        "--study",
-        "r",
-        "--pick-top",
-        "2",
-        "--pick-repeats",
-        "2",
-    ]
+    args = _args(sqlite_url, "r", 2, 2, "--proxy", "diswot")
     assert run_cli(*args, "--n-trials", "4") == 0
     study = optuna.load_study(study_name="r", storage=sqlite_url)
     first = dict(_stored(study)["scores"])
@@ -308,19 +301,7 @@ def test_a_study_of_several_repeats_made_before_keeps_averaging_its_terms(sqlite
     from diswot.proxies import get_proxy
     from diswot.storage import record
 
-    args = [
-        *BASE,
-        "--storage",
-        sqlite_url,
-        "--study",
-        "two",
-        "--repeats",
-        "2",
-        "--pick-top",
-        "2",
-        "--pick-repeats",
-        "3",
-    ]
+    args = _args(sqlite_url, "two", 2, 3, "--repeats", "2")
     assert run_cli(*args, "--n-trials", "3") == 0
     study = optuna.load_study(study_name="two", storage=sqlite_url)
     config = dict(study.user_attrs[record.CONFIG])
