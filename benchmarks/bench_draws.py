@@ -6,9 +6,9 @@ one (``--pick-repeats``), and ``--repeats K`` makes every trial the mean of K. T
 student of a ground truth and the search's reference sample with ``--draws`` draws through the
 search's own scorer and ranks the students with their first k draws, k = 1, 2, 4, ..., three ways:
 the mean raw terms against a reference sample of the same means (how ``--repeats k`` scored
-before); each draw's score against that reference, then their mean (``--repeats k`` now); and each
-draw's score against the reference of one draw, then their mean (the pick, ``--pick-repeats k``, in a
-study of one repeat). The tau of a single draw is shown as the mean and range over the draws;
+before); each draw's score against that reference, then their mean (``--repeats k`` now); the mean
+raw terms against the reference of one draw (the pick, ``--pick-repeats k``, in a study of one
+repeat); and each draw's score against that reference, then their mean (the pick's alternative). The tau of a single draw is shown as the mean and range over the draws;
 ``params`` and ``flops`` (no noise) are printed beside. Where the tau levels off below a count, more
 draws cannot close the gap. ``--save-draws`` keeps every draw's raw terms (for ``--load-draws`` and
 ``bench_draws_grid.py``).
@@ -78,8 +78,17 @@ def scores_averaged_k(proxy: Proxy, students: Draws, reference: Draws, k: int) -
 
 
 def scores_of_the_pick(proxy: Proxy, students: Draws, reference: Draws, k: int) -> np.ndarray:  # type: ignore[type-arg]
-    """The pick's scores with ``--pick-repeats k`` in a study of one repeat: each of the k draws'
-    scores against the study's reference sample (one draw), then their mean."""
+    """The pick's scores with ``--pick-repeats k`` in a study of one repeat: the mean raw terms of
+    the k draws, ranked once against the study's reference sample (one draw)."""
+    if not proxy.reference_terms:
+        return scores_of_k(proxy, students, reference, k)
+    ref = reference_of(reference, 1)
+    return np.array([proxy.combine(mean_terms(draws, k), ref) for draws in students], dtype=np.float64)
+
+
+def scores_averaged_one_draw(proxy: Proxy, students: Draws, reference: Draws, k: int) -> np.ndarray:  # type: ignore[type-arg]
+    """The pick's alternative: each of the k draws' scores against the study's reference sample
+    (one draw), then their mean."""
     if not proxy.reference_terms:
         return scores_of_k(proxy, students, reference, k)
     ref = reference_of(reference, 1)
@@ -101,6 +110,9 @@ def analyse(proxy: Proxy, saved: dict[str, Any]) -> dict[str, Any]:
         "mean_of_first_k": {str(k): tau(scores_of_k(proxy, students, reference, k), acc) for k in ks},
         "scores_of_first_k_averaged": {str(k): tau(scores_averaged_k(proxy, students, reference, k), acc) for k in ks},
         "the_pick": {str(k): tau(scores_of_the_pick(proxy, students, reference, k), acc) for k in ks},
+        "the_pick_scores_averaged": {
+            str(k): tau(scores_averaged_one_draw(proxy, students, reference, k), acc) for k in ks
+        },
         "counts": {"params": tau(np.asarray(saved["params"]), acc), "flops": tau(np.asarray(saved["flops"]), acc)},
     }
 
@@ -166,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one draw: tau {np.mean(single):.3f} (min {min(single):.3f}, max {max(single):.3f})")
     for k, t in out["mean_of_first_k"].items():
         print(
-            f"first {k:>2} draws: terms averaged {t:.3f}; scores averaged (as --repeats {k}) "
-            f"{out['scores_of_first_k_averaged'][k]:.3f}; as the pick (--pick-repeats {k}) {out['the_pick'][k]:.3f}"
+            f"first {k:>2} draws, --repeats {k}: terms averaged {t:.3f}, scores averaged (as now) "
+            f"{out['scores_of_first_k_averaged'][k]:.3f}; the pick (--pick-repeats {k}): terms averaged (as now) "
+            f"{out['the_pick'][k]:.3f}, scores averaged {out['the_pick_scores_averaged'][k]:.3f}"
         )
     print(f"params: tau {out['counts']['params']:.3f}; flops: tau {out['counts']['flops']:.3f}")
     if a.json:

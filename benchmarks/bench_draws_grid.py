@@ -1,8 +1,8 @@
 """Every weighting of the default's signals with k draws averaged, judged by its worst benchmark.
 
 Reads the draws that ``bench_draws.py --save-draws`` wrote for each benchmark and scores the
-students as the pick does with ``--pick-repeats k`` (each draw's normal scores against the
-reference sample of one draw, averaged), for every weighting ``w_s z(M_s) + w_r z(M_r) + w_y
+students as the pick does with ``--pick-repeats k`` (the mean raw terms of k draws, ranked
+against the reference sample of one draw), for every weighting ``w_s z(M_s) + w_r z(M_r) + w_y
 z(SynFlow) + w_p z(log params) + w_f z(log FLOPs)`` on a grid. A weighting's margin on a benchmark
 is its Kendall tau minus the better of ``params`` and ``flops`` there; the worst margin decides.
 
@@ -30,12 +30,14 @@ DEFAULT = {"semantic": 0.5, "relation": 0.0, "synflow": 0.5, "log_params": 0.5, 
 
 
 def normal_scores(saved: dict[str, Any], k: int) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
-    """Each signal's normal score of every student, the mean over its first ``k`` draws, each draw
-    against the reference sample's first draw (the pick's scale)."""
+    """Each signal's normal score of every student as the pick ranks it: the mean raw term of its
+    first ``k`` draws against the reference sample's first draw."""
     first = [draws[0] for draws in saved["reference"]]
     ref = Reference(tuple(str(i) for i in range(len(first))), {t: [f[t] for f in first] for t in SIGNALS})
     return {
-        t: np.array([np.mean([ref.normal_score(t, d[t], sign=sign) for d in draws[:k]]) for draws in saved["students"]])
+        t: np.array(
+            [ref.normal_score(t, float(np.mean([d[t] for d in draws[:k]])), sign=sign) for draws in saved["students"]]
+        )
         for t, sign in SIGNALS.items()
     }
 

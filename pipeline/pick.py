@@ -4,9 +4,11 @@ A search ranks candidates by one draw of a noisy score (one probe batch, one ini
 Among hundreds of candidates the best draw is biased upwards: the winner's curse. Before naming
 its student, a search therefore re-scores its ``top`` best distinct students with ``repeats``
 probe batches and initialisations in all (the trial's own repeats are reused, the others are the
-study's next seeds) and recommends the best mean: each repeat's score against the study's reference sample, averaged
-(:meth:`~.scoring.Scorer.score`). A pick score is exactly what a study with ``--repeats repeats``
-would have given the student.
+study's next seeds) and recommends the best mean. For a score ranked against the study's reference
+sample (the default) a pick score is the mean raw terms of the repeats, ranked once against that
+sample; a study of ``--repeats K`` instead ranks each repeat against its sample (averaged over K
+draws) and averages the scores. Each is the better way for its sample (BENCHMARKS.md, "The noise
+of one draw"). For any other score, a pick score is what ``--repeats repeats`` gives.
 
 Every pick score is kept in the study, one key per student (``record.PICK``): a pick only adds
 scores, so a resume or another worker adds evidence and never drops it. The recommendation
@@ -149,17 +151,15 @@ def _rescore_each(
         finally:
             advance()
         if proxy.reference_terms:
-            reference = scorer.reference
-            if reference is None:
-                raise ValueError(f"proxy {proxy.name!r} ranks against a reference sample; attach the study's first")
-        if proxy.reference_terms and scorer.average_terms:  # a study made before: its mean terms ranked once
             terms = {
                 k: (have * float(t.user_attrs[k]) + sum(r[k] for r in new)) / repeats for k in proxy.reference_terms
             }
+            reference = scorer.reference
+            if reference is None:
+                raise ValueError(f"proxy {proxy.name!r} ranks against a reference sample; attach the study's first")
             score = proxy.combine(terms, reference)
-        else:  # each draw ranked, as Scorer.score does
-            scores = [proxy.combine(r, reference) for r in new] if proxy.reference_terms else [r["score"] for r in new]
-            score = (have * float(t.values[0]) + sum(scores)) / repeats
+        else:
+            score = (have * float(t.values[0]) + sum(r["score"] for r in new)) / repeats
         if math.isfinite(score):
             out[arch] = float(score)
 
@@ -193,35 +193,15 @@ def pick_study(
     """
     if len(study.directions) != 1 or top < 1:
         return {}
-    picks = stored_picks(study)
-    stale = {a for a, p in picks.items() if _averaged_terms(p, setup)}
-    known = {a: p.score for a, p in picks.items() if p.repeats >= repeats and a not in stale}
+    known = {a: p.score for a, p in stored_picks(study).items() if p.repeats >= repeats}
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     scores = pick_scores(setup, trials, rescoring=rescoring, top=top, repeats=repeats, known=known, progress=progress)
     numbers = {t.user_attrs[record.ARCH]: t.number for t in top_candidates(trials, top, same=student_of(setup.space))}
-    # a pick score of an earlier release (its terms averaged) is re-scored once, so that every
-    # student the recommendation compares was scored the same way
-    first = _first_trials(trials)
-    older = [first[a] for a in sorted(stale - set(scores)) if a in first]
-    if older:
-        again = pick_scores(setup, older, rescoring=rescoring, top=len(older), repeats=repeats, progress=progress)
-        numbers.update({a: first[a].number for a in again})
-        scores_all = {**scores, **again}
-    else:
-        scores_all = scores
     used = max(repeats, setup.config.repeats)  # with no more repeats than the study's, its own score
-    for arch, score in scores_all.items():
+    for arch, score in scores.items():
         if arch not in known:
-            averaged = "terms" if setup.scorer.average_terms else "scores"
-            record.add_pick(study, record.PickScore(numbers[arch], arch, score, used, averaged))
+            record.add_pick(study, record.PickScore(numbers[arch], arch, score, used))
     return scores
-
-
-def _averaged_terms(pick: record.PickScore, setup: ScoringSetup) -> bool:
-    """Whether ``pick`` averaged raw terms over its repeats where the pick now averages ranked scores
-    (the two differ only for a score ranked against the reference sample, over more repeats than the study's)."""
-    ranked = bool(setup.scorer.proxy.reference_terms) and not setup.scorer.average_terms
-    return pick.averaged == "terms" and ranked and pick.repeats > setup.config.repeats
 
 
 def _first_trials(trials: Iterable[FrozenTrial]) -> dict[str, FrozenTrial]:

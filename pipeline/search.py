@@ -253,11 +253,9 @@ def pick_search(
     def rescoring(repeats: int) -> ScoringSetup:
         scorer = run.setup.scorer
         more = replace(config, repeats=repeats)
-        made = make_scoring(
+        return make_scoring(
             more, teacher=run.setup.teacher_module, reference=scorer.reference, contexts=scorer.prepared()
         )
-        made.scorer.average_terms = scorer.average_terms  # the study's own averaging
-        return made
 
     return pick_study(
         run.study, run.setup, rescoring=rescoring, top=top, repeats=config.pick_repeats, progress=progress

@@ -81,7 +81,7 @@ REFERENCE = "diswot:reference"
 #: ``{"arch", "terms"}`` of the sample's i-th architecture (``terms`` None: it could not be scored),
 #: so that an interrupted sample resumes where it stopped
 REFERENCE_PART = "diswot:reference_part:"
-#: prefix of the pick's keys: ``PICK + str(trial number)`` holds ``{"arch", "score", "repeats", "averaged"}``,
+#: prefix of the pick's keys: ``PICK + str(trial number)`` holds ``{"arch", "score", "repeats"}``,
 #: the trial's student re-scored by the pick (one key per student, so workers never overwrite each other)
 PICK = "diswot:pick:"
 #: the pick of studies made before: ``{"repeats": R, "scores": {arch: score}}`` (read, never written)
@@ -212,24 +212,18 @@ def share_reference_sample(study: optuna.Study, make: Callable[[], Any]) -> Any:
 @dataclass(frozen=True)
 class PickScore:
     """One student's pick score: the mean of ``repeats`` scorings of trial ``trial``'s ``arch``
-    (``trial`` is None for a study made before pick scores were kept per trial).
-
-    ``averaged`` says what was averaged over the repeats: ``"scores"`` (each repeat ranked against
-    the reference sample, then the mean; what the pick stores) or ``"terms"`` (the mean raw terms,
-    ranked once: what releases before stored, read from a record without the key)."""
+    (``trial`` is None for a study made before pick scores were kept per trial)."""
 
     trial: int | None
     arch: str
     score: float
     repeats: int
-    averaged: str = "scores"
 
 
-def _pick_score(trial: int | None, arch: Any, value: Any, repeats: Any, averaged: Any = "terms") -> PickScore | None:
+def _pick_score(trial: int | None, arch: Any, value: Any, repeats: Any) -> PickScore | None:
     """A stored pick score, or None when the stored value is not one (a foreign or broken key)."""
     ok = isinstance(arch, str) and isinstance(value, (int, float)) and isinstance(repeats, int)
-    kind = averaged if averaged in ("scores", "terms") else "terms"
-    return PickScore(trial, arch, float(value), repeats, kind) if ok and math.isfinite(value) else None
+    return PickScore(trial, arch, float(value), repeats) if ok and math.isfinite(value) else None
 
 
 def pick_scores(study: optuna.Study) -> list[PickScore]:
@@ -239,13 +233,7 @@ def pick_scores(study: optuna.Study) -> list[PickScore]:
     for key, value in attrs.items():
         if key.startswith(PICK) and key[len(PICK) :].isdigit() and isinstance(value, dict):
             found.append(
-                _pick_score(
-                    int(key[len(PICK) :]),
-                    value.get("arch"),
-                    value.get("score"),
-                    value.get("repeats"),
-                    value.get("averaged", "terms"),
-                )
+                _pick_score(int(key[len(PICK) :]), value.get("arch"), value.get("score"), value.get("repeats"))
             )
     legacy = attrs.get(LEGACY_PICK)
     if isinstance(legacy, dict) and isinstance(legacy.get("scores"), dict):
@@ -259,5 +247,5 @@ def add_pick(study: optuna.Study, pick: PickScore) -> None:
     if pick.trial is None:
         raise ValueError("a pick score is stored under its trial's number")
     storage, study_id = study_storage(study)
-    value: dict[str, Any] = {"arch": pick.arch, "score": pick.score, "repeats": pick.repeats, "averaged": pick.averaged}
+    value: dict[str, Any] = {"arch": pick.arch, "score": pick.score, "repeats": pick.repeats}
     storage.set_study_system_attr(study_id, f"{PICK}{pick.trial}", value)

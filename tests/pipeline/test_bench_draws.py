@@ -30,24 +30,41 @@ def _module() -> ModuleType:
 
 
 def test_the_scores_of_k_draws_are_what_a_study_with_k_repeats_and_its_pick_score() -> None:
+    import optuna
+
+    from diswot.pipeline.pick import pick_scores
+
     bench = _module()
     config = SearchConfig(**{**SMALL_CONFIG, "repeats": 3})
     setup = make_scoring(config)
     proxy = setup.scorer.proxy
     sample = draw_reference(setup.space, setup.limits, setup.num_classes, size=8, seed=config.seed)
-    students = [setup.space.decode(a) for a in ("ResNet[1,1,1]", "ResNet[3,1,5]", "ResNet[7,7,7]")]
+    names = ("ResNet[1,1,1]", "ResNet[3,1,5]", "ResNet[7,7,7]")
+    students = [setup.space.decode(a) for a in names]
     reference, raws = bench.raw_draws(setup, sample), bench.raw_draws(setup, students)
-    one = build_reference(make_scoring(replace(config, repeats=1)).scorer, sample)
+    one = make_scoring(replace(config, repeats=1))  # a study of one repeat, its trials and its pick
+    one.scorer.reference = build_reference(one.scorer, sample)
+    study = optuna.create_study(direction="maximize")
+    for name, arch in zip(names, students):
+        result = one.scorer.score(arch)
+        study.add_trial(optuna.trial.create_trial(value=result.score, user_attrs={"arch": name, **result.terms}))
+
+    def rescoring(repeats: int):  # type: ignore[no-untyped-def]
+        return make_scoring(replace(config, repeats=repeats), reference=one.scorer.reference)
+
     for k in (1, 2, 3):
-        study = make_scoring(replace(config, repeats=k))
-        study.scorer.reference = build_reference(study.scorer, sample)
-        expected = [study.scorer.score(a).score for a in students]
+        more = make_scoring(replace(config, repeats=k))
+        more.scorer.reference = build_reference(more.scorer, sample)
+        expected = [more.scorer.score(a).score for a in students]
         assert list(bench.scores_averaged_k(proxy, raws, reference, k)) == pytest.approx(expected, rel=1e-9), k
-        study.scorer.reference = one  # the pick: k repeats ranked against a study of one repeat's reference
-        expected = [study.scorer.score(a).score for a in students]
+        picked = pick_scores(one, study.trials, rescoring=rescoring, top=3, repeats=k)
+        expected = [picked[a] for a in names]
         assert list(bench.scores_of_the_pick(proxy, raws, reference, k)) == pytest.approx(expected, rel=1e-9), k
     averaged_terms = bench.scores_of_k(proxy, raws, reference, 3)
     assert list(averaged_terms) != pytest.approx(list(bench.scores_averaged_k(proxy, raws, reference, 3)))
+    assert list(bench.scores_of_the_pick(proxy, raws, reference, 3)) != pytest.approx(
+        list(bench.scores_averaged_one_draw(proxy, raws, reference, 3))
+    )
 
 
 def _grid_module() -> ModuleType:

@@ -43,7 +43,8 @@ def _stored(study: optuna.Study) -> dict:
 
 @pytest.mark.parametrize("proxy", ["diswot-balance", "diswot-relation-plus", "diswot"])
 def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) -> None:
-    """A confirmed score equals the student's score in a study with ``--repeats R``, exactly."""
+    """A pick score is exact: for a score ranked against the reference sample, the mean raw terms of
+    R repeats ranked once against the study's sample; for any other, the score ``--repeats R`` gives."""
     args = [
         *BASE,
         "--proxy",
@@ -71,8 +72,16 @@ def test_confirmed_score_is_what_more_repeats_give(sqlite_url: str, proxy: str) 
     if setup.scorer.proxy.reference_terms:
         reference = study._storage.get_study_system_attrs(study._study_id)["diswot:reference"]
         setup.scorer.reference = Reference.from_json(reference)
+    proxy_ = setup.scorer.proxy
     for arch, score in stored["scores"].items():
-        assert score == pytest.approx(setup.scorer.score(setup.space.decode(arch)).score, rel=1e-6), arch
+        student = setup.space.decode(arch)
+        if proxy_.reference_terms:
+            draws = setup.scorer.raw(student)
+            mean = {k: sum(d[k] for d in draws) / len(draws) for k in proxy_.reference_terms}
+            expected = proxy_.combine(mean, setup.scorer.reference)
+        else:
+            expected = setup.scorer.score(student).score
+        assert score == pytest.approx(expected, rel=1e-6), arch
     best = recommended_trial(study)
     assert best is not None and stored["scores"][best.user_attrs["arch"]] == max(stored["scores"].values())
     assert _trial_to_distill(study, None).number == best.number  # distill takes the recommended student
@@ -260,44 +269,10 @@ def test_the_pick_prepares_only_the_teacher_sides_the_study_lacks(monkeypatch: p
     assert three.scorer.raw(arch, repeats=[0]) == [pytest.approx(t) for t in one.scorer.raw(arch)]
 
 
-def test_a_pick_score_that_averaged_the_terms_is_rescored_once(sqlite_url: str) -> None:
-    """A pick score stored by an earlier release (the mean raw terms ranked once, no ``averaged`` key)
-    is re-scored the way the pick scores now, its student in the top or not: the recommendation then
-    compares students scored one way. Stored again, it is reused."""
-    from diswot.pipeline.pick import pick_study
-    from diswot.storage import record
-
-    args = [*BASE, "--storage", sqlite_url, "--study", "old", "--n-trials", "6", "--pick-top", "2"]
-    assert run_cli(*args, "--pick-repeats", "3") == 0
-    study = optuna.load_study(study_name="old", storage=sqlite_url)
-    picks = stored_picks(study)
-    assert {p.averaged for p in picks.values()} == {"scores"} and len(picks) == 2
-    storage, sid = study._storage, study._study_id
-    outside = next(t for t in study.trials if t.user_attrs["arch"] not in picks)  # a student the top leaves out
-    for p in [*picks.values(), record.PickScore(outside.number, outside.user_attrs["arch"], 9.0, 3)]:
-        storage.set_study_system_attr(
-            sid, f"{record.PICK}{p.trial}", {"arch": p.arch, "score": p.score + 1.0, "repeats": 3}
-        )
-    assert {p.averaged for p in stored_picks(study).values()} == {"terms"}
-    setup = make_scoring(SearchConfig(proxy="diswot-semantic-capacity", **{**SMALL, "num_classes": None}))
-    setup.scorer.reference = Reference.from_json(storage.get_study_system_attrs(sid)[record.REFERENCE])
-
-    def rescoring(repeats: int) -> ScoringSetup:
-        return make_scoring(replace(setup.config, repeats=repeats), reference=setup.scorer.reference)
-
-    assert pick_study(study, setup, rescoring=rescoring, top=2, repeats=3) == {a: p.score for a, p in picks.items()}
-    again = stored_picks(study)
-    assert {p.averaged for p in again.values()} == {"scores"} and len(again) == 3
-    for arch, p in picks.items():
-        assert again[arch].score == pytest.approx(p.score, rel=1e-9)  # the score it had, not the old one
-    assert again[outside.user_attrs["arch"]].score != 9.0
-    assert pick_study(study, setup, rescoring=_no_rescoring, top=2, repeats=3) == {a: p.score for a, p in picks.items()}
-
-
 def test_a_study_of_several_repeats_made_before_keeps_averaging_its_terms(sqlite_url: str) -> None:
     """A new study of several repeats records that its trials average their repeats' ranked scores;
-    one made before (no such record) resumes as it was scored: the mean terms ranked once, its pick
-    too. Neither resume is refused."""
+    one made before (no such record) resumes as it was scored: the mean terms ranked once. Neither
+    resume is refused."""
     from diswot.proxies import get_proxy
     from diswot.storage import record
 
@@ -320,4 +295,3 @@ def test_a_study_of_several_repeats_made_before_keeps_averaging_its_terms(sqlite
     resumed = [t for t in study.trials if t.number >= 3 and t.state == optuna.trial.TrialState.COMPLETE]
     assert resumed and all(t.value == pytest.approx(ranked_once(t), rel=1e-9) for t in resumed)
     assert "averaged" not in optuna.load_study(study_name="two", storage=sqlite_url).user_attrs[record.CONFIG]
-    assert {p.averaged for p in stored_picks(study).values() if p.trial is not None and p.trial >= 3} <= {"terms"}
