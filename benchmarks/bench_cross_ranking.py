@@ -76,6 +76,7 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "nwot": ("nwot", "score", 1.0),
     "meco": ("meco", "score", 1.0),
     "zico": ("zico", "score", 1.0),
+    "depth": ("depth", "score", 1.0),
     # scored on S0 only (64 students): the other zero-cost proxies, for the record
     "zen": ("zen", "score", 1.0),
     "grad_norm": ("grad_norm", "score", 1.0),
@@ -431,6 +432,23 @@ def add_candidates() -> None:
     CANDIDATES["z(zico,flops)"] = normal_sum("zico", "flops")
     CANDIDATES["z(zico,params)"] = normal_sum("zico", "params")
     CANDIDATES["z(meco,flops)"] = normal_sum("meco", "flops")
+    # depth: the third size count (weight layers on the longest path), on the size side
+    CANDIDATES["z(params,flops,depth)"] = normal_sum("params", "flops", "depth")
+    CANDIDATES["z(params,depth)"] = normal_sum("params", "depth")
+    CANDIDATES["z(flops,depth)"] = normal_sum("flops", "depth")
+    third = 1.0 / 3.0
+    CANDIDATES["z(0.5semantic,0.5synflow,params/3,flops/3,depth/3)"] = normal_sum(
+        "semantic", "synflow", "params", "flops", "depth", weights=(0.5, 0.5, third, third, third)
+    )
+    CANDIDATES["z(relation/3,semantic/3,synflow/3,params/3,flops/3,depth/3)"] = normal_sum(
+        "relation", "semantic", "synflow", "params", "flops", "depth", weights=(third,) * 6
+    )
+    CANDIDATES["z(0.5semantic,0.5synflow,0.5params,0.5depth)"] = normal_sum(
+        "semantic", "synflow", "params", "depth", weights=(0.5,) * 4
+    )
+    CANDIDATES["z(synflow,params/3,flops/3,depth/3)"] = normal_sum(
+        "synflow", "params", "flops", "depth", weights=(1, third, third, third)
+    )
     for combo in (
         ("relation", "jacov", "synflow", "params"),
         ("relation", "jacov", "synflow", "flops"),
@@ -485,7 +503,9 @@ FAMILY_ZOO: dict[str, tuple[float, ...]] = {
     "zico": (0.0, 0.5, 1.0),
     "meco": (0.0, 0.5, 1.0),
 }
-FAMILIES = {"default": FAMILY, "wide": FAMILY_WIDE, "zoo": FAMILY_ZOO}
+#: ``--family depth``: the default family with the depth (weight layers on the longest path) added
+FAMILY_DEPTH: dict[str, tuple[float, ...]] = {**FAMILY, "depth": (0.0, 0.25, 0.5, 1.0, 2.0)}
+FAMILIES = {"default": FAMILY, "wide": FAMILY_WIDE, "zoo": FAMILY_ZOO, "depth": FAMILY_DEPTH}
 Columns = dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]]
 
 
@@ -587,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         "--family",
         choices=tuple(FAMILIES),
         default="default",
-        help="leave-one-out's family (wide: + snip, nwot; zoo: + snip, nwot, zico, meco)",
+        help="leave-one-out's family (wide: + snip, nwot; zoo: + snip, nwot, zico, meco; depth: + depth)",
     )
     p.add_argument(
         "--bootstrap",

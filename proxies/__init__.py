@@ -19,7 +19,7 @@ from ._flops import FlopHooks, arch_flops, count_flops
 from ._diswot import SEMANTIC_MODES, resolve_semantic_mode  # registers diswot, diswot-semantic, diswot-relation
 
 # baselines and KD-based proxies (each module registers its proxies on import)
-from . import _counts, _ensemble, _gradient, _jacov, _kd, _meco, _nwot, _plain, _synflow, _zen, _zico  # noqa: F401
+from . import _counts, _depth, _ensemble, _gradient, _jacov, _kd, _meco, _nwot, _plain, _synflow, _zen, _zico  # noqa: F401
 
 __all__ = [
     "PROXIES",

@@ -32,6 +32,7 @@ BASELINES = [
     "zen",
     "zico",
     "meco",
+    "depth",
 ]
 KD = ["kd", "cc", "nst", "sp"]
 NUM_CLASSES = 5
@@ -63,7 +64,7 @@ def test_every_proxy_is_registered_with_its_contract() -> None:
         assert cls.bn_mode in ("train", "eval", "none")
         assert cls.needs_teacher == (name in KD)
     assert PROXIES.get("synflow").bn_mode == "none"
-    for name in ("params", "flops", "synflow", "l2_norm", "zen"):
+    for name in ("params", "flops", "synflow", "l2_norm", "zen", "depth"):
         assert not PROXIES.get(name).needs_data, name
     for name in ("grad_norm", "snip", "grasp", "fisher", "plain", "zico"):
         assert PROXIES.get(name).needs_labels and PROXIES.get(name).needs_grad, name
