@@ -581,6 +581,17 @@ def report_significance(
     return out
 
 
+def score_names(text: str) -> list[str]:
+    """Candidate names split at the commas outside parentheses (``z(params,flops),depth``: two names)."""
+    names, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            names.append(text[start:i])
+            start = i + 1
+    return [n for n in (*names, text[start:]) if n]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--benches", default="nb201,macro")
@@ -619,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--bootstrap-scores",
         default="diswot-semantic-capacity,diswot-capacity,diswot,synflow,snip,nwot,zico",
-        help="the scores whose margins are bootstrapped",
+        help="the scores whose margins are bootstrapped, comma-separated (a comma inside parentheses is a name's)",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
@@ -722,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
             f"on {held}: tau {row['held_out']['kendall']:.3f} regret {row['held_out']['regret_mean']:.2f} "
             f"(params {row['params']:.3f}, flops {row['flops']:.3f}; margin {row['held_out_margin']:+.3f})"
         )
-    significance = report_significance(columns, archs_of, args.bootstrap_scores.split(","), args.bootstrap)
+    significance = report_significance(columns, archs_of, score_names(args.bootstrap_scores), args.bootstrap)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         doc = {
