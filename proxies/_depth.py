@@ -16,14 +16,29 @@ import torch
 from diswot.spaces import FeatureNetwork
 
 from ._base import Batch, BNMode, Proxy, TeacherContext, register_proxy
-from ._util import module_modes, preserved_state, weight_layers
+from ._util import module_modes, preserved_state
 
 __all__ = ["DepthProxy", "graph_depth", "weight_depth"]
+
+#: autograd node names (lower case) of the products a weight layer computes: convolutions (any
+#: backend) and matrix products (``nn.Linear``, ``F.linear``, ``nn.MultiheadAttention``'s projections)
+_LAYER_NODES = (
+    "convolution",
+    "mkldnnconvolution",
+    "cudnnconvolution",
+    "slowconv",
+    "addmm",
+    "mm",
+    "bmm",
+    "baddbmm",
+    "linear",
+    "matmul",
+)
 
 
 @register_proxy
 class DepthProxy(Proxy):
-    """Weight layers (Conv2d/Linear) on the longest input-to-logits path of the student's graph.
+    """Weight layers (convolutions, linear maps) on the longest input-to-logits path of the student's graph.
 
     Depth, with the parameter count and the FLOPs, is the third classic measure of a network's
     capacity (He et al., CVPR 2016: accuracy grows with the depth of the residual stages; Su et al.,
@@ -44,10 +59,12 @@ class DepthProxy(Proxy):
 def weight_depth(model: torch.nn.Module, images: torch.Tensor) -> int:
     """Weight layers of ``model`` on the longest path from ``images`` to its output.
 
+    A weight layer is a convolution or a matrix product with a parameter of two or more dimensions
+    among its operands (a kernel or a matrix; not a norm's scale, not a product of two activations).
     One eval-mode forward of ``images`` (one image is enough) with autograd on; modes, BatchNorm
     statistics and ``requires_grad`` flags are restored.
     """
-    weights = {id(m.weight) for m in weight_layers(model)}
+    weights = {id(p) for p in model.parameters() if p.dim() >= 2}
     flags = [(p, p.requires_grad) for p in model.parameters()]
     x = images.detach().clone().requires_grad_(True)
     try:
@@ -63,10 +80,11 @@ def weight_depth(model: torch.nn.Module, images: torch.Tensor) -> int:
 
 
 def graph_depth(root: Any, source: torch.Tensor, weights: set[int]) -> int:
-    """The most nodes fed by a tensor of ``weights`` on any path of the autograd graph from
-    ``root`` down to ``source``'s leaf (a node fed by a weight only through nodes that do not
-    depend on ``source``, such as a transpose, counts once). 0 if ``root`` does not depend on
-    ``source``. Iterative: graphs of deep networks exceed Python's recursion limit."""
+    """The most weight-layer nodes on any path of the autograd graph from ``root`` down to
+    ``source``'s leaf: convolution and matrix-product nodes fed by a tensor of ``weights``
+    (directly or through nodes that do not depend on ``source``, such as a transpose). 0 if
+    ``root`` does not depend on ``source``. Iterative: graphs of deep networks exceed Python's
+    recursion limit."""
     reaches: dict[Any, bool] = {}
     fed: dict[Any, bool] = {}  # a source-free subgraph that holds a weight
     depth: dict[Any, int] = {}
@@ -89,7 +107,6 @@ def graph_depth(root: Any, source: torch.Tensor, weights: set[int]) -> int:
         on_path = [c for c in children if reaches[c]]
         reaches[node] = bool(on_path)
         fed[node] = any(fed[c] for c in children if not reaches[c])
-        depth[node] = max((depth[c] for c in on_path), default=0) + int(bool(on_path) and fed[node])
-        if on_path:  # a weight counts at the node it enters the source's path, not above it
-            fed[node] = False
+        layer = bool(on_path) and fed[node] and type(node).__name__.lower().startswith(_LAYER_NODES)
+        depth[node] = max((depth[c] for c in on_path), default=0) + int(layer)
     return depth[root] if root is not None and reaches.get(root) else 0

@@ -50,6 +50,21 @@ class Attention(nn.Module):
         return self.head(t.mean(1))
 
 
+class TorchAttention(nn.Module):
+    """``nn.MultiheadAttention``: a packed input projection (a parameter, no Linear module), the output projection."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, dim, 4, stride=4)
+        self.pos = nn.Parameter(torch.zeros(1, 4, dim))
+        self.attn = nn.MultiheadAttention(dim, 2, batch_first=True)
+        self.head = nn.Linear(dim, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.embed(x).flatten(2).transpose(1, 2) + self.pos
+        return self.head((t + self.attn(t, t, t)[0]).mean(1))
+
+
 class Constant(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -70,6 +85,10 @@ def test_a_shortcut_is_a_shorter_path_beside_the_main_one() -> None:
 
 def test_attention_counts_its_linear_layers_not_its_products() -> None:
     assert weight_depth(Attention(), X) == 6  # embed, qkv, proj, fc1, fc2, head
+
+
+def test_a_packed_projection_counts_and_an_added_embedding_does_not() -> None:
+    assert weight_depth(TorchAttention(), X) == 4  # embed, in_proj, out_proj, head
 
 
 def test_an_output_that_ignores_the_input_has_depth_zero() -> None:
@@ -109,3 +128,11 @@ def test_the_registered_proxy_scores_the_depth() -> None:
     batch = Batch(torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), 5)
     assert proxy.run(proxy.prepare(None, batch), TinyNet(depth=3), batch)["score"] == 5.0
     assert not proxy.needs_data and not proxy.needs_teacher
+
+
+def test_torchvisions_networks_have_the_depth_in_their_names() -> None:
+    from torchvision import models
+
+    x = torch.randn(1, 3, 64, 64)
+    for name, depth in (("resnet18", 18), ("resnet50", 50), ("vgg11", 11)):
+        assert weight_depth(models.get_model(name, weights=None, num_classes=10), x) == depth, name
