@@ -4,7 +4,8 @@ A size count beside ``params`` and ``flops``: the number of convolutions and lin
 longest path through the network's computation graph, read off the autograd graph of one forward
 pass, so it holds for any module (residual branches, parallel NAS-Bench-201 edges, attention)
 without knowing its code. An identity choice adds nothing; a residual shortcut is a shorter path
-beside the main one; parallel edges count once, by the longest.
+beside the main one; parallel edges count once, by the longest. On every registered space it equals
+the space's own ``count_layers`` (what ``--max-layers`` limits); it also measures a user's module.
 """
 
 from __future__ import annotations

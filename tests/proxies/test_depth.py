@@ -136,3 +136,22 @@ def test_torchvisions_networks_have_the_depth_in_their_names() -> None:
     x = torch.randn(1, 3, 64, 64)
     for name, depth in (("resnet18", 18), ("resnet50", 50), ("vgg11", 11)):
         assert weight_depth(models.get_model(name, weights=None, num_classes=10), x) == depth, name
+
+
+def test_every_space_counts_the_layers_its_limit_counts() -> None:
+    """The graph's depth is each space's own ``count_layers`` (what ``--max-layers`` limits)."""
+    import optuna
+
+    from diswot.spaces import list_spaces
+
+    checked = {}
+    for name in list_spaces():
+        space = get_space(name)
+        x = torch.randn(1, 3, space.image_size, space.image_size)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        archs = [space.smallest(), *(space.suggest(study.ask()) for _ in range(3))]
+        small = [a for a in archs if space.count_params(a, 10) <= 10e6]  # the S2 spaces' random students are huge
+        for arch in small:
+            assert weight_depth(space.build(arch, num_classes=10), x) == space.count_layers(arch), (name, arch)
+        checked[name] = len(small)
+    assert min(checked.values()) >= 1 and sum(checked.values()) >= 20, checked
