@@ -77,6 +77,7 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "meco": ("meco", "score", 1.0),
     "zico": ("zico", "score", 1.0),
     "depth": ("depth", "score", 1.0),
+    "kd-snip": ("kd-snip", "score", 1.0),
     # scored on S0 only (64 students): the other zero-cost proxies, for the record
     "zen": ("zen", "score", 1.0),
     "grad_norm": ("grad_norm", "score", 1.0),
@@ -132,7 +133,7 @@ def teacher_arch(bench: Bench, space: Space) -> Hashable:
 #: ``--teacher-weights``: benchmark -> a trained teacher's weights (otherwise the teacher is at random init)
 TRAINED: dict[str, Path] = {}
 #: proxies whose raw terms depend on the teacher: cached apart when the teacher is trained
-TEACHER_PROXIES = ("diswot-flow", "diswot-plus")
+TEACHER_PROXIES = ("diswot-flow", "diswot-plus", "kd-snip")
 
 
 def cache_label(bench: str, proxy: str) -> str:

@@ -9,7 +9,7 @@ Gradients are taken with :func:`torch.autograd.grad`, so nothing is left in ``.g
 from __future__ import annotations
 
 import contextlib
-from typing import ClassVar, Iterator
+from typing import Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ from ._errors import ProxyError
 from ._base import Batch, Proxy, TeacherContext, register_proxy
 from ._util import capture_outputs, cross_entropy, weight_layers
 
-__all__ = ["FisherProxy", "GradNormProxy", "GraspProxy", "SnipProxy", "loss_and_weight_grads"]
+__all__ = ["FisherProxy", "GradNormProxy", "GraspProxy", "SnipProxy", "connection_sensitivity", "loss_and_weight_grads"]
 
 _ZERO_COST_CITATION = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
 
@@ -81,6 +81,18 @@ class GradNormProxy(Proxy):
         return {"score": float(score)}
 
 
+def connection_sensitivity(
+    student: FeatureNetwork, loss_of: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
+) -> float:
+    """sum over the Conv2d/Linear weights of |W * dL/dW|, L = ``loss_of(student(images))``; the
+    ``requires_grad`` flags are restored and no ``.grad`` is left."""
+    params = list(student.parameters())
+    with _grad_enabled(params):
+        weights = _weights(student)
+        grads = torch.autograd.grad(loss_of(student(images)), weights, allow_unused=True)
+        return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads) if g is not None))
+
+
 @register_proxy
 class SnipProxy(Proxy):
     """``snip``: connection sensitivity summed over all weights, S = sum |W * dL/dW|.
@@ -96,11 +108,9 @@ class SnipProxy(Proxy):
 
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """One forward and backward on the probe batch."""
-        params = list(student.parameters())
-        with _grad_enabled(params):
-            weights, grads = loss_and_weight_grads(student, batch)
-            score = sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads))
-        return {"score": float(score)}
+        return {
+            "score": connection_sensitivity(student, lambda logits: cross_entropy(logits, batch.labels), batch.images)
+        }
 
 
 @register_proxy

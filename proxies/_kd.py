@@ -23,6 +23,7 @@ from ._util import preserved_state, require_teacher
 __all__ = [
     "CCProxy",
     "KDProxy",
+    "KDSnipProxy",
     "NSTProxy",
     "SPProxy",
     "correlation_congruence",
@@ -235,3 +236,34 @@ class SPProxy(_KDProxyBase):
     def loss(self, teacher: dict[str, torch.Tensor], student: NetworkOutput) -> torch.Tensor:
         """SP loss on the pre-pool features."""
         return similarity_preserving(teacher["features"], student.features)
+
+
+@register_proxy
+class KDSnipProxy(_KDProxyBase):
+    """``kd-snip``: SNIP's connection sensitivity with the distillation loss, S = sum |W * dL_KD/dW|.
+
+    Where ``kd`` reads how far the student starts from the teacher, this reads how strongly the
+    teacher's soft targets pull on the student's weights at initialisation: Lee et al.'s saliency
+    (SNIP, ICLR 2019, Eq. 6; ``snip`` uses the labels' cross-entropy) of Hinton's soft-target loss
+    at rho = 4 (DisWOT supplementary, Eq. 1), summed over the Conv2d/Linear weights. The score is
+    ``ln(1 + S)``.
+    """
+
+    name: ClassVar[str] = "kd-snip"
+    needs_grad: ClassVar[bool] = True
+    citation: ClassVar[str] = "Lee et al., SNIP, ICLR 2019; Hinton et al., arXiv:1503.02531 (2015)"
+
+    def __init__(self, *, temperature: float = 4.0) -> None:
+        if not temperature > 0:
+            raise ValueError(f"kd-snip: temperature must be > 0 (the paper uses 4), got {temperature!r}")
+        self.temperature = float(temperature)
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One student forward and backward against the cached teacher logits."""
+        from ._gradient import connection_sensitivity
+
+        teacher = self._teacher(ctx, batch)
+        s = connection_sensitivity(
+            student, lambda logits: hinton_kd(teacher["logits"], logits, self.temperature), batch.images
+        )
+        return {"score": math.log1p(s), "saliency": s}

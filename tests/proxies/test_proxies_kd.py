@@ -142,3 +142,25 @@ def test_kd_proxies_on_s0_against_a_resnet_teacher() -> None:
     student = s0.build(s0.decode("ResNet[1,1,1]"), num_classes=10).train()
     for name in KD:
         assert score(name, teacher, copy.deepcopy(teacher), b)["score"] > score(name, teacher, student, b)["score"]
+
+
+def test_kd_snip_is_snips_saliency_of_the_soft_target_loss(batch: Batch) -> None:
+    teacher, student = net(0, width=8), net(1, width=8)
+    proxy = get_proxy("kd-snip")
+    ctx = proxy.prepare(teacher, batch)
+    flags = {k: p.requires_grad for k, p in student.named_parameters()}
+    got = finite("kd-snip", proxy.evaluate(ctx, student, batch))
+    # by hand: |W * dL/dW| summed over the Conv2d/Linear weights, L Hinton's KL at rho = 4
+    ref = copy.deepcopy(student)
+    weights = [m.weight for m in ref.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        t_logits = teacher(batch.images)
+    grads = torch.autograd.grad(hinton_kd(t_logits, ref(batch.images), 4.0), weights)
+    expected = sum(float((w.detach() * g).abs().sum()) for w, g in zip(weights, grads))
+    assert got["saliency"] == pytest.approx(expected, rel=1e-6)
+    assert got["score"] == pytest.approx(math.log1p(got["saliency"]), rel=1e-12)
+    assert all(p.grad is None and p.requires_grad == flags[k] for k, p in student.named_parameters())
+    # a copy of the teacher is where the soft targets pull least: the loss is at its minimum
+    assert proxy.evaluate(ctx, copy.deepcopy(teacher), batch)["saliency"] < 1e-6 * expected
+    with pytest.raises(ProxyError, match="teacher"):
+        proxy.prepare(None, batch)
