@@ -450,6 +450,10 @@ def add_candidates() -> None:
     CANDIDATES["z(synflow,params/3,flops/3,depth/3)"] = normal_sum(
         "synflow", "params", "flops", "depth", weights=(1, third, third, third)
     )
+    # kd-snip (the distillation loss's saliency) as the default's teacher term, in place of M_s
+    CANDIDATES["z(0.5kd-snip,0.5synflow,0.5params,0.5flops)"] = normal_sum(
+        "kd-snip", "synflow", "params", "flops", weights=(0.5,) * 4
+    )
     for combo in (
         ("relation", "jacov", "synflow", "params"),
         ("relation", "jacov", "synflow", "flops"),
