@@ -56,6 +56,7 @@ from diswot.spaces import FeatureNetwork, Limits, Space, get_space
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_nb201_ranking import metrics  # noqa: E402  (the same figures as the NAS-Bench-201 benchmark)
 from _significance import bootstrap_margins, one_run_ceiling  # noqa: E402
+import _candidate_proxies  # noqa: E402, F401  (registers the candidate signals tried and not kept)
 
 log = logging.getLogger("bench_cross_ranking")
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +79,7 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "zico": ("zico", "score", 1.0),
     "depth": ("depth", "score", 1.0),
     "kd-snip": ("kd-snip", "score", 1.0),
+    "kd-fc-snip": ("kd-fc-snip", "score", 1.0),
     # scored on S0 only (64 students): the other zero-cost proxies, for the record
     "zen": ("zen", "score", 1.0),
     "grad_norm": ("grad_norm", "score", 1.0),
@@ -133,7 +135,7 @@ def teacher_arch(bench: Bench, space: Space) -> Hashable:
 #: ``--teacher-weights``: benchmark -> a trained teacher's weights (otherwise the teacher is at random init)
 TRAINED: dict[str, Path] = {}
 #: proxies whose raw terms depend on the teacher: cached apart when the teacher is trained
-TEACHER_PROXIES = ("diswot-flow", "diswot-plus", "kd-snip")
+TEACHER_PROXIES = ("diswot-flow", "diswot-plus", "kd-snip", "kd-fc-snip")
 
 
 def cache_label(bench: str, proxy: str) -> str:
@@ -453,6 +455,13 @@ def add_candidates() -> None:
     # kd-snip (the distillation loss's saliency) as the default's teacher term, in place of M_s
     CANDIDATES["z(0.5kd-snip,0.5synflow,0.5params,0.5flops)"] = normal_sum(
         "kd-snip", "synflow", "params", "flops", weights=(0.5,) * 4
+    )
+    # its classifier-only form, free from the forward pass; alone and beside M_s
+    CANDIDATES["z(0.5kd-fc-snip,0.5synflow,0.5params,0.5flops)"] = normal_sum(
+        "kd-fc-snip", "synflow", "params", "flops", weights=(0.5,) * 4
+    )
+    CANDIDATES["z(0.25kd-fc-snip,0.25semantic,0.5synflow,0.5params,0.5flops)"] = normal_sum(
+        "kd-fc-snip", "semantic", "synflow", "params", "flops", weights=(0.25, 0.25, 0.5, 0.5, 0.5)
     )
     for combo in (
         ("relation", "jacov", "synflow", "params"),

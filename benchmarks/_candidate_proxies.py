@@ -1,0 +1,45 @@
+"""Candidate signals tried by the three-benchmark protocol and not kept in the library.
+
+Registered only when ``bench_cross_ranking.py`` imports this module, so the record of what was
+tried can be rerun (BENCHMARKS.md says what decided) without the library carrying them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from diswot.proxies import Batch, TeacherContext, register_proxy
+from diswot.proxies._kd import _KDProxyBase
+from diswot.spaces import FeatureNetwork
+
+__all__ = ["KDClassifierSnip"]
+
+
+@register_proxy
+class KDClassifierSnip(_KDProxyBase):
+    """``kd-fc-snip``: ``kd-snip`` on the classifier alone, in closed form from one forward pass.
+
+    sum |W_fc * dL/dW_fc| with L Hinton's soft-target loss at rho = 4: dL/dz = rho (p_S - p_T) / B
+    for the student's logits z, and dL/dW_fc = (dL/dz)^T pooled, as DisWOT's M_s reads the
+    classifier's gradient (Listing 1). No backward pass. The score is ln(1 + S).
+    """
+
+    name: ClassVar[str] = "kd-fc-snip"
+    citation: ClassVar[str] = "Lee et al., SNIP, ICLR 2019; Hinton et al. 2015; Dong et al., DisWOT, CVPR 2023"
+    temperature: ClassVar[float] = 4.0
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One student forward, no autograd graph."""
+        teacher = self._teacher(ctx, batch)
+        rho = self.temperature
+        with torch.no_grad():
+            out = student.forward_all(batch.images)
+            p_s = F.softmax(out.logits.double() / rho, dim=1)
+            p_t = F.softmax(teacher["logits"].double() / rho, dim=1)
+            grad_w = (rho * (p_s - p_t) / out.logits.shape[0]).t() @ out.pooled.double()
+            s = float((student.classifier.weight.double() * grad_w).abs().sum())
+        return {"score": math.log1p(s), "saliency": s}
