@@ -519,7 +519,26 @@ FAMILY_ZOO: dict[str, tuple[float, ...]] = {
 }
 #: ``--family depth``: the default family with the depth (weight layers on the longest path) added
 FAMILY_DEPTH: dict[str, tuple[float, ...]] = {**FAMILY, "depth": (0.0, 0.25, 0.5, 1.0, 2.0)}
-FAMILIES = {"default": FAMILY, "wide": FAMILY_WIDE, "zoo": FAMILY_ZOO, "depth": FAMILY_DEPTH}
+#: ``--family wide-depth``: the wide family with ``depth`` and ``kd-snip`` (each 0, 0.5 or 1): does any
+#: weighting of the backward-pass scores and the three size counts beat both counts on the three?
+FAMILY_WIDE_DEPTH: dict[str, tuple[float, ...]] = {
+    "flops": (0.0, 1.0, 2.0),
+    "params": (0.0, 1.0, 2.0),
+    "relation": (0.0, 0.5, 1.0),
+    "semantic": (0.0, 0.5),
+    "synflow": (0.0, 0.5, 1.0),
+    "snip": (0.0, 0.5, 1.0),
+    "nwot": (0.0, 0.5, 1.0),
+    "depth": (0.0, 0.5, 1.0),
+    "kd-snip": (0.0, 0.5, 1.0),
+}
+FAMILIES = {
+    "default": FAMILY,
+    "wide": FAMILY_WIDE,
+    "zoo": FAMILY_ZOO,
+    "depth": FAMILY_DEPTH,
+    "wide-depth": FAMILY_WIDE_DEPTH,
+}
 Columns = dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]]
 
 
@@ -632,7 +651,8 @@ def main(argv: list[str] | None = None) -> int:
         "--family",
         choices=tuple(FAMILIES),
         default="default",
-        help="leave-one-out's family (wide: + snip, nwot; zoo: + snip, nwot, zico, meco; depth: + depth)",
+        help="leave-one-out's family (wide: + snip, nwot; zoo: + snip, nwot, zico, meco; depth: + depth; "
+        "wide-depth: + snip, nwot, depth, kd-snip)",
     )
     p.add_argument(
         "--bootstrap",
