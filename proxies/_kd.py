@@ -159,7 +159,7 @@ class KDProxy(_KDProxyBase):
 
     def __init__(self, *, temperature: float = 4.0) -> None:
         if not temperature > 0:
-            raise ValueError(f"kd: temperature must be > 0 (the paper uses 4), got {temperature!r}")
+            raise ValueError(f"{self.name}: temperature must be > 0 (the paper uses 4), got {temperature!r}")
         self.temperature = float(temperature)
 
     def loss(self, teacher: dict[str, torch.Tensor], student: NetworkOutput) -> torch.Tensor:
@@ -239,7 +239,7 @@ class SPProxy(_KDProxyBase):
 
 
 @register_proxy
-class KDSnipProxy(_KDProxyBase):
+class KDSnipProxy(KDProxy):
     """``kd-snip``: SNIP's connection sensitivity with the distillation loss, S = sum |W * dL_KD/dW|.
 
     Where ``kd`` reads how far the student starts from the teacher, this reads how strongly the
@@ -253,13 +253,8 @@ class KDSnipProxy(_KDProxyBase):
     needs_grad: ClassVar[bool] = True
     citation: ClassVar[str] = "Lee et al., SNIP, ICLR 2019; Hinton et al., arXiv:1503.02531 (2015)"
 
-    def __init__(self, *, temperature: float = 4.0) -> None:
-        if not temperature > 0:
-            raise ValueError(f"kd-snip: temperature must be > 0 (the paper uses 4), got {temperature!r}")
-        self.temperature = float(temperature)
-
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
-        """One student forward and backward against the cached teacher logits."""
+        """One student forward and backward against the cached teacher logits (``kd``'s temperature)."""
         from ._gradient import connection_sensitivity
 
         teacher = self._teacher(ctx, batch)

@@ -164,3 +164,6 @@ def test_kd_snip_is_snips_saliency_of_the_soft_target_loss(batch: Batch) -> None
     assert proxy.evaluate(ctx, copy.deepcopy(teacher), batch)["saliency"] < 1e-6 * expected
     with pytest.raises(ProxyError, match="teacher"):
         proxy.prepare(None, batch)
+    with pytest.raises(ValueError, match="kd-snip: temperature"):
+        get_proxy("kd-snip", temperature=0)
+    assert get_proxy("kd-snip", temperature=2.0).temperature == 2.0
