@@ -12,11 +12,12 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from diswot.proxies import Batch, TeacherContext, register_proxy
+from diswot.proxies import Batch, Proxy, TeacherContext, register_proxy
+from diswot.proxies._nwot import relu_code_kernel_logdet
 from diswot.proxies._kd import _KDProxyBase
 from diswot.spaces import FeatureNetwork
 
-__all__ = ["KDClassifierSnip"]
+__all__ = ["KDClassifierSnip", "NwotLast"]
 
 
 @register_proxy
@@ -43,3 +44,26 @@ class KDClassifierSnip(_KDProxyBase):
             grad_w = (rho * (p_s - p_t) / out.logits.shape[0]).t() @ out.pooled.double()
             s = float((student.classifier.weight.double() * grad_w).abs().sum())
         return {"score": math.log1p(s), "saliency": s}
+
+
+@register_proxy
+class NwotLast(Proxy):
+    """``nwot-last``: NASWOT's kernel on the binary codes of the final feature map alone.
+
+    Mellor et al., ICML 2021, Eq. 2, with c_i the codes (> 0) of the body's output before the global
+    pool instead of every ReLU: how well the network's last representation separates the probe
+    images, whatever came before (NASWOT over every ReLU counts the early, high-resolution layers
+    most). One forward pass, no autograd graph.
+    """
+
+    name: ClassVar[str] = "nwot-last"
+    citation: ClassVar[str] = "Mellor et al., Neural Architecture Search without Training, ICML 2021"
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One student forward."""
+        with torch.no_grad():
+            features = student.forward_all(batch.images).features
+        n = features.shape[0]
+        codes = (features.reshape(n, -1) > 0).to(torch.float64)
+        kernel = codes @ codes.t() + (1.0 - codes) @ (1.0 - codes).t()
+        return {"score": relu_code_kernel_logdet(kernel), "units": float(codes.shape[1])}
