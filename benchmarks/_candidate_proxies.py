@@ -11,13 +11,14 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from diswot.proxies import Batch, Proxy, TeacherContext, register_proxy
 from diswot.proxies._nwot import relu_code_kernel_logdet
 from diswot.proxies._kd import _KDProxyBase
 from diswot.spaces import FeatureNetwork
 
-__all__ = ["KDClassifierSnip", "NwotLast"]
+__all__ = ["KDClassifierSnip", "NwotLast", "SampleWiseActivationPatterns"]
 
 
 @register_proxy
@@ -67,3 +68,40 @@ class NwotLast(Proxy):
         codes = (features.reshape(n, -1) > 0).to(torch.float64)
         kernel = codes @ codes.t() + (1.0 - codes) @ (1.0 - codes).t()
         return {"score": relu_code_kernel_logdet(kernel), "units": float(codes.shape[1])}
+
+
+@register_proxy
+class SampleWiseActivationPatterns(Proxy):
+    """``swap``: the number of distinct sample-wise activation patterns (Peng et al., SWAP-NAS, ICLR 2024).
+
+    Every ReLU unit's pattern is the binary vector of the probe images that switch it on; the score
+    is ln of the number of distinct patterns over all units (the paper's SWAP without its size
+    regulariser, whose Gaussian prior on the parameter count is set per space). The batch is packed
+    64 images a word, so the patterns are counted with one ``unique`` of integers.
+    """
+
+    name: ClassVar[str] = "swap"
+    citation: ClassVar[str] = "Peng et al., SWAP-NAS: Sample-Wise Activation Patterns, ICLR 2024"
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One student forward with a pre-hook on every ReLU."""
+        n = batch.images.shape[0]
+        weights = torch.ones(n, dtype=torch.int64, device=batch.images.device)
+        weights[: min(n, 63)] = 2 ** torch.arange(min(n, 63), device=batch.images.device)
+        words: list[torch.Tensor] = []
+
+        def hook(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            codes = (args[0].detach().reshape(n, -1) > 0).to(torch.int64)
+            words.append(torch.stack([(codes[i : i + 63] * weights[: len(codes[i : i + 63]), None]).sum(0)
+                                      for i in range(0, n, 63)], dim=1))
+
+        handles = [m.register_forward_pre_hook(hook) for m in student.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
+        with torch.no_grad():
+            try:
+                student(batch.images)
+            finally:
+                for h in handles:
+                    h.remove()
+        units = torch.cat(words)
+        distinct = int(torch.unique(units, dim=0).shape[0]) if units.shape[1] > 1 else int(torch.unique(units).numel())
+        return {"score": math.log(distinct), "units": float(units.shape[0])}

@@ -81,6 +81,7 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "kd-snip": ("kd-snip", "score", 1.0),
     "kd-fc-snip": ("kd-fc-snip", "score", 1.0),
     "nwot-last": ("nwot-last", "score", 1.0),
+    "swap": ("swap", "score", 1.0),
     # scored on S0 only (64 students): the other zero-cost proxies, for the record
     "zen": ("zen", "score", 1.0),
     "grad_norm": ("grad_norm", "score", 1.0),
