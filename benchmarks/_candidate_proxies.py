@@ -92,8 +92,12 @@ class SampleWiseActivationPatterns(Proxy):
 
         def hook(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
             codes = (args[0].detach().reshape(n, -1) > 0).to(torch.int64)
-            words.append(torch.stack([(codes[i : i + 63] * weights[: len(codes[i : i + 63]), None]).sum(0)
-                                      for i in range(0, n, 63)], dim=1))
+            words.append(
+                torch.stack(
+                    [(codes[i : i + 63] * weights[: len(codes[i : i + 63]), None]).sum(0) for i in range(0, n, 63)],
+                    dim=1,
+                )
+            )
 
         handles = [m.register_forward_pre_hook(hook) for m in student.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
         with torch.no_grad():

@@ -143,6 +143,19 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("diswot 0.")
 
 
+def test_python_m_diswot_is_the_command_line() -> None:
+    """``python -m diswot`` runs the same command line as the console script: its version, its
+    one-line argument errors and their exit status."""
+    run = [sys.executable, "-m", "diswot"]
+    version = subprocess.run([*run, "--version"], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("diswot 0.")
+    bad = subprocess.run(
+        [*run, "search", "--space", "s0", "--nonsense"], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "diswot" in bad.stderr and "--nonsense" in bad.stderr
+
+
 def test_help_is_plain_and_names_the_study_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("--help") == 0
     top = capsys.readouterr().out
