@@ -342,6 +342,23 @@ def _reference(ref: dict[str, np.ndarray], signals: tuple[str, ...]) -> Referenc
     return Reference(names, {s: ref[s][keep].tolist() for s in signals})
 
 
+def least_normal(*signals: str, plus: tuple[str, ...] = ()) -> Candidate:
+    """The least of the normal scores of ``signals`` (a student counts by its smallest size), plus the
+    mean normal score of ``plus``: a nonlinear size side, where a weighted sum trades one count for the other."""
+    names = signals + plus
+
+    def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
+        reference = _reference(ref, names)
+
+        def one(row: dict[str, float]) -> float:
+            least = min(reference.normal_score(s, row[s]) for s in signals)
+            return least + (sum(reference.normal_score(s, row[s]) for s in plus) / len(plus) if plus else 0.0)
+
+        return _rows(cols, names, one)
+
+    return score
+
+
 def single(signal: str) -> Candidate:
     """One signal as it is."""
     return lambda cols, ref: cols[signal]
@@ -465,6 +482,13 @@ def add_candidates() -> None:
     CANDIDATES["z(0.25kd-fc-snip,0.25semantic,0.5synflow,0.5params,0.5flops)"] = normal_sum(
         "kd-fc-snip", "semantic", "synflow", "params", "flops", weights=(0.25, 0.25, 0.5, 0.5, 0.5)
     )
+    # the least of the size scores instead of their mean: large by every count
+    CANDIDATES["least(params,flops)"] = least_normal("params", "flops")
+    CANDIDATES["least(params,flops,synflow)"] = least_normal("params", "flops", "synflow")
+    CANDIDATES["least(params,flops)+z(semantic,synflow)/2"] = least_normal(
+        "params", "flops", plus=("semantic", "synflow")
+    )
+    CANDIDATES["least(params,nwot)"] = least_normal("params", "nwot")
     for combo in (
         ("relation", "jacov", "synflow", "params"),
         ("relation", "jacov", "synflow", "flops"),
