@@ -28,7 +28,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cross_ranking import SIGNALS, read_cache as read_terms  # noqa: E402  (one table of signals, one cache reader)
 
 #: the signals profiled (``bench_cross_ranking.SIGNALS`` gives each one's proxy, term and sign)
-PROFILED = ("params", "flops", "depth", "synflow", "snip", "nwot", "zico", "meco", "semantic", "relation")
+PROFILED = (
+    "params",
+    "flops",
+    "depth",
+    "synflow",
+    "snip",
+    "nwot",
+    "nwot-last",
+    "swap",
+    "zico",
+    "meco",
+    "semantic",
+    "relation",
+)
 #: the teacher's terms, read again under ``bench@trained`` where the cache holds a trained teacher's
 TEACHER_SIGNALS = ("semantic", "relation")
 
