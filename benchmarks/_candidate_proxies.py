@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diswot.proxies import Batch, Proxy, TeacherContext, register_proxy
-from diswot.proxies._nwot import relu_code_kernel_logdet
+from diswot.proxies import Batch, TeacherContext, register_proxy
+from diswot.proxies._nwot import NwotProxy, relu_code_kernel_logdet
 from diswot.proxies._kd import _KDProxyBase
 from diswot.spaces import FeatureNetwork
 
@@ -48,7 +48,7 @@ class KDClassifierSnip(_KDProxyBase):
 
 
 @register_proxy
-class NwotLast(Proxy):
+class NwotLast(NwotProxy):
     """``nwot-last``: NASWOT's kernel on the binary codes of the final feature map alone.
 
     Mellor et al., ICML 2021, Eq. 2, with c_i the codes (> 0) of the body's output before the global
@@ -71,7 +71,7 @@ class NwotLast(Proxy):
 
 
 @register_proxy
-class SampleWiseActivationPatterns(Proxy):
+class SampleWiseActivationPatterns(NwotProxy):
     """``swap``: the number of distinct sample-wise activation patterns (Peng et al., SWAP-NAS, ICLR 2024).
 
     Every ReLU unit's pattern is the binary vector of the probe images that switch it on; the score

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,26 @@ SMALL_CONFIG = dict(
     num_classes=10,
     reference_size=8,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def benchmark_scripts_leave_no_trace(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test module of a benchmark script (``test_bench_*.py``) leaves the proxy registry and
+    ``sys.modules`` as it found them: importing ``bench_cross_ranking`` registers its candidate
+    signals (``benchmarks/_candidate_proxies.py``), which no other test module may see."""
+    if not Path(str(request.module.__file__)).name.startswith("test_bench_"):
+        yield
+        return
+    from diswot.proxies import PROXIES
+
+    registered = dict(PROXIES._items)
+    imported = set(sys.modules)
+    yield
+    PROXIES._items.clear()
+    PROXIES._items.update(registered)
+    for name in set(sys.modules) - imported:
+        if name.startswith(("bench_", "_candidate_proxies", "_significance", "_search", "code_shape", "config_walk")):
+            del sys.modules[name]
 
 
 def run_cli(*args: str) -> int:

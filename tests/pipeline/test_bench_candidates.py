@@ -1,0 +1,95 @@
+"""The candidate signals the three-benchmark ranking tried and did not keep
+(``benchmarks/_candidate_proxies.py``): each computes what its docstring says, checked against a
+direct computation on a real S0 student."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diswot.proxies import PROXIES, Batch, TeacherContext
+from diswot.spaces import FeatureNetwork, get_space
+
+
+@pytest.fixture(scope="module", autouse=True)
+def candidates() -> None:
+    """Register the candidates as ``bench_cross_ranking.py`` does, by importing their module."""
+    folder = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        importlib.import_module("_candidate_proxies")
+    finally:
+        sys.path.remove(str(folder))
+
+
+def _s0(arch: str, seed: int) -> FeatureNetwork:
+    space = get_space("s0")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return space.build(space.decode(arch), num_classes=10)
+
+
+def _batch(n: int) -> Batch:
+    generator = torch.Generator().manual_seed(n)
+    return Batch(torch.randn(n, 3, 16, 16, generator=generator), None, 10)
+
+
+@pytest.mark.parametrize("n", [10, 63, 64, 130])
+def test_swap_counts_the_distinct_sample_wise_patterns(n: int) -> None:
+    """ln of the number of distinct rows of (units x images) ReLU codes, whatever the batch size
+    (one packed word up to 63 images, several beyond)."""
+    student, batch = _s0("ResNet[1,1,3]", 0), _batch(n)
+    score = PROXIES.get("swap")().run(TeacherContext(teacher=None, batch=batch), student, batch)["score"]
+    patterns: list[torch.Tensor] = []
+
+    def keep(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        patterns.append((args[0].detach().reshape(n, -1) > 0).t().to(torch.uint8))
+
+    hooks = [m.register_forward_pre_hook(keep) for m in student.modules() if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        student(batch.images)
+    for h in hooks:
+        h.remove()
+    distinct = torch.unique(torch.cat(patterns), dim=0).shape[0]
+    assert 1 < distinct < sum(p.shape[0] for p in patterns)
+    assert score == pytest.approx(math.log(distinct), abs=1e-12)
+
+
+def test_nwot_last_is_nwots_kernel_on_the_last_feature_map() -> None:
+    student, batch = _s0("ResNet[3,1,5]", 1), _batch(16)
+    score = PROXIES.get("nwot-last")().run(TeacherContext(teacher=None, batch=batch), student, batch)["score"]
+    with torch.no_grad():
+        codes = (student.forward_all(batch.images).features.reshape(16, -1) > 0).double()
+    kernel = codes @ codes.t() + (1 - codes) @ (1 - codes).t()
+    assert score == pytest.approx(float(torch.linalg.slogdet(kernel)[1]), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["nwot-last", "swap"])
+def test_the_relu_code_candidates_refuse_a_network_without_relu(name: str) -> None:
+    """Like ``nwot``, they read ReLU codes: a ViT student (GELU) is refused in one line, before any trial."""
+    space = get_space("pit-ti")
+    student = space.build(space.decode("B16|R2|D1,4,2|H2,2,2"), num_classes=10)
+    reason = PROXIES.get(name)().refusal(student, student.forward_all(torch.zeros(1, 3, 224, 224)))
+    assert reason is not None and "ReLU" in reason
+
+
+def test_kd_fc_snip_is_the_classifiers_saliency_of_the_soft_target_loss() -> None:
+    """The closed form equals autograd's sum |W * dL/dW| on the classifier, L = rho^2 KL at rho = 4."""
+    student, teacher, batch = _s0("ResNet[1,3,1]", 2), _s0("ResNet[7,7,7]", 3), _batch(12)
+    proxy = PROXIES.get("kd-fc-snip")()
+    ctx = proxy.prepare(teacher.train(), batch)
+    score = proxy.run(ctx, student, batch)["score"]
+    rho = 4.0
+    out = student.forward_all(batch.images)
+    soft = F.softmax(ctx.cache["logits"].double() / rho, dim=1)
+    loss = rho**2 * F.kl_div(F.log_softmax(out.logits.double() / rho, dim=1), soft, reduction="batchmean")
+    (grad,) = torch.autograd.grad(loss, student.classifier.weight)
+    saliency = float((student.classifier.weight.detach().double() * grad.double()).abs().sum())
+    assert score == pytest.approx(math.log1p(saliency), rel=1e-6)
