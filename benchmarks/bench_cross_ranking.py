@@ -558,12 +558,25 @@ FAMILY_WIDE_DEPTH: dict[str, tuple[float, ...]] = {
     "depth": (0.0, 0.5, 1.0),
     "kd-snip": (0.0, 0.5, 1.0),
 }
+#: ``--family gradient``: the default's signals with the gradient norm and Fisher (backward-pass
+#: scores that follow the distilled accuracy on S0 and beat the FLOPs on NAS-Bench-Macro) and NASWOT
+FAMILY_GRADIENT: dict[str, tuple[float, ...]] = {
+    "flops": (0.0, 1.0, 2.0),
+    "params": (0.0, 1.0, 2.0),
+    "relation": (0.0, 0.5, 1.0),
+    "semantic": (0.0, 0.5, 1.0),
+    "synflow": (0.0, 0.5, 1.0),
+    "grad_norm": (0.0, 0.5, 1.0, 2.0),
+    "fisher": (0.0, 0.5, 1.0, 2.0),
+    "nwot": (0.0, 0.5, 1.0),
+}
 FAMILIES = {
     "default": FAMILY,
     "wide": FAMILY_WIDE,
     "zoo": FAMILY_ZOO,
     "depth": FAMILY_DEPTH,
     "wide-depth": FAMILY_WIDE_DEPTH,
+    "gradient": FAMILY_GRADIENT,
 }
 Columns = dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]]
 
@@ -678,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=tuple(FAMILIES),
         default="default",
         help="leave-one-out's family (wide: + snip, nwot; zoo: + snip, nwot, zico, meco; depth: + depth; "
-        "wide-depth: + snip, nwot, depth, kd-snip)",
+        "wide-depth: + snip, nwot, depth, kd-snip; gradient: + grad_norm, fisher, nwot)",
     )
     p.add_argument(
         "--bootstrap",
