@@ -482,6 +482,19 @@ def add_candidates() -> None:
     CANDIDATES["z(0.25kd-fc-snip,0.25semantic,0.5synflow,0.5params,0.5flops)"] = normal_sum(
         "kd-fc-snip", "semantic", "synflow", "params", "flops", weights=(0.25, 0.25, 0.5, 0.5, 0.5)
     )
+    # the gradient scores on the default's signal side, equal weights within each side (no grid)
+    third = 1.0 / 3.0
+    for extra in (("grad_norm",), ("fisher",), ("grad_norm", "fisher")):
+        side = ("semantic", "synflow", *extra)
+        name = f"z(semantic,synflow,{','.join(extra)})/{len(side)}+z(params,flops)/2"
+        CANDIDATES[name] = normal_sum(*side, "params", "flops", weights=(1 / len(side),) * len(side) + (0.5, 0.5))
+    CANDIDATES["z(grad_norm,synflow)/2+z(params,flops)/2"] = normal_sum(
+        "grad_norm", "synflow", "params", "flops", weights=(0.5,) * 4
+    )
+    CANDIDATES["z(grad_norm,fisher,synflow)/3+z(params,flops)/2"] = normal_sum(
+        "grad_norm", "fisher", "synflow", "params", "flops", weights=(third, third, third, 0.5, 0.5)
+    )
+    CANDIDATES["z(grad_norm)+z(params,flops)/2"] = normal_sum("grad_norm", "params", "flops", weights=(1, 0.5, 0.5))
     # the least of the size scores instead of their mean: large by every count
     CANDIDATES["least(params,flops)"] = least_normal("params", "flops")
     CANDIDATES["least(params,flops,synflow)"] = least_normal("params", "flops", "synflow")
