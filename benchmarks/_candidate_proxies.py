@@ -15,10 +15,11 @@ from torch import nn
 
 from diswot.proxies import Batch, TeacherContext, register_proxy
 from diswot.proxies._nwot import NwotProxy, relu_code_kernel_logdet
+from diswot.proxies._gradient import FisherProxy, GradNormProxy
 from diswot.proxies._kd import _KDProxyBase
 from diswot.spaces import FeatureNetwork
 
-__all__ = ["KDClassifierSnip", "NwotLast", "SampleWiseActivationPatterns"]
+__all__ = ["FisherFew", "GradNormFew", "KDClassifierSnip", "NwotLast", "SampleWiseActivationPatterns"]
 
 
 @register_proxy
@@ -109,3 +110,32 @@ class SampleWiseActivationPatterns(NwotProxy):
         units = torch.cat(words)
         distinct = int(torch.unique(units, dim=0).shape[0]) if units.shape[1] > 1 else int(torch.unique(units).numel())
         return {"score": math.log(distinct), "units": float(units.shape[0])}
+
+
+def _first(batch: Batch, k: int) -> Batch:
+    """The first ``k`` images of the probe batch (and their labels)."""
+    labels = batch.labels[:k] if batch.labels is not None else None
+    return Batch(batch.images[:k], labels, batch.num_classes)
+
+
+@register_proxy
+class GradNormFew(GradNormProxy):
+    """``grad_norm-8``: ``grad_norm`` on the first 8 probe images: its forward and backward at an
+    eighth of the probe batch, to see whether the gradient scores survive a cheaper pass."""
+
+    name: ClassVar[str] = "grad_norm-8"
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """``grad_norm`` on the first 8 images."""
+        return super().evaluate(ctx, student, _first(batch, 8))
+
+
+@register_proxy
+class FisherFew(FisherProxy):
+    """``fisher-8``: ``fisher`` on the first 8 probe images (see ``grad_norm-8``)."""
+
+    name: ClassVar[str] = "fisher-8"
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """``fisher`` on the first 8 images."""
+        return super().evaluate(ctx, student, _first(batch, 8))

@@ -82,6 +82,8 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "kd-fc-snip": ("kd-fc-snip", "score", 1.0),
     "nwot-last": ("nwot-last", "score", 1.0),
     "swap": ("swap", "score", 1.0),
+    "grad_norm-8": ("grad_norm-8", "score", 1.0),
+    "fisher-8": ("fisher-8", "score", 1.0),
     # scored on S0 only (64 students): the other zero-cost proxies, for the record
     "zen": ("zen", "score", 1.0),
     "grad_norm": ("grad_norm", "score", 1.0),
@@ -484,7 +486,7 @@ def add_candidates() -> None:
     )
     # the gradient scores on the default's signal side, equal weights within each side (no grid)
     third = 1.0 / 3.0
-    for extra in (("grad_norm",), ("fisher",), ("grad_norm", "fisher")):
+    for extra in (("grad_norm",), ("fisher",), ("grad_norm", "fisher"), ("grad_norm-8", "fisher-8")):
         side = ("semantic", "synflow", *extra)
         name = f"z(semantic,synflow,{','.join(extra)})/{len(side)}+z(params,flops)/2"
         CANDIDATES[name] = normal_sum(*side, "params", "flops", weights=(1 / len(side),) * len(side) + (0.5, 0.5))

@@ -38,6 +38,7 @@ from diswot.spaces import parse_count
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _search import search_argv  # noqa: E402
+import _candidate_proxies  # noqa: E402, F401  (registers the candidate signals, for --extra-proxies)
 
 SPACES = ("macro", "autoformer-ti", "pit-ti")
 PROXIES = (DEFAULT_PROXY, "diswot", "diswot-prior")
@@ -72,9 +73,16 @@ def _ms(fn: Any, *args: Any) -> float:
 
 
 def time_one(
-    space: str, batch: int, threads: int, students: int, reps: int, max_params: float | None = None
+    space: str,
+    batch: int,
+    threads: int,
+    students: int,
+    reps: int,
+    max_params: float | None = None,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """ms per candidate of each proxy's terms and of one bare forward, on the same students.
+    """ms per candidate of each proxy's terms (``extra``: more proxies, e.g. the benchmark's candidate
+    signals) and of one bare forward, on the same students.
 
     The three are timed back to back for each student, ``reps`` times, and the fastest of each is
     kept: on a machine shared with other jobs the minimum is the least disturbed figure, and the
@@ -84,16 +92,17 @@ def time_one(
     archs = _students(space, students, max_params=max_params)
     row: dict[str, Any] = {"space": space, "batch": batch, "threads": threads, "students": len(archs), "reps": reps}
     row["max_params"] = max_params
+    proxies = (*PROXIES, *extra)
     scorers = {
         proxy: make_scoring(
             SearchConfig(
                 space=space, teacher=TEACHERS.get(space, "resnet56"), dataset="synthetic", batch_size=batch, proxy=proxy
             )
         ).scorer
-        for proxy in PROXIES
+        for proxy in proxies
     }
     images = scorers[PROXIES[0]].batches[0].images
-    times: dict[str, list[float]] = {name: [] for name in (*PROXIES, "forward")}
+    times: dict[str, list[float]] = {name: [] for name in (*proxies, "forward")}
     for arch in archs:
         best = {name: math.inf for name in times}
         net = scorers[PROXIES[0]].build(arch)
@@ -108,7 +117,7 @@ def time_one(
             times[name].append(value)
     for name, values in times.items():
         row[name] = statistics.mean(values)
-    for proxy in PROXIES:
+    for proxy in proxies:
         row[f"{proxy}/forward"] = row[proxy] / row["forward"]
     return row
 
@@ -120,13 +129,15 @@ def run_cost(args: argparse.Namespace) -> list[dict[str, Any]]:
         for batch in map(int, args.batches.split(",")):
             for threads in map(int, args.threads.split(",")):
                 limit = parse_count(args.max_params) if args.max_params else None
-                row = time_one(space, batch, threads, args.students, args.reps, limit)
+                extra = tuple(p for p in args.extra_proxies.split(",") if p)
+                row = time_one(space, batch, threads, args.students, args.reps, limit, extra)
                 rows.append(row)
                 print(
                     f"{space:14s} batch {batch:3d} threads {threads}: default {row[PROXIES[0]]:8.0f} ms, "
                     f"paper {row[PROXIES[1]]:8.0f} ms, forward {row['forward']:7.0f} ms; "
                     f"default/forward {row[f'{PROXIES[0]}/forward']:.2f}, paper/forward {row[f'{PROXIES[1]}/forward']:.2f}, "
-                    f"{PROXIES[2]}/forward {row[f'{PROXIES[2]}/forward']:.2f}",
+                    f"{PROXIES[2]}/forward {row[f'{PROXIES[2]}/forward']:.2f}"
+                    + "".join(f", {p}/forward {row[f'{p}/forward']:.2f}" for p in extra),
                     flush=True,
                 )
     return rows
@@ -191,6 +202,11 @@ def main() -> None:
     cost.add_argument("--reps", type=int, default=2, help="timings per student; the fastest is kept")
     cost.add_argument(
         "--max-params", help="students within this many parameters only (e.g. 5M), as a limited search scores"
+    )
+    cost.add_argument(
+        "--extra-proxies",
+        default="",
+        help="more proxies timed beside, comma-separated (the candidate signals of bench_cross_ranking.py too)",
     )
     search = sub.add_parser("search", help="what a diswot search recommends")
     search.add_argument("--space", choices=SPACES, required=True)
