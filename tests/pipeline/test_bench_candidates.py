@@ -93,3 +93,15 @@ def test_kd_fc_snip_is_the_classifiers_saliency_of_the_soft_target_loss() -> Non
     (grad,) = torch.autograd.grad(loss, student.classifier.weight)
     saliency = float((student.classifier.weight.detach().double() * grad.double()).abs().sum())
     assert score == pytest.approx(math.log1p(saliency), rel=1e-6)
+
+
+@pytest.mark.parametrize(("few", "full"), [("grad_norm-8", "grad_norm"), ("fisher-8", "fisher")])
+def test_the_eighth_batch_scores_are_the_full_scores_on_the_first_8_images(few: str, full: str) -> None:
+    generator = torch.Generator().manual_seed(5)
+    images, labels = torch.randn(20, 3, 16, 16, generator=generator), torch.randint(0, 10, (20,), generator=generator)
+    batch, first = Batch(images, labels, 10), Batch(images[:8], labels[:8], 10)
+    scores = []
+    for name, probe in ((few, batch), (full, first)):
+        student = _s0("ResNet[1,3,1]", 4)
+        scores.append(PROXIES.get(name)().run(TeacherContext(teacher=None, batch=probe), student, probe)["score"])
+    assert scores[0] == pytest.approx(scores[1], rel=1e-6)
