@@ -546,44 +546,32 @@ FAMILY_WIDE: dict[str, tuple[float, ...]] = {
     "snip": (0.0, 0.5, 1.0),
     "nwot": (0.0, 0.5, 1.0),
 }
+#: the coarse grids the larger families share: each size count 0, 1 or 2, each other signal 0, 0.5 or 1
+_COARSE_SIZES: dict[str, tuple[float, ...]] = {"flops": (0.0, 1.0, 2.0), "params": (0.0, 1.0, 2.0)}
+_HALVES: tuple[float, ...] = (0.0, 0.5, 1.0)
+
+
+def _coarse(*signals: str, **grids: tuple[float, ...]) -> dict[str, tuple[float, ...]]:
+    """The coarse size grids, then ``signals`` on 0, 0.5 or 1 and ``grids`` as given, in this order."""
+    return {**_COARSE_SIZES, **{s: _HALVES for s in signals}, **grids}
+
+
 #: ``--family zoo``: the wide family with ZiCo and MeCo added (each weight 0, 0.5 or 1): the other
 #: published zero-cost proxies that claim to beat the size counts on NAS-Bench-201
-FAMILY_ZOO: dict[str, tuple[float, ...]] = {
-    "flops": (0.0, 1.0, 2.0),
-    "params": (0.0, 1.0, 2.0),
-    "relation": (0.0, 0.5, 1.0),
-    "synflow": (0.0, 0.5, 1.0),
-    "snip": (0.0, 0.5, 1.0),
-    "nwot": (0.0, 0.5, 1.0),
-    "zico": (0.0, 0.5, 1.0),
-    "meco": (0.0, 0.5, 1.0),
-}
+FAMILY_ZOO = _coarse("relation", "synflow", "snip", "nwot", "zico", "meco")
 #: ``--family depth``: the default family with the depth (weight layers on the longest path) added
 FAMILY_DEPTH: dict[str, tuple[float, ...]] = {**FAMILY, "depth": (0.0, 0.25, 0.5, 1.0, 2.0)}
 #: ``--family wide-depth``: the wide family with ``depth`` and ``kd-snip`` (each 0, 0.5 or 1): does any
 #: weighting of the backward-pass scores and the three size counts beat both counts on the three?
-FAMILY_WIDE_DEPTH: dict[str, tuple[float, ...]] = {
-    "flops": (0.0, 1.0, 2.0),
-    "params": (0.0, 1.0, 2.0),
-    "relation": (0.0, 0.5, 1.0),
-    "semantic": (0.0, 0.5),
-    "synflow": (0.0, 0.5, 1.0),
-    "snip": (0.0, 0.5, 1.0),
-    "nwot": (0.0, 0.5, 1.0),
-    "depth": (0.0, 0.5, 1.0),
-    "kd-snip": (0.0, 0.5, 1.0),
+FAMILY_WIDE_DEPTH = {
+    **_coarse("relation", semantic=(0.0, 0.5)),
+    **{s: _HALVES for s in ("synflow", "snip", "nwot", "depth", "kd-snip")},
 }
 #: ``--family gradient``: the default's signals with the gradient norm and Fisher (backward-pass
 #: scores that follow the distilled accuracy on S0 and beat the FLOPs on NAS-Bench-Macro) and NASWOT
-FAMILY_GRADIENT: dict[str, tuple[float, ...]] = {
-    "flops": (0.0, 1.0, 2.0),
-    "params": (0.0, 1.0, 2.0),
-    "relation": (0.0, 0.5, 1.0),
-    "semantic": (0.0, 0.5, 1.0),
-    "synflow": (0.0, 0.5, 1.0),
-    "grad_norm": (0.0, 0.5, 1.0, 2.0),
-    "fisher": (0.0, 0.5, 1.0, 2.0),
-    "nwot": (0.0, 0.5, 1.0),
+FAMILY_GRADIENT = {
+    **_coarse("relation", "semantic", "synflow", grad_norm=(0.0, 0.5, 1.0, 2.0), fisher=(0.0, 0.5, 1.0, 2.0)),
+    "nwot": _HALVES,
 }
 FAMILIES = {
     "default": FAMILY,
