@@ -3,8 +3,10 @@
 For seeded random students of a space (``bench_families.py``'s draws), the fastest of ``--reps``
 timings of each part of what the search's scorer does per candidate (``Scorer.raw``): the student's
 build and init, the batch-64 forward with the FLOP hooks, DisWOT's similarity terms from that
-forward, SynFlow's batch-of-one pass; and the whole ``raw`` call, against a bare forward of the same
-student in inference mode. Synthetic probe batch, one thread unless told.
+forward, SynFlow's batch-of-one pass (as the scorer runs it, and read from the weights' gradients
+throughout, as before grouped convolutions had it read from the layers' output gradients); and the
+whole ``raw`` call, against a bare forward of the same student in inference mode. Synthetic probe
+batch, one thread unless told.
 
     OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_cost_split.py --space macro --students 5 --reps 3
 """
@@ -25,7 +27,7 @@ import torch
 from diswot.pipeline import SearchConfig
 from diswot.pipeline.assembly import make_scoring
 from diswot.proxies._flops import FlopHooks
-from diswot.proxies._synflow import synaptic_flow
+from diswot.proxies._synflow import _flow, absolute_network, synaptic_flow
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_families import TEACHERS, _students  # noqa: E402  (the same students and teachers)
@@ -54,10 +56,18 @@ def one_student(scorer: Any, arch: Any, reps: int) -> dict[str, float]:
             parts["forward with FLOP hooks"] = 1000 * (time.perf_counter() - start)
         parts["similarity terms"] = _ms(partial(scorer.proxy.similarity_terms, ctx, out, batch))
         parts["SynFlow pass"] = _ms(partial(synaptic_flow, scorer.build(arch), batch.images))
+        parts["SynFlow, weight grads"] = _ms(partial(_weight_flow, scorer.build(arch), batch.images))
         parts["the scorer's raw terms"] = _ms(partial(scorer.raw, arch))
         for name, value in parts.items():
             best.setdefault(name, []).append(value)
     return {name: min(values) for name, values in best.items()}
+
+
+def _weight_flow(net: torch.nn.Module, images: torch.Tensor) -> float:
+    """SynFlow's S read from the weights' gradients in every network (float64 where float32 overflows)."""
+    net = absolute_network(net).float()
+    s = _flow(net, images, torch.float32)
+    return s if s < float("inf") else _flow(net.double(), images, torch.float64)
 
 
 def split(space: str, students: int, reps: int) -> dict[str, float]:

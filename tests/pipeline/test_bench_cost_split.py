@@ -26,6 +26,7 @@ def test_the_cost_split_reports_every_part(tmp_path: Path, capsys: pytest.Captur
         "forward with FLOP hooks",
         "similarity terms",
         "SynFlow pass",
+        "SynFlow, weight grads",
         "the scorer's raw terms",
     }
     assert all(value > 0 for value in parts.values())
