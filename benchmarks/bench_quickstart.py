@@ -1,7 +1,7 @@
 """Where the README's quick-start search spends its wall time: start-up, reference sample, trials, pick.
 
-Runs the quick-start command (``diswot search --space s0 --teacher resnet110 --dataset synthetic
---n-trials 30`` unless ``--args`` says otherwise) as a user does, a new process in a new folder, on
+Runs the quick-start command (``diswot search --space nb201 --teacher resnet56 --dataset synthetic
+--n-trials 200 --max-params 500K`` unless ``--args`` says otherwise) as a user does, a new process in a new folder, on
 the embedded SQLite default, ``--runs`` times. Each line the search writes to stderr is stamped on
 arrival; the phases are read from those lines and from the study:
 
@@ -39,7 +39,7 @@ from typing import IO
 import optuna
 from optuna.trial import TrialState
 
-QUICK_START = "search --space s0 --teacher resnet110 --dataset synthetic --n-trials 30"
+QUICK_START = "search --space nb201 --teacher resnet56 --dataset synthetic --n-trials 200 --max-params 500K"
 PHASES = ("start-up", "reference sample", "trials", "pick", "rest")
 
 
