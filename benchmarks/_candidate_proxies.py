@@ -13,13 +13,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diswot.proxies import Batch, TeacherContext, register_proxy
+from diswot.proxies import Batch, Proxy, ProxyError, TeacherContext, register_proxy
 from diswot.proxies._nwot import NwotProxy, relu_code_kernel_logdet
 from diswot.proxies._gradient import FisherProxy, GradNormProxy
 from diswot.proxies._kd import _KDProxyBase
 from diswot.spaces import FeatureNetwork
 
-__all__ = ["FisherFew", "GradNormFew", "KDClassifierSnip", "NwotLast", "SampleWiseActivationPatterns"]
+__all__ = [
+    "AZExpressivity",
+    "FisherFew",
+    "GradNormFew",
+    "KDClassifierSnip",
+    "NwotLast",
+    "SampleWiseActivationPatterns",
+]
 
 
 @register_proxy
@@ -139,3 +146,59 @@ class FisherFew(FisherProxy):
     def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
         """``fisher`` on the first 8 images."""
         return super().evaluate(ctx, student, _first(batch, 8))
+
+
+def _blocks(student: nn.Module) -> list[nn.Module]:
+    """The stem and the blocks of the development spaces' students, in order: S0's residual blocks,
+    NAS-Bench-Macro's layers (identity layers left out: their output is their input), NAS-Bench-201's
+    cells. Another network has no blocks here."""
+    if hasattr(student, "stages"):
+        body = [block for stage in student.stages for block in stage]
+    elif hasattr(student, "layers"):
+        body = [layer for layer in student.layers if not isinstance(layer, nn.Identity)]
+    elif hasattr(student, "cells"):
+        body = list(student.cells)
+    else:
+        raise ProxyError("az-nas reads the blocks of the S0, NAS-Bench-Macro and NAS-Bench-201 students only")
+    return [student.stem, *body]
+
+
+def isotropy_entropy(feature: torch.Tensor) -> float:
+    """Entropy of the normalised eigenvalues of the channel covariance of a (B, C, H, W) map, every
+    position of every image a sample (AZ-NAS's expressivity of one block)."""
+    rows = feature.detach().double().permute(0, 2, 3, 1).reshape(-1, feature.shape[1])
+    rows = rows - rows.mean(dim=0, keepdim=True)
+    eig = torch.linalg.eigvalsh(rows.t() @ rows / rows.shape[0]).clamp(min=0.0)
+    if float(eig.sum()) <= 0:
+        return 0.0
+    p = eig / eig.sum()
+    return float(-(p * torch.log(p + 1e-8)).sum())
+
+
+@register_proxy
+class AZExpressivity(Proxy):
+    """``az-nas``: AZ-NAS's expressivity and progressivity (Lee & Ham, CVPR 2024, Sec. 3.2).
+
+    For the output of the stem and of every block, the entropy of the normalised eigenvalues of its
+    channel covariance (every position of every probe image a sample): how isotropically the block
+    spreads the images over its channels. ``score`` (expressivity) is their sum over the blocks,
+    ``progressivity`` the smallest increase from one block to the next. One forward pass, no
+    autograd graph; AZ-NAS's trainability (a backward pass through every block) is left out.
+    """
+
+    name: ClassVar[str] = "az-nas"
+    citation: ClassVar[str] = "Lee & Ham, AZ-NAS: Assembling Zero-Cost Proxies, CVPR 2024"
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One forward pass with a hook on the stem and every block."""
+        maps: list[torch.Tensor] = []
+        handles = [m.register_forward_hook(lambda _m, _a, out: maps.append(out)) for m in _blocks(student)]
+        with torch.no_grad():
+            try:
+                student(batch.images)
+            finally:
+                for h in handles:
+                    h.remove()
+        values = [isotropy_entropy(f) for f in maps]
+        steps = [b - a for a, b in zip(values, values[1:])]
+        return {"score": sum(values), "progressivity": min(steps) if steps else 0.0, "blocks": float(len(values))}

@@ -84,6 +84,8 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "swap": ("swap", "score", 1.0),
     "grad_norm-8": ("grad_norm-8", "score", 1.0),
     "fisher-8": ("fisher-8", "score", 1.0),
+    "az-expressivity": ("az-nas", "score", 1.0),
+    "az-progressivity": ("az-nas", "progressivity", 1.0),
     # scored on S0 only (64 students): the other zero-cost proxies, for the record
     "zen": ("zen", "score", 1.0),
     "grad_norm": ("grad_norm", "score", 1.0),
@@ -497,6 +499,14 @@ def add_candidates() -> None:
         "grad_norm", "fisher", "synflow", "params", "flops", weights=(third, third, third, 0.5, 0.5)
     )
     CANDIDATES["z(grad_norm)+z(params,flops)/2"] = normal_sum("grad_norm", "params", "flops", weights=(1, 0.5, 0.5))
+    # AZ-NAS's forward-only signals: as AZ-NAS aggregates them (without its trainability), and on
+    # the default's signal side, equal weights within each side
+    CANDIDATES["rank(az-expressivity,az-progressivity,flops)"] = rank_sum(
+        "az-expressivity", "az-progressivity", "flops"
+    )
+    CANDIDATES["z(semantic,synflow,az-expressivity)/3+z(params,flops)/2"] = normal_sum(
+        "semantic", "synflow", "az-expressivity", "params", "flops", weights=(third, third, third, 0.5, 0.5)
+    )
     # the least of the size scores instead of their mean: large by every count
     CANDIDATES["least(params,flops)"] = least_normal("params", "flops")
     CANDIDATES["least(params,flops,synflow)"] = least_normal("params", "flops", "synflow")

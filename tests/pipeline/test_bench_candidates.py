@@ -105,3 +105,30 @@ def test_the_eighth_batch_scores_are_the_full_scores_on_the_first_8_images(few: 
         student = _s0("ResNet[1,3,1]", 4)
         scores.append(PROXIES.get(name)().run(TeacherContext(teacher=None, batch=probe), student, probe)["score"])
     assert scores[0] == pytest.approx(scores[1], rel=1e-6)
+
+
+def test_isotropy_entropy_is_log_c_for_isotropic_channels_and_zero_for_one_direction() -> None:
+    candidates = sys.modules["_candidate_proxies"]
+    generator = torch.Generator().manual_seed(0)
+    iso = torch.randn(256, 8, 16, 16, generator=generator)  # 65,536 samples of 8 independent channels
+    assert candidates.isotropy_entropy(iso) == pytest.approx(math.log(8), abs=1e-3)
+    one = torch.randn(64, 1, 8, 8, generator=generator) * torch.arange(1.0, 9.0).view(1, 8, 1, 1)
+    assert candidates.isotropy_entropy(one) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_az_expressivity_sums_the_blocks_and_progressivity_is_the_least_step() -> None:
+    """Stem and every residual block of an S0 student: 1 + (1 + 3 + 1) blocks."""
+    candidates = sys.modules["_candidate_proxies"]
+    student, batch = _s0("ResNet[1,3,1]", 0), _batch(32)
+    out = PROXIES.get("az-nas")().run(TeacherContext(teacher=None, batch=batch), student, batch)
+    maps: list[torch.Tensor] = []
+    modules = [student.stem, *[b for stage in student.stages for b in stage]]
+    hooks = [m.register_forward_hook(lambda _m, _a, o: maps.append(o.detach())) for m in modules]
+    with torch.no_grad():
+        student(batch.images)
+    for h in hooks:
+        h.remove()
+    values = [candidates.isotropy_entropy(f) for f in maps]
+    assert out["blocks"] == len(values) == 6
+    assert out["score"] == pytest.approx(sum(values), rel=1e-9)
+    assert out["progressivity"] == pytest.approx(min(b - a for a, b in zip(values, values[1:])), rel=1e-9)
