@@ -50,7 +50,8 @@ def synaptic_flow(net: torch.nn.Module, images: torch.Tensor) -> float:
     not fit float32 (ln S above about 88: deep NAS-Bench-201 cells, S0's deepest ResNets): the same
     S to float32's precision (ln S to about 1e-6) at a third of the float64 pass's cost on a CPU.
     A network with grouped (depthwise) convolutions, whose weight gradients are most of the
-    backward pass on a CPU, has S read from its layers' output gradients where that is exact
+    backward pass on a CPU, and no normalisation that centres its input (LayerNorm, GroupNorm: its
+    output has negative values) has S read from its layers' output gradients where that is exact
     (:func:`_flow_by_outputs`); every other pass reads the weights' gradients (:func:`_flow`).
     """
     net = absolute_network(net).float()
@@ -60,11 +61,17 @@ def synaptic_flow(net: torch.nn.Module, images: torch.Tensor) -> float:
     return s
 
 
+#: normalisations that subtract a mean from their input: their outputs are signed
+_CENTRING = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.instancenorm._InstanceNorm)
+
+
 def _pass(net: torch.nn.Module, images: torch.Tensor, dtype: torch.dtype) -> float:
     """One pass of :func:`synaptic_flow` in ``dtype``: by the outputs' gradients where grouped
     convolutions make that cheaper and it is exact, else by the weights'."""
-    grouped = any(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in net.modules())
-    s = _flow_by_outputs(net, images, dtype) if grouped else None
+    modules = list(net.modules())
+    grouped = any(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in modules)
+    centred = any(isinstance(m, _CENTRING) for m in modules)
+    s = _flow_by_outputs(net, images, dtype) if grouped and not centred else None
     return _flow(net, images, dtype) if s is None else s
 
 
@@ -93,10 +100,6 @@ def _flow(net: torch.nn.Module, images: torch.Tensor, dtype: torch.dtype) -> flo
     return s if math.isfinite(s) else math.inf
 
 
-class _Signed(Exception):
-    """A layer's input is negative: :func:`_flow_by_outputs` does not apply."""
-
-
 def _flow_by_outputs(net: torch.nn.Module, images: torch.Tensor, dtype: torch.dtype) -> float | None:
     """:func:`_flow`'s S from the gradients of the Conv2d and Linear outputs, without the weights'.
 
@@ -105,15 +108,15 @@ def _flow_by_outputs(net: torch.nn.Module, images: torch.Tensor, dtype: torch.dt
     input), every theta * dR/dtheta is too, so that sum is SynFlow's sum of absolute values. The
     backward pass then skips the weight gradients (most of its cost on depthwise convolutions:
     NAS-Bench-Macro's SynFlow pass takes a third of the time). ``None`` where a sign is negative
-    (LayerNorm, attention): :func:`_flow` is the exact pass there. Each output goes on as a copy,
-    so a later in-place activation (``ReLU6(inplace=True)``) leaves the captured output as the
-    layer made it.
+    (LayerNorm, attention) or nothing is a layer: :func:`_flow` is the exact pass there. Each
+    output goes on as a copy, so a later in-place activation (``ReLU6(inplace=True)``) leaves the
+    captured output as the layer made it. The signs are read with two device syncs in all.
     """
     outputs: list[tuple[torch.nn.Module, torch.Tensor]] = []
+    negative: list[torch.Tensor] = []  # per layer: whether its input holds a negative value
 
     def keep(module: torch.nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor:
-        if bool((args[0] < 0).any()):
-            raise _Signed  # ends the forward pass at the first negative input
+        negative.append((args[0] < 0).any())
         outputs.append((module, out))
         return out.clone()
 
@@ -122,24 +125,30 @@ def _flow_by_outputs(net: torch.nn.Module, images: torch.Tensor, dtype: torch.dt
     try:
         with torch.enable_grad(), torch.autocast(images.device.type, enabled=False):
             r = net(x).sum()
+            if not negative or _any(negative):  # one device sync for every layer's check
+                return None
             if not bool(torch.isfinite(r)):
                 return math.inf
             used = [(m, y) for m, y in outputs if y.requires_grad]
             grads = torch.autograd.grad(r, [y for _, y in used], allow_unused=True)
-    except _Signed:
-        return None
     finally:
         for h in handles:
             h.remove()
-    s = 0.0
-    for (module, y), g in zip(used, grads):
-        if g is None:
-            continue
-        if bool((g < 0).any()):
-            return None
-        y = y.detach()
-        bias = getattr(module, "bias", None)
-        if bias is not None:
-            y = y - (bias.detach().view(1, -1, 1, 1) if isinstance(module, torch.nn.Conv2d) else bias.detach())
-        s += float((y * g).sum())
+    terms = [(_weight_part(module, y.detach()) * g).sum() for (module, y), g in zip(used, grads) if g is not None]
+    if not terms or _any([(g < 0).any() for g in grads if g is not None]):
+        return None
+    s = float(torch.stack(terms).sum())
     return s if math.isfinite(s) else math.inf
+
+
+def _any(flags: list[torch.Tensor]) -> bool:
+    """Whether any of the boolean scalars is true, read with one device sync."""
+    return bool(torch.stack(flags).any())
+
+
+def _weight_part(module: torch.nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """W * x of a Conv2d or Linear output y = W * x + b."""
+    bias: torch.Tensor | None = getattr(module, "bias", None)
+    if bias is None:
+        return y
+    return y - (bias.detach().view(1, -1, 1, 1) if isinstance(module, torch.nn.Conv2d) else bias.detach())

@@ -19,8 +19,9 @@ IMAGES = torch.zeros(2, 3, 16, 16)  # only the shape is read: SynFlow's input is
 class Depthwise(nn.Module):
     """A depthwise-separable block with biases, an in-place ReLU6 and a residual add."""
 
-    def __init__(self, norm: bool = False) -> None:
+    def __init__(self, norm: bool = False, shift: str = "") -> None:
         super().__init__()
+        self.shift = shift
         self.stem = nn.Conv2d(3, 8, 3, padding=1)
         self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
         self.pw = nn.Conv2d(8, 8, 1)
@@ -31,7 +32,13 @@ class Depthwise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.stem(x))
         x = x + self.act(self.pw(self.act(self.dw(x))))
-        return self.head(self.norm(x.mean((2, 3))))
+        pooled = x.mean((2, 3))
+        if self.shift == "mean":  # signs the module types do not show: negative inputs and gradients
+            pooled = pooled - pooled.mean(1, keepdim=True)
+        elif self.shift == "constant":  # negative inputs to the head, every gradient still positive
+            pooled = pooled - 1e6
+        logits = self.head(self.norm(pooled))
+        return -logits if self.shift == "negate" else logits  # every input positive, every gradient negative
 
 
 def _both(net: nn.Module, dtype: torch.dtype) -> tuple[float | None, float]:
@@ -77,3 +84,13 @@ def test_macro_students_score_as_by_the_weight_gradients(digits: str) -> None:
     expected = _flow(absolute_network(copy.deepcopy(net)), images, torch.float32)
     assert math.isfinite(expected)
     assert synaptic_flow(net, images) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("shift", ["mean", "constant", "negate"])
+def test_a_negative_input_no_module_shows_is_found_by_the_sign_check(shift: str) -> None:
+    """No LayerNorm to rule the output form out beforehand: the pass's own sign checks do."""
+    torch.manual_seed(0)
+    net = Depthwise(shift=shift)
+    by_outputs, by_weights = _both(net, torch.float32)
+    assert by_outputs is None
+    assert synaptic_flow(copy.deepcopy(net), IMAGES) == pytest.approx(by_weights, rel=1e-6)
