@@ -9,13 +9,21 @@ benchmark's accuracies (the same students as ``bench_cross_ranking.py``: all 64 
 from ResNet-110, 500 seeded cells of NAS-Bench-201 and of NAS-Bench-Macro), beside ``params`` and
 ``flops`` as the protocol counts them. No forward pass of a batch: one image of the input size.
 
-    python benchmarks/bench_resolution_counts.py --json benchmarks/results/resolution-counts.json
+``--cache BENCH=FILE`` (``bench_cross_ranking.py``'s raw-term caches) adds, for that benchmark, the
+Kendall tau of each C_beta against the teacher's semantic distance M_s (sign turned, higher is
+closer), on the benchmark's students and on the search's reference sample (64, seed 0): whether the
+teacher term could choose beta at search time.
+
+    python benchmarks/bench_resolution_counts.py --json benchmarks/results/resolution-counts.json \
+        --cache s0=benchmarks/.data/cross-cache-s0.jsonl nb201=benchmarks/.data/cross-cache-nb201.jsonl \
+        macro=benchmarks/.data/cross-cache.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +31,10 @@ import numpy as np
 import torch
 from scipy import stats
 
+from diswot.pipeline.assembly import draw_reference
 from diswot.pipeline.benchmark_truth import benchmark_truth
 from diswot.proxies._flops import FlopHooks
-from diswot.spaces import get_space
+from diswot.spaces import Limits, Space, get_space
 
 #: bench -> (ground truth, classes, sample)
 BENCHES: dict[str, tuple[str, int, int | None]] = {
@@ -61,13 +70,12 @@ def resolution_count(rows: list[tuple[int, int]], beta: float) -> float:
     return float(sum(p * a**beta for p, a in rows))
 
 
-def bench_counts(bench: str, betas: tuple[float, ...]) -> dict[str, float]:
-    """Kendall tau of every C_beta, ``params`` and ``flops`` against ``bench``'s accuracies."""
-    spec, classes, sample = BENCHES[bench]
-    space = get_space(bench)
-    truth = benchmark_truth(spec, space, sample=sample, seed=0)
+def count_columns(
+    space: Space, archs: Sequence[Hashable], classes: int, betas: tuple[float, ...]
+) -> dict[str, list[float]]:
+    """``params``, ``flops`` and every C_beta of each architecture."""
     columns: dict[str, list[float]] = {"params": [], "flops": [], **{f"C_{b:g}": [] for b in betas}}
-    for arch in truth.archs:
+    for arch in archs:
         net = space.build(arch, num_classes=classes)
         with FlopHooks(net) as hooks:
             rows = layer_sizes(net)
@@ -75,23 +83,58 @@ def bench_counts(bench: str, betas: tuple[float, ...]) -> dict[str, float]:
         columns["flops"].append(hooks.per_image)
         for b in betas:
             columns[f"C_{b:g}"].append(resolution_count(rows, b))
-    acc = np.asarray(truth.accuracy, dtype=float)
-    return {name: float(stats.kendalltau(values, acc)[0]) for name, values in columns.items()}
+    return columns
+
+
+def _taus(columns: dict[str, list[float]], target: Sequence[float]) -> dict[str, float]:
+    return {name: float(stats.kendalltau(values, target)[0]) for name, values in columns.items()}
+
+
+def cached_closeness(path: Path, bench: str) -> dict[str, float]:
+    """-M_s of every architecture the raw-term cache holds for ``bench`` (``diswot-flow``'s terms)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if row["bench"] == bench and row["proxy"] == "diswot-flow" and row["terms"]:
+            out[row["arch"]] = -float(row["terms"]["semantic"])
+    return out
+
+
+def bench_counts(bench: str, betas: tuple[float, ...], cache: Path | None = None) -> dict[str, dict[str, float]]:
+    """Kendall tau of every C_beta, ``params`` and ``flops`` against ``bench``'s accuracies; with a
+    cache, also against -M_s on the same students and on the reference sample."""
+    spec, classes, sample = BENCHES[bench]
+    space = get_space(bench)
+    truth = benchmark_truth(spec, space, sample=sample, seed=0)
+    columns = count_columns(space, truth.archs, classes, betas)
+    out = {"accuracy": _taus(columns, np.asarray(truth.accuracy, dtype=float))}
+    if cache is not None:
+        closeness = cached_closeness(cache, bench)
+        for label, archs in (
+            ("M_s, students", list(truth.archs)),
+            ("M_s, reference", draw_reference(space, Limits(), classes, size=64, seed=0)),
+        ):
+            kept = [a for a in archs if space.encode(a) in closeness]
+            target = [closeness[space.encode(a)] for a in kept]
+            out[label] = _taus(count_columns(space, kept, classes, betas), target)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--benches", default="s0,nb201,macro")
     p.add_argument("--betas", default=",".join(f"{b:g}" for b in BETAS))
+    p.add_argument("--cache", nargs="*", default=[], help="BENCH=FILE: raw-term caches of bench_cross_ranking.py")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     betas = tuple(float(b) for b in args.betas.split(","))
-    result = {bench: bench_counts(bench, betas) for bench in args.benches.split(",")}
-    names = list(next(iter(result.values())))
-    print(f"{'count':10s}" + "".join(f"{bench:>10s}" for bench in result))
-    for name in names:
-        print(f"{name:10s}" + "".join(f"{result[bench][name]:10.3f}" for bench in result))
+    caches = {k: Path(v) for k, v in (item.split("=", 1) for item in args.cache)}
+    result = {bench: bench_counts(bench, betas, caches.get(bench)) for bench in args.benches.split(",")}
+    columns = [(bench, target) for bench, by in result.items() for target in by]
+    print(f"{'count':10s}" + "".join(f"{f'{bench}: {target}':>26s}" for bench, target in columns))
+    for name in result[columns[0][0]]["accuracy"]:
+        print(f"{name:10s}" + "".join(f"{result[bench][target][name]:26.3f}" for bench, target in columns))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"betas": betas, "kendall": result}, indent=2) + "\n")

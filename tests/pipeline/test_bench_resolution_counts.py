@@ -37,7 +37,28 @@ def test_the_ends_of_the_family_are_the_weights_and_half_the_flops(space: str, a
 def test_the_report_ranks_c1_as_the_flops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "counts.json"
     assert _bench().main(["--benches", "s0", "--betas", "0,0.5,1", "--json", str(out)]) == 0
-    kendall = json.loads(out.read_text())["kendall"]["s0"]
+    kendall = json.loads(out.read_text())["kendall"]["s0"]["accuracy"]
     assert kendall["C_1"] == pytest.approx(kendall["flops"])
     assert set(kendall) == {"params", "flops", "C_0", "C_0.5", "C_1"}
     assert "C_0.5" in capsys.readouterr().out
+
+
+def test_a_cache_adds_the_counts_agreement_with_the_teachers_term(tmp_path: Path) -> None:
+    """A cache whose M_s is minus half the FLOPs: C_1 agrees with it exactly, on the students and
+    on the reference sample."""
+    bench, space = _bench(), get_space("s0")
+    cache = tmp_path / "cache.jsonl"
+    lines = []
+    for arch in space.enumerate():
+        rows = bench.layer_sizes(space.build(arch, num_classes=100))
+        terms = {"semantic": -bench.resolution_count(rows, 1.0)}
+        lines.append(
+            json.dumps({"bench": "s0", "proxy": "diswot-flow", "seed": 0, "arch": space.encode(arch), "terms": terms})
+        )
+    cache.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "counts.json"
+    assert bench.main(["--benches", "s0", "--betas", "0,1", "--cache", f"s0={cache}", "--json", str(out)]) == 0
+    kendall = json.loads(out.read_text())["kendall"]["s0"]
+    assert kendall["M_s, students"]["C_1"] == pytest.approx(1.0)
+    assert kendall["M_s, reference"]["C_1"] == pytest.approx(1.0)
+    assert kendall["M_s, students"]["C_0"] < 1.0
