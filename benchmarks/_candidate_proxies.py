@@ -15,6 +15,7 @@ from torch import nn
 
 from diswot.proxies import Batch, Proxy, ProxyError, TeacherContext, register_proxy
 from diswot.proxies._nwot import NwotProxy, relu_code_kernel_logdet
+from diswot.proxies._util import run_hooked
 from diswot.proxies._gradient import FisherProxy, GradNormProxy
 from diswot.proxies._kd import _KDProxyBase
 from diswot.spaces import FeatureNetwork
@@ -108,12 +109,7 @@ class SampleWiseActivationPatterns(NwotProxy):
             )
 
         handles = [m.register_forward_pre_hook(hook) for m in student.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
-        with torch.no_grad():
-            try:
-                student(batch.images)
-            finally:
-                for h in handles:
-                    h.remove()
+        run_hooked(student, batch.images, handles)
         units = torch.cat(words)
         distinct = int(torch.unique(units, dim=0).shape[0]) if units.shape[1] > 1 else int(torch.unique(units).numel())
         return {"score": math.log(distinct), "units": float(units.shape[0])}
@@ -193,12 +189,7 @@ class AZExpressivity(Proxy):
         """One forward pass with a hook on the stem and every block."""
         maps: list[torch.Tensor] = []
         handles = [m.register_forward_hook(lambda _m, _a, out: maps.append(out)) for m in _blocks(student)]
-        with torch.no_grad():
-            try:
-                student(batch.images)
-            finally:
-                for h in handles:
-                    h.remove()
+        run_hooked(student, batch.images, handles)
         values = [isotropy_entropy(f) for f in maps]
         steps = [b - a for a, b in zip(values, values[1:])]
         return {"score": sum(values), "progressivity": min(steps) if steps else 0.0, "blocks": float(len(values))}
