@@ -22,6 +22,7 @@ from diswot.spaces import FeatureNetwork
 
 __all__ = [
     "AZExpressivity",
+    "AZTrainability",
     "FisherFew",
     "GradNormFew",
     "KDClassifierSnip",
@@ -193,3 +194,49 @@ class AZExpressivity(Proxy):
         values = [isotropy_entropy(f) for f in maps]
         steps = [b - a for a, b in zip(values, values[1:])]
         return {"score": sum(values), "progressivity": min(steps) if steps else 0.0, "blocks": float(len(values))}
+
+
+def block_jacobian_score(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator) -> float:
+    """AZ-NAS's trainability of one block: -s - 1/s + 2, s the largest singular value of the
+    channel-by-channel product of a random +-1 output gradient with the input gradient it gives
+    (the input gradient pixel-unshuffled to the output's resolution where the block downsamples);
+    s = 0 where the block's output does not depend on its input."""
+    g_out = torch.randint(0, 2, f_out.shape, generator=generator, dtype=f_out.dtype).mul_(2).sub_(1)
+    if not (f_in.requires_grad and f_out.requires_grad):  # a cell whose output does not read its input
+        return -1.0 / 1e-6 + 2.0
+    (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, allow_unused=True)
+    if g_in is None:
+        return -1.0 / 1e-6 + 2.0
+    if g_in.shape[-1] != g_out.shape[-1]:
+        g_in = F.pixel_unshuffle(g_in, g_in.shape[-1] // g_out.shape[-1])
+    rows_out = g_out.permute(0, 2, 3, 1).reshape(-1, g_out.shape[1]).double()
+    rows_in = g_in.permute(0, 2, 3, 1).reshape(-1, g_in.shape[1]).double()
+    s = float(torch.linalg.svdvals(rows_in.t() @ rows_out / rows_out.shape[0]).max())
+    return -s - 1.0 / (s + 1e-6) + 2.0
+
+
+@register_proxy
+class AZTrainability(Proxy):
+    """``az-trainability``: AZ-NAS's trainability (Lee & Ham, CVPR 2024, Sec. 3.2): the mean over
+    consecutive blocks (the stem, then every block, as ``az-nas`` reads them) of how far the block's
+    Jacobian, probed with a random +-1 output gradient, is from a spectral norm of 1. One forward
+    pass with autograd and one backward pass through each block."""
+
+    name: ClassVar[str] = "az-trainability"
+    needs_grad: ClassVar[bool] = True
+    citation: ClassVar[str] = "Lee & Ham, AZ-NAS: Assembling Zero-Cost Proxies, CVPR 2024"
+
+    def evaluate(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """One forward pass keeping each block's output, then the blocks' Jacobian probes, last first."""
+        maps: list[torch.Tensor] = []
+        handles = [m.register_forward_hook(lambda _m, _a, out: maps.append(out)) for m in _blocks(student)]
+        images = batch.images.clone().requires_grad_(True)  # so that the stem's output has a graph
+        try:
+            with torch.enable_grad():
+                student(images)
+        finally:
+            for h in handles:
+                h.remove()
+        generator = torch.Generator().manual_seed(0)
+        scores = [block_jacobian_score(maps[i - 1], maps[i], generator) for i in reversed(range(1, len(maps)))]
+        return {"score": sum(scores) / len(scores), "blocks": float(len(scores))}

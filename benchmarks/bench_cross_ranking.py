@@ -86,6 +86,7 @@ SIGNALS: dict[str, tuple[str, str, float]] = {
     "fisher-8": ("fisher-8", "score", 1.0),
     "az-expressivity": ("az-nas", "score", 1.0),
     "az-progressivity": ("az-nas", "progressivity", 1.0),
+    "az-trainability": ("az-trainability", "score", 1.0),
     # scored on S0 only (64 students): the other zero-cost proxies, for the record
     "zen": ("zen", "score", 1.0),
     "grad_norm": ("grad_norm", "score", 1.0),
