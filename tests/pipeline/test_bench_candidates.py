@@ -132,3 +132,22 @@ def test_az_expressivity_sums_the_blocks_and_progressivity_is_the_least_step() -
     assert out["blocks"] == len(values) == 6
     assert out["score"] == pytest.approx(sum(values), rel=1e-9)
     assert out["progressivity"] == pytest.approx(min(b - a for a, b in zip(values, values[1:])), rel=1e-9)
+
+
+@pytest.mark.parametrize("block", ["double", "pool"])
+def test_az_trainability_reads_the_spectral_norm_of_the_block(block: str) -> None:
+    """f_out = 2 f_in has spectral norm 2; a 2x2 average pool, unshuffled, 1/2 (four 1/4 blocks):
+    both score -s - 1/s + 2 = -0.5, up to the random probe's off-diagonal noise."""
+    candidates = sys.modules["_candidate_proxies"]
+    f_in = torch.randn(64, 4, 16, 16, requires_grad=True)
+    f_out = 2 * f_in if block == "double" else F.avg_pool2d(f_in, 2)
+    score = candidates.block_jacobian_score(f_in, f_out, torch.Generator().manual_seed(0))
+    assert score == pytest.approx(-0.5, abs=0.05)
+
+
+def test_az_trainability_scores_a_cell_that_ignores_its_input_as_untrainable() -> None:
+    space = get_space("nb201")
+    student = space.build(space.decode("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), num_classes=10)
+    batch = _batch(8)
+    out = PROXIES.get("az-trainability")().run(TeacherContext(teacher=None, batch=batch), student, batch)
+    assert out["score"] < -1e5 and out["blocks"] == 17
