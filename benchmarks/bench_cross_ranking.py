@@ -505,6 +505,12 @@ def add_candidates() -> None:
     CANDIDATES["rank(az-expressivity,az-progressivity,flops)"] = rank_sum(
         "az-expressivity", "az-progressivity", "flops"
     )
+    CANDIDATES["rank(az-expressivity,az-progressivity,az-trainability,flops)"] = rank_sum(
+        "az-expressivity", "az-progressivity", "az-trainability", "flops"
+    )
+    CANDIDATES["z(semantic,synflow,az-trainability)/3+z(params,flops)/2"] = normal_sum(
+        "semantic", "synflow", "az-trainability", "params", "flops", weights=(third, third, third, 0.5, 0.5)
+    )
     CANDIDATES["z(semantic,synflow,az-expressivity)/3+z(params,flops)/2"] = normal_sum(
         "semantic", "synflow", "az-expressivity", "params", "flops", weights=(third, third, third, 0.5, 0.5)
     )
