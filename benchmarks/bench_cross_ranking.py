@@ -508,9 +508,15 @@ def add_candidates() -> None:
     CANDIDATES["rank(az-expressivity,az-progressivity,az-trainability,flops)"] = rank_sum(
         "az-expressivity", "az-progressivity", "az-trainability", "flops"
     )
-    CANDIDATES["z(semantic,synflow,az-trainability)/3+z(params,flops)/2"] = normal_sum(
-        "semantic", "synflow", "az-trainability", "params", "flops", weights=(third, third, third, 0.5, 0.5)
-    )
+    for extra in (
+        ("az-trainability",),
+        ("az-trainability", "grad_norm"),
+        ("az-trainability", "fisher"),
+        ("az-trainability", "grad_norm", "fisher"),
+    ):
+        side = ("semantic", "synflow", *extra)
+        name = f"z(semantic,synflow,{','.join(extra)})/{len(side)}+z(params,flops)/2"
+        CANDIDATES[name] = normal_sum(*side, "params", "flops", weights=(1 / len(side),) * len(side) + (0.5, 0.5))
     CANDIDATES["z(semantic,synflow,az-expressivity)/3+z(params,flops)/2"] = normal_sum(
         "semantic", "synflow", "az-expressivity", "params", "flops", weights=(third, third, third, 0.5, 0.5)
     )
