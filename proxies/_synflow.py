@@ -107,7 +107,7 @@ def _flow_by_outputs(net: torch.nn.Module, images: torch.Tensor, dtype: torch.dt
     layer's input and every dR/dy is non-negative (a ReLU network with |theta| and an all-ones
     input), every theta * dR/dtheta is too, so that sum is SynFlow's sum of absolute values. The
     backward pass then skips the weight gradients (most of its cost on depthwise convolutions:
-    NAS-Bench-Macro's SynFlow pass takes a third of the time). ``None`` where a sign is negative
+    NAS-Bench-Macro's SynFlow pass takes half the time or less). ``None`` where a sign is negative
     (LayerNorm, attention) or nothing is a layer: :func:`_flow` is the exact pass there. Each
     output goes on as a copy, so a later in-place activation (``ReLU6(inplace=True)``) leaves the
     captured output as the layer made it. The signs are read with two device syncs in all.
