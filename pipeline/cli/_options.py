@@ -30,6 +30,7 @@ __all__ = [
     "STORAGE_ENV",
     "Option",
     "add_artifact_dir_option",
+    "add_progress_option",
     "add_scoring_options",
     "add_storage_option",
     "add_storage_options",
@@ -244,6 +245,11 @@ def add_storage_options(p: argparse.ArgumentParser, *, study_required: bool = Fa
         default=None if study_required else "diswot",
         help="study name" + ("" if study_required else " (default diswot)"),
     )
+
+
+def add_progress_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--no-progress``: the progress as a line every 30 s, even on a terminal."""
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
 
 
 def add_artifact_dir_option(p: argparse.ArgumentParser, *, what: str) -> None:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._choices import CHECKPOINT_NAME, DATASETS, RESULTS_NAME
-from ._options import Bounded
+from ._options import Bounded, add_progress_option
 from ..presets import PRESETS
 from ..recipe import check_out_dir, resolve_run
 from ..progress import LOG_EVERY_SECONDS
@@ -121,13 +121,16 @@ def add_training_options(p: argparse.ArgumentParser, *, kd: bool = False) -> Non
         metavar="N",
         help="update the progress every N batches (default 10)",
     )
+    add_progress_option(x)
 
 
 class RichReporter:
-    """A rich progress bar (epoch, batch, loss, accuracy) and one printed line per epoch."""
+    """A rich progress bar (epoch, batch, loss, accuracy) and one printed line per epoch; in a log, or
+    with ``bar=False`` (``--no-progress``), a line every 30 s instead of the bar."""
 
-    def __init__(self, console: Console, title: str) -> None:
+    def __init__(self, console: Console, title: str, *, bar: bool = True) -> None:
         self.console, self.title = console, title
+        self.lines = not (bar and console.is_terminal)
         self.progress = Progress(
             TextColumn(f"[bold blue]{title}[/bold blue] epoch {{task.fields[epoch]}}"),
             BarColumn(),
@@ -136,6 +139,7 @@ class RichReporter:
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=not bar,
         )
         self.task: Any = None
         self.epochs = 0
@@ -161,7 +165,7 @@ class RichReporter:
 
     def batch(self, done: int, loss: float, acc: float) -> None:  # noqa: D102
         self.progress.update(self.task, completed=done, loss=f"{loss:.4f}", acc=f"{100 * acc:.1f}%")
-        if not self.console.is_terminal and time.monotonic() - self.last_line >= LOG_EVERY_SECONDS:
+        if self.lines and time.monotonic() - self.last_line >= LOG_EVERY_SECONDS:
             self.last_line = time.monotonic()  # in a log the bar shows nothing: a line every 30 s
             self.console.print(
                 f"{self.title} epoch {self.epoch}: batch {done}/{self.batches}, loss {loss:.4f}, acc {100 * acc:.1f}%",
@@ -193,9 +197,9 @@ class _Silent:
         pass
 
 
-def reporter_for(env: DistEnv, title: str) -> RichReporter | _Silent:
-    """Rank 0 draws the progress; the other ranks stay quiet."""
-    return RichReporter(err_console, title) if env.is_main else _Silent()  # progress: stderr
+def reporter_for(env: DistEnv, title: str, *, bar: bool = True) -> RichReporter | _Silent:
+    """Rank 0 draws the progress (``bar=False``: lines); the other ranks stay quiet."""
+    return RichReporter(err_console, title, bar=bar) if env.is_main else _Silent()  # progress: stderr
 
 
 def summary_line(result: TrainResult, out: str | Path, classes: int) -> str:

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     done = search.distill(
         trial=trial.number,
         options=options_from_args(args),
-        reporter=lambda env: reporter_for(env, "distill"),
+        reporter=lambda env: reporter_for(env, "distill", bar=not args.no_progress),
         on_start=_starting(args),
     )
     if done is not None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.table import Table
 
-from ._options import Bounded, add_scoring_options, config_from_args
+from ._options import Bounded, add_progress_option, add_scoring_options, config_from_args
 from ..errors import DiswotError
 from ._progress import steps
 from ._console import console, err_console
@@ -58,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "interval, and how often the proxy ranks above both params and flops (name them in --proxies)",
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
+    add_progress_option(p)
     p.add_argument(
         "--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)"
     )
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         proxies=args.proxies,
         sample=args.sample,
         top_k=args.top_k,
-        progress=lambda label, total: steps(err_console, label, total),  # progress: stderr
+        progress=lambda label, total: steps(err_console, label, total, bar=not args.no_progress),  # progress: stderr
         bootstrap=args.bootstrap or 0,
     )
     for reason in report.skipped:

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from .._format import fmt_count
 from ..config import DEFAULT_REFERENCE_SIZE, SearchConfig
-from ._options import add_scoring_options, config_from_args
+from ._options import add_progress_option, add_scoring_options, config_from_args
 from ._progress import steps
 from ._console import console, err_console
 
@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_scoring_options(p)
     p.add_argument("--arch", required=True, help="the space's arch string, e.g. 'ResNet[7,1,3]'")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_progress_option(p)
     p.set_defaults(run=run)
 
 
@@ -41,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     result = score(
-        config, args.arch, progress=lambda label, total: steps(err_console, label, total), on_reference=_on_reference
+        config,
+        args.arch,
+        progress=lambda label, total: steps(err_console, label, total, bar=not args.no_progress),
+        on_reference=_on_reference,
     )
     out = result.to_json()
     if args.json:

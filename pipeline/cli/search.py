@@ -33,7 +33,15 @@ from ..errors import DiswotError, ScoreChangeError
 from ..progress import LOG_EVERY_SECONDS, StepProgress
 from ..worker import Interrupts
 from ._console import console, err_console
-from ._options import DEFAULT, WORKER_DEFAULT, Bounded, add_scoring_options, add_storage_options, config_from_args
+from ._options import (
+    DEFAULT,
+    WORKER_DEFAULT,
+    Bounded,
+    add_progress_option,
+    add_scoring_options,
+    add_storage_options,
+    config_from_args,
+)
 from ._progress import steps
 from ._report import print_top
 from ._workers import local_workers, split_trials, start_workers, usable_cores, wait_workers
@@ -168,7 +176,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="score every trial's student, even one the study has scored (a score is deterministic, so only the "
         "time changes: for timing the scorer; by default a known student gets its stored score)",
     )
-    w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
+    add_progress_option(w)
     w.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run, parser=p)  # the parser: worker subprocesses get the options that differ from it
 

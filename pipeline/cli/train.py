@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                 f"wd {config.weight_decay}, {config.device}, AMP {config.amp}",
                 highlight=False,
             )
-        with reporter_for(env, "train") as reporter:
+        with reporter_for(env, "train", bar=not args.no_progress) as reporter:
             result = train_model(
                 model,
                 config=config,

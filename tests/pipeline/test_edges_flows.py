@@ -287,3 +287,42 @@ def test_the_library_progress_writes_lines() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "reference sample: 0/3" and lines[-1].startswith("reference sample: 3/3 done in ")
     assert len(lines) == 2
+
+
+def test_no_progress_gives_lines_even_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--no-progress`` on ``train`` and ``distill``: no bar, a line every 30 s (here every batch)."""
+    import io
+
+    import diswot.pipeline.cli._training as training_cli
+
+    monkeypatch.setattr(training_cli, "LOG_EVERY_SECONDS", 0.0)
+    for bar in (True, False):
+        out = io.StringIO()
+        reporter = training_cli.RichReporter(Console(file=out, force_terminal=True, width=100), "train", bar=bar)
+        with reporter:
+            reporter.epoch_start(1, 1, 4)
+            reporter.batch(2, 0.5, 0.25)
+        assert reporter.progress.disable is not bar
+        assert ("train epoch 1/1: batch 2/4, loss 0.5000, acc 25.0%" in out.getvalue()) is not bar
+
+
+@pytest.mark.parametrize("command", ["score", "rank", "train", "distill", "search"])
+def test_every_command_with_progress_takes_no_progress(command: str) -> None:
+    from diswot.pipeline.cli import build_parser
+
+    parser = build_parser()
+    argv = {
+        "score": ["score", "--space", "s0", "--arch", "ResNet[1,1,1]"],
+        "rank": ["rank", "--space", "s0", "--ground-truth", "s0:cifar100-kd"],
+        "train": ["train", "--model", "resnet20", "--out", "r"],
+        "distill": ["distill", "--study", "s", "--out", "d"],
+        "search": ["search", "--space", "s0"],
+    }[command]
+    assert parser.parse_args([*argv, "--no-progress"]).no_progress
+    assert not parser.parse_args(argv).no_progress
+
+
+def test_score_with_no_progress_writes_its_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["score", "--space", "s0", "--arch", "ResNet[1,1,1]", "--teacher", "resnet20", "--dataset", "synthetic"]
+    assert run_cli(*argv, "--batch-size", "8", "--reference-size", "8", "--no-progress") == 0
+    assert "reference sample: 8/8 done" in " ".join(capsys.readouterr().err.split())
