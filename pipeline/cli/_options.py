@@ -30,11 +30,13 @@ __all__ = [
     "STORAGE_ENV",
     "Option",
     "add_artifact_dir_option",
+    "add_listen_options",
     "add_progress_option",
     "add_scoring_options",
     "add_storage_option",
     "add_storage_options",
     "add_teacher_options",
+    "add_top_option",
     "config_from_args",
     "default_artifact_dir",
     "storage_url",
@@ -250,6 +252,19 @@ def add_storage_options(p: argparse.ArgumentParser, *, study_required: bool = Fa
 def add_progress_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--no-progress``: the progress as a line every 30 s, even on a terminal."""
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in containers and logs)")
+
+
+def add_top_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--top``: how many of the best distinct students a table lists."""
+    p.add_argument("--top", type=Bounded(at_least=1), default=10, help="students in the table of the best (default 10)")
+
+
+def add_listen_options(p: argparse.ArgumentParser, *, port: int, port_help: str = "") -> None:
+    """``--host`` and ``--port`` of a server (this machine only by default)."""
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument(
+        "--port", type=Bounded(at_least=0, at_most=65535), default=port, help=f"port (default {port}{port_help})"
+    )
 
 
 def add_artifact_dir_option(p: argparse.ArgumentParser, *, what: str) -> None:

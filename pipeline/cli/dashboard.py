@@ -11,7 +11,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from diswot.storage import install_log_masking, open_storage, parse_storage_url
 
-from ._options import Bounded, add_artifact_dir_option, add_storage_option, default_artifact_dir
+from ._options import add_artifact_dir_option, add_listen_options, add_storage_option, default_artifact_dir
 from ..errors import DiswotError
 from ._workers import sigterm_as_interrupt
 from ._console import console
@@ -26,10 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("dashboard", help="watch studies in optuna-dashboard (http://127.0.0.1:8080/dashboard/)")
     add_storage_option(p)
     add_artifact_dir_option(p, what="e.g. distilled checkpoints to download")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument(
-        "--port", type=Bounded(at_least=0, at_most=65535), default=8080, help="port (default 8080; 0 picks a free one)"
-    )
+    add_listen_options(p, port=8080, port_help="; 0 picks a free one")
     p.set_defaults(run=run)
 
 

@@ -40,6 +40,7 @@ from ._options import (
     add_progress_option,
     add_scoring_options,
     add_storage_options,
+    add_top_option,
     config_from_args,
 )
 from ._progress import steps
@@ -90,7 +91,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=DEFAULT["tournament_size"],
         help=f"evolution tournament S (default {DEFAULT['tournament_size']})",
     )
-    g.add_argument("--top", type=Bounded(at_least=1), default=10, help="students in the final table (default 10)")
+    add_top_option(g)
     g.add_argument(
         "--pick-top",
         type=Bounded(at_least=0),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._options import Bounded, add_storage_options
+from ._options import add_storage_options, add_top_option
 from ..handle import Search
 from ._report import print_top
 from ._console import console
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """Register the ``show`` sub-command."""
     p = sub.add_parser("show", help="list the best students of a study")
     add_storage_options(p, study_required=True)
-    p.add_argument("--top", type=Bounded(at_least=1), default=10, help="how many (default 10)")
+    add_top_option(p)
     p.add_argument(
         "--json",
         action="store_true",

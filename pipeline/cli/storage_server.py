@@ -11,7 +11,7 @@ import optuna
 
 from diswot.storage import StorageError, install_log_masking, open_storage, parse_storage_url
 
-from ._options import Bounded, add_storage_option
+from ._options import add_listen_options, add_storage_option
 from ..errors import DiswotError
 from ._workers import sigterm_as_interrupt
 from ._console import console
@@ -25,8 +25,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "storage-server", help="serve an RDB storage to workers as grpc://host:port (Optuna's gRPC proxy)"
     )
     add_storage_option(p, what="RDB storage URL to serve")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=Bounded(at_least=0, at_most=65535), default=13000, help="port (default 13000)")
+    add_listen_options(p, port=13000)
     p.set_defaults(run=run)
 
 
