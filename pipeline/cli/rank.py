@@ -57,12 +57,28 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="resample the students N times, the same resample for every proxy: each Kendall tau's 5-95%% "
         "interval, and how often the proxy ranks above both params and flops (name them in --proxies)",
     )
-    p.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="OUT",
+        help="print the results as JSON instead of a table (as score and show do); with OUT, write them to that "
+        "file beside the table",
+    )
     add_progress_option(p)
     p.add_argument(
         "--plot", type=Path, metavar="DIR", help="write one score-vs-accuracy PNG per proxy (needs matplotlib)"
     )
     p.set_defaults(run=run)
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """``doc`` as indented JSON in ``path`` (its folder made); a failure is one line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+    except OSError as exc:
+        raise DiswotError(f"cannot write --json {str(path)!r}: {exc}") from None
 
 
 def _check_plot(directory: Path | None) -> None:
@@ -203,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
     for reason in report.skipped:
         err_console.print(f"skipped: {reason}", highlight=False)
     results, truth, top_k = report.results, report.truth, report.top_k
-    console.print(_table(results, truth, top_k, args.repeats, report.bootstrap))
+    to_stdout = args.json == "-"
+    if not to_stdout:
+        console.print(_table(results, truth, top_k, args.repeats, report.bootstrap))
     if args.json:
         doc: dict[str, Any] = {
             "space": truth.space,
@@ -219,15 +237,15 @@ def run(args: argparse.Namespace) -> int:
         }
         if report.bootstrap:
             doc["bootstrap"] = {"resamples": args.bootstrap, "seed": args.seed, "proxies": report.bootstrap}
-        try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(doc, indent=2) + "\n")
-        except OSError as exc:
-            raise DiswotError(f"cannot write --json {str(args.json)!r}: {exc}") from None
-        console.print(f"wrote {args.json}")
+        if to_stdout:
+            console.print_json(json.dumps(doc))
+        else:
+            _write_json(Path(args.json), doc)
+            console.print(f"wrote {args.json}")
     if args.plot:
         for res in results:
             _plot(args.plot, res, truth)
         _plot_regret(args.plot, report.regrets)
-        console.print(f"wrote {len(results) + 1} plot(s) to {args.plot}")
+        # with the JSON on stdout, what was written goes to stderr
+        (err_console if to_stdout else console).print(f"wrote {len(results) + 1} plot(s) to {args.plot}")
     return 0

@@ -266,3 +266,14 @@ def test_rank_cli_bootstrap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert params["beats_size"] > 0.9 and doc["bootstrap"]["proxies"]["flops"]["beats_size"] < 0.1
     assert run_cli(*args, "--dataset", "synthetic", "--bootstrap", "0") == 2
     assert "--bootstrap" in capsys.readouterr().err
+
+
+def test_json_without_a_file_prints_only_the_json(s0_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json`` alone: the results as JSON on stdout instead of the table, as ``score`` and ``show``."""
+    capsys.readouterr()
+    assert (
+        run_cli("rank", "--space", "s0", "--ground-truth", str(s0_csv), "--proxies", "params,flops", "--json", *FAST)
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["proxies"]) == {"params", "flops"} and doc["n"] == len(S0_ARCHS)
