@@ -18,7 +18,7 @@ Each phase is printed in seconds and as a share of the run's wall time; the medi
 scorer (the study's, with ``--pick-repeats`` probe batches) built with the teacher sides the study
 has already prepared handed over, against the same scorer preparing every repeat itself.
 
-    python benchmarks/bench_quickstart.py --runs 5 --pick-sides 5 --json benchmarks/results/quickstart-split.json
+    python benchmarks/bench_quickstart.py --runs 3 --json benchmarks/results/quickstart-split-nb201.json
 """
 
 from __future__ import annotations
