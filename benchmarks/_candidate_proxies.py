@@ -231,12 +231,7 @@ class AZTrainability(Proxy):
         maps: list[torch.Tensor] = []
         handles = [m.register_forward_hook(lambda _m, _a, out: maps.append(out)) for m in _blocks(student)]
         images = batch.images.clone().requires_grad_(True)  # so that the stem's output has a graph
-        try:
-            with torch.enable_grad():
-                student(images)
-        finally:
-            for h in handles:
-                h.remove()
+        run_hooked(student, images, handles, grad=True)
         generator = torch.Generator().manual_seed(0)
         scores = [block_jacobian_score(maps[i - 1], maps[i], generator) for i in reversed(range(1, len(maps)))]
         return {"score": sum(scores) / len(scores), "blocks": float(len(scores))}

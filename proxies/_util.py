@@ -108,10 +108,13 @@ def capture_outputs(
             h.remove()
 
 
-def run_hooked(model: nn.Module, images: torch.Tensor, handles: list[torch.utils.hooks.RemovableHandle]) -> None:
-    """One forward pass of ``images`` without autograd, then remove ``handles`` (hooks that read it)."""
+def run_hooked(
+    model: nn.Module, images: torch.Tensor, handles: list[torch.utils.hooks.RemovableHandle], *, grad: bool = False
+) -> None:
+    """One forward pass of ``images`` without autograd (``grad=True``: with it, for hooks that keep
+    outputs to differentiate), then remove ``handles`` (hooks that read it)."""
     try:
-        with torch.no_grad():
+        with torch.enable_grad() if grad else torch.no_grad():
             model(images)
     finally:
         for h in handles:
