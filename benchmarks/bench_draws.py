@@ -21,6 +21,7 @@ draws cannot close the gap. ``--save-draws`` keeps every draw's raw terms (for `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -39,6 +40,7 @@ from diswot.spaces import get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cross_ranking import BENCHES, imagefolder  # noqa: E402
+from _shared_init import shared_init  # noqa: E402
 
 
 def raw_draws(setup: ScoringSetup, archs: list[Any]) -> list[list[dict[str, float]]]:
@@ -164,8 +166,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--save-draws", type=Path, help="also write every draw's raw terms here (JSON)")
     p.add_argument("--load-draws", type=Path, help="score nothing: report the draws saved by --save-draws")
+    p.add_argument(
+        "--shared-init",
+        action="store_true",
+        help="common random numbers: each layer's init seeded by the draw, its name and shape (_shared_init.py)",
+    )
     a = p.parse_args(argv)
-    saved = json.loads(a.load_draws.read_text()) if a.load_draws else score_draws(a)
+    if a.load_draws:
+        saved = json.loads(a.load_draws.read_text())
+    else:
+        with shared_init() if a.shared_init else contextlib.nullcontext():
+            saved = score_draws(a)
+        saved["init"] = "shared" if a.shared_init else "gaussian"
     if a.save_draws:
         a.save_draws.parent.mkdir(parents=True, exist_ok=True)
         a.save_draws.write_text(json.dumps(saved) + "\n")
@@ -175,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{saved['proxy']} on {saved['truth']} ({len(saved['accuracy'])} students), teacher {saved['teacher']} at random init, {n} draws"
     )
-    print(f"one draw: tau {np.mean(single):.3f} (min {min(single):.3f}, max {max(single):.3f})")
+    print(
+        f"one draw ({saved.get('init', 'gaussian')} init): tau {np.mean(single):.3f} "
+        f"(sd {np.std(single):.3f}, min {min(single):.3f}, max {max(single):.3f})"
+    )
     for k, t in out["mean_of_first_k"].items():
         print(
             f"first {k:>2} draws, --repeats {k}: terms averaged {t:.3f}, scores averaged (as now) "
@@ -190,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             "proxy": saved["proxy"],
             "truth": saved["truth"],
             "students": len(saved["accuracy"]),
+            "init": saved.get("init", "gaussian"),
         }
         a.json.write_text(json.dumps({**head, **out}, indent=1) + "\n")
     return 0
