@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from diswot.pipeline._choices import DEFAULT_INIT_DRAW, INIT_DRAWS
 from diswot.pipeline.benchmark_truth import benchmark_truth, nb201_truth
 from diswot.pipeline.data import probe_batches
 from diswot.pipeline.errors import ProxyError
@@ -145,9 +146,15 @@ TRAINED: dict[str, Path] = {}
 TEACHER_PROXIES = ("diswot-flow", "diswot-plus", "kd-snip", "kd-fc-snip")
 
 
+#: ``--init-draw``: how the scorers draw the inits (``layer``: each layer from its own seeded generator)
+INIT_DRAW = {"draw": DEFAULT_INIT_DRAW}
+
+
 def cache_label(bench: str, proxy: str) -> str:
-    """The cache's benchmark key: ``bench@trained`` for a teacher-dependent proxy of a trained teacher."""
-    return f"{bench}@trained" if bench in TRAINED and proxy in TEACHER_PROXIES else bench
+    """The cache's benchmark key: ``bench@trained`` for a teacher-dependent proxy of a trained teacher,
+    and ``@layer`` after it where the inits are drawn per layer (caches written before hold ``stream``)."""
+    label = f"{bench}@trained" if bench in TRAINED and proxy in TEACHER_PROXIES else bench
+    return f"{label}@layer" if INIT_DRAW["draw"] == "layer" else label
 
 
 def teacher_network(bench: Bench, space: Space) -> FeatureNetwork:
@@ -187,6 +194,7 @@ def make_scorers(
             batches=batches,
             teacher=teacher,
             seed=seed,
+            init_draw=INIT_DRAW["draw"],
             num_classes=bench.num_classes,
             init_teacher=bench.name not in TRAINED,
         )
@@ -731,9 +739,17 @@ def main(argv: list[str] | None = None) -> int:
         default="diswot-semantic-capacity,diswot-capacity,diswot,synflow,snip,nwot,zico",
         help="the scores whose margins are bootstrapped, comma-separated (a comma inside parentheses is a name's)",
     )
+    p.add_argument(
+        "--init-draw",
+        choices=INIT_DRAWS,
+        default=DEFAULT_INIT_DRAW,
+        help="layer: each layer's init from its own seeded generator (common random numbers); stream: one "
+        "generator, as every figure recorded before the choice (cached without @layer)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
+    INIT_DRAW["draw"] = args.init_draw
     for item in args.teacher_weights:
         bench_name, _, folder = item.partition("=")
         TRAINED[bench_name] = Path(folder)

@@ -21,7 +21,6 @@ draws cannot close the gap. ``--save-draws`` keeps every draw's raw terms (for `
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ from scipy.stats import kendalltau
 
 from diswot.pipeline import SearchConfig
 from diswot.pipeline.assembly import ScoringSetup, draw_reference, make_scoring
+from diswot.pipeline._choices import DEFAULT_INIT_DRAW, INIT_DRAWS
 from diswot.pipeline.config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE
 from diswot.pipeline.evaluation import ground_truth
 from diswot.proxies import Proxy, Reference, arch_flops, get_proxy
@@ -40,7 +40,6 @@ from diswot.spaces import get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cross_ranking import BENCHES, imagefolder  # noqa: E402
-from _shared_init import shared_init  # noqa: E402
 
 
 def raw_draws(setup: ScoringSetup, archs: list[Any]) -> list[list[dict[str, float]]]:
@@ -134,6 +133,7 @@ def score_draws(a: argparse.Namespace) -> dict[str, Any]:
         image_size=32,
         num_classes=bench.num_classes,
         repeats=a.draws,
+        init_draw=a.init_draw,
         device="cpu",
     )
     truth = ground_truth(a.truth, space, a.sample, 0)
@@ -144,6 +144,7 @@ def score_draws(a: argparse.Namespace) -> dict[str, Any]:
         "truth": a.truth,
         "teacher": a.teacher,
         "proxy": a.proxy,
+        "init_draw": a.init_draw,
         "names": list(truth.names),
         "accuracy": [float(x) for x in truth.accuracy],
         "params": [float(space.count_params(x, bench.num_classes)) for x in truth.archs],
@@ -167,17 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-draws", type=Path, help="also write every draw's raw terms here (JSON)")
     p.add_argument("--load-draws", type=Path, help="score nothing: report the draws saved by --save-draws")
     p.add_argument(
-        "--shared-init",
-        action="store_true",
-        help="common random numbers: each layer's init seeded by the draw, its name and shape (_shared_init.py)",
+        "--init-draw",
+        choices=INIT_DRAWS,
+        default=DEFAULT_INIT_DRAW,
+        help="layer: each layer's init from its own seeded generator (common random numbers); stream: one generator",
     )
     a = p.parse_args(argv)
-    if a.load_draws:
-        saved = json.loads(a.load_draws.read_text())
-    else:
-        with shared_init() if a.shared_init else contextlib.nullcontext():
-            saved = score_draws(a)
-        saved["init"] = "shared" if a.shared_init else "gaussian"
+    saved = json.loads(a.load_draws.read_text()) if a.load_draws else score_draws(a)
     if a.save_draws:
         a.save_draws.parent.mkdir(parents=True, exist_ok=True)
         a.save_draws.write_text(json.dumps(saved) + "\n")
@@ -188,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{saved['proxy']} on {saved['truth']} ({len(saved['accuracy'])} students), teacher {saved['teacher']} at random init, {n} draws"
     )
     print(
-        f"one draw ({saved.get('init', 'gaussian')} init): tau {np.mean(single):.3f} "
+        f"one draw (init drawn by {saved.get('init_draw', 'stream')}): tau {np.mean(single):.3f} "
         f"(sd {np.std(single):.3f}, min {min(single):.3f}, max {max(single):.3f})"
     )
     for k, t in out["mean_of_first_k"].items():
@@ -205,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             "proxy": saved["proxy"],
             "truth": saved["truth"],
             "students": len(saved["accuracy"]),
-            "init": saved.get("init", "gaussian"),
+            "init_draw": saved.get("init_draw", "stream"),
         }
         a.json.write_text(json.dumps({**head, **out}, indent=1) + "\n")
     return 0

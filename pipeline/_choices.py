@@ -7,7 +7,17 @@ proxy) take them from here, or are checked against them (``tests/test_packaging.
 
 from __future__ import annotations
 
-__all__ = ["CHECKPOINT_NAME", "DATASETS", "INITS", "PRECISIONS", "RESULTS_NAME", "SEMANTIC_MODES", "SPACES"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "DATASETS",
+    "DEFAULT_INIT_DRAW",
+    "INIT_DRAWS",
+    "INITS",
+    "PRECISIONS",
+    "RESULTS_NAME",
+    "SEMANTIC_MODES",
+    "SPACES",
+]
 
 #: ``--dataset``: torchvision's CIFARs, ImageFolders and seeded random images (:mod:`.data`)
 DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder", "synthetic")
@@ -16,6 +26,10 @@ DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder", "synthetic")
 SPACES = ("s0", "nb201", "s2-cifar", "s2-imagenet", "macro", "autoformer-ti", "pit-ti")
 #: ``--init`` (:mod:`.init`)
 INITS = ("gaussian", "kaiming", "normal", "torch")
+#: ``--init-draw``: each layer's init from its own seeded generator, or all from one stream (:mod:`.init`)
+INIT_DRAWS = ("layer", "stream")
+#: how a new study draws its inits: each layer from its own seeded generator (common random numbers)
+DEFAULT_INIT_DRAW = "layer"
 #: ``--precision`` of the scorer (:mod:`.scoring`)
 PRECISIONS = ("fp32", "tf32", "bf16")
 #: ``--semantic``: the DisWOT semantic term's forms (``diswot.proxies.SEMANTIC_MODES``)

@@ -222,6 +222,7 @@ def _scorer(
         teacher=built.network,
         device=device,
         init=config.init,
+        init_draw=config.drawn,
         seed=config.seed,
         num_classes=num_classes,
         init_teacher=config.teacher_weights is None,
@@ -276,6 +277,7 @@ class ReferenceSample:
         fields = ("space", "teacher", "teacher_features", "teacher_classifier", "proxy", "dataset", "seed")
         return {
             **{name: config[name] for name in (*fields, "batch_size", "repeats", "init", "precision")},
+            "init_draw": self.config.drawn,
             "data_dir": os.path.abspath(config["data_dir"]) if config["data_dir"] else None,
             "teacher_weights": _file_stamp(config["teacher_weights"]),
             "num_classes": self.num_classes,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from optuna.study import StudyDirection
 
-from ._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES
+from ._choices import DATASETS, DEFAULT_INIT_DRAW, INIT_DRAWS, INITS, PRECISIONS, SEMANTIC_MODES
 from .errors import DiswotError
 
 if TYPE_CHECKING:  # the spaces (torch) are imported when a config is made, not when options are parsed
@@ -64,6 +64,7 @@ RECORDED_FIELDS = (
     "batch_size",
     "repeats",
     "init",
+    "init_draw",
     "num_classes",
     "image_size",
     "semantic",
@@ -95,6 +96,7 @@ SCORE_FIELDS = (
     "batch_size",
     "repeats",
     "init",
+    "init_draw",
     "semantic",
     "precision",
 )
@@ -128,6 +130,10 @@ class SearchConfig:
     batch_size: int = 64
     repeats: int = 1
     init: str = "gaussian"
+    #: how the inits are drawn: ``layer`` (each layer from its own seeded generator: common random
+    #: numbers) or ``stream``; ``None``: the study's (``stream`` for one recorded before the choice),
+    #: ``layer`` for a new study and outside a study
+    init_draw: str | None = None
     device: str = "auto"
     num_classes: int | None = None
     image_size: int | None = None
@@ -157,6 +163,8 @@ class SearchConfig:
             raise DiswotError(f"unknown `dataset` {self.dataset!r}; valid: {', '.join(DATASETS)}")
         if self.init not in INITS:
             raise DiswotError(f"unknown `init` {self.init!r}; valid: {', '.join(INITS)}")
+        if self.init_draw is not None and self.init_draw not in INIT_DRAWS:
+            raise DiswotError(f"unknown `init_draw` {self.init_draw!r}; valid: {', '.join(INIT_DRAWS)}")
         if self.sampler not in SAMPLERS:
             raise DiswotError(f"unknown `sampler` {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
         if self.precision not in PRECISIONS:
@@ -188,6 +196,7 @@ class SearchConfig:
         values = {k: v for k, v in recorded.items() if k in names and v is not None}
         if "objectives" in values:
             values["objectives"] = tuple(values["objectives"])
+        values.setdefault("init_draw", "stream")  # recorded before the choice: one stream drew every init
         return cls(**values)
 
     def limits(self) -> Limits:
@@ -200,6 +209,11 @@ class SearchConfig:
             max_layers=self.max_layers if self.max_layers is not None else default.max_layers,
         )
 
+    @property
+    def drawn(self) -> str:
+        """How the inits are drawn: ``init_draw``, else ``layer`` (a new study's, and outside a study)."""
+        return self.init_draw or DEFAULT_INIT_DRAW
+
     def recorded(self, num_classes: int, semantic: str, teacher: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The fields stored on the study, with the resolved class count and semantic mode.
 
@@ -208,7 +222,11 @@ class SearchConfig:
         values = asdict(self)
         limits = self.limits()
         values.update(
-            num_classes=num_classes, semantic=semantic, max_params=limits.max_params, max_layers=limits.max_layers
+            num_classes=num_classes,
+            semantic=semantic,
+            max_params=limits.max_params,
+            max_layers=limits.max_layers,
+            init_draw=self.drawn,
         )
         recorded = {k: values[k] for k in RECORDED_FIELDS}
         # recorded only when set, so that studies created before these options resume unchanged

@@ -213,12 +213,18 @@ class Search:
         chosen = trial if isinstance(trial, FrozenTrial) else self.trial(trial)
         config = self.config
         space, arch = trial_student(chosen, config.space)
-        with seeded(config.seed * 1000):  # the initialisation the search scored (its first repeat)
+        first = config.seed * 1000  # the initialisation the search scored (its first repeat)
+        with seeded(first):
             module: nn.Module = space.build(arch, num_classes=self._num_classes(space.default_num_classes))
-            initialise(module, config.init)
+            initialise(module, config.init, seed=first if self._drawn() == "layer" else None)
         if distilled and record.DISTILL_ARTIFACT in chosen.user_attrs:
             self._load_distilled(module, chosen)
         return module
+
+    def _drawn(self) -> str:
+        """How the study drew its inits: its record's (``stream`` for one made before the choice), else the config's."""
+        recorded = self.record
+        return recorded.config.drawn if recorded is not None else self.config.drawn
 
     def _num_classes(self, default: int) -> int:
         recorded = self.record

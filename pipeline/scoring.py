@@ -14,7 +14,7 @@ from diswot.spaces import FeatureNetwork, Space
 
 from ._choices import PRECISIONS
 from ._scoped import precision_flags, preserved_rng, seeded
-from .init import initialise
+from .init import DEFAULT_INIT_DRAW, INIT_DRAWS, initialise
 from .errors import ProxyError
 
 __all__ = ["PRECISIONS", "ReferenceSource", "ScoreResult", "Scorer", "resolve_device"]
@@ -63,7 +63,10 @@ class Scorer:
     teacher's own input size and normalisation (:func:`~diswot.pipeline.data.network_batches`;
     default: ``batches``): each candidate costs one student forward at the student's size,
     whatever the teacher's. Each student is built directly on ``device`` with the same seed, so a
-    score depends on the architecture only. The proxy runs under its declared needs
+    score depends on the architecture only; with ``init_draw="layer"`` each layer's weights come from
+    their own generator (:func:`~.init.initialise`'s ``seed``), so students that share a layer start
+    from the same weights there (common random numbers; ``"stream"``: one stream for the whole
+    network, how studies made before drew them). The proxy runs under its declared needs
     (:meth:`~diswot.proxies.Proxy.run`): the teacher, images, labels and autograd only
     when it declares them, the student's BatchNorm in its ``bn_mode``.
     """
@@ -77,6 +80,7 @@ class Scorer:
         teacher: FeatureNetwork | None = None,
         device: torch.device | str = "cpu",
         init: str = "gaussian",
+        init_draw: str = DEFAULT_INIT_DRAW,
         seed: int = 0,
         num_classes: int,
         init_teacher: bool = True,
@@ -90,7 +94,10 @@ class Scorer:
             raise ValueError("Scorer needs at least one probe batch")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if init_draw not in INIT_DRAWS:
+            raise ValueError(f"init_draw must be one of {', '.join(INIT_DRAWS)}, got {init_draw!r}")
         self.precision = precision
+        self.init_draw = init_draw
         # the reference sample a ``reference_terms`` proxy ranks against (:mod:`.reference`): given,
         # or built from its source when first needed (:meth:`reference_sample`)
         self._reference = reference if isinstance(reference, Reference) else None
@@ -127,7 +134,7 @@ class Scorer:
             init_here = teacher is not None and self._init_teacher
             with seeded(self._seed(repeat) + 1, self.device) if init_here else preserved_rng(self.device):
                 if teacher is not None and init_here:
-                    initialise(teacher, self.init)
+                    initialise(teacher, self.init, seed=self._layer_seed(self._seed(repeat) + 1))
                 with self._autocast():
                     batch = self.proxy.visible(self._teacher_side[repeat])
                     self._contexts[repeat] = self.proxy.prepare(teacher if self.proxy.needs_teacher else None, batch)
@@ -180,6 +187,10 @@ class Scorer:
     def _seed(self, repeat: int) -> int:
         return self.seed * 1000 + repeat
 
+    def _layer_seed(self, seed: int) -> int | None:
+        """The seed of :func:`~.init.initialise`'s per-layer draws, ``None`` when one stream draws them."""
+        return seed if self.init_draw == "layer" else None
+
     def seeded(self, repeat: int) -> contextlib.AbstractContextManager[None]:
         """torch's generators seeded for ``repeat`` inside (the student's init and a proxy's draws), restored after."""
         return seeded(self._seed(repeat), self.device)
@@ -187,8 +198,8 @@ class Scorer:
     def build(self, arch: Hashable, repeat: int | None = 0) -> FeatureNetwork:
         """Build and initialise the student for ``repeat``, directly on the scoring device.
 
-        ``repeat=None`` draws the init from torch's generator in force (inside :meth:`seeded`).
-        Convolutions run channels-last (oneDNN/cuDNN's faster layout) unless disabled. A device context
+        ``repeat=None`` draws the init from torch's generator in force (inside :meth:`seeded`; per-layer
+        draws take the seed it was last seeded with). Convolutions run channels-last (oneDNN/cuDNN's faster layout) unless disabled. A device context
         is entered only when the default device differs (it intercepts every tensor op of the build).
         """
         if repeat is not None:
@@ -197,7 +208,8 @@ class Scorer:
         on_device = contextlib.nullcontext() if torch.get_default_device() == self.device else self.device
         with on_device:
             net = self.space.build(arch, num_classes=self.num_classes)
-        return initialise(net, self.init).to(memory_format=self.memory_format).train()
+        seed = self._layer_seed(torch.initial_seed())  # inside ``seeded(r)``: the repeat's seed
+        return initialise(net, self.init, seed=seed).to(memory_format=self.memory_format).train()
 
     def raw(self, arch: Hashable, repeats: Iterable[int] | None = None) -> list[dict[str, float]]:
         """The proxy's terms of ``arch`` for every repeat (or those in ``repeats``), checked finite,

@@ -176,6 +176,23 @@ def _sized_to_the_search(config: SearchConfig, recorded: StudyRecord | None, n_t
     return replace(config, reference_size=stored if stored is not None else reference_size_for(n_trials))
 
 
+def _drawn_as_the_study(config: SearchConfig, recorded: StudyRecord | None, study_name: str) -> SearchConfig:
+    """``config`` with the study's ``init_draw`` where none is given (``stream`` for a study recorded
+    before the choice, whose record holds none); a given one that differs is refused, as every
+    score field is (such a record would not compare it)."""
+    if recorded is None:
+        return config
+    stored = recorded.config.drawn
+    if config.init_draw is None:
+        return replace(config, init_draw=stored)
+    if config.init_draw != stored:
+        raise ConfigMismatchError(
+            f"study {study_name!r} was created with a different configuration (init_draw: {stored!r} -> "
+            f"{config.init_draw!r}); use the original options, or a new `study` name"
+        )
+    return config
+
+
 def _as_recorded(config: dict[str, Any], stored: Any) -> dict[str, Any]:
     """``config`` with the stored ``teacher_weights`` where both name the same file: studies made before
     paths were recorded absolute hold the relative path they were given."""
@@ -195,8 +212,10 @@ def _record_study(study: optuna.Study, setup: ScoringSetup, mutable: set[str]) -
     if record.CONFIG not in study.user_attrs:  # a study from elsewhere: check it before writing to it
         check_directions(study, objectives)
     try:
-        # studies made before the teacher's fingerprint was recorded resume without one
-        resumed: bool = record_config(study, recorded, mutable=mutable, optional=("teacher_fingerprint", AVERAGED))
+        # studies made before the teacher's fingerprint and the init draw were recorded resume without them
+        resumed: bool = record_config(
+            study, recorded, mutable=mutable, optional=("teacher_fingerprint", AVERAGED, "init_draw")
+        )
     except ConfigMismatchError as exc:
         stored = study.user_attrs.get(record.CONFIG) or {}
         differ = {k for k in {*stored, *recorded} if stored.get(k) != recorded.get(k)} - mutable
@@ -238,8 +257,10 @@ def open_search(
     with masked_logs():
         url = storage_url(storage)
         mutable = mutable_fields(options.allow_change)
+        recorded = _study_record(url, options.study_name)
+        config = _drawn_as_the_study(config, recorded, options.study_name)
         if config.reference_size is None and uses_reference(config.proxy):
-            config = _sized_to_the_search(config, _study_record(url, options.study_name), n_trials)
+            config = _sized_to_the_search(config, recorded, n_trials)
         # teacher, data, limits and probe batch are checked before the storage is created: a refused
         # search leaves nothing behind
         setup = make_scoring(config, teacher=teacher)

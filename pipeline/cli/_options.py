@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from diswot.storage import DEFAULT_STORAGE, STORAGE_ENV, default_artifact_dir, storage_url
 
-from .._choices import DATASETS, INITS, PRECISIONS, SEMANTIC_MODES, SPACES
+from .._choices import DATASETS, DEFAULT_INIT_DRAW, INIT_DRAWS, INITS, PRECISIONS, SEMANTIC_MODES, SPACES
 from ..config import DEFAULT_PROXY, DEFAULT_REFERENCE_SIZE, SearchConfig, WorkerOptions, parse_objectives
 from ..errors import DiswotError
 
@@ -203,6 +203,13 @@ SCORING_OPTIONS: tuple[Option, ...] = (
         default=_DEFAULT["init"],
         choices=INITS,
         help=f"random Gaussian init of teacher/student (default {_DEFAULT['init']}, see README)",
+    ),
+    _option(
+        "--init-draw",
+        choices=INIT_DRAWS,
+        help=f"layer: each layer's init from its own seeded generator, so students that share a layer start "
+        f"from the same weights there (common random numbers); stream: one generator for the whole network "
+        f"(default {DEFAULT_INIT_DRAW}, or how a resumed study drew them: stream for one made before the choice)",
     ),
     _option(
         "--semantic",

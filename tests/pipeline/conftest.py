@@ -44,9 +44,7 @@ def benchmark_scripts_leave_no_trace(request: pytest.FixtureRequest) -> Iterator
     PROXIES._items.clear()
     PROXIES._items.update(registered)
     for name in set(sys.modules) - imported:
-        if name.startswith(
-            ("bench_", "_candidate_proxies", "_shared_init", "_significance", "_search", "code_shape", "config_walk")
-        ):
+        if name.startswith(("bench_", "_candidate_proxies", "_significance", "_search", "code_shape", "config_walk")):
             del sys.modules[name]
 
 
