@@ -43,6 +43,7 @@ import optuna
 import torch
 
 from diswot.pipeline import SearchConfig, recommended_trial, run_search
+from diswot.pipeline._choices import DEFAULT_INIT_DRAW, INIT_DRAWS
 from diswot.pipeline.benchmark_truth import benchmark_truth
 from diswot.proxies import arch_flops
 from diswot.spaces import get_space, parse_count
@@ -59,6 +60,8 @@ BUDGETS = {"nb201": "500K", "macro": "1M", "s0": "400K"}
 #: ``--teacher-weights``: benchmark -> its own teacher trained (``diswot train``'s run folder), for
 #: the ``trained`` protocol
 TRAINED: dict[str, Path] = {}
+#: ``--init-draw``: how the searches draw their inits (``layer``: each layer from its own seeded generator)
+INIT_DRAW = {"draw": DEFAULT_INIT_DRAW}
 
 
 def teacher_of(bench: str, protocol: str) -> str:
@@ -104,10 +107,12 @@ def search(
         device="cpu",
         max_params=parse_count(budget or BUDGETS[bench]),
         teacher_weights=str(TRAINED[bench]) if protocol == "trained" else None,
+        init_draw=INIT_DRAW["draw"],
     )
     work.mkdir(parents=True, exist_ok=True)
     other = "" if budget in (None, BUDGETS[bench]) else f"-{budget}"  # a budget beside the benchmark's own
-    url = f"sqlite:///{work / f'{bench}{other}-{protocol}-{proxy}-{seed}-{trials}.db'}"
+    drawn = "-layer" if INIT_DRAW["draw"] == "layer" else ""  # the studies of one stream were named without it
+    url = f"sqlite:///{work / f'{bench}{other}-{protocol}-{proxy}-{seed}-{trials}{drawn}.db'}"
     start = time.perf_counter()
     study = optuna.create_study(storage=url, study_name="s", load_if_exists=True, directions=["maximize"])
     left = trials - len(study.trials)
@@ -161,7 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="BENCH=B1,B2",
         help="parameter budgets of a benchmark's searches instead of its own (BUDGETS), e.g. s0=200K,300K",
     )
+    p.add_argument(
+        "--init-draw",
+        choices=INIT_DRAWS,
+        default=DEFAULT_INIT_DRAW,
+        help="layer: each layer's init from its own seeded generator; stream: one generator (the runs before)",
+    )
     args = p.parse_args(argv)
+    INIT_DRAW["draw"] = args.init_draw
     for item in args.teacher_weights:
         bench_name, _, folder = item.partition("=")
         TRAINED[bench_name] = Path(folder)
@@ -178,7 +190,12 @@ def main(argv: list[str] | None = None) -> int:
             rows += _searches(bench, budget, args, known)
     _over_budgets(rows)
     if args.json:
-        args.json.write_text(json.dumps({"command": " ".join(sys.argv), "trials": args.trials, "rows": rows}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {"command": " ".join(sys.argv), "trials": args.trials, "init_draw": args.init_draw, "rows": rows},
+                indent=1,
+            )
+        )
     return 0
 
 
