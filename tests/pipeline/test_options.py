@@ -38,6 +38,7 @@ GIVEN = {
     "proxy": "diswot",
     "reference_size": "9",
     "init": "kaiming",
+    "init_draw": "stream",
     "semantic": "class",
     "device": "cpu",
     "precision": "bf16",
