@@ -372,6 +372,40 @@ def least_normal(*signals: str, plus: tuple[str, ...] = ()) -> Candidate:
     return score
 
 
+def teacher_weighted(
+    fixed: dict[str, float],
+    weighted: tuple[str, ...],
+    total: float,
+    *,
+    judge: tuple[str, ...] = ("semantic",),
+    power: float = 1.0,
+    pick: bool = False,
+) -> Candidate:
+    """``fixed`` normal scores at their weights, plus ``weighted``'s normal scores weighing ``total``
+    between them by their Kendall tau (at least 0, to the ``power``) with the mean rank of ``judge``
+    over the reference sample; ``pick``: all of ``total`` on the best-agreeing one. No ground truth is read."""
+    names = tuple(dict.fromkeys((*fixed, *weighted, *judge)))
+
+    def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
+        reference = _reference(ref, names)
+        keep = np.all([np.isfinite(ref[s]) for s in names], axis=0)
+        judged = np.mean([stats.rankdata(ref[j][keep]) for j in judge], axis=0)
+        taus = np.array([max(0.0, float(stats.kendalltau(judged, ref[c][keep]).statistic)) for c in weighted]) ** power
+        if pick:
+            taus = (taus == taus.max()).astype(float)
+        w = total * taus / taus.sum() if taus.sum() > 0 else np.full(len(weighted), total / len(weighted))
+        return _rows(
+            cols,
+            names,
+            lambda row: (
+                sum(fw * reference.normal_score(k, row[k]) for k, fw in fixed.items())
+                + sum(wk * reference.normal_score(c, row[c]) for c, wk in zip(weighted, w))
+            ),
+        )
+
+    return score
+
+
 def single(signal: str) -> Candidate:
     """One signal as it is."""
     return lambda cols, ref: cols[signal]
@@ -405,6 +439,7 @@ CANDIDATES: dict[str, Candidate] = {
     "diswot-prior": registered("diswot-prior"),
     "diswot-capacity": registered("diswot-capacity"),
     "diswot-semantic-capacity": registered("diswot-semantic-capacity"),
+    "diswot-teacher-capacity": registered("diswot-teacher-capacity"),
 }
 
 
@@ -535,6 +570,30 @@ def add_candidates() -> None:
         "params", "flops", plus=("semantic", "synflow")
     )
     CANDIDATES["least(params,nwot)"] = least_normal("params", "nwot")
+    # the teacher weighs the size counts (their tau with -M_s over the reference sample): the variants tried
+    half = {"semantic": 0.5, "synflow": 0.5}
+    sizes = ("params", "flops")
+    CANDIDATES["tw(M_s): z(semantic,synflow)/2+sizes by tau, squared"] = teacher_weighted(half, sizes, 1.0, power=2.0)
+    CANDIDATES["tw(M_s): z(semantic,synflow)/2+the best-agreeing size"] = teacher_weighted(half, sizes, 1.0, pick=True)
+    CANDIDATES["tw(M_s,M_r): z(semantic,synflow)/2+sizes by tau"] = teacher_weighted(
+        half, sizes, 1.0, judge=("semantic", "relation")
+    )
+    CANDIDATES["tw(M_r): z(semantic,synflow)/2+sizes by tau"] = teacher_weighted(half, sizes, 1.0, judge=("relation",))
+    CANDIDATES["tw(M_s,synflow): z(semantic,synflow)/2+sizes by tau"] = teacher_weighted(
+        half, sizes, 1.0, judge=("semantic", "synflow")
+    )
+    CANDIDATES["tw(M_s): z(semantic)/2+(synflow,params,flops) by tau, 1.5"] = teacher_weighted(
+        {"semantic": 0.5}, ("synflow", *sizes), 1.5
+    )
+    CANDIDATES["tw(M_s): z(semantic)/2+(synflow,params,flops) by tau, 1"] = teacher_weighted(
+        {"semantic": 0.5}, ("synflow", *sizes), 1.0
+    )
+    CANDIDATES["tw(M_s): z(semantic)+(synflow,params,flops) by tau, 1"] = teacher_weighted(
+        {"semantic": 1.0}, ("synflow", *sizes), 1.0
+    )
+    CANDIDATES["tw(M_s): z(synflow)/2+sizes by tau (no M_s term)"] = teacher_weighted({"synflow": 0.5}, sizes, 1.0)
+    CANDIDATES["tw(M_s): sizes by tau alone"] = teacher_weighted({}, sizes, 1.0)
+    CANDIDATES["tw(M_s): z(semantic)/2+sizes by tau"] = teacher_weighted({"semantic": 0.5}, sizes, 1.0)
     for combo in (
         ("relation", "jacov", "synflow", "params"),
         ("relation", "jacov", "synflow", "flops"),
@@ -657,6 +716,31 @@ def leave_one_out(columns: Columns, family: dict[str, tuple[float, ...]] = FAMIL
         "per_bench": {b: {m: table[best][b][m] for m in ("kendall", "regret_mean")} for b in columns},
         "combinations": len(table),
     }
+    return out
+
+
+#: the candidates among which the teacher-weighted rule was chosen (with the default it would replace)
+TEACHER_WEIGHTED = ("diswot-semantic-capacity", "diswot-teacher-capacity", "tw(")
+
+
+def leave_one_out_named(done: dict[str, dict[str, Any]], benches: list[str], among: Sequence[str]) -> dict[str, Any]:
+    """For each benchmark, the candidate named in ``among`` (a name or a name's start) with the best worst
+    tau margin on the other benchmarks, and its margin on the one left out: a discrete choice's leave-one-out."""
+    names = [n for n in done if any(n == a or (a.endswith("(") and n.startswith(a)) for a in among)]
+
+    def margin(name: str, b: str) -> float:
+        return done[name][b]["kendall"] - max(done[s][b]["kendall"] for s in ("params", "flops"))
+
+    out: dict[str, Any] = {}
+    for held in benches:
+        train = [b for b in benches if b != held]
+        pick = max(names, key=lambda n: min(margin(n, b) for b in train))
+        out[held] = {
+            "chosen": pick,
+            "train_worst_margin": min(margin(pick, b) for b in train),
+            "held_out_margin": margin(pick, held),
+            "candidates": len(names),
+        }
     return out
 
 
@@ -848,6 +932,12 @@ def main(argv: list[str] | None = None) -> int:
             f"on {held}: tau {row['held_out']['kendall']:.3f} regret {row['held_out']['regret_mean']:.2f} "
             f"(params {row['params']:.3f}, flops {row['flops']:.3f}; margin {row['held_out_margin']:+.3f})"
         )
+    named = leave_one_out_named(done, names_b, TEACHER_WEIGHTED) if len(names_b) == 3 else {}
+    for held, row in named.items():
+        print(
+            f"teacher-weighted, without {held}: {row['chosen']} ({row['train_worst_margin']:+.3f} on the other two; "
+            f"{row['held_out_margin']:+.3f} on {held}; {row['candidates']} candidates)"
+        )
     significance = report_significance(columns, archs_of, score_names(args.bootstrap_scores), args.bootstrap)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -859,6 +949,7 @@ def main(argv: list[str] | None = None) -> int:
             "trained_teachers": {b: str(f) for b, f in TRAINED.items()},
             "scores": done,
             "leave_one_benchmark_out": lobo,
+            "leave_one_benchmark_out_teacher_weighted": named,
             **({"significance": significance} if significance else {}),
         }
         args.json.write_text(json.dumps(doc, indent=1) + "\n")

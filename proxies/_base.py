@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
-from scipy import special
+from scipy import special, stats
 
 from diswot.registry import Registry
 from diswot.spaces import FeatureNetwork, NetworkOutput, Space
@@ -130,6 +131,14 @@ class Reference:
             return float(z[lo:hi].mean())
         return float(np.interp(value, ref, z))
 
+    def agreement(self, judge: str, term: str, *, judge_sign: float = 1.0) -> float:
+        """Kendall's tau between the reference's ``judge`` values (times ``judge_sign``) and its ``term`` values.
+
+        A statistic of the whole sample, not of one candidate: which of the space's measures goes with
+        ``judge`` across it. 0 where either is constant.
+        """
+        return _kendall(tuple(judge_sign * v for v in self.values[judge]), tuple(self.values[term]))
+
     def log_rank_sum(
         self, terms: Mapping[str, float], names: Sequence[str], *, lower_is_better: Sequence[str] = ()
     ) -> float:
@@ -140,6 +149,13 @@ class Reference:
                 for k in names
             )
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _kendall(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Kendall's tau-b of two equal-length samples (cached: a reference is asked the same question per candidate)."""
+    tau = stats.kendalltau(a, b).statistic
+    return float(tau) if math.isfinite(tau) else 0.0
 
 
 class Proxy(abc.ABC):

@@ -45,6 +45,8 @@ __all__ = [
     "DisWOTPrior",
     "DisWOTRank",
     "DisWOTRelationPlus",
+    "DisWOTSemanticCapacity",
+    "DisWOTTeacherCapacity",
 ]
 
 
@@ -243,6 +245,42 @@ class DisWOTSemanticCapacity(DisWOTCapacity):
     name: ClassVar[str] = "diswot-semantic-capacity"
     reference_terms: ClassVar[tuple[str, ...]] = ("semantic", "synflow", "log_params", "log_flops")
     similarity_terms_ranked: ClassVar[tuple[str, ...]] = ("semantic", "synflow")
+
+
+@register_proxy
+class DisWOTTeacherCapacity(DisWOTSemanticCapacity):
+    """:class:`DisWOTSemanticCapacity` with the teacher choosing how much each size count weighs.
+
+    Which count tracks how well a student distils differs by family: the parameters on S0's
+    ResNets, the FLOPs on NAS-Bench-Macro's MobileNetV2 students. The teacher tells them apart
+    without ground truth: across the study's reference sample, the students whose classifier
+    Grad-CAM resembles the teacher's (a low M_s, the paper's Listing 1) are the large ones by one
+    count more than by the other. Each count weighs by its Kendall tau with -M_s over the reference
+    sample (floored at 0; equal weights if both are), normalised to the one size side of
+    ``diswot-semantic-capacity``. A statistic of 64 students, stable where one student's M_s is
+    noisy; the same terms and cost, no free weight (BENCHMARKS.md, "The teacher weighs the size counts").
+    """
+
+    name: ClassVar[str] = "diswot-teacher-capacity"
+    #: the teacher term whose agreement with each size count weighs it
+    judge: ClassVar[str] = "semantic"
+
+    def size_weights(self, reference: Reference) -> list[float]:
+        """Each size count's weight: its tau with the teacher-similarity over the reference, at least 0, summing to 1."""
+        taus = [max(0.0, reference.agreement(self.judge, k, judge_sign=-1.0)) for k in self.size_terms]
+        total = sum(taus)
+        return [t / total for t in taus] if total > 0 else [1.0 / len(taus)] * len(taus)
+
+    def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
+        """Mean normal score of M_s and SynFlow, plus the teacher-weighted normal scores of log params and log FLOPs."""
+        side = [
+            reference.normal_score(k, terms[k], sign=-1.0 if k in self.lower_is_better else 1.0)
+            for k in self.similarity_terms_ranked
+        ]
+        size = sum(
+            w * reference.normal_score(k, terms[k]) for k, w in zip(self.size_terms, self.size_weights(reference))
+        )
+        return float(sum(side) / len(side) + size)
 
 
 @register_proxy
