@@ -1,4 +1,4 @@
-"""The default score (``diswot-semantic-capacity``), ``diswot-capacity``, ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
+"""The default score (``diswot-teacher-capacity``), ``diswot-semantic-capacity``, ``diswot-capacity``, ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
 reference sample, and what a short search costs (the reference sized to the search and reused by
 its first candidates, the pick sized to the search)."""
 
@@ -15,7 +15,7 @@ from diswot.pipeline.assembly import draw_reference
 from diswot.pipeline.reference import build_reference
 from diswot.storage.record import REFERENCE as REFERENCE_ATTR
 from diswot.pipeline.assembly import make_scoring
-from diswot.proxies import arch_flops, get_proxy
+from diswot.proxies import Reference, arch_flops, get_proxy
 from diswot.spaces import Limits, get_space
 
 from .conftest import SMALL_S0, run_cli
@@ -23,8 +23,8 @@ from .conftest import SMALL_S0, run_cli
 SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu")
 
 
-def test_the_default_is_diswot_semantic_capacity_on_one_forward_pass() -> None:
-    assert DEFAULT_PROXY == "diswot-semantic-capacity"
+def test_the_default_is_diswot_teacher_capacity_on_one_forward_pass() -> None:
+    assert DEFAULT_PROXY == "diswot-teacher-capacity"
     proxy = get_proxy(DEFAULT_PROXY)
     assert proxy.reference_terms == ("semantic", "synflow", "log_params", "log_flops")
     assert get_proxy("diswot-capacity").reference_terms == (
@@ -220,3 +220,59 @@ def test_an_interrupted_reference_sample_keeps_its_scorings_and_resumes_them(
     stored = record.reference_sample(study)
     parts = record.reference_parts(study)
     assert stored is not None and set(stored["archs"]) == set(parts)
+
+
+def _teacher_reference(agree_with: str, n: int = 32) -> Reference:
+    """A reference sample whose M_s (lower is better) falls as ``agree_with`` grows; the other count is noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    size = np.linspace(10.0, 14.0, n)
+    values = {
+        "semantic": (-size + rng.normal(scale=0.3, size=n)).tolist(),
+        "synflow": rng.normal(size=n).tolist(),
+        "log_params": (size if agree_with == "log_params" else rng.permutation(size)).tolist(),
+        "log_flops": (size if agree_with == "log_flops" else rng.permutation(size)).tolist(),
+    }
+    return Reference(tuple(str(i) for i in range(n)), values)
+
+
+@pytest.mark.parametrize("count", ["log_params", "log_flops"])
+def test_teacher_capacity_weighs_the_size_count_the_teacher_agrees_with(count: str) -> None:
+    """``diswot-teacher-capacity``: the size count whose ranking of the reference goes with -M_s weighs
+    more; the other side and the weights' sum are those of ``diswot-semantic-capacity``."""
+    ref = _teacher_reference(count)
+    proxy = get_proxy("diswot-teacher-capacity")
+    assert proxy.reference_terms == get_proxy(DEFAULT_PROXY).reference_terms
+    weights = dict(zip(proxy.size_terms, proxy.size_weights(ref)))
+    other = next(k for k in weights if k != count)
+    assert weights[count] > 0.8 > weights[other] >= 0.0
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert weights[count] == pytest.approx(
+        ref.agreement("semantic", count, judge_sign=-1.0)
+        / sum(max(0.0, ref.agreement("semantic", k, judge_sign=-1.0)) for k in weights)
+    )
+    mid = {k: float(sorted(ref.values[k])[16]) for k in ref.values}
+    base = proxy.combine(mid, ref)
+    bigger_by_the_teachers_count = proxy.combine({**mid, count: mid[count] + 0.3}, ref)
+    bigger_by_the_other = proxy.combine({**mid, other: mid[other] + 0.3}, ref)
+    assert bigger_by_the_teachers_count > bigger_by_the_other >= base
+    z = {k: ref.normal_score(k, mid[k], sign=-1.0 if k == "semantic" else 1.0) for k in mid}
+    assert base == pytest.approx(
+        (z["semantic"] + z["synflow"]) / 2
+        + weights["log_params"] * z["log_params"]
+        + weights["log_flops"] * z["log_flops"]
+    )
+
+
+def test_teacher_capacity_weighs_both_counts_alike_when_the_teacher_agrees_with_neither() -> None:
+    """A teacher whose M_s goes against both counts (or is flat) leaves them equal weights, the default's."""
+    from diswot.proxies import Reference
+
+    n = 16
+    flat = {"semantic": [0.5] * n, "synflow": list(range(n)), "log_params": list(range(n)), "log_flops": list(range(n))}
+    against = {**flat, "semantic": list(range(n))}  # M_s grows with size: -M_s agrees with neither
+    proxy = get_proxy("diswot-teacher-capacity")
+    for values in (flat, against):
+        ref = Reference(tuple(str(i) for i in range(n)), values)
+        assert proxy.size_weights(ref) == [0.5, 0.5]
