@@ -47,6 +47,9 @@ class StudentScore:
     flops: int
     within_limits: bool
     seconds: float
+    #: the weights the score takes from the study's reference sample, by term (the default's size
+    #: counts, weighed by the teacher); empty for a score without them
+    weights: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document of ``diswot score --json``."""
@@ -112,6 +115,7 @@ def score(
         flops=flops if flops is not None else arch_flops(space, student, setup.num_classes, setup.image_size),
         within_limits=space.check(student, setup.limits, setup.num_classes) is None,
         seconds=result.seconds,
+        weights={} if setup.scorer.reference is None else setup.scorer.proxy.reference_weights(setup.scorer.reference),
     )
 
 

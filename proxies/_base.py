@@ -209,6 +209,10 @@ class Proxy(abc.ABC):
         """The score of raw ``terms`` against ``reference`` (proxies with :attr:`reference_terms`)."""
         raise NotImplementedError(f"proxy {self.name!r} scores without a reference")
 
+    def reference_weights(self, reference: Reference) -> dict[str, float]:
+        """The weights :meth:`combine` derives from ``reference`` itself, by term (none by default)."""
+        return {}
+
     def score(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> float:
         """The score alone, checked finite."""
         return finite(self.name, self.evaluate(ctx, student, batch))["score"]

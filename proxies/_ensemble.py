@@ -271,6 +271,10 @@ class DisWOTTeacherCapacity(DisWOTSemanticCapacity):
         total = sum(taus)
         return [t / total for t in taus] if total > 0 else [1.0 / len(taus)] * len(taus)
 
+    def reference_weights(self, reference: Reference) -> dict[str, float]:
+        """The size counts' weights (``diswot score`` shows them)."""
+        return dict(zip(self.size_terms, self.size_weights(reference)))
+
     def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
         """Mean normal score of M_s and SynFlow, plus the teacher-weighted normal scores of log params and log FLOPs."""
         side = [

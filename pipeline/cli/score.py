@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("score", f"{result.score:.8g}")
     for k, v in out["terms"].items():
         table.add_row(k, f"{v:.8g}")
+    for k, w in out["weights"].items():
+        table.add_row(f"weight of {k}", f"{w:.3f}")
     table.add_row("params", fmt_count(out["params"]))
     table.add_row("layers", str(out["layers"]))
     table.add_row("FLOPs", fmt_count(out["flops"]))

@@ -3,6 +3,8 @@ read-only ``--out``, a refused search, a resumed search, a study read from anoth
 
 from __future__ import annotations
 
+import json
+
 import os
 from pathlib import Path
 
@@ -257,11 +259,16 @@ def test_train_and_search_write_progress_lines_in_a_log(
 def test_score_says_why_it_needs_a_reference_sample(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["score", "--space", "s0", "--arch", "ResNet[1,1,1]", "--teacher", "resnet20", "--dataset", "synthetic"]
     assert run_cli(*argv, "--batch-size", "8", "--reference-size", "8") == 0
-    err = " ".join(capsys.readouterr().err.split())
+    out, err = (" ".join(s.split()) for s in capsys.readouterr())
     assert "ranks each term against a reference sample of 8 architectures" in err and "--proxy diswot" in err
     assert "reference sample: 8/8 done" in err
+    assert "weight of log_params" in out and "weight of log_flops" in out  # the teacher's weights of the sizes
+    assert run_cli(*argv, "--batch-size", "8", "--reference-size", "8", "--json") == 0
+    weights = json.loads(capsys.readouterr().out)["weights"]
+    assert set(weights) == {"log_params", "log_flops"} and sum(weights.values()) == pytest.approx(1.0)
     assert run_cli(*argv, "--batch-size", "8", "--proxy", "diswot") == 0
-    assert "reference sample" not in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "reference sample" not in err and "weight of" not in out
 
 
 def test_multi_objective_search_points_to_the_front(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
