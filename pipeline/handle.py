@@ -163,6 +163,18 @@ class Search:
         ``n`` best students with their pick scores, and every stored pick score."""
         return pick_report(self.study, n)
 
+    def score_weights(self) -> dict[str, float]:
+        """The weights the study's score takes from its stored reference sample, by term: for the
+        default, the teacher's weights of the two size counts. Empty for a score without them, or
+        before the study's reference sample is stored."""
+        from diswot.proxies import Reference, get_proxy
+
+        stored = record.reference_sample(self.study)
+        if stored is None:
+            return {}
+        weights: dict[str, float] = get_proxy(self.config.proxy).reference_weights(Reference.from_json(stored))
+        return weights
+
     def pareto_front(self) -> list[FrozenTrial]:
         """The Pareto front of a multi-objective study, best score first (``diswot show --pareto``)."""
         from .pareto import pareto_front

@@ -35,8 +35,14 @@ def run(args: argparse.Namespace) -> int:
     status = show_front(search, args, console)
     if status is not None:
         return status
+    weights = search.score_weights()
     if args.json:
-        console.print_json(json.dumps(search.pick_report(args.top)))
+        console.print_json(json.dumps({**search.pick_report(args.top), "score_weights": weights}))
     else:
         print_top(console, search.study, args.top, storage=search.storage)
+        if weights:
+            shares = ", ".join(f"{k} {w:.2f}" for k, w in weights.items())
+            console.print(
+                f"{search.config.proxy}: weights from the study's reference sample: {shares}", highlight=False
+            )
     return 0
