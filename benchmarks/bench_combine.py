@@ -3,7 +3,7 @@
 A reference-ranked score computes its raw terms (the forward pass, timed by ``bench_families.py
 cost``) and then combines them against the stored reference sample. This times that second step:
 microseconds per candidate for each score, on a reference of ``--size`` architectures with seeded
-random terms, after one warm call (``diswot-teacher-capacity`` computes its size weights, two Kendall
+random terms, after one warm call (``diswot-teacher-capacity`` and ``diswot-teacher-balance`` compute their weights, two Kendall
 taus over the reference, once per reference and reuses them).
 
     python benchmarks/bench_combine.py --json benchmarks/results/combine-cost.json
@@ -21,7 +21,13 @@ import numpy as np
 
 from diswot.proxies import Reference, get_proxy
 
-SCORES = ("diswot-semantic-capacity", "diswot-teacher-capacity", "diswot-capacity", "diswot-flow")
+SCORES = (
+    "diswot-semantic-capacity",
+    "diswot-teacher-capacity",
+    "diswot-teacher-balance",
+    "diswot-capacity",
+    "diswot-flow",
+)
 TERMS = ("relation", "semantic", "synflow", "log_params", "log_flops")
 
 

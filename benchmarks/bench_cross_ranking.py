@@ -380,17 +380,26 @@ def teacher_weighted(
     judge: tuple[str, ...] = ("semantic",),
     power: float = 1.0,
     pick: bool = False,
+    regress: bool = False,
+    lean: bool = False,
 ) -> Candidate:
     """``fixed`` normal scores at their weights, plus ``weighted``'s normal scores weighing ``total``
     between them by their Kendall tau (at least 0, to the ``power``) with the mean rank of ``judge``
-    over the reference sample; ``pick``: all of ``total`` on the best-agreeing one. No ground truth is read."""
+    over the reference sample; ``pick``: all of ``total`` on the best-agreeing one; ``regress``: the weights are
+    the least-squares coefficients of the judge's normal scores on ``weighted``'s (at least 0), in place of the
+    taus. No ground truth is read."""
     names = tuple(dict.fromkeys((*fixed, *weighted, *judge)))
 
     def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
         reference = _reference(ref, names)
         keep = np.all([np.isfinite(ref[s]) for s in names], axis=0)
         judged = np.mean([stats.rankdata(ref[j][keep]) for j in judge], axis=0)
-        taus = np.array([max(0.0, float(stats.kendalltau(judged, ref[c][keep]).statistic)) for c in weighted]) ** power
+        if regress:
+            taus = np.maximum(0.0, _normal_regression(judged, [ref[c][keep] for c in weighted]))
+        else:
+            taus = np.array([max(0.0, float(stats.kendalltau(judged, ref[c][keep]).statistic)) for c in weighted])
+        share = 1.0 - float(taus.max()) if lean else 1.0
+        taus = taus**power
         if pick:
             taus = (taus == taus.max()).astype(float)
         w = total * taus / taus.sum() if taus.sum() > 0 else np.full(len(weighted), total / len(weighted))
@@ -398,12 +407,24 @@ def teacher_weighted(
             cols,
             names,
             lambda row: (
-                sum(fw * reference.normal_score(k, row[k]) for k, fw in fixed.items())
+                sum(share * fw * reference.normal_score(k, row[k]) for k, fw in fixed.items())
                 + sum(wk * reference.normal_score(c, row[c]) for c, wk in zip(weighted, w))
             ),
         )
 
     return score
+
+
+def _normal_regression(judged: np.ndarray, signals: list[np.ndarray]) -> np.ndarray:
+    """Least-squares coefficients of the judge's normal scores on the signals' (ranks as normal quantiles)."""
+    n = len(judged)
+
+    def normal(v: np.ndarray) -> np.ndarray:
+        return stats.norm.ppf((stats.rankdata(v) - 0.5) / n)
+
+    x = np.column_stack([normal(v) for v in signals])
+    coef, *_ = np.linalg.lstsq(x, normal(judged), rcond=None)
+    return np.asarray(coef, dtype=float)
 
 
 def single(signal: str) -> Candidate:
@@ -440,6 +461,7 @@ CANDIDATES: dict[str, Candidate] = {
     "diswot-capacity": registered("diswot-capacity"),
     "diswot-semantic-capacity": registered("diswot-semantic-capacity"),
     "diswot-teacher-capacity": registered("diswot-teacher-capacity"),
+    "diswot-teacher-balance": registered("diswot-teacher-balance"),
 }
 
 
@@ -574,6 +596,17 @@ def add_candidates() -> None:
     half = {"semantic": 0.5, "synflow": 0.5}
     sizes = ("params", "flops")
     CANDIDATES["tw(M_s): z(semantic,synflow)/2+sizes by tau, squared"] = teacher_weighted(half, sizes, 1.0, power=2.0)
+    CANDIDATES["tw(M_s): z(semantic,synflow)/2+sizes by regression"] = teacher_weighted(half, sizes, 1.0, regress=True)
+    # the judge's agreement also sets how much the score leans on the counts against M_s and SynFlow
+    CANDIDATES["tw(M_s): z(semantic,synflow)/2 x (1-max tau)+sizes by tau"] = teacher_weighted(
+        half, sizes, 1.0, lean=True
+    )
+    CANDIDATES["tw(M_s): z(semantic,synflow)/2 x (1-max tau)+sizes by tau, squared"] = teacher_weighted(
+        half, sizes, 1.0, lean=True, power=2.0
+    )
+    CANDIDATES["tw(M_s): z(semantic,synflow)/2 x (1-max tau)+the best-agreeing size"] = teacher_weighted(
+        half, sizes, 1.0, lean=True, pick=True
+    )
     CANDIDATES["tw(M_s): z(semantic,synflow)/2+the best-agreeing size"] = teacher_weighted(half, sizes, 1.0, pick=True)
     CANDIDATES["tw(M_s,M_r): z(semantic,synflow)/2+sizes by tau"] = teacher_weighted(
         half, sizes, 1.0, judge=("semantic", "relation")
@@ -720,7 +753,7 @@ def leave_one_out(columns: Columns, family: dict[str, tuple[float, ...]] = FAMIL
 
 
 #: the candidates among which the teacher-weighted rule was chosen (with the default it would replace)
-TEACHER_WEIGHTED = ("diswot-semantic-capacity", "diswot-teacher-capacity", "tw(")
+TEACHER_WEIGHTED = ("diswot-semantic-capacity", "diswot-teacher-capacity", "diswot-teacher-balance", "tw(")
 
 
 def leave_one_out_named(done: dict[str, dict[str, Any]], benches: list[str], among: Sequence[str]) -> dict[str, Any]:

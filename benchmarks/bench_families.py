@@ -1,7 +1,7 @@
 """Scoring cost and search picks on the student families (``macro``, ``autoformer-ti``, ``pit-ti``).
 
 ``cost``: for each space (every registered one by default), batch size and CPU thread count, the
-same seeded students are scored with the default score (``diswot-teacher-capacity``: one forward in
+same seeded students are scored with the default score (``diswot-teacher-balance``: one forward in
 inference mode plus SynFlow's batch-of-one pass), the paper's score (``diswot``: one forward in
 inference mode) and ``diswot-prior`` (one forward with FLOP hooks), against one bare forward pass of
 the student (build and init excluded), each student's three timings back to back, the fastest of ``--reps`` kept, so the

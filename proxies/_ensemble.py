@@ -46,6 +46,7 @@ __all__ = [
     "DisWOTRank",
     "DisWOTRelationPlus",
     "DisWOTSemanticCapacity",
+    "DisWOTTeacherBalance",
     "DisWOTTeacherCapacity",
 ]
 
@@ -285,6 +286,52 @@ class DisWOTTeacherCapacity(DisWOTSemanticCapacity):
             w * reference.normal_score(k, terms[k]) for k, w in zip(self.size_terms, self.size_weights(reference))
         )
         return float(sum(side) / len(side) + size)
+
+
+@register_proxy
+class DisWOTTeacherBalance(DisWOTTeacherCapacity):
+    """:class:`DisWOTTeacherCapacity` with the teacher also setting how much the score leans on size.
+
+    Across the study's reference sample the teacher's similarity (-M_s, the paper's Listing 1) agrees
+    with each size count by a Kendall tau a_c (floored at 0). The counts weigh a_c squared, normalised
+    to the size side's weight of 1 (equal weights if the teacher agrees with neither), and M_s and
+    SynFlow each weigh (1 - max a_c) / 2 in place of 1/2: the more of the teacher's similarity a size
+    count already carries, the more the score leans on that count and the less on the one-draw noise
+    of M_s. Where the teacher agrees with no count, the score is ``diswot-semantic-capacity``. The
+    same terms and cost, no fitted weight (BENCHMARKS.md, "The teacher balances size and similarity").
+    """
+
+    name: ClassVar[str] = "diswot-teacher-balance"
+    #: the exponent of each count's agreement in its weight
+    agreement_power: ClassVar[float] = 2.0
+
+    def _agreements(self, reference: Reference) -> list[float]:
+        return [max(0.0, reference.agreement(self.judge, k, judge_sign=-1.0)) for k in self.size_terms]
+
+    def size_weights(self, reference: Reference) -> list[float]:
+        """Each size count's weight: its agreement with the teacher's similarity, squared, summing to 1."""
+        powered = [a**self.agreement_power for a in self._agreements(reference)]
+        total = sum(powered)
+        return [p / total for p in powered] if total > 0 else [1.0 / len(powered)] * len(powered)
+
+    def similarity_weight(self, reference: Reference) -> float:
+        """The weight of each of M_s and SynFlow: (1 - the largest agreement) / 2."""
+        return (1.0 - max(self._agreements(reference))) / len(self.similarity_terms_ranked)
+
+    def reference_weights(self, reference: Reference) -> dict[str, float]:
+        """Every term's weight in the score (``diswot score`` shows them)."""
+        side = self.similarity_weight(reference)
+        return {**{k: side for k in self.similarity_terms_ranked}, **super().reference_weights(reference)}
+
+    def combine(self, terms: Mapping[str, float], reference: Reference) -> float:
+        """The weighted sum of the normal scores of M_s (negated), SynFlow, log params and log FLOPs."""
+        weights = self.reference_weights(reference)
+        return float(
+            sum(
+                w * reference.normal_score(k, terms[k], sign=-1.0 if k in self.lower_is_better else 1.0)
+                for k, w in weights.items()
+            )
+        )
 
 
 @register_proxy

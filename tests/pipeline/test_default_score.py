@@ -1,4 +1,4 @@
-"""The default score (``diswot-teacher-capacity``), ``diswot-semantic-capacity``, ``diswot-capacity``, ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
+"""The default score (``diswot-teacher-balance``), ``diswot-teacher-capacity``, ``diswot-semantic-capacity``, ``diswot-capacity``, ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
 reference sample, and what a short search costs (the reference sized to the search and reused by
 its first candidates, the pick sized to the search)."""
 
@@ -23,8 +23,8 @@ from .conftest import SMALL_S0, run_cli
 SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu")
 
 
-def test_the_default_is_diswot_teacher_capacity_on_one_forward_pass() -> None:
-    assert DEFAULT_PROXY == "diswot-teacher-capacity"
+def test_the_default_is_diswot_teacher_balance_on_one_forward_pass() -> None:
+    assert DEFAULT_PROXY == "diswot-teacher-balance"
     proxy = get_proxy(DEFAULT_PROXY)
     assert proxy.reference_terms == ("semantic", "synflow", "log_params", "log_flops")
     assert get_proxy("diswot-capacity").reference_terms == (
@@ -276,3 +276,56 @@ def test_teacher_capacity_weighs_both_counts_alike_when_the_teacher_agrees_with_
     for values in (flat, against):
         ref = Reference(tuple(str(i) for i in range(n)), values)
         assert proxy.size_weights(ref) == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("count", ["log_params", "log_flops"])
+def test_teacher_balance_squares_the_agreements_and_leans_on_the_count_by_the_largest(count: str) -> None:
+    """``diswot-teacher-balance``: each count weighs its agreement with -M_s squared (summing to 1), and
+    M_s and SynFlow each (1 - the largest agreement) / 2."""
+    ref = _teacher_reference(count)
+    proxy = get_proxy("diswot-teacher-balance")
+    assert proxy.reference_terms == get_proxy("diswot-teacher-capacity").reference_terms
+    agree = {k: max(0.0, ref.agreement("semantic", k, judge_sign=-1.0)) for k in ("log_params", "log_flops")}
+    weights = proxy.reference_weights(ref)
+    assert weights[count] == pytest.approx(agree[count] ** 2 / sum(a**2 for a in agree.values()))
+    assert weights["log_params"] + weights["log_flops"] == pytest.approx(1.0)
+    assert weights["semantic"] == weights["synflow"] == pytest.approx((1.0 - max(agree.values())) / 2)
+    assert 0.0 < weights["semantic"] < 0.25  # the teacher agrees with the count closely: the score leans on it
+    mid = {k: float(sorted(ref.values[k])[16]) for k in ref.values}
+    z = {k: ref.normal_score(k, mid[k], sign=-1.0 if k == "semantic" else 1.0) for k in mid}
+    assert proxy.combine(mid, ref) == pytest.approx(sum(weights[k] * z[k] for k in z))
+
+
+def test_teacher_balance_leans_less_on_size_the_less_the_teacher_agrees() -> None:
+    """A noisier M_s agrees less with the count, so M_s and SynFlow weigh more; one that agrees with
+    neither count leaves ``diswot-semantic-capacity``'s score."""
+    import numpy as np
+
+    n = 32
+    size = np.linspace(10.0, 14.0, n)
+    rng = np.random.default_rng(3)
+
+    def reference(noise: float) -> Reference:
+        values = {
+            "semantic": (-size + rng.normal(scale=noise, size=n)).tolist(),
+            "synflow": rng.normal(size=n).tolist(),
+            "log_params": size.tolist(),
+            "log_flops": rng.permutation(size).tolist(),
+        }
+        return Reference(tuple(str(i) for i in range(n)), values)
+
+    proxy = get_proxy("diswot-teacher-balance")
+    close, loose = proxy.reference_weights(reference(0.3)), proxy.reference_weights(reference(3.0))
+    assert close["semantic"] < loose["semantic"] <= 0.5
+    against = Reference(  # M_s grows with both counts: -M_s agrees with neither
+        tuple(str(i) for i in range(n)),
+        {
+            "semantic": size.tolist(),
+            "synflow": rng.normal(size=n).tolist(),
+            "log_params": size.tolist(),
+            "log_flops": size.tolist(),
+        },
+    )
+    assert proxy.reference_weights(against) == {"semantic": 0.5, "synflow": 0.5, "log_params": 0.5, "log_flops": 0.5}
+    mid = {k: float(sorted(against.values[k])[16]) for k in against.values}
+    assert proxy.combine(mid, against) == pytest.approx(get_proxy("diswot-semantic-capacity").combine(mid, against))

@@ -262,10 +262,11 @@ def test_score_says_why_it_needs_a_reference_sample(capsys: pytest.CaptureFixtur
     out, err = (" ".join(s.split()) for s in capsys.readouterr())
     assert "ranks each term against a reference sample of 8 architectures" in err and "--proxy diswot" in err
     assert "reference sample: 8/8 done" in err
-    assert "weight of log_params" in out and "weight of log_flops" in out  # the teacher's weights of the sizes
+    assert "weight of log_params" in out and "weight of semantic" in out  # the teacher's weights of the terms
     assert run_cli(*argv, "--batch-size", "8", "--reference-size", "8", "--json") == 0
     weights = json.loads(capsys.readouterr().out)["weights"]
-    assert set(weights) == {"log_params", "log_flops"} and sum(weights.values()) == pytest.approx(1.0)
+    assert set(weights) == {"semantic", "synflow", "log_params", "log_flops"}
+    assert weights["log_params"] + weights["log_flops"] == pytest.approx(1.0)
     assert run_cli(*argv, "--batch-size", "8", "--proxy", "diswot") == 0
     out, err = capsys.readouterr()
     assert "reference sample" not in err and "weight of" not in out

@@ -65,16 +65,18 @@ def test_search_load_reads_what_open_ran(small_study: str) -> None:
         search.trial(99)
 
 
-def test_score_weights_are_the_teachers_weights_of_the_size_counts(tmp_path: Path, small_study: str) -> None:
-    """The default's weights of the two size counts, read from the study's stored reference sample
-    (``diswot show`` prints them); none for the paper's formula."""
+def test_score_weights_are_the_teachers_weights_of_the_terms(tmp_path: Path, small_study: str) -> None:
+    """The default's weights of its terms (the two size counts sum to 1, M_s and SynFlow weigh alike),
+    read from the study's stored reference sample (``diswot show`` prints them); none for the paper's formula."""
     url = f"sqlite:///{tmp_path / 'w.db'}"
     search = diswot.Search.open(
         SearchConfig(**{**SMALL_CONFIG, "reference_size": 8}), url, study_name="w", note_every=0
     )  # type: ignore[arg-type]
     search.run(n_trials=2, progress=False, pick=False)
     weights = search.score_weights()
-    assert set(weights) == {"log_params", "log_flops"} and sum(weights.values()) == pytest.approx(1.0)
+    assert set(weights) == {"semantic", "synflow", "log_params", "log_flops"}
+    assert weights["log_params"] + weights["log_flops"] == pytest.approx(1.0)
+    assert weights["semantic"] == weights["synflow"] <= 0.5
     assert diswot.Search.load(url, "w").score_weights() == weights
     assert diswot.Search.load(small_study, "face").score_weights() == {}
 
