@@ -1,4 +1,5 @@
-"""The default score (``diswot-teacher-balance``), ``diswot-teacher-capacity``, ``diswot-semantic-capacity``, ``diswot-capacity``, ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
+"""The default score (``diswot-teacher-balance``), ``diswot-teacher-capacity``, ``diswot-semantic-capacity``,
+``diswot-capacity``, ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
 reference sample, and what a short search costs (the reference sized to the search and reused by
 its first candidates, the pick sized to the search)."""
 
