@@ -35,3 +35,22 @@ def test_the_depth_candidates_rank_by_the_depth_where_the_sizes_tie() -> None:
     for name in ("z(params,flops,depth)", "z(0.5semantic,0.5synflow,params/3,flops/3,depth/3)"):
         scores = bench.CANDIDATES[name](cols, ref)
         assert np.all(np.isfinite(scores)) and np.all(np.diff(scores) > 0), name
+
+
+def test_the_leaning_candidate_is_the_registered_default() -> None:
+    """The report's teacher-leaning candidate with squared agreements scores as ``diswot-teacher-balance`` does."""
+    bench = _module()
+    bench.add_candidates()
+    rng = np.random.default_rng(1)
+    size = rng.normal(size=64)
+    ref = {
+        "params": size + rng.normal(scale=0.5, size=64),
+        "flops": size + rng.normal(scale=1.5, size=64),
+        "semantic": size + rng.normal(scale=1.0, size=64),  # the cache's sign: higher is better
+        "synflow": rng.normal(size=64),
+    }
+    cols = {s: rng.normal(size=16) for s in ref}
+    mine = bench.CANDIDATES["tw(M_s): z(semantic,synflow)/2 x (1-max tau)+sizes by tau, squared"](cols, ref)
+    assert np.allclose(mine, bench.CANDIDATES["diswot-teacher-balance"](cols, ref))
+    plain = bench.CANDIDATES["diswot-teacher-capacity"]
+    assert not np.allclose(mine, plain(cols, ref))
