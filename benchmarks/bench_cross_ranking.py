@@ -44,6 +44,7 @@ import torch
 from scipy import stats
 
 from diswot.pipeline._choices import DEFAULT_INIT_DRAW, INIT_DRAWS
+from diswot.pipeline.config import DEFAULT_PROXY
 from diswot.pipeline.benchmark_truth import benchmark_truth, nb201_truth
 from diswot.pipeline.data import probe_batches
 from diswot.pipeline.errors import ProxyError
@@ -425,6 +426,16 @@ def _normal_regression(judged: np.ndarray, signals: list[np.ndarray]) -> np.ndar
     x = np.column_stack([normal(v) for v in signals])
     coef, *_ = np.linalg.lstsq(x, normal(judged), rcond=None)
     return np.asarray(coef, dtype=float)
+
+
+def default_weights(ref: dict[str, np.ndarray]) -> dict[str, float]:
+    """The weights the default score takes from one draw's reference sample (``diswot score`` prints them)."""
+    proxy = PROXIES.get(DEFAULT_PROXY)()
+    by_term = {SIGNALS[s][1]: s for s in SIGNALS if SIGNALS[s][0] in ("diswot-flow", "diswot-plus")}
+    raw = {t: SIGNALS[by_term[t]][2] * ref[by_term[t]] for t in proxy.reference_terms}
+    keep = np.all([np.isfinite(v) for v in raw.values()], axis=0)
+    reference = Reference(tuple(str(i) for i in np.flatnonzero(keep)), {t: v[keep].tolist() for t, v in raw.items()})
+    return {k: round(w, 3) for k, w in proxy.reference_weights(reference).items()}
 
 
 def single(signal: str) -> Candidate:
@@ -910,6 +921,8 @@ def main(argv: list[str] | None = None) -> int:
             ref = {s: column(cache, bench.name, seed, ref_names, s) for s in SIGNALS}
             if np.all(np.isnan(cols["params"])):
                 continue
+            if np.isfinite(ref["semantic"]).any():
+                info[bench.name].setdefault("default_weights", {})[seed] = default_weights(ref)
             if seed == seeds[0]:
                 columns[bench.name] = (cols, ref, truth.accuracy, params)
                 archs_of[bench.name] = (names, list(truth.archs))
@@ -931,6 +944,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{b}: {v['n']} archs of {v['truth']}, oracle top-10 {v['oracle_top10']:.2f}" for b, v in info.items()
         )
     )
+    for b, v in info.items():
+        for seed, w in v.get("default_weights", {}).items():
+            print(f"{b} draw {seed}: {DEFAULT_PROXY}'s weights " + ", ".join(f"{k} {x:.2f}" for k, x in w.items()))
     sizes = ("params", "flops")
     for row in done.values():  # how far above the better of the two size counts, on the worst benchmark
         row["worst"]["tau_margin"] = min(row[b]["kendall"] - max(done[s][b]["kendall"] for s in sizes) for b in names_b)
