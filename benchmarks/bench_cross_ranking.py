@@ -383,6 +383,7 @@ def teacher_weighted(
     pick: bool = False,
     regress: bool = False,
     lean: bool = False,
+    lean_power: float = 1.0,
 ) -> Candidate:
     """``fixed`` normal scores at their weights, plus ``weighted``'s normal scores weighing ``total``
     between them by their Kendall tau (at least 0, to the ``power``) with the mean rank of ``judge``
@@ -399,7 +400,7 @@ def teacher_weighted(
             taus = np.maximum(0.0, _normal_regression(judged, [ref[c][keep] for c in weighted]))
         else:
             taus = np.array([max(0.0, float(stats.kendalltau(judged, ref[c][keep]).statistic)) for c in weighted])
-        share = 1.0 - float(taus.max()) if lean else 1.0
+        share = (1.0 - float(taus.max())) ** lean_power if lean else 1.0
         taus = taus**power
         if pick:
             taus = (taus == taus.max()).astype(float)
@@ -619,6 +620,14 @@ def add_candidates() -> None:
         half, sizes, 1.0, lean=True, pick=True
     )
     CANDIDATES["tw(M_s): z(semantic,synflow)/2+the best-agreeing size"] = teacher_weighted(half, sizes, 1.0, pick=True)
+    # between the square and the best-agreeing count alone, and a steeper lean
+    for power in (3.0, 4.0):
+        CANDIDATES[f"tw(M_s): z(semantic,synflow)/2 x (1-max tau)+sizes by tau^{power:g}"] = teacher_weighted(
+            half, sizes, 1.0, lean=True, power=power
+        )
+    CANDIDATES["tw(M_s): z(semantic,synflow)/2 x (1-max tau)^2+sizes by tau^2"] = teacher_weighted(
+        half, sizes, 1.0, lean=True, power=2.0, lean_power=2.0
+    )
     CANDIDATES["tw(M_s,M_r): z(semantic,synflow)/2+sizes by tau"] = teacher_weighted(
         half, sizes, 1.0, judge=("semantic", "relation")
     )
