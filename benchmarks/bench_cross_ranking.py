@@ -417,6 +417,34 @@ def teacher_weighted(
     return score
 
 
+#: the reference keys of M_s's retest: the same 64 students' M_s at this draw and at a second draw
+RETEST = ("semantic@test", "semantic@retest")
+
+
+def retest_reliability(ref: dict[str, np.ndarray]) -> float:
+    """Kendall tau of M_s between two draws (inits and probe batches) of the same students, at least 0:
+    how much of M_s's ranking is the student's and not its draw. No ground truth is read."""
+    a, b = ref[RETEST[0]], ref[RETEST[1]]
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 8:
+        return float("nan")
+    return max(0.0, float(stats.kendalltau(a[keep], b[keep]).statistic))
+
+
+def retested(candidate: Candidate, fallback: Candidate, *, power: float = 1.0) -> Candidate:
+    """``candidate`` (a score led by M_s) where M_s's retest holds, ``fallback`` (a score without M_s)
+    where it does not: their mix by M_s's test-retest reliability (to the ``power``)."""
+
+    def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
+        rel = retest_reliability(ref)
+        if not math.isfinite(rel):
+            return np.full(len(next(iter(cols.values()))), np.nan)
+        rel = rel**power
+        return rel * candidate(cols, ref) + (1.0 - rel) * fallback(cols, ref)
+
+    return score
+
+
 def _normal_regression(judged: np.ndarray, signals: list[np.ndarray]) -> np.ndarray:
     """Least-squares coefficients of the judge's normal scores on the signals' (ranks as normal quantiles)."""
     n = len(judged)
@@ -647,6 +675,18 @@ def add_candidates() -> None:
     CANDIDATES["tw(M_s): z(synflow)/2+sizes by tau (no M_s term)"] = teacher_weighted({"synflow": 0.5}, sizes, 1.0)
     CANDIDATES["tw(M_s): sizes by tau alone"] = teacher_weighted({}, sizes, 1.0)
     CANDIDATES["tw(M_s): z(semantic)/2+sizes by tau"] = teacher_weighted({"semantic": 0.5}, sizes, 1.0)
+    # M_s's test-retest reliability (two draws of the same 64 students) mixes the default with a score
+    # that reads no M_s: the teacher's choices count as much as its M_s is the student's and not the draw's
+    default = registered(DEFAULT_PROXY)
+    tau3 = teacher_weighted(half, sizes, 1.0, lean=True, power=3.0)
+    for label, fallback in (
+        ("z(synflow)/2+z(params,flops)/2", normal_sum("synflow", "params", "flops", weights=(0.5, 0.5, 0.5))),
+        ("z(params,flops)", normal_sum("params", "flops")),
+        ("z(params,flops)/2", normal_sum("params", "flops", weights=(0.5, 0.5))),
+    ):
+        CANDIDATES[f"retest: default by reliability, else {label}"] = retested(default, fallback)
+        CANDIDATES[f"retest: default by reliability^2, else {label}"] = retested(default, fallback, power=2.0)
+        CANDIDATES[f"retest: tau^3 by reliability, else {label}"] = retested(tau3, fallback)
     for combo in (
         ("relation", "jacov", "synflow", "params"),
         ("relation", "jacov", "synflow", "flops"),
@@ -773,13 +813,13 @@ def leave_one_out(columns: Columns, family: dict[str, tuple[float, ...]] = FAMIL
 
 
 #: the candidates among which the teacher-weighted rule was chosen (with the default it would replace)
-TEACHER_WEIGHTED = ("diswot-semantic-capacity", "diswot-teacher-capacity", "diswot-teacher-balance", "tw(")
+TEACHER_WEIGHTED = ("diswot-semantic-capacity", "diswot-teacher-capacity", "diswot-teacher-balance", "tw(", "retest:")
 
 
 def leave_one_out_named(done: dict[str, dict[str, Any]], benches: list[str], among: Sequence[str]) -> dict[str, Any]:
     """For each benchmark, the candidate named in ``among`` (a name or a name's start) with the best worst
     tau margin on the other benchmarks, and its margin on the one left out: a discrete choice's leave-one-out."""
-    names = [n for n in done if any(n == a or (a.endswith("(") and n.startswith(a)) for a in among)]
+    names = [n for n in done if any(n == a or (a.endswith(("(", ":")) and n.startswith(a)) for a in among)]
 
     def margin(name: str, b: str) -> float:
         return done[name][b]["kendall"] - max(done[s][b]["kendall"] for s in ("params", "flops"))
@@ -928,6 +968,12 @@ def main(argv: list[str] | None = None) -> int:
             ref_names = [space.encode(a) for a in refs]
             cols = {s: column(cache, bench.name, seed, names, s) for s in SIGNALS}
             ref = {s: column(cache, bench.name, seed, ref_names, s) for s in SIGNALS}
+            # M_s's retest: the first 64 students of the sample at this draw and at its pair (0-1, 2-3)
+            retest = names[:REFERENCE_SIZE]
+            ref[RETEST[0]] = column(cache, bench.name, seed, retest, "semantic")
+            ref[RETEST[1]] = column(cache, bench.name, seed ^ 1, retest, "semantic")
+            if np.isfinite(ref[RETEST[1]]).any():
+                info[bench.name].setdefault("semantic_retest_tau", {})[seed] = round(retest_reliability(ref), 3)
             if np.all(np.isnan(cols["params"])):
                 continue
             if np.isfinite(ref["semantic"]).any():
@@ -956,6 +1002,8 @@ def main(argv: list[str] | None = None) -> int:
     for b, v in info.items():
         for seed, w in v.get("default_weights", {}).items():
             print(f"{b} draw {seed}: {DEFAULT_PROXY}'s weights " + ", ".join(f"{k} {x:.2f}" for k, x in w.items()))
+        for seed, tau in v.get("semantic_retest_tau", {}).items():
+            print(f"{b} draw {seed}: M_s's test-retest tau with draw {seed ^ 1}: {tau:.3f}")
     sizes = ("params", "flops")
     for row in done.values():  # how far above the better of the two size counts, on the worst benchmark
         row["worst"]["tau_margin"] = min(row[b]["kendall"] - max(done[s][b]["kendall"] for s in sizes) for b in names_b)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Hashable, Mapping
 
 import optuna
@@ -27,7 +27,7 @@ from diswot.storage import record
 from .config import DEFAULT_REFERENCE_SIZE, SAMPLERS, SearchConfig
 from .data import DatasetInfo, dataset_info, network_batches, num_classes_of, probe_batches
 from .errors import DiswotError
-from .reference import ReferenceCache, build_reference, reference_archs, study_reference
+from .reference import ReferenceCache, Retest, build_reference, reference_archs, study_reference
 from .scoring import Scorer, resolve_device
 from .teachers import Teacher, load_teacher
 
@@ -148,6 +148,9 @@ def make_scoring(
     scorer = _scorer(
         config, space, proxy, built, info, num_classes, device, reference if reference is not None else source, contexts
     )
+    if source is not None and proxy.retest_terms:  # the reference sample's second draw: one more repeat
+        more = replace(config, repeats=config.repeats + 1)
+        source.retest = lambda: _scorer(more, space, proxy, built, info, num_classes, device, None, scorer.prepared())
     teacher_record: dict[str, Any] = {"teacher_fingerprint": built.fingerprint}
     if teacher_size != info.image_size:
         teacher_record["teacher_image_size"] = teacher_size
@@ -266,6 +269,8 @@ class ReferenceSample:
     #: the resolved teacher and probe figures that decide the sample's terms (part of :meth:`key`)
     teacher: dict[str, Any] = field(default_factory=dict)
     probe: dict[str, Any] = field(default_factory=dict)
+    #: the study's scoring with one more repeat, for a proxy with retest terms (its second draw)
+    retest: Callable[[], Scorer] | None = None
 
     @property
     def size(self) -> int:
@@ -299,14 +304,15 @@ class ReferenceSample:
         def make() -> Reference:
             archs = draw_reference(self.space, self.limits, self.num_classes, size=self.size, seed=self.config.seed)
             log.info("scoring a reference sample of %d architectures for %s", len(archs), self.config.proxy)
+            retest = None if self.retest is None else Retest(self.retest, self.config.repeats)
             if study is None:
-                return build_reference(scorer, archs, on_arch=on_arch)
+                return build_reference(scorer, archs, on_arch=on_arch, retest=retest)
             known = record.reference_parts(study)  # an interrupted sample resumes where it stopped
 
             def keep(index: int, arch: str, terms: dict[str, float] | None) -> None:
                 record.add_reference_part(study, index, arch, terms)
 
-            return build_reference(scorer, archs, on_arch=on_arch, known=known, on_scored=keep)
+            return build_reference(scorer, archs, on_arch=on_arch, known=known, on_scored=keep, retest=retest)
 
         if study is not None:
             return study_reference(study, make)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Hashable, Mapping
 
 import optuna
 
-from diswot.proxies import ProxyError, Reference
+from diswot.proxies import RETEST, ProxyError, Reference
 from diswot.spaces import ArchError, Limits, Space
 from diswot.storage import record
 
@@ -27,7 +27,7 @@ from ._scoped import optuna_verbosity
 from .errors import DiswotError
 from .scoring import Scorer
 
-__all__ = ["CACHE_ENV", "ReferenceCache", "build_reference", "cache_dir", "reference_archs", "study_reference"]
+__all__ = ["CACHE_ENV", "ReferenceCache", "Retest", "build_reference", "cache_dir", "reference_archs", "study_reference"]
 
 #: the folder where ``score`` and ``rank`` keep the reference samples they scored (default
 #: ``$XDG_CACHE_HOME/diswot``, else ``~/.cache/diswot``)
@@ -76,6 +76,22 @@ def reference_archs(
     )
 
 
+@dataclass
+class Retest:
+    """The second draw of a reference sample (:attr:`~diswot.proxies.Proxy.retest_terms`): the
+    study's scoring with one more repeat (``make``, built when first needed), scored on that repeat."""
+
+    make: Callable[[], Scorer]
+    repeat: int
+    _scorer: Scorer | None = None
+
+    def terms(self, arch: Hashable) -> dict[str, float]:
+        """``arch``'s retest terms, each named ``term@retest``."""
+        if self._scorer is None:
+            self._scorer = self.make()
+        return {k + RETEST: v for k, v in self._scorer.retest(arch, self.repeat).items()}
+
+
 def build_reference(
     scorer: Scorer,
     archs: list[Hashable],
@@ -83,20 +99,25 @@ def build_reference(
     on_arch: Callable[[], None] | None = None,
     known: Mapping[str, Mapping[str, float] | None] | None = None,
     on_scored: Callable[[int, str, dict[str, float] | None], None] | None = None,
+    retest: Retest | None = None,
 ) -> Reference:
     """Score ``archs`` (mean raw terms over the repeats); architectures that fail are left out.
 
     Every raw term is kept, with the FLOPs (``flops``), so that a trial of a reference architecture
-    reuses them instead of scoring it again (:class:`~.search.SearchObjective`). ``known`` holds
-    architectures scored before (arch -> terms, None: failed), taken as they are; ``on_scored(i,
-    arch, terms)`` is told each new one, so that an interrupted sample can resume.
+    reuses them instead of scoring it again (:class:`~.search.SearchObjective`); with ``retest``,
+    the proxy's retest terms on a second draw too. ``known`` holds architectures scored before
+    (arch -> terms, None: failed), taken as they are; ``on_scored(i, arch, terms)`` is told each new
+    one, so that an interrupted sample can resume.
     """
     kept: list[str] = []
     values: dict[str, list[float]] = {}
     for i, arch in enumerate(archs):
         encoded = scorer.space.encode(arch)
         try:
-            terms = dict(known[encoded] or {}) if known and encoded in known else _terms(scorer, arch, i, on_scored)
+            if known and encoded in known:
+                terms = dict(known[encoded] or {})
+            else:
+                terms = _terms(scorer, arch, i, on_scored, retest)
         finally:
             if on_arch is not None:
                 on_arch()
@@ -111,18 +132,26 @@ def build_reference(
 
 
 def _terms(
-    scorer: Scorer, arch: Hashable, index: int, on_scored: Callable[[int, str, dict[str, float] | None], None] | None
+    scorer: Scorer,
+    arch: Hashable,
+    index: int,
+    on_scored: Callable[[int, str, dict[str, float] | None], None] | None,
+    retest: Retest | None = None,
 ) -> dict[str, float]:
-    """The mean raw terms and FLOPs of ``arch`` (empty when it cannot be scored), told to ``on_scored``."""
+    """The mean raw terms and FLOPs of ``arch`` (with ``retest``, its retest terms; empty when it
+    cannot be scored), told to ``on_scored``."""
     encoded = scorer.space.encode(arch)
     try:
         per_repeat = scorer.raw(arch)
+        flops = float(scorer.last_flops or 0)
+        again = retest.terms(arch) if retest is not None else {}
     except ProxyError as exc:
         log.info("reference %s left out: %s", encoded, exc)
         terms: dict[str, float] = {}
     else:
         terms = {k: sum(t[k] for t in per_repeat) / len(per_repeat) for k in per_repeat[0]}
-        terms[record.FLOPS] = float(scorer.last_flops or 0)
+        terms[record.FLOPS] = flops
+        terms.update(again)
     if on_scored is not None:
         on_scored(index, str(encoded), terms or None)
     return terms

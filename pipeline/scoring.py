@@ -233,6 +233,16 @@ class Scorer:
             torch.cuda.synchronize(self.device)
         return out
 
+    def retest(self, arch: Hashable, repeat: int) -> dict[str, float]:
+        """The proxy's retest terms (:attr:`~diswot.proxies.Proxy.retest_terms`) of ``arch`` on
+        ``repeat``'s probe batch and inits, checked finite: a reference sample's second draw."""
+        ctx, batch = self.context(repeat), self.batches[repeat]
+        with self.seeded(repeat):
+            net = self.build(arch, None)
+            with self._autocast():
+                terms = self.proxy.run(ctx, net, batch, retest=True)
+        return finite(self.proxy.name, terms)
+
     def from_reference(self, arch: Hashable) -> ScoreResult | None:
         """The score of a reference architecture from the raw terms the reference holds, without a
         forward pass; ``None`` when ``arch`` is not in it (or the reference keeps only the ranked terms).

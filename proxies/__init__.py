@@ -2,6 +2,7 @@
 
 from ._base import (
     PROXIES,
+    RETEST,
     Batch,
     Proxy,
     Reference,
@@ -23,6 +24,7 @@ from . import _counts, _depth, _ensemble, _gradient, _jacov, _kd, _meco, _nwot, 
 
 __all__ = [
     "PROXIES",
+    "RETEST",
     "SEMANTIC_MODES",
     "Batch",
     "FlopHooks",

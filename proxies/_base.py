@@ -23,6 +23,7 @@ __all__ = [
     "Batch",
     "PROXIES",
     "Proxy",
+    "RETEST",
     "Reference",
     "TeacherContext",
     "check_supported",
@@ -70,6 +71,10 @@ class TeacherContext:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
+#: the suffix of a retest term in a :class:`Reference`: the term on a second draw (:attr:`Proxy.retest_terms`)
+RETEST = "@retest"
+
+
 @dataclass(frozen=True)
 class Reference:
     """Raw terms of a fixed, seeded sample of the search space, against which a score ranks.
@@ -98,12 +103,24 @@ class Reference:
         return cls(tuple(doc["archs"]), {k: tuple(float(v) for v in vals) for k, vals in doc["values"].items()})
 
     def terms_of(self, arch: str) -> dict[str, float] | None:
-        """The stored raw terms of reference architecture ``arch`` (its canonical string), else ``None``."""
+        """The stored raw terms of reference architecture ``arch`` (its canonical string), else ``None``
+        (its retest terms left out: they are not the trial's)."""
         try:
             i = self.archs.index(arch)
         except ValueError:
             return None
-        return {k: vals[i] for k, vals in self.values.items()}
+        return {k: vals[i] for k, vals in self.values.items() if not k.endswith(RETEST)}
+
+    def reliability(self, term: str) -> float | None:
+        """Kendall's tau between ``term`` and its retest (``term@retest``: the same architectures on a
+        second draw of the probe batch and the inits), at least 0; ``None`` when no retest is stored.
+
+        How much of the reference's ranking by ``term`` belongs to the architectures and not to the
+        draw: near 1 when a second draw ranks them alike, 0 when it ranks them at random.
+        """
+        if term + RETEST not in self.values:
+            return None
+        return max(0.0, self.agreement(term, term + RETEST))
 
     def normal_score(self, term: str, value: float, *, sign: float = 1.0) -> float:
         """``value``'s rank among the reference's ``term`` values, as a standard-normal quantile.
@@ -183,6 +200,10 @@ class Proxy(abc.ABC):
     #: raw terms that :meth:`combine` ranks against a :class:`Reference` sample of the space; empty
     #: for a proxy whose :meth:`evaluate` gives its ``score`` directly
     reference_terms: ClassVar[tuple[str, ...]] = ()
+    #: raw terms that the reference sample also scores on a second draw (another probe batch and
+    #: inits, :meth:`retest`), stored as ``term@retest``: :meth:`combine` reads from them how much of
+    #: the term's ranking is the architectures' and not the draw's (:meth:`Reference.reliability`)
+    retest_terms: ClassVar[tuple[str, ...]] = ()
     #: keyword options the constructor accepts that a search resolves once per study (e.g. the
     #: DisWOT semantic form); the search passes exactly these, so it names no proxy
     options: ClassVar[tuple[str, ...]] = ()
@@ -223,8 +244,16 @@ class Proxy(abc.ABC):
         labels = batch.labels if self.needs_labels else None
         return Batch(images, labels, batch.num_classes)
 
-    def run(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
-        """:meth:`evaluate` under the declared needs: BatchNorm mode, autograd, visible batch.
+    def retest(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """The :attr:`retest_terms` of ``student`` (the default: those of :meth:`evaluate`)."""
+        terms = self.evaluate(ctx, student, batch)
+        return {k: terms[k] for k in self.retest_terms}
+
+    def run(
+        self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch, *, retest: bool = False
+    ) -> dict[str, float]:
+        """:meth:`evaluate` (``retest``: :meth:`retest`) under the declared needs: BatchNorm mode,
+        autograd, visible batch.
 
         ``student`` is changed in place (its mode; with ``bn_mode="none"`` its BatchNorm layers
         are replaced by identities): pass a network built for this call.
@@ -232,7 +261,7 @@ class Proxy(abc.ABC):
         set_bn_mode(student, self.bn_mode)
         grad = contextlib.nullcontext() if self.needs_grad else torch.no_grad()
         with grad:
-            return self.evaluate(ctx, student, self.visible(batch))
+            return (self.retest if retest else self.evaluate)(ctx, student, self.visible(batch))
 
 
 _BN_TYPES: tuple[type[torch.nn.Module], ...] = (

@@ -45,6 +45,7 @@ __all__ = [
     "DisWOTPrior",
     "DisWOTRank",
     "DisWOTRelationPlus",
+    "DisWOTRetestBalance",
     "DisWOTSemanticCapacity",
     "DisWOTTeacherBalance",
     "DisWOTTeacherCapacity",
@@ -332,6 +333,45 @@ class DisWOTTeacherBalance(DisWOTTeacherCapacity):
                 for k, w in weights.items()
             )
         )
+
+
+@register_proxy
+class DisWOTRetestBalance(DisWOTTeacherBalance):
+    """:class:`DisWOTTeacherBalance` trusted as much as the teacher's M_s holds on a second draw.
+
+    Every choice the teacher makes in ``diswot-teacher-balance`` (M_s's own weight, which size count
+    weighs, how far the score leans on size) is read from M_s, the paper's classifier Grad-CAM
+    distance (Listing 1), of one draw of the probe batch and the students' inits. The reference
+    sample also scores M_s on a second draw; their Kendall tau across the sample, at least 0, is
+    M_s's test-retest reliability r (:meth:`~diswot.proxies.Reference.reliability`). The score is r
+    times ``diswot-teacher-balance`` plus (1 - r) times the mean normal score of the log parameters
+    and the log FLOPs: where a second draw ranks the students as the first did, the teacher decides;
+    where it ranks them at random (a weak teacher), the two size counts do. One more student forward
+    per reference architecture, none per candidate; no fitted weight. A reference stored without a
+    retest (an older study) scores as ``diswot-teacher-balance`` (BENCHMARKS.md, "M_s's retest").
+    """
+
+    name: ClassVar[str] = "diswot-retest-balance"
+    retest_terms: ClassVar[tuple[str, ...]] = ("semantic",)
+
+    def retest(self, ctx: TeacherContext, student: FeatureNetwork, batch: Batch) -> dict[str, float]:
+        """M_s alone: one student forward in inference mode, no SynFlow pass."""
+        with torch.inference_mode():
+            out = student.forward_all(batch.images)
+        return {"semantic": self.similarity_terms(ctx, out, batch)["semantic"]}
+
+    def reliability(self, reference: Reference) -> float:
+        """M_s's test-retest Kendall tau over the reference sample, at least 0 (1 without a retest)."""
+        found = reference.reliability(self.judge)
+        return 1.0 if found is None else found
+
+    def reference_weights(self, reference: Reference) -> dict[str, float]:
+        """``diswot-teacher-balance``'s weights times r, plus (1 - r) / 2 on each size count."""
+        r = self.reliability(reference)
+        weights = {k: r * w for k, w in super().reference_weights(reference).items()}
+        for k in self.size_terms:
+            weights[k] += (1.0 - r) / len(self.size_terms)
+        return weights
 
 
 @register_proxy

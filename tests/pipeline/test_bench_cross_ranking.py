@@ -54,3 +54,56 @@ def test_the_leaning_candidate_is_the_registered_default() -> None:
     assert np.allclose(mine, bench.CANDIDATES["diswot-teacher-balance"](cols, ref))
     plain = bench.CANDIDATES["diswot-teacher-capacity"]
     assert not np.allclose(mine, plain(cols, ref))
+
+
+def test_the_retest_mixes_the_default_with_the_counts_by_m_s_reliability() -> None:
+    """M_s that two draws rank alike keeps the default; M_s that they rank apart gives the counts."""
+    bench = _module()
+    bench.add_candidates()
+    rng = np.random.default_rng(2)
+    size = rng.normal(size=64)
+    ref = {
+        "params": size + rng.normal(scale=0.5, size=64),
+        "flops": size + rng.normal(scale=1.5, size=64),
+        "semantic": size + rng.normal(scale=1.0, size=64),
+        "synflow": rng.normal(size=64),
+    }
+    cols = {s: rng.normal(size=16) for s in ref}
+    mixed = bench.CANDIDATES["retest: default by reliability, else z(params,flops)"]
+    default, counts = bench.CANDIDATES["diswot-teacher-balance"](cols, ref), bench.CANDIDATES["z(params,flops)"]
+    same = ref | {"semantic@test": ref["semantic"], "semantic@retest": ref["semantic"]}
+    assert bench.retest_reliability(same) == 1.0 and np.allclose(mixed(cols, same), default)
+    apart = ref | {"semantic@test": ref["semantic"], "semantic@retest": -ref["semantic"]}
+    assert bench.retest_reliability(apart) == 0.0 and np.allclose(mixed(cols, apart), counts(cols, ref))
+    half = ref | {"semantic@test": ref["semantic"], "semantic@retest": ref["semantic"] + rng.normal(size=64)}
+    rel = bench.retest_reliability(half)
+    assert 0 < rel < 1 and np.allclose(mixed(cols, half), rel * default + (1 - rel) * counts(cols, ref))
+
+
+def test_the_retest_candidate_is_the_registered_retest_score() -> None:
+    """The report's retest candidate scores as ``diswot-retest-balance`` does, when the retest pair is the reference's."""
+    from diswot.proxies import RETEST, Reference, get_proxy
+
+    bench = _module()
+    bench.add_candidates()
+    rng = np.random.default_rng(3)
+    size = rng.normal(size=64)
+    ref = {
+        "params": size + rng.normal(scale=0.5, size=64),
+        "flops": size + rng.normal(scale=1.5, size=64),
+        "semantic": size + rng.normal(scale=1.0, size=64),  # the cache's sign: higher is better
+        "synflow": rng.normal(size=64),
+    }
+    retest = ref["semantic"] + rng.normal(scale=1.5, size=64)
+    ref |= {"semantic@test": ref["semantic"], "semantic@retest": retest}
+    cols = {s: rng.normal(size=16) for s in ("params", "flops", "semantic", "synflow")}
+    mine = bench.CANDIDATES["retest: default by reliability, else z(params,flops)/2"](cols, ref)
+    terms = {"log_params": "params", "log_flops": "flops", "semantic": "semantic", "synflow": "synflow"}
+    sign = {"semantic": -1.0}  # the proxy's M_s is a distance
+    reference = Reference(
+        tuple(str(i) for i in range(64)),
+        {t: (sign.get(t, 1.0) * ref[c]).tolist() for t, c in terms.items()} | {"semantic" + RETEST: (-retest).tolist()},
+    )
+    proxy = get_proxy("diswot-retest-balance")
+    theirs = [proxy.combine({t: sign.get(t, 1.0) * cols[c][i] for t, c in terms.items()}, reference) for i in range(16)]
+    assert 0 < reference.reliability("semantic") < 1 and np.allclose(mine, theirs)
