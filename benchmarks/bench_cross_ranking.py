@@ -52,6 +52,7 @@ from diswot.pipeline.ranking import top_mean
 from diswot.pipeline.assembly import draw_reference
 from diswot.pipeline.scoring import Scorer
 from diswot.proxies import PROXIES, Reference, make_proxy, resolve_semantic_mode
+from diswot.proxies import RETEST as RETEST_SUFFIX  # a reference term's second draw: term + suffix
 from diswot.pipeline.teachers import build_teacher, list_teachers
 from diswot.spaces import FeatureNetwork, Limits, Space, get_space
 
@@ -384,16 +385,22 @@ def teacher_weighted(
     regress: bool = False,
     lean: bool = False,
     lean_power: float = 1.0,
+    by_reliability: tuple[str, ...] = (),
 ) -> Candidate:
     """``fixed`` normal scores at their weights, plus ``weighted``'s normal scores weighing ``total``
     between them by their Kendall tau (at least 0, to the ``power``) with the mean rank of ``judge``
     over the reference sample; ``pick``: all of ``total`` on the best-agreeing one; ``regress``: the weights are
     the least-squares coefficients of the judge's normal scores on ``weighted``'s (at least 0), in place of the
-    taus. No ground truth is read."""
+    taus; ``by_reliability``: those of ``fixed`` weigh M_s's test-retest reliability times their weight. The judge
+    may name ``semantic@retest`` (M_s on the reference's second draw). No ground truth is read."""
     names = tuple(dict.fromkeys((*fixed, *weighted, *judge)))
+    scored = tuple(dict.fromkeys((*fixed, *weighted)))
 
     def score(cols: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray:
         reference = _reference(ref, names)
+        rel = retest_reliability(ref) if by_reliability else 1.0
+        if not math.isfinite(rel):
+            return np.full(len(cols[scored[0]]), np.nan)
         keep = np.all([np.isfinite(ref[s]) for s in names], axis=0)
         judged = np.mean([stats.rankdata(ref[j][keep]) for j in judge], axis=0)
         if regress:
@@ -405,11 +412,12 @@ def teacher_weighted(
         if pick:
             taus = (taus == taus.max()).astype(float)
         w = total * taus / taus.sum() if taus.sum() > 0 else np.full(len(weighted), total / len(weighted))
+        fw = {k: share * v * (rel if k in by_reliability else 1.0) for k, v in fixed.items()}
         return _rows(
             cols,
-            names,
+            scored,
             lambda row: (
-                sum(share * fw * reference.normal_score(k, row[k]) for k, fw in fixed.items())
+                sum(fw[k] * reference.normal_score(k, row[k]) for k in fixed)
                 + sum(wk * reference.normal_score(c, row[c]) for c, wk in zip(weighted, w))
             ),
         )
@@ -481,6 +489,9 @@ def registered(proxy_name: str) -> Candidate:
         by_term = {SIGNALS[s][1]: s for s in SIGNALS if SIGNALS[s][0] in ("diswot-flow", "diswot-plus")}
         raw = {t: SIGNALS[by_term[t]][2] * cols[by_term[t]] for t in terms}
         raw_ref = {t: SIGNALS[by_term[t]][2] * ref[by_term[t]] for t in terms}
+        for t in proxy.retest_terms:  # the reference's second draw, where the report has it
+            if by_term[t] + RETEST_SUFFIX in ref:
+                raw_ref[t + RETEST_SUFFIX] = SIGNALS[by_term[t]][2] * ref[by_term[t] + RETEST_SUFFIX]
         keep = np.all([np.isfinite(v) for v in raw_ref.values()], axis=0)
         reference = Reference(
             tuple(str(i) for i in np.flatnonzero(keep)), {t: v[keep].tolist() for t, v in raw_ref.items()}
@@ -502,6 +513,7 @@ CANDIDATES: dict[str, Candidate] = {
     "diswot-semantic-capacity": registered("diswot-semantic-capacity"),
     "diswot-teacher-capacity": registered("diswot-teacher-capacity"),
     "diswot-teacher-balance": registered("diswot-teacher-balance"),
+    "diswot-retest-balance": registered("diswot-retest-balance"),
 }
 
 
@@ -687,6 +699,20 @@ def add_candidates() -> None:
         CANDIDATES[f"retest: default by reliability, else {label}"] = retested(default, fallback)
         CANDIDATES[f"retest: default by reliability^2, else {label}"] = retested(default, fallback, power=2.0)
         CANDIDATES[f"retest: tau^3 by reliability, else {label}"] = retested(tau3, fallback)
+    # the second draw sharpens the teacher's choices: the counts weighed by their agreement with the mean
+    # rank of M_s over both draws; M_s's own weight by its reliability, or the whole score mixed as above
+    both = ("semantic", "semantic@retest")
+    judged2 = teacher_weighted(half, sizes, 1.0, lean=True, power=2.0, judge=both)
+    CANDIDATES["retest: tb judged by both draws"] = judged2
+    CANDIDATES["retest: tb judged by both draws, M_s by reliability"] = teacher_weighted(
+        half, sizes, 1.0, lean=True, power=2.0, judge=both, by_reliability=("semantic",)
+    )
+    CANDIDATES["retest: tb judged by both draws by reliability, else z(params,flops)/2"] = retested(
+        judged2, normal_sum("params", "flops", weights=(0.5, 0.5))
+    )
+    CANDIDATES["retest: tb, M_s by reliability"] = teacher_weighted(
+        half, sizes, 1.0, lean=True, power=2.0, by_reliability=("semantic",)
+    )
     for combo in (
         ("relation", "jacov", "synflow", "params"),
         ("relation", "jacov", "synflow", "flops"),
@@ -963,15 +989,25 @@ def main(argv: list[str] | None = None) -> int:
                     data_root=args.data_dir,
                     batch=args.batch_size,
                 )
+                # the reference's second draw (M_s's retest): the same architectures at the paired draw
+                score_missing(
+                    bench,
+                    seed ^ 1,
+                    refs[i::n],
+                    cache,
+                    args.cache,
+                    proxies=("diswot-flow",),
+                    data_root=args.data_dir,
+                    batch=args.batch_size,
+                )
                 if sec:
                     info[bench.name]["s_per_arch"] = sec
             ref_names = [space.encode(a) for a in refs]
             cols = {s: column(cache, bench.name, seed, names, s) for s in SIGNALS}
             ref = {s: column(cache, bench.name, seed, ref_names, s) for s in SIGNALS}
-            # M_s's retest: the first 64 students of the sample at this draw and at its pair (0-1, 2-3)
-            retest = names[:REFERENCE_SIZE]
-            ref[RETEST[0]] = column(cache, bench.name, seed, retest, "semantic")
-            ref[RETEST[1]] = column(cache, bench.name, seed ^ 1, retest, "semantic")
+            # M_s's retest: the reference sample's M_s at this draw and at its pair (0-1, 2-3)
+            ref[RETEST[0]] = ref["semantic"]
+            ref[RETEST[1]] = column(cache, bench.name, seed ^ 1, ref_names, "semantic")
             if np.isfinite(ref[RETEST[1]]).any():
                 info[bench.name].setdefault("semantic_retest_tau", {})[seed] = round(retest_reliability(ref), 3)
             if np.all(np.isnan(cols["params"])):

@@ -111,17 +111,6 @@ class Reference:
             return None
         return {k: vals[i] for k, vals in self.values.items() if not k.endswith(RETEST)}
 
-    def reliability(self, term: str) -> float | None:
-        """Kendall's tau between ``term`` and its retest (``term@retest``: the same architectures on a
-        second draw of the probe batch and the inits), at least 0; ``None`` when no retest is stored.
-
-        How much of the reference's ranking by ``term`` belongs to the architectures and not to the
-        draw: near 1 when a second draw ranks them alike, 0 when it ranks them at random.
-        """
-        if term + RETEST not in self.values:
-            return None
-        return max(0.0, self.agreement(term, term + RETEST))
-
     def normal_score(self, term: str, value: float, *, sign: float = 1.0) -> float:
         """``value``'s rank among the reference's ``term`` values, as a standard-normal quantile.
 
@@ -155,6 +144,12 @@ class Reference:
         ``judge`` across it. 0 where either is constant.
         """
         return _kendall(tuple(judge_sign * v for v in self.values[judge]), tuple(self.values[term]))
+
+    def agreement_of_mean(self, judges: Sequence[str], term: str, *, judge_sign: float = 1.0) -> float:
+        """Kendall's tau between the architectures' mean rank by ``judges`` (times ``judge_sign``) and
+        ``term``: :meth:`agreement` with a judge measured more than once (a term and its retest)."""
+        ranks = np.mean([stats.rankdata([judge_sign * v for v in self.values[j]]) for j in judges], axis=0)
+        return _kendall(tuple(float(r) for r in ranks), tuple(self.values[term]))
 
     def log_rank_sum(
         self, terms: Mapping[str, float], names: Sequence[str], *, lower_is_better: Sequence[str] = ()

@@ -31,7 +31,7 @@ import torch
 
 from diswot.spaces import FeatureNetwork
 
-from ._base import Batch, Reference, TeacherContext, register_proxy
+from ._base import RETEST, Batch, Reference, TeacherContext, register_proxy
 from ._diswot import _DisWOTBase
 from ._flops import FlopHooks
 from ._jacov import jacobian_covariance_score
@@ -337,18 +337,18 @@ class DisWOTTeacherBalance(DisWOTTeacherCapacity):
 
 @register_proxy
 class DisWOTRetestBalance(DisWOTTeacherBalance):
-    """:class:`DisWOTTeacherBalance` trusted as much as the teacher's M_s holds on a second draw.
+    """:class:`DisWOTTeacherBalance` with the teacher's choices read from two draws of M_s.
 
-    Every choice the teacher makes in ``diswot-teacher-balance`` (M_s's own weight, which size count
-    weighs, how far the score leans on size) is read from M_s, the paper's classifier Grad-CAM
-    distance (Listing 1), of one draw of the probe batch and the students' inits. The reference
-    sample also scores M_s on a second draw; their Kendall tau across the sample, at least 0, is
-    M_s's test-retest reliability r (:meth:`~diswot.proxies.Reference.reliability`). The score is r
-    times ``diswot-teacher-balance`` plus (1 - r) times the mean normal score of the log parameters
-    and the log FLOPs: where a second draw ranks the students as the first did, the teacher decides;
-    where it ranks them at random (a weak teacher), the two size counts do. One more student forward
-    per reference architecture, none per candidate; no fitted weight. A reference stored without a
-    retest (an older study) scores as ``diswot-teacher-balance`` (BENCHMARKS.md, "M_s's retest").
+    Every choice the teacher makes in ``diswot-teacher-balance`` (which size count weighs, and how far
+    the score leans on size) comes from the agreement of M_s, the paper's classifier Grad-CAM
+    distance (Listing 1), with each count across the reference sample; from one draw of the probe
+    batch and the students' inits, a weak teacher's M_s can pick the wrong count by chance. The
+    reference sample also scores M_s on a second draw (another probe batch and inits: one more
+    student forward per reference architecture, none per candidate), and each count's agreement is
+    its Kendall tau with the students' mean rank by -M_s over both draws. Each candidate's own M_s
+    is still one draw, weighted as in ``diswot-teacher-balance``; no fitted weight. A reference stored
+    without the second draw (an older study) scores as ``diswot-teacher-balance`` (BENCHMARKS.md,
+    "M_s on a second draw").
     """
 
     name: ClassVar[str] = "diswot-retest-balance"
@@ -360,18 +360,10 @@ class DisWOTRetestBalance(DisWOTTeacherBalance):
             out = student.forward_all(batch.images)
         return {"semantic": self.similarity_terms(ctx, out, batch)["semantic"]}
 
-    def reliability(self, reference: Reference) -> float:
-        """M_s's test-retest Kendall tau over the reference sample, at least 0 (1 without a retest)."""
-        found = reference.reliability(self.judge)
-        return 1.0 if found is None else found
-
-    def reference_weights(self, reference: Reference) -> dict[str, float]:
-        """``diswot-teacher-balance``'s weights times r, plus (1 - r) / 2 on each size count."""
-        r = self.reliability(reference)
-        weights = {k: r * w for k, w in super().reference_weights(reference).items()}
-        for k in self.size_terms:
-            weights[k] += (1.0 - r) / len(self.size_terms)
-        return weights
+    def _agreements(self, reference: Reference) -> list[float]:
+        """Each count's tau with the mean rank by -M_s over both draws (the first alone without a retest)."""
+        draws = [self.judge, self.judge + RETEST] if self.judge + RETEST in reference.values else [self.judge]
+        return [max(0.0, reference.agreement_of_mean(draws, k, judge_sign=-1.0)) for k in self.size_terms]
 
 
 @register_proxy
