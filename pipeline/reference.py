@@ -27,7 +27,15 @@ from ._scoped import optuna_verbosity
 from .errors import DiswotError
 from .scoring import Scorer
 
-__all__ = ["CACHE_ENV", "ReferenceCache", "Retest", "build_reference", "cache_dir", "reference_archs", "study_reference"]
+__all__ = [
+    "CACHE_ENV",
+    "ReferenceCache",
+    "Retest",
+    "build_reference",
+    "cache_dir",
+    "reference_archs",
+    "study_reference",
+]
 
 #: the folder where ``score`` and ``rank`` keep the reference samples they scored (default
 #: ``$XDG_CACHE_HOME/diswot``, else ``~/.cache/diswot``)

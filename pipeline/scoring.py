@@ -241,7 +241,8 @@ class Scorer:
             net = self.build(arch, None)
             with self._autocast():
                 terms = self.proxy.run(ctx, net, batch, retest=True)
-        return finite(self.proxy.name, terms)
+        checked: dict[str, float] = finite(self.proxy.name, terms)
+        return checked
 
     def from_reference(self, arch: Hashable) -> ScoreResult | None:
         """The score of a reference architecture from the raw terms the reference holds, without a
