@@ -36,7 +36,7 @@ __all__ = [
 
 SAMPLERS = ("evolution", "random", "tpe")
 #: the score a search uses unless ``--proxy`` says otherwise (README, "Which score?")
-DEFAULT_PROXY = "diswot-teacher-balance"
+DEFAULT_PROXY = "diswot-retest-balance"
 #: the most architectures in the reference sample of a rank-aggregated score; a new study sizes its
 #: sample to the search's trials (at least :data:`MIN_REFERENCE_SIZE`) unless ``--reference-size`` is given
 DEFAULT_REFERENCE_SIZE = 64

@@ -1,4 +1,5 @@
-"""The default score (``diswot-teacher-balance``), ``diswot-teacher-capacity``, ``diswot-semantic-capacity``,
+"""The default score (``diswot-retest-balance``; its second draw in test_retest_score.py), ``diswot-teacher-balance``,
+``diswot-teacher-capacity``, ``diswot-semantic-capacity``,
 ``diswot-capacity``, ``diswot-balance``, ``diswot-prior`` and ``diswot-flow``: their terms, their ranking against a
 reference sample, and what a short search costs (the reference sized to the search and reused by
 its first candidates, the pick sized to the search)."""
@@ -24,9 +25,10 @@ from .conftest import SMALL_S0, run_cli
 SMALL = dict(space="s0", teacher="resnet20", dataset="synthetic", batch_size=8, image_size=16, device="cpu")
 
 
-def test_the_default_is_diswot_teacher_balance_on_one_forward_pass() -> None:
-    assert DEFAULT_PROXY == "diswot-teacher-balance"
+def test_the_default_is_diswot_retest_balance_on_one_forward_pass() -> None:
+    assert DEFAULT_PROXY == "diswot-retest-balance"
     proxy = get_proxy(DEFAULT_PROXY)
+    assert proxy.retest_terms == ("semantic",)  # M_s on the reference's second draw
     assert proxy.reference_terms == ("semantic", "synflow", "log_params", "log_flops")
     assert get_proxy("diswot-capacity").reference_terms == (
         "relation",

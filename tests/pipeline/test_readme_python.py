@@ -87,7 +87,7 @@ def test_the_readme_search_from_python_runs_as_printed(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [str(best.number), best.user_attrs["arch"]]
     float(lines[1])  # the score of one student
-    assert set(eval(lines[2])) == {"diswot-teacher-balance", "params"}  # Kendall tau of each score
+    assert set(eval(lines[2])) == {"diswot-retest-balance", "params"}  # Kendall tau of each score
     assert lines[-1] == "torch.Size([5, 100])"
     assert "distill_top1" in study.trials[best.number].user_attrs  # distilled and recorded on the trial
     state = torch.load(tmp_path / "runs" / "student" / "checkpoint.pt", weights_only=True)["model"]

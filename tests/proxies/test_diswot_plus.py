@@ -70,7 +70,7 @@ def test_reference_sample_is_seeded_and_within_limits() -> None:
 
 
 def test_search_stores_its_reference_and_resumes_with_the_same_values(sqlite_url: str) -> None:
-    assert DEFAULT_PROXY == "diswot-teacher-balance"
+    assert DEFAULT_PROXY == "diswot-retest-balance"
     args = [
         *SMALL_S0,
         "--image-size",
