@@ -470,6 +470,9 @@ def default_weights(ref: dict[str, np.ndarray]) -> dict[str, float]:
     proxy = PROXIES.get(DEFAULT_PROXY)()
     by_term = {SIGNALS[s][1]: s for s in SIGNALS if SIGNALS[s][0] in ("diswot-flow", "diswot-plus")}
     raw = {t: SIGNALS[by_term[t]][2] * ref[by_term[t]] for t in proxy.reference_terms}
+    for t in proxy.retest_terms:  # the reference's second draw, where the report has it
+        if np.isfinite(ref.get(by_term[t] + RETEST_SUFFIX, [np.nan])).any():
+            raw[t + RETEST_SUFFIX] = SIGNALS[by_term[t]][2] * ref[by_term[t] + RETEST_SUFFIX]
     keep = np.all([np.isfinite(v) for v in raw.values()], axis=0)
     reference = Reference(tuple(str(i) for i in np.flatnonzero(keep)), {t: v[keep].tolist() for t, v in raw.items()})
     return {k: round(w, 3) for k, w in proxy.reference_weights(reference).items()}
@@ -490,7 +493,7 @@ def registered(proxy_name: str) -> Candidate:
         raw = {t: SIGNALS[by_term[t]][2] * cols[by_term[t]] for t in terms}
         raw_ref = {t: SIGNALS[by_term[t]][2] * ref[by_term[t]] for t in terms}
         for t in proxy.retest_terms:  # the reference's second draw, where the report has it
-            if by_term[t] + RETEST_SUFFIX in ref:
+            if np.isfinite(ref.get(by_term[t] + RETEST_SUFFIX, [np.nan])).any():
                 raw_ref[t + RETEST_SUFFIX] = SIGNALS[by_term[t]][2] * ref[by_term[t] + RETEST_SUFFIX]
         keep = np.all([np.isfinite(v) for v in raw_ref.values()], axis=0)
         reference = Reference(
@@ -689,7 +692,7 @@ def add_candidates() -> None:
     CANDIDATES["tw(M_s): z(semantic)/2+sizes by tau"] = teacher_weighted({"semantic": 0.5}, sizes, 1.0)
     # M_s's test-retest reliability (two draws of the same 64 students) mixes the default with a score
     # that reads no M_s: the teacher's choices count as much as its M_s is the student's and not the draw's
-    default = registered(DEFAULT_PROXY)
+    default = registered("diswot-teacher-balance")  # the default when these were tried
     tau3 = teacher_weighted(half, sizes, 1.0, lean=True, power=3.0)
     for label, fallback in (
         ("z(synflow)/2+z(params,flops)/2", normal_sum("synflow", "params", "flops", weights=(0.5, 0.5, 0.5))),
