@@ -19,6 +19,17 @@ def _module() -> ModuleType:
         sys.path.remove(str(folder))
 
 
+def _size_reference(rng: np.random.Generator, semantic_noise: float = 1.0) -> dict[str, np.ndarray]:
+    """A report's reference columns of 64 students: both counts and M_s follow one size, SynFlow is noise."""
+    size = rng.normal(size=64)
+    return {
+        "params": size + rng.normal(scale=0.5, size=64),
+        "flops": size + rng.normal(scale=1.5, size=64),
+        "semantic": size + rng.normal(scale=semantic_noise, size=64),  # the cache's sign: higher is better
+        "synflow": rng.normal(size=64),
+    }
+
+
 def test_score_names_keep_the_commas_inside_a_candidates_name() -> None:
     names = _module().score_names("z(params,flops,depth),depth,diswot-semantic-capacity,")
     assert names == ["z(params,flops,depth)", "depth", "diswot-semantic-capacity"]
@@ -42,13 +53,7 @@ def test_the_leaning_candidate_is_the_registered_default() -> None:
     bench = _module()
     bench.add_candidates()
     rng = np.random.default_rng(1)
-    size = rng.normal(size=64)
-    ref = {
-        "params": size + rng.normal(scale=0.5, size=64),
-        "flops": size + rng.normal(scale=1.5, size=64),
-        "semantic": size + rng.normal(scale=1.0, size=64),  # the cache's sign: higher is better
-        "synflow": rng.normal(size=64),
-    }
+    ref = _size_reference(rng)
     cols = {s: rng.normal(size=16) for s in ref}
     mine = bench.CANDIDATES["tw(M_s): z(semantic,synflow)/2 x (1-max tau)+sizes by tau, squared"](cols, ref)
     assert np.allclose(mine, bench.CANDIDATES["diswot-teacher-balance"](cols, ref))
@@ -56,18 +61,12 @@ def test_the_leaning_candidate_is_the_registered_default() -> None:
     assert not np.allclose(mine, plain(cols, ref))
 
 
-def test_the_retest_mixes_the_default_with_the_counts_by_m_s_reliability() -> None:
-    """M_s that two draws rank alike keeps the default; M_s that they rank apart gives the counts."""
+def test_the_retest_mixes_the_teacher_balance_with_the_counts_by_m_s_reliability() -> None:
+    """M_s that two draws rank alike keeps ``diswot-teacher-balance``; M_s that they rank apart gives the counts."""
     bench = _module()
     bench.add_candidates()
     rng = np.random.default_rng(2)
-    size = rng.normal(size=64)
-    ref = {
-        "params": size + rng.normal(scale=0.5, size=64),
-        "flops": size + rng.normal(scale=1.5, size=64),
-        "semantic": size + rng.normal(scale=1.0, size=64),
-        "synflow": rng.normal(size=64),
-    }
+    ref = _size_reference(rng)
     cols = {s: rng.normal(size=16) for s in ref}
     mixed = bench.CANDIDATES["retest: default by reliability, else z(params,flops)"]
     default, counts = bench.CANDIDATES["diswot-teacher-balance"](cols, ref), bench.CANDIDATES["z(params,flops)"]
@@ -86,14 +85,8 @@ def test_the_registered_retest_score_is_the_candidate_judged_by_both_draws() -> 
     bench = _module()
     bench.add_candidates()
     rng = np.random.default_rng(3)
-    size = rng.normal(size=64)
-    ref = {
-        "params": size + rng.normal(scale=0.5, size=64),
-        "flops": size + rng.normal(scale=1.5, size=64),
-        "semantic": size + rng.normal(scale=2.0, size=64),  # the cache's sign: higher is better
-        "synflow": rng.normal(size=64),
-    }
-    ref |= {"semantic@test": ref["semantic"], "semantic@retest": size + rng.normal(scale=2.0, size=64)}
+    ref = _size_reference(rng, semantic_noise=2.0)
+    ref |= {"semantic@test": ref["semantic"], "semantic@retest": ref["params"] + rng.normal(scale=2.0, size=64)}
     cols = {s: rng.normal(size=16) for s in ("params", "flops", "semantic", "synflow")}
     mine = bench.CANDIDATES["retest: tb judged by both draws"](cols, ref)
     assert np.allclose(mine, bench.CANDIDATES["diswot-retest-balance"](cols, ref))

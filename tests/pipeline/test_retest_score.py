@@ -13,16 +13,9 @@ from diswot.pipeline.config import SearchConfig
 from diswot.proxies import RETEST, Reference, get_proxy
 from diswot.storage import record
 
-SMALL = dict(
-    space="s0",
-    teacher="resnet20",
-    dataset="synthetic",
-    batch_size=8,
-    image_size=16,
-    device="cpu",
-    proxy="diswot-retest-balance",
-    reference_size=8,
-)
+from .conftest import SMALL_CONFIG
+
+SMALL = dict(SMALL_CONFIG, proxy="diswot-retest-balance")
 N = 32
 
 
